@@ -1,0 +1,271 @@
+//! Walking the corpus into a sorted list of files to scan, and a list of
+//! entries that will not be scanned (with the reason). Nothing is opened
+//! here; special files are recognised from their metadata so a FIFO is never
+//! opened, and symlinks are only followed when asked (walkdir detects loops).
+
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+/// Why a corpus entry was not (fully) scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// FIFO, socket, character or block device: never opened.
+    NotRegular,
+    /// A symlink, not followed (use --follow-symlinks).
+    Symlink,
+    /// A symlink whose target does not exist.
+    DanglingSymlink,
+    /// A symlink that points back at one of its ancestors.
+    SymlinkLoop,
+    /// Permission denied or an I/O error while listing or reading.
+    Unreadable,
+    /// Listed, then gone before it could be read.
+    Vanished,
+    /// Its size or modification time changed while it was being read.
+    Changed,
+    /// Larger than --max-file-size.
+    TooLarge,
+    /// The scan took longer than --timeout.
+    Timeout,
+    /// yara-x returned an error for this file.
+    ScanError,
+    /// The scanner panicked on this file (a bug; the run went on).
+    Panic,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NotRegular => "not_regular",
+            Reason::Symlink => "symlink",
+            Reason::DanglingSymlink => "dangling_symlink",
+            Reason::SymlinkLoop => "symlink_loop",
+            Reason::Unreadable => "unreadable",
+            Reason::Vanished => "vanished",
+            Reason::Changed => "changed",
+            Reason::TooLarge => "too_large",
+            Reason::Timeout => "timeout",
+            Reason::ScanError => "scan_error",
+            Reason::Panic => "panic",
+        }
+    }
+}
+
+/// A corpus entry that was not scanned.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Unscanned {
+    pub path: String,
+    pub reason: Reason,
+    pub detail: String,
+}
+
+/// A regular file to scan.
+#[derive(Debug, Clone)]
+pub struct CorpusFile {
+    pub path: PathBuf,
+    pub display: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Corpus {
+    pub roots: Vec<String>,
+    pub files: Vec<CorpusFile>,
+    pub skipped: Vec<Unscanned>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WalkOptions {
+    pub follow_symlinks: bool,
+}
+
+/// List the corpus. A root that does not exist, or a corpus with no regular
+/// file at all, is an error (exit 2): a gate over nothing must never pass.
+pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
+    let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut skipped: BTreeMap<String, Unscanned> = BTreeMap::new();
+    let mut skip = |path: &Path, reason: Reason, detail: String| {
+        let p = display(path);
+        skipped.entry(p.clone()).or_insert(Unscanned {
+            path: p,
+            reason,
+            detail,
+        });
+    };
+
+    for root in roots {
+        if std::fs::symlink_metadata(root).is_err() {
+            return Err(Error::usage(format!(
+                "corpus path {} does not exist",
+                display(root)
+            )));
+        }
+        // A root named on the command line is followed even if it is a link:
+        // the user asked for it by name.
+        let walker = walkdir::WalkDir::new(root)
+            .follow_links(opts.follow_symlinks)
+            .follow_root_links(true)
+            .sort_by_file_name();
+        for entry in walker {
+            match entry {
+                Ok(e) => {
+                    let ft = e.file_type();
+                    if ft.is_dir() {
+                        continue;
+                    } else if ft.is_file() {
+                        files.insert(display(e.path()), e.into_path());
+                    } else if ft.is_symlink() {
+                        skip(
+                            e.path(),
+                            Reason::Symlink,
+                            "symbolic link not followed (use --follow-symlinks)".into(),
+                        );
+                    } else {
+                        let kind = if ft.is_fifo() {
+                            "FIFO"
+                        } else if ft.is_socket() {
+                            "socket"
+                        } else if ft.is_char_device() {
+                            "character device"
+                        } else if ft.is_block_device() {
+                            "block device"
+                        } else {
+                            "special file"
+                        };
+                        skip(e.path(), Reason::NotRegular, format!("{kind}, not opened"));
+                    }
+                }
+                Err(err) => {
+                    let path = err
+                        .path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| root.clone());
+                    if let Some(anc) = err.loop_ancestor() {
+                        skip(
+                            &path,
+                            Reason::SymlinkLoop,
+                            format!("symlink loop back to {}", display(anc)),
+                        );
+                    } else if std::fs::symlink_metadata(&path)
+                        .map(|m| m.file_type().is_symlink())
+                        .unwrap_or(false)
+                        && std::fs::metadata(&path).is_err()
+                    {
+                        skip(
+                            &path,
+                            Reason::DanglingSymlink,
+                            "symlink target does not exist".into(),
+                        );
+                    } else {
+                        let detail = err
+                            .io_error()
+                            .map(|e| e.to_string())
+                            .unwrap_or_else(|| err.to_string());
+                        let reason = match err.io_error().map(|e| e.kind()) {
+                            Some(std::io::ErrorKind::NotFound) => Reason::Vanished,
+                            _ => Reason::Unreadable,
+                        };
+                        skip(&path, reason, detail);
+                    }
+                }
+            }
+        }
+    }
+
+    if files.is_empty() {
+        let mut msg = format!(
+            "the corpus ({}) holds no regular files to scan",
+            roots
+                .iter()
+                .map(|r| display(r))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if !skipped.is_empty() {
+            msg.push_str(&format!(
+                "; {} entries could not be scanned:",
+                skipped.len()
+            ));
+            for s in skipped.values().take(10) {
+                msg.push_str(&format!(
+                    "\n  {} ({}: {})",
+                    crate::escape::term(&s.path),
+                    s.reason.as_str(),
+                    s.detail
+                ));
+            }
+        }
+        return Err(Error::usage(msg));
+    }
+
+    Ok(Corpus {
+        roots: roots.iter().map(|r| display(r)).collect(),
+        files: files
+            .into_iter()
+            .map(|(display, path)| CorpusFile { path, display })
+            .collect(),
+        skipped: skipped.into_values().collect(),
+    })
+}
+
+/// How a path is shown in reports: as reached from the root the user gave.
+/// Non-UTF-8 bytes are replaced (U+FFFD); the file itself is still scanned.
+pub fn display(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_root_is_an_error() {
+        let r = walk(
+            &[PathBuf::from("/definitely/not/here")],
+            &WalkOptions::default(),
+        );
+        assert!(matches!(r, Err(Error::Usage(m)) if m.contains("does not exist")));
+    }
+
+    #[test]
+    fn empty_dir_is_an_error_and_files_are_sorted() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(walk(&[d.path().to_path_buf()], &WalkOptions::default()).is_err());
+        std::fs::write(d.path().join("b"), b"x").unwrap();
+        std::fs::create_dir(d.path().join("a")).unwrap();
+        std::fs::write(d.path().join("a/z"), b"x").unwrap();
+        let c = walk(&[d.path().to_path_buf()], &WalkOptions::default()).unwrap();
+        let names: Vec<_> = c
+            .files
+            .iter()
+            .map(|f| f.path.strip_prefix(d.path()).unwrap().to_path_buf())
+            .collect();
+        assert_eq!(names, vec![PathBuf::from("a/z"), PathBuf::from("b")]);
+    }
+
+    #[test]
+    fn symlinks_skipped_unless_followed_and_loops_reported() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("f"), b"x").unwrap();
+        std::os::unix::fs::symlink(d.path().join("f"), d.path().join("link")).unwrap();
+        std::os::unix::fs::symlink(d.path(), d.path().join("loop")).unwrap();
+        let c = walk(&[d.path().to_path_buf()], &WalkOptions::default()).unwrap();
+        assert_eq!(c.files.len(), 1);
+        let reasons: Vec<_> = c.skipped.iter().map(|s| s.reason).collect();
+        assert_eq!(reasons, vec![Reason::Symlink, Reason::Symlink]);
+
+        let c = walk(
+            &[d.path().to_path_buf()],
+            &WalkOptions {
+                follow_symlinks: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(c.files.len(), 2);
+        assert_eq!(c.skipped.len(), 1);
+        assert_eq!(c.skipped[0].reason, Reason::SymlinkLoop);
+    }
+}

@@ -1,0 +1,40 @@
+//! Exit codes: the contract CI scripts rely on.
+
+/// Process exit codes, documented in `--help` and the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exit {
+    /// gate: no new false positive; scan: no match. Every file was scanned
+    /// (or `--allow-incomplete` was given).
+    Pass = 0,
+    /// gate: at least one new false positive; scan: at least one match.
+    Blocked = 1,
+    /// No verdict: bad arguments, a rule that does not compile, a corpus path
+    /// that does not exist or holds no files, an unwritable report.
+    Error = 2,
+    /// The verdict would pass, but some files could not be scanned.
+    Incomplete = 3,
+}
+
+impl Exit {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Exit::Pass => "pass",
+            Exit::Blocked => "blocked",
+            Exit::Error => "error",
+            Exit::Incomplete => "incomplete",
+        }
+    }
+}
+
+pub const HELP: &str = "\
+Exit codes:
+  0  pass: no new false positive (scan: no match) and every file was scanned
+  1  blocked: at least one new false positive (scan: at least one match)
+  2  error, no verdict: bad arguments, a rule that does not compile, a corpus
+     path that does not exist or holds no files, a report that cannot be written
+  3  incomplete: the verdict would pass but some files could not be scanned
+     (use --allow-incomplete to accept that)";

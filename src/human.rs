@@ -1,0 +1,287 @@
+//! The human report: grouped by rule, sorted, one verdict line at the end.
+//! Every name that comes from a rule or the corpus goes through
+//! `escape::term` so it cannot drive the terminal.
+
+use crate::escape::term;
+use crate::report::{Finding, Report};
+use std::fmt::Write;
+
+/// ANSI styling, or none.
+#[derive(Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn red(&self, s: &str) -> String {
+        self.paint("1;31", s)
+    }
+    fn yellow(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+    fn green(&self, s: &str) -> String {
+        self.paint("1;32", s)
+    }
+    fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+    fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+}
+
+pub fn render(r: &Report, style: Style) -> String {
+    let mut out = String::new();
+    let fps = &r.false_positives;
+    let (new_title, new_note) = if r.command == "scan" {
+        (
+            "MATCHES on clean files",
+            "every match on a known-clean file is a false positive",
+        )
+    } else {
+        (
+            "NEW false positives",
+            "the candidate matches, the baseline did not: these block the release",
+        )
+    };
+    section(&mut out, style, &fps.new, &style.red(new_title), new_note);
+    section(
+        &mut out,
+        style,
+        &fps.persisting,
+        &style.yellow("PERSISTING false positives"),
+        "already matched by the baseline: reported, not blocking",
+    );
+    section(
+        &mut out,
+        style,
+        &fps.fixed,
+        &style.green("FIXED false positives"),
+        "matched by the baseline, no longer by the candidate",
+    );
+
+    if !r.unscanned.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} ({}) - {}\n",
+            style.yellow("UNSCANNED files"),
+            r.unscanned.len(),
+            if r.verdict.allow_incomplete {
+                "accepted by --allow-incomplete"
+            } else {
+                "fail closed: the gate cannot pass while these are unscanned"
+            }
+        );
+        for u in &r.unscanned {
+            let _ = writeln!(
+                out,
+                "  {}  [{}] {}",
+                term(&u.path),
+                u.reason.as_str(),
+                term(&u.detail)
+            );
+        }
+        out.push('\n');
+    }
+
+    for (label, rs) in &r.rulesets {
+        if !rs.warnings.is_empty() {
+            let _ = writeln!(
+                out,
+                "{} {} compiler warning(s) in the {label} ruleset (full text on stderr)",
+                style.yellow("warning:"),
+                rs.warnings.len()
+            );
+            for w in &rs.warnings {
+                let _ = writeln!(
+                    out,
+                    "  {}:{}: {} [{}]",
+                    term(w.file.as_deref().unwrap_or("?")),
+                    w.line.unwrap_or(0),
+                    term(&w.title),
+                    w.code
+                );
+            }
+            out.push('\n');
+        }
+    }
+
+    out.push_str(&verdict_line(r, style));
+    out.push('\n');
+    out
+}
+
+fn section(out: &mut String, style: Style, list: &[Finding], title: &str, note: &str) {
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{title} ({}) - {note}\n", list.len());
+    let mut i = 0;
+    while i < list.len() {
+        // Group consecutive findings of the same rule (the list is sorted).
+        let rule = &list[i].rule;
+        let mut j = i;
+        while j < list.len()
+            && list[j].rule.identifier == rule.identifier
+            && list[j].rule.namespace == rule.namespace
+        {
+            j += 1;
+        }
+        let loc = match (&rule.source, rule.line) {
+            (Some(s), Some(l)) => format!("{}:{l}", term(s)),
+            (Some(s), None) => term(s),
+            _ => "source unknown".into(),
+        };
+        let tags = if rule.tags.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", term(&rule.tags.join(", ")))
+        };
+        let files: usize = list[i..j].iter().map(|f| f.paths.len()).sum();
+        let _ = writeln!(
+            out,
+            "  rule {}  {}{}  - {} file(s)",
+            style.bold(&term(&rule.identifier)),
+            style.dim(&loc),
+            tags,
+            files
+        );
+        match (&rule.description, &rule.author) {
+            (Some(d), Some(a)) => {
+                let _ = writeln!(out, "    \"{}\" (author: {})", term(d), term(a));
+            }
+            (Some(d), None) => {
+                let _ = writeln!(out, "    \"{}\"", term(d));
+            }
+            (None, Some(a)) => {
+                let _ = writeln!(out, "    (author: {})", term(a));
+            }
+            _ => {}
+        }
+        for f in &list[i..j] {
+            for (k, p) in f.paths.iter().enumerate() {
+                let prefix = if k == 0 { "    -" } else { "     " };
+                let _ = writeln!(out, "{prefix} {}", term(p));
+            }
+            let dup = if f.paths.len() > 1 {
+                format!(", {} identical files", f.paths.len())
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "      {}",
+                style.dim(&format!(
+                    "sha256 {}, {} bytes{dup}",
+                    f.sha256,
+                    group_digits(f.size)
+                ))
+            );
+            for p in &f.patterns {
+                for m in &p.matches {
+                    let _ = writeln!(
+                        out,
+                        "      {} at 0x{:08x} ({} bytes): {}  |{}|",
+                        term(&p.identifier),
+                        m.offset,
+                        m.length,
+                        m.hex,
+                        term(&m.text)
+                    );
+                }
+                if p.match_count > p.matches.len() {
+                    let _ = writeln!(
+                        out,
+                        "      {} ... {} more match(es)",
+                        term(&p.identifier),
+                        p.match_count - p.matches.len()
+                    );
+                }
+            }
+            if f.patterns.is_empty() {
+                let _ = writeln!(out, "      (condition matched without any string)");
+            }
+        }
+        out.push('\n');
+        i = j;
+    }
+}
+
+/// The last line: verdict, counts, files, bytes, throughput.
+pub fn verdict_line(r: &Report, style: Style) -> String {
+    let c = &r.verdict.counts;
+    let word = match r.verdict.result {
+        "blocked" => style.red("BLOCKED"),
+        "incomplete" => style.yellow("INCOMPLETE"),
+        _ => style.green("PASS"),
+    };
+    let what = if r.command == "scan" {
+        format!(
+            "{} match(es) ({} rule(s), {} file(s))",
+            c.new, c.new_rules, c.new_files
+        )
+    } else {
+        format!(
+            "{} new false positive(s) ({} rule(s), {} file(s)), {} persisting, {} fixed",
+            c.new, c.new_rules, c.new_files, c.persisting, c.fixed
+        )
+    };
+    format!(
+        "{word}: {what}, {} unscanned; scanned {} of {} files, {} ({} unique) in {:.2}s, {:.1} MB/s, {} threads",
+        c.unscanned,
+        r.corpus.scanned_files,
+        r.corpus.entries,
+        human_bytes(r.corpus.bytes),
+        r.corpus.unique_contents,
+        r.timings.scan_seconds,
+        r.timings.throughput_mb_per_s,
+        r.timings.threads
+    )
+}
+
+fn group_digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_formats() {
+        assert_eq!(group_digits(1899520), "1,899,520");
+        assert_eq!(group_digits(12), "12");
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
+    }
+}

@@ -1,0 +1,442 @@
+//! The in-memory report every output format is written from, and the
+//! classification of matches into new / persisting / fixed false positives.
+//!
+//! Everything in a report is sorted, so two runs over the same inputs give
+//! the same JSON except for `timings`.
+
+use crate::corpus::{Corpus, Reason, Unscanned};
+use crate::exit::Exit;
+use crate::rules::{Diagnostic, RuleInfo, RuleKey, Ruleset};
+use crate::scan::{sha_hex, Hit, Outcome, PatternEvidence};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Version of the JSON report layout. Bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Class {
+    /// The candidate matches, the baseline did not: blocks the release.
+    New,
+    /// Both match: already shipped, reported, does not block.
+    Persisting,
+    /// The baseline matched, the candidate does not.
+    Fixed,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Class::New => "new",
+            Class::Persisting => "persisting",
+            Class::Fixed => "fixed",
+        }
+    }
+}
+
+/// One false positive: one rule on one clean content (all its paths).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Finding {
+    pub class: Class,
+    pub rule: RuleInfo,
+    pub sha256: String,
+    pub size: u64,
+    pub paths: Vec<String>,
+    /// The patterns that matched: from the candidate scan, or for a fixed
+    /// false positive from the baseline scan.
+    pub patterns: Vec<PatternEvidence>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub yara_x_version: &'static str,
+}
+
+impl Tool {
+    pub fn current() -> Self {
+        Tool {
+            name: "fpgate",
+            version: env!("CARGO_PKG_VERSION"),
+            yara_x_version: yara_x::VERSION,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RulesetSummary {
+    pub paths: Vec<String>,
+    pub files: Vec<String>,
+    pub rules: usize,
+    pub fingerprint: String,
+    pub per_file_externals: Vec<String>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl RulesetSummary {
+    pub fn of(rs: &Ruleset) -> Self {
+        RulesetSummary {
+            paths: rs.paths.clone(),
+            files: rs.files.clone(),
+            rules: rs.rule_count(),
+            fingerprint: rs.fingerprint.clone(),
+            per_file_externals: rs
+                .per_file_externals
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            warnings: rs.warnings.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct CorpusSummary {
+    pub roots: Vec<String>,
+    /// Every entry found: regular files plus special files and links.
+    pub entries: usize,
+    /// Regular files found.
+    pub files: usize,
+    /// Files read, hashed and scanned (directly or as a duplicate).
+    pub scanned_files: usize,
+    /// Bytes of the scanned files (every path counted).
+    pub bytes: u64,
+    /// Distinct contents among the scanned files.
+    pub unique_contents: usize,
+    /// Bytes actually scanned (each distinct content once).
+    pub unique_bytes: u64,
+    pub unscanned_files: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct FalsePositives {
+    pub new: Vec<Finding>,
+    pub persisting: Vec<Finding>,
+    pub fixed: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Counts {
+    pub new: usize,
+    pub persisting: usize,
+    pub fixed: usize,
+    /// Distinct rules with at least one new false positive.
+    pub new_rules: usize,
+    /// Distinct corpus paths with at least one new false positive.
+    pub new_files: usize,
+    pub unscanned: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Verdict {
+    /// "pass", "blocked" or "incomplete".
+    pub result: &'static str,
+    pub exit_code: i32,
+    pub allow_incomplete: bool,
+    pub counts: Counts,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Timings {
+    pub compile_seconds: f64,
+    pub scan_seconds: f64,
+    pub total_seconds: f64,
+    /// Corpus bytes (every path) per second of scan time, in MB/s (10^6).
+    pub throughput_mb_per_s: f64,
+    pub files_per_s: f64,
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    /// "scan" or "gate".
+    pub command: &'static str,
+    pub rulesets: BTreeMap<&'static str, RulesetSummary>,
+    pub corpus: CorpusSummary,
+    pub false_positives: FalsePositives,
+    pub unscanned: Vec<Unscanned>,
+    pub verdict: Verdict,
+    pub timings: Timings,
+}
+
+impl Report {
+    pub fn exit(&self) -> Exit {
+        match self.verdict.result {
+            "blocked" => Exit::Blocked,
+            "incomplete" => Exit::Incomplete,
+            _ => Exit::Pass,
+        }
+    }
+}
+
+/// Everything needed to build a report from a finished scan.
+pub struct Inputs<'a> {
+    pub command: &'static str,
+    pub candidate: &'a Ruleset,
+    pub baseline: Option<&'a Ruleset>,
+    pub corpus: &'a Corpus,
+    pub outcomes: &'a [Outcome],
+    pub allow_incomplete: bool,
+    pub timings: Timings,
+}
+
+/// Build the report: group paths by content, classify, count, decide.
+pub fn build(inp: Inputs<'_>) -> Report {
+    let files = &inp.corpus.files;
+    let mut unscanned: Vec<Unscanned> = inp.corpus.skipped.clone();
+
+    // Content groups: every path of one content, and its scan results.
+    let mut groups: BTreeMap<[u8; 32], (u64, Vec<usize>)> = BTreeMap::new();
+    let mut failed: BTreeMap<[u8; 32], (Reason, String, String)> = BTreeMap::new();
+    for (i, out) in inp.outcomes.iter().enumerate() {
+        match out {
+            Outcome::Scanned { sha256, size, .. } => {
+                groups
+                    .entry(*sha256)
+                    .or_insert((*size, Vec::new()))
+                    .1
+                    .push(i);
+            }
+            Outcome::Unscanned {
+                reason,
+                detail,
+                sha256,
+                ..
+            } => {
+                unscanned.push(Unscanned {
+                    path: files[i].display.clone(),
+                    reason: *reason,
+                    detail: detail.clone(),
+                });
+                if let Some(sha) = sha256 {
+                    failed.insert(*sha, (*reason, detail.clone(), files[i].display.clone()));
+                }
+            }
+        }
+    }
+
+    let mut corpus = CorpusSummary {
+        roots: inp.corpus.roots.clone(),
+        entries: files.len() + inp.corpus.skipped.len(),
+        files: files.len(),
+        ..Default::default()
+    };
+
+    // (class, rule, sha) -> (paths, evidence)
+    let mut found: BTreeMap<(Class, RuleKey, [u8; 32]), (BTreeSet<String>, Vec<PatternEvidence>)> =
+        BTreeMap::new();
+    let mut sizes: BTreeMap<[u8; 32], u64> = BTreeMap::new();
+    for (sha, (size, idxs)) in &groups {
+        let scans: Vec<(usize, &Vec<Vec<Hit>>)> = idxs
+            .iter()
+            .filter_map(|&i| match &inp.outcomes[i] {
+                Outcome::Scanned { hits: Some(h), .. } => Some((i, h)),
+                _ => None,
+            })
+            .collect();
+        if scans.is_empty() {
+            // The only scan of this content failed: its duplicates were not
+            // scanned either, and must not be counted as clean.
+            let (reason, detail, owner) = failed.get(sha).cloned().unwrap_or((
+                Reason::ScanError,
+                "content was never scanned".into(),
+                String::new(),
+            ));
+            for &i in idxs {
+                unscanned.push(Unscanned {
+                    path: files[i].display.clone(),
+                    reason,
+                    detail: format!("{detail} (same content as {owner})"),
+                });
+            }
+            continue;
+        }
+        corpus.scanned_files += idxs.len();
+        corpus.bytes += size * idxs.len() as u64;
+        corpus.unique_contents += 1;
+        corpus.unique_bytes += size;
+        sizes.insert(*sha, *size);
+
+        // One scan stands for every path of the content, unless each path
+        // was scanned on its own (per-path external variables).
+        let per_path = scans.len() == idxs.len();
+        for (i, hits) in scans {
+            let paths: Vec<String> = if per_path {
+                vec![files[i].display.clone()]
+            } else {
+                idxs.iter().map(|&j| files[j].display.clone()).collect()
+            };
+            for (class, rule, evidence) in classify(hits, inp.baseline.is_some()) {
+                let e = found
+                    .entry((class, rule, *sha))
+                    .or_insert_with(|| (BTreeSet::new(), evidence));
+                e.0.extend(paths.iter().cloned());
+            }
+        }
+    }
+
+    let mut fps = FalsePositives::default();
+    for ((class, rule, sha), (paths, patterns)) in found {
+        let ruleset = if class == Class::Fixed {
+            inp.baseline.unwrap_or(inp.candidate)
+        } else {
+            inp.candidate
+        };
+        let info = ruleset
+            .info
+            .get(&rule)
+            .cloned()
+            .unwrap_or_else(|| RuleInfo {
+                namespace: rule.0.clone(),
+                identifier: rule.1.clone(),
+                source: None,
+                line: None,
+                tags: Vec::new(),
+                description: None,
+                author: None,
+                fingerprint: None,
+            });
+        let f = Finding {
+            class,
+            rule: info,
+            sha256: sha_hex(&sha),
+            size: sizes.get(&sha).copied().unwrap_or(0),
+            paths: paths.into_iter().collect(),
+            patterns,
+        };
+        match class {
+            Class::New => fps.new.push(f),
+            Class::Persisting => fps.persisting.push(f),
+            Class::Fixed => fps.fixed.push(f),
+        }
+    }
+    for list in [&mut fps.new, &mut fps.persisting, &mut fps.fixed] {
+        list.sort_by(|a, b| {
+            (&a.rule.namespace, &a.rule.identifier, &a.paths).cmp(&(
+                &b.rule.namespace,
+                &b.rule.identifier,
+                &b.paths,
+            ))
+        });
+    }
+
+    unscanned.sort();
+    unscanned.dedup();
+    corpus.unscanned_files = unscanned.len();
+
+    let counts = Counts {
+        new: fps.new.len(),
+        persisting: fps.persisting.len(),
+        fixed: fps.fixed.len(),
+        new_rules: fps
+            .new
+            .iter()
+            .map(|f| (&f.rule.namespace, &f.rule.identifier))
+            .collect::<BTreeSet<_>>()
+            .len(),
+        new_files: fps
+            .new
+            .iter()
+            .flat_map(|f| f.paths.iter())
+            .collect::<BTreeSet<_>>()
+            .len(),
+        unscanned: unscanned.len(),
+    };
+    let exit = if counts.new > 0 {
+        Exit::Blocked
+    } else if counts.unscanned > 0 && !inp.allow_incomplete {
+        Exit::Incomplete
+    } else {
+        Exit::Pass
+    };
+
+    let mut rulesets = BTreeMap::new();
+    rulesets.insert("candidate", RulesetSummary::of(inp.candidate));
+    if let Some(b) = inp.baseline {
+        rulesets.insert("baseline", RulesetSummary::of(b));
+    }
+
+    Report {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool::current(),
+        command: inp.command,
+        rulesets,
+        corpus,
+        false_positives: fps,
+        unscanned,
+        verdict: Verdict {
+            result: exit.name(),
+            exit_code: exit.code(),
+            allow_incomplete: inp.allow_incomplete,
+            counts,
+        },
+        timings: inp.timings,
+    }
+}
+
+/// Classify the hits of one scan. `hits[0]` is the candidate, `hits[1]` the
+/// baseline (when there is one). Rules are compared by namespace+identifier.
+fn classify(hits: &[Vec<Hit>], has_baseline: bool) -> Vec<(Class, RuleKey, Vec<PatternEvidence>)> {
+    let cand = &hits[0];
+    let empty = Vec::new();
+    let base = if has_baseline {
+        hits.get(1).unwrap_or(&empty)
+    } else {
+        &empty
+    };
+    let base_keys: BTreeSet<&RuleKey> = base.iter().map(|h| &h.rule).collect();
+    let cand_keys: BTreeSet<&RuleKey> = cand.iter().map(|h| &h.rule).collect();
+    let mut out = Vec::new();
+    for h in cand {
+        let class = if base_keys.contains(&h.rule) {
+            Class::Persisting
+        } else {
+            Class::New
+        };
+        out.push((class, h.rule.clone(), h.patterns.clone()));
+    }
+    for h in base {
+        if !cand_keys.contains(&h.rule) {
+            out.push((Class::Fixed, h.rule.clone(), h.patterns.clone()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(name: &str) -> Hit {
+        Hit {
+            rule: ("default".into(), name.into()),
+            patterns: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn classification() {
+        let hits = vec![vec![hit("A"), hit("B")], vec![hit("B"), hit("C")]];
+        let got: Vec<_> = classify(&hits, true)
+            .into_iter()
+            .map(|(c, r, _)| (c, r.1))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Class::New, "A".to_string()),
+                (Class::Persisting, "B".to_string()),
+                (Class::Fixed, "C".to_string())
+            ]
+        );
+        let got: Vec<_> = classify(&hits[..1], false)
+            .into_iter()
+            .map(|(c, _, _)| c)
+            .collect();
+        assert_eq!(got, vec![Class::New, Class::New]);
+    }
+}

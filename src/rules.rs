@@ -1,0 +1,422 @@
+//! Loading and compiling a ruleset (the candidate or the baseline).
+//!
+//! A ruleset is a list of rule files and directories. All files are compiled
+//! into one namespace, as `yr scan` does, so rules may reference each other
+//! across files and a duplicated rule name is an error. Compile errors and
+//! warnings are kept exactly as yara-x renders them, for people (stderr) and
+//! for machines (the JSON report).
+
+use crate::error::{Error, Result};
+use crate::hexfmt::hex;
+use crate::yarasrc::{self, SourceInfo};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use yara_x::{Compiler, MetaValue, Rules, SourceCode};
+
+/// External variables that real rule sets (signature-base, LOKI, THOR) expect
+/// the scanner to provide. Declared only when some rule uses them.
+pub const STANDARD_EXTERNALS: &[&str] = &["filename", "filepath", "extension", "filetype", "owner"];
+
+/// Externals whose value depends on the scanned path, not only on content.
+pub const PATH_EXTERNALS: &[&str] = &["filename", "filepath", "extension"];
+
+/// A `--define NAME=VALUE` external variable.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Define {
+    pub name: String,
+    pub value: DefineValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum DefineValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+}
+
+impl std::str::FromStr for Define {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (name, raw) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}` is not NAME=VALUE"))?;
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!("`{name}` is not a valid YARA identifier"));
+        }
+        let value = if raw == "true" || raw == "false" {
+            DefineValue::Bool(raw == "true")
+        } else if let Ok(i) = raw.parse::<i64>() {
+            DefineValue::Int(i)
+        } else if let Ok(f) = raw.parse::<f64>().map_err(|_| ()).and_then(|f| {
+            if raw.contains('.') {
+                Ok(f)
+            } else {
+                Err(())
+            }
+        }) {
+            DefineValue::Float(f)
+        } else {
+            // `"quoted"` values are strings with the quotes removed.
+            let unq = raw
+                .strip_prefix('"')
+                .and_then(|r| r.strip_suffix('"'))
+                .unwrap_or(raw);
+            DefineValue::Str(unq.to_string())
+        };
+        Ok(Define {
+            name: name.to_string(),
+            value,
+        })
+    }
+}
+
+/// One diagnostic from the yara-x compiler.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Diagnostic {
+    pub level: &'static str,
+    pub code: String,
+    pub title: String,
+    pub file: Option<String>,
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    /// The full message as yara-x renders it (file:line:column, snippet).
+    pub rendered: String,
+}
+
+impl Diagnostic {
+    fn from_yarax<T: Serialize + std::fmt::Display>(level: &'static str, item: &T) -> Self {
+        let v = serde_json::to_value(item).unwrap_or_default();
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        let file = v
+            .get("labels")
+            .and_then(|l| l.get(0))
+            .and_then(|l| l.get("code_origin"))
+            .and_then(|o| o.as_str())
+            .map(str::to_string);
+        Diagnostic {
+            level,
+            code: field("code"),
+            title: field("title"),
+            file,
+            line: v.get("line").and_then(|x| x.as_u64()),
+            column: v.get("column").and_then(|x| x.as_u64()),
+            rendered: item.to_string(),
+        }
+    }
+}
+
+/// What the report says about each rule.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RuleInfo {
+    pub namespace: String,
+    pub identifier: String,
+    pub source: Option<String>,
+    pub line: Option<usize>,
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Fingerprint of the rule's normalised source (see `yarasrc`).
+    pub fingerprint: Option<String>,
+}
+
+/// Key of a rule: (namespace, identifier).
+pub type RuleKey = (String, String);
+
+/// A compiled ruleset with everything the report needs to describe it.
+pub struct Ruleset {
+    pub label: &'static str,
+    pub paths: Vec<String>,
+    pub files: Vec<String>,
+    pub rules: Rules,
+    pub info: BTreeMap<RuleKey, RuleInfo>,
+    pub warnings: Vec<Diagnostic>,
+    pub fingerprint: String,
+    /// Standard externals the sources use and fpgate sets per scanned file.
+    pub per_file_externals: BTreeSet<&'static str>,
+}
+
+impl Ruleset {
+    /// True when a rule's verdict may depend on the scanned path, so files
+    /// with identical content must still be scanned once per path.
+    pub fn path_dependent(&self) -> bool {
+        self.per_file_externals
+            .iter()
+            .any(|e| PATH_EXTERNALS.contains(e))
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.info.len()
+    }
+}
+
+/// Options shared by both rulesets of a run.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    pub defines: Vec<Define>,
+}
+
+/// Expand rule paths into a sorted list of rule files.
+pub fn collect_rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = BTreeSet::new();
+    for p in paths {
+        let meta = std::fs::metadata(p)
+            .map_err(|e| Error::usage(format!("rule path {}: {e}", p.display())))?;
+        if meta.is_dir() {
+            let before = files.len();
+            for entry in walkdir::WalkDir::new(p).sort_by_file_name() {
+                let entry =
+                    entry.map_err(|e| Error::usage(format!("rule path {}: {e}", p.display())))?;
+                let is_rule = entry.file_type().is_file()
+                    && entry
+                        .path()
+                        .extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| {
+                            e.eq_ignore_ascii_case("yar") || e.eq_ignore_ascii_case("yara")
+                        });
+                if is_rule {
+                    files.insert(entry.into_path());
+                }
+            }
+            if files.len() == before {
+                return Err(Error::usage(format!(
+                    "rule directory {} holds no *.yar or *.yara files",
+                    p.display()
+                )));
+            }
+        } else {
+            files.insert(p.clone());
+        }
+    }
+    Ok(files.into_iter().collect())
+}
+
+/// Compile a ruleset. Any compile error is `Error::Compile` (exit 2).
+pub fn compile(label: &'static str, paths: &[PathBuf], opts: &CompileOptions) -> Result<Ruleset> {
+    let files = collect_rule_files(paths)?;
+    let mut sources: Vec<(String, Vec<u8>, SourceInfo)> = Vec::new();
+    for f in &files {
+        let bytes = std::fs::read(f)
+            .map_err(|e| Error::usage(format!("cannot read rule file {}: {e}", f.display())))?;
+        let info = yarasrc::analyse(&String::from_utf8_lossy(&bytes));
+        sources.push((f.display().to_string(), bytes, info));
+    }
+
+    let used: BTreeSet<&str> = sources
+        .iter()
+        .flat_map(|(_, _, i)| i.identifiers.iter().map(String::as_str))
+        .collect();
+    let user_defined: BTreeSet<&str> = opts.defines.iter().map(|d| d.name.as_str()).collect();
+
+    let mut compiler = Compiler::new();
+    compiler.colorize_errors(false);
+    for d in &opts.defines {
+        let r = match &d.value {
+            DefineValue::Bool(b) => compiler.define_global(&d.name, *b),
+            DefineValue::Int(i) => compiler.define_global(&d.name, *i),
+            DefineValue::Float(f) => compiler.define_global(&d.name, *f),
+            DefineValue::Str(s) => compiler.define_global(&d.name, s.as_str()),
+        };
+        r.map_err(|e| Error::usage(format!("--define {}: {e}", d.name)))?;
+    }
+    let mut per_file_externals = BTreeSet::new();
+    for ext in STANDARD_EXTERNALS {
+        if used.contains(ext) && !user_defined.contains(ext) {
+            compiler
+                .define_global(ext, "")
+                .map_err(|e| Error::usage(format!("external `{ext}`: {e}")))?;
+            if *ext != "owner" {
+                per_file_externals.insert(*ext);
+            }
+        }
+    }
+
+    for (origin, bytes, _) in &sources {
+        // Errors are collected by the compiler; keep adding files so the user
+        // sees every broken file at once, not one per run.
+        let _ =
+            compiler.add_source(SourceCode::from(bytes.as_slice()).with_origin(origin.as_str()));
+    }
+    let errors: Vec<Diagnostic> = compiler
+        .errors()
+        .iter()
+        .map(|e| Diagnostic::from_yarax("error", e))
+        .collect();
+    let warnings: Vec<Diagnostic> = compiler
+        .warnings()
+        .iter()
+        .map(|w| Diagnostic::from_yarax("warning", w))
+        .collect();
+    if !errors.is_empty() {
+        return Err(Error::Compile {
+            ruleset: label,
+            errors,
+            warnings,
+        });
+    }
+    let rules = compiler.build();
+
+    // Where each rule was declared, from our own lexer.
+    let mut decls: BTreeMap<&str, (&str, usize, &str)> = BTreeMap::new();
+    for (origin, _, info) in &sources {
+        for r in &info.rules {
+            decls.entry(r.identifier.as_str()).or_insert((
+                origin.as_str(),
+                r.line,
+                r.fingerprint.as_str(),
+            ));
+        }
+    }
+
+    let mut info = BTreeMap::new();
+    for rule in rules.iter() {
+        let decl = decls.get(rule.identifier());
+        let mut description = None;
+        let mut author = None;
+        for (k, v) in rule.metadata() {
+            let text = match v {
+                MetaValue::String(s) => s.to_string(),
+                MetaValue::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+                _ => continue,
+            };
+            match k {
+                "description" if description.is_none() => description = Some(text),
+                "author" if author.is_none() => author = Some(text),
+                _ => {}
+            }
+        }
+        let key = (rule.namespace().to_string(), rule.identifier().to_string());
+        info.insert(
+            key.clone(),
+            RuleInfo {
+                namespace: key.0,
+                identifier: key.1,
+                source: decl.map(|d| d.0.to_string()),
+                line: decl.map(|d| d.1),
+                tags: rule.tags().map(|t| t.identifier().to_string()).collect(),
+                description,
+                author,
+                fingerprint: decl.map(|d| d.2.to_string()),
+            },
+        );
+    }
+
+    let fingerprint = ruleset_fingerprint(&info, &opts.defines);
+    Ok(Ruleset {
+        label,
+        paths: paths.iter().map(|p| p.display().to_string()).collect(),
+        files: sources.into_iter().map(|(o, _, _)| o).collect(),
+        rules,
+        info,
+        warnings,
+        fingerprint,
+        per_file_externals,
+    })
+}
+
+/// Hash over every rule's fingerprint and the external definitions: equal
+/// for two rulesets that differ only in comments, layout or file split.
+fn ruleset_fingerprint(info: &BTreeMap<RuleKey, RuleInfo>, defines: &[Define]) -> String {
+    let mut h = Sha256::new();
+    for ((ns, id), r) in info {
+        h.update(format!(
+            "{ns}:{id}={}\n",
+            r.fingerprint.as_deref().unwrap_or("?")
+        ));
+    }
+    for d in defines {
+        h.update(format!(
+            "define {}={}\n",
+            d.name,
+            serde_json::to_string(&d.value).unwrap_or_default()
+        ));
+    }
+    hex(&h.finalize())
+}
+
+/// Display form of a path for reports.
+pub fn display_path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn define_parsing() {
+        let d: Define = "a=1".parse().unwrap();
+        assert_eq!(d.value, DefineValue::Int(1));
+        let d: Define = "a=true".parse().unwrap();
+        assert_eq!(d.value, DefineValue::Bool(true));
+        let d: Define = "a=1.5".parse().unwrap();
+        assert_eq!(d.value, DefineValue::Float(1.5));
+        let d: Define = "a=\"x y\"".parse().unwrap();
+        assert_eq!(d.value, DefineValue::Str("x y".into()));
+        let d: Define = "owner=SYSTEM".parse().unwrap();
+        assert_eq!(d.value, DefineValue::Str("SYSTEM".into()));
+        assert!("noequals".parse::<Define>().is_err());
+        assert!("1bad=2".parse::<Define>().is_err());
+        assert!("inf=nan".parse::<Define>().is_ok());
+    }
+
+    #[test]
+    fn compile_reports_errors_with_location() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("bad.yar");
+        std::fs::write(
+            &f,
+            "rule ok { condition: true }\nrule bad { condition: nope }\n",
+        )
+        .unwrap();
+        match compile("candidate", &[f], &CompileOptions::default()) {
+            Err(Error::Compile { errors, .. }) => {
+                assert_eq!(errors.len(), 1);
+                assert_eq!(errors[0].line, Some(2));
+                assert!(errors[0].file.as_deref().unwrap().ends_with("bad.yar"));
+                assert!(
+                    errors[0].rendered.contains("bad.yar:2:"),
+                    "{}",
+                    errors[0].rendered
+                );
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("compiled a broken rule"),
+        }
+    }
+
+    #[test]
+    fn standard_externals_declared_only_when_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("ext.yar");
+        std::fs::write(
+            &f,
+            "rule e { condition: extension == \".exe\" and owner == \"\" }\n",
+        )
+        .unwrap();
+        let rs = compile(
+            "candidate",
+            std::slice::from_ref(&f),
+            &CompileOptions::default(),
+        )
+        .unwrap();
+        assert!(rs.path_dependent());
+        assert!(rs.per_file_externals.contains("extension"));
+        let g = dir.path().join("plain.yar");
+        std::fs::write(&g, "rule p { condition: true }\n").unwrap();
+        let rs = compile("candidate", &[g], &CompileOptions::default()).unwrap();
+        assert!(!rs.path_dependent());
+        assert_eq!(rs.info.values().next().unwrap().line, Some(1));
+    }
+}

@@ -1,0 +1,389 @@
+//! The scan engine: one parallel pass over the corpus files.
+//!
+//! Each file is opened once (non-blocking, so a file swapped for a FIFO after
+//! the walk cannot hang a worker), checked to be a regular file, read once
+//! into the worker's reusable buffer, hashed, and, if no other worker has
+//! already claimed the same content, scanned by every ruleset of the run
+//! (candidate and baseline) from that same buffer. Files with identical
+//! content are scanned once, unless a rule uses a per-path external variable
+//! (`filename`, `filepath`, `extension`), in which case each path is scanned
+//! with its own values.
+
+use crate::corpus::{CorpusFile, Reason};
+use crate::hexfmt::{hex, printable, spaced_hex};
+use crate::rules::{RuleKey, Ruleset};
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+use std::time::Duration;
+use yara_x::{ScanError, Scanner};
+
+/// How many matches of one pattern are kept as evidence (all are counted).
+pub const EVIDENCE_MATCHES: usize = 5;
+/// How many bytes of each match are shown.
+pub const EVIDENCE_BYTES: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub threads: usize,
+    pub timeout: Duration,
+    pub max_file_size: u64,
+    pub follow_symlinks: bool,
+}
+
+/// One matched string of a rule, as evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MatchEvidence {
+    pub offset: usize,
+    pub length: usize,
+    /// The first bytes matched (at most 32), hex.
+    pub hex: String,
+    /// The same bytes as printable text (`.` for others; UTF-16 shown plain).
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PatternEvidence {
+    pub identifier: String,
+    /// Every match of this pattern in the file (yara-x caps this per pattern).
+    pub match_count: usize,
+    /// The first matches, by offset.
+    pub matches: Vec<MatchEvidence>,
+}
+
+/// A rule that matched a file, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub rule: RuleKey,
+    pub patterns: Vec<PatternEvidence>,
+}
+
+/// What happened to one corpus file.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Read and hashed. `hits` holds one list per ruleset, or `None` when
+    /// another path with the same content carries the scan result.
+    Scanned {
+        sha256: [u8; 32],
+        size: u64,
+        hits: Option<Vec<Vec<Hit>>>,
+    },
+    /// Not (fully) scanned. `sha256` is known when the file was read but
+    /// the scan itself failed, so duplicates of it are not taken as clean.
+    Unscanned {
+        reason: Reason,
+        detail: String,
+        sha256: Option<[u8; 32]>,
+        size: Option<u64>,
+    },
+}
+
+/// Scan every file with every ruleset. The result is in the order of `files`.
+pub fn scan_files(
+    files: &[CorpusFile],
+    rulesets: &[&Ruleset],
+    opts: &ScanOptions,
+    progress: &ProgressBar,
+) -> Vec<Outcome> {
+    let claimed: Mutex<HashSet<[u8; 32]>> = Mutex::new(HashSet::new());
+    let path_dependent = rulesets.iter().any(|r| r.path_dependent());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .thread_name(|i| format!("fpgate-scan-{i}"))
+        .build();
+    let run = || {
+        files
+            .par_iter()
+            .with_min_len(1)
+            .map_init(
+                || Worker::new(rulesets, opts),
+                |w, f| {
+                    let out = w.process(f, &claimed, path_dependent);
+                    progress.inc(1);
+                    out
+                },
+            )
+            .collect()
+    };
+    match pool {
+        Ok(pool) => pool.install(run),
+        // Could not spawn threads: scan on the current one rather than fail.
+        Err(_) => run(),
+    }
+}
+
+struct Worker<'r> {
+    rulesets: &'r [&'r Ruleset],
+    scanners: Vec<Scanner<'r>>,
+    opts: ScanOptions,
+    buf: Vec<u8>,
+}
+
+impl<'r> Worker<'r> {
+    fn new(rulesets: &'r [&'r Ruleset], opts: &ScanOptions) -> Self {
+        let mut w = Worker {
+            rulesets,
+            scanners: Vec::new(),
+            opts: opts.clone(),
+            buf: Vec::new(),
+        };
+        w.reset_scanners();
+        w
+    }
+
+    fn reset_scanners(&mut self) {
+        let timeout = self.opts.timeout;
+        self.scanners = self
+            .rulesets
+            .iter()
+            .map(|rs| {
+                let mut s = Scanner::new(&rs.rules);
+                s.set_timeout(timeout);
+                s
+            })
+            .collect();
+    }
+
+    fn process(
+        &mut self,
+        f: &CorpusFile,
+        claimed: &Mutex<HashSet<[u8; 32]>>,
+        path_dependent: bool,
+    ) -> Outcome {
+        let unscanned = |reason, detail: String| Outcome::Unscanned {
+            reason,
+            detail,
+            sha256: None,
+            size: None,
+        };
+        let size = match self.read(f) {
+            Ok(size) => size,
+            Err((reason, detail)) => return unscanned(reason, detail),
+        };
+        let sha256: [u8; 32] = Sha256::digest(&self.buf).into();
+
+        let first = claimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sha256);
+        if !first && !path_dependent {
+            return Outcome::Scanned {
+                sha256,
+                size,
+                hits: None,
+            };
+        }
+
+        match catch_unwind(AssertUnwindSafe(|| self.scan_buf(f))) {
+            Ok(Ok(hits)) => Outcome::Scanned {
+                sha256,
+                size,
+                hits: Some(hits),
+            },
+            Ok(Err((reason, detail))) => Outcome::Unscanned {
+                reason,
+                detail,
+                sha256: Some(sha256),
+                size: Some(size),
+            },
+            Err(panic) => {
+                // The scanner may be in any state after a panic: start afresh.
+                self.reset_scanners();
+                let msg = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Outcome::Unscanned {
+                    reason: Reason::Panic,
+                    detail: format!("scanner panicked: {msg}"),
+                    sha256: Some(sha256),
+                    size: Some(size),
+                }
+            }
+        }
+    }
+
+    /// Read the whole file into `self.buf`, fail-closed on anything odd.
+    fn read(&mut self, f: &CorpusFile) -> Result<u64, (Reason, String)> {
+        let io = |e: std::io::Error| -> (Reason, String) {
+            let reason = match e.kind() {
+                std::io::ErrorKind::NotFound => Reason::Vanished,
+                _ if e.raw_os_error() == Some(libc::ELOOP) => Reason::Symlink,
+                _ => Reason::Unreadable,
+            };
+            (reason, e.to_string())
+        };
+        let mut flags = libc::O_NONBLOCK;
+        if !self.opts.follow_symlinks {
+            flags |= libc::O_NOFOLLOW;
+        }
+        let mut file = File::options()
+            .read(true)
+            .custom_flags(flags)
+            .open(&f.path)
+            .map_err(io)?;
+        let before = file.metadata().map_err(io)?;
+        if !before.file_type().is_file() {
+            return Err((Reason::NotRegular, "not a regular file when opened".into()));
+        }
+        if before.len() > self.opts.max_file_size {
+            return Err((
+                Reason::TooLarge,
+                format!(
+                    "{} bytes, over the limit of {} (--max-file-size)",
+                    before.len(),
+                    self.opts.max_file_size
+                ),
+            ));
+        }
+        self.buf.clear();
+        // Shrink a buffer that an earlier huge file left behind, so one big
+        // file does not pin its size in every worker for the rest of the run.
+        if self.buf.capacity() > 64 << 20 && before.len() < 16 << 20 {
+            self.buf = Vec::new();
+        }
+        self.buf.reserve(before.len() as usize);
+        (&mut file)
+            .take(self.opts.max_file_size + 1)
+            .read_to_end(&mut self.buf)
+            .map_err(io)?;
+        let after = file.metadata().map_err(io)?;
+        let read = self.buf.len() as u64;
+        if read != before.len()
+            || after.len() != before.len()
+            || after.mtime() != before.mtime()
+            || after.mtime_nsec() != before.mtime_nsec()
+        {
+            return Err((
+                Reason::Changed,
+                format!(
+                    "changed while being read (size {} -> {}, {} bytes read)",
+                    before.len(),
+                    after.len(),
+                    read
+                ),
+            ));
+        }
+        Ok(read)
+    }
+
+    fn scan_buf(&mut self, f: &CorpusFile) -> Result<Vec<Vec<Hit>>, (Reason, String)> {
+        let mut all = Vec::with_capacity(self.scanners.len());
+        for (scanner, rs) in self.scanners.iter_mut().zip(self.rulesets.iter()) {
+            for ext in &rs.per_file_externals {
+                let value = external_value(ext, f, &self.buf);
+                scanner
+                    .set_global(ext, value.as_str())
+                    .map_err(|e| (Reason::ScanError, format!("setting `{ext}`: {e}")))?;
+            }
+            let results = scanner.scan(&self.buf).map_err(|e| match e {
+                ScanError::Timeout => (
+                    Reason::Timeout,
+                    format!(
+                        "{} ruleset scan exceeded {}s (--timeout)",
+                        rs.label,
+                        self.opts.timeout.as_secs_f64()
+                    ),
+                ),
+                other => (Reason::ScanError, other.to_string()),
+            })?;
+            let mut hits: Vec<Hit> = results
+                .matching_rules()
+                .map(|rule| Hit {
+                    rule: (rule.namespace().to_string(), rule.identifier().to_string()),
+                    patterns: rule
+                        .patterns()
+                        .include_private(true)
+                        .filter_map(|p| {
+                            let matches = p.matches();
+                            let count = matches.len();
+                            if count == 0 {
+                                return None;
+                            }
+                            let evidence = matches
+                                .take(EVIDENCE_MATCHES)
+                                .map(|m| {
+                                    let r = m.range();
+                                    let data = m.data();
+                                    let shown = &data[..data.len().min(EVIDENCE_BYTES)];
+                                    MatchEvidence {
+                                        offset: r.start,
+                                        length: r.len(),
+                                        hex: spaced_hex(shown),
+                                        text: printable(shown),
+                                    }
+                                })
+                                .collect();
+                            Some(PatternEvidence {
+                                identifier: p.identifier().to_string(),
+                                match_count: count,
+                                matches: evidence,
+                            })
+                        })
+                        .collect(),
+                })
+                .collect();
+            hits.sort_by(|a, b| a.rule.cmp(&b.rule));
+            all.push(hits);
+        }
+        Ok(all)
+    }
+}
+
+/// Value of a standard external variable for one file.
+fn external_value(name: &str, f: &CorpusFile, data: &[u8]) -> String {
+    match name {
+        "filename" => f
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        "filepath" => f.display.clone(),
+        "extension" => f
+            .path
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
+            .unwrap_or_default(),
+        "filetype" => file_type(data).to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The coarse file type LOKI-style rules compare `filetype` against.
+pub fn file_type(data: &[u8]) -> &'static str {
+    match data {
+        [b'M', b'Z', ..] => "EXE",
+        [0x7f, b'E', b'L', b'F', ..] => "ELF",
+        [0xfe, 0xed, 0xfa, 0xce | 0xcf, ..]
+        | [0xce | 0xcf, 0xfa, 0xed, 0xfe, ..]
+        | [0xca, 0xfe, 0xba, 0xbe, ..] => "MACHO",
+        _ => "",
+    }
+}
+
+/// Hex form of a digest, for reports.
+pub fn sha_hex(d: &[u8; 32]) -> String {
+    hex(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_types_by_magic() {
+        assert_eq!(file_type(b"MZ\x90\x00"), "EXE");
+        assert_eq!(file_type(b"\x7fELF\x02"), "ELF");
+        assert_eq!(file_type(&[0xcf, 0xfa, 0xed, 0xfe]), "MACHO");
+        assert_eq!(file_type(&[0xca, 0xfe, 0xba, 0xbe]), "MACHO");
+        assert_eq!(file_type(b"#!/bin/sh"), "");
+    }
+}
