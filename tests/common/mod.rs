@@ -1,0 +1,89 @@
+//! Helpers shared by the end-to-end tests.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The project root (where `rules/` and `corpus/` live).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `fpgate` run from the project root, with a hard time limit so a hang
+/// fails the test instead of the CI run, and without CI/NO_COLOR leaking in.
+pub fn fpgate() -> Command {
+    let mut c = Command::cargo_bin("fpgate").expect("binary built");
+    c.current_dir(root())
+        .timeout(Duration::from_secs(120))
+        .env_remove("NO_COLOR")
+        .env_remove("GITHUB_ACTIONS");
+    c
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    let out = cmd.output().expect("fpgate ran");
+    Run {
+        code: out.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn write(path: &Path, content: &[u8]) {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).unwrap();
+    }
+    std::fs::write(path, content).unwrap();
+}
+
+/// (rule identifier, path) pairs of one class of a JSON report.
+pub fn pairs(report: &Value, class: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for f in report["false_positives"][class]
+        .as_array()
+        .expect("class list")
+    {
+        for p in f["paths"].as_array().unwrap() {
+            out.push((
+                f["rule"]["identifier"].as_str().unwrap().to_string(),
+                p.as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Reasons of the unscanned entries, keyed by path suffix.
+pub fn unscanned(report: &Value) -> Vec<(String, String)> {
+    report["unscanned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["path"].as_str().unwrap().to_string(),
+                u["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}

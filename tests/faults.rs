@@ -1,0 +1,400 @@
+//! Exit codes 2 and 3 and the fail-closed behaviour: bad rules, bad corpus
+//! paths, files that cannot be scanned. Each test checks the exit code,
+//! stdout and stderr separately.
+
+mod common;
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+const MATCH_NOTHING: &[u8] =
+    b"rule Never { strings: $n = \"no such bytes anywhere 8c1f\" condition: $n }\n";
+
+fn setup(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    write(&d.path().join("r.yar"), MATCH_NOTHING);
+    for (name, data) in files {
+        write(&d.path().join("corpus").join(name), data);
+    }
+    d
+}
+
+fn scan_json(dir: &Path, extra: &[&str]) -> Run {
+    run(fpgate()
+        .current_dir(dir)
+        .args([
+            "scan", "--rules", "r.yar", "--corpus", "corpus", "--format", "json",
+        ])
+        .args(extra))
+}
+
+#[test]
+fn missing_corpus_is_exit_2_with_the_path_named() {
+    let d = setup(&[]);
+    let r = run(fpgate()
+        .current_dir(d.path())
+        .args(["scan", "--rules", "r.yar", "--corpus", "nope"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("corpus path nope does not exist"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn empty_corpus_is_exit_2_never_a_pass() {
+    let d = setup(&[]);
+    std::fs::create_dir_all(d.path().join("corpus/sub")).unwrap();
+    let r = scan_json(d.path(), &[]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("holds no regular files"), "{}", r.stderr);
+    // JSON was asked for, so CI still gets a machine-readable error.
+    let j = r.json();
+    assert_eq!(j["verdict"]["result"], "error");
+    assert_eq!(j["verdict"]["exit_code"], 2);
+    assert_eq!(j["schema_version"], 1);
+}
+
+#[test]
+fn syntax_error_is_exit_2_with_file_line_and_column() {
+    let d = setup(&[("a", b"x")]);
+    write(
+        &d.path().join("bad.yar"),
+        b"rule Fine { condition: true }\n\nrule Broken {\n  strings: $a = \"x\"\n  condition: $a and\n}\n",
+    );
+    let r = run(fpgate().current_dir(d.path()).args([
+        "gate",
+        "--candidate",
+        "bad.yar",
+        "--corpus",
+        "corpus",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--> bad.yar:6:1"), "{}", r.stderr);
+    assert!(r.stderr.contains("the candidate ruleset does not compile"));
+    let j = r.json();
+    assert_eq!(j["verdict"]["result"], "error");
+    let diag = &j["diagnostics"][0];
+    assert_eq!(diag["level"], "error");
+    assert_eq!(diag["file"], "bad.yar");
+    assert_eq!(diag["line"], 6);
+    assert!(diag["code"].as_str().unwrap().starts_with('E'));
+}
+
+#[test]
+fn broken_baseline_is_also_exit_2() {
+    let d = setup(&[("a", b"x")]);
+    write(
+        &d.path().join("base.yar"),
+        b"rule B { condition: pe.is_pe }\n",
+    );
+    let r = run(fpgate().current_dir(d.path()).args([
+        "gate",
+        "--candidate",
+        "r.yar",
+        "--baseline",
+        "base.yar",
+        "--corpus",
+        "corpus",
+    ]));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("the baseline ruleset does not compile"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("base.yar:1:"), "{}", r.stderr);
+}
+
+#[test]
+fn every_broken_file_is_reported_in_one_run() {
+    let d = setup(&[("a", b"x")]);
+    write(
+        &d.path().join("rules/one.yar"),
+        b"rule One { condition: nope1 }\n",
+    );
+    write(
+        &d.path().join("rules/two.yara"),
+        b"rule Two { condition: nope2 }\n",
+    );
+    let r = run(fpgate()
+        .current_dir(d.path())
+        .args(["scan", "--rules", "rules", "--corpus", "corpus"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("rules/one.yar:1:"), "{}", r.stderr);
+    assert!(r.stderr.contains("rules/two.yara:1:"), "{}", r.stderr);
+}
+
+#[test]
+fn rule_directory_without_rules_and_missing_rule_file_are_exit_2() {
+    let d = setup(&[("a", b"x")]);
+    std::fs::create_dir_all(d.path().join("empty")).unwrap();
+    let r = run(fpgate()
+        .current_dir(d.path())
+        .args(["scan", "--rules", "empty", "--corpus", "corpus"]));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("holds no *.yar or *.yara files"),
+        "{}",
+        r.stderr
+    );
+    let r = run(fpgate().current_dir(d.path()).args([
+        "scan",
+        "--rules",
+        "missing.yar",
+        "--corpus",
+        "corpus",
+    ]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("missing.yar"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_arguments_are_exit_2() {
+    let r = run(fpgate().args(["gate", "--corpus", "corpus"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--candidate"), "{}", r.stderr);
+    let r = run(fpgate().args([
+        "scan",
+        "--rules",
+        "rules/released",
+        "--corpus",
+        "corpus",
+        "--threads",
+        "0",
+    ]));
+    assert_eq!(r.code, 2);
+    let r = run(fpgate().args([
+        "scan",
+        "--rules",
+        "rules/released",
+        "--corpus",
+        "corpus",
+        "-d",
+        "1x=2",
+    ]));
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let r = run(fpgate().args(["gate", "--help"]));
+    assert_eq!(r.code, 0);
+    for line in ["0  pass", "1  blocked", "2  error", "3  incomplete"] {
+        assert!(
+            r.stdout.contains(line),
+            "{line} missing from --help:\n{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn fifo_is_reported_never_opened_and_fails_closed() {
+    let d = setup(&[("ok.bin", b"fine")]);
+    let fifo = d.path().join("corpus/pipe");
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // Opening the FIFO for reading would block forever: the test's timeout
+    // (see common::fpgate) turns a hang into a failure.
+    let r = scan_json(d.path(), &[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let j = r.json();
+    assert_eq!(
+        unscanned(&j),
+        vec![("corpus/pipe".to_string(), "not_regular".to_string())]
+    );
+    assert_eq!(j["verdict"]["result"], "incomplete");
+    assert_eq!(j["corpus"]["scanned_files"], 1);
+    assert!(r.stderr.contains("INCOMPLETE"), "{}", r.stderr);
+
+    // --allow-incomplete: passes, still lists the FIFO.
+    let r = scan_json(d.path(), &["--allow-incomplete"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(unscanned(&r.json()).len(), 1);
+}
+
+#[test]
+fn blocked_wins_over_incomplete() {
+    let d = setup(&[("hit.bin", b"no such bytes anywhere 8c1f")]);
+    std::process::Command::new("mkfifo")
+        .arg(d.path().join("corpus/pipe"))
+        .status()
+        .unwrap();
+    let r = scan_json(d.path(), &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.json()["verdict"]["counts"]["unscanned"], 1);
+}
+
+#[test]
+fn symlinks_are_not_followed_unless_asked_and_loops_do_not_hang() {
+    let d = setup(&[("real.bin", b"data")]);
+    let c = d.path().join("corpus");
+    std::os::unix::fs::symlink(c.join("real.bin"), c.join("link.bin")).unwrap();
+    std::os::unix::fs::symlink(&c, c.join("loop")).unwrap();
+    std::os::unix::fs::symlink(c.join("gone"), c.join("dangling")).unwrap();
+
+    let r = scan_json(d.path(), &[]);
+    assert_eq!(r.code, 3);
+    let u = unscanned(&r.json());
+    assert_eq!(
+        u,
+        vec![
+            ("corpus/dangling".to_string(), "symlink".to_string()),
+            ("corpus/link.bin".to_string(), "symlink".to_string()),
+            ("corpus/loop".to_string(), "symlink".to_string()),
+        ]
+    );
+
+    let r = scan_json(d.path(), &["--follow-symlinks"]);
+    assert_eq!(r.code, 3);
+    let j = r.json();
+    let u = unscanned(&j);
+    assert!(
+        u.contains(&("corpus/loop".to_string(), "symlink_loop".to_string())),
+        "{u:?}"
+    );
+    assert!(
+        u.contains(&(
+            "corpus/dangling".to_string(),
+            "dangling_symlink".to_string()
+        )),
+        "{u:?}"
+    );
+    assert_eq!(j["corpus"]["scanned_files"], 2, "real.bin and link.bin");
+}
+
+#[test]
+fn too_large_files_are_unscanned() {
+    let d = setup(&[("big.bin", &[0u8; 4096]), ("small.bin", b"x")]);
+    let r = scan_json(d.path(), &["--max-file-size", "1K"]);
+    assert_eq!(r.code, 3);
+    let j = r.json();
+    assert_eq!(
+        unscanned(&j),
+        vec![("corpus/big.bin".to_string(), "too_large".to_string())]
+    );
+    assert!(j["unscanned"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("4096 bytes"));
+}
+
+#[test]
+fn zero_byte_files_are_scanned() {
+    let d = setup(&[("empty.bin", b"")]);
+    write(
+        &d.path().join("r.yar"),
+        b"rule Empty { condition: filesize == 0 }\n",
+    );
+    let r = scan_json(d.path(), &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        pairs(&r.json(), "new"),
+        vec![("Empty".into(), "corpus/empty.bin".into())]
+    );
+}
+
+#[test]
+fn a_rule_that_exceeds_the_timeout_makes_the_file_unscanned() {
+    let d = setup(&[("zeros.bin", &vec![0u8; 1 << 20])]);
+    write(
+        &d.path().join("r.yar"),
+        b"rule Slow { condition: for all i in (0..filesize - 1) : ( for all j in (0..filesize - 1) : ( uint8(i) == uint8(j) ) ) }\n",
+    );
+    let r = scan_json(d.path(), &["--timeout", "1"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let j = r.json();
+    assert_eq!(
+        unscanned(&j),
+        vec![("corpus/zeros.bin".to_string(), "timeout".to_string())]
+    );
+}
+
+#[test]
+fn unreadable_file_fails_closed() {
+    let d = setup(&[("ok.bin", b"fine"), ("secret.bin", b"hidden")]);
+    let secret = d.path().join("corpus/secret.bin");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    // Root reads anything: run the binary as an unprivileged user then.
+    let r = if unsafe { libc::geteuid() } == 0 {
+        let bin = d.path().join("fpgate");
+        std::fs::copy(assert_cmd::cargo::cargo_bin("fpgate"), &bin).unwrap();
+        for p in [d.path().to_path_buf(), d.path().join("corpus")] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        for f in ["r.yar", "corpus/ok.bin"] {
+            std::fs::set_permissions(d.path().join(f), std::fs::Permissions::from_mode(0o644))
+                .unwrap();
+        }
+        let mut c = assert_cmd::Command::new("setpriv");
+        c.current_dir(d.path())
+            .timeout(std::time::Duration::from_secs(60))
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .args([
+                "scan", "--rules", "r.yar", "--corpus", "corpus", "--format", "json",
+            ]);
+        run(&mut c)
+    } else {
+        scan_json(d.path(), &[])
+    };
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let j = r.json();
+    assert_eq!(
+        unscanned(&j),
+        vec![("corpus/secret.bin".to_string(), "unreadable".to_string())]
+    );
+    assert!(j["unscanned"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("ermission denied"));
+}
+
+#[test]
+fn non_utf8_and_control_character_names_are_scanned_and_escaped() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = setup(&[]);
+    write(
+        &d.path().join("r.yar"),
+        b"rule Hit { strings: $h = \"hit\" condition: $h }\n",
+    );
+    let c = d.path().join("corpus");
+    write(
+        &c.join(std::ffi::OsStr::from_bytes(b"latin1-\xe9.bin")),
+        b"hit",
+    );
+    write(&c.join("evil\n\x1b]0;pwned\x07.bin"), b"hit");
+    let r = run(fpgate()
+        .current_dir(d.path())
+        .args(["scan", "--rules", "r.yar", "--corpus", "corpus"]));
+    assert_eq!(r.code, 1);
+    assert!(
+        !r.stdout.contains('\x1b'),
+        "raw escape reached the terminal"
+    );
+    assert!(
+        r.stdout.contains("evil\\n\\u{1b}]0;pwned\\u{7}.bin"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("latin1-\u{fffd}.bin"), "{}", r.stdout);
+    assert!(r.stdout.contains("2 file(s)"));
+}
+
+#[test]
+fn output_to_a_directory_is_exit_2() {
+    let d = setup(&[("a", b"x")]);
+    let r = run(fpgate().current_dir(d.path()).args([
+        "scan", "--rules", "r.yar", "--corpus", "corpus", "--output", "corpus",
+    ]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("cannot write corpus"), "{}", r.stderr);
+}
