@@ -378,6 +378,96 @@ pub fn sha_hex(d: &[u8; 32]) -> String {
 mod tests {
     use super::*;
 
+    fn ruleset() -> Ruleset {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("r.yar");
+        std::fs::write(&f, "rule A { strings: $a = \"abc\" condition: $a }").unwrap();
+        crate::rules::compile("candidate", &[f], &Default::default()).unwrap()
+    }
+
+    fn opts() -> ScanOptions {
+        ScanOptions {
+            threads: 1,
+            timeout: Duration::from_secs(10),
+            max_file_size: 1 << 20,
+            follow_symlinks: false,
+        }
+    }
+
+    fn outcome_of(path: std::path::PathBuf) -> Outcome {
+        let rs = ruleset();
+        let sets = [&rs];
+        let mut w = Worker::new(&sets, &opts());
+        let f = CorpusFile {
+            display: path.display().to_string(),
+            path,
+        };
+        w.process(&f, &Mutex::new(HashSet::new()), false)
+    }
+
+    fn reason(o: &Outcome) -> Option<Reason> {
+        match o {
+            Outcome::Unscanned { reason, .. } => Some(*reason),
+            Outcome::Scanned { .. } => None,
+        }
+    }
+
+    #[test]
+    fn file_replaced_by_fifo_after_the_walk_does_not_block() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&p)
+            .status()
+            .unwrap()
+            .success());
+        assert_eq!(reason(&outcome_of(p)), Some(Reason::NotRegular));
+    }
+
+    #[test]
+    fn vanished_and_changed_files_are_unscanned() {
+        assert_eq!(
+            reason(&outcome_of("/no/such/file".into())),
+            Some(Reason::Vanished)
+        );
+        // procfs reports size 0 but yields bytes: the read does not match the
+        // size seen at open, exactly what a file growing mid-read looks like.
+        assert_eq!(
+            reason(&outcome_of("/proc/self/status".into())),
+            Some(Reason::Changed)
+        );
+    }
+
+    #[test]
+    fn duplicates_are_scanned_once_with_evidence() {
+        let d = tempfile::tempdir().unwrap();
+        let files: Vec<CorpusFile> = ["a", "b"]
+            .iter()
+            .map(|n| {
+                let p = d.path().join(n);
+                std::fs::write(&p, b"xxabcxx").unwrap();
+                CorpusFile {
+                    display: n.to_string(),
+                    path: p,
+                }
+            })
+            .collect();
+        let rs = ruleset();
+        let out = scan_files(&files, &[&rs], &opts(), &ProgressBar::hidden());
+        let scanned: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::Scanned { hits: Some(h), .. } => Some(h.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(scanned.len(), 1, "second copy rides on the first scan");
+        let ev = &scanned[0][0][0].patterns[0];
+        assert_eq!((ev.identifier.as_str(), ev.match_count), ("$a", 1));
+        assert_eq!(ev.matches[0].offset, 2);
+        assert_eq!(ev.matches[0].text, "abc");
+    }
+
     #[test]
     fn file_types_by_magic() {
         assert_eq!(file_type(b"MZ\x90\x00"), "EXE");
