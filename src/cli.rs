@@ -1,19 +1,13 @@
-//! Command-line interface: parse, validate into options, run, map to an
-//! exit code. `main` only calls `run`.
+//! Command-line interface: the flags (the public contract), parsing, and the
+//! mapping of results and errors to exit codes. `main` only calls `run`.
 
-use crate::corpus::{self, WalkOptions};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::exit::{Exit, HELP as EXIT_HELP};
-use crate::human::{self, Style};
 use crate::output::{self, ColorChoice};
-use crate::report::{self, Inputs, Report, Timings, Tool, SCHEMA_VERSION};
-use crate::rules::{self, CompileOptions, Define, Diagnostic, Ruleset};
-use crate::scan::{self, ScanOptions};
+use crate::report::{Tool, SCHEMA_VERSION};
+use crate::rules::{Define, Diagnostic};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,12 +32,34 @@ pub enum Command {
     /// block on new false positives.
     #[command(after_help = EXIT_HELP)]
     Gate(GateArgs),
+    /// Corpus integrity: write a lock file of the corpus.
+    #[command(subcommand)]
+    Corpus(CorpusCommand),
+    /// Accepted false positives.
+    #[command(subcommand)]
+    Exceptions(ExceptionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CorpusCommand {
+    /// Hash every corpus file and write a lock: path, size, sha256, format,
+    /// tier, and one hash over the whole list.
+    #[command(after_help = EXIT_HELP)]
+    Index(IndexArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExceptionsCommand {
+    /// Append stub entries (reason "TODO", expiring in 90 days) for the new
+    /// false positives of a JSON report, for a human to review and edit.
+    Add(ExceptionsAddArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Rule files, or directories searched recursively for *.yar / *.yara.
-    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    /// Rule files, or directories searched recursively for *.yar / *.yara
+    /// [default: rules.candidate of fpgate.toml].
+    #[arg(long, num_args = 1.., value_name = "PATH")]
     pub rules: Vec<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
@@ -51,14 +67,79 @@ pub struct ScanArgs {
 
 #[derive(Debug, Args)]
 pub struct GateArgs {
-    /// The rule update to be released: files or directories.
-    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
-    pub candidate: Vec<PathBuf>,
-    /// The released rules. Without it, every match of the candidate is new.
+    /// The rule update to be released: files or directories
+    /// [default: rules.candidate of fpgate.toml].
     #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub candidate: Vec<PathBuf>,
+    /// The released rules. Without a baseline, every match of the candidate is new.
+    #[arg(long, num_args = 1.., value_name = "PATH", conflicts_with = "baseline_ref")]
     pub baseline: Vec<PathBuf>,
+    /// Take the baseline from the candidate's rule paths at this git
+    /// revision of the current repository (e.g. a pull request's merge base).
+    #[arg(long, value_name = "GIT_REF")]
+    pub baseline_ref: Option<String>,
+    /// Accepted false positives [default: exceptions.file of fpgate.toml, else
+    /// fpgate-exceptions.toml beside it, if present].
+    #[arg(long, value_name = "FILE")]
+    pub exceptions: Option<PathBuf>,
+    /// Stale exceptions (that matched nothing) fail the gate.
+    #[arg(long)]
+    pub strict: bool,
+    /// Compiler warnings in new or modified rules block the release.
+    #[arg(long)]
+    pub deny_warnings: bool,
+    /// Only this warning code blocks (repeatable), e.g. slow_pattern.
+    #[arg(long = "deny-warning", value_name = "CODE")]
+    pub deny_warning_codes: Vec<String>,
+    /// Check the corpus against this lock (from `fpgate corpus index`):
+    /// missing or changed locked files are an error.
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// The date exceptions expire against, YYYY-MM-DD [default: today, UTC].
+    #[arg(long, value_name = "DATE")]
+    pub today: Option<String>,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Corpus files or directories [default: corpus.paths of fpgate.toml].
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub corpus: Vec<PathBuf>,
+    /// Where to write the lock (atomically).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+    /// Mark files matching this glob critical (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub critical: Vec<String>,
+    #[arg(long)]
+    pub follow_symlinks: bool,
+    /// Write the lock even when some files could not be read.
+    #[arg(long)]
+    pub allow_incomplete: bool,
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExceptionsAddArgs {
+    /// A JSON report of `fpgate gate --format json`.
+    #[arg(long, value_name = "REPORT.json")]
+    pub from: PathBuf,
+    /// The exceptions file to append to [default: as for `gate`].
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Days until the stub entries expire.
+    #[arg(long, default_value_t = 90)]
+    pub days: u32,
+    /// Today's date, YYYY-MM-DD [default: today, UTC].
+    #[arg(long, value_name = "DATE")]
+    pub today: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -68,10 +149,26 @@ pub enum Format {
 }
 
 #[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Configuration file [default: the nearest fpgate.toml in the current
+    /// directory or above].
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+    /// Ignore fpgate.toml.
+    #[arg(long)]
+    pub no_config: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct CommonArgs {
-    /// Known-clean files or directories (searched recursively).
-    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    /// Known-clean files or directories, searched recursively
+    /// [default: corpus.paths of fpgate.toml].
+    #[arg(long, num_args = 1.., value_name = "PATH")]
     pub corpus: Vec<PathBuf>,
+    /// Mark corpus files matching this glob critical (repeatable; adds to
+    /// corpus.critical of fpgate.toml and the corpus MANIFEST's tier column).
+    #[arg(long, value_name = "GLOB")]
+    pub critical: Vec<String>,
     /// Report format written to stdout (or --output).
     #[arg(long, value_enum, default_value = "human")]
     pub format: Format,
@@ -89,13 +186,14 @@ pub struct CommonArgs {
     /// bool (true/false), an integer, a float, or else a string.
     #[arg(long = "define", short = 'd', value_name = "NAME=VALUE")]
     pub defines: Vec<Define>,
-    /// Per-file scan timeout in seconds; a file that times out is unscanned.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub timeout: u64,
+    /// Per-file scan timeout in seconds; a file that times out is unscanned
+    /// [default: 60].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: Option<u64>,
     /// Files larger than this are not scanned (reported as too_large).
-    /// Accepts a plain byte count or K/M/G suffixes (powers of 1024).
-    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = parse_size)]
-    pub max_file_size: u64,
+    /// A byte count or K/M/G suffixes (powers of 1024) [default: 256M].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_file_size: Option<u64>,
     /// Follow symbolic links in the corpus (loops are detected and reported).
     #[arg(long)]
     pub follow_symlinks: bool,
@@ -105,9 +203,11 @@ pub struct CommonArgs {
     /// No progress bar and no summary line on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
-fn parse_size(s: &str) -> std::result::Result<u64, String> {
+pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
     let t = s.trim();
     let (num, mul) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         None => (t, 1u64),
@@ -138,139 +238,33 @@ pub fn run() -> i32 {
             };
         }
     };
-    let (command, candidate, baseline, common) = match &cli.command {
-        Command::Scan(a) => ("scan", &a.rules, &[][..], &a.common),
-        Command::Gate(a) => ("gate", &a.candidate, &a.baseline[..], &a.common),
+    let result = match &cli.command {
+        Command::Scan(a) => crate::gate::scan(a),
+        Command::Gate(a) => crate::gate::gate(a),
+        Command::Corpus(CorpusCommand::Index(a)) => crate::index::index(a),
+        Command::Exceptions(ExceptionsCommand::Add(a)) => crate::stubs::add(a),
     };
-    match execute(command, candidate, baseline, common) {
+    match result {
         Ok(exit) => exit.code(),
         Err(e) => {
-            report_error(command, common, &e);
+            let (name, json_to) = match &cli.command {
+                Command::Scan(a) => ("scan", json_target(&a.common)),
+                Command::Gate(a) => ("gate", json_target(&a.common)),
+                Command::Corpus(_) => ("corpus index", None),
+                Command::Exceptions(_) => ("exceptions add", None),
+            };
+            report_error(name, json_to, &e);
             Exit::Error.code()
         }
     }
 }
 
-fn execute(
-    command: &'static str,
-    candidate_paths: &[PathBuf],
-    baseline_paths: &[PathBuf],
-    common: &CommonArgs,
-) -> Result<Exit> {
-    let started = Instant::now();
-    let copts = CompileOptions {
-        defines: common.defines.clone(),
-    };
-
-    let candidate = rules::compile("candidate", candidate_paths, &copts)?;
-    let baseline = if baseline_paths.is_empty() {
-        None
-    } else {
-        Some(rules::compile("baseline", baseline_paths, &copts)?)
-    };
-    let compile_seconds = started.elapsed().as_secs_f64();
-    for rs in std::iter::once(&candidate).chain(baseline.as_ref()) {
-        print_diagnostics(&rs.warnings);
-    }
-
-    let corpus = corpus::walk(
-        &common.corpus,
-        &WalkOptions {
-            follow_symlinks: common.follow_symlinks,
-        },
-    )?;
-
-    let threads = common.threads.map(usize::from).unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let opts = ScanOptions {
-        threads,
-        timeout: Duration::from_secs(common.timeout.max(1)),
-        max_file_size: common.max_file_size,
-        follow_symlinks: common.follow_symlinks,
-    };
-    let progress = progress_bar(corpus.files.len() as u64, common.quiet);
-    let mut sets: Vec<&Ruleset> = vec![&candidate];
-    sets.extend(baseline.as_ref());
-    let scan_started = Instant::now();
-    let outcomes = scan::scan_files(&corpus.files, &sets, &opts, &progress);
-    let scan_seconds = scan_started.elapsed().as_secs_f64();
-    progress.finish_and_clear();
-
-    let mut report = report::build(Inputs {
-        command,
-        candidate: &candidate,
-        baseline: baseline.as_ref(),
-        corpus: &corpus,
-        outcomes: &outcomes,
-        allow_incomplete: common.allow_incomplete,
-        timings: Timings::default(),
-    });
-    report.timings = Timings {
-        compile_seconds: round3(compile_seconds),
-        scan_seconds: round3(scan_seconds),
-        total_seconds: round3(started.elapsed().as_secs_f64()),
-        throughput_mb_per_s: round3(report.corpus.bytes as f64 / 1e6 / scan_seconds.max(1e-9)),
-        files_per_s: round3(report.corpus.scanned_files as f64 / scan_seconds.max(1e-9)),
-        threads,
-    };
-
-    emit(&report, common)?;
-    Ok(report.exit())
+/// Where a JSON error report goes, if JSON was asked for.
+fn json_target(c: &CommonArgs) -> Option<Option<PathBuf>> {
+    (c.format == Format::Json).then(|| c.output.clone())
 }
 
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
-fn emit(report: &Report, common: &CommonArgs) -> Result<()> {
-    let to_file = common.output.as_ref().is_some_and(|p| p.as_os_str() != "-");
-    let body = match common.format {
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(report).expect("report serialises");
-            s.push('\n');
-            s
-        }
-        Format::Human => {
-            let color = !to_file
-                && output::use_color(
-                    common.color,
-                    std::io::stdout().is_terminal(),
-                    std::env::var("NO_COLOR").ok().as_deref(),
-                );
-            human::render(report, Style { color })
-        }
-    };
-    output::write(common.output.as_deref(), body.as_bytes())?;
-    // A person reading a JSON report on stdout, or a file, still wants the
-    // verdict on the terminal; stderr is theirs.
-    if (to_file || common.format != Format::Human) && !common.quiet {
-        eprintln!("{}", human::verdict_line(report, Style { color: false }));
-    }
-    Ok(())
-}
-
-fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
-    let show = output::show_progress(
-        std::io::stderr().is_terminal(),
-        std::env::var("CI").ok().as_deref(),
-        quiet,
-    );
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} scanning [{bar:30}] {pos}/{len} files {per_sec} eta {eta}",
-    ) {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    pb
-}
-
-fn print_diagnostics(diags: &[Diagnostic]) {
+pub fn print_diagnostics(diags: &[Diagnostic]) {
     for d in diags {
         eprintln!("{}", d.rendered);
     }
@@ -278,7 +272,7 @@ fn print_diagnostics(diags: &[Diagnostic]) {
 
 /// An error ends the run without a verdict: say so on stderr, and when the
 /// user asked for JSON, write a JSON error report so CI still has a file.
-fn report_error(command: &str, common: &CommonArgs, e: &Error) {
+fn report_error(command: &str, json_to: Option<Option<PathBuf>>, e: &Error) {
     let diagnostics: Vec<Diagnostic> = match e {
         Error::Compile {
             errors, warnings, ..
@@ -289,8 +283,11 @@ fn report_error(command: &str, common: &CommonArgs, e: &Error) {
         }
         _ => Vec::new(),
     };
-    eprintln!("fpgate: error: {e}");
-    if common.format == Format::Json {
+    eprintln!(
+        "fpgate: error: {}",
+        crate::escape::term_multiline(&e.to_string())
+    );
+    if let Some(out) = json_to {
         let v = serde_json::json!({
             "schema_version": SCHEMA_VERSION,
             "tool": Tool::current(),
@@ -304,7 +301,7 @@ fn report_error(command: &str, common: &CommonArgs, e: &Error) {
         });
         let mut s = serde_json::to_string_pretty(&v).expect("error report serialises");
         s.push('\n');
-        if let Err(w) = output::write(common.output.as_deref(), s.as_bytes()) {
+        if let Err(w) = output::write(out.as_deref(), s.as_bytes()) {
             eprintln!("fpgate: error: {w}");
         }
     }

@@ -67,7 +67,13 @@ pub struct Unscanned {
 #[derive(Debug, Clone)]
 pub struct CorpusFile {
     pub path: PathBuf,
+    /// The path as reported: as reached from the root the user gave.
     pub display: String,
+    /// The path relative to its corpus root (the file name for a root that
+    /// is a file): what the corpus lock and tier globs refer to.
+    pub rel: String,
+    /// In the critical tier (config glob or corpus manifest).
+    pub critical: bool,
 }
 
 #[derive(Debug, Default)]
@@ -80,12 +86,29 @@ pub struct Corpus {
 #[derive(Debug, Clone, Default)]
 pub struct WalkOptions {
     pub follow_symlinks: bool,
+    /// Globs of critical files, matched against the root-relative path and
+    /// the reported path.
+    pub critical: Vec<String>,
 }
+
+/// Name of the provenance manifest a corpus root may hold: tab-separated,
+/// with a header naming at least `path`; a `tier` column marks files
+/// `critical`.
+pub const MANIFEST: &str = "MANIFEST";
 
 /// List the corpus. A root that does not exist, or a corpus with no regular
 /// file at all, is an error (exit 2): a gate over nothing must never pass.
 pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
-    let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut builder = globset::GlobSetBuilder::new();
+    for g in &opts.critical {
+        builder.add(
+            globset::Glob::new(g).map_err(|e| Error::usage(format!("critical glob {g:?}: {e}")))?,
+        );
+    }
+    let globs = builder
+        .build()
+        .map_err(|e| Error::usage(format!("critical globs: {e}")))?;
+    let mut files: BTreeMap<String, CorpusFile> = BTreeMap::new();
     let mut skipped: BTreeMap<String, Unscanned> = BTreeMap::new();
     let mut skip = |path: &Path, reason: Reason, detail: String| {
         let p = display(path);
@@ -103,6 +126,7 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
                 display(root)
             )));
         }
+        let manifest_critical = manifest_tiers(&root.join(MANIFEST))?;
         // A root named on the command line is followed even if it is a link:
         // the user asked for it by name.
         let walker = walkdir::WalkDir::new(root)
@@ -116,7 +140,23 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
                     if ft.is_dir() {
                         continue;
                     } else if ft.is_file() {
-                        files.insert(display(e.path()), e.into_path());
+                        let rel = match e.path().strip_prefix(root) {
+                            Ok(r) if !r.as_os_str().is_empty() => display(r),
+                            _ => e.file_name().to_string_lossy().into_owned(),
+                        };
+                        let shown = display(e.path());
+                        let critical = manifest_critical.contains(&rel)
+                            || globs.is_match(&rel)
+                            || globs.is_match(&shown);
+                        files.insert(
+                            shown.clone(),
+                            CorpusFile {
+                                path: e.into_path(),
+                                display: shown,
+                                rel,
+                                critical,
+                            },
+                        );
                     } else if ft.is_symlink() {
                         skip(
                             e.path(),
@@ -203,12 +243,56 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
 
     Ok(Corpus {
         roots: roots.iter().map(|r| display(r)).collect(),
-        files: files
-            .into_iter()
-            .map(|(display, path)| CorpusFile { path, display })
-            .collect(),
+        files: files.into_values().collect(),
         skipped: skipped.into_values().collect(),
     })
+}
+
+/// Paths marked `critical` in a corpus root's MANIFEST (if it has one).
+fn manifest_tiers(path: &Path) -> Result<std::collections::HashSet<String>> {
+    let mut out = std::collections::HashSet::new();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(out);
+    };
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Ok(out);
+    };
+    let cols: Vec<&str> = header.split('\t').collect();
+    let (Some(pi), Some(ti)) = (
+        cols.iter().position(|c| *c == "path"),
+        cols.iter().position(|c| *c == "tier"),
+    ) else {
+        return Ok(out);
+    };
+    for (n, line) in lines {
+        let f: Vec<&str> = line.split('\t').collect();
+        match (f.get(pi), f.get(ti)) {
+            (Some(p), Some(&"critical")) => {
+                out.insert(p.to_string());
+            }
+            (Some(_), Some(&"standard" | &"")) => {}
+            (Some(_), Some(other)) => {
+                return Err(Error::usage(format!(
+                    "{}:{}: unknown tier {other:?} (use critical or standard)",
+                    path.display(),
+                    n + 1
+                )))
+            }
+            _ => {
+                return Err(Error::usage(format!(
+                    "{}:{}: expected {} tab-separated columns",
+                    path.display(),
+                    n + 1,
+                    cols.len()
+                )))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// How a path is shown in reports: as reached from the root the user gave.
@@ -247,6 +331,40 @@ mod tests {
     }
 
     #[test]
+    fn critical_tier_from_globs_and_manifest() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("os")).unwrap();
+        for f in ["os/svchost.exe", "app/Update.exe", "other.bin"] {
+            let p = d.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"x").unwrap();
+        }
+        std::fs::write(
+            d.path().join("MANIFEST"),
+            "# comment\npath\tsha256\ttier\napp/Update.exe\t-\tcritical\nother.bin\t-\tstandard\n",
+        )
+        .unwrap();
+        let opts = WalkOptions {
+            critical: vec!["os/**".into()],
+            ..Default::default()
+        };
+        let c = walk(&[d.path().to_path_buf()], &opts).unwrap();
+        let crit: Vec<_> = c
+            .files
+            .iter()
+            .filter(|f| f.critical)
+            .map(|f| f.rel.as_str())
+            .collect();
+        assert_eq!(crit, vec!["app/Update.exe", "os/svchost.exe"]);
+
+        std::fs::write(d.path().join("MANIFEST"), "path\ttier\nother.bin\tcrit\n").unwrap();
+        let e = walk(&[d.path().to_path_buf()], &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("MANIFEST:2: unknown tier"), "{e}");
+    }
+
+    #[test]
     fn symlinks_skipped_unless_followed_and_loops_reported() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("f"), b"x").unwrap();
@@ -261,6 +379,7 @@ mod tests {
             &[d.path().to_path_buf()],
             &WalkOptions {
                 follow_symlinks: true,
+                ..Default::default()
             },
         )
         .unwrap();

@@ -25,6 +25,12 @@ pub fn term(s: &str) -> String {
     out
 }
 
+/// Like `term`, but keeps line breaks: for multi-line messages whose lines
+/// fpgate composed itself.
+pub fn term_multiline(s: &str) -> String {
+    s.split('\n').map(term).collect::<Vec<_>>().join("\n")
+}
+
 fn needs_escape(c: char) -> bool {
     c.is_control()
 }

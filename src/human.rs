@@ -66,6 +66,111 @@ pub fn render(r: &Report, style: Style) -> String {
         &style.green("FIXED false positives"),
         "matched by the baseline, no longer by the candidate",
     );
+    section(
+        &mut out,
+        style,
+        &fps.excepted,
+        &style.dim("EXCEPTED false positives"),
+        "covered by an exception: reported, not blocking",
+    );
+
+    if !r.blocking_warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} ({}) - compiler warnings in new or modified rules, denied by the warning policy\n",
+            style.red("BLOCKING warnings"),
+            r.blocking_warnings.len()
+        );
+        for w in &r.blocking_warnings {
+            let _ = writeln!(
+                out,
+                "  rule {}  {}:{}  {} [{}]",
+                style.bold(&term(w.rule.as_deref().unwrap_or("?"))),
+                term(w.file.as_deref().unwrap_or("?")),
+                w.line.unwrap_or(0),
+                term(&w.title),
+                w.code
+            );
+        }
+        out.push('\n');
+    }
+
+    if let Some(ex) = &r.exceptions {
+        let notable: Vec<_> = ex
+            .entries
+            .iter()
+            .filter(|e| e.critical || e.status != crate::exceptions::Status::Applied)
+            .collect();
+        if !notable.is_empty() {
+            let _ = writeln!(
+                out,
+                "{} ({})\n",
+                style.yellow("EXCEPTIONS to review"),
+                term(&ex.file)
+            );
+            for e in notable {
+                let status = format!("{:?}", e.status).to_lowercase();
+                let target = e.sha256.as_deref().or(e.path.as_deref()).unwrap_or("?");
+                let crit = if e.critical { " [critical]" } else { "" };
+                let _ = writeln!(
+                    out,
+                    "  line {}: rule {} on {}{} - {}: {} (owner {}, expires {})",
+                    e.line,
+                    term(&e.rule),
+                    term(target),
+                    crit,
+                    status,
+                    term(&e.detail),
+                    term(&e.owner),
+                    e.expires
+                );
+            }
+            out.push('\n');
+        }
+    }
+
+    if let Some(ch) = &r.rule_changes {
+        if !(ch.added.is_empty() && ch.modified.is_empty() && ch.removed.is_empty()) {
+            let _ = writeln!(
+                out,
+                "RULE CHANGES: {} added, {} modified, {} removed, {} unchanged",
+                ch.added.len(),
+                ch.modified.len(),
+                ch.removed.len(),
+                ch.unchanged
+            );
+            for (word, list) in [
+                ("added", &ch.added),
+                ("modified", &ch.modified),
+                ("removed", &ch.removed),
+            ] {
+                for rr in list {
+                    let _ = writeln!(
+                        out,
+                        "  {word:<8} {}  {}:{}",
+                        term(&rr.identifier),
+                        term(rr.source.as_deref().unwrap_or("?")),
+                        rr.line.unwrap_or(0)
+                    );
+                }
+            }
+            out.push('\n');
+        }
+    }
+
+    if let Some(l) = &r.corpus.lock {
+        let _ = writeln!(
+            out,
+            "corpus lock {}: {} locked files verified, {} new since the lock",
+            term(&l.file),
+            l.verified,
+            l.new_files.len()
+        );
+        for n in l.new_files.iter().take(20) {
+            let _ = writeln!(out, "  new: {}", term(n));
+        }
+        out.push('\n');
+    }
 
     if !r.unscanned.is_empty() {
         let _ = writeln!(
@@ -113,6 +218,9 @@ pub fn render(r: &Report, style: Style) -> String {
         }
     }
 
+    if !r.verdict.reasons.is_empty() {
+        let _ = writeln!(out, "why: {}", r.verdict.reasons.join("; "));
+    }
     out.push_str(&verdict_line(r, style));
     out.push('\n');
     out
@@ -145,12 +253,18 @@ fn section(out: &mut String, style: Style, list: &[Finding], title: &str, note: 
             format!("  [{}]", term(&rule.tags.join(", ")))
         };
         let files: usize = list[i..j].iter().map(|f| f.paths.len()).sum();
+        let change = match list[i].rule_change {
+            Some(crate::policy::Change::Added) => "  (new rule)",
+            Some(crate::policy::Change::Modified) => "  (modified rule)",
+            _ => "",
+        };
         let _ = writeln!(
             out,
-            "  rule {}  {}{}  - {} file(s)",
+            "  rule {}  {}{}{}  - {} file(s)",
             style.bold(&term(&rule.identifier)),
             style.dim(&loc),
             tags,
+            change,
             files
         );
         match (&rule.description, &rule.author) {
@@ -166,9 +280,29 @@ fn section(out: &mut String, style: Style, list: &[Finding], title: &str, note: 
             _ => {}
         }
         for f in &list[i..j] {
+            let crit = if f.tier == crate::policy::Tier::Critical {
+                format!(" {}", style.red("[CRITICAL]"))
+            } else {
+                String::new()
+            };
             for (k, p) in f.paths.iter().enumerate() {
                 let prefix = if k == 0 { "    -" } else { "     " };
-                let _ = writeln!(out, "{prefix} {}", term(p));
+                let mark = if k == 0 { crit.as_str() } else { "" };
+                let _ = writeln!(out, "{prefix} {}{mark}", term(p));
+            }
+            if let Some(e) = &f.exception {
+                let _ = writeln!(
+                    out,
+                    "      excepted by {}:{} (owner {}, expires {}): {}",
+                    term(&e.file),
+                    e.line,
+                    term(&e.owner),
+                    e.expires,
+                    term(&e.reason)
+                );
+            }
+            for n in &f.notes {
+                let _ = writeln!(out, "      {}", style.yellow(&term(n)));
             }
             let dup = if f.paths.len() > 1 {
                 format!(", {} identical files", f.paths.len())
@@ -228,10 +362,21 @@ pub fn verdict_line(r: &Report, style: Style) -> String {
             c.new, c.new_rules, c.new_files
         )
     } else {
-        format!(
-            "{} new false positive(s) ({} rule(s), {} file(s)), {} persisting, {} fixed",
-            c.new, c.new_rules, c.new_files, c.persisting, c.fixed
-        )
+        let mut w = format!(
+            "{} new false positive(s) ({} rule(s), {} file(s)), {} persisting, {} fixed, {} excepted",
+            c.new, c.new_rules, c.new_files, c.persisting, c.fixed, c.excepted
+        );
+        let crit = c.by_tier.get("critical");
+        if let Some(t) = crit.filter(|t| t.new + t.persisting > 0) {
+            w.push_str(&format!(", {} on critical files", t.new + t.persisting));
+        }
+        if c.blocking_warnings > 0 {
+            w.push_str(&format!(", {} blocking warning(s)", c.blocking_warnings));
+        }
+        if c.exceptions_stale > 0 {
+            w.push_str(&format!(", {} stale exception(s)", c.exceptions_stale));
+        }
+        w
     };
     format!(
         "{word}: {what}, {} unscanned; scanned {} of {} files, {} ({} unique) in {:.2}s, {:.1} MB/s, {} threads",

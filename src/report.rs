@@ -5,7 +5,10 @@
 //! the same JSON except for `timings`.
 
 use crate::corpus::{Corpus, Reason, Unscanned};
+use crate::exceptions::{ExceptionReport, ExceptionSet, Status};
 use crate::exit::Exit;
+use crate::lock::LockCheck;
+use crate::policy::{self, Change, RuleChanges, Tier};
 use crate::rules::{Diagnostic, RuleInfo, RuleKey, Ruleset};
 use crate::scan::{sha_hex, Hit, Outcome, PatternEvidence};
 use serde::Serialize;
@@ -39,13 +42,40 @@ impl Class {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Finding {
     pub class: Class,
+    /// Does this finding block the release?
+    pub blocking: bool,
+    /// "critical" when any of its paths is in the critical tier.
+    pub tier: Tier,
     pub rule: RuleInfo,
+    /// For a gate with a baseline: is the rule added, modified or unchanged?
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_change: Option<Change>,
     pub sha256: String,
     pub size: u64,
+    /// "pe", "dotnet", "elf", "macho", "script" or "other".
+    pub format: String,
     pub paths: Vec<String>,
     /// The patterns that matched: from the candidate scan, or for a fixed
     /// false positive from the baseline scan.
     pub patterns: Vec<PatternEvidence>,
+    /// The exception that covers it (only in `false_positives.excepted`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<ExceptionReport>,
+    /// Why a matching exception was not applied, and similar remarks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl Finding {
+    /// Report order: critical first, then by rule, then by path.
+    pub fn order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+        (a.tier, &a.rule.namespace, &a.rule.identifier, &a.paths).cmp(&(
+            b.tier,
+            &b.rule.namespace,
+            &b.rule.identifier,
+            &b.paths,
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -108,6 +138,16 @@ pub struct CorpusSummary {
     /// Bytes actually scanned (each distinct content once).
     pub unique_bytes: u64,
     pub unscanned_files: usize,
+    /// Files in the critical tier.
+    pub critical_files: usize,
+    /// Scanned files per format.
+    pub formats: BTreeMap<String, usize>,
+    /// sha256 over (path, size, sha256, format, tier) of every scanned file,
+    /// as in a corpus lock: equal hashes mean the same corpus.
+    pub hash: String,
+    /// Present when the run was checked against a corpus lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockCheck>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
@@ -115,6 +155,24 @@ pub struct FalsePositives {
     pub new: Vec<Finding>,
     pub persisting: Vec<Finding>,
     pub fixed: Vec<Finding>,
+    /// New or persisting false positives covered by an exception.
+    pub excepted: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct TierCounts {
+    pub new: usize,
+    pub persisting: usize,
+    pub fixed: usize,
+    pub excepted: usize,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ExceptionsSummary {
+    pub file: String,
+    /// Every entry with its status, in file order. Entries with
+    /// `critical = true` are always listed here.
+    pub entries: Vec<ExceptionReport>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
@@ -127,6 +185,13 @@ pub struct Counts {
     /// Distinct corpus paths with at least one new false positive.
     pub new_files: usize,
     pub unscanned: usize,
+    pub excepted: usize,
+    pub blocking: usize,
+    pub blocking_warnings: usize,
+    pub exceptions_stale: usize,
+    pub exceptions_expired: usize,
+    pub exceptions_not_applied: usize,
+    pub by_tier: BTreeMap<&'static str, TierCounts>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -135,6 +200,9 @@ pub struct Verdict {
     pub result: &'static str,
     pub exit_code: i32,
     pub allow_incomplete: bool,
+    pub strict: bool,
+    /// Why the verdict is what it is, one line each.
+    pub reasons: Vec<String>,
     pub counts: Counts,
 }
 
@@ -158,6 +226,14 @@ pub struct Report {
     pub rulesets: BTreeMap<&'static str, RulesetSummary>,
     pub corpus: CorpusSummary,
     pub false_positives: FalsePositives,
+    /// Added / modified / removed rules (gate with a baseline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_changes: Option<RuleChanges>,
+    /// Compiler warnings in new or modified rules that the warning policy
+    /// turns into blocking findings.
+    pub blocking_warnings: Vec<Diagnostic>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exceptions: Option<ExceptionsSummary>,
     pub unscanned: Vec<Unscanned>,
     pub verdict: Verdict,
     pub timings: Timings,
@@ -182,23 +258,46 @@ pub struct Inputs<'a> {
     pub outcomes: &'a [Outcome],
     pub allow_incomplete: bool,
     pub timings: Timings,
+    pub policy: Policy<'a>,
 }
 
-/// Build the report: group paths by content, classify, count, decide.
+/// The gate policy of a run.
+#[derive(Default)]
+pub struct Policy<'a> {
+    pub exceptions: Option<&'a ExceptionSet>,
+    pub today: Option<jiff::civil::Date>,
+    /// Stale exceptions fail the gate.
+    pub strict: bool,
+    pub deny_warnings: bool,
+    pub deny_codes: Vec<String>,
+}
+
+/// Build the report: group paths by content, classify, apply the policy,
+/// count, decide.
 pub fn build(inp: Inputs<'_>) -> Report {
     let files = &inp.corpus.files;
     let mut unscanned: Vec<Unscanned> = inp.corpus.skipped.clone();
+    let critical: BTreeSet<&str> = files
+        .iter()
+        .filter(|f| f.critical)
+        .map(|f| f.display.as_str())
+        .collect();
 
     // Content groups: every path of one content, and its scan results.
-    let mut groups: BTreeMap<[u8; 32], (u64, Vec<usize>)> = BTreeMap::new();
+    let mut groups: BTreeMap<[u8; 32], (u64, &'static str, Vec<usize>)> = BTreeMap::new();
     let mut failed: BTreeMap<[u8; 32], (Reason, String, String)> = BTreeMap::new();
     for (i, out) in inp.outcomes.iter().enumerate() {
         match out {
-            Outcome::Scanned { sha256, size, .. } => {
+            Outcome::Scanned {
+                sha256,
+                size,
+                format,
+                ..
+            } => {
                 groups
                     .entry(*sha256)
-                    .or_insert((*size, Vec::new()))
-                    .1
+                    .or_insert((*size, format, Vec::new()))
+                    .2
                     .push(i);
             }
             Outcome::Unscanned {
@@ -223,14 +322,16 @@ pub fn build(inp: Inputs<'_>) -> Report {
         roots: inp.corpus.roots.clone(),
         entries: files.len() + inp.corpus.skipped.len(),
         files: files.len(),
+        critical_files: critical.len(),
         ..Default::default()
     };
 
     // (class, rule, sha) -> (paths, evidence)
-    let mut found: BTreeMap<(Class, RuleKey, [u8; 32]), (BTreeSet<String>, Vec<PatternEvidence>)> =
-        BTreeMap::new();
-    let mut sizes: BTreeMap<[u8; 32], u64> = BTreeMap::new();
-    for (sha, (size, idxs)) in &groups {
+    type Found = BTreeMap<(Class, RuleKey, [u8; 32]), (BTreeSet<String>, Vec<PatternEvidence>)>;
+    let mut found: Found = BTreeMap::new();
+    let mut contents: BTreeMap<[u8; 32], (u64, &'static str)> = BTreeMap::new();
+    let mut scanned_ok = vec![false; files.len()];
+    for (sha, (size, format, idxs)) in &groups {
         let scans: Vec<(usize, &Vec<Vec<Hit>>)> = idxs
             .iter()
             .filter_map(|&i| match &inp.outcomes[i] {
@@ -255,11 +356,15 @@ pub fn build(inp: Inputs<'_>) -> Report {
             }
             continue;
         }
+        for &i in idxs {
+            scanned_ok[i] = true;
+        }
         corpus.scanned_files += idxs.len();
         corpus.bytes += size * idxs.len() as u64;
         corpus.unique_contents += 1;
         corpus.unique_bytes += size;
-        sizes.insert(*sha, *size);
+        *corpus.formats.entry(format.to_string()).or_default() += idxs.len();
+        contents.insert(*sha, (*size, format));
 
         // One scan stands for every path of the content, unless each path
         // was scanned on its own (per-path external variables).
@@ -278,6 +383,11 @@ pub fn build(inp: Inputs<'_>) -> Report {
             }
         }
     }
+    corpus.hash = crate::lock::entries(inp.corpus, inp.outcomes, &scanned_ok)
+        .map(|e| crate::lock::corpus_hash(&e))
+        .unwrap_or_default();
+
+    let changes = inp.baseline.map(|b| policy::rule_changes(inp.candidate, b));
 
     let mut fps = FalsePositives::default();
     for ((class, rule, sha), (paths, patterns)) in found {
@@ -300,13 +410,29 @@ pub fn build(inp: Inputs<'_>) -> Report {
                 author: None,
                 fingerprint: None,
             });
+        let (size, format) = contents.get(&sha).copied().unwrap_or((0, "other"));
+        let tier = if paths.iter().any(|p| critical.contains(p.as_str())) {
+            Tier::Critical
+        } else {
+            Tier::Standard
+        };
+        let rule_change = match (&changes, class) {
+            (Some((_, map)), Class::New | Class::Persisting) => map.get(&rule).copied(),
+            _ => None,
+        };
         let f = Finding {
             class,
+            blocking: false,
+            tier,
             rule: info,
+            rule_change,
             sha256: sha_hex(&sha),
-            size: sizes.get(&sha).copied().unwrap_or(0),
+            size,
+            format: format.to_string(),
             paths: paths.into_iter().collect(),
             patterns,
+            exception: None,
+            notes: Vec::new(),
         };
         match class {
             Class::New => fps.new.push(f),
@@ -314,20 +440,75 @@ pub fn build(inp: Inputs<'_>) -> Report {
             Class::Fixed => fps.fixed.push(f),
         }
     }
-    for list in [&mut fps.new, &mut fps.persisting, &mut fps.fixed] {
-        list.sort_by(|a, b| {
-            (&a.rule.namespace, &a.rule.identifier, &a.paths).cmp(&(
-                &b.rule.namespace,
-                &b.rule.identifier,
-                &b.paths,
-            ))
-        });
+
+    let today = inp.policy.today.unwrap_or_else(crate::exceptions::today);
+    let exceptions = inp.policy.exceptions.map(|set| {
+        let (excepted, entries) =
+            policy::apply_exceptions(set, today, &mut fps.new, &mut fps.persisting);
+        fps.excepted = excepted;
+        ExceptionsSummary {
+            file: set.file.clone(),
+            entries,
+        }
+    });
+    for list in [
+        &mut fps.new,
+        &mut fps.persisting,
+        &mut fps.fixed,
+        &mut fps.excepted,
+    ] {
+        list.sort_by(Finding::order);
+        for f in list.iter_mut() {
+            f.blocking = policy::blocks(f);
+        }
     }
+
+    let blocking_warnings = policy::blocking_warnings(
+        inp.candidate,
+        changes.as_ref().map(|c| &c.1),
+        inp.policy.deny_warnings,
+        &inp.policy.deny_codes,
+    );
 
     unscanned.sort();
     unscanned.dedup();
     corpus.unscanned_files = unscanned.len();
 
+    let status_count = |s: Status| {
+        exceptions
+            .as_ref()
+            .map(|e| e.entries.iter().filter(|x| x.status == s).count())
+            .unwrap_or(0)
+    };
+    let mut by_tier: BTreeMap<&'static str, TierCounts> = BTreeMap::new();
+    for t in ["critical", "standard"] {
+        by_tier.insert(t, TierCounts::default());
+    }
+    let tier_name = |t: Tier| {
+        if t == Tier::Critical {
+            "critical"
+        } else {
+            "standard"
+        }
+    };
+    for f in &fps.new {
+        by_tier.get_mut(tier_name(f.tier)).unwrap().new += 1;
+    }
+    for f in &fps.persisting {
+        by_tier.get_mut(tier_name(f.tier)).unwrap().persisting += 1;
+    }
+    for f in &fps.fixed {
+        by_tier.get_mut(tier_name(f.tier)).unwrap().fixed += 1;
+    }
+    for f in &fps.excepted {
+        by_tier.get_mut(tier_name(f.tier)).unwrap().excepted += 1;
+    }
+    let blocking_findings: Vec<&Finding> = fps
+        .new
+        .iter()
+        .chain(&fps.persisting)
+        .filter(|f| f.blocking)
+        .collect();
     let counts = Counts {
         new: fps.new.len(),
         persisting: fps.persisting.len(),
@@ -345,8 +526,68 @@ pub fn build(inp: Inputs<'_>) -> Report {
             .collect::<BTreeSet<_>>()
             .len(),
         unscanned: unscanned.len(),
+        excepted: fps.excepted.len(),
+        blocking: blocking_findings.len(),
+        blocking_warnings: blocking_warnings.len(),
+        exceptions_stale: status_count(Status::Stale),
+        exceptions_expired: status_count(Status::Expired),
+        exceptions_not_applied: status_count(Status::Unapproved)
+            + status_count(Status::Lapsed)
+            + status_count(Status::RefusedCritical),
+        by_tier,
     };
-    let exit = if counts.new > 0 {
+
+    let mut reasons = Vec::new();
+    let crit_new = blocking_findings
+        .iter()
+        .filter(|f| f.tier == Tier::Critical)
+        .count();
+    let new_blocking = blocking_findings
+        .iter()
+        .filter(|f| f.class == Class::New)
+        .count();
+    if new_blocking > 0 {
+        reasons.push(format!(
+            "{new_blocking} new false positive(s) without an exception"
+        ));
+    }
+    let crit_persisting = blocking_findings.len() - new_blocking;
+    if crit_persisting > 0 {
+        reasons.push(format!(
+            "{crit_persisting} persisting false positive(s) on critical files"
+        ));
+    }
+    if crit_new > 0 {
+        reasons.push(format!(
+            "{crit_new} blocking false positive(s) on critical files"
+        ));
+    }
+    if !blocking_warnings.is_empty() {
+        reasons.push(format!(
+            "{} compiler warning(s) in new or modified rules denied by the warning policy",
+            blocking_warnings.len()
+        ));
+    }
+    let strict_fail = inp.policy.strict && counts.exceptions_stale > 0;
+    if strict_fail {
+        reasons.push(format!(
+            "{} stale exception(s) under --strict",
+            counts.exceptions_stale
+        ));
+    }
+    let blocked = !blocking_findings.is_empty() || !blocking_warnings.is_empty() || strict_fail;
+    if counts.unscanned > 0 {
+        reasons.push(format!(
+            "{} file(s) could not be scanned{}",
+            counts.unscanned,
+            if inp.allow_incomplete {
+                " (accepted by --allow-incomplete)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let exit = if blocked {
         Exit::Blocked
     } else if counts.unscanned > 0 && !inp.allow_incomplete {
         Exit::Incomplete
@@ -367,11 +608,16 @@ pub fn build(inp: Inputs<'_>) -> Report {
         rulesets,
         corpus,
         false_positives: fps,
+        rule_changes: changes.map(|c| c.0),
+        blocking_warnings,
+        exceptions,
         unscanned,
         verdict: Verdict {
             result: exit.name(),
             exit_code: exit.code(),
             allow_incomplete: inp.allow_incomplete,
+            strict: inp.policy.strict,
+            reasons,
             counts,
         },
         timings: inp.timings,

@@ -12,7 +12,7 @@ use crate::yarasrc::{self, SourceInfo};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use yara_x::{Compiler, MetaValue, Rules, SourceCode};
 
 /// External variables that real rule sets (signature-base, LOKI, THOR) expect
@@ -88,6 +88,9 @@ pub struct Diagnostic {
     pub file: Option<String>,
     pub line: Option<u64>,
     pub column: Option<u64>,
+    /// The rule the diagnostic is in, when it is inside one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// The full message as yara-x renders it (file:line:column, snippet).
     pub rendered: String,
 }
@@ -109,6 +112,7 @@ impl Diagnostic {
             file,
             line: v.get("line").and_then(|x| x.as_u64()),
             column: v.get("column").and_then(|x| x.as_u64()),
+            rule: None,
             rendered: item.to_string(),
         }
     }
@@ -202,15 +206,33 @@ pub fn collect_rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(files.into_iter().collect())
 }
 
-/// Compile a ruleset. Any compile error is `Error::Compile` (exit 2).
+/// Compile the rule files under `paths`. Any compile error is
+/// `Error::Compile` (exit 2).
 pub fn compile(label: &'static str, paths: &[PathBuf], opts: &CompileOptions) -> Result<Ruleset> {
-    let files = collect_rule_files(paths)?;
+    let files: Vec<(PathBuf, String)> = collect_rule_files(paths)?
+        .into_iter()
+        .map(|f| {
+            let shown = f.display().to_string();
+            (f, shown)
+        })
+        .collect();
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    compile_files(label, shown, &files, opts)
+}
+
+/// Compile `files` (path on disk, name shown in reports and diagnostics).
+pub fn compile_files(
+    label: &'static str,
+    paths: Vec<String>,
+    files: &[(PathBuf, String)],
+    opts: &CompileOptions,
+) -> Result<Ruleset> {
     let mut sources: Vec<(String, Vec<u8>, SourceInfo)> = Vec::new();
-    for f in &files {
+    for (f, shown) in files {
         let bytes = std::fs::read(f)
-            .map_err(|e| Error::usage(format!("cannot read rule file {}: {e}", f.display())))?;
+            .map_err(|e| Error::usage(format!("cannot read rule file {shown}: {e}")))?;
         let info = yarasrc::analyse(&String::from_utf8_lossy(&bytes));
-        sources.push((f.display().to_string(), bytes, info));
+        sources.push((shown.clone(), bytes, info));
     }
 
     let used: BTreeSet<&str> = sources
@@ -253,10 +275,25 @@ pub fn compile(label: &'static str, paths: &[PathBuf], opts: &CompileOptions) ->
         .iter()
         .map(|e| Diagnostic::from_yarax("error", e))
         .collect();
+    let in_rule = |d: &mut Diagnostic| {
+        let (Some(file), Some(line)) = (d.file.as_deref(), d.line) else {
+            return;
+        };
+        d.rule = sources
+            .iter()
+            .filter(|(origin, _, _)| origin == file)
+            .flat_map(|(_, _, info)| info.rules.iter())
+            .find(|r| (r.line as u64..=r.end_line as u64).contains(&line))
+            .map(|r| r.identifier.clone());
+    };
     let warnings: Vec<Diagnostic> = compiler
         .warnings()
         .iter()
-        .map(|w| Diagnostic::from_yarax("warning", w))
+        .map(|w| {
+            let mut d = Diagnostic::from_yarax("warning", w);
+            in_rule(&mut d);
+            d
+        })
         .collect();
     if !errors.is_empty() {
         return Err(Error::Compile {
@@ -315,7 +352,7 @@ pub fn compile(label: &'static str, paths: &[PathBuf], opts: &CompileOptions) ->
     let fingerprint = ruleset_fingerprint(&info, &opts.defines);
     Ok(Ruleset {
         label,
-        paths: paths.iter().map(|p| p.display().to_string()).collect(),
+        paths,
         files: sources.into_iter().map(|(o, _, _)| o).collect(),
         rules,
         info,
@@ -343,11 +380,6 @@ fn ruleset_fingerprint(info: &BTreeMap<RuleKey, RuleInfo>, defines: &[Define]) -
         ));
     }
     hex(&h.finalize())
-}
-
-/// Display form of a path for reports.
-pub fn display_path(p: &Path) -> String {
-    p.display().to_string()
 }
 
 #[cfg(test)]

@@ -73,6 +73,8 @@ pub enum Outcome {
     Scanned {
         sha256: [u8; 32],
         size: u64,
+        /// From the magic bytes: see `formats::detect`.
+        format: &'static str,
         hits: Option<Vec<Vec<Hit>>>,
     },
     /// Not (fully) scanned. `sha256` is known when the file was read but
@@ -168,6 +170,7 @@ impl<'r> Worker<'r> {
             Err((reason, detail)) => return unscanned(reason, detail),
         };
         let sha256: [u8; 32] = Sha256::digest(&self.buf).into();
+        let format = crate::formats::detect(&self.buf);
 
         let first = claimed
             .lock()
@@ -177,6 +180,7 @@ impl<'r> Worker<'r> {
             return Outcome::Scanned {
                 sha256,
                 size,
+                format,
                 hits: None,
             };
         }
@@ -185,6 +189,7 @@ impl<'r> Worker<'r> {
             Ok(Ok(hits)) => Outcome::Scanned {
                 sha256,
                 size,
+                format,
                 hits: Some(hits),
             },
             Ok(Err((reason, detail))) => Outcome::Unscanned {
@@ -252,7 +257,7 @@ impl<'r> Worker<'r> {
         }
         self.buf.reserve(before.len() as usize);
         (&mut file)
-            .take(self.opts.max_file_size + 1)
+            .take(self.opts.max_file_size.saturating_add(1))
             .read_to_end(&mut self.buf)
             .map_err(io)?;
         let after = file.metadata().map_err(io)?;
@@ -400,6 +405,8 @@ mod tests {
         let mut w = Worker::new(&sets, &opts());
         let f = CorpusFile {
             display: path.display().to_string(),
+            rel: String::new(),
+            critical: false,
             path,
         };
         w.process(&f, &Mutex::new(HashSet::new()), false)
@@ -448,6 +455,8 @@ mod tests {
                 std::fs::write(&p, b"xxabcxx").unwrap();
                 CorpusFile {
                     display: n.to_string(),
+                    rel: n.to_string(),
+                    critical: false,
                     path: p,
                 }
             })

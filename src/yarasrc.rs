@@ -44,6 +44,8 @@ pub struct RuleDecl {
     pub identifier: String,
     /// 1-based line of the rule's identifier.
     pub line: usize,
+    /// 1-based line of the rule's closing brace.
+    pub end_line: usize,
     /// sha256 (hex) of the rule's token stream: comments and layout do not
     /// change it, any change to its meta, strings or condition does.
     pub fingerprint: String,
@@ -109,6 +111,7 @@ pub fn analyse(src: &str) -> SourceInfo {
                     info.rules.push(RuleDecl {
                         identifier: ident.clone(),
                         line: name.line,
+                        end_line: tokens[end - 1].line,
                         fingerprint: fingerprint(&tokens[start..end]),
                     });
                     i = end;
@@ -314,6 +317,7 @@ global rule Second { condition: filesize < 10 }
             .map(|r| (r.identifier.as_str(), r.line))
             .collect();
         assert_eq!(names, vec![("Helper", 7), ("First", 9), ("Second", 20)]);
+        assert_eq!(info.rules[1].end_line, 19);
         assert_eq!(info.includes.len(), 1);
         assert_eq!(info.includes[0].target, "common.yar");
         assert_eq!(info.includes[0].line, 3);

@@ -1,0 +1,276 @@
+//! `fpgate.toml`: what a team would otherwise repeat on every command.
+//!
+//! Found by walking up from the current directory (or given with
+//! `--config`). Paths in it are relative to the file's own directory.
+//! Unknown keys are an error naming the key and its line, so a typo cannot
+//! silently switch a policy off. Command-line flags override the file.
+
+use crate::error::{Error, Result};
+use crate::rules::{Define, DefineValue};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub const FILE_NAME: &str = "fpgate.toml";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub rules: RulesSection,
+    #[serde(default)]
+    pub corpus: CorpusSection,
+    #[serde(default)]
+    pub scan: ScanSection,
+    #[serde(default)]
+    pub exceptions: ExceptionsSection,
+    #[serde(default)]
+    pub warnings: WarningsSection,
+    /// External variables, typed as TOML types.
+    #[serde(default)]
+    pub defines: BTreeMap<String, toml::Value>,
+    /// Directory the config was found in; paths are relative to it.
+    #[serde(skip)]
+    pub dir: PathBuf,
+    /// The file itself, for messages.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesSection {
+    #[serde(default)]
+    pub candidate: Vec<PathBuf>,
+    #[serde(default)]
+    pub baseline: Vec<PathBuf>,
+    pub baseline_ref: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorpusSection {
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
+    pub lock: Option<PathBuf>,
+    /// Globs of critical files (matched against the path relative to its
+    /// corpus root and against the path as reported).
+    #[serde(default)]
+    pub critical: Vec<String>,
+    pub follow_symlinks: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanSection {
+    pub threads: Option<u16>,
+    pub timeout: Option<u64>,
+    pub max_file_size: Option<String>,
+    pub allow_incomplete: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionsSection {
+    pub file: Option<PathBuf>,
+    pub strict: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarningsSection {
+    /// Every compiler warning in a new or modified rule blocks.
+    pub deny: Option<bool>,
+    /// Only these warning codes (e.g. "slow_pattern") block.
+    #[serde(default)]
+    pub deny_codes: Vec<String>,
+}
+
+impl Config {
+    /// Load `explicit`, or the nearest `fpgate.toml` above the current
+    /// directory, or an empty config when there is none.
+    pub fn load(explicit: Option<&Path>, disabled: bool) -> Result<Config> {
+        if disabled {
+            return Ok(Config {
+                dir: PathBuf::from("."),
+                ..Default::default()
+            });
+        }
+        let path = match explicit {
+            Some(p) => Some(p.to_path_buf()),
+            None => discover(),
+        };
+        let Some(path) = path else {
+            return Ok(Config {
+                dir: PathBuf::from("."),
+                ..Default::default()
+            });
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::usage(format!("cannot read config {}: {e}", path.display())))?;
+        let mut cfg = parse(&text, &path)?;
+        cfg.dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        cfg.file = Some(path);
+        Ok(cfg)
+    }
+
+    /// A path from the config, resolved against the config's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() || self.dir == Path::new(".") {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
+    }
+
+    pub fn resolve_all(&self, ps: &[PathBuf]) -> Vec<PathBuf> {
+        ps.iter().map(|p| self.resolve(p)).collect()
+    }
+
+    /// The `[defines]` table as `--define`s.
+    pub fn defines(&self) -> Result<Vec<Define>> {
+        self.defines
+            .iter()
+            .map(|(name, v)| {
+                let value = match v {
+                    toml::Value::String(s) => DefineValue::Str(s.clone()),
+                    toml::Value::Integer(i) => DefineValue::Int(*i),
+                    toml::Value::Float(f) => DefineValue::Float(*f),
+                    toml::Value::Boolean(b) => DefineValue::Bool(*b),
+                    other => return Err(Error::usage(format!(
+                        "{}: defines.{name}: must be a string, integer, float or boolean, not {}",
+                        self.name(),
+                        other.type_str()
+                    ))),
+                };
+                Ok(Define {
+                    name: name.clone(),
+                    value,
+                })
+            })
+            .collect()
+    }
+
+    fn name(&self) -> String {
+        self.file
+            .as_ref()
+            .map(|f| f.display().to_string())
+            .unwrap_or_else(|| FILE_NAME.to_string())
+    }
+}
+
+/// Parse a config; errors name the file, line and column (and the key).
+pub fn parse(text: &str, path: &Path) -> Result<Config> {
+    toml::from_str::<Config>(text).map_err(|e| toml_error(path, text, &e))
+}
+
+/// `file:line:column: message` for a TOML (de)serialisation error.
+pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
+    let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+    Error::usage(format!(
+        "{}:{line}:{col}: {}",
+        path.display(),
+        e.message().trim_end()
+    ))
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let col = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+    (line, col)
+}
+
+/// The nearest `fpgate.toml` in the current directory or above it, as a
+/// relative path (`fpgate.toml`, `../fpgate.toml`, ...) so reports stay short.
+fn discover() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    let mut rel = PathBuf::new();
+    for dir in cwd.ancestors() {
+        if dir.join(FILE_NAME).is_file() {
+            return Some(if rel.as_os_str().is_empty() {
+                PathBuf::from(FILE_NAME)
+            } else {
+                rel.join(FILE_NAME)
+            });
+        }
+        rel.push("..");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_config_parses() {
+        let c = parse(
+            r#"
+[rules]
+candidate = ["rules/candidate"]
+baseline = ["rules/released"]
+
+[corpus]
+paths = ["corpus"]
+lock = "corpus.lock"
+critical = ["**/Squirrel.exe"]
+
+[scan]
+threads = 2
+timeout = 30
+max_file_size = "64M"
+
+[exceptions]
+file = "exc.toml"
+strict = true
+
+[warnings]
+deny_codes = ["slow_pattern"]
+
+[defines]
+owner = "SYSTEM"
+level = 3
+"#,
+            Path::new("fpgate.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.rules.candidate, vec![PathBuf::from("rules/candidate")]);
+        assert_eq!(c.corpus.critical, vec!["**/Squirrel.exe".to_string()]);
+        assert_eq!(c.scan.threads, Some(2));
+        assert_eq!(c.exceptions.strict, Some(true));
+        let d = c.defines().unwrap();
+        assert_eq!(d.len(), 2);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_its_line() {
+        let e = parse(
+            "[corpus]\npaths = [\"c\"]\ncriticl = [\"x\"]\n",
+            Path::new("fpgate.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("fpgate.toml:3:"), "{e}");
+        assert!(e.contains("criticl"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_an_error_with_its_line() {
+        let e = parse("[scan]\nthreads = \"two\"\n", Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("x.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn line_and_column() {
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("ab", 0), (1, 1));
+    }
+}

@@ -1,0 +1,329 @@
+//! `fpgate scan` and `fpgate gate`: resolve flags and fpgate.toml into one
+//! set of settings, compile, walk, scan, build the report, check the lock,
+//! write the outputs.
+
+use crate::cli::{print_diagnostics, CommonArgs, Format, GateArgs, ScanArgs};
+use crate::config::Config;
+use crate::corpus::{self, WalkOptions};
+use crate::error::{Error, Result};
+use crate::exceptions::{self, ExceptionSet};
+use crate::exit::Exit;
+use crate::human::{self, Style};
+use crate::output;
+use crate::report::{self, Inputs, Policy, Report, Timings};
+use crate::rules::{self, CompileOptions, Ruleset};
+use crate::scan::{self, Outcome, ScanOptions};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 << 20;
+
+/// Where the baseline comes from.
+enum Baseline {
+    None,
+    Paths(Vec<PathBuf>),
+    GitRef(String),
+}
+
+/// Everything a run needs, after flags and config are merged.
+struct Settings {
+    command: &'static str,
+    candidate: Vec<PathBuf>,
+    baseline: Baseline,
+    corpus: Vec<PathBuf>,
+    walk: WalkOptions,
+    scan: ScanOptions,
+    compile: CompileOptions,
+    allow_incomplete: bool,
+    exceptions: Option<ExceptionSet>,
+    strict: bool,
+    deny_warnings: bool,
+    deny_codes: Vec<String>,
+    lock: Option<PathBuf>,
+    today: Option<jiff::civil::Date>,
+}
+
+pub fn scan(a: &ScanArgs) -> Result<Exit> {
+    let cfg = Config::load(a.common.config.config.as_deref(), a.common.config.no_config)?;
+    let rules = pick(
+        &a.rules,
+        &cfg,
+        &cfg.rules.candidate,
+        "--rules",
+        "rules.candidate",
+    )?;
+    let s = settings("scan", rules, Baseline::None, &a.common, &cfg)?;
+    execute(s, &a.common)
+}
+
+pub fn gate(a: &GateArgs) -> Result<Exit> {
+    let cfg = Config::load(a.common.config.config.as_deref(), a.common.config.no_config)?;
+    let candidate = pick(
+        &a.candidate,
+        &cfg,
+        &cfg.rules.candidate,
+        "--candidate",
+        "rules.candidate",
+    )?;
+    let baseline = if let Some(r) = &a.baseline_ref {
+        Baseline::GitRef(r.clone())
+    } else if !a.baseline.is_empty() {
+        Baseline::Paths(a.baseline.clone())
+    } else if let Some(r) = &cfg.rules.baseline_ref {
+        Baseline::GitRef(r.clone())
+    } else if !cfg.rules.baseline.is_empty() {
+        Baseline::Paths(cfg.resolve_all(&cfg.rules.baseline))
+    } else {
+        Baseline::None
+    };
+    let mut s = settings("gate", candidate, baseline, &a.common, &cfg)?;
+
+    // Exceptions: an explicit file must exist; the default one may not.
+    let (exc_path, required) = match (&a.exceptions, &cfg.exceptions.file) {
+        (Some(p), _) => (p.clone(), true),
+        (None, Some(p)) => (cfg.resolve(p), true),
+        (None, None) => (cfg.resolve(Path::new(exceptions::DEFAULT_FILE)), false),
+    };
+    s.exceptions = exceptions::load(&exc_path, required)?;
+    s.strict = a.strict || cfg.exceptions.strict.unwrap_or(false);
+    s.deny_warnings = a.deny_warnings || cfg.warnings.deny.unwrap_or(false);
+    s.deny_codes = cfg.warnings.deny_codes.clone();
+    s.deny_codes.extend(a.deny_warning_codes.iter().cloned());
+    s.lock = a
+        .lock
+        .clone()
+        .or_else(|| cfg.corpus.lock.as_ref().map(|p| cfg.resolve(p)));
+    s.today = match &a.today {
+        Some(d) => Some(
+            exceptions::parse_date(d)
+                .ok_or_else(|| Error::usage(format!("--today {d:?} is not a date YYYY-MM-DD")))?,
+        ),
+        None => None,
+    };
+    execute(s, &a.common)
+}
+
+/// Flag values win; otherwise the config's (resolved against its directory).
+fn pick(
+    flag: &[PathBuf],
+    cfg: &Config,
+    from_cfg: &[PathBuf],
+    flag_name: &str,
+    key: &str,
+) -> Result<Vec<PathBuf>> {
+    if !flag.is_empty() {
+        Ok(flag.to_vec())
+    } else if !from_cfg.is_empty() {
+        Ok(cfg.resolve_all(from_cfg))
+    } else {
+        Err(Error::usage(format!(
+            "no rules given: use {flag_name} PATH... or set {key} in fpgate.toml"
+        )))
+    }
+}
+
+fn settings(
+    command: &'static str,
+    candidate: Vec<PathBuf>,
+    baseline: Baseline,
+    c: &CommonArgs,
+    cfg: &Config,
+) -> Result<Settings> {
+    let corpus = if !c.corpus.is_empty() {
+        c.corpus.clone()
+    } else if !cfg.corpus.paths.is_empty() {
+        cfg.resolve_all(&cfg.corpus.paths)
+    } else {
+        return Err(Error::usage(
+            "no corpus given: use --corpus PATH... or set corpus.paths in fpgate.toml",
+        ));
+    };
+    let follow_symlinks = c.follow_symlinks || cfg.corpus.follow_symlinks.unwrap_or(false);
+    let mut critical = cfg.corpus.critical.clone();
+    critical.extend(c.critical.iter().cloned());
+    let threads = c
+        .threads
+        .or(cfg.scan.threads)
+        .map(usize::from)
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+    let max_file_size = match (c.max_file_size, &cfg.scan.max_file_size) {
+        (Some(n), _) => n,
+        (None, Some(s)) => crate::cli::parse_size(s)
+            .map_err(|e| Error::usage(format!("fpgate.toml: scan.max_file_size: {e}")))?,
+        (None, None) => DEFAULT_MAX_FILE_SIZE,
+    };
+    let timeout = c
+        .timeout
+        .or(cfg.scan.timeout)
+        .unwrap_or(DEFAULT_TIMEOUT_SECS)
+        .max(1);
+    let mut defines = cfg.defines()?;
+    for d in &c.defines {
+        defines.retain(|x| x.name != d.name);
+        defines.push(d.clone());
+    }
+    Ok(Settings {
+        command,
+        candidate,
+        baseline,
+        corpus,
+        walk: WalkOptions {
+            follow_symlinks,
+            critical,
+        },
+        scan: ScanOptions {
+            threads,
+            timeout: Duration::from_secs(timeout),
+            max_file_size,
+            follow_symlinks,
+        },
+        compile: CompileOptions { defines },
+        allow_incomplete: c.allow_incomplete || cfg.scan.allow_incomplete.unwrap_or(false),
+        exceptions: None,
+        strict: false,
+        deny_warnings: false,
+        deny_codes: Vec::new(),
+        lock: None,
+        today: None,
+    })
+}
+
+fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
+    let started = Instant::now();
+    let candidate = rules::compile("candidate", &s.candidate, &s.compile)?;
+    // Keep the extracted git files alive until the baseline is compiled.
+    let baseline: Option<Ruleset> = match &s.baseline {
+        Baseline::None => None,
+        Baseline::Paths(p) => Some(rules::compile("baseline", p, &s.compile)?),
+        Baseline::GitRef(r) => {
+            let x = crate::gitref::extract(r, &s.candidate)?;
+            Some(rules::compile_files(
+                "baseline",
+                x.display_paths.clone(),
+                &x.files,
+                &s.compile,
+            )?)
+        }
+    };
+    let compile_seconds = started.elapsed().as_secs_f64();
+    for rs in std::iter::once(&candidate).chain(baseline.as_ref()) {
+        print_diagnostics(&rs.warnings);
+    }
+
+    let corpus = corpus::walk(&s.corpus, &s.walk)?;
+    let lock = s.lock.as_ref().map(|p| crate::lock::load(p)).transpose()?;
+
+    let progress = progress_bar(corpus.files.len() as u64, common.quiet);
+    let mut sets: Vec<&Ruleset> = vec![&candidate];
+    sets.extend(baseline.as_ref());
+    let scan_started = Instant::now();
+    let outcomes = scan::scan_files(&corpus.files, &sets, &s.scan, &progress);
+    let scan_seconds = scan_started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+
+    let mut report = report::build(Inputs {
+        command: s.command,
+        candidate: &candidate,
+        baseline: baseline.as_ref(),
+        corpus: &corpus,
+        outcomes: &outcomes,
+        allow_incomplete: s.allow_incomplete,
+        timings: Timings::default(),
+        policy: Policy {
+            exceptions: s.exceptions.as_ref(),
+            today: s.today,
+            strict: s.strict,
+            deny_warnings: s.deny_warnings,
+            deny_codes: s.deny_codes.clone(),
+        },
+    });
+
+    if let (Some(lock), Some(path)) = (&lock, &s.lock) {
+        let ok: Vec<bool> = corpus
+            .files
+            .iter()
+            .zip(&outcomes)
+            .map(|(f, o)| {
+                matches!(o, Outcome::Scanned { .. })
+                    && !report.unscanned.iter().any(|u| u.path == f.display)
+            })
+            .collect();
+        let current = crate::lock::entries(&corpus, &outcomes, &ok)?;
+        report.corpus.lock = Some(crate::lock::check(
+            lock,
+            path,
+            &current,
+            &report.unscanned,
+            &corpus,
+        )?);
+    }
+
+    report.timings = Timings {
+        compile_seconds: round3(compile_seconds),
+        scan_seconds: round3(scan_seconds),
+        total_seconds: round3(started.elapsed().as_secs_f64()),
+        throughput_mb_per_s: round3(report.corpus.bytes as f64 / 1e6 / scan_seconds.max(1e-9)),
+        files_per_s: round3(report.corpus.scanned_files as f64 / scan_seconds.max(1e-9)),
+        threads: s.scan.threads,
+    };
+
+    emit(&report, common)?;
+    Ok(report.exit())
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn emit(report: &Report, common: &CommonArgs) -> Result<()> {
+    let to_file = common.output.as_ref().is_some_and(|p| p.as_os_str() != "-");
+    let body = match common.format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(report).expect("report serialises");
+            s.push('\n');
+            s
+        }
+        Format::Human => {
+            let color = !to_file
+                && output::use_color(
+                    common.color,
+                    std::io::stdout().is_terminal(),
+                    std::env::var("NO_COLOR").ok().as_deref(),
+                );
+            human::render(report, Style { color })
+        }
+    };
+    output::write(common.output.as_deref(), body.as_bytes())?;
+    // A person reading a JSON report on stdout, or a file, still wants the
+    // verdict on the terminal; stderr is theirs.
+    if (to_file || common.format != Format::Human) && !common.quiet {
+        eprintln!("{}", human::verdict_line(report, Style { color: false }));
+    }
+    Ok(())
+}
+
+fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
+    let show = output::show_progress(
+        std::io::stderr().is_terminal(),
+        std::env::var("CI").ok().as_deref(),
+        quiet,
+    );
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} scanning [{bar:30}] {pos}/{len} files {per_sec} eta {eta}",
+    ) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb
+}

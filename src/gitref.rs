@@ -1,0 +1,105 @@
+//! `--baseline-ref`: the baseline ruleset is the same rule paths at a git
+//! revision of the current repository (say, a pull request's merge base),
+//! so CI needs no second checkout. Files are read with `git show` into a
+//! temporary directory (keeping their layout, so relative includes work)
+//! and reported as `REF:path`.
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct Extracted {
+    /// Keeps the extracted files alive while the ruleset compiles.
+    pub dir: tempfile::TempDir,
+    /// (file on disk, name shown in reports)
+    pub files: Vec<(PathBuf, String)>,
+    pub display_paths: Vec<String>,
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>> {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .map_err(|e| Error::usage(format!("--baseline-ref needs git: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::usage(format!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(out.stdout)
+}
+
+/// Extract the rule files under `paths` as they were at `rev`.
+pub fn extract(rev: &str, paths: &[PathBuf]) -> Result<Extracted> {
+    if rev.starts_with('-') {
+        return Err(Error::usage(format!(
+            "--baseline-ref {rev:?} is not a revision"
+        )));
+    }
+    let cwd = std::env::current_dir().map_err(|e| Error::usage(e.to_string()))?;
+    let top = String::from_utf8_lossy(&git(&cwd, &["rev-parse", "--show-toplevel"])?)
+        .trim()
+        .to_string();
+    let top = PathBuf::from(top)
+        .canonicalize()
+        .map_err(|e| Error::usage(format!("git top level: {e}")))?;
+    let commit = format!("{rev}^{{commit}}");
+    git(&top, &["rev-parse", "--verify", "--quiet", &commit]).map_err(|_| {
+        Error::usage(format!(
+            "--baseline-ref {rev:?}: no such revision in {}",
+            top.display()
+        ))
+    })?;
+
+    let dir = tempfile::tempdir().map_err(|e| Error::usage(format!("temporary directory: {e}")))?;
+    let mut files = Vec::new();
+    let mut display_paths = Vec::new();
+    for p in paths {
+        let abs = p
+            .canonicalize()
+            .map_err(|e| Error::usage(format!("rule path {}: {e}", p.display())))?;
+        let rel = abs.strip_prefix(&top).map_err(|_| {
+            Error::usage(format!(
+                "rule path {} is outside the git repository {}",
+                p.display(),
+                top.display()
+            ))
+        })?;
+        let rel_s = rel.to_string_lossy().replace('\\', "/");
+        display_paths.push(format!("{rev}:{rel_s}"));
+        let spec = if rel_s.is_empty() {
+            ".".to_string()
+        } else {
+            rel_s.clone()
+        };
+        let listing = git(
+            &top,
+            &["ls-tree", "-r", "-z", "--name-only", rev, "--", &spec],
+        )?;
+        let is_dir = abs.is_dir();
+        for name in listing.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+            let name = String::from_utf8_lossy(name).into_owned();
+            let lower = name.to_ascii_lowercase();
+            if is_dir && !(lower.ends_with(".yar") || lower.ends_with(".yara")) {
+                continue;
+            }
+            let content = git(&top, &["show", &format!("{rev}:{name}")])?;
+            let dest = dir.path().join(&name);
+            if let Some(parent) = dest.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::usage(e.to_string()))?;
+            }
+            std::fs::write(&dest, content).map_err(|e| Error::usage(e.to_string()))?;
+            files.push((dest, format!("{rev}:{name}")));
+        }
+    }
+    files.sort_by(|a, b| a.1.cmp(&b.1));
+    files.dedup_by(|a, b| a.1 == b.1);
+    Ok(Extracted {
+        dir,
+        files,
+        display_paths,
+    })
+}

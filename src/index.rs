@@ -1,0 +1,107 @@
+//! `fpgate corpus index`: hash the corpus and write its lock.
+
+use crate::cli::IndexArgs;
+use crate::config::Config;
+use crate::corpus::{self, WalkOptions};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::lock;
+use crate::scan::{self, Outcome, ScanOptions};
+use indicatif::ProgressBar;
+use std::time::Duration;
+
+pub fn index(a: &IndexArgs) -> Result<Exit> {
+    let cfg = Config::load(a.config.config.as_deref(), a.config.no_config)?;
+    let roots = if !a.corpus.is_empty() {
+        a.corpus.clone()
+    } else if !cfg.corpus.paths.is_empty() {
+        cfg.resolve_all(&cfg.corpus.paths)
+    } else {
+        return Err(Error::usage(
+            "no corpus given: use --corpus PATH... or set corpus.paths in fpgate.toml",
+        ));
+    };
+    let mut critical = cfg.corpus.critical.clone();
+    critical.extend(a.critical.iter().cloned());
+    let follow_symlinks = a.follow_symlinks || cfg.corpus.follow_symlinks.unwrap_or(false);
+    let corpus = corpus::walk(
+        &roots,
+        &WalkOptions {
+            follow_symlinks,
+            critical,
+        },
+    )?;
+    let threads = a
+        .threads
+        .or(cfg.scan.threads)
+        .map(usize::from)
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+    // No rules: the scan engine only reads, hashes and detects formats.
+    let opts = ScanOptions {
+        threads,
+        timeout: Duration::from_secs(60),
+        max_file_size: u64::MAX,
+        follow_symlinks,
+    };
+    let outcomes = scan::scan_files(&corpus.files, &[], &opts, &ProgressBar::hidden());
+
+    let mut problems: Vec<String> = corpus
+        .skipped
+        .iter()
+        .map(|u| {
+            format!(
+                "{} ({}: {})",
+                crate::escape::term(&u.path),
+                u.reason.as_str(),
+                u.detail
+            )
+        })
+        .collect();
+    let mut ok = Vec::with_capacity(outcomes.len());
+    for (f, o) in corpus.files.iter().zip(&outcomes) {
+        match o {
+            Outcome::Scanned { .. } => ok.push(true),
+            Outcome::Unscanned { reason, detail, .. } => {
+                ok.push(false);
+                problems.push(format!(
+                    "{} ({}: {detail})",
+                    crate::escape::term(&f.display),
+                    reason.as_str()
+                ));
+            }
+        }
+    }
+    for p in &problems {
+        eprintln!("fpgate: not indexed: {p}");
+    }
+    if !problems.is_empty() && !a.allow_incomplete {
+        eprintln!(
+            "fpgate: {} corpus entr(y/ies) could not be indexed; no lock written (use --allow-incomplete to write it anyway)",
+            problems.len()
+        );
+        return Ok(Exit::Incomplete);
+    }
+    let entries = lock::entries(&corpus, &outcomes, &ok)?;
+    let l = lock::build(entries);
+    let mut text = serde_json::to_string_pretty(&l).expect("lock serialises");
+    text.push('\n');
+    crate::output::write(Some(&a.output), text.as_bytes())?;
+    let critical_n = l.files.iter().filter(|e| e.tier == "critical").count();
+    eprintln!(
+        "fpgate: locked {} files ({} critical), corpus hash {} -> {}",
+        l.files.len(),
+        critical_n,
+        l.corpus_hash,
+        a.output.display()
+    );
+    Ok(if problems.is_empty() {
+        Exit::Pass
+    } else {
+        Exit::Incomplete
+    })
+}
