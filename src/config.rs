@@ -141,11 +141,13 @@ impl Config {
                     toml::Value::Integer(i) => DefineValue::Int(*i),
                     toml::Value::Float(f) => DefineValue::Float(*f),
                     toml::Value::Boolean(b) => DefineValue::Bool(*b),
-                    other => return Err(Error::usage(format!(
+                    other => {
+                        return Err(Error::usage(format!(
                         "{}: defines.{name}: must be a string, integer, float or boolean, not {}",
                         self.name(),
                         other.type_str()
-                    ))),
+                    )))
+                    }
                 };
                 Ok(Define {
                     name: name.clone(),

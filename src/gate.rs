@@ -215,7 +215,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     };
     let compile_seconds = started.elapsed().as_secs_f64();
     for rs in std::iter::once(&candidate).chain(baseline.as_ref()) {
-        print_diagnostics(&rs.warnings);
+        print_warnings(rs, common.quiet);
     }
 
     let corpus = corpus::walk(&s.corpus, &s.walk)?;
@@ -277,6 +277,23 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
 
     emit(&report, common)?;
     Ok(report.exit())
+}
+
+/// Compiler warnings in full on stderr, up to a limit: a public ruleset can
+/// carry thousands, and the JSON report keeps every one.
+fn print_warnings(rs: &Ruleset, quiet: bool) {
+    const FULL: usize = 10;
+    if quiet {
+        return;
+    }
+    print_diagnostics(&rs.warnings[..rs.warnings.len().min(FULL)]);
+    if rs.warnings.len() > FULL {
+        eprintln!(
+            "fpgate: {} more compiler warning(s) in the {} ruleset not shown here (all are in the JSON report)",
+            rs.warnings.len() - FULL,
+            rs.label
+        );
+    }
 }
 
 fn round3(x: f64) -> f64 {

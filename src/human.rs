@@ -37,6 +37,10 @@ impl Style {
     }
 }
 
+/// Compiler warnings listed one per line in the human report; the rest are
+/// counted (a public ruleset can carry thousands).
+pub const WARNING_LINES: usize = 20;
+
 pub fn render(r: &Report, style: Style) -> String {
     let mut out = String::new();
     let fps = &r.false_positives;
@@ -204,7 +208,7 @@ pub fn render(r: &Report, style: Style) -> String {
                 style.yellow("warning:"),
                 rs.warnings.len()
             );
-            for w in &rs.warnings {
+            for w in rs.warnings.iter().take(WARNING_LINES) {
                 let _ = writeln!(
                     out,
                     "  {}:{}: {} [{}]",
@@ -212,6 +216,13 @@ pub fn render(r: &Report, style: Style) -> String {
                     w.line.unwrap_or(0),
                     term(&w.title),
                     w.code
+                );
+            }
+            if rs.warnings.len() > WARNING_LINES {
+                let _ = writeln!(
+                    out,
+                    "  ... and {} more (all of them are in the JSON report)",
+                    rs.warnings.len() - WARNING_LINES
                 );
             }
             out.push('\n');

@@ -61,6 +61,15 @@ fn write_file(p: &Path, content: &[u8]) -> Result<()> {
     if p.is_dir() {
         return Err(err(std::io::Error::other("is a directory")));
     }
+    // A device or FIFO (`/dev/null`, `/dev/stdout`, a pipe) is written in
+    // place: renaming a temporary file over it would replace the device.
+    if std::fs::metadata(p).is_ok_and(|m| !m.is_file()) {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(p)
+            .and_then(|mut f| f.write_all(content))
+            .map_err(err);
+    }
     let dir = p
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -108,6 +117,9 @@ mod tests {
         write(Some(&p), b"{}").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"{}");
         assert!(write(Some(d.path()), b"x").is_err());
+        // Devices are written in place, never replaced.
+        write(Some(Path::new("/dev/null")), b"discard").unwrap();
+        assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
         let leftovers: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1);
     }
