@@ -155,9 +155,12 @@ fn rule_directory_without_rules_and_missing_rule_file_are_exit_2() {
 
 #[test]
 fn bad_arguments_are_exit_2() {
-    let r = run(fpgate().args(["gate", "--corpus", "corpus"]));
+    let r = run(fpgate().args(["gate", "--corpus", "corpus", "--no-config"]));
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("--candidate"), "{}", r.stderr);
+    let r = run(fpgate().args(["gate", "--bogus-flag"]));
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--bogus-flag"), "{}", r.stderr);
     let r = run(fpgate().args([
         "scan",
         "--rules",
