@@ -286,6 +286,7 @@ fn output_file_gets_the_report_and_stdout_stays_empty() {
     let r = run(fpgate()
         .args([
             "gate",
+            "--no-config",
             "--candidate",
             "rules/candidate",
             "--corpus",
