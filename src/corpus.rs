@@ -35,6 +35,8 @@ pub enum Reason {
     ScanError,
     /// The scanner panicked on this file (a bug; the run went on).
     Panic,
+    /// The run was interrupted (Ctrl-C, SIGTERM) before this file was scanned.
+    Interrupted,
 }
 
 impl Reason {
@@ -51,6 +53,7 @@ impl Reason {
             Reason::Timeout => "timeout",
             Reason::ScanError => "scan_error",
             Reason::Panic => "panic",
+            Reason::Interrupted => "interrupted",
         }
     }
 }

@@ -205,10 +205,16 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
         Baseline::Paths(p) => Some(rules::compile("baseline", p, &s.compile)?),
         Baseline::GitRef(r) => {
             let x = crate::gitref::extract(r, &s.candidate)?;
+            let root = x
+                .dir
+                .path()
+                .canonicalize()
+                .map_err(|e| Error::usage(e.to_string()))?;
             Some(rules::compile_files(
                 "baseline",
                 x.display_paths.clone(),
                 &x.files,
+                &[root],
                 &s.compile,
             )?)
         }
@@ -221,6 +227,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     let corpus = corpus::walk(&s.corpus, &s.walk)?;
     let lock = s.lock.as_ref().map(|p| crate::lock::load(p)).transpose()?;
 
+    install_interrupt_handler();
     let progress = progress_bar(corpus.files.len() as u64, common.quiet);
     let mut sets: Vec<&Ruleset> = vec![&candidate];
     sets.extend(baseline.as_ref());
@@ -236,6 +243,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
         corpus: &corpus,
         outcomes: &outcomes,
         allow_incomplete: s.allow_incomplete,
+        interrupted: scan::interrupted(),
         timings: Timings::default(),
         policy: Policy {
             exceptions: s.exceptions.as_ref(),
@@ -277,6 +285,19 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
 
     emit(&report, common)?;
     Ok(report.exit())
+}
+
+/// First Ctrl-C / SIGTERM: stop taking new files, finish the ones being
+/// scanned (bounded by --timeout), write the partial report, exit non-zero.
+/// Second one: leave at once (exit 130); reports are written atomically, so
+/// nothing half-written is left behind.
+fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if scan::INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("fpgate: interrupted: finishing the files being scanned, then writing a partial report (interrupt again to quit now)");
+    });
 }
 
 /// Compiler warnings in full on stderr, up to a limit: a public ruleset can

@@ -18,6 +18,7 @@ pub mod gate;
 pub mod gitref;
 pub mod hexfmt;
 pub mod human;
+pub mod includes;
 pub mod index;
 pub mod lock;
 pub mod output;

@@ -201,6 +201,9 @@ pub struct Verdict {
     pub exit_code: i32,
     pub allow_incomplete: bool,
     pub strict: bool,
+    /// The run was interrupted: the report is partial, and the verdict can
+    /// only be "blocked" or "incomplete".
+    pub interrupted: bool,
     /// Why the verdict is what it is, one line each.
     pub reasons: Vec<String>,
     pub counts: Counts,
@@ -257,6 +260,7 @@ pub struct Inputs<'a> {
     pub corpus: &'a Corpus,
     pub outcomes: &'a [Outcome],
     pub allow_incomplete: bool,
+    pub interrupted: bool,
     pub timings: Timings,
     pub policy: Policy<'a>,
 }
@@ -587,9 +591,12 @@ pub fn build(inp: Inputs<'_>) -> Report {
             }
         ));
     }
+    if inp.interrupted {
+        reasons.push("the run was interrupted: this report is partial".to_string());
+    }
     let exit = if blocked {
         Exit::Blocked
-    } else if counts.unscanned > 0 && !inp.allow_incomplete {
+    } else if inp.interrupted || (counts.unscanned > 0 && !inp.allow_incomplete) {
         Exit::Incomplete
     } else {
         Exit::Pass
@@ -617,6 +624,7 @@ pub fn build(inp: Inputs<'_>) -> Report {
             exit_code: exit.code(),
             allow_incomplete: inp.allow_incomplete,
             strict: inp.policy.strict,
+            interrupted: inp.interrupted,
             reasons,
             counts,
         },

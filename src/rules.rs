@@ -217,14 +217,16 @@ pub fn compile(label: &'static str, paths: &[PathBuf], opts: &CompileOptions) ->
         })
         .collect();
     let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-    compile_files(label, shown, &files, opts)
+    compile_files(label, shown, &files, &crate::includes::roots(paths), opts)
 }
 
 /// Compile `files` (path on disk, name shown in reports and diagnostics).
+/// `roots`: the directories `include` may read from (see `includes`).
 pub fn compile_files(
     label: &'static str,
     paths: Vec<String>,
     files: &[(PathBuf, String)],
+    roots: &[PathBuf],
     opts: &CompileOptions,
 ) -> Result<Ruleset> {
     let mut sources: Vec<(String, Vec<u8>, SourceInfo)> = Vec::new();
@@ -234,15 +236,30 @@ pub fn compile_files(
         let info = yarasrc::analyse(&String::from_utf8_lossy(&bytes));
         sources.push((shown.clone(), bytes, info));
     }
+    let tops: Vec<(PathBuf, String, &SourceInfo)> = files
+        .iter()
+        .zip(&sources)
+        .map(|((f, shown), (_, _, info))| (f.clone(), shown.clone(), info))
+        .collect();
+    let plan = crate::includes::check(&tops, roots)?;
 
     let used: BTreeSet<&str> = sources
         .iter()
         .flat_map(|(_, _, i)| i.identifiers.iter().map(String::as_str))
+        .chain(plan.identifiers.iter().map(String::as_str))
         .collect();
     let user_defined: BTreeSet<&str> = opts.defines.iter().map(|d| d.name.as_str()).collect();
 
     let mut compiler = Compiler::new();
     compiler.colorize_errors(false);
+    // Without include directories yara-x would look in the current
+    // directory, outside the sandbox.
+    for d in &plan.include_dirs {
+        compiler.add_include_dir(d);
+    }
+    if plan.include_dirs.is_empty() {
+        compiler.enable_includes(false);
+    }
     for d in &opts.defines {
         let r = match &d.value {
             DefineValue::Bool(b) => compiler.define_global(&d.name, *b),

@@ -25,6 +25,14 @@ use std::sync::Mutex;
 use std::time::Duration;
 use yara_x::{ScanError, Scanner};
 
+/// Set by the Ctrl-C / SIGTERM handler: workers stop taking new files.
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Was the run interrupted?
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// How many matches of one pattern are kept as evidence (all are counted).
 pub const EVIDENCE_MATCHES: usize = 5;
 /// How many bytes of each match are shown.
@@ -165,6 +173,12 @@ impl<'r> Worker<'r> {
             sha256: None,
             size: None,
         };
+        if interrupted() {
+            return unscanned(
+                Reason::Interrupted,
+                "the run was interrupted before this file was scanned".into(),
+            );
+        }
         let size = match self.read(f) {
             Ok(size) => size,
             Err((reason, detail)) => return unscanned(reason, detail),

@@ -322,43 +322,61 @@ fn a_rule_that_exceeds_the_timeout_makes_the_file_unscanned() {
 }
 
 #[test]
-fn unreadable_file_fails_closed() {
-    let d = setup(&[("ok.bin", b"fine"), ("secret.bin", b"hidden")]);
-    let secret = d.path().join("corpus/secret.bin");
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
-    // Root reads anything: run the binary as an unprivileged user then.
-    let r = if unsafe { libc::geteuid() } == 0 {
-        let bin = d.path().join("fpgate");
-        std::fs::copy(assert_cmd::cargo::cargo_bin("fpgate"), &bin).unwrap();
-        for p in [d.path().to_path_buf(), d.path().join("corpus")] {
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        for f in ["r.yar", "corpus/ok.bin"] {
-            std::fs::set_permissions(d.path().join(f), std::fs::Permissions::from_mode(0o644))
-                .unwrap();
-        }
-        let mut c = assert_cmd::Command::new("setpriv");
-        c.current_dir(d.path())
-            .timeout(std::time::Duration::from_secs(60))
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin)
-            .args([
-                "scan", "--rules", "r.yar", "--corpus", "corpus", "--format", "json",
-            ]);
-        run(&mut c)
-    } else {
-        scan_json(d.path(), &[])
-    };
+fn unreadable_file_and_directory_fail_closed() {
+    let d = setup(&[
+        ("ok.bin", b"fine"),
+        ("secret.bin", b"hidden"),
+        ("locked/inner.bin", b"x"),
+    ]);
+    for p in [
+        d.path(),
+        &d.path().join("corpus"),
+        &d.path().join("r.yar"),
+        &d.path().join("corpus/ok.bin"),
+    ] {
+        open_up(p);
+    }
+    std::fs::set_permissions(
+        d.path().join("corpus/secret.bin"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        d.path().join("corpus/locked"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    let r = run_unprivileged(
+        d.path(),
+        &[
+            "scan",
+            "--rules",
+            "r.yar",
+            "--corpus",
+            "corpus",
+            "--format",
+            "json",
+            "--no-config",
+        ],
+    );
     assert_eq!(r.code, 3, "{}", r.stderr);
     let j = r.json();
     assert_eq!(
         unscanned(&j),
-        vec![("corpus/secret.bin".to_string(), "unreadable".to_string())]
+        vec![
+            ("corpus/locked".to_string(), "unreadable".to_string()),
+            ("corpus/secret.bin".to_string(), "unreadable".to_string()),
+        ]
     );
-    assert!(j["unscanned"][0]["detail"]
+    assert!(j["unscanned"][1]["detail"]
         .as_str()
         .unwrap()
         .contains("ermission denied"));
+    std::fs::set_permissions(
+        d.path().join("corpus/locked"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
 }
 
 #[test]

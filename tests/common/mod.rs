@@ -87,3 +87,28 @@ pub fn unscanned(report: &Value) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// Run fpgate from `dir` as an unprivileged user when the tests run as root
+/// (root reads files whatever their mode, which would hide the case under
+/// test). The binary is copied into `dir`, which must be readable by all.
+pub fn run_unprivileged(dir: &Path, args: &[&str]) -> Run {
+    if unsafe { libc::geteuid() } != 0 {
+        return run(fpgate().current_dir(dir).args(args));
+    }
+    let bin = dir.join("fpgate-test-bin");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("fpgate"), &bin).unwrap();
+    let mut c = Command::new("setpriv");
+    c.current_dir(dir)
+        .timeout(Duration::from_secs(60))
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(args);
+    run(&mut c)
+}
+
+/// Make a path readable (and, for directories, listable) by everyone.
+pub fn open_up(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if path.is_dir() { 0o755 } else { 0o644 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
