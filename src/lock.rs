@@ -96,7 +96,12 @@ pub fn build(entries: Vec<LockEntry>) -> Lock {
 pub fn load(path: &Path) -> Result<Lock> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::usage(format!("cannot read corpus lock {}: {e}", path.display())))?;
-    let lock: Lock = serde_json::from_str(&text).map_err(|e| {
+    parse(&text, path)
+}
+
+/// Parse and verify the text of a lock file (`path` names it in errors).
+pub fn parse(text: &str, path: &Path) -> Result<Lock> {
+    let lock: Lock = serde_json::from_str(text).map_err(|e| {
         Error::usage(format!(
             "{}:{}:{}: not a valid corpus lock: {e}",
             path.display(),
