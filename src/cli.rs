@@ -6,7 +6,7 @@ use crate::exit::{Exit, HELP as EXIT_HELP};
 use crate::output::{self, ColorChoice};
 use crate::report::{Tool, SCHEMA_VERSION};
 use crate::rules::{Define, Diagnostic};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -113,6 +113,9 @@ pub struct IndexArgs {
     /// Mark files matching this glob critical (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub critical: Vec<String>,
+    /// Leave files or directories matching this glob out (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
     #[arg(long)]
     pub follow_symlinks: bool,
     /// Write the lock even when some files could not be read.
@@ -142,11 +145,7 @@ pub struct ExceptionsAddArgs {
     pub config: ConfigArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Human,
-    Json,
-}
+pub use crate::export::{Format, ReportTarget};
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
@@ -169,12 +168,22 @@ pub struct CommonArgs {
     /// corpus.critical of fpgate.toml and the corpus MANIFEST's tier column).
     #[arg(long, value_name = "GLOB")]
     pub critical: Vec<String>,
-    /// Report format written to stdout (or --output).
-    #[arg(long, value_enum, default_value = "human")]
-    pub format: Format,
+    /// Leave files or directories matching this glob out of the corpus
+    /// (repeatable; adds to corpus.exclude of fpgate.toml).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Report format written to stdout (or --output) [default: human].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Write the report to FILE instead of stdout (atomically; `-` is stdout).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also write FORMAT to PATH (repeatable; `-` is stdout): human, json,
+    /// sarif, junit, github, markdown, html. Under GitHub Actions
+    /// (GITHUB_ACTIONS=true) annotations go to stderr and a markdown summary
+    /// is appended to $GITHUB_STEP_SUMMARY as well.
+    #[arg(long = "report", value_name = "FORMAT=PATH")]
+    pub reports: Vec<ReportTarget>,
     /// Worker threads [default: all cores].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
@@ -261,7 +270,13 @@ pub fn run() -> i32 {
 
 /// Where a JSON error report goes, if JSON was asked for.
 fn json_target(c: &CommonArgs) -> Option<Option<PathBuf>> {
-    (c.format == Format::Json).then(|| c.output.clone())
+    if c.format == Some(Format::Json) {
+        return Some(c.output.clone());
+    }
+    c.reports
+        .iter()
+        .find(|t| t.format == Format::Json)
+        .map(|t| t.path.clone())
 }
 
 pub fn print_diagnostics(diags: &[Diagnostic]) {

@@ -57,6 +57,9 @@ pub struct CorpusSection {
     /// corpus root and against the path as reported).
     #[serde(default)]
     pub critical: Vec<String>,
+    /// Globs of files and directories that are not part of the corpus.
+    #[serde(default)]
+    pub exclude: Vec<String>,
     pub follow_symlinks: Option<bool>,
 }
 

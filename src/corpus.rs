@@ -92,6 +92,9 @@ pub struct WalkOptions {
     /// Globs of critical files, matched against the root-relative path and
     /// the reported path.
     pub critical: Vec<String>,
+    /// Globs of entries that are not part of the corpus at all (matched like
+    /// `critical`); an excluded directory is not entered.
+    pub exclude: Vec<String>,
 }
 
 /// Name of the provenance manifest a corpus root may hold: tab-separated,
@@ -111,6 +114,15 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
     let globs = builder
         .build()
         .map_err(|e| Error::usage(format!("critical globs: {e}")))?;
+    let mut builder = globset::GlobSetBuilder::new();
+    for g in &opts.exclude {
+        builder.add(
+            globset::Glob::new(g).map_err(|e| Error::usage(format!("exclude glob {g:?}: {e}")))?,
+        );
+    }
+    let excluded = builder
+        .build()
+        .map_err(|e| Error::usage(format!("exclude globs: {e}")))?;
     let mut files: BTreeMap<String, CorpusFile> = BTreeMap::new();
     let mut skipped: BTreeMap<String, Unscanned> = BTreeMap::new();
     let mut skip = |path: &Path, reason: Reason, detail: String| {
@@ -136,6 +148,13 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
             .follow_links(opts.follow_symlinks)
             .follow_root_links(true)
             .sort_by_file_name();
+        let walker = walker.into_iter().filter_entry(|e| {
+            if e.depth() == 0 || excluded.is_empty() {
+                return true;
+            }
+            let rel = e.path().strip_prefix(root).map(display).unwrap_or_default();
+            !(excluded.is_match(&rel) || excluded.is_match(display(e.path())))
+        });
         for entry in walker {
             match entry {
                 Ok(e) => {

@@ -2,7 +2,7 @@
 //! set of settings, compile, walk, scan, build the report, check the lock,
 //! write the outputs.
 
-use crate::cli::{print_diagnostics, CommonArgs, Format, GateArgs, ScanArgs};
+use crate::cli::{print_diagnostics, CommonArgs, Format, GateArgs, ReportTarget, ScanArgs};
 use crate::config::Config;
 use crate::corpus::{self, WalkOptions};
 use crate::error::{Error, Result};
@@ -144,6 +144,8 @@ fn settings(
     let follow_symlinks = c.follow_symlinks || cfg.corpus.follow_symlinks.unwrap_or(false);
     let mut critical = cfg.corpus.critical.clone();
     critical.extend(c.critical.iter().cloned());
+    let mut exclude = cfg.corpus.exclude.clone();
+    exclude.extend(c.exclude.iter().cloned());
     let threads = c
         .threads
         .or(cfg.scan.threads)
@@ -178,6 +180,7 @@ fn settings(
         walk: WalkOptions {
             follow_symlinks,
             critical,
+            exclude,
         },
         scan: ScanOptions {
             threads,
@@ -321,28 +324,59 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// The report targets of a run: the main one (`--format` to stdout or
+/// `--output`) and every `--report FORMAT=PATH`. When a `--report` takes
+/// stdout and the main format was not asked for, the main one is dropped.
+fn targets(common: &CommonArgs) -> Result<Vec<ReportTarget>> {
+    let mut t = Vec::new();
+    let extra_on_stdout = common.reports.iter().any(|r| r.path.is_none());
+    let main_path = common.output.clone().filter(|p| p.as_os_str() != "-");
+    if !(extra_on_stdout && common.format.is_none() && main_path.is_none()) {
+        t.push(ReportTarget {
+            format: common.format.unwrap_or(Format::Human),
+            path: main_path,
+        });
+    }
+    t.extend(common.reports.iter().cloned());
+    crate::export::check_distinct(&t)?;
+    Ok(t)
+}
+
 fn emit(report: &Report, common: &CommonArgs) -> Result<()> {
-    let to_file = common.output.as_ref().is_some_and(|p| p.as_os_str() != "-");
-    let body = match common.format {
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(report).expect("report serialises");
-            s.push('\n');
-            s
+    let targets = targets(common)?;
+    for t in &targets {
+        let color = t.format == Format::Human
+            && t.path.is_none()
+            && output::use_color(
+                common.color,
+                std::io::stdout().is_terminal(),
+                std::env::var("NO_COLOR").ok().as_deref(),
+            );
+        let body = crate::export::render(t.format, report, color);
+        output::write(t.path.as_deref(), body.as_bytes())?;
+    }
+    // Under GitHub Actions: annotations on the rule lines (the runner reads
+    // workflow commands from stderr as well as stdout) and the step summary.
+    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
+        let on_stdout = targets
+            .iter()
+            .any(|t| t.format == Format::Github && t.path.is_none());
+        if !on_stdout {
+            eprint!("{}", crate::export::github::render(report));
         }
-        Format::Human => {
-            let color = !to_file
-                && output::use_color(
-                    common.color,
-                    std::io::stdout().is_terminal(),
-                    std::env::var("NO_COLOR").ok().as_deref(),
-                );
-            human::render(report, Style { color })
+        if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+            output::append(
+                Path::new(&summary),
+                crate::export::markdown::render(report).as_bytes(),
+            )?;
         }
-    };
-    output::write(common.output.as_deref(), body.as_bytes())?;
-    // A person reading a JSON report on stdout, or a file, still wants the
-    // verdict on the terminal; stderr is theirs.
-    if (to_file || common.format != Format::Human) && !common.quiet {
+    }
+    // A person reading a machine format on stdout, or a file, still wants
+    // the verdict on the terminal; stderr is theirs.
+    let human_on_stdout = targets
+        .iter()
+        .any(|t| t.format == Format::Human && t.path.is_none());
+    if !human_on_stdout && !common.quiet {
         eprintln!("{}", human::verdict_line(report, Style { color: false }));
     }
     Ok(())

@@ -23,12 +23,15 @@ pub fn index(a: &IndexArgs) -> Result<Exit> {
     };
     let mut critical = cfg.corpus.critical.clone();
     critical.extend(a.critical.iter().cloned());
+    let mut exclude = cfg.corpus.exclude.clone();
+    exclude.extend(a.exclude.iter().cloned());
     let follow_symlinks = a.follow_symlinks || cfg.corpus.follow_symlinks.unwrap_or(false);
     let corpus = corpus::walk(
         &roots,
         &WalkOptions {
             follow_symlinks,
             critical,
+            exclude,
         },
     )?;
     let threads = a

@@ -13,6 +13,7 @@ pub mod error;
 pub mod escape;
 pub mod exceptions;
 pub mod exit;
+pub mod export;
 pub mod formats;
 pub mod gate;
 pub mod gitref;

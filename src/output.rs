@@ -41,6 +41,19 @@ pub fn write(path: Option<&Path>, content: &[u8]) -> Result<()> {
     }
 }
 
+/// Append to a file (the GitHub step summary), creating it if needed.
+pub fn append(p: &Path, content: &[u8]) -> Result<()> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .and_then(|mut f| f.write_all(content))
+        .map_err(|e| Error::Output {
+            path: p.display().to_string(),
+            source: e,
+        })
+}
+
 fn write_stdout(content: &[u8]) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(content).and_then(|_| out.flush()) {

@@ -240,6 +240,9 @@ pub struct Report {
     pub unscanned: Vec<Unscanned>,
     pub verdict: Verdict,
     pub timings: Timings,
+    /// Every rule of the candidate set (for per-rule formats such as JUnit).
+    #[serde(skip)]
+    pub candidate_rules: Vec<RuleInfo>,
 }
 
 impl Report {
@@ -629,6 +632,7 @@ pub fn build(inp: Inputs<'_>) -> Report {
             counts,
         },
         timings: inp.timings,
+        candidate_rules: inp.candidate.info.values().cloned().collect(),
     }
 }
 

@@ -70,7 +70,7 @@ fn repository_config_makes_gate_need_no_arguments() {
     assert!(r.stdout.contains("rule Shh_Updater_B"));
     assert!(
         r.stdout
-            .contains("corpus lock corpus.lock: 26 locked files verified"),
+            .contains("corpus lock corpus.lock: 25 locked files verified"),
         "{}",
         r.stdout
     );
