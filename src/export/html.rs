@@ -32,6 +32,7 @@ pre{background:#f6f8fa;padding:.4rem;overflow-x:auto;margin:.2rem 0}
 
 const SCRIPT: &str = r#"
 document.querySelectorAll('table.sortable').forEach(function(table){
+  table.setAttribute('data-sortable', 'ready');
   table.querySelectorAll('th').forEach(function(th, col){
     th.addEventListener('click', function(){
       var body = table.tBodies[0];
