@@ -134,6 +134,51 @@ impl Config {
         ps.iter().map(|p| self.resolve(p)).collect()
     }
 
+    /// Corpus roots: the flag's, else the config's, else an error.
+    pub fn corpus_roots(&self, flag: &[PathBuf]) -> Result<Vec<PathBuf>> {
+        if !flag.is_empty() {
+            Ok(flag.to_vec())
+        } else if !self.corpus.paths.is_empty() {
+            Ok(self.resolve_all(&self.corpus.paths))
+        } else {
+            Err(Error::usage(
+                "no corpus given: use --corpus PATH... or set corpus.paths in fpgate.toml",
+            ))
+        }
+    }
+
+    /// How to walk the corpus: the config's globs plus the flags'.
+    pub fn walk_options(
+        &self,
+        follow_symlinks: bool,
+        critical: &[String],
+        exclude: &[String],
+    ) -> crate::corpus::WalkOptions {
+        crate::corpus::WalkOptions {
+            follow_symlinks: follow_symlinks || self.corpus.follow_symlinks.unwrap_or(false),
+            critical: self
+                .corpus
+                .critical
+                .iter()
+                .chain(critical)
+                .cloned()
+                .collect(),
+            exclude: self.corpus.exclude.iter().chain(exclude).cloned().collect(),
+        }
+    }
+
+    /// Worker threads: the flag's, else the config's, else every core.
+    pub fn threads(&self, flag: Option<u16>) -> usize {
+        flag.or(self.scan.threads)
+            .map(usize::from)
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+            })
+    }
+
     /// The `[defines]` table as `--define`s.
     pub fn defines(&self) -> Result<Vec<Define>> {
         self.defines

@@ -132,30 +132,10 @@ fn settings(
     c: &CommonArgs,
     cfg: &Config,
 ) -> Result<Settings> {
-    let corpus = if !c.corpus.is_empty() {
-        c.corpus.clone()
-    } else if !cfg.corpus.paths.is_empty() {
-        cfg.resolve_all(&cfg.corpus.paths)
-    } else {
-        return Err(Error::usage(
-            "no corpus given: use --corpus PATH... or set corpus.paths in fpgate.toml",
-        ));
-    };
-    let follow_symlinks = c.follow_symlinks || cfg.corpus.follow_symlinks.unwrap_or(false);
-    let mut critical = cfg.corpus.critical.clone();
-    critical.extend(c.critical.iter().cloned());
-    let mut exclude = cfg.corpus.exclude.clone();
-    exclude.extend(c.exclude.iter().cloned());
-    let threads = c
-        .threads
-        .or(cfg.scan.threads)
-        .map(usize::from)
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        });
+    let corpus = cfg.corpus_roots(&c.corpus)?;
+    let walk = cfg.walk_options(c.follow_symlinks, &c.critical, &c.exclude);
+    let threads = cfg.threads(c.threads);
+    let follow_symlinks = walk.follow_symlinks;
     let max_file_size = match (c.max_file_size, &cfg.scan.max_file_size) {
         (Some(n), _) => n,
         (None, Some(s)) => crate::cli::parse_size(s)
@@ -177,11 +157,7 @@ fn settings(
         candidate,
         baseline,
         corpus,
-        walk: WalkOptions {
-            follow_symlinks,
-            critical,
-            exclude,
-        },
+        walk,
         scan: ScanOptions {
             threads,
             timeout: Duration::from_secs(timeout),

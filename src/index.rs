@@ -2,8 +2,8 @@
 
 use crate::cli::IndexArgs;
 use crate::config::Config;
-use crate::corpus::{self, WalkOptions};
-use crate::error::{Error, Result};
+use crate::corpus;
+use crate::error::Result;
 use crate::exit::Exit;
 use crate::lock;
 use crate::scan::{self, Outcome, ScanOptions};
@@ -12,38 +12,11 @@ use std::time::Duration;
 
 pub fn index(a: &IndexArgs) -> Result<Exit> {
     let cfg = Config::load(a.config.config.as_deref(), a.config.no_config)?;
-    let roots = if !a.corpus.is_empty() {
-        a.corpus.clone()
-    } else if !cfg.corpus.paths.is_empty() {
-        cfg.resolve_all(&cfg.corpus.paths)
-    } else {
-        return Err(Error::usage(
-            "no corpus given: use --corpus PATH... or set corpus.paths in fpgate.toml",
-        ));
-    };
-    let mut critical = cfg.corpus.critical.clone();
-    critical.extend(a.critical.iter().cloned());
-    let mut exclude = cfg.corpus.exclude.clone();
-    exclude.extend(a.exclude.iter().cloned());
-    let follow_symlinks = a.follow_symlinks || cfg.corpus.follow_symlinks.unwrap_or(false);
-    let corpus = corpus::walk(
-        &roots,
-        &WalkOptions {
-            follow_symlinks,
-            critical,
-            exclude,
-        },
-    )?;
-    let threads = a
-        .threads
-        .or(cfg.scan.threads)
-        .map(usize::from)
-        .filter(|n| *n > 0)
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        });
+    let roots = cfg.corpus_roots(&a.corpus)?;
+    let walk = cfg.walk_options(a.follow_symlinks, &a.critical, &a.exclude);
+    let follow_symlinks = walk.follow_symlinks;
+    let corpus = corpus::walk(&roots, &walk)?;
+    let threads = cfg.threads(a.threads);
     // No rules: the scan engine only reads, hashes and detects formats.
     let opts = ScanOptions {
         threads,
