@@ -98,6 +98,20 @@ pub struct GateArgs {
     /// The date exceptions expire against, YYYY-MM-DD [default: today, UTC].
     #[arg(long, value_name = "DATE")]
     pub today: Option<String>,
+    /// Performance-regression gate: time the baseline and the candidate on
+    /// the same sample of the corpus (alternating runs, medians) and block
+    /// when the candidate is slower than --perf-ratio times the baseline.
+    #[arg(long)]
+    pub perf: bool,
+    /// Largest accepted candidate/baseline time ratio.
+    #[arg(long, value_name = "RATIO", default_value_t = 1.25)]
+    pub perf_ratio: f64,
+    /// Measured runs of each ruleset (after one warm-up run).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub perf_runs: u32,
+    /// At most this many distinct files in the sample (chosen by content hash).
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub perf_sample: usize,
     #[command(flatten)]
     pub common: CommonArgs,
 }

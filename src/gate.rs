@@ -44,6 +44,7 @@ struct Settings {
     deny_codes: Vec<String>,
     lock: Option<PathBuf>,
     today: Option<jiff::civil::Date>,
+    perf: Option<crate::perf::PerfOptions>,
 }
 
 pub fn scan(a: &ScanArgs) -> Result<Exit> {
@@ -96,6 +97,20 @@ pub fn gate(a: &GateArgs) -> Result<Exit> {
         .lock
         .clone()
         .or_else(|| cfg.corpus.lock.as_ref().map(|p| cfg.resolve(p)));
+    if a.perf {
+        if !(a.perf_ratio.is_finite() && a.perf_ratio >= 1.0) {
+            return Err(Error::usage(format!(
+                "--perf-ratio {} must be a number >= 1",
+                a.perf_ratio
+            )));
+        }
+        s.perf = Some(crate::perf::PerfOptions {
+            runs: a.perf_runs as usize,
+            ratio: a.perf_ratio,
+            sample_files: a.perf_sample.max(1),
+            ..Default::default()
+        });
+    }
     s.today = match &a.today {
         Some(d) => Some(
             exceptions::parse_date(d)
@@ -172,6 +187,7 @@ fn settings(
         deny_codes: Vec::new(),
         lock: None,
         today: None,
+        perf: None,
     })
 }
 
@@ -251,6 +267,37 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
             &report.unscanned,
             &corpus,
         )?);
+    }
+
+    if let Some(po) = &s.perf {
+        let Some(base) = baseline.as_ref() else {
+            return Err(Error::usage(
+                "--perf compares with a baseline: give --baseline or --baseline-ref",
+            ));
+        };
+        let sample = crate::perf::sample(&corpus.files, &outcomes, po);
+        if sample.is_empty() {
+            return Err(Error::usage("--perf: no scanned file to measure with"));
+        }
+        let changed: Vec<String> = report
+            .rule_changes
+            .iter()
+            .flat_map(|c| c.added.iter().chain(&c.modified))
+            .map(|r| r.identifier.clone())
+            .collect();
+        let pr = crate::perf::measure(base, &candidate, &sample, po, changed);
+        if pr.blocked {
+            let suspects = if pr.changed_rules.is_empty() {
+                String::new()
+            } else {
+                format!("; added or modified rules: {}", pr.changed_rules.join(", "))
+            };
+            report.block(format!(
+                "the candidate is {:.2}x slower than the baseline (limit {:.2}x){suspects}",
+                pr.ratio, pr.max_ratio
+            ));
+        }
+        report.performance = Some(pr);
     }
 
     report.timings = Timings {

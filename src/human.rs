@@ -162,6 +162,35 @@ pub fn render(r: &Report, style: Style) -> String {
         }
     }
 
+    if let Some(p) = &r.performance {
+        let word = if p.blocked {
+            style.red("SLOWER")
+        } else {
+            style.green("ok")
+        };
+        let _ = writeln!(
+            out,
+            "PERFORMANCE {word}: candidate {:.3}s vs baseline {:.3}s (median of {} alternating runs over {} files, {}): ratio {:.3}, limit {:.2}; run-to-run spread {:.0}% / {:.0}%",
+            p.candidate_median_seconds,
+            p.baseline_median_seconds,
+            p.runs,
+            p.sample_files,
+            human_bytes(p.sample_bytes),
+            p.ratio,
+            p.max_ratio,
+            p.candidate_spread * 100.0,
+            p.baseline_spread * 100.0
+        );
+        if !p.changed_rules.is_empty() {
+            let _ = writeln!(
+                out,
+                "  added or modified rules: {}",
+                term(&p.changed_rules.join(", "))
+            );
+        }
+        out.push('\n');
+    }
+
     if let Some(l) = &r.corpus.lock {
         let _ = writeln!(
             out,

@@ -23,6 +23,7 @@ pub mod includes;
 pub mod index;
 pub mod lock;
 pub mod output;
+pub mod perf;
 pub mod policy;
 pub mod report;
 pub mod rules;

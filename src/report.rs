@@ -237,6 +237,9 @@ pub struct Report {
     pub blocking_warnings: Vec<Diagnostic>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exceptions: Option<ExceptionsSummary>,
+    /// `gate --perf`: baseline and candidate timed on the same sample.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub performance: Option<crate::perf::PerfReport>,
     pub unscanned: Vec<Unscanned>,
     pub verdict: Verdict,
     pub timings: Timings,
@@ -246,6 +249,14 @@ pub struct Report {
 }
 
 impl Report {
+    /// Add a blocking reason found after the report was built (the
+    /// performance gate); blocked wins over every other verdict.
+    pub fn block(&mut self, reason: String) {
+        self.verdict.reasons.insert(0, reason);
+        self.verdict.result = Exit::Blocked.name();
+        self.verdict.exit_code = Exit::Blocked.code();
+    }
+
     pub fn exit(&self) -> Exit {
         match self.verdict.result {
             "blocked" => Exit::Blocked,
@@ -621,6 +632,7 @@ pub fn build(inp: Inputs<'_>) -> Report {
         rule_changes: changes.map(|c| c.0),
         blocking_warnings,
         exceptions,
+        performance: None,
         unscanned,
         verdict: Verdict {
             result: exit.name(),

@@ -1,0 +1,102 @@
+//! `gate --perf`, the performance-regression gate. The slow rule below costs
+//! a loop over every byte of every file, several times the whole released
+//! ruleset, so the verdict does not hinge on machine noise; exact timings
+//! are never asserted.
+
+mod common;
+use common::*;
+
+fn gate(cand: &std::path::Path, extra: &[&str]) -> Run {
+    run(fpgate()
+        .args([
+            "gate",
+            "--no-config",
+            "--baseline",
+            "rules/released",
+            "--candidate",
+        ])
+        .arg(cand)
+        .args([
+            "--corpus",
+            "corpus",
+            "--exclude",
+            "MANIFEST",
+            "--exclude",
+            "fetch.sh",
+            "--format",
+            "json",
+            "-q",
+        ])
+        .args(extra))
+}
+
+#[test]
+fn a_much_slower_candidate_is_blocked_and_its_new_rules_named() {
+    let d = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(root().join("rules/released")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), d.path().join(e.file_name())).unwrap();
+    }
+    write(
+        &d.path().join("slow.yar"),
+        b"rule SlowLoop { condition: for any i in (0..filesize - 4) : ( uint32(i) == 0x41424344 and uint16(i + 4) == 0x4546 ) }\n",
+    );
+    let r = gate(
+        d.path(),
+        &["--perf", "--perf-ratio", "2", "--perf-runs", "3"],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let j = r.json();
+    let p = &j["performance"];
+    assert_eq!(p["blocked"], true, "{p}");
+    assert_eq!(p["changed_rules"], serde_json::json!(["SlowLoop"]));
+    assert_eq!(p["runs"], 3);
+    assert_eq!(p["baseline_seconds"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        p["sample_files"], 23,
+        "distinct contents of the bundled corpus"
+    );
+    assert!(j["verdict"]["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("slower than the baseline"));
+    assert_eq!(j["verdict"]["counts"]["new"], 0, "blocked by speed alone");
+
+    // The same candidate passes the false-positive gate without --perf.
+    let r = gate(d.path(), &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.json().get("performance").is_none());
+}
+
+#[test]
+fn perf_needs_a_baseline_and_a_sane_ratio() {
+    let r = run(fpgate().args([
+        "gate",
+        "--no-config",
+        "--candidate",
+        "rules/released",
+        "--corpus",
+        "corpus",
+        "--perf",
+    ]));
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("--perf compares with a baseline"),
+        "{}",
+        r.stderr
+    );
+    let r = run(fpgate().args([
+        "gate",
+        "--no-config",
+        "--baseline",
+        "rules/released",
+        "--candidate",
+        "rules/released",
+        "--corpus",
+        "corpus",
+        "--perf",
+        "--perf-ratio",
+        "0.5",
+    ]));
+    assert_eq!(r.code, 2);
+}
