@@ -38,6 +38,22 @@ pub enum Command {
     /// Accepted false positives.
     #[command(subcommand)]
     Exceptions(ExceptionsCommand),
+    /// For rule authors: scan the configured corpus with just these rule
+    /// files and show which clean files they hit and why.
+    #[command(after_help = EXIT_HELP)]
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The rule files (or directories) being written.
+    #[arg(required = true, value_name = "RULE_FILE")]
+    pub rules: Vec<PathBuf>,
+    /// Run again whenever one of the rule files changes (Ctrl-C to stop).
+    #[arg(long)]
+    pub watch: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,6 +282,7 @@ pub fn run() -> i32 {
         Command::Gate(a) => crate::gate::gate(a),
         Command::Corpus(CorpusCommand::Index(a)) => crate::index::index(a),
         Command::Exceptions(ExceptionsCommand::Add(a)) => crate::stubs::add(a),
+        Command::Check(a) => crate::gate::check(a),
     };
     match result {
         Ok(exit) => exit.code(),
@@ -275,6 +292,7 @@ pub fn run() -> i32 {
                 Command::Gate(a) => ("gate", json_target(&a.common)),
                 Command::Corpus(_) => ("corpus index", None),
                 Command::Exceptions(_) => ("exceptions add", None),
+                Command::Check(a) => ("check", json_target(&a.common)),
             };
             report_error(name, json_to, &e);
             Exit::Error.code()
@@ -301,7 +319,7 @@ pub fn print_diagnostics(diags: &[Diagnostic]) {
 
 /// An error ends the run without a verdict: say so on stderr, and when the
 /// user asked for JSON, write a JSON error report so CI still has a file.
-fn report_error(command: &str, json_to: Option<Option<PathBuf>>, e: &Error) {
+pub fn report_error(command: &str, json_to: Option<Option<PathBuf>>, e: &Error) {
     let diagnostics: Vec<Diagnostic> = match e {
         Error::Compile {
             errors, warnings, ..

@@ -2,7 +2,9 @@
 //! set of settings, compile, walk, scan, build the report, check the lock,
 //! write the outputs.
 
-use crate::cli::{print_diagnostics, CommonArgs, Format, GateArgs, ReportTarget, ScanArgs};
+use crate::cli::{
+    print_diagnostics, CheckArgs, CommonArgs, Format, GateArgs, ReportTarget, ScanArgs,
+};
 use crate::config::Config;
 use crate::corpus::{self, WalkOptions};
 use crate::error::{Error, Result};
@@ -58,6 +60,48 @@ pub fn scan(a: &ScanArgs) -> Result<Exit> {
     )?;
     let s = settings("scan", rules, Baseline::None, &a.common, &cfg)?;
     execute(s, &a.common)
+}
+
+/// `fpgate check RULE_FILE...`: `scan` with only these rules over the
+/// configured corpus; with `--watch`, again on every save.
+pub fn check(a: &CheckArgs) -> Result<Exit> {
+    let cfg = Config::load(a.common.config.config.as_deref(), a.common.config.no_config)?;
+    if !a.watch {
+        let s = settings("check", a.rules.clone(), Baseline::None, &a.common, &cfg)?;
+        return execute(s, &a.common);
+    }
+    let stamp = || -> Vec<Option<std::time::SystemTime>> {
+        rules::collect_rule_files(&a.rules)
+            .unwrap_or_default()
+            .iter()
+            .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+            .collect()
+    };
+    install_interrupt_handler();
+    loop {
+        let seen = stamp();
+        let s = settings("check", a.rules.clone(), Baseline::None, &a.common, &cfg)?;
+        match execute(s, &a.common) {
+            Ok(exit) => eprintln!(
+                "fpgate check: {} (exit {}); waiting for changes, Ctrl-C to stop",
+                exit.name(),
+                exit.code()
+            ),
+            // A rule that does not compile yet is the normal state of a
+            // rule being written: show the error and wait for the next save.
+            Err(e) => {
+                crate::cli::report_error("check", None, &e);
+                eprintln!("fpgate check: waiting for changes, Ctrl-C to stop");
+            }
+        }
+        while stamp() == seen {
+            if scan::interrupted() {
+                return Ok(Exit::Pass);
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        scan::INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 pub fn gate(a: &GateArgs) -> Result<Exit> {
@@ -318,6 +362,11 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
 /// Second one: leave at once (exit 130); reports are written atomically, so
 /// nothing half-written is left behind.
 fn install_interrupt_handler() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(install_handler);
+}
+
+fn install_handler() {
     let _ = ctrlc::set_handler(|| {
         if scan::INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
             std::process::exit(130);

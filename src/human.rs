@@ -44,7 +44,7 @@ pub const WARNING_LINES: usize = 20;
 pub fn render(r: &Report, style: Style) -> String {
     let mut out = String::new();
     let fps = &r.false_positives;
-    let (new_title, new_note) = if r.command == "scan" {
+    let (new_title, new_note) = if r.command != "gate" {
         (
             "MATCHES on clean files",
             "every match on a known-clean file is a false positive",
@@ -396,7 +396,7 @@ pub fn verdict_line(r: &Report, style: Style) -> String {
         "incomplete" => style.yellow("INCOMPLETE"),
         _ => style.green("PASS"),
     };
-    let what = if r.command == "scan" {
+    let what = if r.command != "gate" {
         format!(
             "{} match(es) ({} rule(s), {} file(s))",
             c.new, c.new_rules, c.new_files
