@@ -31,6 +31,7 @@ fn bench_scan(c: &mut Criterion) {
             timeout: Duration::from_secs(60),
             max_file_size: 256 << 20,
             follow_symlinks: false,
+            profile: false,
         };
         g.bench_function(format!("scan_candidate_{threads}t"), |b| {
             b.iter(|| scan_files(&corpus.files, &[&candidate], &opts, &ProgressBar::hidden()))

@@ -239,6 +239,11 @@ pub struct CommonArgs {
     /// Colour in human output.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
+    /// Report the slowest rules of the (candidate) ruleset over this scan:
+    /// time in conditions and in pattern matching. Needs a build with
+    /// `--features profiling`.
+    #[arg(long)]
+    pub profile: bool,
     /// No progress bar and no summary line on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,

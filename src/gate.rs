@@ -201,6 +201,12 @@ fn settings(
             .map_err(|e| Error::usage(format!("fpgate.toml: scan.max_file_size: {e}")))?,
         (None, None) => DEFAULT_MAX_FILE_SIZE,
     };
+    if c.profile && !scan::PROFILING {
+        return Err(Error::usage(
+            "--profile needs per-rule timing, which this fpgate was built without: \
+             cargo build --release --features profiling",
+        ));
+    }
     let timeout = c
         .timeout
         .or(cfg.scan.timeout)
@@ -222,6 +228,7 @@ fn settings(
             timeout: Duration::from_secs(timeout),
             max_file_size,
             follow_symlinks,
+            profile: c.profile,
         },
         compile: CompileOptions { defines },
         allow_incomplete: c.allow_incomplete || cfg.scan.allow_incomplete.unwrap_or(false),
@@ -274,6 +281,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     let outcomes = scan::scan_files(&corpus.files, &sets, &s.scan, &progress);
     let scan_seconds = scan_started.elapsed().as_secs_f64();
     progress.finish_and_clear();
+    let profile = s.scan.profile.then(|| scan::take_profile(50));
 
     let mut report = report::build(Inputs {
         command: s.command,
@@ -313,6 +321,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
         )?);
     }
 
+    report.profile = profile;
     if let Some(po) = &s.perf {
         let Some(base) = baseline.as_ref() else {
             return Err(Error::usage(
@@ -331,7 +340,15 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
             .collect();
         let pr = crate::perf::measure(base, &candidate, &sample, po, changed);
         if pr.blocked {
-            let suspects = if pr.changed_rules.is_empty() {
+            let suspects = if !pr.attribution.is_empty() {
+                let top: Vec<String> = pr
+                    .attribution
+                    .iter()
+                    .take(3)
+                    .map(|a| format!("{} (+{:.4}s)", a.rule, a.delta_seconds))
+                    .collect();
+                format!("; slower rules: {}", top.join(", "))
+            } else if pr.changed_rules.is_empty() {
                 String::new()
             } else {
                 format!("; added or modified rules: {}", pr.changed_rules.join(", "))

@@ -162,6 +162,32 @@ pub fn render(r: &Report, style: Style) -> String {
         }
     }
 
+    if let Some(prof) = &r.profile {
+        let _ = writeln!(
+            out,
+            "SLOWEST RULES (candidate, summed over all threads; yara-x leaves out rules under 100 ms per thread)\n"
+        );
+        if prof.is_empty() {
+            let _ = writeln!(out, "  no rule took 100 ms or more on any thread");
+        }
+        let _ = writeln!(
+            out,
+            "  {:>10} {:>10} {:>10}  rule",
+            "total s", "condition", "patterns"
+        );
+        for c in prof.iter().take(20) {
+            let _ = writeln!(
+                out,
+                "  {:>10.4} {:>10.4} {:>10.4}  {}",
+                c.total_seconds,
+                c.condition_seconds,
+                c.pattern_matching_seconds,
+                term(&c.rule)
+            );
+        }
+        out.push('\n');
+    }
+
     if let Some(p) = &r.performance {
         let word = if p.blocked {
             style.red("SLOWER")

@@ -23,6 +23,7 @@ pub fn index(a: &IndexArgs) -> Result<Exit> {
         timeout: Duration::from_secs(60),
         max_file_size: u64::MAX,
         follow_symlinks,
+        profile: false,
     };
     let outcomes = scan::scan_files(&corpus.files, &[], &opts, &ProgressBar::hidden());
 

@@ -53,6 +53,53 @@ pub struct PerfReport {
     pub blocked: bool,
     /// The added and modified rules: where a slowdown must come from.
     pub changed_rules: Vec<String>,
+    /// Rules that take more time in the candidate than in the baseline,
+    /// most first (a build with `--features profiling` only; empty otherwise).
+    pub attribution: Vec<RuleDelta>,
+    /// Whether per-rule timing was available for `attribution`.
+    pub attributed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RuleDelta {
+    pub rule: String,
+    pub candidate_seconds: f64,
+    pub baseline_seconds: f64,
+    pub delta_seconds: f64,
+}
+
+/// Per-rule time differences between the two scanners, largest first.
+#[cfg(feature = "profiling")]
+fn attribute(base: &Scanner<'_>, cand: &Scanner<'_>) -> Vec<RuleDelta> {
+    use std::collections::BTreeMap;
+    let total = |s: &Scanner<'_>| -> BTreeMap<String, f64> {
+        crate::scan::rule_costs(s)
+            .into_iter()
+            .map(|(ns, r, c, p)| (format!("{ns}:{r}"), (c + p).as_secs_f64()))
+            .collect()
+    };
+    let (b, c) = (total(base), total(cand));
+    let mut out: Vec<RuleDelta> = c
+        .iter()
+        .map(|(k, cs)| {
+            let bs = b.get(k).copied().unwrap_or(0.0);
+            RuleDelta {
+                rule: k.strip_prefix("default:").unwrap_or(k).to_string(),
+                candidate_seconds: round(*cs),
+                baseline_seconds: round(bs),
+                delta_seconds: round(cs - bs),
+            }
+        })
+        .filter(|d| d.delta_seconds > 0.0)
+        .collect();
+    out.sort_by(|a, b| b.delta_seconds.total_cmp(&a.delta_seconds));
+    out.truncate(10);
+    out
+}
+
+#[cfg(not(feature = "profiling"))]
+fn attribute(_: &Scanner<'_>, _: &Scanner<'_>) -> Vec<RuleDelta> {
+    Vec::new()
 }
 
 /// Choose the sample: distinct scanned contents, ordered by sha256, until
@@ -148,6 +195,7 @@ pub fn measure(
         }
     }
     let (bm, cm) = (median(&b), median(&c));
+    let attribution = attribute(&sb, &sc);
     let ratio = if bm > 0.0 { cm / bm } else { 1.0 };
     PerfReport {
         sample_files: sample.len(),
@@ -163,6 +211,8 @@ pub fn measure(
         max_ratio: opts.ratio,
         blocked: ratio > opts.ratio,
         changed_rules,
+        attribution,
+        attributed: crate::scan::PROFILING,
     }
 }
 

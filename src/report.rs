@@ -237,6 +237,9 @@ pub struct Report {
     pub blocking_warnings: Vec<Diagnostic>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exceptions: Option<ExceptionsSummary>,
+    /// `--profile`: the slowest rules of the candidate over this scan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Vec<crate::scan::RuleCost>>,
     /// `gate --perf`: baseline and candidate timed on the same sample.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub performance: Option<crate::perf::PerfReport>,
@@ -633,6 +636,7 @@ pub fn build(inp: Inputs<'_>) -> Report {
         blocking_warnings,
         exceptions,
         performance: None,
+        profile: None,
         unscanned,
         verdict: Verdict {
             result: exit.name(),

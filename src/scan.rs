@@ -44,6 +44,76 @@ pub struct ScanOptions {
     pub timeout: Duration,
     pub max_file_size: u64,
     pub follow_symlinks: bool,
+    /// Collect per-rule cost of the first ruleset (needs the `profiling`
+    /// build feature).
+    pub profile: bool,
+}
+
+/// Time spent in one rule over a scan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleCost {
+    pub namespace: String,
+    pub rule: String,
+    pub condition_seconds: f64,
+    pub pattern_matching_seconds: f64,
+    pub total_seconds: f64,
+}
+
+/// Per-rule cost summed over every worker of a scan (first ruleset only).
+static PROFILE: Mutex<Vec<(String, String, Duration, Duration)>> = Mutex::new(Vec::new());
+
+/// Was this binary built with per-rule profiling?
+pub const PROFILING: bool = cfg!(feature = "profiling");
+
+/// Accumulated per-rule costs of the rules in `scanner`.
+#[cfg(feature = "profiling")]
+pub fn rule_costs(scanner: &Scanner<'_>) -> Vec<(String, String, Duration, Duration)> {
+    scanner
+        .slowest_rules(usize::MAX)
+        .into_iter()
+        .map(|p| {
+            (
+                p.namespace.to_string(),
+                p.rule.to_string(),
+                p.condition_exec_time,
+                p.pattern_matching_time,
+            )
+        })
+        .collect()
+}
+
+/// Take the costs collected since the last call, slowest first.
+pub fn take_profile(limit: usize) -> Vec<RuleCost> {
+    let raw = std::mem::take(&mut *PROFILE.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut sum: std::collections::BTreeMap<(String, String), (Duration, Duration)> =
+        Default::default();
+    for (ns, rule, c, p) in raw {
+        let e = sum.entry((ns, rule)).or_default();
+        e.0 += c;
+        e.1 += p;
+    }
+    let mut out: Vec<RuleCost> = sum
+        .into_iter()
+        .map(|((namespace, rule), (c, p))| RuleCost {
+            namespace,
+            rule,
+            condition_seconds: round6(c.as_secs_f64()),
+            pattern_matching_seconds: round6(p.as_secs_f64()),
+            total_seconds: round6((c + p).as_secs_f64()),
+        })
+        .filter(|r| r.total_seconds > 0.0)
+        .collect();
+    out.sort_by(|a, b| {
+        b.total_seconds
+            .total_cmp(&a.total_seconds)
+            .then(a.rule.cmp(&b.rule))
+    });
+    out.truncate(limit);
+    out
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
 }
 
 /// One matched string of a rule, as evidence.
@@ -134,6 +204,21 @@ struct Worker<'r> {
     scanners: Vec<Scanner<'r>>,
     opts: ScanOptions,
     buf: Vec<u8>,
+}
+
+impl Drop for Worker<'_> {
+    fn drop(&mut self) {
+        #[cfg(feature = "profiling")]
+        if self.opts.profile {
+            if let Some(s) = self.scanners.first() {
+                let costs = rule_costs(s);
+                PROFILE
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(costs);
+            }
+        }
+    }
 }
 
 impl<'r> Worker<'r> {
@@ -410,6 +495,7 @@ mod tests {
             timeout: Duration::from_secs(10),
             max_file_size: 1 << 20,
             follow_symlinks: false,
+            profile: false,
         }
     }
 
