@@ -242,14 +242,12 @@ fn settings(
     })
 }
 
-fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
-    let started = Instant::now();
-    let candidate = rules::compile("candidate", &s.candidate, &s.compile)?;
-    // Keep the extracted git files alive until the baseline is compiled.
-    let baseline: Option<Ruleset> = match &s.baseline {
+fn compile_baseline(s: &Settings) -> Result<Option<Ruleset>> {
+    Ok(match &s.baseline {
         Baseline::None => None,
         Baseline::Paths(p) => Some(rules::compile("baseline", p, &s.compile)?),
         Baseline::GitRef(r) => {
+            // The extracted files live until the baseline is compiled.
             let x = crate::gitref::extract(r, &s.candidate)?;
             let root = x
                 .dir
@@ -264,13 +262,34 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
                 &s.compile,
             )?)
         }
-    };
+    })
+}
+
+fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
+    let started = Instant::now();
+    // yara-x compiles on one thread: build the two rulesets side by side
+    // (a 1,200-rule set takes seconds), and walk the corpus meanwhile.
+    let (candidate, baseline, corpus) = std::thread::scope(|scope| {
+        let base = scope.spawn(|| compile_baseline(&s));
+        let walk = scope.spawn(|| corpus::walk(&s.corpus, &s.walk));
+        let candidate = rules::compile("candidate", &s.candidate, &s.compile);
+        let baseline = base
+            .join()
+            .unwrap_or_else(|_| Err(Error::usage("baseline compilation panicked")));
+        let corpus = walk
+            .join()
+            .unwrap_or_else(|_| Err(Error::usage("corpus walk panicked")));
+        (candidate, baseline, corpus)
+    });
+    // Errors in the order a user fixes them: candidate, baseline, corpus.
+    let candidate = candidate?;
+    let baseline = baseline?;
+    let corpus = corpus?;
     let compile_seconds = started.elapsed().as_secs_f64();
     for rs in std::iter::once(&candidate).chain(baseline.as_ref()) {
         print_warnings(rs, common.quiet);
     }
 
-    let corpus = corpus::walk(&s.corpus, &s.walk)?;
     let lock = s.lock.as_ref().map(|p| crate::lock::load(p)).transpose()?;
 
     install_interrupt_handler();
