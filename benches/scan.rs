@@ -34,7 +34,15 @@ fn bench_scan(c: &mut Criterion) {
             profile: false,
         };
         g.bench_function(format!("scan_candidate_{threads}t"), |b| {
-            b.iter(|| scan_files(&corpus.files, &[&candidate], &opts, &ProgressBar::hidden()))
+            b.iter(|| {
+                scan_files(
+                    &corpus.files,
+                    &[],
+                    &[&candidate],
+                    &opts,
+                    &ProgressBar::hidden(),
+                )
+            })
         });
         g.bench_function(format!("gate_candidate_baseline_{threads}t"), |b| {
             b.iter(|| {

@@ -268,23 +268,33 @@ fn compile_baseline(s: &Settings) -> Result<Option<Ruleset>> {
 fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     let started = Instant::now();
     // yara-x compiles on one thread: build the two rulesets side by side
-    // (a 1,200-rule set takes seconds), and walk the corpus meanwhile.
-    let (candidate, baseline, corpus) = std::thread::scope(|scope| {
+    // (a 1,200-rule set takes seconds), and walk and hash the corpus
+    // meanwhile.
+    let compiled = std::sync::atomic::AtomicBool::new(false);
+    let (candidate, baseline, walked) = std::thread::scope(|scope| {
         let base = scope.spawn(|| compile_baseline(&s));
-        let walk = scope.spawn(|| corpus::walk(&s.corpus, &s.walk));
+        // Walk the corpus, then hash files on the otherwise idle core until
+        // the rules are compiled; the scan reuses those hashes.
+        let walk = scope.spawn(|| {
+            corpus::walk(&s.corpus, &s.walk).map(|c| {
+                let pre = scan::prehash(&c.files, &s.scan, &compiled);
+                (c, pre)
+            })
+        });
         let candidate = rules::compile("candidate", &s.candidate, &s.compile);
         let baseline = base
             .join()
             .unwrap_or_else(|_| Err(Error::usage("baseline compilation panicked")));
-        let corpus = walk
+        compiled.store(true, std::sync::atomic::Ordering::Relaxed);
+        let walked = walk
             .join()
             .unwrap_or_else(|_| Err(Error::usage("corpus walk panicked")));
-        (candidate, baseline, corpus)
+        (candidate, baseline, walked)
     });
     // Errors in the order a user fixes them: candidate, baseline, corpus.
     let candidate = candidate?;
     let baseline = baseline?;
-    let corpus = corpus?;
+    let (corpus, prehashed) = walked?;
     let compile_seconds = started.elapsed().as_secs_f64();
     for rs in std::iter::once(&candidate).chain(baseline.as_ref()) {
         print_warnings(rs, common.quiet);
@@ -297,7 +307,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     let mut sets: Vec<&Ruleset> = vec![&candidate];
     sets.extend(baseline.as_ref());
     let scan_started = Instant::now();
-    let outcomes = scan::scan_files(&corpus.files, &sets, &s.scan, &progress);
+    let outcomes = scan::scan_files(&corpus.files, &prehashed, &sets, &s.scan, &progress);
     let scan_seconds = scan_started.elapsed().as_secs_f64();
     progress.finish_and_clear();
     let profile = s.scan.profile.then(|| scan::take_profile(50));

@@ -166,8 +166,10 @@ pub enum Outcome {
 }
 
 /// Scan every file with every ruleset. The result is in the order of `files`.
+/// `pre` may hold early hashes (see `prehash`), by file index.
 pub fn scan_files(
     files: &[CorpusFile],
+    pre: &[Option<PreHashed>],
     rulesets: &[&Ruleset],
     opts: &ScanOptions,
     progress: &ProgressBar,
@@ -181,11 +183,17 @@ pub fn scan_files(
     let run = || {
         files
             .par_iter()
+            .enumerate()
             .with_min_len(1)
             .map_init(
                 || Worker::new(rulesets, opts),
-                |w, f| {
-                    let out = w.process(f, &claimed, path_dependent);
+                |w, (i, f)| {
+                    let out = w.process(
+                        f,
+                        pre.get(i).and_then(Option::as_ref),
+                        &claimed,
+                        path_dependent,
+                    );
                     progress.inc(1);
                     out
                 },
@@ -249,6 +257,7 @@ impl<'r> Worker<'r> {
     fn process(
         &mut self,
         f: &CorpusFile,
+        pre: Option<&PreHashed>,
         claimed: &Mutex<HashSet<[u8; 32]>>,
         path_dependent: bool,
     ) -> Outcome {
@@ -264,11 +273,15 @@ impl<'r> Worker<'r> {
                 "the run was interrupted before this file was scanned".into(),
             );
         }
-        let size = match self.read(f) {
-            Ok(size) => size,
+        let stamp = match self.read(f) {
+            Ok(stamp) => stamp,
             Err((reason, detail)) => return unscanned(reason, detail),
         };
-        let sha256: [u8; 32] = Sha256::digest(&self.buf).into();
+        let size = stamp.size;
+        let sha256: [u8; 32] = match pre {
+            Some(p) if p.stamp == stamp => p.sha256,
+            _ => Sha256::digest(&self.buf).into(),
+        };
         let format = crate::formats::detect(&self.buf);
 
         let first = claimed
@@ -316,67 +329,8 @@ impl<'r> Worker<'r> {
     }
 
     /// Read the whole file into `self.buf`, fail-closed on anything odd.
-    fn read(&mut self, f: &CorpusFile) -> Result<u64, (Reason, String)> {
-        let io = |e: std::io::Error| -> (Reason, String) {
-            let reason = match e.kind() {
-                std::io::ErrorKind::NotFound => Reason::Vanished,
-                _ if e.raw_os_error() == Some(libc::ELOOP) => Reason::Symlink,
-                _ => Reason::Unreadable,
-            };
-            (reason, e.to_string())
-        };
-        let mut flags = libc::O_NONBLOCK;
-        if !self.opts.follow_symlinks {
-            flags |= libc::O_NOFOLLOW;
-        }
-        let mut file = File::options()
-            .read(true)
-            .custom_flags(flags)
-            .open(&f.path)
-            .map_err(io)?;
-        let before = file.metadata().map_err(io)?;
-        if !before.file_type().is_file() {
-            return Err((Reason::NotRegular, "not a regular file when opened".into()));
-        }
-        if before.len() > self.opts.max_file_size {
-            return Err((
-                Reason::TooLarge,
-                format!(
-                    "{} bytes, over the limit of {} (--max-file-size)",
-                    before.len(),
-                    self.opts.max_file_size
-                ),
-            ));
-        }
-        self.buf.clear();
-        // Shrink a buffer that an earlier huge file left behind, so one big
-        // file does not pin its size in every worker for the rest of the run.
-        if self.buf.capacity() > 64 << 20 && before.len() < 16 << 20 {
-            self.buf = Vec::new();
-        }
-        self.buf.reserve(before.len() as usize);
-        (&mut file)
-            .take(self.opts.max_file_size.saturating_add(1))
-            .read_to_end(&mut self.buf)
-            .map_err(io)?;
-        let after = file.metadata().map_err(io)?;
-        let read = self.buf.len() as u64;
-        if read != before.len()
-            || after.len() != before.len()
-            || after.mtime() != before.mtime()
-            || after.mtime_nsec() != before.mtime_nsec()
-        {
-            return Err((
-                Reason::Changed,
-                format!(
-                    "changed while being read (size {} -> {}, {} bytes read)",
-                    before.len(),
-                    after.len(),
-                    read
-                ),
-            ));
-        }
-        Ok(read)
+    fn read(&mut self, f: &CorpusFile) -> Result<Stamp, (Reason, String)> {
+        read_into(&f.path, &mut self.buf, &self.opts)
     }
 
     fn scan_buf(&mut self, f: &CorpusFile) -> Result<Vec<Vec<Hit>>, (Reason, String)> {
@@ -440,6 +394,126 @@ impl<'r> Worker<'r> {
         }
         Ok(all)
     }
+}
+
+/// What a file looked like when it was read: if all of this is unchanged,
+/// so is its content (ctime cannot be set back by a user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    ino: u64,
+    dev: u64,
+}
+
+/// A sha256 computed ahead of the scan (while the rules compile).
+#[derive(Debug, Clone, Copy)]
+pub struct PreHashed {
+    pub stamp: Stamp,
+    pub sha256: [u8; 32],
+}
+
+/// Read a whole file into `buf`, fail-closed on anything odd: opened
+/// non-blocking and (unless following links) without following a link,
+/// checked to be a regular file within the size limit, and re-checked
+/// after the read so a file that changed meanwhile is reported.
+fn read_into(
+    path: &std::path::Path,
+    buf: &mut Vec<u8>,
+    opts: &ScanOptions,
+) -> Result<Stamp, (Reason, String)> {
+    let io = |e: std::io::Error| -> (Reason, String) {
+        let reason = match e.kind() {
+            std::io::ErrorKind::NotFound => Reason::Vanished,
+            _ if e.raw_os_error() == Some(libc::ELOOP) => Reason::Symlink,
+            _ => Reason::Unreadable,
+        };
+        (reason, e.to_string())
+    };
+    let mut flags = libc::O_NONBLOCK;
+    if !opts.follow_symlinks {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let mut file = File::options()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+        .map_err(io)?;
+    let before = file.metadata().map_err(io)?;
+    if !before.file_type().is_file() {
+        return Err((Reason::NotRegular, "not a regular file when opened".into()));
+    }
+    if before.len() > opts.max_file_size {
+        return Err((
+            Reason::TooLarge,
+            format!(
+                "{} bytes, over the limit of {} (--max-file-size)",
+                before.len(),
+                opts.max_file_size
+            ),
+        ));
+    }
+    buf.clear();
+    // Shrink a buffer that an earlier huge file left behind, so one big
+    // file does not pin its size in every worker for the rest of the run.
+    if buf.capacity() > 64 << 20 && before.len() < 16 << 20 {
+        *buf = Vec::new();
+    }
+    buf.reserve(before.len() as usize);
+    (&mut file)
+        .take(opts.max_file_size.saturating_add(1))
+        .read_to_end(buf)
+        .map_err(io)?;
+    let after = file.metadata().map_err(io)?;
+    let read = buf.len() as u64;
+    if read != before.len()
+        || after.len() != before.len()
+        || after.mtime() != before.mtime()
+        || after.mtime_nsec() != before.mtime_nsec()
+    {
+        return Err((
+            Reason::Changed,
+            format!(
+                "changed while being read (size {} -> {}, {} bytes read)",
+                before.len(),
+                after.len(),
+                read
+            ),
+        ));
+    }
+    Ok(Stamp {
+        size: read,
+        mtime: (after.mtime(), after.mtime_nsec()),
+        ctime: (after.ctime(), after.ctime_nsec()),
+        ino: after.ino(),
+        dev: after.dev(),
+    })
+}
+
+/// Hash files in order on the calling thread until `stop` is set: used on
+/// the core that is idle while yara-x compiles the rules on one thread.
+/// The scan re-reads each file and uses the early hash only when the file's
+/// stamp (size, mtime, ctime, inode) is unchanged.
+pub fn prehash(
+    files: &[CorpusFile],
+    opts: &ScanOptions,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Vec<Option<PreHashed>> {
+    let mut out = vec![None; files.len()];
+    let mut buf = Vec::new();
+    for (slot, f) in out.iter_mut().zip(files) {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) || interrupted() {
+            break;
+        }
+        if let Ok(stamp) = read_into(&f.path, &mut buf, opts) {
+            *slot = Some(PreHashed {
+                stamp,
+                sha256: Sha256::digest(&buf).into(),
+            });
+        }
+    }
+    out
 }
 
 /// Value of a standard external variable for one file.
@@ -509,7 +583,7 @@ mod tests {
             critical: false,
             path,
         };
-        w.process(&f, &Mutex::new(HashSet::new()), false)
+        w.process(&f, None, &Mutex::new(HashSet::new()), false)
     }
 
     fn reason(o: &Outcome) -> Option<Reason> {
@@ -562,7 +636,7 @@ mod tests {
             })
             .collect();
         let rs = ruleset();
-        let out = scan_files(&files, &[&rs], &opts(), &ProgressBar::hidden());
+        let out = scan_files(&files, &[], &[&rs], &opts(), &ProgressBar::hidden());
         let scanned: Vec<_> = out
             .iter()
             .filter_map(|o| match o {
@@ -575,6 +649,41 @@ mod tests {
         assert_eq!((ev.identifier.as_str(), ev.match_count), ("$a", 1));
         assert_eq!(ev.matches[0].offset, 2);
         assert_eq!(ev.matches[0].text, "abc");
+    }
+
+    #[test]
+    fn early_hashes_are_used_only_for_unchanged_files() {
+        let d = tempfile::tempdir().unwrap();
+        let files: Vec<CorpusFile> = ["same", "edited"]
+            .iter()
+            .map(|n| {
+                let p = d.path().join(n);
+                std::fs::write(&p, format!("{n} before")).unwrap();
+                CorpusFile {
+                    display: n.to_string(),
+                    rel: n.to_string(),
+                    critical: false,
+                    path: p,
+                }
+            })
+            .collect();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let pre = prehash(&files, &opts(), &stop);
+        assert!(pre.iter().all(Option::is_some));
+        // Same length, new content: the stamp (mtime/ctime) differs.
+        std::fs::write(&files[1].path, "edited after!").unwrap();
+        let rs = ruleset();
+        let out = scan_files(&files, &pre, &[&rs], &opts(), &ProgressBar::hidden());
+        let sha = |o: &Outcome| match o {
+            Outcome::Scanned { sha256, .. } => *sha256,
+            other => panic!("{other:?}"),
+        };
+        let digest = |b: &[u8]| -> [u8; 32] { Sha256::digest(b).into() };
+        assert_eq!(sha(&out[0]), digest(b"same before"));
+        assert_eq!(sha(&out[1]), digest(b"edited after!"));
+        // A stop flag set from the start hashes nothing.
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(prehash(&files, &opts(), &stop).iter().all(Option::is_none));
     }
 
     #[test]
