@@ -102,27 +102,24 @@ pub struct WalkOptions {
 /// `critical`.
 pub const MANIFEST: &str = "MANIFEST";
 
+/// Compile the `kind` globs (critical, exclude) into one matcher.
+fn glob_set(kind: &str, globs: &[String]) -> Result<globset::GlobSet> {
+    let mut builder = globset::GlobSetBuilder::new();
+    for g in globs {
+        builder.add(
+            globset::Glob::new(g).map_err(|e| Error::usage(format!("{kind} glob {g:?}: {e}")))?,
+        );
+    }
+    builder
+        .build()
+        .map_err(|e| Error::usage(format!("{kind} globs: {e}")))
+}
+
 /// List the corpus. A root that does not exist, or a corpus with no regular
 /// file at all, is an error (exit 2): a gate over nothing must never pass.
 pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
-    let mut builder = globset::GlobSetBuilder::new();
-    for g in &opts.critical {
-        builder.add(
-            globset::Glob::new(g).map_err(|e| Error::usage(format!("critical glob {g:?}: {e}")))?,
-        );
-    }
-    let globs = builder
-        .build()
-        .map_err(|e| Error::usage(format!("critical globs: {e}")))?;
-    let mut builder = globset::GlobSetBuilder::new();
-    for g in &opts.exclude {
-        builder.add(
-            globset::Glob::new(g).map_err(|e| Error::usage(format!("exclude glob {g:?}: {e}")))?,
-        );
-    }
-    let excluded = builder
-        .build()
-        .map_err(|e| Error::usage(format!("exclude globs: {e}")))?;
+    let globs = glob_set("critical", &opts.critical)?;
+    let excluded = glob_set("exclude", &opts.exclude)?;
     let mut files: BTreeMap<String, CorpusFile> = BTreeMap::new();
     let mut skipped: BTreeMap<String, Unscanned> = BTreeMap::new();
     let mut skip = |path: &Path, reason: Reason, detail: String| {

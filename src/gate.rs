@@ -331,23 +331,20 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     });
 
     if let (Some(lock), Some(path)) = (&lock, &s.lock) {
+        // A file counts as scanned unless the report lists it unscanned
+        // (duplicates of a content whose scan failed are listed too).
+        let unscanned: std::collections::HashSet<&str> =
+            report.unscanned.iter().map(|u| u.path.as_str()).collect();
         let ok: Vec<bool> = corpus
             .files
             .iter()
             .zip(&outcomes)
             .map(|(f, o)| {
-                matches!(o, Outcome::Scanned { .. })
-                    && !report.unscanned.iter().any(|u| u.path == f.display)
+                matches!(o, Outcome::Scanned { .. }) && !unscanned.contains(f.display.as_str())
             })
             .collect();
         let current = crate::lock::entries(&corpus, &outcomes, &ok)?;
-        report.corpus.lock = Some(crate::lock::check(
-            lock,
-            path,
-            &current,
-            &report.unscanned,
-            &corpus,
-        )?);
+        report.corpus.lock = Some(crate::lock::check(lock, path, &current, &ok, &corpus)?);
     }
 
     report.profile = profile;

@@ -143,20 +143,14 @@ pub fn render(r: &Report, style: Style) -> String {
                 ch.removed.len(),
                 ch.unchanged
             );
-            for (word, list) in [
-                ("added", &ch.added),
-                ("modified", &ch.modified),
-                ("removed", &ch.removed),
-            ] {
-                for rr in list {
-                    let _ = writeln!(
-                        out,
-                        "  {word:<8} {}  {}:{}",
-                        term(&rr.identifier),
-                        term(rr.source.as_deref().unwrap_or("?")),
-                        rr.line.unwrap_or(0)
-                    );
-                }
+            for (word, rr) in ch.listed() {
+                let _ = writeln!(
+                    out,
+                    "  {word:<8} {}  {}:{}",
+                    term(&rr.identifier),
+                    term(rr.source.as_deref().unwrap_or("?")),
+                    rr.line.unwrap_or(0)
+                );
             }
             out.push('\n');
         }

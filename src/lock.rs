@@ -3,7 +3,7 @@
 //! with a lock refuses a corpus whose locked files are missing or changed,
 //! so a moved or shrunken corpus can never pass quietly.
 
-use crate::corpus::{Corpus, Unscanned};
+use crate::corpus::Corpus;
 use crate::error::{Error, Result};
 use crate::hexfmt::hex;
 use crate::scan::{sha_hex, Outcome};
@@ -143,19 +143,21 @@ pub struct LockCheck {
 /// Compare a run with its lock. Locked files that are missing, or present
 /// with another content, are an error (exit 2); locked files that could not
 /// be read are already unscanned (exit 3), so they are not repeated here.
+/// `scanned` says, per corpus file, whether it was scanned.
 pub fn check(
     lock: &Lock,
     lock_path: &Path,
     current: &[LockEntry],
-    unscanned: &[Unscanned],
+    scanned: &[bool],
     corpus: &Corpus,
 ) -> Result<LockCheck> {
     let now: BTreeMap<&str, &LockEntry> = current.iter().map(|e| (e.path.as_str(), e)).collect();
     let listed_unscanned: std::collections::HashSet<&str> = corpus
         .files
         .iter()
-        .filter(|f| unscanned.iter().any(|u| u.path == f.display))
-        .map(|f| f.rel.as_str())
+        .zip(scanned)
+        .filter(|(_, ok)| !**ok)
+        .map(|(f, _)| f.rel.as_str())
         .collect();
     let mut missing = Vec::new();
     let mut changed = Vec::new();

@@ -47,6 +47,17 @@ pub struct RuleChanges {
     pub unchanged: usize,
 }
 
+impl RuleChanges {
+    /// Every changed rule with its change word, in report order.
+    pub fn listed(&self) -> impl Iterator<Item = (&'static str, &RuleRef)> {
+        self.added
+            .iter()
+            .map(|r| ("added", r))
+            .chain(self.modified.iter().map(|r| ("modified", r)))
+            .chain(self.removed.iter().map(|r| ("removed", r)))
+    }
+}
+
 /// Compare candidate and baseline rule by rule (namespace + identifier;
 /// equal when their normalised-source fingerprints are equal).
 pub fn rule_changes(cand: &Ruleset, base: &Ruleset) -> (RuleChanges, BTreeMap<RuleKey, Change>) {

@@ -84,20 +84,14 @@ pub fn render(r: &Report) -> String {
             ch.modified.len(),
             ch.removed.len()
         );
-        for (word, list) in [
-            ("added", &ch.added),
-            ("modified", &ch.modified),
-            ("removed", &ch.removed),
-        ] {
-            for rr in list {
-                let _ = writeln!(
-                    out,
-                    "- {word}: `{}` ({}:{})",
-                    rr.identifier.replace('`', "'"),
-                    md(rr.source.as_deref().unwrap_or("?")),
-                    rr.line.unwrap_or(0)
-                );
-            }
+        for (word, rr) in ch.listed() {
+            let _ = writeln!(
+                out,
+                "- {word}: `{}` ({}:{})",
+                rr.identifier.replace('`', "'"),
+                md(rr.source.as_deref().unwrap_or("?")),
+                rr.line.unwrap_or(0)
+            );
         }
         out.push('\n');
     }
