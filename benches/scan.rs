@@ -39,6 +39,7 @@ fn bench_scan(c: &mut Criterion) {
                     &corpus.files,
                     &[],
                     &[&candidate],
+                    None,
                     &opts,
                     &ProgressBar::hidden(),
                 )
@@ -48,7 +49,9 @@ fn bench_scan(c: &mut Criterion) {
             b.iter(|| {
                 scan_files(
                     &corpus.files,
+                    &[],
                     &[&candidate, &baseline],
+                    None,
                     &opts,
                     &ProgressBar::hidden(),
                 )

@@ -247,6 +247,14 @@ pub struct CommonArgs {
     /// No progress bar and no summary line on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Results cache directory (default: scan.cache in fpgate.toml, else
+    /// $XDG_CACHE_HOME/fpgate or ~/.cache/fpgate). Unchanged files are not
+    /// read again and unchanged rules are not run again.
+    #[arg(long, value_name = "DIR", env = "FPGATE_CACHE")]
+    pub cache: Option<PathBuf>,
+    /// Scan every file with every rule; neither read nor write the cache.
+    #[arg(long, conflicts_with = "cache")]
+    pub no_cache: bool,
     #[command(flatten)]
     pub config: ConfigArgs,
 }

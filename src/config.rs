@@ -70,6 +70,8 @@ pub struct ScanSection {
     pub timeout: Option<u64>,
     pub max_file_size: Option<String>,
     pub allow_incomplete: Option<bool>,
+    /// Results cache directory (relative to this file), or `false` for none.
+    pub cache: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,5 +1,14 @@
 //! Coarse file format from magic bytes, for the corpus lock and reports.
 
+/// Every name `detect` returns.
+pub const NAMES: &[&str] = &["pe", "dotnet", "elf", "macho", "script", "other"];
+
+/// The `detect` name equal to `name` (for names read back from a cache or
+/// a partial report).
+pub fn by_name(name: &str) -> Option<&'static str> {
+    NAMES.iter().copied().find(|n| *n == name)
+}
+
 /// One of "pe", "dotnet", "elf", "macho", "script", "other".
 pub fn detect(data: &[u8]) -> &'static str {
     match data {

@@ -47,6 +47,8 @@ struct Settings {
     lock: Option<PathBuf>,
     today: Option<jiff::civil::Date>,
     perf: Option<crate::perf::PerfOptions>,
+    /// Results cache directory; `None`: no cache.
+    cache: Option<PathBuf>,
 }
 
 pub fn scan(a: &ScanArgs) -> Result<Exit> {
@@ -212,6 +214,23 @@ fn settings(
         .or(cfg.scan.timeout)
         .unwrap_or(DEFAULT_TIMEOUT_SECS)
         .max(1);
+    let cache = if c.no_cache || c.profile {
+        // Profiling times the rules on every file: nothing comes from the cache.
+        None
+    } else if let Some(d) = &c.cache {
+        Some(d.clone())
+    } else {
+        match &cfg.scan.cache {
+            Some(toml::Value::String(d)) => Some(cfg.resolve(Path::new(d))),
+            Some(toml::Value::Boolean(false)) => None,
+            Some(toml::Value::Boolean(true)) | None => crate::cache::default_dir(),
+            Some(other) => {
+                return Err(Error::usage(format!(
+                    "fpgate.toml: scan.cache must be a directory or false, not {other}"
+                )))
+            }
+        }
+    };
     let mut defines = cfg.defines()?;
     for d in &c.defines {
         defines.retain(|x| x.name != d.name);
@@ -239,6 +258,7 @@ fn settings(
         lock: None,
         today: None,
         perf: None,
+        cache,
     })
 }
 
@@ -271,14 +291,32 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     // (a 1,200-rule set takes seconds), and walk and hash the corpus
     // meanwhile.
     let compiled = std::sync::atomic::AtomicBool::new(false);
+    let cache = s.cache.as_ref().and_then(|dir| match crate::cache::Cache::open(dir) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("fpgate: {e}; running without a results cache");
+            None
+        }
+    });
     let (candidate, baseline, walked) = std::thread::scope(|scope| {
         let base = scope.spawn(|| compile_baseline(&s));
-        // Walk the corpus, then hash files on the otherwise idle core until
-        // the rules are compiled; the scan reuses those hashes.
-        let walk = scope.spawn(|| {
-            corpus::walk(&s.corpus, &s.walk).map(|c| {
-                let pre = scan::prehash(&c.files, &s.scan, &compiled);
-                (c, pre)
+        // Walk the corpus, look the files up in the stat cache, then hash
+        // the others on the otherwise idle core until the rules are
+        // compiled; the scan reuses those hashes.
+        let (s_ref, compiled_ref) = (&s, &compiled);
+        let walk = scope.spawn(move || {
+            let mut cache = cache;
+            corpus::walk(&s_ref.corpus, &s_ref.walk).map(|c| {
+                let known = match cache.as_mut() {
+                    Some(cache) => crate::incremental::stat_lookup(
+                        cache,
+                        &c.files,
+                        s_ref.scan.follow_symlinks,
+                    ),
+                    None => Vec::new(),
+                };
+                let pre = scan::prehash(&c.files, known, &s_ref.scan, compiled_ref);
+                (c, pre, cache)
             })
         });
         let candidate = rules::compile("candidate", &s.candidate, &s.compile);
@@ -294,7 +332,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     // Errors in the order a user fixes them: candidate, baseline, corpus.
     let candidate = candidate?;
     let baseline = baseline?;
-    let (corpus, prehashed) = walked?;
+    let (corpus, prehashed, mut cache) = walked?;
     let compile_seconds = started.elapsed().as_secs_f64();
     for rs in std::iter::once(&candidate).chain(baseline.as_ref()) {
         print_warnings(rs, common.quiet);
@@ -307,7 +345,34 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     let mut sets: Vec<&Ruleset> = vec![&candidate];
     sets.extend(baseline.as_ref());
     let scan_started = Instant::now();
-    let outcomes = scan::scan_files(&corpus.files, &prehashed, &sets, &s.scan, &progress);
+    let mut cache_run = cache
+        .as_mut()
+        .map(|c| crate::incremental::CacheRun::new(c, &sets));
+    if let Some(run) = cache_run.as_mut() {
+        for line in run.prepare_deltas(&corpus.files, &prehashed, &s.compile) {
+            if !common.quiet {
+                eprintln!("fpgate: {line}");
+            }
+        }
+    }
+    let outcomes = scan::scan_files(
+        &corpus.files,
+        &prehashed,
+        &sets,
+        cache_run.as_ref(),
+        &s.scan,
+        &progress,
+    );
+    if let (Some(c), Some(run)) = (cache.as_mut(), cache_run) {
+        if !common.quiet {
+            eprintln!(
+                "fpgate: {}",
+                run.summary(c.path.parent().unwrap_or(Path::new(".")))
+            );
+        }
+        let writes = run.writes.into_inner().unwrap_or_else(|e| e.into_inner());
+        c.write(&writes);
+    }
     let scan_seconds = scan_started.elapsed().as_secs_f64();
     progress.finish_and_clear();
     let profile = s.scan.profile.then(|| scan::take_profile(50));

@@ -25,7 +25,7 @@ pub fn index(a: &IndexArgs) -> Result<Exit> {
         follow_symlinks,
         profile: false,
     };
-    let outcomes = scan::scan_files(&corpus.files, &[], &[], &opts, &ProgressBar::hidden());
+    let outcomes = scan::scan_files(&corpus.files, &[], &[], None, &opts, &ProgressBar::hidden());
 
     let mut problems: Vec<String> = corpus
         .skipped

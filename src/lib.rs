@@ -6,6 +6,7 @@
 //! exception with a reason, an owner and an expiry covers them; files that
 //! could not be scanned make the gate fail closed.
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod corpus;
@@ -20,12 +21,14 @@ pub mod gitref;
 pub mod hexfmt;
 pub mod human;
 pub mod includes;
+pub mod incremental;
 pub mod index;
 pub mod lock;
 pub mod output;
 pub mod perf;
 pub mod policy;
 pub mod report;
+pub mod rulekeys;
 pub mod rules;
 pub mod scan;
 pub mod stubs;

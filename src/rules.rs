@@ -148,6 +148,13 @@ pub struct Ruleset {
     pub fingerprint: String,
     /// Standard externals the sources use and fpgate sets per scanned file.
     pub per_file_externals: BTreeSet<&'static str>,
+    /// Standard externals declared (with an empty default) for the sources.
+    pub declared_std: BTreeSet<&'static str>,
+    /// Per-rule cache keys, or why this ruleset cannot use the results cache.
+    pub cache: std::result::Result<crate::rulekeys::RuleKeys, String>,
+    /// Every source file: shown name, text (empty when not UTF-8), what the
+    /// lexer found. Used to compile a subset of the rules.
+    pub sources: Vec<(String, String, SourceInfo)>,
 }
 
 impl Ruleset {
@@ -250,36 +257,18 @@ pub fn compile_files(
         .collect();
     let user_defined: BTreeSet<&str> = opts.defines.iter().map(|d| d.name.as_str()).collect();
 
-    let mut compiler = Compiler::new();
-    compiler.colorize_errors(false);
-    // Without include directories yara-x would look in the current
-    // directory, outside the sandbox.
-    for d in &plan.include_dirs {
-        compiler.add_include_dir(d);
-    }
-    if plan.include_dirs.is_empty() {
-        compiler.enable_includes(false);
-    }
-    for d in &opts.defines {
-        let r = match &d.value {
-            DefineValue::Bool(b) => compiler.define_global(&d.name, *b),
-            DefineValue::Int(i) => compiler.define_global(&d.name, *i),
-            DefineValue::Float(f) => compiler.define_global(&d.name, *f),
-            DefineValue::Str(s) => compiler.define_global(&d.name, s.as_str()),
-        };
-        r.map_err(|e| Error::usage(format!("--define {}: {e}", d.name)))?;
-    }
-    let mut per_file_externals = BTreeSet::new();
+    let mut declared_std = BTreeSet::new();
     for ext in STANDARD_EXTERNALS {
         if used.contains(ext) && !user_defined.contains(ext) {
-            compiler
-                .define_global(ext, "")
-                .map_err(|e| Error::usage(format!("external `{ext}`: {e}")))?;
-            if *ext != "owner" {
-                per_file_externals.insert(*ext);
-            }
+            declared_std.insert(*ext);
         }
     }
+    let per_file_externals: BTreeSet<&'static str> = declared_std
+        .iter()
+        .copied()
+        .filter(|e| *e != "owner")
+        .collect();
+    let mut compiler = new_compiler(&plan.include_dirs, opts, &declared_std)?;
 
     for (origin, bytes, _) in &sources {
         // Errors are collected by the compiler; keep adding files so the user
@@ -367,16 +356,62 @@ pub fn compile_files(
     }
 
     let fingerprint = ruleset_fingerprint(&info, &opts.defines);
+    let has_includes = sources.iter().any(|s| !s.2.includes.is_empty());
+    let cache = if has_includes {
+        Err("the rules use `include`".to_string())
+    } else {
+        crate::rulekeys::compute(&sources, &info, &per_file_externals, opts)
+    };
     Ok(Ruleset {
         label,
         paths,
-        files: sources.into_iter().map(|(o, _, _)| o).collect(),
+        files: sources.iter().map(|(o, _, _)| o.clone()).collect(),
         rules,
         info,
         warnings,
         fingerprint,
         per_file_externals,
+        declared_std,
+        cache,
+        sources: sources
+            .into_iter()
+            .map(|(o, b, i)| (o, String::from_utf8(b).unwrap_or_default(), i))
+            .collect(),
     })
+}
+
+/// A compiler with fpgate's settings: no colour, includes only from the
+/// sandboxed directories, the `--define`s and the standard externals.
+pub fn new_compiler<'a>(
+    include_dirs: &[PathBuf],
+    opts: &CompileOptions,
+    declared_std: &BTreeSet<&'static str>,
+) -> Result<Compiler<'a>> {
+    let mut compiler = Compiler::new();
+    compiler.colorize_errors(false);
+    // Without include directories yara-x would look in the current
+    // directory, outside the sandbox.
+    for d in include_dirs {
+        compiler.add_include_dir(d);
+    }
+    if include_dirs.is_empty() {
+        compiler.enable_includes(false);
+    }
+    for d in &opts.defines {
+        let r = match &d.value {
+            DefineValue::Bool(b) => compiler.define_global(&d.name, *b),
+            DefineValue::Int(i) => compiler.define_global(&d.name, *i),
+            DefineValue::Float(f) => compiler.define_global(&d.name, *f),
+            DefineValue::Str(s) => compiler.define_global(&d.name, s.as_str()),
+        };
+        r.map_err(|e| Error::usage(format!("--define {}: {e}", d.name)))?;
+    }
+    for ext in declared_std {
+        compiler
+            .define_global(ext, "")
+            .map_err(|e| Error::usage(format!("external `{ext}`: {e}")))?;
+    }
+    Ok(compiler)
 }
 
 /// Hash over every rule's fingerprint and the external definitions: equal

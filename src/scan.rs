@@ -11,6 +11,7 @@
 
 use crate::corpus::{CorpusFile, Reason};
 use crate::hexfmt::{hex, printable, spaced_hex};
+use crate::incremental::{CacheRun, Plan};
 use crate::rules::{RuleKey, Ruleset};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
@@ -117,7 +118,7 @@ fn round6(x: f64) -> f64 {
 }
 
 /// One matched string of a rule, as evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct MatchEvidence {
     pub offset: usize,
     pub length: usize,
@@ -127,7 +128,7 @@ pub struct MatchEvidence {
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PatternEvidence {
     pub identifier: String,
     /// Every match of this pattern in the file (yara-x caps this per pattern).
@@ -167,10 +168,11 @@ pub enum Outcome {
 
 /// Scan every file with every ruleset. The result is in the order of `files`.
 /// `pre` may hold early hashes (see `prehash`), by file index.
-pub fn scan_files(
+pub fn scan_files<'r>(
     files: &[CorpusFile],
     pre: &[Option<PreHashed>],
-    rulesets: &[&Ruleset],
+    rulesets: &'r [&'r Ruleset],
+    cache: Option<&'r CacheRun<'r>>,
     opts: &ScanOptions,
     progress: &ProgressBar,
 ) -> Vec<Outcome> {
@@ -186,7 +188,7 @@ pub fn scan_files(
             .enumerate()
             .with_min_len(1)
             .map_init(
-                || Worker::new(rulesets, opts),
+                || Worker::new(rulesets, cache, opts),
                 |w, (i, f)| {
                     let out = w.process(
                         f,
@@ -209,7 +211,10 @@ pub fn scan_files(
 
 struct Worker<'r> {
     rulesets: &'r [&'r Ruleset],
+    cache: Option<&'r CacheRun<'r>>,
     scanners: Vec<Scanner<'r>>,
+    /// Per ruleset, a scanner of its changed rules only (see `incremental`).
+    delta_scanners: Vec<Option<Scanner<'r>>>,
     opts: ScanOptions,
     buf: Vec<u8>,
 }
@@ -230,10 +235,16 @@ impl Drop for Worker<'_> {
 }
 
 impl<'r> Worker<'r> {
-    fn new(rulesets: &'r [&'r Ruleset], opts: &ScanOptions) -> Self {
+    fn new(
+        rulesets: &'r [&'r Ruleset],
+        cache: Option<&'r CacheRun<'r>>,
+        opts: &ScanOptions,
+    ) -> Self {
         let mut w = Worker {
             rulesets,
+            cache,
             scanners: Vec::new(),
+            delta_scanners: Vec::new(),
             opts: opts.clone(),
             buf: Vec::new(),
         };
@@ -252,6 +263,49 @@ impl<'r> Worker<'r> {
                 s
             })
             .collect();
+        let cache = self.cache;
+        self.delta_scanners = (0..self.rulesets.len())
+            .map(|i| {
+                let d = cache?.plans[i].delta.as_ref()?;
+                let mut s = Scanner::new(&d.rules);
+                s.set_timeout(timeout);
+                Some(s)
+            })
+            .collect();
+    }
+
+    /// Each ruleset's plan for this file (all `Full` without a cache).
+    fn plans(&self, sha: &[u8; 32], f: &CorpusFile) -> Vec<Plan> {
+        (0..self.rulesets.len())
+            .map(|i| match self.cache {
+                Some(c) => c.plan(i, sha, f),
+                None => Plan::Full,
+            })
+            .collect()
+    }
+
+    /// The matches per ruleset, from `fresh` results and the cache.
+    fn assemble(
+        &self,
+        sha: &[u8; 32],
+        f: &CorpusFile,
+        plans: &[Plan],
+        fresh: Vec<Vec<Hit>>,
+    ) -> Vec<Vec<Hit>> {
+        fresh
+            .into_iter()
+            .zip(plans)
+            .enumerate()
+            .map(|(i, (hits, &plan))| match self.cache {
+                Some(c) => {
+                    if plan != Plan::Skip {
+                        c.record(i, sha, f, plan, &hits);
+                    }
+                    c.assemble(i, sha, f, plan, hits)
+                }
+                None => hits,
+            })
+            .collect()
     }
 
     fn process(
@@ -273,6 +327,27 @@ impl<'r> Worker<'r> {
                 "the run was interrupted before this file was scanned".into(),
             );
         }
+        // Known content whose every result is cached: not even read.
+        if let (Some(_), Some(p)) = (self.cache, pre) {
+            let plans = self.plans(&p.sha256, f);
+            if plans.iter().all(|p| *p == Plan::Skip) {
+                if !p.cached {
+                    if let Some(c) = self.cache {
+                        c.record_stat(f, p.stamp, p.sha256, p.format);
+                    }
+                }
+                let empty = vec![Vec::new(); plans.len()];
+                if let Some(c) = self.cache {
+                    c.count(crate::incremental::UNREAD);
+                }
+                return Outcome::Scanned {
+                    sha256: p.sha256,
+                    size: p.stamp.size,
+                    format: p.format,
+                    hits: Some(self.assemble(&p.sha256, f, &plans, empty)),
+                };
+            }
+        }
         let stamp = match self.read(f) {
             Ok(stamp) => stamp,
             Err((reason, detail)) => return unscanned(reason, detail),
@@ -283,6 +358,30 @@ impl<'r> Worker<'r> {
             _ => Sha256::digest(&self.buf).into(),
         };
         let format = crate::formats::detect(&self.buf);
+        if let Some(c) = self.cache {
+            if !pre.is_some_and(|p| p.cached && p.stamp == stamp) {
+                c.record_stat(f, stamp, sha256, format);
+            }
+        }
+        let plans = self.plans(&sha256, f);
+        if let Some(c) = self.cache {
+            c.count(if plans.iter().all(|p| *p == Plan::Skip) {
+                crate::incremental::READ_ONLY
+            } else if plans.contains(&Plan::Full) {
+                crate::incremental::FULL
+            } else {
+                crate::incremental::DELTA
+            });
+        }
+        if plans.iter().all(|p| *p == Plan::Skip) {
+            let empty = vec![Vec::new(); plans.len()];
+            return Outcome::Scanned {
+                sha256,
+                size,
+                format,
+                hits: Some(self.assemble(&sha256, f, &plans, empty)),
+            };
+        }
 
         let first = claimed
             .lock()
@@ -297,12 +396,12 @@ impl<'r> Worker<'r> {
             };
         }
 
-        match catch_unwind(AssertUnwindSafe(|| self.scan_buf(f))) {
+        match catch_unwind(AssertUnwindSafe(|| self.scan_buf(f, &plans))) {
             Ok(Ok(hits)) => Outcome::Scanned {
                 sha256,
                 size,
                 format,
-                hits: Some(hits),
+                hits: Some(self.assemble(&sha256, f, &plans, hits)),
             },
             Ok(Err((reason, detail))) => Outcome::Unscanned {
                 reason,
@@ -333,9 +432,26 @@ impl<'r> Worker<'r> {
         read_into(&f.path, &mut self.buf, &self.opts)
     }
 
-    fn scan_buf(&mut self, f: &CorpusFile) -> Result<Vec<Vec<Hit>>, (Reason, String)> {
+    fn scan_buf(
+        &mut self,
+        f: &CorpusFile,
+        plans: &[Plan],
+    ) -> Result<Vec<Vec<Hit>>, (Reason, String)> {
         let mut all = Vec::with_capacity(self.scanners.len());
-        for (scanner, rs) in self.scanners.iter_mut().zip(self.rulesets.iter()) {
+        for (i, (full, rs)) in self
+            .scanners
+            .iter_mut()
+            .zip(self.rulesets.iter())
+            .enumerate()
+        {
+            let scanner = match (plans[i], self.delta_scanners.get_mut(i)) {
+                (Plan::Skip, _) => {
+                    all.push(Vec::new());
+                    continue;
+                }
+                (Plan::Delta, Some(Some(d))) => d,
+                _ => full,
+            };
             for ext in &rs.per_file_externals {
                 let value = external_value(ext, f, &self.buf);
                 scanner
@@ -407,11 +523,56 @@ pub struct Stamp {
     dev: u64,
 }
 
-/// A sha256 computed ahead of the scan (while the rules compile).
+impl Stamp {
+    pub fn of(m: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            size: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+            ino: m.ino(),
+            dev: m.dev(),
+        }
+    }
+
+    /// dev, ino, size, mtime, mtime_ns, ctime, ctime_ns (as stored).
+    pub fn parts(&self) -> [i64; 7] {
+        [
+            self.dev as i64,
+            self.ino as i64,
+            self.size as i64,
+            self.mtime.0,
+            self.mtime.1,
+            self.ctime.0,
+            self.ctime.1,
+        ]
+    }
+
+    pub fn from_parts(n: [i64; 7]) -> Stamp {
+        Stamp {
+            dev: n[0] as u64,
+            ino: n[1] as u64,
+            size: n[2] as u64,
+            mtime: (n[3], n[4]),
+            ctime: (n[5], n[6]),
+        }
+    }
+
+    /// Modified within `secs` of `now` (unix seconds): a later write in the
+    /// same timestamp tick could leave the stamp unchanged.
+    pub fn racy(&self, now: i64, secs: i64) -> bool {
+        self.mtime.0 >= now - secs || self.ctime.0 >= now - secs
+    }
+}
+
+/// A sha256 known ahead of the scan: from the stat cache, or computed while
+/// the rules compile.
 #[derive(Debug, Clone, Copy)]
 pub struct PreHashed {
     pub stamp: Stamp,
     pub sha256: [u8; 32],
+    pub format: &'static str,
+    /// Came from the stat cache (so need not be stored again).
+    pub cached: bool,
 }
 
 /// Read a whole file into `buf`, fail-closed on anything odd: opened
@@ -497,19 +658,25 @@ fn read_into(
 /// stamp (size, mtime, ctime, inode) is unchanged.
 pub fn prehash(
     files: &[CorpusFile],
+    mut out: Vec<Option<PreHashed>>,
     opts: &ScanOptions,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Vec<Option<PreHashed>> {
-    let mut out = vec![None; files.len()];
+    out.resize(files.len(), None);
     let mut buf = Vec::new();
     for (slot, f) in out.iter_mut().zip(files) {
         if stop.load(std::sync::atomic::Ordering::Relaxed) || interrupted() {
             break;
         }
+        if slot.is_some() {
+            continue;
+        }
         if let Ok(stamp) = read_into(&f.path, &mut buf, opts) {
             *slot = Some(PreHashed {
                 stamp,
                 sha256: Sha256::digest(&buf).into(),
+                format: crate::formats::detect(&buf),
+                cached: false,
             });
         }
     }
@@ -517,7 +684,7 @@ pub fn prehash(
 }
 
 /// Value of a standard external variable for one file.
-fn external_value(name: &str, f: &CorpusFile, data: &[u8]) -> String {
+pub(crate) fn external_value(name: &str, f: &CorpusFile, data: &[u8]) -> String {
     match name {
         "filename" => f
             .path
@@ -636,7 +803,7 @@ mod tests {
             })
             .collect();
         let rs = ruleset();
-        let out = scan_files(&files, &[], &[&rs], &opts(), &ProgressBar::hidden());
+        let out = scan_files(&files, &[], &[&rs], None, &opts(), &ProgressBar::hidden());
         let scanned: Vec<_> = out
             .iter()
             .filter_map(|o| match o {
@@ -668,12 +835,12 @@ mod tests {
             })
             .collect();
         let stop = std::sync::atomic::AtomicBool::new(false);
-        let pre = prehash(&files, &opts(), &stop);
+        let pre = prehash(&files, Vec::new(), &opts(), &stop);
         assert!(pre.iter().all(Option::is_some));
         // Same length, new content: the stamp (mtime/ctime) differs.
         std::fs::write(&files[1].path, "edited after!").unwrap();
         let rs = ruleset();
-        let out = scan_files(&files, &pre, &[&rs], &opts(), &ProgressBar::hidden());
+        let out = scan_files(&files, &pre, &[&rs], None, &opts(), &ProgressBar::hidden());
         let sha = |o: &Outcome| match o {
             Outcome::Scanned { sha256, .. } => *sha256,
             other => panic!("{other:?}"),
@@ -683,7 +850,7 @@ mod tests {
         assert_eq!(sha(&out[1]), digest(b"edited after!"));
         // A stop flag set from the start hashes nothing.
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        assert!(prehash(&files, &opts(), &stop).iter().all(Option::is_none));
+        assert!(prehash(&files, Vec::new(), &opts(), &stop).iter().all(Option::is_none));
     }
 
     #[test]

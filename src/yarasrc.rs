@@ -22,6 +22,9 @@ enum Tok {
 struct Token {
     tok: Tok,
     line: usize,
+    /// Byte span in the source.
+    start: usize,
+    end: usize,
 }
 
 impl Token {
@@ -49,6 +52,15 @@ pub struct RuleDecl {
     /// sha256 (hex) of the rule's token stream: comments and layout do not
     /// change it, any change to its meta, strings or condition does.
     pub fingerprint: String,
+    /// Byte span of the whole declaration (modifiers to closing brace).
+    pub start: usize,
+    pub end: usize,
+    /// `global rule`: every rule of the namespace depends on it.
+    pub global: bool,
+    /// Identifiers used inside the rule (candidates for rule references).
+    pub refs: BTreeSet<String>,
+    /// Prefixes of rule-set wildcards such as `any of (Foo*)`.
+    pub wildcards: Vec<String>,
 }
 
 /// An `include "..."` statement.
@@ -63,6 +75,8 @@ pub struct IncludeDecl {
 pub struct SourceInfo {
     pub rules: Vec<RuleDecl>,
     pub includes: Vec<IncludeDecl>,
+    /// Modules imported by the file (`import "pe"`).
+    pub imports: Vec<String>,
     /// Every identifier that appears in the file (keywords included).
     pub identifiers: BTreeSet<String>,
 }
@@ -97,6 +111,12 @@ pub fn analyse(src: &str) -> SourceInfo {
                     }
                 }
             }
+        } else if depth == 0 && t.is_ident("import") {
+            if let Some(Tok::Other(s)) = tokens.get(i + 1).map(|n| &n.tok) {
+                if s.starts_with('"') {
+                    info.imports.push(unquote(s));
+                }
+            }
         } else if depth == 0 && t.is_ident("rule") {
             // Modifiers (`private`, `global`) before `rule` belong to it.
             let mut start = i;
@@ -108,11 +128,31 @@ pub fn analyse(src: &str) -> SourceInfo {
             if let Some(name) = tokens.get(i + 1) {
                 if let Tok::Ident(ident) = &name.tok {
                     let end = rule_end(&tokens, i + 2);
+                    let body = &tokens[i + 2..end];
+                    let refs = body
+                        .iter()
+                        .filter_map(|t| match &t.tok {
+                            Tok::Ident(s) => Some(s.clone()),
+                            Tok::Other(_) => None,
+                        })
+                        .collect();
+                    let wildcards = body
+                        .windows(2)
+                        .filter_map(|w| match (&w[0].tok, w[1].is_punct("*")) {
+                            (Tok::Ident(s), true) if w[0].end == w[1].start => Some(s.clone()),
+                            _ => None,
+                        })
+                        .collect();
                     info.rules.push(RuleDecl {
                         identifier: ident.clone(),
                         line: name.line,
                         end_line: tokens[end - 1].line,
                         fingerprint: fingerprint(&tokens[start..end]),
+                        start: tokens[start].start,
+                        end: tokens[end - 1].end,
+                        global: tokens[start..i].iter().any(|t| t.is_ident("global")),
+                        refs,
+                        wildcards,
                     });
                     i = end;
                     continue;
@@ -201,6 +241,8 @@ fn tokenize(src: &str) -> Vec<Token> {
             out.push(Token {
                 tok: Tok::Other(src[i..end].to_string()),
                 line,
+                start: i,
+                end,
             });
             i = end;
         } else if c == b'/' && regex_may_start(&out) {
@@ -212,6 +254,8 @@ fn tokenize(src: &str) -> Vec<Token> {
             out.push(Token {
                 tok: Tok::Other(src[i..end].to_string()),
                 line,
+                start: i,
+                end,
             });
             i = end;
         } else if c.is_ascii_alphabetic() || c == b'_' {
@@ -222,6 +266,8 @@ fn tokenize(src: &str) -> Vec<Token> {
             out.push(Token {
                 tok: Tok::Ident(src[start..i].to_string()),
                 line,
+                start,
+                end: i,
             });
         } else if c.is_ascii_alphanumeric() || matches!(c, b'$' | b'#' | b'@' | b'!') {
             // Numbers and pattern references ($a, #a, @a[1], !a): one token.
@@ -233,6 +279,8 @@ fn tokenize(src: &str) -> Vec<Token> {
             out.push(Token {
                 tok: Tok::Other(src[start..i].to_string()),
                 line,
+                start,
+                end: i,
             });
         } else {
             // One character of punctuation (or one UTF-8 character).
@@ -241,6 +289,8 @@ fn tokenize(src: &str) -> Vec<Token> {
             out.push(Token {
                 tok: Tok::Other(String::from_utf8_lossy(&b[i..end]).into_owned()),
                 line,
+                start: i,
+                end,
             });
             i = end;
         }

@@ -18,8 +18,15 @@ pub fn fpgate() -> Command {
     c.current_dir(root())
         .timeout(Duration::from_secs(120))
         .env_remove("NO_COLOR")
-        .env_remove("GITHUB_ACTIONS");
+        .env_remove("GITHUB_ACTIONS")
+        .env("FPGATE_CACHE", test_cache());
     c
+}
+
+/// One results cache per test binary, shared by its tests (which run in
+/// parallel, so this also exercises concurrent runs sharing a cache).
+pub fn test_cache() -> PathBuf {
+    std::env::temp_dir().join(format!("fpgate-test-cache-{}", std::process::id()))
 }
 
 pub struct Run {

@@ -1,0 +1,599 @@
+//! The results cache: one SQLite database in the cache directory.
+//!
+//! SQLite (through rusqlite, with SQLite built in) rather than redb because
+//! the cache is shared by concurrent processes: a nightly scan, a CI gate and
+//! a rule author's `fpgate check` may run at once on one machine. SQLite in
+//! WAL mode lets any number of processes read while one writes, and waits
+//! (`busy_timeout`) instead of failing; redb allows one process per database
+//! file. What the cache holds:
+//!
+//! - `stat`: absolute path, device, inode, size, mtime, ctime → sha256 and
+//!   format, so unchanged files are neither read nor hashed again. Entries
+//!   for files modified within the last seconds are not stored (a file
+//!   rewritten within one timestamp tick would look unchanged).
+//! - `rulesets`: a set of rule keys (see `rulekeys`) that were run together.
+//! - `done`: this subject (a file content, or a content and its path for
+//!   rules that read the path) was scanned with every rule of this set.
+//! - `hits`: this subject matched this rule, with the evidence.
+//!
+//! Every row carries a checksum over its key and value; the file carries an
+//! application id and a schema version. A file that is not an fpgate cache,
+//! or is damaged, is reported and replaced by a new one; a row whose checksum
+//! is wrong is reported and ignored (the file is scanned again). Rows are
+//! only ever added or replaced with identical values, so concurrent runs
+//! writing the same results cannot disagree. Timeouts and scan errors are
+//! never stored.
+
+use crate::rulekeys::Efp;
+use crate::scan::PatternEvidence;
+use rusqlite::{params, Connection, ErrorCode};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The database file inside the cache directory.
+pub const FILE: &str = "fpgate-cache.sqlite";
+/// "fpgt": SQLite's application id for fpgate caches.
+const APP_ID: i32 = 0x6670_6774;
+/// Bump when the tables change: older caches are then replaced.
+const SCHEMA: i32 = 1;
+
+/// A content (sha256), or a content and the path-dependent external values.
+pub type Subject = [u8; 32];
+/// Identifier of a set of rule keys.
+pub type SetId = [u8; 16];
+
+/// What the stat cache remembers of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatEntry {
+    pub stamp: crate::scan::Stamp,
+    pub sha256: [u8; 32],
+}
+
+/// The results the cache already holds for the rules of this run.
+#[derive(Debug, Default)]
+pub struct Known {
+    /// Sets of rule keys that include at least one rule of this run.
+    pub sets: Vec<Vec<Efp>>,
+    /// Per subject, the sets (indices into `sets`) it was scanned with.
+    pub done: HashMap<Subject, Vec<u32>>,
+    /// Per subject, the rules of this run it matched, with evidence.
+    pub hits: HashMap<Subject, Vec<(Efp, Vec<PatternEvidence>)>>,
+}
+
+/// Results of this run to store.
+#[derive(Debug, Default)]
+pub struct Writes {
+    pub stats: Vec<(PathBuf, StatEntry, String)>,
+    pub sets: Vec<(SetId, Vec<Efp>)>,
+    pub done: Vec<(Subject, SetId)>,
+    pub hits: Vec<(Subject, Efp, Vec<PatternEvidence>)>,
+}
+
+pub struct Cache {
+    conn: Connection,
+    pub path: PathBuf,
+    /// Rows that failed their checksum in this run.
+    pub bad_rows: usize,
+}
+
+enum Bad {
+    /// Not usable at all (cannot create the directory, no permission): the
+    /// run goes on without a cache.
+    Io(String),
+    /// Not an fpgate cache, another schema, or damaged: start a new one.
+    Foreign(String),
+}
+
+fn classify(e: rusqlite::Error) -> Bad {
+    if is_corrupt(&e) {
+        Bad::Foreign(format!("damaged or not a database ({e})"))
+    } else {
+        Bad::Io(e.to_string())
+    }
+}
+
+/// Is this error a sign of a damaged database?
+fn is_corrupt(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt))
+}
+
+/// First 8 bytes of sha256 over the parts, as SQLite's integer.
+fn check(parts: &[&[u8]]) -> i64 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    let d = h.finalize();
+    i64::from_le_bytes(d[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// The id of a set of rule keys: sha256 of the sorted keys.
+pub fn set_id(efps: &[Efp]) -> SetId {
+    let mut v = efps.to_vec();
+    v.sort();
+    v.dedup();
+    let mut h = Sha256::new();
+    for e in &v {
+        h.update(e);
+    }
+    let d: [u8; 32] = h.finalize().into();
+    d[..16].try_into().unwrap_or([0; 16])
+}
+
+const TABLES: &str = "
+CREATE TABLE stat(path BLOB PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
+    size INTEGER NOT NULL, mtime INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    ctime INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, sha256 BLOB NOT NULL,
+    format TEXT NOT NULL, chk INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE rulesets(id BLOB PRIMARY KEY, rules BLOB NOT NULL, chk INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE done(subject BLOB NOT NULL, ruleset BLOB NOT NULL, chk INTEGER NOT NULL,
+    PRIMARY KEY(subject, ruleset)) WITHOUT ROWID;
+CREATE TABLE hits(subject BLOB NOT NULL, rule BLOB NOT NULL, evidence BLOB NOT NULL,
+    chk INTEGER NOT NULL, PRIMARY KEY(subject, rule)) WITHOUT ROWID;
+";
+
+/// Where the cache lives when neither `--cache` nor the config says.
+pub fn default_dir() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+        return Some(PathBuf::from(x).join("fpgate"));
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".cache").join("fpgate"))
+}
+
+impl Cache {
+    /// Open (or create) the cache in `dir`. A damaged or foreign file is
+    /// reported on stderr and replaced. `Err`: no cache can be used (the
+    /// caller reports it and scans without one).
+    pub fn open(dir: &Path) -> Result<Cache, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create cache directory {}: {e}", dir.display()))?;
+        let path = dir.join(FILE);
+        match try_open(&path) {
+            Ok(conn) => Ok(Cache {
+                conn,
+                path,
+                bad_rows: 0,
+            }),
+            Err(Bad::Io(e)) => Err(format!("cache {}: {e}", path.display())),
+            Err(Bad::Foreign(why)) => {
+                eprintln!(
+                    "fpgate: cache {}: {why}; it is not trusted: starting a new cache",
+                    path.display()
+                );
+                discard(&path);
+                match try_open(&path) {
+                    Ok(conn) => Ok(Cache {
+                        conn,
+                        path,
+                        bad_rows: 0,
+                    }),
+                    Err(Bad::Io(e) | Bad::Foreign(e)) => {
+                        Err(format!("cache {}: {e}", path.display()))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Replace a cache found damaged while in use.
+    fn rebuild(&mut self, why: &rusqlite::Error) {
+        eprintln!(
+            "fpgate: cache {}: damaged ({why}); it is not trusted: starting a new cache",
+            self.path.display()
+        );
+        discard(&self.path);
+        if let Ok(conn) = try_open(&self.path) {
+            self.conn = conn;
+        }
+    }
+
+    /// The stat entries of `paths` (absolute), in order.
+    pub fn stats(&mut self, paths: &[PathBuf]) -> Vec<Option<(StatEntry, &'static str)>> {
+        match self.try_stats(paths) {
+            Ok(v) => v,
+            Err(e) => {
+                if is_corrupt(&e) {
+                    self.rebuild(&e);
+                } else {
+                    eprintln!("fpgate: cache {}: {e}", self.path.display());
+                }
+                vec![None; paths.len()]
+            }
+        }
+    }
+
+    fn try_stats(
+        &mut self,
+        paths: &[PathBuf],
+    ) -> rusqlite::Result<Vec<Option<(StatEntry, &'static str)>>> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut bad = 0;
+        let mut out = Vec::with_capacity(paths.len());
+        {
+            let tx = self.conn.transaction()?;
+            {
+                let mut q = tx.prepare_cached(
+                    "SELECT dev, ino, size, mtime, mtime_ns, ctime, ctime_ns, sha256, format, chk
+                     FROM stat WHERE path = ?1",
+                )?;
+                for p in paths {
+                    let key = p.as_os_str().as_bytes();
+                    let row = q
+                        .query_row([key], |r| {
+                            Ok((
+                                [
+                                    r.get::<_, i64>(0)?,
+                                    r.get(1)?,
+                                    r.get(2)?,
+                                    r.get(3)?,
+                                    r.get(4)?,
+                                    r.get(5)?,
+                                    r.get(6)?,
+                                ],
+                                r.get::<_, Vec<u8>>(7)?,
+                                r.get::<_, String>(8)?,
+                                r.get::<_, i64>(9)?,
+                            ))
+                        })
+                        .map(Some)
+                        .or_else(|e| match e {
+                            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                            e => Err(e),
+                        })?;
+                    out.push(row.and_then(|(n, sha, format, chk)| {
+                        if chk != stat_check(key, &n, &sha, &format) {
+                            bad += 1;
+                            return None;
+                        }
+                        let (Ok(sha256), Some(format)) = (
+                            <[u8; 32]>::try_from(sha.as_slice()),
+                            crate::formats::by_name(&format),
+                        ) else {
+                            bad += 1;
+                            return None;
+                        };
+                        Some((
+                            StatEntry {
+                                stamp: crate::scan::Stamp::from_parts(n),
+                                sha256,
+                            },
+                            format,
+                        ))
+                    }));
+                }
+            }
+            tx.commit()?;
+        }
+        self.note_bad(bad);
+        Ok(out)
+    }
+
+    fn note_bad(&mut self, bad: usize) {
+        if bad > 0 {
+            eprintln!(
+                "fpgate: cache {}: {bad} damaged entr{} ignored (those files are scanned again)",
+                self.path.display(),
+                if bad == 1 { "y" } else { "ies" }
+            );
+            self.bad_rows += bad;
+        }
+    }
+
+    /// Everything the cache knows about the rule keys `efps` (all the rules
+    /// of this run).
+    pub fn known(&mut self, efps: &std::collections::HashSet<Efp>) -> Known {
+        match self.try_known(efps) {
+            Ok(k) => k,
+            Err(e) => {
+                if is_corrupt(&e) {
+                    self.rebuild(&e);
+                } else {
+                    eprintln!("fpgate: cache {}: {e}", self.path.display());
+                }
+                Known::default()
+            }
+        }
+    }
+
+    fn try_known(&mut self, efps: &std::collections::HashSet<Efp>) -> rusqlite::Result<Known> {
+        let mut known = Known::default();
+        let mut bad = 0;
+        let tx = self.conn.transaction()?;
+        let mut set_index: HashMap<Vec<u8>, u32> = HashMap::new();
+        {
+            let mut q = tx.prepare("SELECT id, rules, chk FROM rulesets")?;
+            let mut rows = q.query([])?;
+            while let Some(r) = rows.next()? {
+                let id: Vec<u8> = r.get(0)?;
+                let rules: Vec<u8> = r.get(1)?;
+                let chk: i64 = r.get(2)?;
+                if chk != check(&[&id, &rules]) || rules.len() % 16 != 0 {
+                    bad += 1;
+                    continue;
+                }
+                let list: Vec<Efp> = rules
+                    .chunks_exact(16)
+                    .filter_map(|c| c.try_into().ok())
+                    .collect();
+                if set_id(&list)[..] != id[..] {
+                    bad += 1;
+                    continue;
+                }
+                if list.iter().any(|e| efps.contains(e)) {
+                    set_index.insert(id, known.sets.len() as u32);
+                    known.sets.push(list);
+                }
+            }
+        }
+        if !known.sets.is_empty() {
+            let mut q = tx.prepare("SELECT subject, ruleset, chk FROM done")?;
+            let mut rows = q.query([])?;
+            while let Some(r) = rows.next()? {
+                let set: Vec<u8> = r.get(1)?;
+                let Some(&si) = set_index.get(&set) else {
+                    continue;
+                };
+                let subject: Vec<u8> = r.get(0)?;
+                let chk: i64 = r.get(2)?;
+                if chk != check(&[&subject, &set]) {
+                    bad += 1;
+                    continue;
+                }
+                let Ok(subject) = Subject::try_from(subject.as_slice()) else {
+                    bad += 1;
+                    continue;
+                };
+                known.done.entry(subject).or_default().push(si);
+            }
+        }
+        {
+            let mut q = tx.prepare("SELECT subject, rule, evidence, chk FROM hits")?;
+            let mut rows = q.query([])?;
+            while let Some(r) = rows.next()? {
+                let rule: Vec<u8> = r.get(1)?;
+                let Ok(rule) = Efp::try_from(rule.as_slice()) else {
+                    bad += 1;
+                    continue;
+                };
+                if !efps.contains(&rule) {
+                    continue;
+                }
+                let subject: Vec<u8> = r.get(0)?;
+                let evidence: Vec<u8> = r.get(2)?;
+                let chk: i64 = r.get(3)?;
+                if chk != check(&[&subject, &rule, &evidence]) {
+                    bad += 1;
+                    continue;
+                }
+                let (Ok(subject), Ok(ev)) = (
+                    Subject::try_from(subject.as_slice()),
+                    serde_json::from_slice::<Vec<PatternEvidence>>(&evidence),
+                ) else {
+                    bad += 1;
+                    continue;
+                };
+                known.hits.entry(subject).or_default().push((rule, ev));
+            }
+        }
+        tx.commit()?;
+        for v in known.done.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        self.note_bad(bad);
+        Ok(known)
+    }
+
+    /// Store this run's results in one transaction. Failing to store is
+    /// reported, not fatal: the results are already in the report.
+    pub fn write(&mut self, w: &Writes) {
+        if let Err(e) = self.try_write(w) {
+            if is_corrupt(&e) {
+                self.rebuild(&e);
+            } else {
+                eprintln!(
+                    "fpgate: cache {}: could not store results: {e}",
+                    self.path.display()
+                );
+            }
+        }
+    }
+
+    fn try_write(&mut self, w: &Writes) -> rusqlite::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut q = tx.prepare_cached(
+                "INSERT OR REPLACE INTO stat VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for (path, e, format) in &w.stats {
+                let key = path.as_os_str().as_bytes();
+                let n = e.stamp.parts();
+                q.execute(params![
+                    key,
+                    n[0],
+                    n[1],
+                    n[2],
+                    n[3],
+                    n[4],
+                    n[5],
+                    n[6],
+                    &e.sha256[..],
+                    format,
+                    stat_check(key, &n, &e.sha256, format)
+                ])?;
+            }
+            let mut q = tx.prepare_cached("INSERT OR IGNORE INTO rulesets VALUES (?1, ?2, ?3)")?;
+            for (id, efps) in &w.sets {
+                let mut v = efps.clone();
+                v.sort();
+                v.dedup();
+                let blob: Vec<u8> = v.concat();
+                q.execute(params![&id[..], &blob, check(&[id, &blob])])?;
+            }
+            let mut q = tx.prepare_cached("INSERT OR REPLACE INTO done VALUES (?1, ?2, ?3)")?;
+            for (subject, set) in &w.done {
+                q.execute(params![&subject[..], &set[..], check(&[subject, set])])?;
+            }
+            let mut q = tx.prepare_cached("INSERT OR REPLACE INTO hits VALUES (?1, ?2, ?3, ?4)")?;
+            for (subject, rule, ev) in &w.hits {
+                let blob = serde_json::to_vec(ev).unwrap_or_default();
+                q.execute(params![
+                    &subject[..],
+                    &rule[..],
+                    &blob,
+                    check(&[subject, rule, &blob])
+                ])?;
+            }
+        }
+        tx.commit()
+    }
+}
+
+fn stat_check(path: &[u8], n: &[i64; 7], sha: &[u8], format: &str) -> i64 {
+    let nums: Vec<u8> = n.iter().flat_map(|x| x.to_le_bytes()).collect();
+    check(&[path, &nums, sha, format.as_bytes()])
+}
+
+fn discard(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+fn try_open(path: &Path) -> Result<Connection, Bad> {
+    let conn = Connection::open(path).map_err(classify)?;
+    conn.busy_timeout(Duration::from_secs(60))
+        .map_err(classify)?;
+    let app: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(classify)?;
+    if app == 0 {
+        init(&conn)?;
+    }
+    let app: i32 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(classify)?;
+    if app != APP_ID {
+        return Err(Bad::Foreign(
+            "an SQLite database that is not an fpgate cache".into(),
+        ));
+    }
+    let version: i32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(classify)?;
+    if version != SCHEMA {
+        return Err(Bad::Foreign(format!(
+            "cache format {version}, this fpgate uses format {SCHEMA}"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(classify)?;
+    Ok(conn)
+}
+
+/// Create the tables in a new, empty database (another process may be
+/// doing the same: the write lock decides, the loser finds them made).
+fn init(conn: &Connection) -> Result<(), Bad> {
+    // WAL persists in the file; it cannot be switched inside a transaction.
+    let _: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(classify)?;
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(classify)?;
+    let body = || -> Result<(), Bad> {
+        let app: i32 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(classify)?;
+        if app != 0 {
+            return Ok(());
+        }
+        let objects: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(classify)?;
+        if objects > 0 {
+            return Err(Bad::Foreign(
+                "an SQLite database that is not an fpgate cache".into(),
+            ));
+        }
+        conn.execute_batch(TABLES).map_err(classify)?;
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {APP_ID}; PRAGMA user_version = {SCHEMA};"
+        ))
+        .map_err(classify)
+    };
+    match body() {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(classify),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_checksums() {
+        let d = tempfile::tempdir().unwrap();
+        let mut c = Cache::open(d.path()).unwrap();
+        let e1: Efp = [1; 16];
+        let e2: Efp = [2; 16];
+        let id = set_id(&[e1, e2]);
+        let subject: Subject = [7; 32];
+        let ev = vec![PatternEvidence {
+            identifier: "$a".into(),
+            match_count: 1,
+            matches: vec![],
+        }];
+        c.write(&Writes {
+            sets: vec![(id, vec![e1, e2])],
+            done: vec![(subject, id)],
+            hits: vec![(subject, e2, ev.clone())],
+            ..Default::default()
+        });
+        let want: std::collections::HashSet<Efp> = [e2].into_iter().collect();
+        let k = c.known(&want);
+        assert_eq!(k.sets.len(), 1);
+        assert_eq!(k.done[&subject], vec![0]);
+        assert_eq!(k.hits[&subject], vec![(e2, ev)]);
+        // A row edited behind fpgate's back is not trusted.
+        c.conn
+            .execute("UPDATE done SET subject = ?1", [&[8u8; 32][..]])
+            .unwrap();
+        let k = c.known(&want);
+        assert!(k.done.is_empty());
+        assert_eq!(c.bad_rows, 1);
+    }
+
+    #[test]
+    fn foreign_and_garbage_files_are_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join(FILE);
+        std::fs::write(&p, vec![0x42u8; 8192]).unwrap();
+        let mut c = Cache::open(d.path()).unwrap();
+        assert!(c.known(&Default::default()).sets.is_empty());
+        drop(c);
+        std::fs::remove_file(&p).unwrap();
+        let other = Connection::open(&p).unwrap();
+        other.execute_batch("CREATE TABLE t(x)").unwrap();
+        drop(other);
+        let c = Cache::open(d.path()).unwrap();
+        let app: i32 = c
+            .conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(app, APP_ID);
+    }
+}
