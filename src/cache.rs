@@ -13,8 +13,9 @@
 //!   rewritten within one timestamp tick would look unchanged).
 //! - `rulesets`: a set of rule keys (see `rulekeys`) that were run together.
 //! - `done`: this subject (a file content, or a content and its path for
-//!   rules that read the path) was scanned with every rule of this set.
-//! - `hits`: this subject matched this rule, with the evidence.
+//!   rules that read the path) was scanned with every rule of this set, and
+//!   matched these of them, with the evidence (in the same row, so a match
+//!   cannot be lost without the row's checksum failing).
 //!
 //! Every row carries a checksum over its key and value; the file carries an
 //! application id and a schema version. A file that is not an fpgate cache,
@@ -67,8 +68,7 @@ pub struct Known {
 pub struct Writes {
     pub stats: Vec<(PathBuf, StatEntry, String)>,
     pub sets: Vec<(SetId, Vec<Efp>)>,
-    pub done: Vec<(Subject, SetId)>,
-    pub hits: Vec<(Subject, Efp, Vec<PatternEvidence>)>,
+    pub done: Vec<(Subject, SetId, Vec<(Efp, Vec<PatternEvidence>)>)>,
 }
 
 pub struct Cache {
@@ -130,10 +130,8 @@ CREATE TABLE stat(path BLOB PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT N
     ctime INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, sha256 BLOB NOT NULL,
     format TEXT NOT NULL, chk INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE rulesets(id BLOB PRIMARY KEY, rules BLOB NOT NULL, chk INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE done(subject BLOB NOT NULL, ruleset BLOB NOT NULL, chk INTEGER NOT NULL,
-    PRIMARY KEY(subject, ruleset)) WITHOUT ROWID;
-CREATE TABLE hits(subject BLOB NOT NULL, rule BLOB NOT NULL, evidence BLOB NOT NULL,
-    chk INTEGER NOT NULL, PRIMARY KEY(subject, rule)) WITHOUT ROWID;
+CREATE TABLE done(subject BLOB NOT NULL, ruleset BLOB NOT NULL, hits BLOB NOT NULL,
+    chk INTEGER NOT NULL, PRIMARY KEY(subject, ruleset)) WITHOUT ROWID;
 ";
 
 /// Where the cache lives when neither `--cache` nor the config says.
@@ -226,20 +224,16 @@ impl Cache {
                     let key = p.as_os_str().as_bytes();
                     let row = q
                         .query_row([key], |r| {
-                            Ok((
-                                [
-                                    r.get::<_, i64>(0)?,
-                                    r.get(1)?,
-                                    r.get(2)?,
-                                    r.get(3)?,
-                                    r.get(4)?,
-                                    r.get(5)?,
-                                    r.get(6)?,
-                                ],
-                                r.get::<_, Vec<u8>>(7)?,
-                                r.get::<_, String>(8)?,
-                                r.get::<_, i64>(9)?,
-                            ))
+                            let mut n = [0i64; 7];
+                            let mut ok = true;
+                            for (k, slot) in n.iter_mut().enumerate() {
+                                match int(r, k) {
+                                    Some(v) => *slot = v,
+                                    None => ok = false,
+                                }
+                            }
+                            let format = r.get::<_, String>(8).ok();
+                            Ok((ok.then_some(n), blob(r, 7), format, int(r, 9)))
                         })
                         .map(Some)
                         .or_else(|e| match e {
@@ -247,6 +241,11 @@ impl Cache {
                             e => Err(e),
                         })?;
                     out.push(row.and_then(|(n, sha, format, chk)| {
+                        let (Some(n), Some(sha), Some(format), Some(chk)) = (n, sha, format, chk)
+                        else {
+                            bad += 1;
+                            return None;
+                        };
                         if chk != stat_check(key, &n, &sha, &format) {
                             bad += 1;
                             return None;
@@ -310,9 +309,10 @@ impl Cache {
             let mut q = tx.prepare("SELECT id, rules, chk FROM rulesets")?;
             let mut rows = q.query([])?;
             while let Some(r) = rows.next()? {
-                let id: Vec<u8> = r.get(0)?;
-                let rules: Vec<u8> = r.get(1)?;
-                let chk: i64 = r.get(2)?;
+                let (Some(id), Some(rules), Some(chk)) = (blob(r, 0), blob(r, 1), int(r, 2)) else {
+                    bad += 1;
+                    continue;
+                };
                 if chk != check(&[&id, &rules]) || rules.len() % 16 != 0 {
                     bad += 1;
                     continue;
@@ -332,53 +332,39 @@ impl Cache {
             }
         }
         if !known.sets.is_empty() {
-            let mut q = tx.prepare("SELECT subject, ruleset, chk FROM done")?;
+            let mut q = tx.prepare("SELECT subject, ruleset, hits, chk FROM done")?;
             let mut rows = q.query([])?;
             while let Some(r) = rows.next()? {
-                let set: Vec<u8> = r.get(1)?;
+                let Some(set) = blob(r, 1) else {
+                    bad += 1;
+                    continue;
+                };
                 let Some(&si) = set_index.get(&set) else {
                     continue;
                 };
-                let subject: Vec<u8> = r.get(0)?;
-                let chk: i64 = r.get(2)?;
-                if chk != check(&[&subject, &set]) {
-                    bad += 1;
-                    continue;
-                }
-                let Ok(subject) = Subject::try_from(subject.as_slice()) else {
+                let (Some(subject), Some(hits), Some(chk)) = (blob(r, 0), blob(r, 2), int(r, 3))
+                else {
                     bad += 1;
                     continue;
                 };
-                known.done.entry(subject).or_default().push(si);
-            }
-        }
-        {
-            let mut q = tx.prepare("SELECT subject, rule, evidence, chk FROM hits")?;
-            let mut rows = q.query([])?;
-            while let Some(r) = rows.next()? {
-                let rule: Vec<u8> = r.get(1)?;
-                let Ok(rule) = Efp::try_from(rule.as_slice()) else {
-                    bad += 1;
-                    continue;
-                };
-                if !efps.contains(&rule) {
-                    continue;
-                }
-                let subject: Vec<u8> = r.get(0)?;
-                let evidence: Vec<u8> = r.get(2)?;
-                let chk: i64 = r.get(3)?;
-                if chk != check(&[&subject, &rule, &evidence]) {
+                if chk != check(&[&subject, &set, &hits]) {
                     bad += 1;
                     continue;
                 }
-                let (Ok(subject), Ok(ev)) = (
+                let (Ok(subject), Ok(hits)) = (
                     Subject::try_from(subject.as_slice()),
-                    serde_json::from_slice::<Vec<PatternEvidence>>(&evidence),
+                    serde_json::from_slice::<Vec<(Efp, Vec<PatternEvidence>)>>(&hits),
                 ) else {
                     bad += 1;
                     continue;
                 };
-                known.hits.entry(subject).or_default().push((rule, ev));
+                known.done.entry(subject).or_default().push(si);
+                let list = known.hits.entry(subject).or_default();
+                for (e, ev) in hits {
+                    if efps.contains(&e) && !list.iter().any(|(x, _)| *x == e) {
+                        list.push((e, ev));
+                    }
+                }
             }
         }
         tx.commit()?;
@@ -439,22 +425,34 @@ impl Cache {
                 let blob: Vec<u8> = v.concat();
                 q.execute(params![&id[..], &blob, check(&[id, &blob])])?;
             }
-            let mut q = tx.prepare_cached("INSERT OR REPLACE INTO done VALUES (?1, ?2, ?3)")?;
-            for (subject, set) in &w.done {
-                q.execute(params![&subject[..], &set[..], check(&[subject, set])])?;
-            }
-            let mut q = tx.prepare_cached("INSERT OR REPLACE INTO hits VALUES (?1, ?2, ?3, ?4)")?;
-            for (subject, rule, ev) in &w.hits {
-                let blob = serde_json::to_vec(ev).unwrap_or_default();
+            let mut q = tx.prepare_cached("INSERT OR REPLACE INTO done VALUES (?1, ?2, ?3, ?4)")?;
+            for (subject, set, hits) in &w.done {
+                let blob = serde_json::to_vec(hits).unwrap_or_default();
                 q.execute(params![
                     &subject[..],
-                    &rule[..],
+                    &set[..],
                     &blob,
-                    check(&[subject, rule, &blob])
+                    check(&[subject, set, &blob])
                 ])?;
             }
         }
         tx.commit()
+    }
+}
+
+/// A BLOB column, or `None` for any other type (a damaged row).
+fn blob(r: &rusqlite::Row<'_>, i: usize) -> Option<Vec<u8>> {
+    match r.get_ref(i).ok()? {
+        rusqlite::types::ValueRef::Blob(b) => Some(b.to_vec()),
+        _ => None,
+    }
+}
+
+/// An INTEGER column, or `None` for any other type.
+fn int(r: &rusqlite::Row<'_>, i: usize) -> Option<i64> {
+    match r.get_ref(i).ok()? {
+        rusqlite::types::ValueRef::Integer(v) => Some(v),
+        _ => None,
     }
 }
 
@@ -559,8 +557,7 @@ mod tests {
         }];
         c.write(&Writes {
             sets: vec![(id, vec![e1, e2])],
-            done: vec![(subject, id)],
-            hits: vec![(subject, e2, ev.clone())],
+            done: vec![(subject, id, vec![(e2, ev.clone())])],
             ..Default::default()
         });
         let want: std::collections::HashSet<Efp> = [e2].into_iter().collect();
@@ -568,9 +565,10 @@ mod tests {
         assert_eq!(k.sets.len(), 1);
         assert_eq!(k.done[&subject], vec![0]);
         assert_eq!(k.hits[&subject], vec![(e2, ev)]);
-        // A row edited behind fpgate's back is not trusted.
+        // A row edited behind fpgate's back (here: its match removed) is
+        // not trusted.
         c.conn
-            .execute("UPDATE done SET subject = ?1", [&[8u8; 32][..]])
+            .execute("UPDATE done SET hits = ?1", [&b"[]"[..]])
             .unwrap();
         let k = c.known(&want);
         assert!(k.done.is_empty());

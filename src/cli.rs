@@ -252,8 +252,9 @@ pub struct CommonArgs {
     /// read again and unchanged rules are not run again.
     #[arg(long, value_name = "DIR", env = "FPGATE_CACHE")]
     pub cache: Option<PathBuf>,
-    /// Scan every file with every rule; neither read nor write the cache.
-    #[arg(long, conflicts_with = "cache")]
+    /// Scan every file with every rule; neither read nor write the cache
+    /// (wins over --cache and FPGATE_CACHE).
+    #[arg(long)]
     pub no_cache: bool,
     #[command(flatten)]
     pub config: ConfigArgs,

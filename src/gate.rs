@@ -291,13 +291,16 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     // (a 1,200-rule set takes seconds), and walk and hash the corpus
     // meanwhile.
     let compiled = std::sync::atomic::AtomicBool::new(false);
-    let cache = s.cache.as_ref().and_then(|dir| match crate::cache::Cache::open(dir) {
-        Ok(c) => Some(c),
-        Err(e) => {
-            eprintln!("fpgate: {e}; running without a results cache");
-            None
-        }
-    });
+    let cache = s
+        .cache
+        .as_ref()
+        .and_then(|dir| match crate::cache::Cache::open(dir) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("fpgate: {e}; running without a results cache");
+                None
+            }
+        });
     let (candidate, baseline, walked) = std::thread::scope(|scope| {
         let base = scope.spawn(|| compile_baseline(&s));
         // Walk the corpus, look the files up in the stat cache, then hash
@@ -308,11 +311,9 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
             let mut cache = cache;
             corpus::walk(&s_ref.corpus, &s_ref.walk).map(|c| {
                 let known = match cache.as_mut() {
-                    Some(cache) => crate::incremental::stat_lookup(
-                        cache,
-                        &c.files,
-                        s_ref.scan.follow_symlinks,
-                    ),
+                    Some(cache) => {
+                        crate::incremental::stat_lookup(cache, &c.files, s_ref.scan.follow_symlinks)
+                    }
                     None => Vec::new(),
                 };
                 let pre = scan::prehash(&c.files, known, &s_ref.scan, compiled_ref);
@@ -363,13 +364,9 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
         &s.scan,
         &progress,
     );
+    let mut cache_stats = None;
     if let (Some(c), Some(run)) = (cache.as_mut(), cache_run) {
-        if !common.quiet {
-            eprintln!(
-                "fpgate: {}",
-                run.summary(c.path.parent().unwrap_or(Path::new(".")))
-            );
-        }
+        cache_stats = Some(run.stats(c.path.parent().unwrap_or(Path::new("."))));
         let writes = run.writes.into_inner().unwrap_or_else(|e| e.into_inner());
         c.write(&writes);
     }
@@ -459,6 +456,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
         throughput_mb_per_s: round3(report.corpus.bytes as f64 / 1e6 / scan_seconds.max(1e-9)),
         files_per_s: round3(report.corpus.scanned_files as f64 / scan_seconds.max(1e-9)),
         threads: s.scan.threads,
+        cache: cache_stats,
     };
 
     emit(&report, common)?;

@@ -106,10 +106,7 @@ fn split_sets(keys: &RuleKeys, members: impl Iterator<Item = usize>) -> [(SetId,
             plain.push(r.efp);
         }
     }
-    [
-        (cache::set_id(&plain), plain),
-        (cache::set_id(&path), path),
-    ]
+    [(cache::set_id(&plain), plain), (cache::set_id(&path), path)]
 }
 
 impl<'r> CacheRun<'r> {
@@ -154,9 +151,7 @@ impl<'r> CacheRun<'r> {
                             .collect()
                     })
                     .unwrap_or_default();
-                let full = keys
-                    .map(|k| split_sets(k, 0..n))
-                    .unwrap_or_default();
+                let full = keys.map(|k| split_sets(k, 0..n)).unwrap_or_default();
                 if keys.is_some() {
                     writes.sets.extend(full.iter().cloned());
                 }
@@ -187,21 +182,30 @@ impl<'r> CacheRun<'r> {
         self.counts[what].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// One line for stderr: how much the cache saved.
-    pub fn summary(&self, dir: &std::path::Path) -> String {
+    /// How much the cache saved, for the report's timings.
+    pub fn stats(&self, dir: &std::path::Path) -> crate::report::CacheStats {
         let n: Vec<usize> = self
             .counts
             .iter()
             .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
             .collect();
-        format!(
-            "results cache {}: {} file(s) answered without reading, {} read but not rescanned, {} scanned with changed rules only, {} scanned with all rules",
-            dir.display(),
-            n[UNREAD],
-            n[READ_ONLY],
-            n[DELTA],
-            n[FULL]
-        )
+        crate::report::CacheStats {
+            dir: dir.display().to_string(),
+            files_unread: n[UNREAD],
+            files_read_not_scanned: n[READ_ONLY],
+            files_scanned_changed_rules: n[DELTA],
+            files_scanned_all_rules: n[FULL],
+            changed_rules: self
+                .plans
+                .iter()
+                .filter_map(|p| Some((p.rs.label.to_string(), p.delta.as_ref()?.count)))
+                .collect(),
+            uncached_rulesets: self
+                .plans
+                .iter()
+                .filter_map(|p| Some((p.rs.label.to_string(), p.rs.cache.as_ref().err()?.clone())))
+                .collect(),
+        }
     }
 
     /// The rules of ruleset `i` the cache has no result for, for this file.
@@ -252,7 +256,7 @@ impl<'r> CacheRun<'r> {
     /// Before the scan: for the files already hashed, find the rules the
     /// cache lacks; when that is a minority of a ruleset (one rule edited),
     /// compile those rules with their dependencies so the scan runs only
-    /// them. Returns a line for the log per ruleset that got one.
+    /// them. Returns a line for stderr per ruleset where that failed.
     pub fn prepare_deltas(
         &mut self,
         files: &[CorpusFile],
@@ -262,12 +266,6 @@ impl<'r> CacheRun<'r> {
         let mut log = Vec::new();
         for i in 0..self.plans.len() {
             let Some(keys) = self.plans[i].keys else {
-                if let Err(why) = &self.plans[i].rs.cache {
-                    log.push(format!(
-                        "{} ruleset: every rule runs on every file ({why}, so results are not cached per rule)",
-                        self.plans[i].rs.label
-                    ));
-                }
                 continue;
             };
             let n = keys.rules.len();
@@ -301,12 +299,6 @@ impl<'r> CacheRun<'r> {
                         .unwrap_or_else(|e| e.into_inner())
                         .sets
                         .extend(sets.iter().cloned());
-                    log.push(format!(
-                        "{} ruleset: {} of {} rules have no cached results; they run alone",
-                        rs.label,
-                        wanted.len(),
-                        n
-                    ));
                     self.plans[i].delta = Some(Delta {
                         rules,
                         members,
@@ -333,19 +325,20 @@ impl<'r> CacheRun<'r> {
             _ => return,
         };
         let (a, b) = subjects(sha, f);
-        let mut w = self.writes.lock().unwrap_or_else(|e| e.into_inner());
-        if !sets[0].1.is_empty() {
-            w.done.push((a, sets[0].0));
-        }
-        if !sets[1].1.is_empty() {
-            w.done.push((b, sets[1].0));
-        }
+        let mut found: [Vec<(Efp, Vec<crate::scan::PatternEvidence>)>; 2] = Default::default();
         for h in hits {
             if let Some(&j) = keys.by_name.get(&h.rule.1) {
                 let r = &keys.rules[j];
-                let subject = if r.path_dependent { b } else { a };
-                w.hits.push((subject, r.efp, h.patterns.clone()));
+                found[r.path_dependent as usize].push((r.efp, h.patterns.clone()));
             }
+        }
+        let [plain, path] = found;
+        let mut w = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        if !sets[0].1.is_empty() {
+            w.done.push((a, sets[0].0, plain));
+        }
+        if !sets[1].1.is_empty() {
+            w.done.push((b, sets[1].0, path));
         }
     }
 
@@ -392,7 +385,13 @@ impl<'r> CacheRun<'r> {
     }
 
     /// Remember a file's stamp and content hash.
-    pub fn record_stat(&self, f: &CorpusFile, stamp: crate::scan::Stamp, sha: [u8; 32], format: &str) {
+    pub fn record_stat(
+        &self,
+        f: &CorpusFile,
+        stamp: crate::scan::Stamp,
+        sha: [u8; 32],
+        format: &str,
+    ) {
         if stamp.racy(self.now, 2) {
             return;
         }
@@ -403,7 +402,11 @@ impl<'r> CacheRun<'r> {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .stats
-            .push((abs, cache::StatEntry { stamp, sha256: sha }, format.to_string()));
+            .push((
+                abs,
+                cache::StatEntry { stamp, sha256: sha },
+                format.to_string(),
+            ));
     }
 }
 

@@ -218,6 +218,28 @@ pub struct Timings {
     pub throughput_mb_per_s: f64,
     pub files_per_s: f64,
     pub threads: usize,
+    /// What the results cache saved in this run (absent with `--no-cache`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheStats>,
+}
+
+/// How the files of a run were answered, with a results cache.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Default)]
+pub struct CacheStats {
+    pub dir: String,
+    /// Every result cached and the file unchanged: not even read.
+    pub files_unread: usize,
+    /// Read (new stamp) but every result cached.
+    pub files_read_not_scanned: usize,
+    /// Scanned with the rules that had no cached results only.
+    pub files_scanned_changed_rules: usize,
+    /// Scanned with every rule.
+    pub files_scanned_all_rules: usize,
+    /// Rules run alone on the files that had everything else cached, per
+    /// ruleset label.
+    pub changed_rules: std::collections::BTreeMap<String, usize>,
+    /// Rulesets that cannot be cached per rule, and why.
+    pub uncached_rulesets: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -743,7 +743,7 @@ mod tests {
     fn outcome_of(path: std::path::PathBuf) -> Outcome {
         let rs = ruleset();
         let sets = [&rs];
-        let mut w = Worker::new(&sets, &opts());
+        let mut w = Worker::new(&sets, None, &opts());
         let f = CorpusFile {
             display: path.display().to_string(),
             rel: String::new(),
@@ -850,7 +850,9 @@ mod tests {
         assert_eq!(sha(&out[1]), digest(b"edited after!"));
         // A stop flag set from the start hashes nothing.
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        assert!(prehash(&files, Vec::new(), &opts(), &stop).iter().all(Option::is_none));
+        assert!(prehash(&files, Vec::new(), &opts(), &stop)
+            .iter()
+            .all(Option::is_none));
     }
 
     #[test]

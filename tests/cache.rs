@@ -1,0 +1,203 @@
+//! The results cache, end to end: warm reruns, one edited rule, new files,
+//! damaged caches, concurrent runs; every cached report must equal the
+//! report of a run without the cache.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+
+/// A gate run's JSON report with the run-dependent `timings` removed, and
+/// the cache statistics.
+fn gate(cache: Option<&Path>, candidate: &Path, corpus: &Path) -> (Value, Value, String) {
+    let mut c = fpgate();
+    c.args(["gate", "--baseline", "rules/released", "--format", "json"])
+        .arg("--candidate")
+        .arg(candidate)
+        .arg("--corpus")
+        .arg(corpus);
+    match cache {
+        Some(d) => c.arg("--cache").arg(d),
+        None => c.arg("--no-cache"),
+    };
+    let r = run(&mut c);
+    assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
+    let mut j = r.json();
+    let t = j.as_object_mut().unwrap().remove("timings").unwrap();
+    (j, t["cache"].clone(), r.stderr)
+}
+
+fn n(stats: &Value, key: &str) -> u64 {
+    stats[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} in {stats}"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in walkdir::WalkDir::new(from) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(from).unwrap();
+        let dst = to.join(rel);
+        if e.file_type().is_dir() {
+            std::fs::create_dir_all(&dst).unwrap();
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+/// A private copy of the candidate rules and corpus (old timestamps, so the
+/// stat cache may remember them).
+fn workspace() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    copy_dir(&root().join("rules/candidate"), &d.path().join("candidate"));
+    copy_dir(&root().join("corpus"), &d.path().join("corpus"));
+    age(d.path());
+    d
+}
+
+/// Set every file's mtime an hour back (ctime stays now: racy files are
+/// not remembered by the stat cache, so tests wait that out by design).
+fn age(dir: &Path) {
+    let st = std::process::Command::new("find")
+        .arg(dir)
+        .args([
+            "-type",
+            "f",
+            "-exec",
+            "touch",
+            "-d",
+            "1 hour ago",
+            "{}",
+            "+",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn warm_rerun_reads_nothing_and_reports_the_same() {
+    let w = workspace();
+    let cache = w.path().join("cache");
+    let (cand, corpus) = (w.path().join("candidate"), w.path().join("corpus"));
+    let (plain, none, _) = gate(None, &cand, &corpus);
+    assert!(none.is_null());
+    let (cold, s1, _) = gate(Some(&cache), &cand, &corpus);
+    assert_eq!(cold, plain);
+    let files = plain["corpus"]["files"].as_u64().unwrap();
+    assert_eq!(n(&s1, "files_scanned_all_rules"), files);
+    let (warm, s2, _) = gate(Some(&cache), &cand, &corpus);
+    assert_eq!(warm, plain, "a warm rerun gives the identical report");
+    assert_eq!(n(&s2, "files_scanned_all_rules"), 0);
+    assert_eq!(n(&s2, "files_scanned_changed_rules"), 0);
+    // Files whose ctime is recent are re-read (not trusted by stamp), but
+    // not rescanned.
+    assert_eq!(
+        n(&s2, "files_unread") + n(&s2, "files_read_not_scanned"),
+        files
+    );
+}
+
+#[test]
+fn one_edited_rule_runs_alone_and_new_files_get_every_rule() {
+    let w = workspace();
+    let cache = w.path().join("cache");
+    let (cand, corpus) = (w.path().join("candidate"), w.path().join("corpus"));
+    gate(Some(&cache), &cand, &corpus);
+
+    // Tighten the overbroad rule: it now needs two process-start strings.
+    let f = cand.join("updaters.yar");
+    let src = std::fs::read_to_string(&f).unwrap();
+    let edited = src.replace("and 1 of ($ex*)", "and 2 of ($ex*)");
+    assert_ne!(src, edited);
+    std::fs::write(&f, edited).unwrap();
+    let (plain, _, _) = gate(None, &cand, &corpus);
+    let (cached, s, _) = gate(Some(&cache), &cand, &corpus);
+    assert_eq!(cached, plain);
+    let files = plain["corpus"]["files"].as_u64().unwrap();
+    assert_eq!(n(&s, "files_scanned_all_rules"), 0, "{s}");
+    assert_eq!(n(&s, "files_scanned_changed_rules"), files, "{s}");
+    assert_eq!(s["changed_rules"]["candidate"], 1, "{s}");
+
+    // A new corpus file (new content): scanned with every rule; the rest
+    // comes from the cache.
+    let exe = walkdir::WalkDir::new(&corpus)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .find(|e| e.path().extension().is_some_and(|x| x == "exe"))
+        .unwrap();
+    let mut data = std::fs::read(exe.path()).unwrap();
+    data.extend_from_slice(b"appended: a new content");
+    std::fs::write(corpus.join("new-launcher.exe"), data).unwrap();
+    let (plain, _, _) = gate(None, &cand, &corpus);
+    let (cached, s, _) = gate(Some(&cache), &cand, &corpus);
+    assert_eq!(cached, plain);
+    assert_eq!(n(&s, "files_scanned_all_rules"), 1, "{s}");
+    assert_eq!(n(&s, "files_scanned_changed_rules"), 0, "{s}");
+}
+
+#[test]
+fn a_damaged_or_foreign_cache_is_reported_and_rebuilt() {
+    let w = workspace();
+    let cache = w.path().join("cache");
+    let (cand, corpus) = (w.path().join("candidate"), w.path().join("corpus"));
+    let (plain, _, _) = gate(None, &cand, &corpus);
+    gate(Some(&cache), &cand, &corpus);
+    let db = cache.join("fpgate-cache.sqlite");
+    // Garbage over the whole file.
+    let len = std::fs::metadata(&db).unwrap().len() as usize;
+    std::fs::write(&db, vec![0x5a; len.max(4096)]).unwrap();
+    let (r, s, err) = gate(Some(&cache), &cand, &corpus);
+    assert_eq!(r, plain);
+    assert!(err.contains("not trusted"), "{err}");
+    let files = plain["corpus"]["files"].as_u64().unwrap();
+    assert_eq!(n(&s, "files_scanned_all_rules"), files);
+    // Rebuilt: the next run is warm again.
+    let (r, s, err) = gate(Some(&cache), &cand, &corpus);
+    assert_eq!(r, plain);
+    assert_eq!(n(&s, "files_scanned_all_rules"), 0, "{err}");
+
+    // Rows altered behind fpgate's back: every match erased.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let changed = conn.execute("UPDATE done SET hits = '[]'", []).unwrap();
+    assert!(changed > 0);
+    drop(conn);
+    let (r, _, err) = gate(Some(&cache), &cand, &corpus);
+    assert_eq!(r, plain, "altered rows must not hide a match");
+    assert!(err.contains("damaged entr"), "{err}");
+}
+
+#[test]
+fn concurrent_runs_sharing_a_cache_agree() {
+    let w = workspace();
+    let cache = w.path().join("cache");
+    let (cand, corpus) = (w.path().join("candidate"), w.path().join("corpus"));
+    let (plain, _, _) = gate(None, &cand, &corpus);
+    let results: Vec<Value> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| gate(Some(&cache), &cand, &corpus).0))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in results {
+        assert_eq!(r, plain);
+    }
+    let (r, s, _) = gate(Some(&cache), &cand, &corpus);
+    assert_eq!(r, plain);
+    assert_eq!(n(&s, "files_scanned_all_rules"), 0);
+}
+
+#[test]
+fn an_unwritable_cache_directory_degrades_to_no_cache() {
+    let w = workspace();
+    let blocker = w.path().join("file-not-dir");
+    std::fs::write(&blocker, b"x").unwrap();
+    let (cand, corpus) = (w.path().join("candidate"), w.path().join("corpus"));
+    let (plain, _, _) = gate(None, &cand, &corpus);
+    let (r, s, err) = gate(Some(&blocker.join("cache")), &cand, &corpus);
+    assert_eq!(r, plain);
+    assert!(s.is_null());
+    assert!(err.contains("running without a results cache"), "{err}");
+}
