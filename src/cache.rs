@@ -38,7 +38,7 @@ pub const FILE: &str = "fpgate-cache.sqlite";
 /// "fpgt": SQLite's application id for fpgate caches.
 const APP_ID: i32 = 0x6670_6774;
 /// Bump when the tables change: older caches are then replaced.
-const SCHEMA: i32 = 1;
+const SCHEMA: i32 = 2;
 
 /// A content (sha256), or a content and the path-dependent external values.
 pub type Subject = [u8; 32];
@@ -94,10 +94,27 @@ fn classify(e: rusqlite::Error) -> Bad {
     }
 }
 
-/// Is this error a sign of a damaged database?
+/// Is this error a sign of a damaged or foreign database (as opposed to a
+/// busy, read-only, full or unreachable one)? A table of another layout
+/// ("no such column") counts as foreign.
 fn is_corrupt(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if matches!(f.code, ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt))
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => !matches!(
+            f.code,
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::ReadOnly
+                | ErrorCode::CannotOpen
+                | ErrorCode::PermissionDenied
+                | ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::OutOfMemory
+                | ErrorCode::OperationInterrupted
+                | ErrorCode::FileLockingProtocolFailed
+        ),
+        rusqlite::Error::SqlInputError { .. } => true,
+        _ => false,
+    }
 }
 
 /// First 8 bytes of sha256 over the parts, as SQLite's integer.

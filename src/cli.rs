@@ -42,6 +42,11 @@ pub enum Command {
     /// files and show which clean files they hit and why.
     #[command(after_help = EXIT_HELP)]
     Check(CheckArgs),
+    /// Combine the partial reports of a sharded run (`--shard K/N`) into the
+    /// final report and verdict; refuses a missing, duplicated or
+    /// mismatched shard (exit 2).
+    #[command(after_help = EXIT_HELP)]
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +84,26 @@ pub struct ScanArgs {
     pub rules: Vec<PathBuf>,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The partial reports, one per shard, in any order.
+    #[arg(required = true, value_name = "PARTIAL.json")]
+    pub partials: Vec<PathBuf>,
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write the main report here instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also write a report in FORMAT to PATH ('-' for stdout); repeatable.
+    #[arg(long = "report", value_name = "FORMAT=PATH")]
+    pub reports: Vec<ReportTarget>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+    /// No summary line on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +277,11 @@ pub struct CommonArgs {
     /// read again and unchanged rules are not run again.
     #[arg(long, value_name = "DIR", env = "FPGATE_CACHE")]
     pub cache: Option<PathBuf>,
+    /// Scan only shard K of N (1 <= K <= N): the files whose content hash
+    /// falls in it. Writes a partial report (JSON) for `fpgate merge`, and
+    /// exits 0 once it is written: the merge gives the verdict.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::partial::Shard>,
     /// Scan every file with every rule; neither read nor write the cache
     /// (wins over --cache and FPGATE_CACHE).
     #[arg(long)]
@@ -297,6 +327,7 @@ pub fn run() -> i32 {
         Command::Corpus(CorpusCommand::Index(a)) => crate::index::index(a),
         Command::Exceptions(ExceptionsCommand::Add(a)) => crate::stubs::add(a),
         Command::Check(a) => crate::gate::check(a),
+        Command::Merge(a) => crate::gate::merge(a),
     };
     match result {
         Ok(exit) => exit.code(),
@@ -307,6 +338,10 @@ pub fn run() -> i32 {
                 Command::Corpus(_) => ("corpus index", None),
                 Command::Exceptions(_) => ("exceptions add", None),
                 Command::Check(a) => ("check", json_target(&a.common)),
+                Command::Merge(a) => (
+                    "merge",
+                    (a.format == Some(Format::Json)).then(|| a.output.clone()),
+                ),
             };
             report_error(name, json_to, &e);
             Exit::Error.code()

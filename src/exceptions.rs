@@ -80,6 +80,9 @@ impl Exception {
 pub struct ExceptionSet {
     pub file: String,
     pub entries: Vec<Exception>,
+    /// The file's text (carried in partial reports so `merge` can apply
+    /// the same exceptions).
+    pub text: String,
 }
 
 /// How an exception fared in this run.
@@ -282,6 +285,7 @@ pub fn parse(text: &str, path: &Path) -> Result<ExceptionSet> {
     Ok(ExceptionSet {
         file: name,
         entries,
+        text: text.to_string(),
     })
 }
 

@@ -49,6 +49,7 @@ struct Settings {
     perf: Option<crate::perf::PerfOptions>,
     /// Results cache directory; `None`: no cache.
     cache: Option<PathBuf>,
+    shard: Option<crate::partial::Shard>,
 }
 
 pub fn scan(a: &ScanArgs) -> Result<Exit> {
@@ -143,6 +144,11 @@ pub fn gate(a: &GateArgs) -> Result<Exit> {
         .lock
         .clone()
         .or_else(|| cfg.corpus.lock.as_ref().map(|p| cfg.resolve(p)));
+    if a.perf && s.shard.is_some() {
+        return Err(Error::usage(
+            "--perf cannot be combined with --shard: run it in one job",
+        ));
+    }
     if a.perf {
         if !(a.perf_ratio.is_finite() && a.perf_ratio >= 1.0) {
             return Err(Error::usage(format!(
@@ -214,6 +220,17 @@ fn settings(
         .or(cfg.scan.timeout)
         .unwrap_or(DEFAULT_TIMEOUT_SECS)
         .max(1);
+    if c.shard.is_some() {
+        if c.format.is_some_and(|f| f != Format::Json) || !c.reports.is_empty() {
+            return Err(Error::usage(
+                "--shard writes a partial report (JSON) for `fpgate merge`: \
+                 give the other formats to the merge (--format, --report)",
+            ));
+        }
+        if c.profile {
+            return Err(Error::usage("--profile cannot be combined with --shard"));
+        }
+    }
     let cache = if c.no_cache || c.profile {
         // Profiling times the rules on every file: nothing comes from the cache.
         None
@@ -259,6 +276,7 @@ fn settings(
         today: None,
         perf: None,
         cache,
+        shard: c.shard,
     })
 }
 
@@ -334,6 +352,10 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     let candidate = candidate?;
     let baseline = baseline?;
     let (corpus, prehashed, mut cache) = walked?;
+    let (corpus, prehashed, shard) = match s.shard {
+        None => (corpus, prehashed, None),
+        Some(sh) => select_shard(corpus, prehashed, sh, &s.scan),
+    };
     let compile_seconds = started.elapsed().as_secs_f64();
     for rs in std::iter::once(&candidate).chain(baseline.as_ref()) {
         print_warnings(rs, common.quiet);
@@ -374,40 +396,59 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     progress.finish_and_clear();
     let profile = s.scan.profile.then(|| scan::take_profile(50));
 
-    let mut report = report::build(Inputs {
-        command: s.command,
-        candidate: &candidate,
-        baseline: baseline.as_ref(),
-        corpus: &corpus,
-        outcomes: &outcomes,
-        allow_incomplete: s.allow_incomplete,
-        interrupted: scan::interrupted(),
-        timings: Timings::default(),
-        policy: Policy {
-            exceptions: s.exceptions.as_ref(),
-            today: s.today,
-            strict: s.strict,
-            deny_warnings: s.deny_warnings,
-            deny_codes: s.deny_codes.clone(),
-        },
-    });
-
-    if let (Some(lock), Some(path)) = (&lock, &s.lock) {
-        // A file counts as scanned unless the report lists it unscanned
-        // (duplicates of a content whose scan failed are listed too).
-        let unscanned: std::collections::HashSet<&str> =
-            report.unscanned.iter().map(|u| u.path.as_str()).collect();
-        let ok: Vec<bool> = corpus
-            .files
-            .iter()
-            .zip(&outcomes)
-            .map(|(f, o)| {
-                matches!(o, Outcome::Scanned { .. }) && !unscanned.contains(f.display.as_str())
-            })
-            .collect();
-        let current = crate::lock::entries(&corpus, &outcomes, &ok)?;
-        report.corpus.lock = Some(crate::lock::check(lock, path, &current, &ok, &corpus)?);
+    if let Some(shard) = shard {
+        let partial = shard.partial(
+            &s,
+            &candidate,
+            baseline.as_ref(),
+            &corpus,
+            &outcomes,
+            lock,
+            crate::partial::PartialTimings {
+                compile_seconds: round3(compile_seconds),
+                scan_seconds: round3(scan_seconds),
+                total_seconds: round3(started.elapsed().as_secs_f64()),
+                threads: s.scan.threads,
+            },
+        );
+        let mut body = serde_json::to_string(&partial)
+            .map_err(|e| Error::usage(format!("partial report: {e}")))?;
+        body.push('\n');
+        let path = common.output.clone().filter(|p| p.as_os_str() != "-");
+        output::write(path.as_deref(), body.as_bytes())?;
+        if !common.quiet {
+            eprintln!(
+                "fpgate: shard {}: {} of {} corpus entries, partial report written{}; `fpgate merge` over all {} partial reports gives the verdict",
+                partial.shard,
+                partial.facts.files.len() + partial.facts.skipped.len(),
+                partial.key.corpus_files + partial.key.corpus_skipped,
+                path.map(|p| format!(" to {}", p.display())).unwrap_or_default(),
+                partial.shard.count
+            );
+        }
+        return Ok(Exit::Pass);
     }
+
+    let mut report = finish(
+        Inputs {
+            command: s.command,
+            candidate: &candidate,
+            baseline: baseline.as_ref(),
+            corpus: &corpus,
+            outcomes: &outcomes,
+            allow_incomplete: s.allow_incomplete,
+            interrupted: scan::interrupted(),
+            timings: Timings::default(),
+            policy: Policy {
+                exceptions: s.exceptions.as_ref(),
+                today: s.today,
+                strict: s.strict,
+                deny_warnings: s.deny_warnings,
+                deny_codes: s.deny_codes.clone(),
+            },
+        },
+        lock.as_ref().zip(s.lock.as_deref()),
+    )?;
 
     report.profile = profile;
     if let Some(po) = &s.perf {
@@ -459,8 +500,273 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
         cache: cache_stats,
     };
 
-    emit(&report, common)?;
+    emit(&report, &Out::of(common))?;
     Ok(report.exit())
+}
+
+/// Build the report of a finished scan and check it against the corpus
+/// lock: the last step of a run, and all of a merge.
+fn finish(inp: Inputs<'_>, lock: Option<(&crate::lock::Lock, &Path)>) -> Result<Report> {
+    let (corpus, outcomes) = (inp.corpus, inp.outcomes);
+    let mut report = report::build(inp);
+    if let Some((lock, path)) = lock {
+        // A file counts as scanned unless the report lists it unscanned
+        // (duplicates of a content whose scan failed are listed too).
+        let unscanned: std::collections::HashSet<&str> =
+            report.unscanned.iter().map(|u| u.path.as_str()).collect();
+        let ok: Vec<bool> = corpus
+            .files
+            .iter()
+            .zip(outcomes)
+            .map(|(f, o)| {
+                matches!(o, Outcome::Scanned { .. }) && !unscanned.contains(f.display.as_str())
+            })
+            .collect();
+        let current = crate::lock::entries(corpus, outcomes, &ok)?;
+        report.corpus.lock = Some(crate::lock::check(lock, path, &current, &ok, corpus)?);
+    }
+    Ok(report)
+}
+
+/// This shard's part of the corpus, after hashing every file (on every
+/// thread) to learn which contents are its own.
+fn select_shard(
+    corpus: corpus::Corpus,
+    pre: Vec<Option<scan::PreHashed>>,
+    shard: crate::partial::Shard,
+    opts: &ScanOptions,
+) -> (
+    corpus::Corpus,
+    Vec<Option<scan::PreHashed>>,
+    Option<ShardRun>,
+) {
+    use crate::partial::Shard;
+    let pre = scan::hash_rest(&corpus.files, pre, opts);
+    let shas: Vec<Option<[u8; 32]>> = pre.iter().map(|p| p.map(|p| p.sha256)).collect();
+    let digest = crate::partial::corpus_digest(&corpus, &shas);
+    let (total_files, total_skipped) = (corpus.files.len(), corpus.skipped.len());
+    let mut run = ShardRun {
+        shard,
+        digest,
+        total_files,
+        total_skipped,
+        file_index: Vec::new(),
+        skipped_index: Vec::new(),
+    };
+    let mut files = Vec::new();
+    let mut kept = Vec::new();
+    for (i, (f, p)) in corpus.files.into_iter().zip(pre).enumerate() {
+        let owner = match &p {
+            Some(p) => Shard::of_content(&p.sha256, shard.count),
+            None => Shard::of_path(&f.display, shard.count),
+        };
+        if owner == shard.index {
+            run.file_index.push(i);
+            files.push(f);
+            kept.push(p);
+        }
+    }
+    let mut skipped = Vec::new();
+    for (i, u) in corpus.skipped.into_iter().enumerate() {
+        if Shard::of_path(&u.path, shard.count) == shard.index {
+            run.skipped_index.push(i);
+            skipped.push(u);
+        }
+    }
+    let corpus = corpus::Corpus {
+        roots: corpus.roots,
+        files,
+        skipped,
+    };
+    (corpus, kept, Some(run))
+}
+
+/// A sharded run: where its entries sit in the whole corpus.
+struct ShardRun {
+    shard: crate::partial::Shard,
+    digest: String,
+    total_files: usize,
+    total_skipped: usize,
+    file_index: Vec<usize>,
+    skipped_index: Vec<usize>,
+}
+
+impl ShardRun {
+    #[allow(clippy::too_many_arguments)]
+    fn partial(
+        &self,
+        s: &Settings,
+        candidate: &Ruleset,
+        baseline: Option<&Ruleset>,
+        corpus: &corpus::Corpus,
+        outcomes: &[Outcome],
+        lock: Option<crate::lock::Lock>,
+        timings: crate::partial::PartialTimings,
+    ) -> crate::partial::Partial {
+        use crate::partial::*;
+        let exceptions = s.exceptions.as_ref().map(|e| TextFile {
+            file: e.file.clone(),
+            text: e.text.clone(),
+        });
+        let lock = lock.map(|l| LockFacts {
+            path: s
+                .lock
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            lock: l,
+        });
+        let mut options = std::collections::BTreeMap::new();
+        let mut opt = |k: &str, v: String| {
+            options.insert(k.to_string(), v);
+        };
+        opt("allow_incomplete", s.allow_incomplete.to_string());
+        opt("timeout_seconds", s.scan.timeout.as_secs().to_string());
+        opt("max_file_size", s.scan.max_file_size.to_string());
+        opt("follow_symlinks", s.scan.follow_symlinks.to_string());
+        opt("strict", s.strict.to_string());
+        opt("deny_warnings", s.deny_warnings.to_string());
+        opt("deny_codes", s.deny_codes.join(","));
+        if let Some(t) = &s.today {
+            opt("today", t.to_string());
+        }
+        opt(
+            "exceptions",
+            exceptions
+                .as_ref()
+                .map(|e| text_digest(&e.text))
+                .unwrap_or_else(|| "none".into()),
+        );
+        opt(
+            "lock",
+            lock.as_ref()
+                .map(|l| text_digest(&serde_json::to_string(&l.lock).unwrap_or_default()))
+                .unwrap_or_else(|| "none".into()),
+        );
+        Partial {
+            kind: KIND.into(),
+            schema_version: SCHEMA,
+            shard: self.shard,
+            key: Key {
+                fpgate_version: env!("CARGO_PKG_VERSION").into(),
+                yara_x_version: yara_x::VERSION.into(),
+                command: s.command.into(),
+                candidate_fingerprint: candidate.fingerprint.clone(),
+                baseline_fingerprint: baseline.map(|b| b.fingerprint.clone()),
+                corpus_digest: self.digest.clone(),
+                corpus_files: self.total_files,
+                corpus_skipped: self.total_skipped,
+                options,
+            },
+            facts: Facts {
+                candidate: RulesetFacts::of(candidate),
+                baseline: baseline.map(RulesetFacts::of),
+                roots: corpus.roots.clone(),
+                files: corpus
+                    .files
+                    .iter()
+                    .zip(outcomes)
+                    .zip(&self.file_index)
+                    .map(|((f, o), &index)| FileFact {
+                        index,
+                        path: f.path.display().to_string(),
+                        display: f.display.clone(),
+                        rel: f.rel.clone(),
+                        critical: f.critical,
+                        outcome: OutcomeFact::of(o),
+                    })
+                    .collect(),
+                skipped: self
+                    .skipped_index
+                    .iter()
+                    .copied()
+                    .zip(corpus.skipped.iter().cloned())
+                    .collect(),
+                allow_incomplete: s.allow_incomplete,
+                interrupted: scan::interrupted(),
+                exceptions,
+                today: s.today.unwrap_or_else(crate::exceptions::today).to_string(),
+                strict: s.strict,
+                deny_warnings: s.deny_warnings,
+                deny_codes: s.deny_codes.clone(),
+                lock,
+            },
+            timings,
+        }
+    }
+}
+
+/// `fpgate merge PARTIAL.json...`
+pub fn merge(a: &crate::cli::MergeArgs) -> Result<Exit> {
+    let started = Instant::now();
+    let parts = a
+        .partials
+        .iter()
+        .map(|p| Ok((p.clone(), crate::partial::load(p)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let m = crate::partial::merge(&parts)?;
+    let mut report = finish(
+        Inputs {
+            command: m.command,
+            candidate: &m.candidate,
+            baseline: m.baseline.as_ref(),
+            corpus: &m.corpus,
+            outcomes: &m.outcomes,
+            allow_incomplete: m.allow_incomplete,
+            interrupted: m.interrupted,
+            timings: Timings::default(),
+            policy: Policy {
+                exceptions: m.exceptions.as_ref(),
+                today: Some(m.today),
+                strict: m.strict,
+                deny_warnings: m.deny_warnings,
+                deny_codes: m.deny_codes.clone(),
+            },
+        },
+        m.lock.as_ref().map(|(l, p)| (l, p.as_path())),
+    )?;
+    let scan_seconds = m.timings.scan_seconds;
+    report.timings = Timings {
+        compile_seconds: m.timings.compile_seconds,
+        scan_seconds: round3(scan_seconds),
+        total_seconds: round3(m.timings.total_seconds + started.elapsed().as_secs_f64()),
+        throughput_mb_per_s: round3(report.corpus.bytes as f64 / 1e6 / scan_seconds.max(1e-9)),
+        files_per_s: round3(report.corpus.scanned_files as f64 / scan_seconds.max(1e-9)),
+        threads: m.timings.threads,
+        cache: None,
+    };
+    emit(
+        &report,
+        &Out {
+            format: a.format,
+            output: a.output.clone(),
+            reports: a.reports.clone(),
+            color: a.color,
+            quiet: a.quiet,
+        },
+    )?;
+    Ok(report.exit())
+}
+
+/// Where and how a run's reports go.
+struct Out {
+    format: Option<Format>,
+    output: Option<PathBuf>,
+    reports: Vec<ReportTarget>,
+    color: crate::output::ColorChoice,
+    quiet: bool,
+}
+
+impl Out {
+    fn of(c: &CommonArgs) -> Out {
+        Out {
+            format: c.format,
+            output: c.output.clone(),
+            reports: c.reports.clone(),
+            color: c.color,
+            quiet: c.quiet,
+        }
+    }
 }
 
 /// First Ctrl-C / SIGTERM: stop taking new files, finish the ones being
@@ -505,7 +811,7 @@ fn round3(x: f64) -> f64 {
 /// The report targets of a run: the main one (`--format` to stdout or
 /// `--output`) and every `--report FORMAT=PATH`. When a `--report` takes
 /// stdout and the main format was not asked for, the main one is dropped.
-fn targets(common: &CommonArgs) -> Result<Vec<ReportTarget>> {
+fn targets(common: &Out) -> Result<Vec<ReportTarget>> {
     let mut t = Vec::new();
     let extra_on_stdout = common.reports.iter().any(|r| r.path.is_none());
     let main_path = common.output.clone().filter(|p| p.as_os_str() != "-");
@@ -520,7 +826,7 @@ fn targets(common: &CommonArgs) -> Result<Vec<ReportTarget>> {
     Ok(t)
 }
 
-fn emit(report: &Report, common: &CommonArgs) -> Result<()> {
+fn emit(report: &Report, common: &Out) -> Result<()> {
     let targets = targets(common)?;
     for t in &targets {
         let color = t.format == Format::Human

@@ -25,6 +25,7 @@ pub mod incremental;
 pub mod index;
 pub mod lock;
 pub mod output;
+pub mod partial;
 pub mod perf;
 pub mod policy;
 pub mod report;

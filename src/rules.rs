@@ -80,9 +80,10 @@ impl std::str::FromStr for Define {
 }
 
 /// One diagnostic from the yara-x compiler.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Diagnostic {
-    pub level: &'static str,
+    #[serde(deserialize_with = "level")]
+    pub level: Level,
     pub code: String,
     pub title: String,
     pub file: Option<String>,
@@ -93,6 +94,19 @@ pub struct Diagnostic {
     pub rule: Option<String>,
     /// The full message as yara-x renders it (file:line:column, snippet).
     pub rendered: String,
+}
+
+/// "error" or "warning". (An alias, so that serde's derive does not tie the
+/// whole struct to `'static` input.)
+pub type Level = &'static str;
+
+/// A diagnostic level read back from a partial report.
+fn level<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<&'static str, D::Error> {
+    let s: String = serde::Deserialize::deserialize(d)?;
+    ["error", "warning"]
+        .into_iter()
+        .find(|l| *l == s)
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown diagnostic level {s:?}")))
 }
 
 impl Diagnostic {
@@ -119,7 +133,7 @@ impl Diagnostic {
 }
 
 /// What the report says about each rule.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct RuleInfo {
     pub namespace: String,
     pub identifier: String,

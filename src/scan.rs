@@ -683,6 +683,41 @@ pub fn prehash(
     out
 }
 
+/// Hash, on every thread, the files `pre` has no hash for (a sharded run
+/// must know every file's content hash to find its own).
+pub fn hash_rest(
+    files: &[CorpusFile],
+    mut pre: Vec<Option<PreHashed>>,
+    opts: &ScanOptions,
+) -> Vec<Option<PreHashed>> {
+    pre.resize(files.len(), None);
+    let run = || {
+        files
+            .par_iter()
+            .zip(pre.into_par_iter())
+            .map_init(Vec::new, |buf, (f, p)| {
+                if p.is_some() || interrupted() {
+                    return p;
+                }
+                let stamp = read_into(&f.path, buf, opts).ok()?;
+                Some(PreHashed {
+                    stamp,
+                    sha256: Sha256::digest(&*buf).into(),
+                    format: crate::formats::detect(buf),
+                    cached: false,
+                })
+            })
+            .collect()
+    };
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+    {
+        Ok(pool) => pool.install(run),
+        Err(_) => run(),
+    }
+}
+
 /// Value of a standard external variable for one file.
 pub(crate) fn external_value(name: &str, f: &CorpusFile, data: &[u8]) -> String {
     match name {
