@@ -38,7 +38,7 @@ pub const FILE: &str = "fpgate-cache.sqlite";
 /// "fpgt": SQLite's application id for fpgate caches.
 const APP_ID: i32 = 0x6670_6774;
 /// Bump when the tables change: older caches are then replaced.
-const SCHEMA: i32 = 2;
+const SCHEMA: i32 = 3;
 
 /// A content (sha256), or a content and the path-dependent external values.
 pub type Subject = [u8; 32];
@@ -147,6 +147,8 @@ CREATE TABLE stat(path BLOB PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT N
     ctime INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, sha256 BLOB NOT NULL,
     format TEXT NOT NULL, chk INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE rulesets(id BLOB PRIMARY KEY, rules BLOB NOT NULL, chk INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE compiled(key BLOB PRIMARY KEY, rules BLOB NOT NULL, warnings BLOB NOT NULL,
+    made INTEGER NOT NULL, chk INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE done(subject BLOB NOT NULL, ruleset BLOB NOT NULL, hits BLOB NOT NULL,
     chk INTEGER NOT NULL, PRIMARY KEY(subject, ruleset)) WITHOUT ROWID;
 ";
@@ -471,6 +473,49 @@ fn int(r: &rusqlite::Row<'_>, i: usize) -> Option<i64> {
         rusqlite::types::ValueRef::Integer(v) => Some(v),
         _ => None,
     }
+}
+
+/// Compiled rules kept for `key` (see `rules::compiled_key`): the
+/// serialized rules and the warnings (JSON). Any problem is a miss; a
+/// damaged cache is reported and replaced by `Cache::open`.
+pub fn compiled_get(dir: &Path, key: &[u8; 32]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let conn = try_open(&dir.join(FILE)).ok()?;
+    let (rules, warnings, chk) = conn
+        .query_row(
+            "SELECT rules, warnings, chk FROM compiled WHERE key = ?1",
+            [&key[..]],
+            |r| Ok((blob(r, 0), blob(r, 1), int(r, 2))),
+        )
+        .ok()?;
+    let (rules, warnings, chk) = (rules?, warnings?, chk?);
+    if chk != check(&[key, &rules, &warnings]) {
+        eprintln!(
+            "fpgate: cache {}: damaged compiled rules ignored (compiling again)",
+            dir.display()
+        );
+        return None;
+    }
+    Some((rules, warnings))
+}
+
+/// Keep compiled rules; only the most recent few rulesets are kept.
+pub fn compiled_put(dir: &Path, key: &[u8; 32], rules: &[u8], warnings: &[u8]) {
+    const KEEP: i64 = 8;
+    let Ok(conn) = try_open(&dir.join(FILE)) else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let _ = conn.execute(
+        "INSERT OR REPLACE INTO compiled VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![&key[..], rules, warnings, now, check(&[key, rules, warnings])],
+    );
+    let _ = conn.execute(
+        "DELETE FROM compiled WHERE key NOT IN (SELECT key FROM compiled ORDER BY made DESC LIMIT ?1)",
+        [KEEP],
+    );
 }
 
 fn stat_check(path: &[u8], n: &[i64; 7], sha: &[u8], format: &str) -> i64 {

@@ -266,7 +266,10 @@ fn settings(
             follow_symlinks,
             profile: c.profile,
         },
-        compile: CompileOptions { defines },
+        compile: CompileOptions {
+            defines,
+            cache_dir: cache.clone(),
+        },
         allow_incomplete: c.allow_incomplete || cfg.scan.allow_incomplete.unwrap_or(false),
         exceptions: None,
         strict: false,

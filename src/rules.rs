@@ -189,6 +189,9 @@ impl Ruleset {
 #[derive(Debug, Clone, Default)]
 pub struct CompileOptions {
     pub defines: Vec<Define>,
+    /// Results cache directory: compiled rules are kept there too, keyed
+    /// by every source byte, so an unchanged ruleset is not compiled again.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Expand rule paths into a sorted list of rule files.
@@ -282,47 +285,31 @@ pub fn compile_files(
         .copied()
         .filter(|e| *e != "owner")
         .collect();
-    let mut compiler = new_compiler(&plan.include_dirs, opts, &declared_std)?;
-
-    for (origin, bytes, _) in &sources {
-        // Errors are collected by the compiler; keep adding files so the user
-        // sees every broken file at once, not one per run.
-        let _ =
-            compiler.add_source(SourceCode::from(bytes.as_slice()).with_origin(origin.as_str()));
-    }
-    let errors: Vec<Diagnostic> = compiler
-        .errors()
-        .iter()
-        .map(|e| Diagnostic::from_yarax("error", e))
-        .collect();
-    let in_rule = |d: &mut Diagnostic| {
-        let (Some(file), Some(line)) = (d.file.as_deref(), d.line) else {
-            return;
-        };
-        d.rule = sources
-            .iter()
-            .filter(|(origin, _, _)| origin == file)
-            .flat_map(|(_, _, info)| info.rules.iter())
-            .find(|r| (r.line as u64..=r.end_line as u64).contains(&line))
-            .map(|r| r.identifier.clone());
+    // An unchanged ruleset (every byte of every file, the definitions, the
+    // versions) is loaded from the cache instead of compiled. Rules with
+    // includes are always compiled (the included files are not in the key).
+    let has_includes = sources.iter().any(|s| !s.2.includes.is_empty());
+    let key = (!has_includes).then(|| compiled_key(&sources, opts, &declared_std));
+    let cached = match (&opts.cache_dir, &key) {
+        (Some(dir), Some(key)) => crate::cache::compiled_get(dir, key).and_then(|(r, w)| {
+            let rules = Rules::deserialize(&r).ok()?;
+            let warnings: Vec<Diagnostic> = serde_json::from_slice(&w).ok()?;
+            Some((rules, warnings))
+        }),
+        _ => None,
     };
-    let warnings: Vec<Diagnostic> = compiler
-        .warnings()
-        .iter()
-        .map(|w| {
-            let mut d = Diagnostic::from_yarax("warning", w);
-            in_rule(&mut d);
-            d
-        })
-        .collect();
-    if !errors.is_empty() {
-        return Err(Error::Compile {
-            ruleset: label,
-            errors,
-            warnings,
-        });
-    }
-    let rules = compiler.build();
+    let (rules, warnings) = match cached {
+        Some(hit) => hit,
+        None => {
+            let (rules, warnings) = compile_now(label, &sources, &plan, opts, &declared_std)?;
+            if let (Some(dir), Some(key)) = (&opts.cache_dir, &key) {
+                if let (Ok(r), Ok(w)) = (rules.serialize(), serde_json::to_vec(&warnings)) {
+                    crate::cache::compiled_put(dir, key, &r, &w);
+                }
+            }
+            (rules, warnings)
+        }
+    };
 
     // Where each rule was declared, from our own lexer.
     let mut decls: BTreeMap<&str, (&str, usize, &str)> = BTreeMap::new();
@@ -370,7 +357,6 @@ pub fn compile_files(
     }
 
     let fingerprint = ruleset_fingerprint(&info, &opts.defines);
-    let has_includes = sources.iter().any(|s| !s.2.includes.is_empty());
     let cache = if has_includes {
         Err("the rules use `include`".to_string())
     } else {
@@ -392,6 +378,84 @@ pub fn compile_files(
             .map(|(o, b, i)| (o, String::from_utf8(b).unwrap_or_default(), i))
             .collect(),
     })
+}
+
+/// Compile with yara-x: the rules and their warnings, or every error.
+fn compile_now(
+    label: &'static str,
+    sources: &[(String, Vec<u8>, SourceInfo)],
+    plan: &crate::includes::Plan,
+    opts: &CompileOptions,
+    declared_std: &BTreeSet<&'static str>,
+) -> Result<(Rules, Vec<Diagnostic>)> {
+    let mut compiler = new_compiler(&plan.include_dirs, opts, declared_std)?;
+
+    for (origin, bytes, _) in sources {
+        // Errors are collected by the compiler; keep adding files so the user
+        // sees every broken file at once, not one per run.
+        let _ =
+            compiler.add_source(SourceCode::from(bytes.as_slice()).with_origin(origin.as_str()));
+    }
+    let errors: Vec<Diagnostic> = compiler
+        .errors()
+        .iter()
+        .map(|e| Diagnostic::from_yarax("error", e))
+        .collect();
+    let in_rule = |d: &mut Diagnostic| {
+        let (Some(file), Some(line)) = (d.file.as_deref(), d.line) else {
+            return;
+        };
+        d.rule = sources
+            .iter()
+            .filter(|(origin, _, _)| origin == file)
+            .flat_map(|(_, _, info)| info.rules.iter())
+            .find(|r| (r.line as u64..=r.end_line as u64).contains(&line))
+            .map(|r| r.identifier.clone());
+    };
+    let warnings: Vec<Diagnostic> = compiler
+        .warnings()
+        .iter()
+        .map(|w| {
+            let mut d = Diagnostic::from_yarax("warning", w);
+            in_rule(&mut d);
+            d
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(Error::Compile {
+            ruleset: label,
+            errors,
+            warnings,
+        });
+    }
+    Ok((compiler.build(), warnings))
+
+}
+
+/// The compiled-rules cache key: versions, every file's name and bytes,
+/// the definitions and the declared externals.
+fn compiled_key(
+    sources: &[(String, Vec<u8>, SourceInfo)],
+    opts: &CompileOptions,
+    declared_std: &BTreeSet<&'static str>,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "fpgate {} yara-x {}\n",
+        env!("CARGO_PKG_VERSION"),
+        yara_x::VERSION
+    ));
+    for (origin, bytes, _) in sources {
+        h.update((origin.len() as u64).to_le_bytes());
+        h.update(origin.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    h.update(serde_json::to_vec(&opts.defines).unwrap_or_default());
+    for e in declared_std {
+        h.update(format!("extern {e}\n"));
+    }
+    h.finalize().into()
 }
 
 /// A compiler with fpgate's settings: no colour, includes only from the

@@ -168,3 +168,169 @@ fn pull_request_workflow_run_locally_blocks_with_an_annotation_on_the_rule_line(
         "{md}"
     );
 }
+
+/// Copy the rules and the corpus into `dir` (the recipes' scripts run there).
+fn stage(dir: &std::path::Path) {
+    for sub in ["rules", "corpus"] {
+        for e in walkdir::WalkDir::new(root().join(sub)) {
+            let e = e.unwrap();
+            let dst = dir.join(sub).join(e.path().strip_prefix(root().join(sub)).unwrap());
+            if e.file_type().is_dir() {
+                std::fs::create_dir_all(&dst).unwrap();
+            } else {
+                std::fs::copy(e.path(), &dst).unwrap();
+            }
+        }
+    }
+}
+
+/// Run a recipe's shell script with fpgate on PATH.
+fn sh(dir: &std::path::Path, script: &str, env: &[(&str, String)]) -> std::process::Output {
+    let bin_dir = assert_cmd::cargo::cargo_bin("fpgate")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let mut c = std::process::Command::new("sh");
+    c.current_dir(dir)
+        .args(["-c", script])
+        .env("PATH", path)
+        .env("FPGATE_CACHE", test_cache())
+        .env_remove("GITHUB_ACTIONS");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn without_timings(mut v: serde_json::Value) -> serde_json::Value {
+    v.as_object_mut().unwrap().remove("timings");
+    v
+}
+
+#[test]
+fn github_sharded_workflow_merges_like_one_run() {
+    let y = load("examples/github/fpgate-sharded.yml");
+    let shards = y["env"]["SHARDS"].as_i64().unwrap();
+    let matrix: Vec<i64> = y["jobs"]["shard"]["strategy"]["matrix"]["shard"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(matrix, (1..=shards).collect::<Vec<_>>());
+    let merge_job = &y["jobs"]["merge"];
+    assert_eq!(merge_job["needs"].as_str(), Some("shard"));
+    assert_eq!(merge_job["if"].as_str(), Some("always()"));
+
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    stage(p);
+    let runner_temp = p.join("runner");
+    std::fs::create_dir_all(runner_temp.join("clean-corpus")).unwrap();
+    std::fs::copy(
+        root().join("rules/released/packers.yar"),
+        runner_temp.join("clean-corpus/not-a-binary.txt"),
+    )
+    .unwrap();
+    let env = [
+        ("RUNNER_TEMP", runner_temp.display().to_string()),
+        ("SHARDS", shards.to_string()),
+    ];
+    let scan = step(&y["jobs"]["shard"]["steps"], "Scan one shard")["run"]
+        .as_str()
+        .unwrap();
+    std::fs::create_dir_all(p.join("parts")).unwrap();
+    for k in &matrix {
+        let out = sh(p, &scan.replace("${{ matrix.shard }}", &k.to_string()), &env);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // What download-artifact with merge-multiple does.
+        std::fs::rename(
+            p.join(format!("fpgate-part-{k}.json")),
+            p.join(format!("parts/fpgate-part-{k}.json")),
+        )
+        .unwrap();
+    }
+    let merge = step(&merge_job["steps"], "Merge into one verdict")["run"]
+        .as_str()
+        .unwrap();
+    let out = sh(p, merge, &env);
+    let one = sh(
+        p,
+        "fpgate scan --rules rules/released --corpus corpus \"$RUNNER_TEMP/clean-corpus\" --format json",
+        &env,
+    );
+    assert_eq!(out.status.code(), one.status.code());
+    let merged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("fpgate-nightly.json")).unwrap()).unwrap();
+    let single: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    assert_eq!(without_timings(merged), without_timings(single));
+    assert!(p.join("fpgate-junit.xml").is_file() && p.join("fpgate-nightly.html").is_file());
+}
+
+#[test]
+fn kubernetes_indexed_job_merges_like_one_run() {
+    let text = std::fs::read_to_string(root().join("examples/kubernetes/fpgate-shards.yaml")).unwrap();
+    let docs = YamlLoader::load_from_str(&text).unwrap();
+    assert_eq!(docs.len(), 2);
+    let (shards_job, merge_job) = (&docs[0], &docs[1]);
+    assert_eq!(shards_job["spec"]["completionMode"].as_str(), Some("Indexed"));
+    let completions = shards_job["spec"]["completions"].as_i64().unwrap();
+    let container = |job: &Yaml| job["spec"]["template"]["spec"]["containers"][0].clone();
+    let env_shards = |c: &Yaml| {
+        c["env"]
+            .as_vec()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"].as_str() == Some("SHARDS"))
+            .unwrap()["value"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    };
+    let (sc, mc) = (container(shards_job), container(merge_job));
+    assert_eq!(env_shards(&sc), completions);
+    assert_eq!(env_shards(&mc), completions);
+
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    stage(p);
+    // The pod's mounts, as directories here.
+    let local = |script: &str| {
+        script
+            .replace("/data/rules", &p.join("rules").display().to_string())
+            .replace("/data/corpus", &p.join("corpus").display().to_string())
+            .replace("/results", &p.join("results").display().to_string())
+            .replace("/cache", &p.join("cache").display().to_string())
+    };
+    let shard_script = local(sc["args"][0].as_str().unwrap());
+    for index in 0..completions {
+        let out = sh(
+            p,
+            &shard_script,
+            &[
+                ("JOB_COMPLETION_INDEX", index.to_string()),
+                ("SHARDS", completions.to_string()),
+            ],
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = sh(
+        p,
+        &local(mc["args"][0].as_str().unwrap()),
+        &[("SHARDS", completions.to_string())],
+    );
+    let one = sh(
+        p,
+        &local("fpgate scan --rules /data/rules/released --corpus /data/corpus --no-cache --format json"),
+        &[],
+    );
+    assert_eq!(out.status.code(), one.status.code(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!p.join("results/tonight").exists(), "tonight's partials are moved away");
+    let done = std::fs::read_dir(p.join("results")).unwrap().next().unwrap().unwrap().path();
+    let merged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(done.join("fpgate-nightly.json")).unwrap()).unwrap();
+    let single: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    assert_eq!(without_timings(merged), without_timings(single));
+}
