@@ -510,7 +510,13 @@ pub fn compiled_put(dir: &Path, key: &[u8; 32], rules: &[u8], warnings: &[u8]) {
         .unwrap_or(0);
     let _ = conn.execute(
         "INSERT OR REPLACE INTO compiled VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![&key[..], rules, warnings, now, check(&[key, rules, warnings])],
+        params![
+            &key[..],
+            rules,
+            warnings,
+            now,
+            check(&[key, rules, warnings])
+        ],
     );
     let _ = conn.execute(
         "DELETE FROM compiled WHERE key NOT IN (SELECT key FROM compiled ORDER BY made DESC LIMIT ?1)",

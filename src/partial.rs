@@ -347,16 +347,17 @@ impl OutcomeFact {
         })
     }
 
-    /// The shard this outcome belongs to (see `Shard::of_content`).
-    fn shard(&self, display: &str, count: u32) -> Result<u32> {
+    /// The shard this outcome must be in, when that can be told: by its
+    /// content (see `Shard::of_content`). A file that could not be read has
+    /// no content hash; it was placed by path, or by a hash taken before it
+    /// vanished, so any shard may report it (once).
+    fn shard(&self, count: u32) -> Result<Option<u32>> {
         let sha = match self {
             OutcomeFact::Scanned { sha256, .. } => Some(sha256),
             OutcomeFact::Unscanned { sha256, .. } => sha256.as_ref(),
         };
-        Ok(match sha {
-            Some(s) => Shard::of_content(&sha_from_hex(s)?, count),
-            None => Shard::of_path(display, count),
-        })
+        sha.map(|s| Ok(Shard::of_content(&sha_from_hex(s)?, count)))
+            .transpose()
     }
 }
 
@@ -384,10 +385,15 @@ pub fn text_digest(text: &str) -> String {
 
 /// Read and check one partial report.
 pub fn load(path: &Path) -> Result<Partial> {
-    let shown = path.display();
     let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::usage(format!("partial report {shown}: {e}")))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        .map_err(|e| Error::usage(format!("partial report {}: {e}", path.display())))?;
+    parse(&text, path)
+}
+
+/// Parse one partial report (`path` is for messages).
+pub fn parse(text: &str, path: &Path) -> Result<Partial> {
+    let shown = path.display();
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
         Error::usage(format!(
             "partial report {shown}:{}:{}: not JSON (truncated?): {e}",
             e.line(),
@@ -435,6 +441,13 @@ pub fn merge(parts: &[(PathBuf, Partial)]) -> Result<Merged> {
     let n = first.shard.count;
     let mut by_index: BTreeMap<u32, &PathBuf> = BTreeMap::new();
     for (path, p) in parts {
+        if p.shard.count == 0 || p.shard.index == 0 || p.shard.index > p.shard.count {
+            return Err(Error::usage(format!(
+                "partial report {}: shard {} is not K/N with 1 <= K <= N",
+                path.display(),
+                p.shard
+            )));
+        }
         if p.shard.count != n {
             return Err(Error::usage(format!(
                 "mismatched shards: {} is shard {} but {} is shard {}: they are not from one run",
@@ -482,6 +495,22 @@ pub fn merge(parts: &[(PathBuf, Partial)]) -> Result<Merged> {
 
     // Every corpus entry exactly once, in the shard its content picks.
     let key = &first.key;
+    let listed: usize = parts
+        .iter()
+        .map(|(_, p)| p.facts.files.len() + p.facts.skipped.len())
+        .sum();
+    let total = key.corpus_files.saturating_add(key.corpus_skipped);
+    if listed != total {
+        return Err(Error::usage(format!(
+            "the partial reports list {listed} corpus entries, their key says {total}: an edited or truncated shard?"
+        )));
+    }
+    let rulesets = 1 + first.facts.baseline.is_some() as usize;
+    let known_rules: BTreeSet<(&str, &str)> = std::iter::once(&first.facts.candidate)
+        .chain(first.facts.baseline.as_ref())
+        .flat_map(|r| r.rules.iter())
+        .map(|r| (r.namespace.as_str(), r.identifier.as_str()))
+        .collect();
     let mut files: Vec<Option<(CorpusFile, Outcome)>> = vec![None; key.corpus_files];
     let mut skipped: Vec<Option<Unscanned>> = vec![None; key.corpus_skipped];
     for (path, p) in parts {
@@ -499,11 +528,27 @@ pub fn merge(parts: &[(PathBuf, Partial)]) -> Result<Merged> {
             if slot.is_some() {
                 return Err(bad(format!("{} is reported by two shards", f.display)));
             }
-            let owner = f
-                .outcome
-                .shard(&f.display, n)
-                .map_err(|e| bad(e.to_string()))?;
-            if owner != p.shard.index {
+            if let OutcomeFact::Scanned { hits: Some(h), .. } = &f.outcome {
+                if h.len() != rulesets {
+                    return Err(bad(format!(
+                        "{} has results for {} rulesets, not {rulesets}",
+                        f.display,
+                        h.len()
+                    )));
+                }
+                if let Some(x) = h
+                    .iter()
+                    .flatten()
+                    .find(|x| !known_rules.contains(&(x.namespace.as_str(), x.rule.as_str())))
+                {
+                    return Err(bad(format!(
+                        "{} matched rule {}:{}, which the rulesets do not have",
+                        f.display, x.namespace, x.rule
+                    )));
+                }
+            }
+            let owner = f.outcome.shard(n).map_err(|e| bad(e.to_string()))?;
+            if let Some(owner) = owner.filter(|o| *o != p.shard.index) {
                 return Err(bad(format!(
                     "{} belongs to shard {owner}/{n}, not to this one",
                     f.display

@@ -429,7 +429,6 @@ fn compile_now(
         });
     }
     Ok((compiler.build(), warnings))
-
 }
 
 /// The compiled-rules cache key: versions, every file's name and bytes,

@@ -201,3 +201,36 @@ fn an_unwritable_cache_directory_degrades_to_no_cache() {
     assert!(s.is_null());
     assert!(err.contains("running without a results cache"), "{err}");
 }
+
+#[test]
+fn check_shares_results_with_the_gate_and_answers_from_the_cache() {
+    let w = workspace();
+    let cache = w.path().join("cache");
+    let (cand, corpus) = (w.path().join("candidate"), w.path().join("corpus"));
+    gate(Some(&cache), &cand, &corpus);
+    let check = |extra: &[&str]| {
+        let r = run(fpgate()
+            .arg("check")
+            .arg(cand.join("updaters.yar"))
+            .arg("--corpus")
+            .arg(&corpus)
+            .arg("--cache")
+            .arg(&cache)
+            .args(["--format", "json"])
+            .args(extra));
+        assert_eq!(r.code, 1, "the rule hits clean updaters: {}", r.stderr);
+        let mut j = r.json();
+        let t = j.as_object_mut().unwrap().remove("timings").unwrap();
+        (j, t["cache"].clone())
+    };
+    // The rule ran in the gate: the check scans nothing.
+    let (cached, s) = check(&[]);
+    assert_eq!(n(&s, "files_scanned_all_rules"), 0, "{s}");
+    assert_eq!(n(&s, "files_scanned_changed_rules"), 0, "{s}");
+    let (fresh, _) = check(&["--no-cache"]);
+    assert_eq!(cached, fresh);
+    assert!(!cached["false_positives"]["new"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+}

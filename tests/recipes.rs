@@ -174,7 +174,9 @@ fn stage(dir: &std::path::Path) {
     for sub in ["rules", "corpus"] {
         for e in walkdir::WalkDir::new(root().join(sub)) {
             let e = e.unwrap();
-            let dst = dir.join(sub).join(e.path().strip_prefix(root().join(sub)).unwrap());
+            let dst = dir
+                .join(sub)
+                .join(e.path().strip_prefix(root().join(sub)).unwrap());
             if e.file_type().is_dir() {
                 std::fs::create_dir_all(&dst).unwrap();
             } else {
@@ -242,8 +244,16 @@ fn github_sharded_workflow_merges_like_one_run() {
         .unwrap();
     std::fs::create_dir_all(p.join("parts")).unwrap();
     for k in &matrix {
-        let out = sh(p, &scan.replace("${{ matrix.shard }}", &k.to_string()), &env);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = sh(
+            p,
+            &scan.replace("${{ matrix.shard }}", &k.to_string()),
+            &env,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // What download-artifact with merge-multiple does.
         std::fs::rename(
             p.join(format!("fpgate-part-{k}.json")),
@@ -270,11 +280,15 @@ fn github_sharded_workflow_merges_like_one_run() {
 
 #[test]
 fn kubernetes_indexed_job_merges_like_one_run() {
-    let text = std::fs::read_to_string(root().join("examples/kubernetes/fpgate-shards.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(root().join("examples/kubernetes/fpgate-shards.yaml")).unwrap();
     let docs = YamlLoader::load_from_str(&text).unwrap();
     assert_eq!(docs.len(), 2);
     let (shards_job, merge_job) = (&docs[0], &docs[1]);
-    assert_eq!(shards_job["spec"]["completionMode"].as_str(), Some("Indexed"));
+    assert_eq!(
+        shards_job["spec"]["completionMode"].as_str(),
+        Some("Indexed")
+    );
     let completions = shards_job["spec"]["completions"].as_i64().unwrap();
     let container = |job: &Yaml| job["spec"]["template"]["spec"]["containers"][0].clone();
     let env_shards = |c: &Yaml| {
@@ -314,7 +328,11 @@ fn kubernetes_indexed_job_merges_like_one_run() {
                 ("SHARDS", completions.to_string()),
             ],
         );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let out = sh(
         p,
@@ -326,9 +344,22 @@ fn kubernetes_indexed_job_merges_like_one_run() {
         &local("fpgate scan --rules /data/rules/released --corpus /data/corpus --no-cache --format json"),
         &[],
     );
-    assert_eq!(out.status.code(), one.status.code(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!p.join("results/tonight").exists(), "tonight's partials are moved away");
-    let done = std::fs::read_dir(p.join("results")).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(
+        out.status.code(),
+        one.status.code(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !p.join("results/tonight").exists(),
+        "tonight's partials are moved away"
+    );
+    let done = std::fs::read_dir(p.join("results"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let merged: serde_json::Value =
         serde_json::from_slice(&std::fs::read(done.join("fpgate-nightly.json")).unwrap()).unwrap();
     let single: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();

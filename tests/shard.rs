@@ -112,7 +112,10 @@ fn merge_with_a_lock_and_exceptions_matches_one_run() {
     .to_vec();
     let one = run(fpgate().args(&args).args(["--format", "json"]));
     assert!(
-        !one.json()["exceptions"]["entries"].as_array().unwrap().is_empty(),
+        !one.json()["exceptions"]["entries"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
         "{}",
         one.stdout
     );
@@ -208,25 +211,41 @@ fn truncated_edited_and_foreign_partials_are_refused() {
     files.pop();
     std::fs::write(&bad, v.to_string()).unwrap();
     let err = refused(&with(&bad));
-    assert!(err.contains("missing"), "{err}");
+    assert!(err.contains("edited or truncated shard"), "{err}");
 
-    // A file moved into the other shard.
-    let first: Value = serde_json::from_str(&std::fs::read_to_string(&parts[0]).unwrap()).unwrap();
-    let mut v: Value = serde_json::from_str(&text).unwrap();
-    let moved = first["facts"]["files"]
-        .as_array()
-        .unwrap()
+    // A scanned file copied into the other shard, or moved there.
+    let mut first: Value =
+        serde_json::from_str(&std::fs::read_to_string(&parts[0]).unwrap()).unwrap();
+    let files = first["facts"]["files"].as_array_mut().unwrap();
+    let at = files
         .iter()
-        .find(|f| f["outcome"]["status"] == "scanned")
-        .unwrap()
-        .clone();
+        .position(|f| f["outcome"]["status"] == "scanned")
+        .unwrap();
+    let moved = files[at].clone();
+    let mut v: Value = serde_json::from_str(&text).unwrap();
     v["facts"]["files"].as_array_mut().unwrap().push(moved);
     std::fs::write(&bad, v.to_string()).unwrap();
     let err = refused(&with(&bad));
-    assert!(
-        err.contains("reported by two shards") || err.contains("belongs to shard"),
-        "{err}"
-    );
+    assert!(err.contains("edited or truncated shard"), "{err}");
+    files.remove(at);
+    let first_edited = out.path().join("first-edited.json");
+    std::fs::write(&first_edited, first.to_string()).unwrap();
+    let err = refused(&[first_edited.clone(), bad.clone()]);
+    assert!(err.contains("belongs to shard 1/2"), "{err}");
+
+    // Results for a rule the rulesets do not have.
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    let f = v["facts"]["files"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|f| f["outcome"]["status"] == "scanned" && f["outcome"]["hits"].is_array())
+        .unwrap();
+    f["outcome"]["hits"][0] =
+        serde_json::json!([{"namespace": "default", "rule": "Invented", "patterns": []}]);
+    std::fs::write(&bad, v.to_string()).unwrap();
+    let err = refused(&with(&bad));
+    assert!(err.contains("which the rulesets do not have"), "{err}");
 
     // An unknown field, a wrong kind, a report that is not a partial.
     let mut v: Value = serde_json::from_str(&text).unwrap();

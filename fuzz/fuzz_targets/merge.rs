@@ -1,0 +1,40 @@
+//! Partial reports and `merge`: any bytes, split into up to four partial
+//! reports, are parsed and merged, and a merge that is accepted is built
+//! into a report; each step refuses or succeeds, never panics.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use std::path::PathBuf;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mut parts = Vec::new();
+    for (i, chunk) in text.split("\n---\n").take(4).enumerate() {
+        let path = PathBuf::from(format!("part-{i}.json"));
+        if let Ok(p) = fpgate::partial::parse(chunk, &path) {
+            parts.push((path, p));
+        }
+    }
+    let Ok(m) = fpgate::partial::merge(&parts) else {
+        return;
+    };
+    let report = fpgate::report::build(fpgate::report::Inputs {
+        command: m.command,
+        candidate: &m.candidate,
+        baseline: m.baseline.as_ref(),
+        corpus: &m.corpus,
+        outcomes: &m.outcomes,
+        allow_incomplete: m.allow_incomplete,
+        interrupted: m.interrupted,
+        timings: Default::default(),
+        policy: fpgate::report::Policy {
+            exceptions: m.exceptions.as_ref(),
+            today: Some(m.today),
+            strict: m.strict,
+            deny_warnings: m.deny_warnings,
+            deny_codes: m.deny_codes.clone(),
+        },
+    });
+    let _ = serde_json::to_string(&report);
+});
