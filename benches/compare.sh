@@ -42,7 +42,9 @@ for root, _, names in os.walk(corpus):
 cmds = {
     "fpgate": [fpgate, "scan", "--no-config", "--rules", rules, "--corpus", corpus,
                "-j", threads, "--format", "json", "-o", "/dev/null", "--quiet",
-               "--max-file-size", "4G", "--allow-incomplete"],
+               "--max-file-size", "4G", "--allow-incomplete",
+               # engine against engine: no results cache (a warm cache skips the scan)
+               "--no-cache"],
     "yr": [yr, "scan", "-r", "-p", threads, "-w", rules, corpus],
 }
 
