@@ -210,19 +210,27 @@ impl Cache {
         }
     }
 
-    /// The stat entries of `paths` (absolute), in order.
-    pub fn stats(&mut self, paths: &[PathBuf]) -> Vec<Option<(StatEntry, &'static str)>> {
-        match self.try_stats(paths) {
+    /// The value of a cache operation, or after a failure (reported; a
+    /// damaged cache is replaced), `fallback`: the run goes on as if the
+    /// cache knew nothing.
+    fn recover<T>(&mut self, r: rusqlite::Result<T>, what: &str, fallback: T) -> T {
+        match r {
             Ok(v) => v,
             Err(e) => {
                 if is_corrupt(&e) {
                     self.rebuild(&e);
                 } else {
-                    eprintln!("fpgate: cache {}: {e}", self.path.display());
+                    eprintln!("fpgate: cache {}: {what}: {e}", self.path.display());
                 }
-                vec![None; paths.len()]
+                fallback
             }
         }
+    }
+
+    /// The stat entries of `paths` (absolute), in order.
+    pub fn stats(&mut self, paths: &[PathBuf]) -> Vec<Option<(StatEntry, &'static str)>> {
+        let r = self.try_stats(paths);
+        self.recover(r, "reading file stamps", vec![None; paths.len()])
     }
 
     fn try_stats(
@@ -306,17 +314,8 @@ impl Cache {
     /// Everything the cache knows about the rule keys `efps` (all the rules
     /// of this run).
     pub fn known(&mut self, efps: &std::collections::HashSet<Efp>) -> Known {
-        match self.try_known(efps) {
-            Ok(k) => k,
-            Err(e) => {
-                if is_corrupt(&e) {
-                    self.rebuild(&e);
-                } else {
-                    eprintln!("fpgate: cache {}: {e}", self.path.display());
-                }
-                Known::default()
-            }
-        }
+        let r = self.try_known(efps);
+        self.recover(r, "reading results", Known::default())
     }
 
     fn try_known(&mut self, efps: &std::collections::HashSet<Efp>) -> rusqlite::Result<Known> {
@@ -398,16 +397,8 @@ impl Cache {
     /// Store this run's results in one transaction. Failing to store is
     /// reported, not fatal: the results are already in the report.
     pub fn write(&mut self, w: &Writes) {
-        if let Err(e) = self.try_write(w) {
-            if is_corrupt(&e) {
-                self.rebuild(&e);
-            } else {
-                eprintln!(
-                    "fpgate: cache {}: could not store results: {e}",
-                    self.path.display()
-                );
-            }
-        }
+        let r = self.try_write(w);
+        self.recover(r, "could not store results", ());
     }
 
     fn try_write(&mut self, w: &Writes) -> rusqlite::Result<()> {

@@ -91,19 +91,8 @@ pub struct MergeArgs {
     /// The partial reports, one per shard, in any order.
     #[arg(required = true, value_name = "PARTIAL.json")]
     pub partials: Vec<PathBuf>,
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-    /// Write the main report here instead of stdout.
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Also write a report in FORMAT to PATH ('-' for stdout); repeatable.
-    #[arg(long = "report", value_name = "FORMAT=PATH")]
-    pub reports: Vec<ReportTarget>,
-    #[arg(long, value_enum, default_value = "auto")]
-    pub color: ColorChoice,
-    /// No summary line on stderr.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -202,6 +191,29 @@ pub struct ExceptionsAddArgs {
 
 pub use crate::export::{Format, ReportTarget};
 
+/// Where and how a run's reports go (scan, gate, check, merge).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Report format written to stdout (or --output) [default: human].
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Write the report to FILE instead of stdout (atomically; `-` is stdout).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also write FORMAT to PATH (repeatable; `-` is stdout): human, json,
+    /// sarif, junit, github, markdown, html. Under GitHub Actions
+    /// (GITHUB_ACTIONS=true) annotations go to stderr and a markdown summary
+    /// is appended to $GITHUB_STEP_SUMMARY as well.
+    #[arg(long = "report", value_name = "FORMAT=PATH")]
+    pub reports: Vec<ReportTarget>,
+    /// Colour in human output.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+    /// No progress bar and no summary line on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
     /// Configuration file [default: the nearest fpgate.toml in the current
@@ -227,18 +239,8 @@ pub struct CommonArgs {
     /// (repeatable; adds to corpus.exclude of fpgate.toml).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
-    /// Report format written to stdout (or --output) [default: human].
-    #[arg(long, value_enum)]
-    pub format: Option<Format>,
-    /// Write the report to FILE instead of stdout (atomically; `-` is stdout).
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Also write FORMAT to PATH (repeatable; `-` is stdout): human, json,
-    /// sarif, junit, github, markdown, html. Under GitHub Actions
-    /// (GITHUB_ACTIONS=true) annotations go to stderr and a markdown summary
-    /// is appended to $GITHUB_STEP_SUMMARY as well.
-    #[arg(long = "report", value_name = "FORMAT=PATH")]
-    pub reports: Vec<ReportTarget>,
+    #[command(flatten)]
+    pub out: OutputArgs,
     /// Worker threads [default: all cores].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
@@ -261,17 +263,11 @@ pub struct CommonArgs {
     /// Follow symbolic links in the corpus (loops are detected and reported).
     #[arg(long)]
     pub follow_symlinks: bool,
-    /// Colour in human output.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub color: ColorChoice,
     /// Report the slowest rules of the (candidate) ruleset over this scan:
     /// time in conditions and in pattern matching. Needs a build with
     /// `--features profiling`.
     #[arg(long)]
     pub profile: bool,
-    /// No progress bar and no summary line on stderr.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
     /// Results cache directory (default: scan.cache in fpgate.toml, else
     /// $XDG_CACHE_HOME/fpgate or ~/.cache/fpgate). Unchanged files are not
     /// read again and unchanged rules are not run again.
@@ -333,15 +329,12 @@ pub fn run() -> i32 {
         Ok(exit) => exit.code(),
         Err(e) => {
             let (name, json_to) = match &cli.command {
-                Command::Scan(a) => ("scan", json_target(&a.common)),
-                Command::Gate(a) => ("gate", json_target(&a.common)),
+                Command::Scan(a) => ("scan", json_target(&a.common.out)),
+                Command::Gate(a) => ("gate", json_target(&a.common.out)),
                 Command::Corpus(_) => ("corpus index", None),
                 Command::Exceptions(_) => ("exceptions add", None),
-                Command::Check(a) => ("check", json_target(&a.common)),
-                Command::Merge(a) => (
-                    "merge",
-                    (a.format == Some(Format::Json)).then(|| a.output.clone()),
-                ),
+                Command::Check(a) => ("check", json_target(&a.common.out)),
+                Command::Merge(a) => ("merge", json_target(&a.out)),
             };
             report_error(name, json_to, &e);
             Exit::Error.code()
@@ -350,7 +343,7 @@ pub fn run() -> i32 {
 }
 
 /// Where a JSON error report goes, if JSON was asked for.
-fn json_target(c: &CommonArgs) -> Option<Option<PathBuf>> {
+fn json_target(c: &OutputArgs) -> Option<Option<PathBuf>> {
     if c.format == Some(Format::Json) {
         return Some(c.output.clone());
     }

@@ -3,7 +3,7 @@
 //! write the outputs.
 
 use crate::cli::{
-    print_diagnostics, CheckArgs, CommonArgs, Format, GateArgs, ReportTarget, ScanArgs,
+    print_diagnostics, CheckArgs, CommonArgs, Format, GateArgs, OutputArgs, ReportTarget, ScanArgs,
 };
 use crate::config::Config;
 use crate::corpus::{self, WalkOptions};
@@ -221,7 +221,7 @@ fn settings(
         .unwrap_or(DEFAULT_TIMEOUT_SECS)
         .max(1);
     if c.shard.is_some() {
-        if c.format.is_some_and(|f| f != Format::Json) || !c.reports.is_empty() {
+        if c.out.format.is_some_and(|f| f != Format::Json) || !c.out.reports.is_empty() {
             return Err(Error::usage(
                 "--shard writes a partial report (JSON) for `fpgate merge`: \
                  give the other formats to the merge (--format, --report)",
@@ -361,13 +361,13 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     };
     let compile_seconds = started.elapsed().as_secs_f64();
     for rs in std::iter::once(&candidate).chain(baseline.as_ref()) {
-        print_warnings(rs, common.quiet);
+        print_warnings(rs, common.out.quiet);
     }
 
     let lock = s.lock.as_ref().map(|p| crate::lock::load(p)).transpose()?;
 
     install_interrupt_handler();
-    let progress = progress_bar(corpus.files.len() as u64, common.quiet);
+    let progress = progress_bar(corpus.files.len() as u64, common.out.quiet);
     let mut sets: Vec<&Ruleset> = vec![&candidate];
     sets.extend(baseline.as_ref());
     let scan_started = Instant::now();
@@ -376,7 +376,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
         .map(|c| crate::incremental::CacheRun::new(c, &sets));
     if let Some(run) = cache_run.as_mut() {
         for line in run.prepare_deltas(&corpus.files, &prehashed, &s.compile) {
-            if !common.quiet {
+            if !common.out.quiet {
                 eprintln!("fpgate: {line}");
             }
         }
@@ -417,9 +417,9 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
         let mut body = serde_json::to_string(&partial)
             .map_err(|e| Error::usage(format!("partial report: {e}")))?;
         body.push('\n');
-        let path = common.output.clone().filter(|p| p.as_os_str() != "-");
+        let path = common.out.output.clone().filter(|p| p.as_os_str() != "-");
         output::write(path.as_deref(), body.as_bytes())?;
-        if !common.quiet {
+        if !common.out.quiet {
             eprintln!(
                 "fpgate: shard {}: {} of {} corpus entries, partial report written{}; `fpgate merge` over all {} partial reports gives the verdict",
                 partial.shard,
@@ -503,7 +503,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
         cache: cache_stats,
     };
 
-    emit(&report, &Out::of(common))?;
+    emit(&report, &common.out)?;
     Ok(report.exit())
 }
 
@@ -708,26 +708,7 @@ pub fn merge(a: &crate::cli::MergeArgs) -> Result<Exit> {
         .map(|p| Ok((p.clone(), crate::partial::load(p)?)))
         .collect::<Result<Vec<_>>>()?;
     let m = crate::partial::merge(&parts)?;
-    let mut report = finish(
-        Inputs {
-            command: m.command,
-            candidate: &m.candidate,
-            baseline: m.baseline.as_ref(),
-            corpus: &m.corpus,
-            outcomes: &m.outcomes,
-            allow_incomplete: m.allow_incomplete,
-            interrupted: m.interrupted,
-            timings: Timings::default(),
-            policy: Policy {
-                exceptions: m.exceptions.as_ref(),
-                today: Some(m.today),
-                strict: m.strict,
-                deny_warnings: m.deny_warnings,
-                deny_codes: m.deny_codes.clone(),
-            },
-        },
-        m.lock.as_ref().map(|(l, p)| (l, p.as_path())),
-    )?;
+    let mut report = finish(m.inputs(), m.lock.as_ref().map(|(l, p)| (l, p.as_path())))?;
     let scan_seconds = m.timings.scan_seconds;
     report.timings = Timings {
         compile_seconds: m.timings.compile_seconds,
@@ -738,38 +719,8 @@ pub fn merge(a: &crate::cli::MergeArgs) -> Result<Exit> {
         threads: m.timings.threads,
         cache: None,
     };
-    emit(
-        &report,
-        &Out {
-            format: a.format,
-            output: a.output.clone(),
-            reports: a.reports.clone(),
-            color: a.color,
-            quiet: a.quiet,
-        },
-    )?;
+    emit(&report, &a.out)?;
     Ok(report.exit())
-}
-
-/// Where and how a run's reports go.
-struct Out {
-    format: Option<Format>,
-    output: Option<PathBuf>,
-    reports: Vec<ReportTarget>,
-    color: crate::output::ColorChoice,
-    quiet: bool,
-}
-
-impl Out {
-    fn of(c: &CommonArgs) -> Out {
-        Out {
-            format: c.format,
-            output: c.output.clone(),
-            reports: c.reports.clone(),
-            color: c.color,
-            quiet: c.quiet,
-        }
-    }
 }
 
 /// First Ctrl-C / SIGTERM: stop taking new files, finish the ones being
@@ -814,7 +765,7 @@ fn round3(x: f64) -> f64 {
 /// The report targets of a run: the main one (`--format` to stdout or
 /// `--output`) and every `--report FORMAT=PATH`. When a `--report` takes
 /// stdout and the main format was not asked for, the main one is dropped.
-fn targets(common: &Out) -> Result<Vec<ReportTarget>> {
+fn targets(common: &OutputArgs) -> Result<Vec<ReportTarget>> {
     let mut t = Vec::new();
     let extra_on_stdout = common.reports.iter().any(|r| r.path.is_none());
     let main_path = common.output.clone().filter(|p| p.as_os_str() != "-");
@@ -829,7 +780,7 @@ fn targets(common: &Out) -> Result<Vec<ReportTarget>> {
     Ok(t)
 }
 
-fn emit(report: &Report, common: &Out) -> Result<()> {
+fn emit(report: &Report, common: &OutputArgs) -> Result<()> {
     let targets = targets(common)?;
     for t in &targets {
         let color = t.format == Format::Human

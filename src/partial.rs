@@ -432,6 +432,29 @@ pub struct Merged {
     pub timings: PartialTimings,
 }
 
+impl Merged {
+    /// The report inputs of the merged run.
+    pub fn inputs(&self) -> crate::report::Inputs<'_> {
+        crate::report::Inputs {
+            command: self.command,
+            candidate: &self.candidate,
+            baseline: self.baseline.as_ref(),
+            corpus: &self.corpus,
+            outcomes: &self.outcomes,
+            allow_incomplete: self.allow_incomplete,
+            interrupted: self.interrupted,
+            timings: Default::default(),
+            policy: crate::report::Policy {
+                exceptions: self.exceptions.as_ref(),
+                today: Some(self.today),
+                strict: self.strict,
+                deny_warnings: self.deny_warnings,
+                deny_codes: self.deny_codes.clone(),
+            },
+        }
+    }
+}
+
 /// Check a set of partial reports and combine them. Every failure is a
 /// usage error (exit 2) naming the shard files involved.
 pub fn merge(parts: &[(PathBuf, Partial)]) -> Result<Merged> {

@@ -33,19 +33,6 @@ fn n(stats: &Value, key: &str) -> u64 {
         .unwrap_or_else(|| panic!("{key} in {stats}"))
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    for e in walkdir::WalkDir::new(from) {
-        let e = e.unwrap();
-        let rel = e.path().strip_prefix(from).unwrap();
-        let dst = to.join(rel);
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dst).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
-}
-
 /// A private copy of the candidate rules and corpus (old timestamps, so the
 /// stat cache may remember them).
 fn workspace() -> tempfile::TempDir {

@@ -172,17 +172,7 @@ fn pull_request_workflow_run_locally_blocks_with_an_annotation_on_the_rule_line(
 /// Copy the rules and the corpus into `dir` (the recipes' scripts run there).
 fn stage(dir: &std::path::Path) {
     for sub in ["rules", "corpus"] {
-        for e in walkdir::WalkDir::new(root().join(sub)) {
-            let e = e.unwrap();
-            let dst = dir
-                .join(sub)
-                .join(e.path().strip_prefix(root().join(sub)).unwrap());
-            if e.file_type().is_dir() {
-                std::fs::create_dir_all(&dst).unwrap();
-            } else {
-                std::fs::copy(e.path(), &dst).unwrap();
-            }
-        }
+        copy_dir(&root().join(sub), &dir.join(sub));
     }
 }
 

@@ -13,16 +13,7 @@ use std::path::{Path, PathBuf};
 fn corpus() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     let c = d.path().join("corpus");
-    for e in walkdir::WalkDir::new(root().join("corpus")) {
-        let e = e.unwrap();
-        let rel = e.path().strip_prefix(root().join("corpus")).unwrap();
-        let dst = c.join(rel);
-        if e.file_type().is_dir() {
-            std::fs::create_dir_all(&dst).unwrap();
-        } else {
-            std::fs::copy(e.path(), &dst).unwrap();
-        }
-    }
+    copy_dir(&root().join("corpus"), &c);
     let first_exe = walkdir::WalkDir::new(&c)
         .sort_by_file_name()
         .into_iter()

@@ -19,22 +19,6 @@ fuzz_target!(|data: &[u8]| {
     let Ok(m) = fpgate::partial::merge(&parts) else {
         return;
     };
-    let report = fpgate::report::build(fpgate::report::Inputs {
-        command: m.command,
-        candidate: &m.candidate,
-        baseline: m.baseline.as_ref(),
-        corpus: &m.corpus,
-        outcomes: &m.outcomes,
-        allow_incomplete: m.allow_incomplete,
-        interrupted: m.interrupted,
-        timings: Default::default(),
-        policy: fpgate::report::Policy {
-            exceptions: m.exceptions.as_ref(),
-            today: Some(m.today),
-            strict: m.strict,
-            deny_warnings: m.deny_warnings,
-            deny_codes: m.deny_codes.clone(),
-        },
-    });
+    let report = fpgate::report::build(m.inputs());
     let _ = serde_json::to_string(&report);
 });
