@@ -227,6 +227,31 @@ impl Cache {
         }
     }
 
+    /// Store the stamps and hashes of files hashed in this run (not those
+    /// that came from the stat cache, nor files modified in the last
+    /// seconds: see `Stamp::racy`).
+    pub fn remember_stats<'a>(
+        &mut self,
+        files: impl Iterator<
+            Item = (
+                &'a crate::corpus::CorpusFile,
+                &'a Option<crate::scan::PreHashed>,
+            ),
+        >,
+    ) {
+        let now = unix_now();
+        let stats = files
+            .filter_map(|(f, p)| {
+                let p = p.as_ref().filter(|p| !p.cached)?;
+                stat_row(f, p.stamp, p.sha256, p.format, now)
+            })
+            .collect();
+        self.write(&Writes {
+            stats,
+            ..Default::default()
+        });
+    }
+
     /// The stat entries of `paths` (absolute), in order.
     pub fn stats(&mut self, paths: &[PathBuf]) -> Vec<Option<(StatEntry, &'static str)>> {
         let r = self.try_stats(paths);
@@ -495,10 +520,7 @@ pub fn compiled_put(dir: &Path, key: &[u8; 32], rules: &[u8], warnings: &[u8]) {
     let Ok(conn) = try_open(&dir.join(FILE)) else {
         return;
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = unix_now();
     let _ = conn.execute(
         "INSERT OR REPLACE INTO compiled VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
@@ -513,6 +535,30 @@ pub fn compiled_put(dir: &Path, key: &[u8; 32], rules: &[u8], warnings: &[u8]) {
         "DELETE FROM compiled WHERE key NOT IN (SELECT key FROM compiled ORDER BY made DESC LIMIT ?1)",
         [KEEP],
     );
+}
+
+/// A stat-cache row for a file read in this run, unless it was modified
+/// within the last 2 seconds of `now` (see `Stamp::racy`).
+pub fn stat_row(
+    f: &crate::corpus::CorpusFile,
+    stamp: crate::scan::Stamp,
+    sha256: [u8; 32],
+    format: &str,
+    now: i64,
+) -> Option<(PathBuf, StatEntry, String)> {
+    if stamp.racy(now, 2) {
+        return None;
+    }
+    let abs = std::path::absolute(&f.path).ok()?;
+    Some((abs, StatEntry { stamp, sha256 }, format.to_string()))
+}
+
+/// Seconds since 1970 (0 if the clock is before it).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn stat_check(path: &[u8], n: &[i64; 7], sha: &[u8], format: &str) -> i64 {

@@ -357,7 +357,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     let (corpus, prehashed, mut cache) = walked?;
     let (corpus, prehashed, shard) = match s.shard {
         None => (corpus, prehashed, None),
-        Some(sh) => select_shard(corpus, prehashed, sh, &s.scan),
+        Some(sh) => select_shard(corpus, prehashed, sh, &s.scan, cache.as_mut()),
     };
     let compile_seconds = started.elapsed().as_secs_f64();
     for rs in std::iter::once(&candidate).chain(baseline.as_ref()) {
@@ -538,6 +538,7 @@ fn select_shard(
     pre: Vec<Option<scan::PreHashed>>,
     shard: crate::partial::Shard,
     opts: &ScanOptions,
+    cache: Option<&mut crate::cache::Cache>,
 ) -> (
     corpus::Corpus,
     Vec<Option<scan::PreHashed>>,
@@ -545,6 +546,11 @@ fn select_shard(
 ) {
     use crate::partial::Shard;
     let pre = scan::hash_rest(&corpus.files, pre, opts);
+    // Remember every hash, not only this shard's: tomorrow's run of this
+    // shard hashes the whole corpus again.
+    if let Some(cache) = cache {
+        cache.remember_stats(corpus.files.iter().zip(&pre));
+    }
     let shas: Vec<Option<[u8; 32]>> = pre.iter().map(|p| p.map(|p| p.sha256)).collect();
     let digest = crate::partial::corpus_digest(&corpus, &shas);
     let (total_files, total_skipped) = (corpus.files.len(), corpus.skipped.len());

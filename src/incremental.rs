@@ -169,10 +169,7 @@ impl<'r> CacheRun<'r> {
             known,
             plans,
             writes: Mutex::new(writes),
-            now: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0),
+            now: cache::unix_now(),
             memo: Mutex::new(HashMap::new()),
             counts: Default::default(),
         }
@@ -392,21 +389,13 @@ impl<'r> CacheRun<'r> {
         sha: [u8; 32],
         format: &str,
     ) {
-        if stamp.racy(self.now, 2) {
-            return;
+        if let Some(row) = cache::stat_row(f, stamp, sha, format, self.now) {
+            self.writes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .stats
+                .push(row);
         }
-        let Ok(abs) = std::path::absolute(&f.path) else {
-            return;
-        };
-        self.writes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .stats
-            .push((
-                abs,
-                cache::StatEntry { stamp, sha256: sha },
-                format.to_string(),
-            ));
     }
 }
 
