@@ -38,7 +38,10 @@ pub const FILE: &str = "fpgate-cache.sqlite";
 /// "fpgt": SQLite's application id for fpgate caches.
 const APP_ID: i32 = 0x6670_6774;
 /// Bump when the tables change: older caches are then replaced.
-const SCHEMA: i32 = 3;
+const SCHEMA: i32 = 4;
+/// Results of rule sets no run has used for this long are dropped, and
+/// stat entries of files that no longer exist (checked once a day).
+const KEEP_SECONDS: i64 = 30 * 86_400;
 
 /// A content (sha256), or a content and the path-dependent external values.
 pub type Subject = [u8; 32];
@@ -57,6 +60,8 @@ pub struct StatEntry {
 pub struct Known {
     /// Sets of rule keys that include at least one rule of this run.
     pub sets: Vec<Vec<Efp>>,
+    /// Their ids.
+    pub set_ids: Vec<SetId>,
     /// Per subject, the sets (indices into `sets`) it was scanned with.
     pub done: HashMap<Subject, Vec<u32>>,
     /// Per subject, the rules of this run it matched, with evidence.
@@ -66,6 +71,8 @@ pub struct Known {
 /// Results of this run to store.
 #[derive(Debug, Default)]
 pub struct Writes {
+    /// Rule sets this run used: kept from expiring (see `KEEP_SECONDS`).
+    pub touch: Vec<SetId>,
     pub stats: Vec<(PathBuf, StatEntry, String)>,
     pub sets: Vec<(SetId, Vec<Efp>)>,
     pub done: Vec<(Subject, SetId, Vec<(Efp, Vec<PatternEvidence>)>)>,
@@ -146,7 +153,9 @@ CREATE TABLE stat(path BLOB PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT N
     size INTEGER NOT NULL, mtime INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     ctime INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, sha256 BLOB NOT NULL,
     format TEXT NOT NULL, chk INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE rulesets(id BLOB PRIMARY KEY, rules BLOB NOT NULL, chk INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE rulesets(id BLOB PRIMARY KEY, rules BLOB NOT NULL, chk INTEGER NOT NULL,
+    used INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE compiled(key BLOB PRIMARY KEY, rules BLOB NOT NULL, warnings BLOB NOT NULL,
     made INTEGER NOT NULL, chk INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE done(subject BLOB NOT NULL, ruleset BLOB NOT NULL, hits BLOB NOT NULL,
@@ -369,6 +378,9 @@ impl Cache {
                     continue;
                 }
                 if list.iter().any(|e| efps.contains(e)) {
+                    if let Ok(sid) = SetId::try_from(id.as_slice()) {
+                        known.set_ids.push(sid);
+                    }
                     set_index.insert(id, known.sets.len() as u32);
                     known.sets.push(list);
                 }
@@ -426,6 +438,46 @@ impl Cache {
         self.recover(r, "could not store results", ());
     }
 
+    /// At most once a day: drop the results of rule sets unused for
+    /// `KEEP_SECONDS` and the stat entries of files that no longer exist.
+    fn collect_garbage(tx: &rusqlite::Transaction<'_>, now: i64) -> rusqlite::Result<()> {
+        let last: i64 = tx
+            .query_row("SELECT value FROM meta WHERE key = 'gc'", [], |r| r.get(0))
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(0),
+                e => Err(e),
+            })?;
+        if now - last < 86_400 {
+            return Ok(());
+        }
+        let cutoff = now - KEEP_SECONDS;
+        tx.execute(
+            "DELETE FROM done WHERE ruleset IN (SELECT id FROM rulesets WHERE used < ?1)",
+            [cutoff],
+        )?;
+        tx.execute("DELETE FROM rulesets WHERE used < ?1", [cutoff])?;
+        let gone: Vec<Vec<u8>> = {
+            use std::os::unix::ffi::OsStrExt;
+            let mut q = tx.prepare("SELECT path FROM stat")?;
+            let mut rows = q.query([])?;
+            let mut gone = Vec::new();
+            while let Some(r) = rows.next()? {
+                let Some(p) = blob(r, 0) else { continue };
+                let path = Path::new(std::ffi::OsStr::from_bytes(&p));
+                if std::fs::symlink_metadata(path).is_err() {
+                    gone.push(p);
+                }
+            }
+            gone
+        };
+        let mut q = tx.prepare("DELETE FROM stat WHERE path = ?1")?;
+        for p in gone {
+            q.execute([p])?;
+        }
+        tx.execute("INSERT OR REPLACE INTO meta VALUES ('gc', ?1)", [now])?;
+        Ok(())
+    }
+
     fn try_write(&mut self, w: &Writes) -> rusqlite::Result<()> {
         use std::os::unix::ffi::OsStrExt;
         let tx = self
@@ -452,13 +504,19 @@ impl Cache {
                     stat_check(key, &n, &e.sha256, format)
                 ])?;
             }
-            let mut q = tx.prepare_cached("INSERT OR IGNORE INTO rulesets VALUES (?1, ?2, ?3)")?;
+            let now = unix_now();
+            let mut q =
+                tx.prepare_cached("INSERT OR IGNORE INTO rulesets VALUES (?1, ?2, ?3, ?4)")?;
             for (id, efps) in &w.sets {
                 let mut v = efps.clone();
                 v.sort();
                 v.dedup();
                 let blob: Vec<u8> = v.concat();
-                q.execute(params![&id[..], &blob, check(&[id, &blob])])?;
+                q.execute(params![&id[..], &blob, check(&[id, &blob]), now])?;
+            }
+            let mut q = tx.prepare_cached("UPDATE rulesets SET used = ?2 WHERE id = ?1")?;
+            for id in w.touch.iter().chain(w.sets.iter().map(|(id, _)| id)) {
+                q.execute(params![&id[..], now])?;
             }
             let mut q = tx.prepare_cached("INSERT OR REPLACE INTO done VALUES (?1, ?2, ?3, ?4)")?;
             for (subject, set, hits) in &w.done {
@@ -471,6 +529,7 @@ impl Cache {
                 ])?;
             }
         }
+        Self::collect_garbage(&tx, unix_now())?;
         tx.commit()
     }
 }
@@ -678,6 +737,49 @@ mod tests {
         let k = c.known(&want);
         assert!(k.done.is_empty());
         assert_eq!(c.bad_rows, 1);
+    }
+
+    #[test]
+    fn unused_rule_sets_and_vanished_files_are_collected() {
+        let d = tempfile::tempdir().unwrap();
+        let mut c = Cache::open(d.path()).unwrap();
+        let (old, new): (Efp, Efp) = ([1; 16], [2; 16]);
+        let (old_id, new_id) = (set_id(&[old]), set_id(&[new]));
+        let kept = d.path().join("kept");
+        std::fs::write(&kept, b"x").unwrap();
+        let stamp = crate::scan::Stamp::of(&std::fs::metadata(&kept).unwrap());
+        let entry = StatEntry {
+            stamp,
+            sha256: [3; 32],
+        };
+        c.write(&Writes {
+            sets: vec![(old_id, vec![old]), (new_id, vec![new])],
+            done: vec![([7; 32], old_id, vec![]), ([7; 32], new_id, vec![])],
+            stats: vec![
+                (kept.clone(), entry, "other".into()),
+                (d.path().join("gone"), entry, "other".into()),
+            ],
+            ..Default::default()
+        });
+        // The old set was last used 40 days ago; the last collection was
+        // two days ago.
+        let now = unix_now();
+        c.conn
+            .execute(
+                "UPDATE rulesets SET used = ?1 WHERE id = ?2",
+                params![now - 40 * 86_400, &old_id[..]],
+            )
+            .unwrap();
+        c.conn
+            .execute("UPDATE meta SET value = ?1", [now - 2 * 86_400])
+            .unwrap();
+        c.write(&Writes::default());
+        let count = |sql: &str| -> i64 { c.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM rulesets"), 1);
+        assert_eq!(count("SELECT count(*) FROM done"), 1);
+        assert_eq!(count("SELECT count(*) FROM stat"), 1);
+        let both: std::collections::HashSet<Efp> = [old, new].into_iter().collect();
+        assert_eq!(c.known(&both).set_ids, vec![new_id]);
     }
 
     #[test]

@@ -127,7 +127,10 @@ impl<'r> CacheRun<'r> {
             .iter()
             .map(|s| s.iter().copied().collect())
             .collect();
-        let mut writes = Writes::default();
+        let mut writes = Writes {
+            touch: known.set_ids.clone(),
+            ..Default::default()
+        };
         let plans = rulesets
             .iter()
             .map(|rs| {
