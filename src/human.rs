@@ -438,8 +438,18 @@ pub fn verdict_line(r: &Report, style: Style) -> String {
         }
         w
     };
+    // Files answered from the results cache count as scanned (their
+    // results are), but the speed figures then say little: say so.
+    let cached = r
+        .timings
+        .cache
+        .as_ref()
+        .map(|s| s.files_unread + s.files_read_not_scanned)
+        .filter(|n| *n > 0)
+        .map(|n| format!(" ({n} answered from the results cache)"))
+        .unwrap_or_default();
     format!(
-        "{word}: {what}, {} unscanned; scanned {} of {} files, {} ({} unique) in {:.2}s, {:.1} MB/s, {} threads",
+        "{word}: {what}, {} unscanned; scanned {} of {} files{cached}, {} ({} unique) in {:.2}s, {:.1} MB/s, {} threads",
         c.unscanned,
         r.corpus.scanned_files,
         r.corpus.entries,
