@@ -229,7 +229,8 @@ pub struct CacheStats {
     pub dir: String,
     /// Every result cached and the file unchanged: not even read.
     pub files_unread: usize,
-    /// Read (new stamp) but every result cached.
+    /// Read (new stamp) but every result cached, or another path of the
+    /// same content scanned in this run.
     pub files_read_not_scanned: usize,
     /// Scanned with the rules that had no cached results only.
     pub files_scanned_changed_rules: usize,

@@ -364,16 +364,13 @@ impl<'r> Worker<'r> {
             }
         }
         let plans = self.plans(&sha256, f);
-        if let Some(c) = self.cache {
-            c.count(if plans.iter().all(|p| *p == Plan::Skip) {
-                crate::incremental::READ_ONLY
-            } else if plans.contains(&Plan::Full) {
-                crate::incremental::FULL
-            } else {
-                crate::incremental::DELTA
-            });
-        }
+        let count = |what| {
+            if let Some(c) = self.cache {
+                c.count(what);
+            }
+        };
         if plans.iter().all(|p| *p == Plan::Skip) {
+            count(crate::incremental::READ_ONLY);
             let empty = vec![Vec::new(); plans.len()];
             return Outcome::Scanned {
                 sha256,
@@ -388,6 +385,8 @@ impl<'r> Worker<'r> {
             .unwrap_or_else(|e| e.into_inner())
             .insert(sha256);
         if !first && !path_dependent {
+            // Another path of this content is being scanned.
+            count(crate::incremental::READ_ONLY);
             return Outcome::Scanned {
                 sha256,
                 size,
@@ -395,6 +394,11 @@ impl<'r> Worker<'r> {
                 hits: None,
             };
         }
+        count(if plans.contains(&Plan::Full) {
+            crate::incremental::FULL
+        } else {
+            crate::incremental::DELTA
+        });
 
         match catch_unwind(AssertUnwindSafe(|| self.scan_buf(f, &plans))) {
             Ok(Ok(hits)) => Outcome::Scanned {
