@@ -35,6 +35,8 @@ Exit codes:
   0  pass: no new false positive (scan: no match) and every file was scanned
   1  blocked: at least one new false positive (scan: at least one match)
   2  error, no verdict: bad arguments, a rule that does not compile, a corpus
-     path that does not exist or holds no files, a report that cannot be written
+     path that does not exist or holds no files, a report that cannot be written,
+     a corpus that does not match its lock; merge: a missing, duplicated or
+     mismatched shard, or a partial report that is truncated or edited
   3  incomplete: the verdict would pass but some files could not be scanned
      (use --allow-incomplete to accept that)";
