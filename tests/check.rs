@@ -37,6 +37,7 @@ fn watch_reruns_on_save_and_survives_a_broken_rule() {
     );
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("fpgate"))
         .current_dir(d.path())
+        .env("FPGATE_CACHE", test_cache())
         .args([
             "check",
             "r.yar",

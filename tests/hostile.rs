@@ -396,6 +396,7 @@ fn sigterm_writes_a_partial_report_and_exits_non_zero() {
     let bin = assert_cmd::cargo::cargo_bin("fpgate");
     let mut child = std::process::Command::new(bin)
         .current_dir(d.path())
+        .env("FPGATE_CACHE", test_cache())
         .args([
             "scan",
             "--no-config",

@@ -23,10 +23,21 @@ pub fn fpgate() -> Command {
     c
 }
 
-/// One results cache per test binary, shared by its tests (which run in
-/// parallel, so this also exercises concurrent runs sharing a cache).
+/// One results cache per test process, shared by its tests (which run in
+/// parallel, so this also exercises concurrent runs sharing a cache). The
+/// caches of test processes that have ended are removed on first use.
 pub fn test_cache() -> PathBuf {
-    std::env::temp_dir().join(format!("fpgate-test-cache-{}", std::process::id()))
+    static CLEANED: std::sync::Once = std::sync::Once::new();
+    let base = std::env::temp_dir().join("fpgate-test-caches");
+    CLEANED.call_once(|| {
+        for e in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let pid = e.file_name().to_string_lossy().parse::<u32>().ok();
+            if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    });
+    base.join(std::process::id().to_string())
 }
 
 pub struct Run {
