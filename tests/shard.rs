@@ -254,40 +254,19 @@ fn truncated_edited_and_foreign_partials_are_refused() {
 
 #[test]
 fn shard_flags_are_checked() {
-    let r = run(fpgate().args([
-        "scan",
-        "--rules",
-        "rules/released",
-        "--corpus",
-        "corpus",
-        "--shard",
-        "0/3",
-    ]));
+    let scan = |extra: &[&str]| {
+        run(fpgate()
+            .args(["scan", "--rules", "rules/released", "--corpus", "corpus"])
+            .args(extra))
+    };
+    let r = scan(&["--shard", "0/3"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("numbered from 1"), "{}", r.stderr);
-    let r = run(fpgate().args([
-        "scan",
-        "--rules",
-        "rules/released",
-        "--corpus",
-        "corpus",
-        "--shard",
-        "1/3",
-        "--format",
-        "human",
-    ]));
+    let r = scan(&["--shard", "1/3", "--format", "human"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("partial report"), "{}", r.stderr);
     // A scan's shard on stdout is a partial report.
-    let r = run(fpgate().args([
-        "scan",
-        "--rules",
-        "rules/released",
-        "--corpus",
-        "corpus",
-        "--shard",
-        "1/1",
-    ]));
+    let r = scan(&["--shard", "1/1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.json()["kind"], "fpgate-partial");
 }
