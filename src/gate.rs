@@ -493,15 +493,14 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
         report.performance = Some(pr);
     }
 
-    report.timings = Timings {
-        compile_seconds: round3(compile_seconds),
-        scan_seconds: round3(scan_seconds),
-        total_seconds: round3(started.elapsed().as_secs_f64()),
-        throughput_mb_per_s: round3(report.corpus.bytes as f64 / 1e6 / scan_seconds.max(1e-9)),
-        files_per_s: round3(report.corpus.scanned_files as f64 / scan_seconds.max(1e-9)),
-        threads: s.scan.threads,
-        cache: cache_stats,
-    };
+    report.timings = Timings::of(
+        &report.corpus,
+        compile_seconds,
+        scan_seconds,
+        started.elapsed().as_secs_f64(),
+        s.scan.threads,
+        cache_stats,
+    );
 
     emit(&report, &common.out)?;
     Ok(report.exit())
@@ -715,16 +714,14 @@ pub fn merge(a: &crate::cli::MergeArgs) -> Result<Exit> {
         .collect::<Result<Vec<_>>>()?;
     let m = crate::partial::merge(&parts)?;
     let mut report = finish(m.inputs(), m.lock.as_ref().map(|(l, p)| (l, p.as_path())))?;
-    let scan_seconds = m.timings.scan_seconds;
-    report.timings = Timings {
-        compile_seconds: m.timings.compile_seconds,
-        scan_seconds: round3(scan_seconds),
-        total_seconds: round3(m.timings.total_seconds + started.elapsed().as_secs_f64()),
-        throughput_mb_per_s: round3(report.corpus.bytes as f64 / 1e6 / scan_seconds.max(1e-9)),
-        files_per_s: round3(report.corpus.scanned_files as f64 / scan_seconds.max(1e-9)),
-        threads: m.timings.threads,
-        cache: None,
-    };
+    report.timings = Timings::of(
+        &report.corpus,
+        m.timings.compile_seconds,
+        m.timings.scan_seconds,
+        m.timings.total_seconds + started.elapsed().as_secs_f64(),
+        m.timings.threads,
+        None,
+    );
     emit(&report, &a.out)?;
     Ok(report.exit())
 }

@@ -223,6 +223,31 @@ pub struct Timings {
     pub cache: Option<CacheStats>,
 }
 
+impl Timings {
+    /// A run's timings (seconds, rounded to ms); speeds are per second of
+    /// scan time over every path of the corpus.
+    pub fn of(
+        corpus: &CorpusSummary,
+        compile_seconds: f64,
+        scan_seconds: f64,
+        total_seconds: f64,
+        threads: usize,
+        cache: Option<CacheStats>,
+    ) -> Timings {
+        let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
+        let per_s = |n: f64| r3(n / scan_seconds.max(1e-9));
+        Timings {
+            compile_seconds: r3(compile_seconds),
+            scan_seconds: r3(scan_seconds),
+            total_seconds: r3(total_seconds),
+            throughput_mb_per_s: per_s(corpus.bytes as f64 / 1e6),
+            files_per_s: per_s(corpus.scanned_files as f64),
+            threads,
+            cache,
+        }
+    }
+}
+
 /// How the files of a run were answered, with a results cache.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Default)]
 pub struct CacheStats {
