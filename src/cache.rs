@@ -562,15 +562,18 @@ pub fn compiled_get(dir: &Path, key: &[u8; 32]) -> Option<(Vec<u8>, Vec<u8>)> {
             |r| Ok((blob(r, 0), blob(r, 1), int(r, 2))),
         )
         .ok()?;
-    let (rules, warnings, chk) = (rules?, warnings?, chk?);
-    if chk != check(&[key, &rules, &warnings]) {
-        eprintln!(
-            "fpgate: cache {}: damaged compiled rules ignored (compiling again)",
-            dir.display()
-        );
-        return None;
+    match (rules, warnings, chk) {
+        (Some(rules), Some(warnings), Some(chk)) if chk == check(&[key, &rules, &warnings]) => {
+            Some((rules, warnings))
+        }
+        _ => {
+            eprintln!(
+                "fpgate: cache {}: damaged compiled rules ignored (compiling again)",
+                dir.display()
+            );
+            None
+        }
     }
-    Some((rules, warnings))
 }
 
 /// Keep compiled rules; only the most recent few rulesets are kept.

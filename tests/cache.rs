@@ -221,3 +221,39 @@ fn check_shares_results_with_the_gate_and_answers_from_the_cache() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn damaged_compiled_rules_are_compiled_again() {
+    let w = workspace();
+    let cache = w.path().join("cache");
+    let (cand, corpus) = (w.path().join("candidate"), w.path().join("corpus"));
+    let (plain, _, _) = gate(None, &cand, &corpus);
+    gate(Some(&cache), &cand, &corpus);
+    let db = cache.join("fpgate-cache.sqlite");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let kept: i64 = conn
+        .query_row("SELECT count(*) FROM compiled", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kept, 2, "candidate and baseline are kept compiled");
+    // Flip one bit in the middle of every compiled ruleset (native code).
+    let rows: Vec<(Vec<u8>, Vec<u8>)> = conn
+        .prepare("SELECT key, rules FROM compiled")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (key, mut rules) in rows {
+        let mid = rules.len() / 2;
+        rules[mid] ^= 1;
+        conn.execute(
+            "UPDATE compiled SET rules = ?1 WHERE key = ?2",
+            rusqlite::params![rules, key],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    let (r, _, err) = gate(Some(&cache), &cand, &corpus);
+    assert_eq!(r, plain);
+    assert!(err.contains("damaged compiled rules ignored"), "{err}");
+}
