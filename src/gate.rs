@@ -355,16 +355,22 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     let candidate = candidate?;
     let baseline = baseline?;
     let (corpus, prehashed, mut cache) = walked?;
+    let lock = s.lock.as_ref().map(|p| crate::lock::load(p)).transpose()?;
     let (corpus, prehashed, shard) = match s.shard {
         None => (corpus, prehashed, None),
-        Some(sh) => select_shard(corpus, prehashed, sh, &s.scan, cache.as_mut()),
+        Some(sh) => select_shard(
+            corpus,
+            prehashed,
+            sh,
+            &s.scan,
+            cache.as_mut(),
+            lock.as_ref().zip(s.lock.as_deref()),
+        )?,
     };
     let compile_seconds = started.elapsed().as_secs_f64();
     for rs in std::iter::once(&candidate).chain(baseline.as_ref()) {
         print_warnings(rs, common.out.quiet);
     }
-
-    let lock = s.lock.as_ref().map(|p| crate::lock::load(p)).transpose()?;
 
     install_interrupt_handler();
     let progress = progress_bar(corpus.files.len() as u64, common.out.quiet);
@@ -400,6 +406,18 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     let profile = s.scan.profile.then(|| scan::take_profile(50));
 
     if let Some(shard) = shard {
+        // A file placed by its locked hash must still have that content.
+        for ((f, o), l) in corpus.files.iter().zip(&outcomes).zip(&shard.locked) {
+            let sha = match o {
+                Outcome::Scanned { sha256, .. } => Some(sha256),
+                Outcome::Unscanned { sha256, .. } => sha256.as_ref(),
+            };
+            if let (Some(sha), Some(l)) = (sha, l) {
+                if sha != l {
+                    return Err(lock_mismatch(lock.as_ref().zip(s.lock.as_deref()), &f.rel));
+                }
+            }
+        }
         let partial = shard.partial(
             &s,
             &candidate,
@@ -538,22 +556,57 @@ fn select_shard(
     shard: crate::partial::Shard,
     opts: &ScanOptions,
     cache: Option<&mut crate::cache::Cache>,
-) -> (
+    lock: Option<(&crate::lock::Lock, &Path)>,
+) -> Result<(
     corpus::Corpus,
     Vec<Option<scan::PreHashed>>,
     Option<ShardRun>,
-) {
+)> {
     use crate::partial::Shard;
-    let pre = scan::hash_rest(&corpus.files, pre, opts);
+    // With a corpus lock, a locked file's shard comes from its locked hash:
+    // the shard does not read the files of other shards. (Its own files
+    // are read and hashed by the scan; a content that differs from the
+    // lock stops the run.)
+    let locked: std::collections::HashMap<&str, [u8; 32]> = lock
+        .map(|(l, _)| {
+            l.files
+                .iter()
+                .filter_map(|e| {
+                    Some((
+                        e.path.as_str(),
+                        crate::partial::sha_from_hex(&e.sha256).ok()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let from_lock: Vec<Option<[u8; 32]>> = corpus
+        .files
+        .iter()
+        .map(|f| locked.get(f.rel.as_str()).copied())
+        .collect();
+    let skip: Vec<bool> = from_lock.iter().map(Option::is_some).collect();
+    let pre = scan::hash_rest(&corpus.files, pre, &skip, opts);
     // Remember every hash, not only this shard's: tomorrow's run of this
     // shard hashes the whole corpus again.
     if let Some(cache) = cache {
         cache.remember_stats(corpus.files.iter().zip(&pre));
     }
-    let shas: Vec<Option<[u8; 32]>> = pre.iter().map(|p| p.map(|p| p.sha256)).collect();
+    let mut shas = Vec::with_capacity(pre.len());
+    for ((f, p), l) in corpus.files.iter().zip(&pre).zip(&from_lock) {
+        let sha = match (p, l) {
+            (Some(p), Some(l)) if p.sha256 != *l => {
+                return Err(lock_mismatch(lock, &f.rel));
+            }
+            (Some(p), _) => Some(p.sha256),
+            (None, l) => *l,
+        };
+        shas.push(sha);
+    }
     let digest = crate::partial::corpus_digest(&corpus, &shas);
     let (total_files, total_skipped) = (corpus.files.len(), corpus.skipped.len());
     let mut run = ShardRun {
+        locked: Vec::new(),
         shard,
         digest,
         total_files,
@@ -563,12 +616,13 @@ fn select_shard(
     };
     let mut files = Vec::new();
     let mut kept = Vec::new();
-    for (i, (f, p)) in corpus.files.into_iter().zip(pre).enumerate() {
-        let owner = match &p {
-            Some(p) => Shard::of_content(&p.sha256, shard.count),
+    for (i, ((f, p), sha)) in corpus.files.into_iter().zip(pre).zip(&shas).enumerate() {
+        let owner = match sha {
+            Some(sha) => Shard::of_content(sha, shard.count),
             None => Shard::of_path(&f.display, shard.count),
         };
         if owner == shard.index {
+            run.locked.push(from_lock[i]);
             run.file_index.push(i);
             files.push(f);
             kept.push(p);
@@ -586,11 +640,24 @@ fn select_shard(
         files,
         skipped,
     };
-    (corpus, kept, Some(run))
+    Ok((corpus, kept, Some(run)))
+}
+
+/// The error of a corpus file whose content is not the locked one.
+fn lock_mismatch(lock: Option<(&crate::lock::Lock, &Path)>, rel: &str) -> Error {
+    Error::usage(format!(
+        "the corpus does not match {}: changed: {}",
+        lock.map(|(_, p)| p.display().to_string())
+            .unwrap_or_default(),
+        crate::escape::term(rel)
+    ))
 }
 
 /// A sharded run: where its entries sit in the whole corpus.
 struct ShardRun {
+    /// Per file of the shard, its hash in the corpus lock (by which it may
+    /// have been placed here).
+    locked: Vec<Option<[u8; 32]>>,
     shard: crate::partial::Shard,
     digest: String,
     total_files: usize,

@@ -256,7 +256,7 @@ impl RulesetFacts {
     }
 }
 
-fn sha_from_hex(s: &str) -> Result<[u8; 32]> {
+pub fn sha_from_hex(s: &str) -> Result<[u8; 32]> {
     let bad = || Error::usage(format!("{s:?} is not a sha256"));
     if s.len() != 64 {
         return Err(bad());

@@ -687,11 +687,13 @@ pub fn prehash(
     out
 }
 
-/// Hash, on every thread, the files `pre` has no hash for (a sharded run
-/// must know every file's content hash to find its own).
+/// Hash, on every thread, the files `pre` has no hash for and `skip` does
+/// not exclude (a sharded run must know every file's content hash to find
+/// its own).
 pub fn hash_rest(
     files: &[CorpusFile],
     mut pre: Vec<Option<PreHashed>>,
+    skip: &[bool],
     opts: &ScanOptions,
 ) -> Vec<Option<PreHashed>> {
     pre.resize(files.len(), None);
@@ -699,8 +701,9 @@ pub fn hash_rest(
         files
             .par_iter()
             .zip(pre.into_par_iter())
-            .map_init(Vec::new, |buf, (f, p)| {
-                if p.is_some() || interrupted() {
+            .enumerate()
+            .map_init(Vec::new, |buf, (i, (f, p))| {
+                if p.is_some() || skip.get(i).copied().unwrap_or(false) || interrupted() {
                     return p;
                 }
                 let stamp = read_into(&f.path, buf, opts).ok()?;

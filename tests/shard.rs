@@ -270,3 +270,52 @@ fn shard_flags_are_checked() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(r.json()["kind"], "fpgate-partial");
 }
+
+#[test]
+fn with_a_lock_shards_place_files_by_locked_hash_and_refuse_a_changed_file() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("corpus");
+    copy_dir(&root().join("corpus"), &c);
+    let lock = d.path().join("corpus.lock");
+    let r = run(fpgate()
+        .args(["corpus", "index", "--corpus"])
+        .arg(&c)
+        .arg("--output")
+        .arg(&lock));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut args = gate_args(&c);
+    args.push("--lock".into());
+    args.push(lock.display().to_string());
+    let one = run(fpgate().args(&args).args(["--format", "json"]));
+    let out = tempfile::tempdir().unwrap();
+    let parts = shards(&args, 3, out.path());
+    let m = merge(&parts);
+    assert_eq!(m.code, one.code, "{}", m.stderr);
+    assert_eq!(without_timings(m.json()), without_timings(one.json()));
+
+    // A locked file changes: the shard that meets it stops (exit 2).
+    let victim = c.join("npm/electron-winstaller-5.4.4/Setup.exe");
+    let mut data = std::fs::read(&victim).unwrap();
+    data.extend_from_slice(b"tampered");
+    std::fs::write(&victim, data).unwrap();
+    let mut refused_by = 0;
+    for k in 1..=3 {
+        let r = run(fpgate()
+            .args(&args)
+            .arg("--shard")
+            .arg(format!("{k}/3"))
+            .arg("-o")
+            .arg(out.path().join(format!("again-{k}.json"))));
+        if r.code == 2 {
+            assert!(
+                r.stderr.contains("does not match") && r.stderr.contains("Setup.exe"),
+                "{}",
+                r.stderr
+            );
+            refused_by += 1;
+        } else {
+            assert_eq!(r.code, 0, "{}", r.stderr);
+        }
+    }
+    assert!(refused_by >= 1);
+}
