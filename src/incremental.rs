@@ -83,7 +83,11 @@ pub const FULL: usize = 3;
 
 /// The two subjects of a file: its content, and its content with the
 /// values of the path externals.
-pub fn subjects(sha: &[u8; 32], f: &CorpusFile) -> (Subject, Subject) {
+pub type Subjects = (Subject, Subject);
+
+/// A file's `Subjects` (computed once per file: plan, record and assemble
+/// all use them).
+pub fn subjects(sha: &[u8; 32], f: &CorpusFile) -> Subjects {
     let mut h = Sha256::new();
     h.update(b"path-externals\0");
     h.update(sha);
@@ -238,10 +242,9 @@ impl<'r> CacheRun<'r> {
         Some(m)
     }
 
-    /// What ruleset `i` must do with the file of content `sha` at `f`.
-    pub fn plan(&self, i: usize, sha: &[u8; 32], f: &CorpusFile) -> Plan {
-        let (a, b) = subjects(sha, f);
-        let Some(missing) = self.missing(i, &a, &b) else {
+    /// What ruleset `i` must do with the file of subjects `s`.
+    pub fn plan(&self, i: usize, s: &Subjects) -> Plan {
+        let Some(missing) = self.missing(i, &s.0, &s.1) else {
             return Plan::Full;
         };
         if mask_count(&missing) == 0 {
@@ -264,16 +267,19 @@ impl<'r> CacheRun<'r> {
         opts: &CompileOptions,
     ) -> Vec<String> {
         let mut log = Vec::new();
+        let known: Vec<Subjects> = files
+            .iter()
+            .zip(pre)
+            .filter_map(|(f, p)| Some(subjects(&p.as_ref()?.sha256, f)))
+            .collect();
         for i in 0..self.plans.len() {
             let Some(keys) = self.plans[i].keys else {
                 continue;
             };
             let n = keys.rules.len();
             let mut union = mask_new(n);
-            for (f, p) in files.iter().zip(pre) {
-                let Some(p) = p else { continue };
-                let (a, b) = subjects(&p.sha256, f);
-                let Some(m) = self.missing(i, &a, &b) else {
+            for (a, b) in &known {
+                let Some(m) = self.missing(i, a, b) else {
                     continue;
                 };
                 let c = mask_count(&m);
@@ -316,7 +322,7 @@ impl<'r> CacheRun<'r> {
     }
 
     /// Remember what ruleset `i` found in a file it scanned under `plan`.
-    pub fn record(&self, i: usize, sha: &[u8; 32], f: &CorpusFile, plan: Plan, hits: &[Hit]) {
+    pub fn record(&self, i: usize, s: &Subjects, plan: Plan, hits: &[Hit]) {
         let p = &self.plans[i];
         let Some(keys) = p.keys else { return };
         let sets = match (plan, &p.delta) {
@@ -324,7 +330,7 @@ impl<'r> CacheRun<'r> {
             (Plan::Delta, Some(d)) => &d.sets,
             _ => return,
         };
-        let (a, b) = subjects(sha, f);
+        let (a, b) = *s;
         let mut found: [Vec<(Efp, Vec<crate::scan::PatternEvidence>)>; 2] = Default::default();
         for h in hits {
             if let Some(&j) = keys.by_name.get(&h.rule.1) {
@@ -344,14 +350,7 @@ impl<'r> CacheRun<'r> {
 
     /// The matches of ruleset `i` on a file: `fresh` for the rules that
     /// ran under `plan`, the cache's for the others.
-    pub fn assemble(
-        &self,
-        i: usize,
-        sha: &[u8; 32],
-        f: &CorpusFile,
-        plan: Plan,
-        fresh: Vec<Hit>,
-    ) -> Vec<Hit> {
+    pub fn assemble(&self, i: usize, s: &Subjects, plan: Plan, fresh: Vec<Hit>) -> Vec<Hit> {
         let p = &self.plans[i];
         let Some(keys) = p.keys else { return fresh };
         let ran: Option<&Mask> = match (plan, &p.delta) {
@@ -359,7 +358,7 @@ impl<'r> CacheRun<'r> {
             (Plan::Delta, Some(d)) => Some(&d.members),
             _ => None,
         };
-        let (a, b) = subjects(sha, f);
+        let (a, b) = *s;
         let mut out = fresh;
         for (subject, path_kind) in [(a, false), (b, true)] {
             for (efp, ev) in self.known.hits.get(&subject).into_iter().flatten() {

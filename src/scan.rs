@@ -11,7 +11,7 @@
 
 use crate::corpus::{CorpusFile, Reason};
 use crate::hexfmt::{hex, printable, spaced_hex};
-use crate::incremental::{CacheRun, Plan};
+use crate::incremental::{CacheRun, Plan, Subjects};
 use crate::rules::{RuleKey, Ruleset};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
@@ -274,12 +274,17 @@ impl<'r> Worker<'r> {
             .collect();
     }
 
+    /// The file's cache subjects (`None` without a cache).
+    fn subjects(&self, sha: &[u8; 32], f: &CorpusFile) -> Option<Subjects> {
+        self.cache.map(|_| crate::incremental::subjects(sha, f))
+    }
+
     /// Each ruleset's plan for this file (all `Full` without a cache).
-    fn plans(&self, sha: &[u8; 32], f: &CorpusFile) -> Vec<Plan> {
+    fn plans(&self, s: Option<&Subjects>) -> Vec<Plan> {
         (0..self.rulesets.len())
-            .map(|i| match self.cache {
-                Some(c) => c.plan(i, sha, f),
-                None => Plan::Full,
+            .map(|i| match (self.cache, s) {
+                (Some(c), Some(s)) => c.plan(i, s),
+                _ => Plan::Full,
             })
             .collect()
     }
@@ -287,8 +292,7 @@ impl<'r> Worker<'r> {
     /// The matches per ruleset, from `fresh` results and the cache.
     fn assemble(
         &self,
-        sha: &[u8; 32],
-        f: &CorpusFile,
+        s: Option<&Subjects>,
         plans: &[Plan],
         fresh: Vec<Vec<Hit>>,
     ) -> Vec<Vec<Hit>> {
@@ -296,14 +300,14 @@ impl<'r> Worker<'r> {
             .into_iter()
             .zip(plans)
             .enumerate()
-            .map(|(i, (hits, &plan))| match self.cache {
-                Some(c) => {
+            .map(|(i, (hits, &plan))| match (self.cache, s) {
+                (Some(c), Some(s)) => {
                     if plan != Plan::Skip {
-                        c.record(i, sha, f, plan, &hits);
+                        c.record(i, s, plan, &hits);
                     }
-                    c.assemble(i, sha, f, plan, hits)
+                    c.assemble(i, s, plan, hits)
                 }
-                None => hits,
+                _ => hits,
             })
             .collect()
     }
@@ -329,7 +333,8 @@ impl<'r> Worker<'r> {
         }
         // Known content whose every result is cached: not even read.
         if let (Some(_), Some(p)) = (self.cache, pre) {
-            let plans = self.plans(&p.sha256, f);
+            let subj = self.subjects(&p.sha256, f);
+            let plans = self.plans(subj.as_ref());
             if plans.iter().all(|p| *p == Plan::Skip) {
                 if !p.cached {
                     if let Some(c) = self.cache {
@@ -344,7 +349,7 @@ impl<'r> Worker<'r> {
                     sha256: p.sha256,
                     size: p.stamp.size,
                     format: p.format,
-                    hits: Some(self.assemble(&p.sha256, f, &plans, empty)),
+                    hits: Some(self.assemble(subj.as_ref(), &plans, empty)),
                 };
             }
         }
@@ -363,7 +368,8 @@ impl<'r> Worker<'r> {
                 c.record_stat(f, stamp, sha256, format);
             }
         }
-        let plans = self.plans(&sha256, f);
+        let subj = self.subjects(&sha256, f);
+        let plans = self.plans(subj.as_ref());
         let count = |what| {
             if let Some(c) = self.cache {
                 c.count(what);
@@ -376,7 +382,7 @@ impl<'r> Worker<'r> {
                 sha256,
                 size,
                 format,
-                hits: Some(self.assemble(&sha256, f, &plans, empty)),
+                hits: Some(self.assemble(subj.as_ref(), &plans, empty)),
             };
         }
 
@@ -405,7 +411,7 @@ impl<'r> Worker<'r> {
                 sha256,
                 size,
                 format,
-                hits: Some(self.assemble(&sha256, f, &plans, hits)),
+                hits: Some(self.assemble(subj.as_ref(), &plans, hits)),
             },
             Ok(Err((reason, detail))) => Outcome::Unscanned {
                 reason,

@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A gate run's JSON report with the run-dependent `timings` removed, and
 /// the cache statistics.
@@ -35,12 +35,16 @@ fn n(stats: &Value, key: &str) -> u64 {
 
 /// A private copy of the candidate rules and corpus (old timestamps, so the
 /// stat cache may remember them).
-fn workspace() -> tempfile::TempDir {
+/// Returns the directory (kept alive by the caller), and in it the cache
+/// directory to use, the candidate rules and the corpus.
+fn workspace() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     let d = tempfile::tempdir().unwrap();
-    copy_dir(&root().join("rules/candidate"), &d.path().join("candidate"));
-    copy_dir(&root().join("corpus"), &d.path().join("corpus"));
+    let (cand, corpus) = (d.path().join("candidate"), d.path().join("corpus"));
+    copy_dir(&root().join("rules/candidate"), &cand);
+    copy_dir(&root().join("corpus"), &corpus);
     age(d.path());
-    d
+    let cache = d.path().join("cache");
+    (d, cache, cand, corpus)
 }
 
 /// Set every file's mtime an hour back (ctime stays now: racy files are
@@ -65,9 +69,7 @@ fn age(dir: &Path) {
 
 #[test]
 fn warm_rerun_reads_nothing_and_reports_the_same() {
-    let w = workspace();
-    let cache = w.path().join("cache");
-    let (cand, corpus) = (w.path().join("candidate"), w.path().join("corpus"));
+    let (_w, cache, cand, corpus) = workspace();
     let (plain, none, _) = gate(None, &cand, &corpus);
     assert!(none.is_null());
     let (cold, s1, _) = gate(Some(&cache), &cand, &corpus);
@@ -88,9 +90,7 @@ fn warm_rerun_reads_nothing_and_reports_the_same() {
 
 #[test]
 fn one_edited_rule_runs_alone_and_new_files_get_every_rule() {
-    let w = workspace();
-    let cache = w.path().join("cache");
-    let (cand, corpus) = (w.path().join("candidate"), w.path().join("corpus"));
+    let (_w, cache, cand, corpus) = workspace();
     gate(Some(&cache), &cand, &corpus);
 
     // Tighten the overbroad rule: it now needs two process-start strings.
@@ -127,9 +127,7 @@ fn one_edited_rule_runs_alone_and_new_files_get_every_rule() {
 
 #[test]
 fn a_damaged_or_foreign_cache_is_reported_and_rebuilt() {
-    let w = workspace();
-    let cache = w.path().join("cache");
-    let (cand, corpus) = (w.path().join("candidate"), w.path().join("corpus"));
+    let (_w, cache, cand, corpus) = workspace();
     let (plain, _, _) = gate(None, &cand, &corpus);
     gate(Some(&cache), &cand, &corpus);
     let db = cache.join("fpgate-cache.sqlite");
@@ -158,9 +156,7 @@ fn a_damaged_or_foreign_cache_is_reported_and_rebuilt() {
 
 #[test]
 fn concurrent_runs_sharing_a_cache_agree() {
-    let w = workspace();
-    let cache = w.path().join("cache");
-    let (cand, corpus) = (w.path().join("candidate"), w.path().join("corpus"));
+    let (_w, cache, cand, corpus) = workspace();
     let (plain, _, _) = gate(None, &cand, &corpus);
     let results: Vec<Value> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..4)
@@ -178,10 +174,9 @@ fn concurrent_runs_sharing_a_cache_agree() {
 
 #[test]
 fn an_unwritable_cache_directory_degrades_to_no_cache() {
-    let w = workspace();
+    let (w, _, cand, corpus) = workspace();
     let blocker = w.path().join("file-not-dir");
     std::fs::write(&blocker, b"x").unwrap();
-    let (cand, corpus) = (w.path().join("candidate"), w.path().join("corpus"));
     let (plain, _, _) = gate(None, &cand, &corpus);
     let (r, s, err) = gate(Some(&blocker.join("cache")), &cand, &corpus);
     assert_eq!(r, plain);
@@ -191,9 +186,7 @@ fn an_unwritable_cache_directory_degrades_to_no_cache() {
 
 #[test]
 fn check_shares_results_with_the_gate_and_answers_from_the_cache() {
-    let w = workspace();
-    let cache = w.path().join("cache");
-    let (cand, corpus) = (w.path().join("candidate"), w.path().join("corpus"));
+    let (_w, cache, cand, corpus) = workspace();
     gate(Some(&cache), &cand, &corpus);
     let check = |extra: &[&str]| {
         let r = run(fpgate()
@@ -224,9 +217,7 @@ fn check_shares_results_with_the_gate_and_answers_from_the_cache() {
 
 #[test]
 fn damaged_compiled_rules_are_compiled_again() {
-    let w = workspace();
-    let cache = w.path().join("cache");
-    let (cand, corpus) = (w.path().join("candidate"), w.path().join("corpus"));
+    let (_w, cache, cand, corpus) = workspace();
     let (plain, _, _) = gate(None, &cand, &corpus);
     gate(Some(&cache), &cand, &corpus);
     let db = cache.join("fpgate-cache.sqlite");
