@@ -9,7 +9,7 @@
 //! reason = "why this is acceptable"
 //! owner = "who answers for it"
 //! expires = "2027-03-31"
-//! # rule_fingerprint = "<hex>"  # lapses when the rule's body changes
+//! # rule_fingerprint = "v2:<hex>" # lapses when the rule's body changes
 //! # critical = true             # needed to cover a critical file
 //! ```
 
@@ -258,10 +258,10 @@ pub fn parse(text: &str, path: &Path) -> Result<ExceptionSet> {
         let rule_fingerprint = match &r.rule_fingerprint {
             Some(f) => {
                 let v = f.get_ref().trim().to_ascii_lowercase();
-                if parse_sha256(&v).is_none() {
+                if crate::yarasrc::fingerprint_scheme(&v).is_none() {
                     return Err(bad(
                         at(f.span().start),
-                        "`rule_fingerprint` must be 64 hex digits".into(),
+                        "`rule_fingerprint` must be \"v2:\" and 64 hex digits, as reports print it (or 64 hex digits written by fpgate 0.1)".into(),
                     ));
                 }
                 Some(v)

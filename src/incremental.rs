@@ -207,7 +207,21 @@ impl<'r> CacheRun<'r> {
             uncached_rulesets: self
                 .plans
                 .iter()
-                .filter_map(|p| Some((p.rs.label.to_string(), p.rs.cache.as_ref().err()?.clone())))
+                .filter_map(|p| {
+                    let why = match &p.rs.cache {
+                        Err(e) => e.clone(),
+                        Ok(k) if k.uncached.is_empty() => return None,
+                        Ok(k) => format!(
+                            "these rules run on every file, the rest use the cache: {}",
+                            k.uncached
+                                .iter()
+                                .map(|(r, why)| format!("{r} ({why})"))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ),
+                    };
+                    Some((p.rs.label.to_string(), why))
+                })
                 .collect(),
         }
     }

@@ -215,6 +215,15 @@ fn refusal(e: &Exception, f: &Finding, today: Date) -> Option<(Status, String)> 
         ));
     }
     if let Some(fp) = &e.rule_fingerprint {
+        if crate::yarasrc::fingerprint_scheme(fp) == Some(1) {
+            return Some((
+                Status::Lapsed,
+                format!(
+                    "rule_fingerprint was written by fpgate 0.1 (scheme 1, a lexer that could miss edits) and cannot be compared; review the rule and set rule_fingerprint = {:?}",
+                    f.rule.fingerprint.as_deref().unwrap_or("?")
+                ),
+            ));
+        }
         if f.rule.fingerprint.as_deref() != Some(fp.as_str()) {
             return Some((
                 Status::Lapsed,

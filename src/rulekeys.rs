@@ -2,21 +2,26 @@
 //!
 //! The results cache remembers, per file content, which rules were run on it
 //! and which matched. A rule is identified by its *effective fingerprint*:
-//! a hash of its own normalised source (see `yarasrc`), of the effective
-//! fingerprints of every rule it depends on (the rules its condition names,
-//! rule-set wildcards such as `any of (Foo*)`, and every `global` rule), and
-//! of everything else that can change a verdict: the fpgate and yara-x
+//! a hash of the tokens of its declaration that can change what it matches
+//! (as the engine's own parser reads them; comments, layout, `meta:` and tags
+//! do not count, see `yarasrc`), of the effective fingerprints of every rule
+//! it depends on (the rules its condition names, and every `global` rule),
+//! and of everything else that can change a verdict: the fpgate and yara-x
 //! versions, the `--define` values and the evidence limits. Editing one rule
 //! therefore changes its key and the keys of the rules that use it, and no
 //! other; a rule that matches nothing gets the same key in the candidate, the
 //! baseline, and `fpgate check`, so each is scanned once.
 //!
+//! Dependencies are over-approximated (any identifier in a condition that
+//! names a rule of the set): a false dependency costs a cache miss, never a
+//! wrong answer. Rules that depend on each other through such a cycle share
+//! one key for the whole cycle.
+//!
 //! After an edit, the rules whose keys are new are compiled on their own
 //! (with the rules they depend on) and only they are run over the corpus.
 
 use crate::error::{Error, Result};
-use crate::rules::{CompileOptions, RuleInfo, RuleKey, Ruleset, PATH_EXTERNALS};
-use crate::yarasrc::SourceInfo;
+use crate::rules::{CompileOptions, RuleInfo, RuleKey, Ruleset, Source, PATH_EXTERNALS};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use yara_x::{Rules, SourceCode};
@@ -33,6 +38,10 @@ pub struct RuleKeys {
     pub by_name: HashMap<String, usize>,
     /// Index into `rules` by effective fingerprint.
     pub by_efp: HashMap<Efp, usize>,
+    /// Rules whose identity could not be determined, with the reason: they
+    /// (and the rules that use them) get a key no run shares, so they run
+    /// on every file; every other rule still uses the cache.
+    pub uncached: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,66 +58,11 @@ pub struct DeclRef {
     pub span: (usize, usize),
 }
 
-/// Compute the keys. Fails (the ruleset is then scanned without the cache)
-/// when the lexer cannot account for every compiled rule, or a source file
-/// is not UTF-8 (its fingerprints would not see every byte).
-pub fn compute(
-    sources: &[(String, Vec<u8>, SourceInfo)],
-    info: &BTreeMap<RuleKey, RuleInfo>,
-    per_file_externals: &BTreeSet<&'static str>,
-    opts: &CompileOptions,
-) -> std::result::Result<RuleKeys, String> {
-    let namespace = info
-        .keys()
-        .next()
-        .map(|k| k.0.clone())
-        .unwrap_or_else(|| "default".into());
-    let mut decls: Vec<(usize, &crate::yarasrc::RuleDecl)> = Vec::new();
-    let mut by_name: HashMap<String, usize> = HashMap::new();
-    for (si, (origin, bytes, sinfo)) in sources.iter().enumerate() {
-        if std::str::from_utf8(bytes).is_err() {
-            return Err(format!("rule file {origin} is not UTF-8"));
-        }
-        for d in &sinfo.rules {
-            if by_name.insert(d.identifier.clone(), decls.len()).is_some() {
-                return Err(format!("rule {} is declared twice", d.identifier));
-            }
-            decls.push((si, d));
-        }
-    }
-    for (ns, id) in info.keys() {
-        if *ns != namespace || !by_name.contains_key(id) {
-            return Err(format!("rule {ns}:{id} was not found in the sources"));
-        }
-    }
-    let globals: Vec<usize> = (0..decls.len()).filter(|&i| decls[i].1.global).collect();
-    let deps: Vec<Vec<usize>> = decls
-        .iter()
-        .enumerate()
-        .map(|(i, (_, d))| {
-            let mut out: BTreeSet<usize> = d
-                .refs
-                .iter()
-                .filter_map(|r| by_name.get(r).copied())
-                .collect();
-            for w in &d.wildcards {
-                out.extend(
-                    decls
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, (_, o))| o.identifier.starts_with(w.as_str()))
-                        .map(|(j, _)| j),
-                );
-            }
-            out.extend(globals.iter().copied());
-            out.remove(&i);
-            out.into_iter().collect()
-        })
-        .collect();
-
+/// The run context every key includes: versions, evidence limits, defines.
+fn context(opts: &CompileOptions) -> [u8; 32] {
     let mut ctx = Sha256::new();
     ctx.update(format!(
-        "fpgate {} yara-x {} evidence {}x{}\n",
+        "fpgate {} yara-x {} keys v2 evidence {}x{}\n",
         env!("CARGO_PKG_VERSION"),
         yara_x::VERSION,
         crate::scan::EVIDENCE_MATCHES,
@@ -121,72 +75,186 @@ pub fn compute(
             serde_json::to_string(&d.value).unwrap_or_default()
         ));
     }
-    let ctx: [u8; 32] = ctx.finalize().into();
+    ctx.finalize().into()
+}
 
-    // Depth-first with an explicit state per rule; a cycle (not valid YARA,
-    // but the lexer may be fooled) disables the cache.
-    #[derive(Clone, Copy, PartialEq)]
-    enum State {
-        New,
-        Busy,
-        Done,
+/// Strongly connected components of the dependency graph (Tarjan, without
+/// recursion), each as a list of rule indices, dependencies first.
+fn components(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = deps.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0usize; n];
+    let mut on_stack = vec![false; n];
+    let mut stack: Vec<usize> = Vec::new();
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut next = 0usize;
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        // (node, next edge to look at)
+        let mut call: Vec<(usize, usize)> = vec![(root, 0)];
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(top) = call.last_mut() {
+            let v = top.0;
+            if let Some(&w) = deps[v].get(top.1) {
+                top.1 += 1;
+                if index[w] == usize::MAX {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    call.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+            } else {
+                call.pop();
+                if let Some(&(u, _)) = call.last() {
+                    low[u] = low[u].min(low[v]);
+                }
+                if low[v] == index[v] {
+                    let mut comp = Vec::new();
+                    while let Some(w) = stack.pop() {
+                        on_stack[w] = false;
+                        comp.push(w);
+                        if w == v {
+                            break;
+                        }
+                    }
+                    comp.sort_unstable();
+                    out.push(comp);
+                }
+            }
+        }
     }
+    out
+}
+
+/// Compute the keys of every rule declared in `sources`. Fails (the
+/// ruleset is then scanned without the cache) only when nothing about the
+/// set can be trusted; a rule whose identity is unclear is listed in
+/// `uncached` and runs on every file.
+pub fn compute(
+    sources: &[Source],
+    info: &BTreeMap<RuleKey, RuleInfo>,
+    per_file_externals: &BTreeSet<&'static str>,
+    opts: &CompileOptions,
+) -> std::result::Result<RuleKeys, String> {
+    let namespace = info
+        .keys()
+        .next()
+        .map(|k| k.0.clone())
+        .unwrap_or_else(|| "default".into());
+    if let Some((ns, id)) = info.keys().find(|k| k.0 != namespace) {
+        return Err(format!("rule {ns}:{id} is in a second namespace"));
+    }
+    let mut decls: Vec<(usize, &crate::yarasrc::RuleDecl)> = Vec::new();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    let mut volatile: BTreeMap<usize, String> = BTreeMap::new();
+    for (si, s) in sources.iter().enumerate() {
+        for d in &s.info.rules {
+            match by_name.get(&d.identifier) {
+                // Only possible when the compiler also saw both (a file
+                // included twice); the first declaration is the one that
+                // compiled, and neither may be trusted to the cache.
+                Some(&first) => {
+                    volatile.insert(first, "declared twice in the sources".into());
+                }
+                None => {
+                    by_name.insert(d.identifier.clone(), decls.len());
+                    decls.push((si, d));
+                }
+            }
+        }
+    }
+    // A compiled rule the parser did not find would mean the parser and
+    // the compiler disagree about the set: nothing in it is trusted.
+    if let Some((ns, id)) = info.keys().find(|k| !by_name.contains_key(&k.1)) {
+        return Err(format!(
+            "rule {ns}:{id} was compiled but not found by the parser"
+        ));
+    }
+    let mut uncached: Vec<(String, String)> = Vec::new();
+    let globals: Vec<usize> = (0..decls.len()).filter(|&i| decls[i].1.global).collect();
+    let deps: Vec<Vec<usize>> = decls
+        .iter()
+        .enumerate()
+        .map(|(i, (_, d))| {
+            let mut out: BTreeSet<usize> = d
+                .refs
+                .iter()
+                .filter_map(|r| by_name.get(r).copied())
+                .collect();
+            out.extend(globals.iter().copied());
+            out.remove(&i);
+            out.into_iter().collect()
+        })
+        .collect();
+
+    let ctx = context(opts);
+    // A key nobody else has: for rules that must not be answered from the
+    // cache. Drawn from the clock and the process, never reused.
+    let nonce: [u8; 32] = {
+        let mut h = Sha256::new();
+        h.update(format!("{:?} {}", std::time::SystemTime::now(), std::process::id()));
+        h.finalize().into()
+    };
     let n = decls.len();
-    let mut state = vec![State::New; n];
     let mut efp = vec![[0u8; 16]; n];
     let mut path_dep = vec![false; n];
-    fn visit(
-        i: usize,
-        decls: &[(usize, &crate::yarasrc::RuleDecl)],
-        deps: &[Vec<usize>],
-        ctx: &[u8; 32],
-        pfe: &BTreeSet<&'static str>,
-        state: &mut [State],
-        efp: &mut [Efp],
-        path_dep: &mut [bool],
-    ) -> std::result::Result<(), String> {
-        match state[i] {
-            State::Done => return Ok(()),
-            State::Busy => return Err(format!("rule {} depends on itself", decls[i].1.identifier)),
-            State::New => {}
-        }
-        state[i] = State::Busy;
-        for &d in &deps[i] {
-            visit(d, decls, deps, ctx, pfe, state, efp, path_dep)?;
-        }
-        let d = decls[i].1;
+    for comp in components(&deps) {
+        let in_comp: BTreeSet<usize> = comp.iter().copied().collect();
         let mut h = Sha256::new();
         h.update(ctx);
-        h.update(d.fingerprint.as_bytes());
-        let mut dep_keys: Vec<Efp> = deps[i].iter().map(|&j| efp[j]).collect();
-        dep_keys.sort();
+        let mut dep_keys: BTreeSet<Efp> = BTreeSet::new();
+        let mut pd = false;
+        for &i in &comp {
+            for &j in &deps[i] {
+                if !in_comp.contains(&j) {
+                    dep_keys.insert(efp[j]);
+                    pd |= path_dep[j];
+                }
+            }
+            let d = decls[i].1;
+            pd |= d
+                .refs
+                .iter()
+                .any(|r| PATH_EXTERNALS.contains(&r.as_str()) && per_file_externals.contains(r.as_str()));
+        }
+        // Members in source order: their names and match digests.
+        for &i in &comp {
+            let d = decls[i].1;
+            h.update((d.identifier.len() as u64).to_le_bytes());
+            h.update(d.identifier.as_bytes());
+            h.update(d.match_digest);
+            if let Some(why) = volatile.get(&i) {
+                h.update(nonce);
+                uncached.push((format!("{namespace}:{}", d.identifier), why.clone()));
+            }
+        }
         for k in &dep_keys {
             h.update(k);
         }
-        let full: [u8; 32] = h.finalize().into();
-        efp[i].copy_from_slice(&full[..16]);
-        path_dep[i] = d
-            .refs
-            .iter()
-            .any(|r| PATH_EXTERNALS.contains(&r.as_str()) && pfe.contains(r.as_str()))
-            || deps[i].iter().any(|&j| path_dep[j]);
-        state[i] = State::Done;
-        Ok(())
-    }
-    for i in 0..n {
-        visit(
-            i,
-            &decls,
-            &deps,
-            &ctx,
-            per_file_externals,
-            &mut state,
-            &mut efp,
-            &mut path_dep,
-        )?;
+        let base: [u8; 32] = h.finalize().into();
+        for &i in &comp {
+            // Each member its own key: the component's, plus its name.
+            let mut m = Sha256::new();
+            m.update(base);
+            m.update(decls[i].1.identifier.as_bytes());
+            let full: [u8; 32] = m.finalize().into();
+            efp[i].copy_from_slice(&full[..16]);
+            path_dep[i] = pd;
+        }
     }
     let mut keys = RuleKeys {
         by_name,
+        uncached,
         ..Default::default()
     };
     for (i, (si, d)) in decls.iter().enumerate() {
@@ -216,38 +284,45 @@ pub fn closure(keys: &RuleKeys, want: &[usize]) -> Vec<usize> {
     (0..seen.len()).filter(|&i| seen[i]).collect()
 }
 
-/// Compile the rules `subset` (a `closure`) of `rs` on their own: each
-/// source file contributes its imports and the text of its rules in the
-/// subset, in their original order, so names resolve as they did.
+/// Compile the rules `subset` (a `closure`) of `rs` on their own: every
+/// module any source imports, then the text of the rules in the subset, in
+/// their original order (source by source), so names resolve as they did.
 pub fn compile_subset(rs: &Ruleset, subset: &[usize], opts: &CompileOptions) -> Result<Rules> {
     let keys = rs.cache.as_ref().map_err(|e| Error::usage(e.clone()))?;
     let mut compiler = crate::rules::new_compiler(&[], opts, &rs.declared_std)?;
+    let imports: BTreeSet<&str> = rs
+        .sources
+        .iter()
+        .flat_map(|s| s.info.imports.iter().map(String::as_str))
+        .collect();
     let mut by_source: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for &i in subset {
         by_source.entry(keys.rules[i].source).or_default().push(i);
     }
+    let mut src = String::new();
+    for m in imports {
+        src.push_str(&format!(
+            "import {}\n",
+            serde_json::to_string(m).unwrap_or_default()
+        ));
+    }
     for (si, mut idx) in by_source {
-        let (origin, text, info) = &rs.sources[si];
+        let s = &rs.sources[si];
+        let text = std::str::from_utf8(&s.bytes)
+            .map_err(|_| Error::usage(format!("{} is not UTF-8", s.origin)))?;
         idx.sort_by_key(|&i| keys.rules[i].span.0);
-        let mut src = String::new();
-        for m in &info.imports {
-            src.push_str(&format!(
-                "import {}\n",
-                serde_json::to_string(m).unwrap_or_default()
-            ));
-        }
         for i in idx {
             let (a, b) = keys.rules[i].span;
             let piece = text
                 .get(a..b)
-                .ok_or_else(|| Error::usage(format!("rule span outside {origin}")))?;
+                .ok_or_else(|| Error::usage(format!("rule span outside {}", s.origin)))?;
             src.push_str(piece);
             src.push('\n');
         }
-        compiler
-            .add_source(SourceCode::from(src.as_str()).with_origin(origin.as_str()))
-            .map_err(|e| Error::usage(format!("compiling a subset of {origin}: {e}")))?;
     }
+    compiler
+        .add_source(SourceCode::from(src.as_str()).with_origin("fpgate-subset"))
+        .map_err(|e| Error::usage(format!("compiling a subset of the rules: {e}")))?;
     Ok(compiler.build())
 }
 
@@ -338,13 +413,32 @@ rule ByName { condition: filename == "x.exe" }
     }
 
     #[test]
-    fn includes_and_non_utf8_sources_turn_the_cache_off() {
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("r.yar");
-        std::fs::write(&f, b"rule R { strings: $a = \"\xff\" condition: $a }").unwrap();
-        let rs = compile("candidate", &[f], &CompileOptions::default());
-        if let Ok(rs) = rs {
-            assert!(rs.cache.is_err());
-        }
+    fn meta_and_tags_do_not_change_the_key_but_private_does() {
+        let (_d, a) = keys_of(BASE);
+        let (_e, b) = keys_of(&BASE.replace(
+            "rule Alone {",
+            "rule Alone : newtag { meta: note = \"x\"",
+        ));
+        assert_eq!(efp(&a, "Alone"), efp(&b, "Alone"));
+        let (_f, c) = keys_of(&BASE.replace("rule Alone", "private rule Alone"));
+        assert_ne!(efp(&a, "Alone"), efp(&c, "Alone"));
+    }
+
+    #[test]
+    fn rules_referring_to_each_other_by_name_share_a_component() {
+        // A meta key or a field named like a rule is no dependency to the
+        // engine; over-approximating it must not turn the cache off.
+        let src = "rule A { meta: B = 1 condition: filesize > 1 }\nrule B { condition: A }\n";
+        let (_d, rs) = keys_of(src);
+        let k = rs.cache.as_ref().unwrap();
+        assert!(k.uncached.is_empty());
+        assert_eq!(k.rules[k.by_name["B"]].deps, vec![k.by_name["A"]]);
+        assert!(k.rules[k.by_name["A"]].deps.is_empty());
+    }
+
+    #[test]
+    fn a_cycle_is_one_component() {
+        let c = components(&[vec![1], vec![0], vec![0]]);
+        assert_eq!(c, vec![vec![0, 1], vec![2]]);
     }
 }

@@ -110,20 +110,43 @@ fn level<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<&'static
 }
 
 impl Diagnostic {
-    fn from_yarax<T: Serialize + std::fmt::Display>(level: &'static str, item: &T) -> Self {
+    /// A yara-x error or warning. One whose labels point at a file that
+    /// `allowed` refuses keeps its code but not its text: the text would
+    /// quote that file.
+    fn from_yarax<T: Serialize + std::fmt::Display>(
+        level: &'static str,
+        item: &T,
+        allowed: &dyn Fn(&str) -> bool,
+    ) -> Self {
         let v = serde_json::to_value(item).unwrap_or_default();
         let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
-        let file = v
+        let origins: Vec<&str> = v
             .get("labels")
-            .and_then(|l| l.get(0))
-            .and_then(|l| l.get("code_origin"))
-            .and_then(|o| o.as_str())
-            .map(str::to_string);
+            .and_then(|l| l.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.get("code_origin").and_then(|o| o.as_str()))
+            .collect();
+        if let Some(bad) = origins.iter().find(|o| !allowed(o)) {
+            let note = format!(
+                "not shown: this diagnostic quotes {bad:?}, which is not a rule file under the rule paths"
+            );
+            return Diagnostic {
+                level,
+                code: field("code"),
+                title: note.clone(),
+                file: None,
+                line: None,
+                column: None,
+                rule: None,
+                rendered: format!("{level}[{}]: {note}", field("code")),
+            };
+        }
         Diagnostic {
             level,
             code: field("code"),
             title: field("title"),
-            file,
+            file: origins.first().map(|s| s.to_string()),
             line: v.get("line").and_then(|x| x.as_u64()),
             column: v.get("column").and_then(|x| x.as_u64()),
             rule: None,
@@ -166,9 +189,9 @@ pub struct Ruleset {
     pub declared_std: BTreeSet<&'static str>,
     /// Per-rule cache keys, or why this ruleset cannot use the results cache.
     pub cache: std::result::Result<crate::rulekeys::RuleKeys, String>,
-    /// Every source file: shown name, text (empty when not UTF-8), what the
-    /// lexer found. Used to compile a subset of the rules.
-    pub sources: Vec<(String, String, SourceInfo)>,
+    /// Every source file, included files too: used to compile a subset of
+    /// the rules.
+    pub sources: Vec<Source>,
 }
 
 impl Ruleset {
@@ -194,8 +217,25 @@ pub struct CompileOptions {
     pub cache_dir: Option<PathBuf>,
 }
 
+/// True for a rule file's extension (`.yar`, `.yara`, any case).
+fn is_rule_name(p: &std::path::Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yar") || e.eq_ignore_ascii_case("yara"))
+}
+
 /// Expand rule paths into a sorted list of rule files.
+///
+/// Nothing under a rule directory is skipped without a word: a symbolic
+/// link named like a rule file is compiled when its target is a regular
+/// file under the rule paths, and refused (exit 2) when it points outside
+/// them, dangles or loops; a FIFO, socket or device named like a rule file
+/// is refused; a linked directory that leads outside the rule paths is
+/// refused. A file reached twice (a link to a rule file that is compiled
+/// anyway) is compiled once, under its first name in sorted order.
 pub fn collect_rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let roots = crate::includes::roots(paths);
+    let inside = |c: &std::path::Path| roots.iter().any(|r| c.starts_with(r));
     let mut files = BTreeSet::new();
     for p in paths {
         let meta = std::fs::metadata(p)
@@ -205,17 +245,53 @@ pub fn collect_rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             for entry in walkdir::WalkDir::new(p).sort_by_file_name() {
                 let entry =
                     entry.map_err(|e| Error::usage(format!("rule path {}: {e}", p.display())))?;
-                let is_rule = entry.file_type().is_file()
-                    && entry
-                        .path()
-                        .extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| {
-                            e.eq_ignore_ascii_case("yar") || e.eq_ignore_ascii_case("yara")
-                        });
-                if is_rule {
-                    files.insert(entry.into_path());
+                let path = entry.path();
+                let ft = entry.file_type();
+                if ft.is_dir() {
+                    continue;
                 }
+                if ft.is_symlink() {
+                    let target = path.canonicalize().map_err(|e| {
+                        Error::usage(format!(
+                            "rule path {}: a symbolic link that does not resolve ({e})",
+                            path.display()
+                        ))
+                    });
+                    let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
+                    if !is_rule_name(path) && !is_dir {
+                        continue;
+                    }
+                    let target = target?;
+                    if !inside(&target) {
+                        return Err(Error::usage(format!(
+                            "rule path {} is a symbolic link to {}, outside the rule paths; the gate would judge other rules than the ones that ship",
+                            path.display(),
+                            target.display()
+                        )));
+                    }
+                    if is_dir {
+                        continue; // its files are under the rule paths and walked there
+                    }
+                    if !std::fs::metadata(&target).is_ok_and(|m| m.is_file()) {
+                        return Err(Error::usage(format!(
+                            "rule path {} links to {}, which is not a regular file",
+                            path.display(),
+                            target.display()
+                        )));
+                    }
+                    files.insert(path.to_path_buf());
+                    continue;
+                }
+                if !is_rule_name(path) {
+                    continue;
+                }
+                if !ft.is_file() {
+                    return Err(Error::usage(format!(
+                        "rule path {} is not a regular file (a FIFO, socket or device)",
+                        path.display()
+                    )));
+                }
+                files.insert(path.to_path_buf());
             }
             if files.len() == before {
                 return Err(Error::usage(format!(
@@ -223,11 +299,60 @@ pub fn collect_rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                     p.display()
                 )));
             }
+        } else if !meta.is_file() {
+            return Err(Error::usage(format!(
+                "rule path {} is not a regular file (a FIFO, socket or device)",
+                p.display()
+            )));
         } else {
             files.insert(p.clone());
         }
     }
-    Ok(files.into_iter().collect())
+    // One file reached under two names is compiled once.
+    let mut seen: std::collections::HashMap<PathBuf, PathBuf> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for f in files {
+        match f.canonicalize() {
+            Ok(c) => match seen.get(&c) {
+                Some(first) => eprintln!(
+                    "fpgate: rule file {} is the same file as {}; compiled once",
+                    f.display(),
+                    first.display()
+                ),
+                None => {
+                    seen.insert(c, f.clone());
+                    out.push(f);
+                }
+            },
+            Err(_) => out.push(f),
+        }
+    }
+    Ok(out)
+}
+
+/// Read one rule file: a regular file of at most `MAX_RULE_FILE` bytes
+/// (never a FIFO, which would block the read).
+fn read_rule_file(f: &std::path::Path, shown: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let limit = crate::includes::MAX_RULE_FILE;
+    let meta = std::fs::metadata(f)
+        .map_err(|e| Error::usage(format!("cannot read rule file {shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(Error::usage(format!(
+            "rule file {shown} is not a regular file"
+        )));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(f)
+        .and_then(|h| h.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| Error::usage(format!("cannot read rule file {shown}: {e}")))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::usage(format!(
+            "rule file {shown} is larger than {} MiB",
+            limit >> 20
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Compile the rule files under `paths`. Any compile error is
@@ -244,6 +369,17 @@ pub fn compile(label: &'static str, paths: &[PathBuf], opts: &CompileOptions) ->
     compile_files(label, shown, &files, &crate::includes::roots(paths), opts)
 }
 
+/// One source file of a ruleset: a top-level rule file, or a file reached
+/// through `include`.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The name diagnostics and reports give it.
+    pub origin: String,
+    pub bytes: Vec<u8>,
+    pub info: SourceInfo,
+    pub included: bool,
+}
+
 /// Compile `files` (path on disk, name shown in reports and diagnostics).
 /// `roots`: the directories `include` may read from (see `includes`).
 pub fn compile_files(
@@ -253,24 +389,34 @@ pub fn compile_files(
     roots: &[PathBuf],
     opts: &CompileOptions,
 ) -> Result<Ruleset> {
-    let mut sources: Vec<(String, Vec<u8>, SourceInfo)> = Vec::new();
+    let mut sources: Vec<Source> = Vec::new();
     for (f, shown) in files {
-        let bytes = std::fs::read(f)
-            .map_err(|e| Error::usage(format!("cannot read rule file {shown}: {e}")))?;
-        let info = yarasrc::analyse(&String::from_utf8_lossy(&bytes));
-        sources.push((shown.clone(), bytes, info));
+        let bytes = read_rule_file(f, shown)?;
+        let info = yarasrc::analyse(&bytes);
+        sources.push(Source {
+            origin: shown.clone(),
+            bytes,
+            info,
+            included: false,
+        });
     }
     let tops: Vec<(PathBuf, String, &SourceInfo)> = files
         .iter()
         .zip(&sources)
-        .map(|((f, shown), (_, _, info))| (f.clone(), shown.clone(), info))
+        .map(|((f, shown), s)| (f.clone(), shown.clone(), &s.info))
         .collect();
     let plan = crate::includes::check(&tops, roots)?;
+    let top_names: Vec<String> = files.iter().map(|(_, s)| s.clone()).collect();
+    sources.extend(plan.included.into_iter().map(|i| Source {
+        origin: i.origin,
+        bytes: i.bytes,
+        info: i.info,
+        included: true,
+    }));
 
     let used: BTreeSet<&str> = sources
         .iter()
-        .flat_map(|(_, _, i)| i.identifiers.iter().map(String::as_str))
-        .chain(plan.identifiers.iter().map(String::as_str))
+        .flat_map(|s| s.info.identifiers.iter().map(String::as_str))
         .collect();
     let user_defined: BTreeSet<&str> = opts.defines.iter().map(|d| d.name.as_str()).collect();
 
@@ -285,38 +431,38 @@ pub fn compile_files(
         .copied()
         .filter(|e| *e != "owner")
         .collect();
-    // An unchanged ruleset (every byte of every file, the definitions, the
-    // versions) is loaded from the cache instead of compiled. Rules with
-    // includes are always compiled (the included files are not in the key).
-    let has_includes = sources.iter().any(|s| !s.2.includes.is_empty());
-    let key = (!has_includes).then(|| compiled_key(&sources, opts, &declared_std));
-    let cached = match (&opts.cache_dir, &key) {
-        (Some(dir), Some(key)) => crate::cache::compiled_get(dir, key).and_then(|(r, w)| {
+    // An unchanged ruleset (every byte of every file, included files too,
+    // the definitions, the versions) is loaded from the cache instead of
+    // compiled.
+    let key = compiled_key(&sources, opts, &declared_std);
+    let cached = opts.cache_dir.as_ref().and_then(|dir| {
+        crate::cache::compiled_get(dir, &key).and_then(|(r, w)| {
             let rules = Rules::deserialize(&r).ok()?;
             let warnings: Vec<Diagnostic> = serde_json::from_slice(&w).ok()?;
             Some((rules, warnings))
-        }),
-        _ => None,
-    };
+        })
+    });
     let (rules, warnings) = match cached {
         Some(hit) => hit,
         None => {
-            let (rules, warnings) = compile_now(label, &sources, &plan, opts, &declared_std)?;
-            if let (Some(dir), Some(key)) = (&opts.cache_dir, &key) {
+            let allowed = |o: &str| crate::includes::origin_allowed(o, &top_names, roots);
+            let (rules, warnings) =
+                compile_now(label, &sources, &plan.include_dirs, opts, &declared_std, &allowed)?;
+            if let Some(dir) = &opts.cache_dir {
                 if let (Ok(r), Ok(w)) = (rules.serialize(), serde_json::to_vec(&warnings)) {
-                    crate::cache::compiled_put(dir, key, &r, &w);
+                    crate::cache::compiled_put(dir, &key, &r, &w);
                 }
             }
             (rules, warnings)
         }
     };
 
-    // Where each rule was declared, from our own lexer.
+    // Where each rule was declared, from the parser.
     let mut decls: BTreeMap<&str, (&str, usize, &str)> = BTreeMap::new();
-    for (origin, _, info) in &sources {
-        for r in &info.rules {
+    for s in &sources {
+        for r in &s.info.rules {
             decls.entry(r.identifier.as_str()).or_insert((
-                origin.as_str(),
+                s.origin.as_str(),
                 r.line,
                 r.fingerprint.as_str(),
             ));
@@ -357,15 +503,11 @@ pub fn compile_files(
     }
 
     let fingerprint = ruleset_fingerprint(&info, &opts.defines);
-    let cache = if has_includes {
-        Err("the rules use `include`".to_string())
-    } else {
-        crate::rulekeys::compute(&sources, &info, &per_file_externals, opts)
-    };
+    let cache = crate::rulekeys::compute(&sources, &info, &per_file_externals, opts);
     Ok(Ruleset {
         label,
         paths,
-        files: sources.iter().map(|(o, _, _)| o.clone()).collect(),
+        files: top_names,
         rules,
         info,
         warnings,
@@ -373,33 +515,32 @@ pub fn compile_files(
         per_file_externals,
         declared_std,
         cache,
-        sources: sources
-            .into_iter()
-            .map(|(o, b, i)| (o, String::from_utf8(b).unwrap_or_default(), i))
-            .collect(),
+        sources,
     })
 }
 
 /// Compile with yara-x: the rules and their warnings, or every error.
+/// Diagnostics that point at a file `allowed` refuses are not echoed.
 fn compile_now(
     label: &'static str,
-    sources: &[(String, Vec<u8>, SourceInfo)],
-    plan: &crate::includes::Plan,
+    sources: &[Source],
+    include_dirs: &[PathBuf],
     opts: &CompileOptions,
     declared_std: &BTreeSet<&'static str>,
+    allowed: &dyn Fn(&str) -> bool,
 ) -> Result<(Rules, Vec<Diagnostic>)> {
-    let mut compiler = new_compiler(&plan.include_dirs, opts, declared_std)?;
+    let mut compiler = new_compiler(include_dirs, opts, declared_std)?;
 
-    for (origin, bytes, _) in sources {
+    for s in sources.iter().filter(|s| !s.included) {
         // Errors are collected by the compiler; keep adding files so the user
         // sees every broken file at once, not one per run.
-        let _ =
-            compiler.add_source(SourceCode::from(bytes.as_slice()).with_origin(origin.as_str()));
+        let _ = compiler
+            .add_source(SourceCode::from(s.bytes.as_slice()).with_origin(s.origin.as_str()));
     }
     let errors: Vec<Diagnostic> = compiler
         .errors()
         .iter()
-        .map(|e| Diagnostic::from_yarax("error", e))
+        .map(|e| Diagnostic::from_yarax("error", e, allowed))
         .collect();
     let in_rule = |d: &mut Diagnostic| {
         let (Some(file), Some(line)) = (d.file.as_deref(), d.line) else {
@@ -407,8 +548,8 @@ fn compile_now(
         };
         d.rule = sources
             .iter()
-            .filter(|(origin, _, _)| origin == file)
-            .flat_map(|(_, _, info)| info.rules.iter())
+            .filter(|s| s.origin == file)
+            .flat_map(|s| s.info.rules.iter())
             .find(|r| (r.line as u64..=r.end_line as u64).contains(&line))
             .map(|r| r.identifier.clone());
     };
@@ -416,7 +557,7 @@ fn compile_now(
         .warnings()
         .iter()
         .map(|w| {
-            let mut d = Diagnostic::from_yarax("warning", w);
+            let mut d = Diagnostic::from_yarax("warning", w, allowed);
             in_rule(&mut d);
             d
         })
@@ -431,10 +572,10 @@ fn compile_now(
     Ok((compiler.build(), warnings))
 }
 
-/// The compiled-rules cache key: versions, every file's name and bytes,
-/// the definitions and the declared externals.
+/// The compiled-rules cache key: versions, every file's name and bytes
+/// (included files too), the definitions and the declared externals.
 fn compiled_key(
-    sources: &[(String, Vec<u8>, SourceInfo)],
+    sources: &[Source],
     opts: &CompileOptions,
     declared_std: &BTreeSet<&'static str>,
 ) -> [u8; 32] {
@@ -444,11 +585,12 @@ fn compiled_key(
         env!("CARGO_PKG_VERSION"),
         yara_x::VERSION
     ));
-    for (origin, bytes, _) in sources {
-        h.update((origin.len() as u64).to_le_bytes());
-        h.update(origin.as_bytes());
-        h.update((bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
+    for s in sources {
+        h.update([s.included as u8]);
+        h.update((s.origin.len() as u64).to_le_bytes());
+        h.update(s.origin.as_bytes());
+        h.update((s.bytes.len() as u64).to_le_bytes());
+        h.update(&s.bytes);
     }
     h.update(serde_json::to_vec(&opts.defines).unwrap_or_default());
     for e in declared_std {

@@ -1,45 +1,31 @@
-//! A small lexer over YARA source text.
+//! What fpgate needs to know about YARA source text, read with the engine's
+//! own parser (`yara-x-parser`, at the exact version yara-x compiles with).
 //!
-//! yara-x compiles the rules, but its compiled `Rules` do not say where a rule
-//! was declared, and fpgate needs that (evidence points a rule author at the
-//! rule's line) plus a fingerprint of each rule that ignores comments and
-//! whitespace, the identifiers the sources use (to decide which external
-//! variables to declare) and the `include` statements. This lexer only has to
-//! be good enough to find top-level declarations; yara-x remains the judge of
-//! what is valid YARA.
+//! yara-x's compiled `Rules` do not say where a rule was declared, and fpgate
+//! needs that (evidence points a rule author at the rule's line), a
+//! fingerprint of each rule that ignores comments and layout but sees every
+//! token the compiler sees, the rules a condition refers to, the identifiers
+//! conditions use (to decide which external variables to declare), and the
+//! `import` and `include` statements. All of it comes from the parser the
+//! compiler runs, so fpgate cannot read a file differently from the engine:
+//! an `include` after a regular expression in a function argument, a `//`
+//! inside a regexp, a brace in a string are tokens to both or to neither.
+//!
+//! Includes and imports are taken from the abstract syntax tree built exactly
+//! as the compiler builds it (the compiler acts on those items even when the
+//! file also has syntax errors); rules, spans and fingerprints from the
+//! concrete syntax tree's event stream of the same parser.
 
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
+use yara_x_parser::ast::{Item, MetaValue, WithSpan, AST};
+use yara_x_parser::cst::{CSTStream, Event, SyntaxKind};
+use yara_x_parser::Parser;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Tok {
-    Ident(String),
-    /// Any other token, kept verbatim (strings, regexps, numbers, punctuation).
-    Other(String),
-}
-
-#[derive(Debug, Clone)]
-struct Token {
-    tok: Tok,
-    line: usize,
-    /// Byte span in the source.
-    start: usize,
-    end: usize,
-}
-
-impl Token {
-    fn text(&self) -> &str {
-        match &self.tok {
-            Tok::Ident(s) | Tok::Other(s) => s,
-        }
-    }
-    fn is_ident(&self, word: &str) -> bool {
-        matches!(&self.tok, Tok::Ident(s) if s == word)
-    }
-    fn is_punct(&self, p: &str) -> bool {
-        matches!(&self.tok, Tok::Other(s) if s == p)
-    }
-}
+/// The fingerprint scheme: fingerprints are written `v2:<64 hex>`. Scheme 1
+/// (bare 64 hex digits, fpgate 0.1) came from a hand-written lexer that
+/// could miss edits; such fingerprints are recognised and never compared.
+pub const FINGERPRINT_SCHEME: &str = "v2";
 
 /// A rule declaration found in a source file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,288 +33,245 @@ pub struct RuleDecl {
     pub identifier: String,
     /// 1-based line of the rule's identifier.
     pub line: usize,
-    /// 1-based line of the rule's closing brace.
+    /// 1-based line of the rule's last token (its closing brace).
     pub end_line: usize,
-    /// sha256 (hex) of the rule's token stream: comments and layout do not
-    /// change it, any change to its meta, strings or condition does.
+    /// `v2:` + sha256 of the rule's tokens (kind and text) as the parser
+    /// reads them, without comments and layout: any change the compiler
+    /// sees changes it, meta and tags included.
     pub fingerprint: String,
+    /// sha256 of the tokens that can change what the rule matches: the
+    /// fingerprint's tokens without the `meta:` block and the tags.
+    pub match_digest: [u8; 32],
     /// Byte span of the whole declaration (modifiers to closing brace).
     pub start: usize,
     pub end: usize,
     /// `global rule`: every rule of the namespace depends on it.
     pub global: bool,
-    /// Identifiers used inside the rule (candidates for rule references).
+    /// Identifiers used in the condition (rule references among them).
     pub refs: BTreeSet<String>,
-    /// Prefixes of rule-set wildcards such as `any of (Foo*)`.
-    pub wildcards: Vec<String>,
+    /// Tags, and the first `description` and `author` meta, as the
+    /// compiler stores them (what the report shows of the rule).
+    pub tags: Vec<String>,
+    pub description: Option<String>,
+    pub author: Option<String>,
 }
 
-/// An `include "..."` statement.
+/// An `include "..."` statement, with the file name exactly as the compiler
+/// will look it up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncludeDecl {
     pub target: String,
     pub line: usize,
 }
 
-/// What the lexer learned from one source file.
+/// What the parser learned from one source file.
 #[derive(Debug, Clone, Default)]
 pub struct SourceInfo {
     pub rules: Vec<RuleDecl>,
     pub includes: Vec<IncludeDecl>,
     /// Modules imported by the file (`import "pe"`).
     pub imports: Vec<String>,
-    /// Every identifier that appears in the file (keywords included).
+    /// Every identifier used in a condition of the file.
     pub identifiers: BTreeSet<String>,
+    /// The parser reported syntax errors (the compiler will refuse it).
+    pub syntax_errors: bool,
 }
 
-/// Analyse one YARA source file. Never fails: text it does not understand is
-/// kept as opaque tokens, and yara-x reports the real error when compiling.
-pub fn analyse(src: &str) -> SourceInfo {
-    let tokens = tokenize(src);
+/// Byte offsets of line starts, for 1-based line numbers.
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(src: &[u8]) -> Lines {
+        let mut v = vec![0];
+        v.extend(
+            src.iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        Lines(v)
+    }
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&s| s <= offset)
+    }
+}
+
+/// A rule being read from the event stream.
+struct Acc {
+    fp: Sha256,
+    matching: Sha256,
+    identifier: Option<String>,
+    ident_offset: usize,
+    start: Option<usize>,
+    end: usize,
+    global: bool,
+    refs: BTreeSet<String>,
+    last_kind: Option<SyntaxKind>,
+}
+
+fn hash_token(h: &mut Sha256, kind: SyntaxKind, text: &[u8]) {
+    h.update((kind as u16).to_le_bytes());
+    h.update((text.len() as u64).to_le_bytes());
+    h.update(text);
+}
+
+/// Analyse one YARA source file. Never fails: what the parser cannot read
+/// the compiler will refuse, with its own error.
+pub fn analyse(src: &[u8]) -> SourceInfo {
+    let lines = Lines::new(src);
     let mut info = SourceInfo::default();
-    for t in &tokens {
-        if let Tok::Ident(s) = &t.tok {
-            info.identifiers.insert(s.clone());
+
+    // Includes and imports: the items the compiler itself acts on.
+    let ast = AST::from(CSTStream::new(src, Parser::new(src)));
+    // (identifier, tags, description, author) of each rule, in order.
+    type Described = (String, Vec<String>, Option<String>, Option<String>);
+    let mut described: Vec<Described> = Vec::new();
+    for item in ast.items() {
+        match item {
+            Item::Rule(rule) => {
+                let text = |v: &MetaValue| match v {
+                    MetaValue::String((s, _)) => Some(s.to_string()),
+                    MetaValue::Bytes((b, _)) => Some(String::from_utf8_lossy(b).into_owned()),
+                    _ => None,
+                };
+                let meta = |key: &str| {
+                    rule.meta
+                        .iter()
+                        .flatten()
+                        .filter(|m| m.identifier.name == key)
+                        .find_map(|m| text(&m.value))
+                };
+                described.push((
+                    rule.identifier.name.to_string(),
+                    rule.tags
+                        .iter()
+                        .flatten()
+                        .map(|t| t.name.to_string())
+                        .collect(),
+                    meta("description"),
+                    meta("author"),
+                ));
+            }
+            Item::Include(inc) => info.includes.push(IncludeDecl {
+                target: inc.file_name.to_string(),
+                line: lines.line(inc.span().start()),
+            }),
+            Item::Import(imp) => info.imports.push(imp.module_name.to_string()),
         }
     }
+    info.syntax_errors = !ast.errors().is_empty();
 
-    let mut depth: i64 = 0;
-    let mut i = 0;
-    while i < tokens.len() {
-        let t = &tokens[i];
-        if t.is_punct("{") {
-            depth += 1;
-        } else if t.is_punct("}") {
-            depth -= 1;
-        } else if depth == 0 && t.is_ident("include") {
-            if let Some(next) = tokens.get(i + 1) {
-                if let Tok::Other(s) = &next.tok {
-                    if s.starts_with('"') {
-                        info.includes.push(IncludeDecl {
-                            target: unquote(s),
-                            line: t.line,
-                        });
+    let mut stack: Vec<SyntaxKind> = Vec::new();
+    let mut acc: Option<Acc> = None;
+    for event in CSTStream::new(src, Parser::new(src)) {
+        match event {
+            Event::Begin { kind, .. } => {
+                if kind == SyntaxKind::RULE_DECL && stack.len() == 1 {
+                    acc = Some(Acc {
+                        fp: Sha256::new(),
+                        matching: Sha256::new(),
+                        identifier: None,
+                        ident_offset: 0,
+                        start: None,
+                        end: 0,
+                        global: false,
+                        refs: BTreeSet::new(),
+                        last_kind: None,
+                    });
+                }
+                stack.push(kind);
+            }
+            Event::End { kind, .. } => {
+                stack.pop();
+                if kind == SyntaxKind::RULE_DECL && stack.len() == 1 {
+                    if let Some(a) = acc.take() {
+                        finish(a, &lines, &mut info);
                     }
                 }
             }
-        } else if depth == 0 && t.is_ident("import") {
-            if let Some(Tok::Other(s)) = tokens.get(i + 1).map(|n| &n.tok) {
-                if s.starts_with('"') {
-                    info.imports.push(unquote(s));
-                }
-            }
-        } else if depth == 0 && t.is_ident("rule") {
-            // Modifiers (`private`, `global`) before `rule` belong to it.
-            let mut start = i;
-            while start > 0
-                && (tokens[start - 1].is_ident("private") || tokens[start - 1].is_ident("global"))
-            {
-                start -= 1;
-            }
-            if let Some(name) = tokens.get(i + 1) {
-                if let Tok::Ident(ident) = &name.tok {
-                    let end = rule_end(&tokens, i + 2);
-                    let body = &tokens[i + 2..end];
-                    let refs = body
-                        .iter()
-                        .filter_map(|t| match &t.tok {
-                            Tok::Ident(s) => Some(s.clone()),
-                            Tok::Other(_) => None,
-                        })
-                        .collect();
-                    let wildcards = body
-                        .windows(2)
-                        .filter_map(|w| match (&w[0].tok, w[1].is_punct("*")) {
-                            (Tok::Ident(s), true) if w[0].end == w[1].start => Some(s.clone()),
-                            _ => None,
-                        })
-                        .collect();
-                    info.rules.push(RuleDecl {
-                        identifier: ident.clone(),
-                        line: name.line,
-                        end_line: tokens[end - 1].line,
-                        fingerprint: fingerprint(&tokens[start..end]),
-                        start: tokens[start].start,
-                        end: tokens[end - 1].end,
-                        global: tokens[start..i].iter().any(|t| t.is_ident("global")),
-                        refs,
-                        wildcards,
-                    });
-                    i = end;
+            Event::Token { kind, span } => {
+                if matches!(
+                    kind,
+                    SyntaxKind::WHITESPACE | SyntaxKind::NEWLINE | SyntaxKind::COMMENT
+                ) {
                     continue;
                 }
+                let text = src.get(span.range()).unwrap_or_default();
+                let in_condition = stack.contains(&SyntaxKind::CONDITION_BLK);
+                if kind == SyntaxKind::IDENT && in_condition {
+                    info.identifiers
+                        .insert(String::from_utf8_lossy(text).into_owned());
+                }
+                let Some(a) = acc.as_mut() else { continue };
+                a.start.get_or_insert(span.start());
+                a.end = span.end();
+                hash_token(&mut a.fp, kind, text);
+                let descriptive = stack.contains(&SyntaxKind::META_BLK)
+                    || stack.contains(&SyntaxKind::RULE_TAGS);
+                if !descriptive {
+                    hash_token(&mut a.matching, kind, text);
+                }
+                if kind == SyntaxKind::GLOBAL_KW && stack.contains(&SyntaxKind::RULE_MODS) {
+                    a.global = true;
+                }
+                if kind == SyntaxKind::IDENT {
+                    let s = String::from_utf8_lossy(text).into_owned();
+                    if a.identifier.is_none() && a.last_kind == Some(SyntaxKind::RULE_KW) {
+                        a.identifier = Some(s);
+                        a.ident_offset = span.start();
+                    } else if in_condition {
+                        a.refs.insert(s);
+                    }
+                }
+                a.last_kind = Some(kind);
             }
+            Event::Error { .. } => info.syntax_errors = true,
         }
-        i += 1;
+    }
+    // Attach what the AST says of each rule, in declaration order.
+    let mut next = 0;
+    for r in &mut info.rules {
+        if let Some(k) = described[next..].iter().position(|d| d.0 == r.identifier) {
+            let d = &described[next + k];
+            r.tags = d.1.clone();
+            r.description = d.2.clone();
+            r.author = d.3.clone();
+            next += k + 1;
+        }
     }
     info
 }
 
-/// Index one past the `}` that closes the rule body starting at or after `from`.
-fn rule_end(tokens: &[Token], from: usize) -> usize {
-    let mut depth = 0i64;
-    let mut j = from;
-    while j < tokens.len() {
-        if tokens[j].is_punct("{") {
-            depth += 1;
-        } else if tokens[j].is_punct("}") {
-            depth -= 1;
-            if depth == 0 {
-                return j + 1;
-            }
-        }
-        j += 1;
-    }
-    tokens.len()
+fn finish(a: Acc, lines: &Lines, info: &mut SourceInfo) {
+    let (Some(identifier), Some(start)) = (a.identifier, a.start) else {
+        return; // a declaration the parser could not read: a compile error
+    };
+    let fp: [u8; 32] = a.fp.finalize().into();
+    info.rules.push(RuleDecl {
+        identifier,
+        line: lines.line(a.ident_offset),
+        end_line: lines.line(a.end.saturating_sub(1)),
+        fingerprint: format!("{FINGERPRINT_SCHEME}:{}", crate::hexfmt::hex(&fp)),
+        match_digest: a.matching.finalize().into(),
+        start,
+        end: a.end,
+        global: a.global,
+        refs: a.refs,
+        tags: Vec::new(),
+        description: None,
+        author: None,
+    });
 }
 
-fn fingerprint(tokens: &[Token]) -> String {
-    let mut h = Sha256::new();
-    for t in tokens {
-        h.update(t.text().as_bytes());
-        h.update([0u8]);
-    }
-    crate::hexfmt::hex(&h.finalize())
-}
-
-fn unquote(s: &str) -> String {
-    let inner = s.strip_prefix('"').unwrap_or(s);
-    let inner = inner.strip_suffix('"').unwrap_or(inner);
-    let mut out = String::new();
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            match chars.next() {
-                Some('n') => out.push('\n'),
-                Some('t') => out.push('\t'),
-                Some(other) => out.push(other),
-                None => {}
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-fn tokenize(src: &str) -> Vec<Token> {
-    let b = src.as_bytes();
-    let mut out: Vec<Token> = Vec::new();
-    let mut i = 0;
-    let mut line = 1;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'\n' {
-            line += 1;
-            i += 1;
-        } else if c.is_ascii_whitespace() {
-            i += 1;
-        } else if c == b'/' && b.get(i + 1) == Some(&b'/') {
-            while i < b.len() && b[i] != b'\n' {
-                i += 1;
-            }
-        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            i += 2;
-            while i < b.len() && !(b[i] == b'*' && b.get(i + 1) == Some(&b'/')) {
-                if b[i] == b'\n' {
-                    line += 1;
-                }
-                i += 1;
-            }
-            i = (i + 2).min(b.len());
-        } else if c == b'"' {
-            let end = delimited(b, i, b'"');
-            out.push(Token {
-                tok: Tok::Other(src[i..end].to_string()),
-                line,
-                start: i,
-                end,
-            });
-            i = end;
-        } else if c == b'/' && regex_may_start(&out) {
-            let mut end = delimited(b, i, b'/');
-            // Regexp modifiers: /abc/is
-            while end < b.len() && b[end].is_ascii_alphabetic() {
-                end += 1;
-            }
-            out.push(Token {
-                tok: Tok::Other(src[i..end].to_string()),
-                line,
-                start: i,
-                end,
-            });
-            i = end;
-        } else if c.is_ascii_alphabetic() || c == b'_' {
-            let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                i += 1;
-            }
-            out.push(Token {
-                tok: Tok::Ident(src[start..i].to_string()),
-                line,
-                start,
-                end: i,
-            });
-        } else if c.is_ascii_alphanumeric() || matches!(c, b'$' | b'#' | b'@' | b'!') {
-            // Numbers and pattern references ($a, #a, @a[1], !a): one token.
-            let start = i;
-            i += 1;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'*') {
-                i += 1;
-            }
-            out.push(Token {
-                tok: Tok::Other(src[start..i].to_string()),
-                line,
-                start,
-                end: i,
-            });
-        } else {
-            // One character of punctuation (or one UTF-8 character).
-            let len = utf8_len(c);
-            let end = (i + len).min(b.len());
-            out.push(Token {
-                tok: Tok::Other(String::from_utf8_lossy(&b[i..end]).into_owned()),
-                line,
-                start: i,
-                end,
-            });
-            i = end;
-        }
-    }
-    out
-}
-
-/// A `/` starts a regexp after `=` (pattern definition) or `matches`.
-fn regex_may_start(prev: &[Token]) -> bool {
-    match prev.last() {
-        Some(t) => t.is_punct("=") || t.is_ident("matches"),
-        None => false,
-    }
-}
-
-/// Returns the end (exclusive) of a token delimited by `delim` with backslash
-/// escapes. Strings and regexps cannot span lines in YARA, so an unterminated
-/// one ends at the line end and does not swallow the rest of the file.
-fn delimited(b: &[u8], start: usize, delim: u8) -> usize {
-    let mut i = start + 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' if b.get(i + 1) != Some(&b'\n') => i += 2,
-            b'\n' => return i,
-            x if x == delim => return i + 1,
-            _ => i += 1,
-        }
-    }
-    b.len()
-}
-
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0x00..=0x7f => 1,
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        0xf0..=0xf7 => 4,
-        _ => 1,
+/// The scheme a fingerprint string was written under: `Some(2)` for the
+/// current one, `Some(1)` for fpgate 0.1's (64 hex digits), else `None`.
+pub fn fingerprint_scheme(fp: &str) -> Option<u8> {
+    let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    match fp.strip_prefix("v2:") {
+        Some(rest) if hex64(rest) => Some(2),
+        Some(_) => None,
+        None if hex64(fp) => Some(1),
+        None => None,
     }
 }
 
@@ -360,7 +303,7 @@ global rule Second { condition: filesize < 10 }
 
     #[test]
     fn finds_rules_with_lines_skipping_comments_and_strings() {
-        let info = analyse(SRC);
+        let info = analyse(SRC.as_bytes());
         let names: Vec<_> = info
             .rules
             .iter()
@@ -368,29 +311,70 @@ global rule Second { condition: filesize < 10 }
             .collect();
         assert_eq!(names, vec![("Helper", 7), ("First", 9), ("Second", 20)]);
         assert_eq!(info.rules[1].end_line, 19);
+        assert!(info.rules[2].global && !info.rules[1].global);
+        assert!(info.rules[1].refs.contains("Helper"));
+        assert!(info.rules[1].refs.contains("filename"));
         assert_eq!(info.includes.len(), 1);
         assert_eq!(info.includes[0].target, "common.yar");
         assert_eq!(info.includes[0].line, 3);
+        assert_eq!(info.imports, vec!["pe"]);
         assert!(info.identifiers.contains("filename"));
         assert!(!info.identifiers.contains("NotARule"));
+        assert!(!info.identifiers.contains("description"));
+        let r = &info.rules[1];
+        assert!(SRC[r.start..r.end].starts_with("rule First"));
+        assert!(SRC[r.start..r.end].ends_with('}'));
+        let h = &info.rules[0];
+        assert!(SRC[h.start..h.end].starts_with("private rule Helper"));
     }
 
     #[test]
     fn fingerprint_ignores_layout_and_comments_but_not_content() {
-        let a = analyse("rule X { strings: $a = \"abc\" condition: $a }");
-        let b = analyse(
-            "// c\nrule   X\n{\n  strings:\n    $a = \"abc\" /* x */\n  condition:\n    $a\n}\n",
-        );
-        let c = analyse("rule X { strings: $a = \"abd\" condition: $a }");
-        assert_eq!(a.rules[0].fingerprint, b.rules[0].fingerprint);
-        assert_ne!(a.rules[0].fingerprint, c.rules[0].fingerprint);
+        let fp = |s: &str| analyse(s.as_bytes()).rules[0].clone();
+        let a = fp("rule X { strings: $a = \"abc\" condition: $a }");
+        let b = fp("// c\nrule   X\n{\n  strings:\n    $a = \"abc\" /* x */\n  condition:\n    $a\n}\n");
+        let c = fp("rule X { strings: $a = \"abd\" condition: $a }");
+        let m = fp("rule X { meta: a = 1 strings: $a = \"abc\" condition: $a }");
+        let t = fp("rule X : t { strings: $a = \"abc\" condition: $a }");
+        assert_eq!(a.fingerprint, b.fingerprint);
+        assert_eq!(a.match_digest, b.match_digest);
+        assert_ne!(a.fingerprint, c.fingerprint);
+        assert_ne!(a.match_digest, c.match_digest);
+        // Meta and tags are part of the rule, not of what it matches.
+        assert_ne!(a.fingerprint, m.fingerprint);
+        assert_eq!(a.match_digest, m.match_digest);
+        assert_ne!(a.fingerprint, t.fingerprint);
+        assert_eq!(a.match_digest, t.match_digest);
+        assert_eq!(fingerprint_scheme(&a.fingerprint), Some(2));
+    }
+
+    #[test]
+    fn a_regexp_in_a_function_argument_is_not_a_comment() {
+        // fpgate 0.1's lexer read `//` here as a comment: it missed the
+        // include and every edit after it on the line.
+        let src = "import \"pe\"\nrule a { condition: pe.exports(/x\\/\\//) } include \"/etc/passwd\"\n";
+        let info = analyse(src.as_bytes());
+        assert_eq!(info.includes.len(), 1);
+        assert_eq!(info.includes[0].target, "/etc/passwd");
+        let a = analyse(b"import \"pe\"\nrule r { condition: pe.exports(/http:\\/\\//) and filesize > 0 }");
+        let b = analyse(b"import \"pe\"\nrule r { condition: pe.exports(/http:\\/\\//) or filesize > 0 }");
+        assert_ne!(a.rules[0].fingerprint, b.rules[0].fingerprint);
+        assert_ne!(a.rules[0].match_digest, b.rules[0].match_digest);
     }
 
     #[test]
     fn unterminated_string_does_not_swallow_the_file() {
-        let info =
-            analyse("rule A { strings: $a = \"abc\n condition: $a }\nrule B { condition: true }");
+        let info = analyse(b"rule A { strings: $a = \"abc\n condition: $a }\nrule B { condition: true }");
+        assert!(info.syntax_errors);
         let names: Vec<_> = info.rules.iter().map(|r| r.identifier.clone()).collect();
-        assert_eq!(names, vec!["A", "B"]);
+        assert!(names.contains(&"B".to_string()), "{names:?}");
+    }
+
+    #[test]
+    fn schemes() {
+        assert_eq!(fingerprint_scheme(&"a".repeat(64)), Some(1));
+        assert_eq!(fingerprint_scheme(&format!("v2:{}", "0".repeat(64))), Some(2));
+        assert_eq!(fingerprint_scheme("v2:zz"), None);
+        assert_eq!(fingerprint_scheme("nope"), None);
     }
 }

@@ -67,7 +67,13 @@ fn include_cannot_read_outside_the_rule_paths() {
         prepare(d.path());
         let r = scan(d.path(), &[]);
         assert_eq!(r.code, 2, "{include}: {}", r.stderr);
-        assert!(r.stderr.contains("evil.yar:1: include"), "{}", r.stderr);
+        // The include is refused, or (a link in the rule directory that
+        // leads outside) the rule file itself is.
+        assert!(
+            r.stderr.contains("evil.yar:1: include") || r.stderr.contains("sub/innocent.yar"),
+            "{}",
+            r.stderr
+        );
         assert!(r.stderr.contains("outside the rule paths"), "{}", r.stderr);
         assert!(
             !r.stderr.contains("TOP-SECRET") && !r.stderr.contains("root:x:0:0"),

@@ -1,13 +1,24 @@
-//! fpgate's own YARA lexer (rule lines, fingerprints, includes): any input,
-//! no panic, and every rule line lies inside the text.
+//! Rule identity read with the engine's parser (rule lines, spans,
+//! fingerprints, includes): any input, no panic, every rule's span and lines
+//! lie inside the text, and adding a comment and blank lines around the text
+//! changes no fingerprint.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-    let info = fpgate::yarasrc::analyse(&text);
-    let lines = text.lines().count().max(1);
+    let info = fpgate::yarasrc::analyse(data);
+    let lines = data.iter().filter(|b| **b == b'\n').count() + 1;
     for r in &info.rules {
-        assert!(r.line >= 1 && r.line <= r.end_line && r.end_line <= lines + 1);
+        assert!(r.start < r.end && r.end <= data.len());
+        assert!(r.line >= 1 && r.line <= r.end_line && r.end_line <= lines);
+    }
+    let mut padded = b"// fuzz\n\n".to_vec();
+    padded.extend_from_slice(data);
+    padded.extend_from_slice(b"\n");
+    let again = fpgate::yarasrc::analyse(&padded);
+    if !info.syntax_errors {
+        let a: Vec<_> = info.rules.iter().map(|r| &r.fingerprint).collect();
+        let b: Vec<_> = again.rules.iter().map(|r| &r.fingerprint).collect();
+        assert_eq!(a, b);
     }
 });

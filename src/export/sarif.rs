@@ -131,7 +131,7 @@ pub fn render(r: &Report) -> String {
             "kind": "fail",
             "message": { "text": message(f) },
             "locations": [location(f.rule.source.as_deref(), f.rule.line)],
-            "partialFingerprints": { "fpgate/rule+file/v1": fingerprint(f) },
+            "partialFingerprints": { "fpgate/rule+file/v2": fingerprint(f) },
             "properties": {
                 "class": f.class.as_str(),
                 "tier": if f.tier == crate::policy::Tier::Critical { "critical" } else { "standard" },

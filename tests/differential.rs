@@ -1,0 +1,463 @@
+//! The differential check: a run answered (partly) from the results cache
+//! must equal a run without it, exactly (matches, evidence, verdict, exit
+//! code), after every kind of edit a rule author makes, on real rules: the
+//! repository's rule sets and a public rule set from ../shared/rulesets.
+//! Edits that only touch meta, comments or layout must be answered from the
+//! cache; edits that break the full compile must exit 2 on the cached path
+//! too. A seeded generator of random edits checks the same equality.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+struct Ws {
+    _dir: tempfile::TempDir,
+    rules: PathBuf,
+    corpus: PathBuf,
+    cache: PathBuf,
+}
+
+/// A private copy of the rules and the corpus, files aged an hour so the
+/// stat cache may remember them, and an empty results cache.
+fn workspace(with_public_set: bool) -> Ws {
+    let d = tempfile::tempdir().unwrap();
+    let rules = d.path().join("rules");
+    let corpus = d.path().join("corpus");
+    copy_dir(&root().join("rules/candidate"), &rules);
+    if with_public_set {
+        let public = root().join("../shared/rulesets/bartblaze-yara-rules/rules");
+        assert!(
+            public.is_dir(),
+            "the differential check needs ../shared/rulesets beside the project"
+        );
+        copy_dir(&public, &rules.join("bartblaze"));
+    }
+    copy_dir(&root().join("corpus"), &corpus);
+    std::fs::remove_file(corpus.join("MANIFEST")).ok();
+    std::fs::remove_file(corpus.join("fetch.sh")).ok();
+    age(d.path());
+    let cache = d.path().join("cache");
+    Ws {
+        _dir: d,
+        rules,
+        corpus,
+        cache,
+    }
+}
+
+fn age(dir: &Path) {
+    let st = std::process::Command::new("find")
+        .arg(dir)
+        .args(["-type", "f", "-exec", "touch", "-d", "1 hour ago", "{}", "+"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// One scan: exit code, the JSON report (or JSON error report) without its
+/// run-dependent timings, and the cache statistics.
+fn scan(ws: &Ws, cached: bool) -> (i32, Value, Value) {
+    let mut c = fpgate();
+    c.args(["scan", "--no-config", "--format", "json", "--rules"])
+        .arg(&ws.rules)
+        .arg("--corpus")
+        .arg(&ws.corpus);
+    if cached {
+        c.arg("--cache").arg(&ws.cache);
+    } else {
+        c.arg("--no-cache");
+    }
+    let r = run(&mut c);
+    assert!(
+        matches!(r.code, 0..=2),
+        "exit {}: {}",
+        r.code,
+        r.stderr
+    );
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    let mut j = r.json();
+    let t = j
+        .as_object_mut()
+        .and_then(|o| o.remove("timings"))
+        .unwrap_or(Value::Null);
+    (r.code, j, t["cache"].clone())
+}
+
+fn scanned(stats: &Value) -> u64 {
+    stats["files_scanned_all_rules"].as_u64().unwrap_or(0)
+        + stats["files_scanned_changed_rules"].as_u64().unwrap_or(0)
+}
+
+/// After an edit: the cached run equals the uncached one. Returns the
+/// exit code and the cache statistics.
+fn same(ws: &Ws, what: &str) -> (i32, Value) {
+    let (pc, plain, _) = scan(ws, false);
+    let (cc, cached, stats) = scan(ws, true);
+    assert_eq!(cc, pc, "{what}: exit codes differ");
+    assert_eq!(cached, plain, "{what}: the cached report differs from the uncached one");
+    (pc, stats)
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let src = std::fs::read_to_string(path).unwrap();
+    assert!(src.contains(from), "{} lacks {from:?}", path.display());
+    std::fs::write(path, src.replacen(from, to, 1)).unwrap();
+}
+
+fn append(path: &Path, text: &str) {
+    let mut src = std::fs::read_to_string(path).unwrap_or_default();
+    src.push_str(text);
+    std::fs::write(path, src).unwrap();
+}
+
+fn matched(report: &Value) -> usize {
+    report["false_positives"]["new"]
+        .as_array()
+        .map_or(0, |a| a.len())
+}
+
+#[test]
+fn cached_equals_uncached_after_every_kind_of_edit() {
+    let ws = workspace(true);
+    let upd = ws.rules.join("updaters.yar");
+    let extra = ws.rules.join("zz_edits.yar");
+    let (code, _) = same(&ws, "cold");
+    assert_eq!(code, 1, "the demo candidate is blocked");
+
+    // Each step: what it is, the edit, whether only meta/comments changed.
+    type Step<'a> = (&'static str, Box<dyn Fn() + 'a>, bool);
+    let steps: Vec<Step> = vec![
+        ("warm rerun", Box::new(|| {}), true),
+        (
+            "regexp in a function argument, then `and` -> `or` after it",
+            Box::new(|| append(&extra, "import \"pe\"\nrule regex_arg { condition: pe.exports(/http:\\/\\//) and filesize > 0 }\n")),
+            false,
+        ),
+        (
+            "the issue's stale-cache edit",
+            Box::new(|| edit(&extra, "/) and filesize", "/) or filesize")),
+            false,
+        ),
+        (
+            "operator swap in a real rule",
+            Box::new(|| edit(&upd, "and 1 of ($ex*)", "and 2 of ($ex*)")),
+            false,
+        ),
+        (
+            "operator swap back",
+            Box::new(|| edit(&upd, "and 2 of ($ex*)", "and 1 of ($ex*)")),
+            false,
+        ),
+        (
+            "string edit",
+            Box::new(|| append(&extra, "rule text_edit { strings: $a = \"This program cannot be run in DOS mode\" condition: $a }\n")),
+            false,
+        ),
+        ("string edit 2", Box::new(|| edit(&extra, "cannot be run in DOS", "cannot be run in D0S")), false),
+        ("nocase", Box::new(|| edit(&extra, "D0S mode\"", "D0S mode\" nocase")), false),
+        ("nocase back", Box::new(|| edit(&extra, "D0S mode\" nocase", "DOS mode\" nocase")), false),
+        ("wide", Box::new(|| edit(&extra, "DOS mode\" nocase", "DOS mode\" wide")), false),
+        ("ascii wide", Box::new(|| edit(&extra, "DOS mode\" wide", "DOS mode\" ascii wide")), false),
+        ("fullword", Box::new(|| edit(&extra, "DOS mode\" ascii wide", "DOS mode\" fullword")), false),
+        ("xor", Box::new(|| edit(&extra, "DOS mode\" fullword", "DOS mode\" xor(1-3)")), false),
+        (
+            "hex edit",
+            Box::new(|| append(&extra, "rule hex_edit { strings: $h = { 4D 5A 90 00 } condition: $h at 0 }\n")),
+            false,
+        ),
+        ("hex edit 2", Box::new(|| edit(&extra, "{ 4D 5A 90 00 }", "{ 4D 5A ?? 00 }")), false),
+        ("hex edit 3", Box::new(|| edit(&extra, "{ 4D 5A ?? 00 }", "{ 4D 5A [0-2] 03 }")), false),
+        (
+            "rule renamed",
+            Box::new(|| edit(&extra, "rule hex_edit", "rule hex_renamed")),
+            false,
+        ),
+        (
+            "a referenced rule is added and used",
+            Box::new(|| append(&extra, "private rule helper { strings: $z = \"zzzz-no-such-text\" condition: $z }\nrule user_of_helper { condition: helper and filesize > 10 }\n")),
+            false,
+        ),
+        (
+            "the referenced rule changes",
+            Box::new(|| edit(&extra, "\"zzzz-no-such-text\"", "\"PE\\x00\\x00\"")),
+            false,
+        ),
+        (
+            "a referenced rule made public",
+            Box::new(|| edit(&extra, "private rule helper", "rule helper")),
+            false,
+        ),
+        (
+            "meta-only edit of a real rule",
+            Box::new(|| edit(&upd, "description = \"", "description = \"(edited) ")),
+            true,
+        ),
+        (
+            "meta-only edit of a public rule",
+            Box::new(|| {
+                let f = public_file(&ws.rules);
+                edit(&f, "author = \"", "author = \"someone else, ");
+            }),
+            true,
+        ),
+        (
+            "comment and layout only",
+            Box::new(|| {
+                edit(&upd, "\nrule Shh_Updater_B", "\n// a comment\n/* another */\nrule   Shh_Updater_B");
+                edit(&extra, "condition: helper", "condition:\n\n      helper");
+            }),
+            true,
+        ),
+        (
+            "tags only",
+            Box::new(|| edit(&extra, "rule hex_renamed", "rule hex_renamed : newtag")),
+            true,
+        ),
+        (
+            "a public rule made to match everything",
+            Box::new(|| {
+                let f = public_file(&ws.rules);
+                edit(&f, "condition:", "condition: filesize > 0 or");
+            }),
+            false,
+        ),
+        (
+            "a global rule added",
+            Box::new(|| append(&extra, "global rule only_small { condition: filesize < 300KB }\n")),
+            false,
+        ),
+        (
+            "the global rule changed",
+            Box::new(|| edit(&extra, "filesize < 300KB", "filesize < 3MB")),
+            false,
+        ),
+        (
+            "the global rule removed",
+            Box::new(|| edit(&extra, "global rule only_small", "rule only_small")),
+            false,
+        ),
+    ];
+    let mut last_matches = 0;
+    let mut changed = 0;
+    for (what, step, meta_only) in &steps {
+        step();
+        let (code, stats) = same(&ws, what);
+        assert!(code == 0 || code == 1, "{what}: exit {code}");
+        if *meta_only {
+            assert_eq!(
+                scanned(&stats),
+                0,
+                "{what}: answered from the cache without scanning: {stats}"
+            );
+        }
+        let (_, r, _) = scan(&ws, true);
+        if matched(&r) != last_matches {
+            changed += 1;
+        }
+        last_matches = matched(&r);
+    }
+    assert!(changed >= 6, "the edits must change the verdicts ({changed} did)");
+}
+
+/// The first public rule file that has an `author` meta and a condition.
+fn public_file(rules: &Path) -> PathBuf {
+    let mut files: Vec<PathBuf> = walkdir::WalkDir::new(rules.join("bartblaze"))
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .map(|e| e.into_path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "yar")
+                && std::fs::read_to_string(p)
+                    .is_ok_and(|s| s.contains("author = \"") && s.matches("condition:").count() == 1)
+        })
+        .collect();
+    files.truncate(1);
+    files.pop().expect("a public rule file")
+}
+
+#[test]
+fn edits_that_break_the_full_compile_exit_2_with_the_cache_too() {
+    let ws = workspace(false);
+    let extra = ws.rules.join("zz_edits.yar");
+    append(&extra, "rule a1 { condition: filesize > 0 }\nrule a2 { condition: a1 }\n");
+    assert_eq!(same(&ws, "cold").0, 1);
+    let breaks: Vec<(&str, &str, &str)> = vec![
+        ("duplicate identifier across files", "rule a1 {", "rule Shh_Updater_B_dup {"),
+        ("broken reference", "condition: a1 }", "condition: a_missing }"),
+        ("type error", "condition: a1 }", "condition: a1 + \"x\" }"),
+        ("syntax error", "condition: a1 }", "condition: a1 and }"),
+    ];
+    let upd = std::fs::read_to_string(ws.rules.join("updaters.yar")).unwrap();
+    let first_rule = upd
+        .split("rule ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let pristine = std::fs::read_to_string(&extra).unwrap();
+    for (what, from, to) in breaks {
+        std::fs::write(&extra, &pristine).unwrap();
+        let to = to.replace("Shh_Updater_B_dup", &first_rule);
+        edit(&extra, from, &to);
+        let (code, _) = same(&ws, what);
+        assert_eq!(code, 2, "{what} must be refused");
+    }
+}
+
+/// A tiny deterministic generator (xorshift), so a failure names its seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// One random edit of `src`: operators, numbers, string bytes, modifiers,
+/// comments and layout, anywhere in the text. Whatever it does (even when
+/// the result no longer compiles), the cached run must equal the plain one.
+fn mutate(src: &str, rng: &mut Rng) -> String {
+    let swaps: &[(&str, &str)] = &[
+        (" and ", " or "),
+        (" or ", " and "),
+        ("any of", "all of"),
+        ("all of", "any of"),
+        (" >= ", " < "),
+        (" == ", " != "),
+        ("\" ", "\" nocase "),
+        ("\" ", "\" wide "),
+        ("\" ", "\" fullword "),
+        ("\" ", "\" ascii wide "),
+        ("\" ", "\" xor "),
+        ("condition:", "condition: filesize > 0 or"),
+        ("condition:", "condition: // note\n"),
+        ("{", "{ /* c */"),
+        ("\n", "\n\n   "),
+        ("description = \"", "description = \"x"),
+    ];
+    for _ in 0..8 {
+        let (from, to) = swaps[rng.below(swaps.len())];
+        let hits: Vec<usize> = src.match_indices(from).map(|(i, _)| i).collect();
+        if hits.is_empty() {
+            continue;
+        }
+        let at = hits[rng.below(hits.len())];
+        return format!("{}{}{}", &src[..at], to, &src[at + from.len()..]);
+    }
+    // Otherwise flip one ASCII letter or digit.
+    let b = src.as_bytes();
+    let spots: Vec<usize> = (0..b.len()).filter(|&i| b[i].is_ascii_alphanumeric()).collect();
+    let i = spots[rng.below(spots.len())];
+    let mut out = b.to_vec();
+    out[i] = if out[i].is_ascii_digit() { b'0' + (out[i] - b'0' + 1) % 10 } else { out[i] ^ 0x20 };
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn random_edits_keep_cached_equal_to_uncached() {
+    let ws = workspace(false);
+    let files: Vec<PathBuf> = {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&ws.rules)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        v.sort();
+        v
+    };
+    let seed = std::env::var("FPGATE_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9e37_79b9_7f4a_7c15u64);
+    let rounds: usize = std::env::var("FPGATE_DIFF_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(16);
+    let mut rng = Rng(seed);
+    same(&ws, "cold");
+    for round in 0..rounds {
+        let f = &files[rng.below(files.len())];
+        let src = std::fs::read_to_string(f).unwrap();
+        let new = mutate(&src, &mut rng);
+        std::fs::write(f, &new).unwrap();
+        let what = format!("seed {seed:#x} round {round}: {}", f.display());
+        let (code, _) = same(&ws, &what);
+        if code == 2 {
+            std::fs::write(f, &src).unwrap(); // keep the set compiling
+        }
+    }
+}
+
+#[test]
+fn oracle_holds_with_the_cache_cold_warm_and_after_edits() {
+    let ws = workspace(false);
+    let oracle = |rules: &Path| -> Vec<(String, String)> {
+        let mut compiler = yara_x::Compiler::new();
+        for ext in ["filename", "filepath", "extension"] {
+            compiler.define_global(ext, "").unwrap();
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(rules)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for f in files {
+            compiler
+                .add_source(std::fs::read_to_string(f).unwrap().as_str())
+                .unwrap();
+        }
+        let rules = compiler.build();
+        let mut scanner = yara_x::Scanner::new(&rules);
+        let mut out = Vec::new();
+        for e in walkdir::WalkDir::new(&ws.corpus).sort_by_file_name() {
+            let e = e.unwrap();
+            if !e.file_type().is_file() {
+                continue;
+            }
+            let rel = e.path().strip_prefix(ws.corpus.parent().unwrap()).unwrap();
+            let ext = rel
+                .extension()
+                .map(|x| format!(".{}", x.to_string_lossy().to_lowercase()))
+                .unwrap_or_default();
+            scanner
+                .set_global("filename", rel.file_name().unwrap().to_str().unwrap())
+                .unwrap()
+                .set_global("filepath", rel.to_str().unwrap())
+                .unwrap()
+                .set_global("extension", ext.as_str())
+                .unwrap();
+            let res = scanner.scan_file(e.path()).unwrap();
+            for r in res.matching_rules() {
+                out.push((r.identifier().to_string(), rel.display().to_string()));
+            }
+        }
+        out.sort();
+        out
+    };
+    let got = |ws: &Ws| -> Vec<(String, String)> {
+        let r = run(fpgate()
+            .current_dir(ws.corpus.parent().unwrap())
+            .args(["scan", "--no-config", "--format", "json", "--rules", "rules", "--corpus", "corpus"])
+            .arg("--cache")
+            .arg(&ws.cache));
+        assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+        pairs(&r.json(), "new")
+    };
+    let cold = got(&ws);
+    assert!(!cold.is_empty());
+    assert_eq!(cold, oracle(&ws.rules), "cold");
+    assert_eq!(got(&ws), oracle(&ws.rules), "warm");
+    let upd = ws.rules.join("updaters.yar");
+    edit(&upd, "and 1 of ($ex*)", "and 2 of ($ex*)");
+    assert_eq!(got(&ws), oracle(&ws.rules), "after an edit");
+    append(&upd, "\nrule everything { condition: filesize > 0 }\n");
+    let after = got(&ws);
+    assert_eq!(after, oracle(&ws.rules), "after an added rule");
+    assert!(after.len() > cold.len());
+}
