@@ -594,9 +594,66 @@ pub fn compiled_put(dir: &Path, key: &[u8; 32], rules: &[u8], warnings: &[u8]) {
         ],
     );
     let _ = conn.execute(
-        "DELETE FROM compiled WHERE key NOT IN (SELECT key FROM compiled ORDER BY made DESC LIMIT ?1)",
+        "DELETE FROM compiled WHERE length(rules) > 0 AND key NOT IN \
+         (SELECT key FROM compiled WHERE length(rules) > 0 ORDER BY made DESC LIMIT ?1)",
         [KEEP],
     );
+}
+
+/// Domain of the per-file warning rows (kept in `compiled` with no rules).
+fn file_warnings_key(key: &[u8; 32]) -> [u8; 32] {
+    let mut h = sha2::Sha256::new();
+    sha2::Digest::update(&mut h, b"file-warnings\0");
+    sha2::Digest::update(&mut h, key);
+    sha2::Digest::finalize(h).into()
+}
+
+/// The warnings each file compiled with (see `fastcompile`), if known.
+pub fn file_warnings_get(dir: &Path, keys: &[[u8; 32]]) -> Vec<Option<Vec<u8>>> {
+    let Ok(conn) = try_open(&dir.join(FILE)) else {
+        return vec![None; keys.len()];
+    };
+    let Ok(mut stmt) = conn.prepare("SELECT rules, warnings, chk FROM compiled WHERE key = ?1")
+    else {
+        return vec![None; keys.len()];
+    };
+    keys.iter()
+        .map(|k| {
+            let key = file_warnings_key(k);
+            let (rules, warnings, chk) = stmt
+                .query_row([&key[..]], |r| Ok((blob(r, 0), blob(r, 1), int(r, 2))))
+                .ok()?;
+            match (rules, warnings, chk) {
+                (Some(r), Some(w), Some(c)) if r.is_empty() && c == check(&[&key, &r, &w]) => {
+                    Some(w)
+                }
+                _ => None, // damaged: the file is compiled in full again
+            }
+        })
+        .collect()
+}
+
+/// Remember files' warnings, in one transaction; rows unused for 30 days
+/// are dropped.
+pub fn file_warnings_put(dir: &Path, rows: &[([u8; 32], Vec<u8>)]) {
+    let Ok(mut conn) = try_open(&dir.join(FILE)) else {
+        return;
+    };
+    let now = unix_now();
+    let Ok(tx) = conn.transaction() else { return };
+    let empty: &[u8] = &[];
+    for (k, warnings) in rows {
+        let key = file_warnings_key(k);
+        let _ = tx.execute(
+            "INSERT OR REPLACE INTO compiled VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![&key[..], empty, warnings, now, check(&[&key, empty, warnings])],
+        );
+    }
+    let _ = tx.execute(
+        "DELETE FROM compiled WHERE length(rules) = 0 AND made < ?1",
+        [now - 30 * 86_400],
+    );
+    let _ = tx.commit();
 }
 
 /// A stat-cache row for a file read in this run, unless it was modified

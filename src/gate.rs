@@ -488,7 +488,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
             .flat_map(|c| c.added.iter().chain(&c.modified))
             .map(|r| r.identifier.clone())
             .collect();
-        let pr = crate::perf::measure(base, &candidate, &sample, po, changed);
+        let pr = crate::perf::measure(base, &candidate, &sample, po, changed)?;
         if pr.blocked {
             let suspects = if !pr.attribution.is_empty() {
                 let top: Vec<String> = pr

@@ -223,6 +223,12 @@ impl<'r> CacheRun<'r> {
                     Some((p.rs.label.to_string(), why))
                 })
                 .collect(),
+            full_rules_loaded: self
+                .plans
+                .iter()
+                .filter(|p| p.rs.rules.is_built())
+                .map(|p| p.rs.label.to_string())
+                .collect(),
         }
     }
 

@@ -15,6 +15,7 @@ pub mod escape;
 pub mod exceptions;
 pub mod exit;
 pub mod export;
+pub mod fastcompile;
 pub mod formats;
 pub mod gate;
 pub mod gitref;

@@ -240,7 +240,7 @@ impl RulesetFacts {
             label,
             paths: self.paths.clone(),
             files: self.files.clone(),
-            rules: yara_x::Compiler::new().build(),
+            rules: crate::fastcompile::LazyRules::ready(yara_x::Compiler::new().build()),
             info: self
                 .rules
                 .iter()

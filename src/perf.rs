@@ -174,9 +174,14 @@ pub fn measure(
     sample: &[Vec<u8>],
     opts: &PerfOptions,
     changed_rules: Vec<String>,
-) -> PerfReport {
-    let mut sb = Scanner::new(&baseline.rules);
-    let mut sc = Scanner::new(&candidate.rules);
+) -> crate::error::Result<PerfReport> {
+    fn built(rs: &Ruleset) -> crate::error::Result<&yara_x::Rules> {
+        rs.rules
+            .get()
+            .map_err(|e| crate::error::Error::usage(format!("{} rules: {e}", rs.label)))
+    }
+    let mut sb = Scanner::new(built(baseline)?);
+    let mut sc = Scanner::new(built(candidate)?);
     for s in [&mut sb, &mut sc] {
         s.set_timeout(Duration::from_secs(60));
     }
@@ -197,7 +202,7 @@ pub fn measure(
     let (bm, cm) = (median(&b), median(&c));
     let attribution = attribute(&sb, &sc);
     let ratio = if bm > 0.0 { cm / bm } else { 1.0 };
-    PerfReport {
+    Ok(PerfReport {
         sample_files: sample.len(),
         sample_bytes: sample.iter().map(|d| d.len() as u64).sum(),
         runs: opts.runs.max(1),
@@ -213,7 +218,7 @@ pub fn measure(
         changed_rules,
         attribution,
         attributed: crate::scan::PROFILING,
-    }
+    })
 }
 
 #[cfg(test)]

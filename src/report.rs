@@ -266,6 +266,11 @@ pub struct CacheStats {
     pub changed_rules: std::collections::BTreeMap<String, usize>,
     /// Rulesets that cannot be cached per rule, and why.
     pub uncached_rulesets: std::collections::BTreeMap<String, String>,
+    /// Rulesets whose complete compiled form this run built or loaded (a
+    /// file needed every rule, or the set was compiled in full); a run that
+    /// the cache and the changed rules answer lists none.
+    #[serde(default)]
+    pub full_rules_loaded: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use yara_x::{Compiler, MetaValue, Rules, SourceCode};
+use yara_x::{Compiler, Rules, SourceCode};
 
 /// External variables that real rule sets (signature-base, LOKI, THOR) expect
 /// the scanner to provide. Declared only when some rule uses them.
@@ -113,7 +113,7 @@ impl Diagnostic {
     /// A yara-x error or warning. One whose labels point at a file that
     /// `allowed` refuses keeps its code but not its text: the text would
     /// quote that file.
-    fn from_yarax<T: Serialize + std::fmt::Display>(
+    pub(crate) fn from_yarax<T: Serialize + std::fmt::Display>(
         level: &'static str,
         item: &T,
         allowed: &dyn Fn(&str) -> bool,
@@ -179,7 +179,8 @@ pub struct Ruleset {
     pub label: &'static str,
     pub paths: Vec<String>,
     pub files: Vec<String>,
-    pub rules: Rules,
+    /// Built when a scan first needs every rule (see `fastcompile`).
+    pub rules: crate::fastcompile::LazyRules,
     pub info: BTreeMap<RuleKey, RuleInfo>,
     pub warnings: Vec<Diagnostic>,
     pub fingerprint: String,
@@ -389,17 +390,21 @@ pub fn compile_files(
     roots: &[PathBuf],
     opts: &CompileOptions,
 ) -> Result<Ruleset> {
-    let mut sources: Vec<Source> = Vec::new();
-    for (f, shown) in files {
-        let bytes = read_rule_file(f, shown)?;
-        let info = yarasrc::analyse(&bytes);
-        sources.push(Source {
-            origin: shown.clone(),
-            bytes,
-            info,
-            included: false,
-        });
-    }
+    use rayon::prelude::*;
+    let sources: Vec<Source> = files
+        .par_iter()
+        .map(|(f, shown)| {
+            let bytes = read_rule_file(f, shown)?;
+            let info = yarasrc::analyse(&bytes);
+            Ok(Source {
+                origin: shown.clone(),
+                bytes,
+                info,
+                included: false,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let mut sources: Vec<Source> = sources;
     let tops: Vec<(PathBuf, String, &SourceInfo)> = files
         .iter()
         .zip(&sources)
@@ -433,73 +438,66 @@ pub fn compile_files(
         .collect();
     // An unchanged ruleset (every byte of every file, included files too,
     // the definitions, the versions) is loaded from the cache instead of
-    // compiled.
+    // compiled; an edited one is validated without compiling what did not
+    // change (see `fastcompile`). Either way the compiled rules are built
+    // only when a scan needs them.
     let key = compiled_key(&sources, opts, &declared_std);
+    let job = crate::fastcompile::Job {
+        label,
+        sources: sources.iter().filter(|s| !s.included).cloned().collect(),
+        include_dirs: plan.include_dirs.clone(),
+        opts: opts.clone(),
+        declared_std: declared_std.clone(),
+        roots: roots.to_vec(),
+        key,
+    };
     let cached = opts.cache_dir.as_ref().and_then(|dir| {
-        crate::cache::compiled_get(dir, &key).and_then(|(r, w)| {
-            let rules = Rules::deserialize(&r).ok()?;
-            let warnings: Vec<Diagnostic> = serde_json::from_slice(&w).ok()?;
-            Some((rules, warnings))
-        })
+        let (r, w) = crate::cache::compiled_get(dir, &key)?;
+        let warnings: Vec<Diagnostic> = serde_json::from_slice(&w).ok()?;
+        Some((r, warnings))
     });
     let (rules, warnings) = match cached {
-        Some(hit) => hit,
-        None => {
-            let allowed = |o: &str| crate::includes::origin_allowed(o, &top_names, roots);
-            let (rules, warnings) =
-                compile_now(label, &sources, &plan.include_dirs, opts, &declared_std, &allowed)?;
-            if let Some(dir) = &opts.cache_dir {
-                if let (Ok(r), Ok(w)) = (rules.serialize(), serde_json::to_vec(&warnings)) {
-                    crate::cache::compiled_put(dir, &key, &r, &w);
-                }
-            }
+        Some((bytes, warnings)) => {
+            let job = job.clone();
+            let rules = crate::fastcompile::LazyRules::later(move || {
+                Rules::deserialize(&bytes)
+                    .or_else(|_| job.full().map(|r| r.0))
+                    .map_err(|e| e.to_string())
+            });
             (rules, warnings)
         }
+        None => match job.validate() {
+            Some(warnings) => {
+                let job = job.clone();
+                let rules = crate::fastcompile::LazyRules::later(move || {
+                    job.full().map(|r| r.0).map_err(|e| e.to_string())
+                });
+                (rules, warnings)
+            }
+            None => {
+                let (rules, warnings) = job.full()?;
+                (crate::fastcompile::LazyRules::ready(rules), warnings)
+            }
+        },
     };
 
-    // Where each rule was declared, from the parser.
-    let mut decls: BTreeMap<&str, (&str, usize, &str)> = BTreeMap::new();
+    // What the report says of each rule, from the parser: the same values
+    // the compiler stores (it converts the same syntax tree).
+    let mut info = BTreeMap::new();
     for s in &sources {
         for r in &s.info.rules {
-            decls.entry(r.identifier.as_str()).or_insert((
-                s.origin.as_str(),
-                r.line,
-                r.fingerprint.as_str(),
-            ));
-        }
-    }
-
-    let mut info = BTreeMap::new();
-    for rule in rules.iter() {
-        let decl = decls.get(rule.identifier());
-        let mut description = None;
-        let mut author = None;
-        for (k, v) in rule.metadata() {
-            let text = match v {
-                MetaValue::String(s) => s.to_string(),
-                MetaValue::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-                _ => continue,
-            };
-            match k {
-                "description" if description.is_none() => description = Some(text),
-                "author" if author.is_none() => author = Some(text),
-                _ => {}
-            }
-        }
-        let key = (rule.namespace().to_string(), rule.identifier().to_string());
-        info.insert(
-            key.clone(),
-            RuleInfo {
+            let key = ("default".to_string(), r.identifier.clone());
+            info.entry(key.clone()).or_insert_with(|| RuleInfo {
                 namespace: key.0,
                 identifier: key.1,
-                source: decl.map(|d| d.0.to_string()),
-                line: decl.map(|d| d.1),
-                tags: rule.tags().map(|t| t.identifier().to_string()).collect(),
-                description,
-                author,
-                fingerprint: decl.map(|d| d.2.to_string()),
-            },
-        );
+                source: Some(s.origin.clone()),
+                line: Some(r.line),
+                tags: r.tags.clone(),
+                description: r.description.clone(),
+                author: r.author.clone(),
+                fingerprint: Some(r.fingerprint.clone()),
+            });
+        }
     }
 
     let fingerprint = ruleset_fingerprint(&info, &opts.defines);
@@ -519,9 +517,22 @@ pub fn compile_files(
     })
 }
 
+/// The rule a diagnostic lies in, by its file and line.
+pub(crate) fn attach_rule(d: &mut Diagnostic, sources: &[Source]) {
+    let (Some(file), Some(line)) = (d.file.as_deref(), d.line) else {
+        return;
+    };
+    d.rule = sources
+        .iter()
+        .filter(|s| s.origin == file)
+        .flat_map(|s| s.info.rules.iter())
+        .find(|r| (r.line as u64..=r.end_line as u64).contains(&line))
+        .map(|r| r.identifier.clone());
+}
+
 /// Compile with yara-x: the rules and their warnings, or every error.
 /// Diagnostics that point at a file `allowed` refuses are not echoed.
-fn compile_now(
+pub(crate) fn compile_now(
     label: &'static str,
     sources: &[Source],
     include_dirs: &[PathBuf],
@@ -542,23 +553,12 @@ fn compile_now(
         .iter()
         .map(|e| Diagnostic::from_yarax("error", e, allowed))
         .collect();
-    let in_rule = |d: &mut Diagnostic| {
-        let (Some(file), Some(line)) = (d.file.as_deref(), d.line) else {
-            return;
-        };
-        d.rule = sources
-            .iter()
-            .filter(|s| s.origin == file)
-            .flat_map(|s| s.info.rules.iter())
-            .find(|r| (r.line as u64..=r.end_line as u64).contains(&line))
-            .map(|r| r.identifier.clone());
-    };
     let warnings: Vec<Diagnostic> = compiler
         .warnings()
         .iter()
         .map(|w| {
             let mut d = Diagnostic::from_yarax("warning", w, allowed);
-            in_rule(&mut d);
+            attach_rule(&mut d, sources);
             d
         })
         .collect();
@@ -699,6 +699,62 @@ mod tests {
         }
     }
 
+    /// The report's rule descriptions come from the parser; they must be
+    /// what the compiled rules say, on real rule sets.
+    #[test]
+    fn rule_info_from_the_parser_equals_the_compiled_rules() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut sets = vec![root.join("rules/candidate"), root.join("rules/released")];
+        for s in ["reversinglabs-yara-rules/yara", "bartblaze-yara-rules/rules"] {
+            let p = root.join("../shared/rulesets").join(s);
+            if p.is_dir() {
+                sets.push(p);
+            }
+        }
+        for set in sets {
+            let rs = compile("candidate", std::slice::from_ref(&set), &CompileOptions::default())
+                .unwrap_or_else(|e| panic!("{}: {e}", set.display()));
+            let rules = rs.rules.get().unwrap();
+            let mut compiled = BTreeMap::new();
+            for r in rules.iter() {
+                let text = |k: &str| {
+                    r.metadata().find_map(|(key, v)| match (key == k, v) {
+                        (true, yara_x::MetaValue::String(s)) => Some(s.to_string()),
+                        (true, yara_x::MetaValue::Bytes(b)) => {
+                            Some(String::from_utf8_lossy(b).into_owned())
+                        }
+                        _ => None,
+                    })
+                };
+                compiled.insert(
+                    (r.namespace().to_string(), r.identifier().to_string()),
+                    (
+                        r.tags().map(|t| t.identifier().to_string()).collect::<Vec<_>>(),
+                        text("description"),
+                        text("author"),
+                    ),
+                );
+            }
+            let parsed: BTreeMap<_, _> = rs
+                .info
+                .iter()
+                .map(|(k, i)| (k.clone(), (i.tags.clone(), i.description.clone(), i.author.clone())))
+                .collect();
+            assert_eq!(parsed, compiled, "{}", set.display());
+        }
+    }
+
+    #[test]
+    fn private_rules_are_listed_like_the_compiler_lists_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("p.yar");
+        std::fs::write(&f, "private rule h { condition: true }\nrule u { condition: h }\n").unwrap();
+        let rs = compile("candidate", &[f], &CompileOptions::default()).unwrap();
+        let compiled: Vec<String> = rs.rules.get().unwrap().iter().map(|r| r.identifier().to_string()).collect();
+        let parsed: Vec<String> = rs.info.keys().map(|k| k.1.clone()).collect();
+        assert_eq!(parsed, compiled);
+    }
+
     #[test]
     fn standard_externals_declared_only_when_used() {
         let dir = tempfile::tempdir().unwrap();
@@ -721,5 +777,48 @@ mod tests {
         let rs = compile("candidate", &[g], &CompileOptions::default()).unwrap();
         assert!(!rs.path_dependent());
         assert_eq!(rs.info.values().next().unwrap().line, Some(1));
+    }
+}
+
+#[cfg(test)]
+mod measure_tmp {
+    #[test]
+    #[ignore]
+    fn compile_split() {
+        let dir = std::env::var("RULES").unwrap();
+        let files = super::collect_rule_files(&[dir.into()]).unwrap();
+        let srcs: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
+        let t = std::time::Instant::now();
+        for s in &srcs {
+            let _ = crate::yarasrc::analyse(s);
+        }
+        eprintln!("analyse {:?}", t.elapsed());
+        let t = std::time::Instant::now();
+        let mut n = 0;
+        for s in &srcs {
+            n += yara_x_parser::Parser::new(s).count();
+        }
+        eprintln!("parse events {:?} {n}", t.elapsed());
+        let t = std::time::Instant::now();
+        for s in &srcs {
+            let a = yara_x_parser::ast::AST::from(s.as_slice());
+            n += a.items.len();
+        }
+        eprintln!("ast {:?} {n}", t.elapsed());
+        let t = std::time::Instant::now();
+        let mut c = yara_x::Compiler::new();
+        for s in &srcs {
+            let _ = c.add_source(s.as_slice());
+        }
+        eprintln!("add_source {:?} errors {}", t.elapsed(), c.errors().len());
+        let t = std::time::Instant::now();
+        let r = c.build();
+        eprintln!("build {:?} rules {}", t.elapsed(), r.iter().count());
+        let t = std::time::Instant::now();
+        let b = r.serialize().unwrap();
+        eprintln!("serialize {:?} {} bytes", t.elapsed(), b.len());
+        let t = std::time::Instant::now();
+        let _r2 = yara_x::Rules::deserialize(&b).unwrap();
+        eprintln!("deserialize {:?}", t.elapsed());
     }
 }

@@ -212,7 +212,9 @@ pub fn scan_files<'r>(
 struct Worker<'r> {
     rulesets: &'r [&'r Ruleset],
     cache: Option<&'r CacheRun<'r>>,
-    scanners: Vec<Scanner<'r>>,
+    /// Per ruleset, a scanner of every rule: made when a file first needs
+    /// one, so a run answered from the cache never builds the full rules.
+    scanners: Vec<Option<Scanner<'r>>>,
     /// Per ruleset, a scanner of its changed rules only (see `incremental`).
     delta_scanners: Vec<Option<Scanner<'r>>>,
     opts: ScanOptions,
@@ -223,7 +225,7 @@ impl Drop for Worker<'_> {
     fn drop(&mut self) {
         #[cfg(feature = "profiling")]
         if self.opts.profile {
-            if let Some(s) = self.scanners.first() {
+            if let Some(Some(s)) = self.scanners.first() {
                 let costs = rule_costs(s);
                 PROFILE
                     .lock()
@@ -254,15 +256,7 @@ impl<'r> Worker<'r> {
 
     fn reset_scanners(&mut self) {
         let timeout = self.opts.timeout;
-        self.scanners = self
-            .rulesets
-            .iter()
-            .map(|rs| {
-                let mut s = Scanner::new(&rs.rules);
-                s.set_timeout(timeout);
-                s
-            })
-            .collect();
+        self.scanners = self.rulesets.iter().map(|_| None).collect();
         let cache = self.cache;
         self.delta_scanners = (0..self.rulesets.len())
             .map(|i| {
@@ -448,6 +442,7 @@ impl<'r> Worker<'r> {
         plans: &[Plan],
     ) -> Result<Vec<Vec<Hit>>, (Reason, String)> {
         let mut all = Vec::with_capacity(self.scanners.len());
+        let timeout = self.opts.timeout;
         for (i, (full, rs)) in self
             .scanners
             .iter_mut()
@@ -460,7 +455,19 @@ impl<'r> Worker<'r> {
                     continue;
                 }
                 (Plan::Delta, Some(Some(d))) => d,
-                _ => full,
+                _ => {
+                    if full.is_none() {
+                        // Built by the first worker that needs it; a build
+                        // that fails leaves the file unscanned.
+                        let rules = rs.rules.get().map_err(|e| {
+                            (Reason::ScanError, format!("{} rules: {e}", rs.label))
+                        })?;
+                        let mut s = Scanner::new(rules);
+                        s.set_timeout(timeout);
+                        *full = Some(s);
+                    }
+                    full.as_mut().expect("made above")
+                }
             };
             for ext in &rs.per_file_externals {
                 let value = external_value(ext, f, &self.buf);

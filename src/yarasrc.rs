@@ -54,6 +54,8 @@ pub struct RuleDecl {
     pub tags: Vec<String>,
     pub description: Option<String>,
     pub author: Option<String>,
+    /// Each pattern definition: byte span and identifier (`$a`, or `$`).
+    pub patterns: Vec<(usize, usize, String)>,
 }
 
 /// An `include "..."` statement, with the file name exactly as the compiler
@@ -107,6 +109,13 @@ struct Acc {
     global: bool,
     refs: BTreeSet<String>,
     last_kind: Option<SyntaxKind>,
+    in_condition: bool,
+    /// Depth inside `meta:` or tags (not part of what the rule matches).
+    descriptive: u32,
+    in_mods: bool,
+    patterns: Vec<(usize, usize, String)>,
+    /// Inside a pattern definition: where it started, its identifier.
+    pattern: Option<(usize, String)>,
 }
 
 fn hash_token(h: &mut Sha256, kind: SyntaxKind, text: &[u8]) {
@@ -121,8 +130,17 @@ pub fn analyse(src: &[u8]) -> SourceInfo {
     let lines = Lines::new(src);
     let mut info = SourceInfo::default();
 
+    // One parse: the events feed this pass, then the AST, built from them
+    // exactly as the compiler builds it (`CSTStream` over the parser).
+    let events: Vec<Event> = Parser::new(src).collect();
+    let mut stack: Vec<SyntaxKind> = Vec::new();
+    let mut acc: Option<Acc> = None;
+    for event in &events {
+        walk(event, src, &lines, &mut stack, &mut acc, &mut info);
+    }
+
     // Includes and imports: the items the compiler itself acts on.
-    let ast = AST::from(CSTStream::new(src, Parser::new(src)));
+    let ast = AST::from(CSTStream::new(src, events.into_iter()));
     // (identifier, tags, description, author) of each rule, in order.
     type Described = (String, Vec<String>, Option<String>, Option<String>);
     let mut described: Vec<Described> = Vec::new();
@@ -159,75 +177,8 @@ pub fn analyse(src: &[u8]) -> SourceInfo {
             Item::Import(imp) => info.imports.push(imp.module_name.to_string()),
         }
     }
-    info.syntax_errors = !ast.errors().is_empty();
+    info.syntax_errors |= !ast.errors().is_empty();
 
-    let mut stack: Vec<SyntaxKind> = Vec::new();
-    let mut acc: Option<Acc> = None;
-    for event in CSTStream::new(src, Parser::new(src)) {
-        match event {
-            Event::Begin { kind, .. } => {
-                if kind == SyntaxKind::RULE_DECL && stack.len() == 1 {
-                    acc = Some(Acc {
-                        fp: Sha256::new(),
-                        matching: Sha256::new(),
-                        identifier: None,
-                        ident_offset: 0,
-                        start: None,
-                        end: 0,
-                        global: false,
-                        refs: BTreeSet::new(),
-                        last_kind: None,
-                    });
-                }
-                stack.push(kind);
-            }
-            Event::End { kind, .. } => {
-                stack.pop();
-                if kind == SyntaxKind::RULE_DECL && stack.len() == 1 {
-                    if let Some(a) = acc.take() {
-                        finish(a, &lines, &mut info);
-                    }
-                }
-            }
-            Event::Token { kind, span } => {
-                if matches!(
-                    kind,
-                    SyntaxKind::WHITESPACE | SyntaxKind::NEWLINE | SyntaxKind::COMMENT
-                ) {
-                    continue;
-                }
-                let text = src.get(span.range()).unwrap_or_default();
-                let in_condition = stack.contains(&SyntaxKind::CONDITION_BLK);
-                if kind == SyntaxKind::IDENT && in_condition {
-                    info.identifiers
-                        .insert(String::from_utf8_lossy(text).into_owned());
-                }
-                let Some(a) = acc.as_mut() else { continue };
-                a.start.get_or_insert(span.start());
-                a.end = span.end();
-                hash_token(&mut a.fp, kind, text);
-                let descriptive = stack.contains(&SyntaxKind::META_BLK)
-                    || stack.contains(&SyntaxKind::RULE_TAGS);
-                if !descriptive {
-                    hash_token(&mut a.matching, kind, text);
-                }
-                if kind == SyntaxKind::GLOBAL_KW && stack.contains(&SyntaxKind::RULE_MODS) {
-                    a.global = true;
-                }
-                if kind == SyntaxKind::IDENT {
-                    let s = String::from_utf8_lossy(text).into_owned();
-                    if a.identifier.is_none() && a.last_kind == Some(SyntaxKind::RULE_KW) {
-                        a.identifier = Some(s);
-                        a.ident_offset = span.start();
-                    } else if in_condition {
-                        a.refs.insert(s);
-                    }
-                }
-                a.last_kind = Some(kind);
-            }
-            Event::Error { .. } => info.syntax_errors = true,
-        }
-    }
     // Attach what the AST says of each rule, in declaration order.
     let mut next = 0;
     for r in &mut info.rules {
@@ -240,6 +191,109 @@ pub fn analyse(src: &[u8]) -> SourceInfo {
         }
     }
     info
+}
+
+/// One event of the parser's stream: rule declarations, their tokens.
+fn walk(
+    event: &Event,
+    src: &[u8],
+    lines: &Lines,
+    stack: &mut Vec<SyntaxKind>,
+    acc: &mut Option<Acc>,
+    info: &mut SourceInfo,
+) {
+    match event {
+        Event::Begin { kind, span } => {
+            let kind = *kind;
+            if kind == SyntaxKind::RULE_DECL && stack.len() == 1 {
+                *acc = Some(Acc {
+                    fp: Sha256::new(),
+                    matching: Sha256::new(),
+                    identifier: None,
+                    ident_offset: 0,
+                    start: None,
+                    end: 0,
+                    global: false,
+                    refs: BTreeSet::new(),
+                    last_kind: None,
+                    in_condition: false,
+                    descriptive: 0,
+                    in_mods: false,
+                    patterns: Vec::new(),
+                    pattern: None,
+                });
+            }
+            if let Some(a) = acc.as_mut() {
+                match kind {
+                    SyntaxKind::CONDITION_BLK => a.in_condition = true,
+                    SyntaxKind::META_BLK | SyntaxKind::RULE_TAGS => a.descriptive += 1,
+                    SyntaxKind::RULE_MODS => a.in_mods = true,
+                    SyntaxKind::PATTERN_DEF => a.pattern = Some((span.start(), String::new())),
+                    _ => {}
+                }
+            }
+            stack.push(kind);
+        }
+        Event::End { kind, span } => {
+            let kind = *kind;
+            stack.pop();
+            if let Some(a) = acc.as_mut() {
+                match kind {
+                    SyntaxKind::PATTERN_DEF => {
+                        if let Some((start, id)) = a.pattern.take() {
+                            a.patterns.push((start, span.end(), id));
+                        }
+                    }
+                    SyntaxKind::CONDITION_BLK => a.in_condition = false,
+                    SyntaxKind::META_BLK | SyntaxKind::RULE_TAGS => a.descriptive -= 1,
+                    SyntaxKind::RULE_MODS => a.in_mods = false,
+                    _ => {}
+                }
+            }
+            if kind == SyntaxKind::RULE_DECL && stack.len() == 1 {
+                if let Some(a) = acc.take() {
+                    finish(a, lines, info);
+                }
+            }
+        }
+        Event::Token { kind, span } => {
+            let kind = *kind;
+            if matches!(
+                kind,
+                SyntaxKind::WHITESPACE | SyntaxKind::NEWLINE | SyntaxKind::COMMENT
+            ) {
+                return;
+            }
+            let text = src.get(span.range()).unwrap_or_default();
+            let Some(a) = acc.as_mut() else { return };
+            a.start.get_or_insert(span.start());
+            a.end = span.end();
+            hash_token(&mut a.fp, kind, text);
+            if a.descriptive == 0 {
+                hash_token(&mut a.matching, kind, text);
+            }
+            if kind == SyntaxKind::PATTERN_IDENT {
+                if let Some((_, id)) = a.pattern.as_mut().filter(|p| p.1.is_empty()) {
+                    *id = String::from_utf8_lossy(text).into_owned();
+                }
+            }
+            if kind == SyntaxKind::GLOBAL_KW && a.in_mods {
+                a.global = true;
+            }
+            if kind == SyntaxKind::IDENT {
+                let s = String::from_utf8_lossy(text).into_owned();
+                if a.identifier.is_none() && a.last_kind == Some(SyntaxKind::RULE_KW) {
+                    a.identifier = Some(s);
+                    a.ident_offset = span.start();
+                } else if a.in_condition {
+                    info.identifiers.insert(s.clone());
+                    a.refs.insert(s);
+                }
+            }
+            a.last_kind = Some(kind);
+        }
+        Event::Error { .. } => info.syntax_errors = true,
+    }
 }
 
 fn finish(a: Acc, lines: &Lines, info: &mut SourceInfo) {
@@ -260,6 +314,7 @@ fn finish(a: Acc, lines: &Lines, info: &mut SourceInfo) {
         tags: Vec::new(),
         description: None,
         author: None,
+        patterns: a.patterns,
     });
 }
 
@@ -326,6 +381,19 @@ global rule Second { condition: filesize < 10 }
         assert!(SRC[r.start..r.end].ends_with('}'));
         let h = &info.rules[0];
         assert!(SRC[h.start..h.end].starts_with("private rule Helper"));
+        let pats: Vec<(&str, &str)> = r
+            .patterns
+            .iter()
+            .map(|(a, b, id)| (id.as_str(), &SRC[*a..*b]))
+            .collect();
+        assert_eq!(
+            pats,
+            vec![
+                ("$a", "$a = \"rule Fake {\""),
+                ("$b", "$b = { 4D 5A [2-4] ?? }"),
+                ("$c", "$c = /a\\/b{2}}/i"),
+            ]
+        );
     }
 
     #[test]
