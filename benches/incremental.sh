@@ -6,6 +6,10 @@
 #   warm      - nothing changed since the last run
 #   one-rule  - one rule edited (its condition gains `filesize >= 0 and`)
 #   +1% files - 1% new files (copies of corpus files with bytes appended)
+# and `fpgate gate` (the pull-request gate: baseline = the rules, candidate =
+# the rules with that one edit) for
+#   gate-cold     - empty cache
+#   gate-one-rule - the cache of an earlier gate of the unedited rules
 # Each edited/added run starts from a copy of the warm cache, so every run
 # measures the same situation. The OS page cache is warm in every case.
 set -euo pipefail
@@ -89,9 +93,45 @@ for i in $(seq "$RUNS"); do
 done
 rm -rf "$NEW"
 
+# The pull-request gate.
+rm -rf "$WORK/base"; cp -r "$WORK/rules" "$WORK/base"
+gate() {
+    local start end
+    start=$(date +%s.%N)
+    "$BIN" gate --no-config --baseline "$WORK/base" --candidate "$WORK/rules" --corpus "$CORPUS" -j "$THREADS" \
+        --cache "$1" --format json -q -o "$WORK/report.json" || test $? -eq 1
+    end=$(date +%s.%N)
+    python3 - "$WORK/report.json" "$2" >&2 <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+c = r["timings"]["cache"]
+print(f"  {sys.argv[2]:13} files={r['corpus']['files']} unread={c['files_unread']} "
+      f"changed-rules={c['files_scanned_changed_rules']} all-rules={c['files_scanned_all_rules']} "
+      f"changed={c['changed_rules']} full-rules-loaded={c.get('full_rules_loaded')} "
+      f"compile={r['timings']['compile_seconds']}s")
+EOF
+    echo "$end - $start" | bc
+}
+rm -rf "$WORK/gwarm"
+gate "$WORK/gwarm" gate-warm-up >/dev/null
+python3 - "$FIRST" <<'EOF'
+import re, sys
+p = sys.argv[1]
+s = open(p, encoding="utf-8").read()
+s = re.sub(r"condition:", "condition: filesize >= 0 and", s, count=1)
+open(p, "w", encoding="utf-8").write(s)
+EOF
+for i in $(seq "$RUNS"); do
+    rm -rf "$WORK/gcold"
+    TIMES[gate-cold]+="$(gate "$WORK/gcold" gate-cold) "
+    rm -rf "$WORK/gedit"; cp -r "$WORK/gwarm" "$WORK/gedit"
+    TIMES[gate-one-rule]+="$(gate "$WORK/gedit" gate-one-rule) "
+done
+cp "$WORK/first.orig" "$FIRST"
+
 echo
 echo "rules: $RULES   corpus: $CORPUS ($TOTAL files, $(du -sh "$CORPUS" | cut -f1))   threads: $THREADS   runs: $RUNS"
-for k in cold warm one-rule +1%-files; do
+for k in cold warm one-rule +1%-files gate-cold gate-one-rule; do
     # shellcheck disable=SC2086
     printf '%-10s median %7.3fs   (runs: %s)\n' "$k" "$(echo ${TIMES[$k]} | tr ' ' '\n' | median)" "${TIMES[$k]}"
 done

@@ -136,6 +136,32 @@ impl Config {
         ps.iter().map(|p| self.resolve(p)).collect()
     }
 
+    /// Rule paths from the config (`key`), which must lie under the
+    /// config's directory: a config is part of the change it judges, and a
+    /// rule file is echoed in compile errors, so a config may not name
+    /// `/proc/self/environ` as a rule file. Paths elsewhere are given as
+    /// flags.
+    pub fn resolve_rules(&self, ps: &[PathBuf], key: &str) -> Result<Vec<PathBuf>> {
+        let home = self
+            .dir
+            .canonicalize()
+            .map_err(|e| Error::usage(format!("config directory {}: {e}", self.dir.display())))?;
+        ps.iter()
+            .map(|p| {
+                let r = self.resolve(p);
+                match r.canonicalize() {
+                    Ok(c) if !c.starts_with(&home) => Err(Error::usage(format!(
+                        "{key}: {} lies outside the directory of the config ({}); a config may only name rules under its own directory (give other rule paths as flags)",
+                        p.display(),
+                        home.display()
+                    ))),
+                    // A path that does not exist is reported where it is read.
+                    _ => Ok(r),
+                }
+            })
+            .collect()
+    }
+
     /// Corpus roots: the flag's, else the config's, else an error.
     pub fn corpus_roots(&self, flag: &[PathBuf]) -> Result<Vec<PathBuf>> {
         if !flag.is_empty() {

@@ -123,7 +123,7 @@ pub fn gate(a: &GateArgs) -> Result<Exit> {
     } else if let Some(r) = &cfg.rules.baseline_ref {
         Baseline::GitRef(r.clone())
     } else if !cfg.rules.baseline.is_empty() {
-        Baseline::Paths(cfg.resolve_all(&cfg.rules.baseline))
+        Baseline::Paths(cfg.resolve_rules(&cfg.rules.baseline, "rules.baseline")?)
     } else {
         Baseline::None
     };
@@ -184,7 +184,7 @@ fn pick(
     if !flag.is_empty() {
         Ok(flag.to_vec())
     } else if !from_cfg.is_empty() {
-        Ok(cfg.resolve_all(from_cfg))
+        cfg.resolve_rules(from_cfg, key)
     } else {
         Err(Error::usage(format!(
             "no rules given: use {flag_name} PATH... or set {key} in fpgate.toml"

@@ -290,10 +290,27 @@ pub fn closure(keys: &RuleKeys, want: &[usize]) -> Vec<usize> {
 pub fn compile_subset(rs: &Ruleset, subset: &[usize], opts: &CompileOptions) -> Result<Rules> {
     let keys = rs.cache.as_ref().map_err(|e| Error::usage(e.clone()))?;
     let mut compiler = crate::rules::new_compiler(&[], opts, &rs.declared_std)?;
+    // The modules the subset's conditions name, of those any source imports
+    // (an import is namespace-wide, and yara-x runs every imported module on
+    // every file, used or not: importing all of them would parse each file
+    // as PE, ELF, .NET... for one rule that needs none).
+    let named: BTreeSet<&str> = subset
+        .iter()
+        .filter_map(|&i| {
+            let r = &keys.rules[i];
+            rs.sources[r.source]
+                .info
+                .rules
+                .iter()
+                .find(|d| d.identifier == r.key.1)
+        })
+        .flat_map(|d| d.refs.iter().map(String::as_str))
+        .collect();
     let imports: BTreeSet<&str> = rs
         .sources
         .iter()
         .flat_map(|s| s.info.imports.iter().map(String::as_str))
+        .filter(|m| named.contains(m))
         .collect();
     let mut by_source: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for &i in subset {

@@ -196,3 +196,24 @@ fn linked_rule_files_are_compiled_or_refused_never_skipped() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("gone.yar"), "{}", r.stderr);
 }
+
+#[test]
+fn a_config_cannot_name_a_rule_file_outside_its_directory() {
+    for target in ["/proc/self/environ", "/etc/passwd", "../outside.yar"] {
+        let d = project(&[("ok.yar", b"rule ok { condition: false }\n")]);
+        let repo = d.path().join("repo");
+        std::fs::create_dir_all(&repo).unwrap();
+        write(&d.path().join("outside.yar"), b"rule outside { condition: true }\n");
+        write(
+            &repo.join("fpgate.toml"),
+            format!("[rules]\ncandidate = [{target:?}]\n[corpus]\npaths = [\"../corpus\"]\n").as_bytes(),
+        );
+        let r = run(fpgate()
+            .current_dir(&repo)
+            .env("SECRET_TOKEN", SECRET)
+            .args(["scan", "--format", "json"]));
+        assert_eq!(r.code, 2, "{target}: {}", r.stderr);
+        assert!(r.stderr.contains("outside the directory of the config"), "{}", r.stderr);
+        assert_no_leak(&r, "", target);
+    }
+}
