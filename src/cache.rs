@@ -600,16 +600,18 @@ pub fn compiled_put(dir: &Path, key: &[u8; 32], rules: &[u8], warnings: &[u8]) {
     );
 }
 
-/// Domain of the per-file warning rows (kept in `compiled` with no rules).
-fn file_warnings_key(key: &[u8; 32]) -> [u8; 32] {
+/// Small per-file values (a rule file's warnings, its parse) are kept in
+/// `compiled` with no rules, under a key separated by `domain`.
+fn small_key(domain: &str, key: &[u8; 32]) -> [u8; 32] {
     let mut h = sha2::Sha256::new();
-    sha2::Digest::update(&mut h, b"file-warnings\0");
+    sha2::Digest::update(&mut h, domain.as_bytes());
+    sha2::Digest::update(&mut h, b"\0");
     sha2::Digest::update(&mut h, key);
     sha2::Digest::finalize(h).into()
 }
 
-/// The warnings each file compiled with (see `fastcompile`), if known.
-pub fn file_warnings_get(dir: &Path, keys: &[[u8; 32]]) -> Vec<Option<Vec<u8>>> {
+/// The values kept for `keys` in `domain`, if known and intact.
+pub fn small_get(dir: &Path, domain: &str, keys: &[[u8; 32]]) -> Vec<Option<Vec<u8>>> {
     let Ok(conn) = try_open(&dir.join(FILE)) else {
         return vec![None; keys.len()];
     };
@@ -619,7 +621,7 @@ pub fn file_warnings_get(dir: &Path, keys: &[[u8; 32]]) -> Vec<Option<Vec<u8>>> 
     };
     keys.iter()
         .map(|k| {
-            let key = file_warnings_key(k);
+            let key = small_key(domain, k);
             let (rules, warnings, chk) = stmt
                 .query_row([&key[..]], |r| Ok((blob(r, 0), blob(r, 1), int(r, 2))))
                 .ok()?;
@@ -633,9 +635,12 @@ pub fn file_warnings_get(dir: &Path, keys: &[[u8; 32]]) -> Vec<Option<Vec<u8>>> 
         .collect()
 }
 
-/// Remember files' warnings, in one transaction; rows unused for 30 days
+/// Keep values in `domain`, in one transaction; rows unused for 30 days
 /// are dropped.
-pub fn file_warnings_put(dir: &Path, rows: &[([u8; 32], Vec<u8>)]) {
+pub fn small_put(dir: &Path, domain: &str, rows: &[([u8; 32], Vec<u8>)]) {
+    if rows.is_empty() {
+        return;
+    }
     let Ok(mut conn) = try_open(&dir.join(FILE)) else {
         return;
     };
@@ -643,7 +648,7 @@ pub fn file_warnings_put(dir: &Path, rows: &[([u8; 32], Vec<u8>)]) {
     let Ok(tx) = conn.transaction() else { return };
     let empty: &[u8] = &[];
     for (k, warnings) in rows {
-        let key = file_warnings_key(k);
+        let key = small_key(domain, k);
         let _ = tx.execute(
             "INSERT OR REPLACE INTO compiled VALUES (?1, ?2, ?3, ?4, ?5)",
             params![&key[..], empty, warnings, now, check(&[&key, empty, warnings])],

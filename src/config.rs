@@ -136,22 +136,28 @@ impl Config {
         ps.iter().map(|p| self.resolve(p)).collect()
     }
 
-    /// Rule paths from the config (`key`), which must lie under the
-    /// config's directory: a config is part of the change it judges, and a
-    /// rule file is echoed in compile errors, so a config may not name
-    /// `/proc/self/environ` as a rule file. Paths elsewhere are given as
-    /// flags.
+    /// Rule paths from the config (`key`), which must lie in the config's
+    /// repository (the nearest directory above the config that holds
+    /// `.git`), or under the config's directory when it is in none: a
+    /// config is part of the change it judges, and a rule file is echoed in
+    /// compile errors, so a config may not name `/proc/self/environ` as a
+    /// rule file. Paths elsewhere are given as flags.
     pub fn resolve_rules(&self, ps: &[PathBuf], key: &str) -> Result<Vec<PathBuf>> {
-        let home = self
+        let dir = self
             .dir
             .canonicalize()
             .map_err(|e| Error::usage(format!("config directory {}: {e}", self.dir.display())))?;
+        let home = dir
+            .ancestors()
+            .find(|a| a.join(".git").exists())
+            .unwrap_or(&dir)
+            .to_path_buf();
         ps.iter()
             .map(|p| {
                 let r = self.resolve(p);
                 match r.canonicalize() {
                     Ok(c) if !c.starts_with(&home) => Err(Error::usage(format!(
-                        "{key}: {} lies outside the directory of the config ({}); a config may only name rules under its own directory (give other rule paths as flags)",
+                        "{key}: {} lies outside the config's repository ({}); a config may only name rules in its own repository (give other rule paths as flags)",
                         p.display(),
                         home.display()
                     ))),

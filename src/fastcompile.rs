@@ -149,7 +149,7 @@ impl Job {
                 Some((self.file_key(s), serde_json::to_vec(&mine).ok()?))
             })
             .collect();
-        crate::cache::file_warnings_put(dir, &rows);
+        crate::cache::small_put(dir, "file-warnings", &rows);
     }
 
     /// A file's key: versions, its name and bytes, and the compile context
@@ -182,7 +182,7 @@ impl Job {
             return None;
         }
         let keys: Vec<[u8; 32]> = self.sources.iter().map(|s| self.file_key(s)).collect();
-        let known: Vec<Option<Vec<Diagnostic>>> = crate::cache::file_warnings_get(dir, &keys)
+        let known: Vec<Option<Vec<Diagnostic>>> = crate::cache::small_get(dir, "file-warnings", &keys)
             .into_iter()
             .map(|b| b.and_then(|b| serde_json::from_slice(&b).ok()))
             .collect();
@@ -238,7 +238,7 @@ impl Job {
                 }
             }
         }
-        crate::cache::file_warnings_put(dir, &rows);
+        crate::cache::small_put(dir, "file-warnings", &rows);
         Some(out)
     }
 }

@@ -391,20 +391,25 @@ pub fn compile_files(
     opts: &CompileOptions,
 ) -> Result<Ruleset> {
     use rayon::prelude::*;
-    let sources: Vec<Source> = files
+    let bytes: Vec<Vec<u8>> = files
         .par_iter()
-        .map(|(f, shown)| {
-            let bytes = read_rule_file(f, shown)?;
-            let info = yarasrc::analyse(&bytes);
-            Ok(Source {
-                origin: shown.clone(),
-                bytes,
-                info,
-                included: false,
-            })
-        })
+        .map(|(f, shown)| read_rule_file(f, shown))
         .collect::<Result<_>>()?;
-    let mut sources: Vec<Source> = sources;
+    let infos = {
+        let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+        yarasrc::analyse_all(&refs, opts.cache_dir.as_deref())
+    };
+    let mut sources: Vec<Source> = files
+        .iter()
+        .zip(bytes)
+        .zip(infos)
+        .map(|(((_, shown), bytes), info)| Source {
+            origin: shown.clone(),
+            bytes,
+            info,
+            included: false,
+        })
+        .collect();
     let tops: Vec<(PathBuf, String, &SourceInfo)> = files
         .iter()
         .zip(&sources)

@@ -27,8 +27,12 @@ use yara_x_parser::Parser;
 /// could miss edits; such fingerprints are recognised and never compared.
 pub const FINGERPRINT_SCHEME: &str = "v2";
 
+/// Bumped whenever what `analyse` computes changes: parses kept in the
+/// results cache under another version are not used.
+pub const ANALYSIS_VERSION: u32 = 2;
+
 /// A rule declaration found in a source file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RuleDecl {
     pub identifier: String,
     /// 1-based line of the rule's identifier.
@@ -60,14 +64,14 @@ pub struct RuleDecl {
 
 /// An `include "..."` statement, with the file name exactly as the compiler
 /// will look it up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IncludeDecl {
     pub target: String,
     pub line: usize,
 }
 
 /// What the parser learned from one source file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SourceInfo {
     pub rules: Vec<RuleDecl>,
     pub includes: Vec<IncludeDecl>,
@@ -122,6 +126,51 @@ fn hash_token(h: &mut Sha256, kind: SyntaxKind, text: &[u8]) {
     h.update((kind as u16).to_le_bytes());
     h.update((text.len() as u64).to_le_bytes());
     h.update(text);
+}
+
+/// `analyse` for many files, in parallel, each answered from the results
+/// cache (`cache_dir`) when the same bytes were analysed before.
+pub fn analyse_all(files: &[&[u8]], cache_dir: Option<&std::path::Path>) -> Vec<SourceInfo> {
+    use rayon::prelude::*;
+    const DOMAIN: &str = "source-info";
+    let keys: Vec<[u8; 32]> = files
+        .par_iter()
+        .map(|b| {
+            let mut h = Sha256::new();
+            h.update(format!(
+                "analysis v{ANALYSIS_VERSION} fpgate {} yara-x {}\n",
+                env!("CARGO_PKG_VERSION"),
+                yara_x::VERSION
+            ));
+            h.update(b);
+            h.finalize().into()
+        })
+        .collect();
+    let known: Vec<Option<SourceInfo>> = match cache_dir {
+        Some(dir) => crate::cache::small_get(dir, DOMAIN, &keys)
+            .into_iter()
+            .map(|v| v.and_then(|v| serde_json::from_slice(&v).ok()))
+            .collect(),
+        None => vec![None; files.len()],
+    };
+    let out: Vec<(SourceInfo, bool)> = files
+        .par_iter()
+        .zip(known)
+        .map(|(b, k)| match k {
+            Some(info) => (info, false),
+            None => (analyse(b), true),
+        })
+        .collect();
+    if let Some(dir) = cache_dir {
+        let rows: Vec<([u8; 32], Vec<u8>)> = out
+            .iter()
+            .zip(&keys)
+            .filter(|((_, fresh), _)| *fresh)
+            .filter_map(|((info, _), k)| Some((*k, serde_json::to_vec(info).ok()?)))
+            .collect();
+        crate::cache::small_put(dir, DOMAIN, &rows);
+    }
+    out.into_iter().map(|(i, _)| i).collect()
 }
 
 /// Analyse one YARA source file. Never fails: what the parser cannot read

@@ -213,7 +213,7 @@ fn a_config_cannot_name_a_rule_file_outside_its_directory() {
             .env("SECRET_TOKEN", SECRET)
             .args(["scan", "--format", "json"]));
         assert_eq!(r.code, 2, "{target}: {}", r.stderr);
-        assert!(r.stderr.contains("outside the directory of the config"), "{}", r.stderr);
+        assert!(r.stderr.contains("outside the config's repository"), "{}", r.stderr);
         assert_no_leak(&r, "", target);
     }
 }
