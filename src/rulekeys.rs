@@ -454,6 +454,34 @@ rule ByName { condition: filename == "x.exe" }
     }
 
     #[test]
+    fn a_rule_of_unclear_identity_runs_alone_uncached() {
+        // The same rule declared in two sources (a file reached twice):
+        // that rule and its users get keys no run shares, the rest are
+        // keyed as always.
+        let (_d, rs) = keys_of(BASE);
+        let mut sources = rs.sources.clone();
+        sources.push(sources[0].clone());
+        let k = compute(&sources, &rs.info, &rs.per_file_externals, &CompileOptions::default())
+            .unwrap();
+        let again = compute(&sources, &rs.info, &rs.per_file_externals, &CompileOptions::default())
+            .unwrap();
+        let normal = rs.cache.as_ref().unwrap();
+        let e = |k: &RuleKeys, n: &str| k.rules[k.by_name[n]].efp;
+        assert_eq!(k.uncached.len(), normal.rules.len(), "{:?}", k.uncached);
+        assert_ne!(e(&k, "Alone"), e(&again, "Alone"));
+        assert_ne!(e(&k, "Alone"), e(normal, "Alone"));
+        // One duplicate only: the others keep their keys.
+        let mut one = rs.sources.clone();
+        let mut dup = one[0].clone();
+        dup.info.rules.retain(|r| r.identifier == "ByName");
+        one.push(dup);
+        let k = compute(&one, &rs.info, &rs.per_file_externals, &CompileOptions::default()).unwrap();
+        assert_eq!(k.uncached.len(), 1, "{:?}", k.uncached);
+        assert_eq!(e(&k, "Alone"), e(normal, "Alone"));
+        assert_ne!(e(&k, "ByName"), e(normal, "ByName"));
+    }
+
+    #[test]
     fn a_cycle_is_one_component() {
         let c = components(&[vec![1], vec![0], vec![0]]);
         assert_eq!(c, vec![vec![0, 1], vec![2]]);

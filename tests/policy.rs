@@ -561,3 +561,37 @@ fn baseline_from_a_git_revision() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no such revision"), "{}", r.stderr);
 }
+
+/// Fingerprints written by fpgate 0.1 (bare 64 hex digits, from its
+/// lexer) are recognised: the exception lapses with a note giving the
+/// rule's current fingerprint; a current (v2) fingerprint still applies.
+#[test]
+fn exceptions_with_a_scheme_1_fingerprint_lapse_with_a_note() {
+    let d = project(HIT, &[("a.bin", b"a needle")]);
+    let target = format!("sha256 = \"{}\"", sha(b"a needle"));
+    let old = format!("rule_fingerprint = \"{}\"", "ab".repeat(32));
+    write(
+        &d.path().join("fpgate-exceptions.toml"),
+        exception("Hit", &target, "2027-01-01", &old).as_bytes(),
+    );
+    let r = gate(d.path(), &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let j = r.json();
+    assert_eq!(statuses(&j), vec![(1, "lapsed".into())]);
+    let detail = j["exceptions"]["entries"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("fpgate 0.1"), "{detail}");
+    let current = j["false_positives"]["new"][0]["rule"]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(current.starts_with("v2:"), "{current}");
+    assert!(detail.contains(&current), "{detail}");
+    // Re-approved with the current fingerprint: applied.
+    write(
+        &d.path().join("fpgate-exceptions.toml"),
+        exception("Hit", &target, "2027-01-01", &format!("rule_fingerprint = \"{current}\"")).as_bytes(),
+    );
+    let r = gate(d.path(), &[]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(statuses(&r.json()), vec![(1, "applied".into())]);
+}
