@@ -413,49 +413,8 @@ fn random_edits_keep_cached_equal_to_uncached() {
 #[test]
 fn oracle_holds_with_the_cache_cold_warm_and_after_edits() {
     let ws = workspace(false);
-    let oracle = |rules: &Path| -> Vec<(String, String)> {
-        let mut compiler = yara_x::Compiler::new();
-        for ext in ["filename", "filepath", "extension"] {
-            compiler.define_global(ext, "").unwrap();
-        }
-        let mut files: Vec<PathBuf> = std::fs::read_dir(rules)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        for f in files {
-            compiler
-                .add_source(std::fs::read_to_string(f).unwrap().as_str())
-                .unwrap();
-        }
-        let rules = compiler.build();
-        let mut scanner = yara_x::Scanner::new(&rules);
-        let mut out = Vec::new();
-        for e in walkdir::WalkDir::new(&ws.corpus).sort_by_file_name() {
-            let e = e.unwrap();
-            if !e.file_type().is_file() {
-                continue;
-            }
-            let rel = e.path().strip_prefix(ws.corpus.parent().unwrap()).unwrap();
-            let ext = rel
-                .extension()
-                .map(|x| format!(".{}", x.to_string_lossy().to_lowercase()))
-                .unwrap_or_default();
-            scanner
-                .set_global("filename", rel.file_name().unwrap().to_str().unwrap())
-                .unwrap()
-                .set_global("filepath", rel.to_str().unwrap())
-                .unwrap()
-                .set_global("extension", ext.as_str())
-                .unwrap();
-            let res = scanner.scan_file(e.path()).unwrap();
-            for r in res.matching_rules() {
-                out.push((r.identifier().to_string(), rel.display().to_string()));
-            }
-        }
-        out.sort();
-        out
-    };
+    let base = ws.corpus.parent().unwrap().to_path_buf();
+    let oracle = |rules: &Path| oracle_pairs(rules, &ws.corpus, &base);
     let got = |ws: &Ws| -> Vec<(String, String)> {
         let r = run(fpgate()
             .current_dir(ws.corpus.parent().unwrap())

@@ -11,46 +11,9 @@ use std::path::Path;
 
 fn oracle(rule_dir: &str, corpus: &str) -> BTreeSet<(String, String)> {
     let root = root();
-    let mut compiler = yara_x::Compiler::new();
-    for ext in ["filename", "filepath", "extension"] {
-        compiler.define_global(ext, "").unwrap();
-    }
-    let mut files: Vec<_> = std::fs::read_dir(root.join(rule_dir))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    for f in files {
-        compiler
-            .add_source(std::fs::read_to_string(f).unwrap().as_str())
-            .unwrap();
-    }
-    let rules = compiler.build();
-    let mut scanner = yara_x::Scanner::new(&rules);
-    let mut out = BTreeSet::new();
-    for entry in walkdir::WalkDir::new(root.join(corpus)) {
-        let entry = entry.unwrap();
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let rel = entry.path().strip_prefix(&root).unwrap();
-        let ext = rel
-            .extension()
-            .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
-            .unwrap_or_default();
-        scanner
-            .set_global("filename", rel.file_name().unwrap().to_str().unwrap())
-            .unwrap()
-            .set_global("filepath", rel.to_str().unwrap())
-            .unwrap()
-            .set_global("extension", ext.as_str())
-            .unwrap();
-        let results = scanner.scan_file(entry.path()).unwrap();
-        for rule in results.matching_rules() {
-            out.insert((rule.identifier().to_string(), rel.display().to_string()));
-        }
-    }
-    out
+    oracle_pairs(&root.join(rule_dir), &root.join(corpus), &root)
+        .into_iter()
+        .collect()
 }
 
 #[test]

@@ -143,3 +143,51 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The oracle: a plain sequential yara-x loop over every regular file under
+/// `corpus`, with the rule files of the directory `rules` (sorted, one
+/// namespace) and the per-file external variables fpgate sets, paths shown
+/// relative to `base`. Returns the sorted (rule, path) pairs.
+pub fn oracle_pairs(rules: &Path, corpus: &Path, base: &Path) -> Vec<(String, String)> {
+    let mut compiler = yara_x::Compiler::new();
+    for ext in ["filename", "filepath", "extension"] {
+        compiler.define_global(ext, "").unwrap();
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(rules)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        compiler
+            .add_source(std::fs::read_to_string(f).unwrap().as_str())
+            .unwrap();
+    }
+    let rules = compiler.build();
+    let mut scanner = yara_x::Scanner::new(&rules);
+    let mut out = Vec::new();
+    for entry in walkdir::WalkDir::new(corpus).sort_by_file_name() {
+        let entry = entry.unwrap();
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry.path().strip_prefix(base).unwrap();
+        let ext = rel
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
+            .unwrap_or_default();
+        scanner
+            .set_global("filename", rel.file_name().unwrap().to_str().unwrap())
+            .unwrap()
+            .set_global("filepath", rel.to_str().unwrap())
+            .unwrap()
+            .set_global("extension", ext.as_str())
+            .unwrap();
+        let results = scanner.scan_file(entry.path()).unwrap();
+        for rule in results.matching_rules() {
+            out.push((rule.identifier().to_string(), rel.display().to_string()));
+        }
+    }
+    out.sort();
+    out
+}
