@@ -12,6 +12,7 @@ pub mod config;
 pub mod corpus;
 pub mod error;
 pub mod escape;
+pub mod evidence;
 pub mod exceptions;
 pub mod exit;
 pub mod export;

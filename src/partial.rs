@@ -241,6 +241,7 @@ impl RulesetFacts {
             paths: self.paths.clone(),
             files: self.files.clone(),
             rules: crate::fastcompile::LazyRules::ready(yara_x::Compiler::new().build()),
+            evidence: Default::default(),
             info: self
                 .rules
                 .iter()

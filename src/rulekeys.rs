@@ -62,7 +62,7 @@ pub struct DeclRef {
 fn context(opts: &CompileOptions) -> [u8; 32] {
     let mut ctx = Sha256::new();
     ctx.update(format!(
-        "fpgate {} yara-x {} keys v2 evidence {}x{}\n",
+        "fpgate {} yara-x {} keys v3 evidence-by-rule {}x{}\n",
         env!("CARGO_PKG_VERSION"),
         yara_x::VERSION,
         crate::scan::EVIDENCE_MATCHES,

@@ -181,6 +181,8 @@ pub struct Ruleset {
     pub files: Vec<String>,
     /// Built when a scan first needs every rule (see `fastcompile`).
     pub rules: crate::fastcompile::LazyRules,
+    /// How a match's evidence is found (see `evidence`).
+    pub evidence: crate::evidence::Evidence,
     pub info: BTreeMap<RuleKey, RuleInfo>,
     pub warnings: Vec<Diagnostic>,
     pub fingerprint: String,
@@ -507,11 +509,18 @@ pub fn compile_files(
 
     let fingerprint = ruleset_fingerprint(&info, &opts.defines);
     let cache = crate::rulekeys::compute(&sources, &info, &per_file_externals, opts);
+    let evidence = crate::evidence::Evidence::new(sources.iter().flat_map(|s| {
+        s.info
+            .rules
+            .iter()
+            .map(move |r| (r.identifier.as_str(), s.bytes.as_slice(), r.patterns.as_slice()))
+    }));
     Ok(Ruleset {
         label,
         paths,
         files: top_names,
         rules,
+        evidence,
         info,
         warnings,
         fingerprint,
@@ -758,6 +767,22 @@ mod tests {
         let compiled: Vec<String> = rs.rules.get().unwrap().iter().map(|r| r.identifier().to_string()).collect();
         let parsed: Vec<String> = rs.info.keys().map(|k| k.1.clone()).collect();
         assert_eq!(parsed, compiled);
+    }
+
+    #[test]
+    fn a_diagnostic_quoting_a_file_outside_the_rule_paths_is_not_echoed() {
+        let mut c = Compiler::new();
+        c.colorize_errors(false);
+        let _ = c.add_source(
+            SourceCode::from("SECRET=hunter2 rule {").with_origin("/proc/self/environ"),
+        );
+        let e = &c.errors()[0];
+        let shown = Diagnostic::from_yarax("error", e, &|o: &str| o != "/proc/self/environ");
+        assert!(!shown.rendered.contains("hunter2"), "{}", shown.rendered);
+        assert!(!shown.title.contains("hunter2"));
+        assert!(shown.rendered.contains("/proc/self/environ"));
+        let plain = Diagnostic::from_yarax("error", e, &|_: &str| true);
+        assert!(plain.rendered.contains("hunter2"), "the check itself sees the text");
     }
 
     #[test]

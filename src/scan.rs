@@ -10,7 +10,7 @@
 //! with its own values.
 
 use crate::corpus::{CorpusFile, Reason};
-use crate::hexfmt::{hex, printable, spaced_hex};
+use crate::hexfmt::hex;
 use crate::incremental::{CacheRun, Plan, Subjects};
 use crate::rules::{RuleKey, Ruleset};
 use indicatif::ProgressBar;
@@ -486,42 +486,28 @@ impl<'r> Worker<'r> {
                 ),
                 other => (Reason::ScanError, other.to_string()),
             })?;
-            let mut hits: Vec<Hit> = results
+            let matched: Vec<crate::rules::RuleKey> = results
                 .matching_rules()
-                .map(|rule| Hit {
-                    rule: (rule.namespace().to_string(), rule.identifier().to_string()),
-                    patterns: rule
-                        .patterns()
-                        .include_private(true)
-                        .filter_map(|p| {
-                            let matches = p.matches();
-                            let count = matches.len();
-                            if count == 0 {
-                                return None;
-                            }
-                            let evidence = matches
-                                .take(EVIDENCE_MATCHES)
-                                .map(|m| {
-                                    let r = m.range();
-                                    let data = m.data();
-                                    let shown = &data[..data.len().min(EVIDENCE_BYTES)];
-                                    MatchEvidence {
-                                        offset: r.start,
-                                        length: r.len(),
-                                        hex: spaced_hex(shown),
-                                        text: printable(shown),
-                                    }
-                                })
-                                .collect();
-                            Some(PatternEvidence {
-                                identifier: p.identifier().to_string(),
-                                match_count: count,
-                                matches: evidence,
-                            })
-                        })
-                        .collect(),
-                })
+                .map(|rule| (rule.namespace().to_string(), rule.identifier().to_string()))
                 .collect();
+            // Evidence from the rule alone (see `evidence`), so it does not
+            // depend on which other rules ran on this file.
+            let mut hits = Vec::with_capacity(matched.len());
+            for rule in matched {
+                let patterns = rs.evidence.of(&rule.1, &self.buf, timeout).map_err(|e| match e {
+                    ScanError::Timeout => (
+                        Reason::Timeout,
+                        format!(
+                            "{} ruleset: evidence of {} exceeded {}s (--timeout)",
+                            rs.label,
+                            rule.1,
+                            timeout.as_secs_f64()
+                        ),
+                    ),
+                    other => (Reason::ScanError, other.to_string()),
+                })?;
+                hits.push(Hit { rule, patterns });
+            }
             hits.sort_by(|a, b| a.rule.cmp(&b.rule));
             all.push(hits);
         }

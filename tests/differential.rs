@@ -95,8 +95,36 @@ fn same(ws: &Ws, what: &str) -> (i32, Value) {
     let (pc, plain, _) = scan(ws, false);
     let (cc, cached, stats) = scan(ws, true);
     assert_eq!(cc, pc, "{what}: exit codes differ");
-    assert_eq!(cached, plain, "{what}: the cached report differs from the uncached one");
+    if cached != plain {
+        panic!(
+            "{what}: the cached report differs from the uncached one at {}",
+            first_difference(&cached, &plain, "")
+        );
+    }
     (pc, stats)
+}
+
+/// Where two JSON values first differ, with both sides, for the message.
+fn first_difference(a: &Value, b: &Value, at: &str) -> String {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys()) {
+                let (p, q) = (x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null));
+                if p != q {
+                    return first_difference(p, q, &format!("{at}.{k}"));
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                if p != q {
+                    return first_difference(p, q, &format!("{at}[{i}]"));
+                }
+            }
+        }
+        _ => {}
+    }
+    format!("{at}: cached {a} / uncached {b}")
 }
 
 fn edit(path: &Path, from: &str, to: &str) {
@@ -339,7 +367,7 @@ impl Rng {
 /// One random edit of `src`: operators, numbers, string bytes, modifiers,
 /// comments and layout, anywhere in the text. Whatever it does (even when
 /// the result no longer compiles), the cached run must equal the plain one.
-fn mutate(src: &str, rng: &mut Rng) -> String {
+fn mutate(src: &str, rng: &mut Rng) -> (String, String) {
     let swaps: &[(&str, &str)] = &[
         (" and ", " or "),
         (" or ", " and "),
@@ -365,7 +393,11 @@ fn mutate(src: &str, rng: &mut Rng) -> String {
             continue;
         }
         let at = hits[rng.below(hits.len())];
-        return format!("{}{}{}", &src[..at], to, &src[at + from.len()..]);
+        let line = src[..at].matches('\n').count() + 1;
+        return (
+            format!("{}{}{}", &src[..at], to, &src[at + from.len()..]),
+            format!("line {line}: {from:?} -> {to:?}"),
+        );
     }
     // Otherwise flip one ASCII letter or digit.
     let b = src.as_bytes();
@@ -373,7 +405,9 @@ fn mutate(src: &str, rng: &mut Rng) -> String {
     let i = spots[rng.below(spots.len())];
     let mut out = b.to_vec();
     out[i] = if out[i].is_ascii_digit() { b'0' + (out[i] - b'0' + 1) % 10 } else { out[i] ^ 0x20 };
-    String::from_utf8(out).unwrap()
+    let line = src[..i].matches('\n').count() + 1;
+    let what = format!("line {line}: byte {:?} -> {:?}", b[i] as char, out[i] as char);
+    (String::from_utf8(out).unwrap(), what)
 }
 
 #[test]
@@ -400,9 +434,9 @@ fn random_edits_keep_cached_equal_to_uncached() {
     for round in 0..rounds {
         let f = &files[rng.below(files.len())];
         let src = std::fs::read_to_string(f).unwrap();
-        let new = mutate(&src, &mut rng);
+        let (new, change) = mutate(&src, &mut rng);
         std::fs::write(f, &new).unwrap();
-        let what = format!("seed {seed:#x} round {round}: {}", f.display());
+        let what = format!("seed {seed:#x} round {round}: {}, {change}", f.display());
         let (code, _) = same(&ws, &what);
         if code == 2 {
             std::fs::write(f, &src).unwrap(); // keep the set compiling

@@ -187,6 +187,17 @@ fn linked_rule_files_are_compiled_or_refused_never_skipped() {
     let files = j["rulesets"]["candidate"]["files"].to_string();
     assert!(files.contains("b.yar"), "{files}");
 
+    // A linked directory that leads outside the rule paths: refused.
+    let g = project(&[("a.yar", b"rule A { condition: false }\n")]);
+    let outside = tempfile::tempdir().unwrap();
+    write(&outside.path().join("o.yar"), b"rule O { condition: true }\n");
+    std::os::unix::fs::symlink(outside.path(), g.path().join("rules/vendor")).unwrap();
+    let r = run(fpgate().current_dir(g.path()).args([
+        "scan", "--no-config", "--rules", "rules", "--corpus", "corpus",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("rules/vendor"), "{}", r.stderr);
+
     // A dangling link named like a rule file: refused.
     let f = project(&[("a.yar", b"rule A { condition: false }\n")]);
     std::os::unix::fs::symlink("nowhere.yar", f.path().join("rules/gone.yar")).unwrap();
