@@ -133,19 +133,7 @@ fn hash_token(h: &mut Sha256, kind: SyntaxKind, text: &[u8]) {
 pub fn analyse_all(files: &[&[u8]], cache_dir: Option<&std::path::Path>) -> Vec<SourceInfo> {
     use rayon::prelude::*;
     const DOMAIN: &str = "source-info";
-    let keys: Vec<[u8; 32]> = files
-        .par_iter()
-        .map(|b| {
-            let mut h = Sha256::new();
-            h.update(format!(
-                "analysis v{ANALYSIS_VERSION} fpgate {} yara-x {}\n",
-                env!("CARGO_PKG_VERSION"),
-                yara_x::VERSION
-            ));
-            h.update(b);
-            h.finalize().into()
-        })
-        .collect();
+    let keys: Vec<[u8; 32]> = files.par_iter().map(|b| source_key(b)).collect();
     let known: Vec<Option<SourceInfo>> = match cache_dir {
         Some(dir) => crate::cache::small_get(dir, DOMAIN, &keys)
             .into_iter()
@@ -153,12 +141,14 @@ pub fn analyse_all(files: &[&[u8]], cache_dir: Option<&std::path::Path>) -> Vec<
             .collect(),
         None => vec![None; files.len()],
     };
+    // A file that mentions `include` anywhere is always parsed afresh: the
+    // include sandbox never rests on a value read back from the cache.
     let out: Vec<(SourceInfo, bool)> = files
         .par_iter()
         .zip(known)
         .map(|(b, k)| match k {
-            Some(info) => (info, false),
-            None => (analyse(b), true),
+            Some(info) if !mentions_include(b) => (info, false),
+            _ => (analyse(b), true),
         })
         .collect();
     if let Some(dir) = cache_dir {
@@ -171,6 +161,23 @@ pub fn analyse_all(files: &[&[u8]], cache_dir: Option<&std::path::Path>) -> Vec<
         crate::cache::small_put(dir, DOMAIN, &rows);
     }
     out.into_iter().map(|(i, _)| i).collect()
+}
+
+/// The cache key of a file's parse: the analysis and engine versions and
+/// the bytes.
+fn source_key(b: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "analysis v{ANALYSIS_VERSION} fpgate {} yara-x {}\n",
+        env!("CARGO_PKG_VERSION"),
+        yara_x::VERSION
+    ));
+    h.update(b);
+    h.finalize().into()
+}
+
+fn mentions_include(b: &[u8]) -> bool {
+    b.windows(7).any(|w| w == b"include")
 }
 
 /// Analyse one YARA source file. Never fails: what the parser cannot read
@@ -485,6 +492,28 @@ global rule Second { condition: filesize < 10 }
         assert!(info.syntax_errors);
         let names: Vec<_> = info.rules.iter().map(|r| r.identifier.clone()).collect();
         assert!(names.contains(&"B".to_string()), "{names:?}");
+    }
+
+    #[test]
+    fn parses_come_back_from_the_cache_but_includes_never_do() {
+        let d = tempfile::tempdir().unwrap();
+        let plain = b"rule a { condition: true }".to_vec();
+        let inc = b"include \"x.yar\"\nrule b { condition: true }".to_vec();
+        let first = analyse_all(&[&plain, &inc], Some(d.path()));
+        assert_eq!(first[1].includes.len(), 1);
+        // A cache that lies: both entries claim one rule `forged`, no include.
+        let mut forged = analyse(b"rule forged { condition: true }");
+        forged.includes.clear();
+        let v = serde_json::to_vec(&forged).unwrap();
+        crate::cache::small_put(
+            d.path(),
+            "source-info",
+            &[(source_key(&plain), v.clone()), (source_key(&inc), v)],
+        );
+        let again = analyse_all(&[&plain, &inc], Some(d.path()));
+        assert_eq!(again[0].rules[0].identifier, "forged", "read back from the cache");
+        assert_eq!(again[1].includes.len(), 1, "a file with `include` is parsed afresh");
+        assert_eq!(again[1].rules[0].identifier, "b");
     }
 
     #[test]
