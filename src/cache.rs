@@ -651,7 +651,13 @@ pub fn small_put(dir: &Path, domain: &str, rows: &[([u8; 32], Vec<u8>)]) {
         let key = small_key(domain, k);
         let _ = tx.execute(
             "INSERT OR REPLACE INTO compiled VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![&key[..], empty, warnings, now, check(&[&key, empty, warnings])],
+            params![
+                &key[..],
+                empty,
+                warnings,
+                now,
+                check(&[&key, empty, warnings])
+            ],
         );
     }
     let _ = tx.execute(

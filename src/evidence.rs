@@ -30,7 +30,9 @@ pub struct Evidence {
 impl Evidence {
     /// From each rule's pattern definitions (`source` bytes, and the spans
     /// the parser found). Rules without patterns have no evidence.
-    pub fn new<'a>(rules: impl Iterator<Item = (&'a str, &'a [u8], &'a [(usize, usize, String)])>) -> Self {
+    pub fn new<'a>(
+        rules: impl Iterator<Item = (&'a str, &'a [u8], &'a [(usize, usize, String)])>,
+    ) -> Self {
         let mut sources = HashMap::new();
         for (id, bytes, patterns) in rules {
             if patterns.is_empty() || sources.contains_key(id) {

@@ -52,7 +52,9 @@ impl LazyRules {
         }
     }
 
-    pub fn later(make: impl FnOnce() -> std::result::Result<Rules, String> + Send + 'static) -> Self {
+    pub fn later(
+        make: impl FnOnce() -> std::result::Result<Rules, String> + Send + 'static,
+    ) -> Self {
         LazyRules {
             cell: OnceLock::new(),
             make: Mutex::new(Some(Box::new(make))),
@@ -182,10 +184,11 @@ impl Job {
             return None;
         }
         let keys: Vec<[u8; 32]> = self.sources.iter().map(|s| self.file_key(s)).collect();
-        let known: Vec<Option<Vec<Diagnostic>>> = crate::cache::small_get(dir, "file-warnings", &keys)
-            .into_iter()
-            .map(|b| b.and_then(|b| serde_json::from_slice(&b).ok()))
-            .collect();
+        let known: Vec<Option<Vec<Diagnostic>>> =
+            crate::cache::small_get(dir, "file-warnings", &keys)
+                .into_iter()
+                .map(|b| b.and_then(|b| serde_json::from_slice(&b).ok()))
+                .collect();
         if known.iter().all(Option::is_none) {
             return None;
         }
@@ -196,7 +199,8 @@ impl Job {
                 Some(_) => stubbed(s),
                 None => s.bytes.clone(),
             };
-            let _ = compiler.add_source(SourceCode::from(text.as_slice()).with_origin(s.origin.as_str()));
+            let _ = compiler
+                .add_source(SourceCode::from(text.as_slice()).with_origin(s.origin.as_str()));
         }
         if !compiler.errors().is_empty() {
             return None;
@@ -247,8 +251,12 @@ impl Job {
 /// same identifier: everything else (imports, rule names, modifiers, tags,
 /// meta, conditions) as written.
 fn stubbed(s: &Source) -> Vec<u8> {
-    let mut spans: Vec<&(usize, usize, String)> =
-        s.info.rules.iter().flat_map(|r| r.patterns.iter()).collect();
+    let mut spans: Vec<&(usize, usize, String)> = s
+        .info
+        .rules
+        .iter()
+        .flat_map(|r| r.patterns.iter())
+        .collect();
     spans.sort_by_key(|p| p.0);
     let mut out = Vec::with_capacity(s.bytes.len());
     let mut at = 0;

@@ -202,7 +202,11 @@ pub fn compute(
     // cache. Drawn from the clock and the process, never reused.
     let nonce: [u8; 32] = {
         let mut h = Sha256::new();
-        h.update(format!("{:?} {}", std::time::SystemTime::now(), std::process::id()));
+        h.update(format!(
+            "{:?} {}",
+            std::time::SystemTime::now(),
+            std::process::id()
+        ));
         h.finalize().into()
     };
     let n = decls.len();
@@ -222,10 +226,9 @@ pub fn compute(
                 }
             }
             let d = decls[i].1;
-            pd |= d
-                .refs
-                .iter()
-                .any(|r| PATH_EXTERNALS.contains(&r.as_str()) && per_file_externals.contains(r.as_str()));
+            pd |= d.refs.iter().any(|r| {
+                PATH_EXTERNALS.contains(&r.as_str()) && per_file_externals.contains(r.as_str())
+            });
         }
         // Members in source order: their names and match digests.
         for &i in &comp {
@@ -432,10 +435,8 @@ rule ByName { condition: filename == "x.exe" }
     #[test]
     fn meta_and_tags_do_not_change_the_key_but_private_does() {
         let (_d, a) = keys_of(BASE);
-        let (_e, b) = keys_of(&BASE.replace(
-            "rule Alone {",
-            "rule Alone : newtag { meta: note = \"x\"",
-        ));
+        let (_e, b) =
+            keys_of(&BASE.replace("rule Alone {", "rule Alone : newtag { meta: note = \"x\""));
         assert_eq!(efp(&a, "Alone"), efp(&b, "Alone"));
         let (_f, c) = keys_of(&BASE.replace("rule Alone", "private rule Alone"));
         assert_ne!(efp(&a, "Alone"), efp(&c, "Alone"));
@@ -461,10 +462,20 @@ rule ByName { condition: filename == "x.exe" }
         let (_d, rs) = keys_of(BASE);
         let mut sources = rs.sources.clone();
         sources.push(sources[0].clone());
-        let k = compute(&sources, &rs.info, &rs.per_file_externals, &CompileOptions::default())
-            .unwrap();
-        let again = compute(&sources, &rs.info, &rs.per_file_externals, &CompileOptions::default())
-            .unwrap();
+        let k = compute(
+            &sources,
+            &rs.info,
+            &rs.per_file_externals,
+            &CompileOptions::default(),
+        )
+        .unwrap();
+        let again = compute(
+            &sources,
+            &rs.info,
+            &rs.per_file_externals,
+            &CompileOptions::default(),
+        )
+        .unwrap();
         let normal = rs.cache.as_ref().unwrap();
         let e = |k: &RuleKeys, n: &str| k.rules[k.by_name[n]].efp;
         assert_eq!(k.uncached.len(), normal.rules.len(), "{:?}", k.uncached);
@@ -475,7 +486,13 @@ rule ByName { condition: filename == "x.exe" }
         let mut dup = one[0].clone();
         dup.info.rules.retain(|r| r.identifier == "ByName");
         one.push(dup);
-        let k = compute(&one, &rs.info, &rs.per_file_externals, &CompileOptions::default()).unwrap();
+        let k = compute(
+            &one,
+            &rs.info,
+            &rs.per_file_externals,
+            &CompileOptions::default(),
+        )
+        .unwrap();
         assert_eq!(k.uncached.len(), 1, "{:?}", k.uncached);
         assert_eq!(e(&k, "Alone"), e(normal, "Alone"));
         assert_ne!(e(&k, "ByName"), e(normal, "ByName"));

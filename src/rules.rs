@@ -510,10 +510,13 @@ pub fn compile_files(
     let fingerprint = ruleset_fingerprint(&info, &opts.defines);
     let cache = crate::rulekeys::compute(&sources, &info, &per_file_externals, opts);
     let evidence = crate::evidence::Evidence::new(sources.iter().flat_map(|s| {
-        s.info
-            .rules
-            .iter()
-            .map(move |r| (r.identifier.as_str(), s.bytes.as_slice(), r.patterns.as_slice()))
+        s.info.rules.iter().map(move |r| {
+            (
+                r.identifier.as_str(),
+                s.bytes.as_slice(),
+                r.patterns.as_slice(),
+            )
+        })
     }));
     Ok(Ruleset {
         label,
@@ -719,15 +722,22 @@ mod tests {
     fn rule_info_from_the_parser_equals_the_compiled_rules() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut sets = vec![root.join("rules/candidate"), root.join("rules/released")];
-        for s in ["reversinglabs-yara-rules/yara", "bartblaze-yara-rules/rules"] {
+        for s in [
+            "reversinglabs-yara-rules/yara",
+            "bartblaze-yara-rules/rules",
+        ] {
             let p = root.join("../shared/rulesets").join(s);
             if p.is_dir() {
                 sets.push(p);
             }
         }
         for set in sets {
-            let rs = compile("candidate", std::slice::from_ref(&set), &CompileOptions::default())
-                .unwrap_or_else(|e| panic!("{}: {e}", set.display()));
+            let rs = compile(
+                "candidate",
+                std::slice::from_ref(&set),
+                &CompileOptions::default(),
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", set.display()));
             let rules = rs.rules.get().unwrap();
             let mut compiled = BTreeMap::new();
             for r in rules.iter() {
@@ -743,7 +753,9 @@ mod tests {
                 compiled.insert(
                     (r.namespace().to_string(), r.identifier().to_string()),
                     (
-                        r.tags().map(|t| t.identifier().to_string()).collect::<Vec<_>>(),
+                        r.tags()
+                            .map(|t| t.identifier().to_string())
+                            .collect::<Vec<_>>(),
                         text("description"),
                         text("author"),
                     ),
@@ -752,7 +764,12 @@ mod tests {
             let parsed: BTreeMap<_, _> = rs
                 .info
                 .iter()
-                .map(|(k, i)| (k.clone(), (i.tags.clone(), i.description.clone(), i.author.clone())))
+                .map(|(k, i)| {
+                    (
+                        k.clone(),
+                        (i.tags.clone(), i.description.clone(), i.author.clone()),
+                    )
+                })
                 .collect();
             assert_eq!(parsed, compiled, "{}", set.display());
         }
@@ -762,9 +779,19 @@ mod tests {
     fn private_rules_are_listed_like_the_compiler_lists_them() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("p.yar");
-        std::fs::write(&f, "private rule h { condition: true }\nrule u { condition: h }\n").unwrap();
+        std::fs::write(
+            &f,
+            "private rule h { condition: true }\nrule u { condition: h }\n",
+        )
+        .unwrap();
         let rs = compile("candidate", &[f], &CompileOptions::default()).unwrap();
-        let compiled: Vec<String> = rs.rules.get().unwrap().iter().map(|r| r.identifier().to_string()).collect();
+        let compiled: Vec<String> = rs
+            .rules
+            .get()
+            .unwrap()
+            .iter()
+            .map(|r| r.identifier().to_string())
+            .collect();
         let parsed: Vec<String> = rs.info.keys().map(|k| k.1.clone()).collect();
         assert_eq!(parsed, compiled);
     }
@@ -782,7 +809,10 @@ mod tests {
         assert!(!shown.title.contains("hunter2"));
         assert!(shown.rendered.contains("/proc/self/environ"));
         let plain = Diagnostic::from_yarax("error", e, &|_: &str| true);
-        assert!(plain.rendered.contains("hunter2"), "the check itself sees the text");
+        assert!(
+            plain.rendered.contains("hunter2"),
+            "the check itself sees the text"
+        );
     }
 
     #[test]

@@ -459,9 +459,10 @@ impl<'r> Worker<'r> {
                     if full.is_none() {
                         // Built by the first worker that needs it; a build
                         // that fails leaves the file unscanned.
-                        let rules = rs.rules.get().map_err(|e| {
-                            (Reason::ScanError, format!("{} rules: {e}", rs.label))
-                        })?;
+                        let rules = rs
+                            .rules
+                            .get()
+                            .map_err(|e| (Reason::ScanError, format!("{} rules: {e}", rs.label)))?;
                         let mut s = Scanner::new(rules);
                         s.set_timeout(timeout);
                         *full = Some(s);
@@ -494,18 +495,21 @@ impl<'r> Worker<'r> {
             // depend on which other rules ran on this file.
             let mut hits = Vec::with_capacity(matched.len());
             for rule in matched {
-                let patterns = rs.evidence.of(&rule.1, &self.buf, timeout).map_err(|e| match e {
-                    ScanError::Timeout => (
-                        Reason::Timeout,
-                        format!(
-                            "{} ruleset: evidence of {} exceeded {}s (--timeout)",
-                            rs.label,
-                            rule.1,
-                            timeout.as_secs_f64()
-                        ),
-                    ),
-                    other => (Reason::ScanError, other.to_string()),
-                })?;
+                let patterns =
+                    rs.evidence
+                        .of(&rule.1, &self.buf, timeout)
+                        .map_err(|e| match e {
+                            ScanError::Timeout => (
+                                Reason::Timeout,
+                                format!(
+                                    "{} ruleset: evidence of {} exceeded {}s (--timeout)",
+                                    rs.label,
+                                    rule.1,
+                                    timeout.as_secs_f64()
+                                ),
+                            ),
+                            other => (Reason::ScanError, other.to_string()),
+                        })?;
                 hits.push(Hit { rule, patterns });
             }
             hits.sort_by(|a, b| a.rule.cmp(&b.rule));

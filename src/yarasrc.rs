@@ -456,7 +456,9 @@ global rule Second { condition: filesize < 10 }
     fn fingerprint_ignores_layout_and_comments_but_not_content() {
         let fp = |s: &str| analyse(s.as_bytes()).rules[0].clone();
         let a = fp("rule X { strings: $a = \"abc\" condition: $a }");
-        let b = fp("// c\nrule   X\n{\n  strings:\n    $a = \"abc\" /* x */\n  condition:\n    $a\n}\n");
+        let b = fp(
+            "// c\nrule   X\n{\n  strings:\n    $a = \"abc\" /* x */\n  condition:\n    $a\n}\n",
+        );
         let c = fp("rule X { strings: $a = \"abd\" condition: $a }");
         let m = fp("rule X { meta: a = 1 strings: $a = \"abc\" condition: $a }");
         let t = fp("rule X : t { strings: $a = \"abc\" condition: $a }");
@@ -476,19 +478,25 @@ global rule Second { condition: filesize < 10 }
     fn a_regexp_in_a_function_argument_is_not_a_comment() {
         // fpgate 0.1's lexer read `//` here as a comment: it missed the
         // include and every edit after it on the line.
-        let src = "import \"pe\"\nrule a { condition: pe.exports(/x\\/\\//) } include \"/etc/passwd\"\n";
+        let src =
+            "import \"pe\"\nrule a { condition: pe.exports(/x\\/\\//) } include \"/etc/passwd\"\n";
         let info = analyse(src.as_bytes());
         assert_eq!(info.includes.len(), 1);
         assert_eq!(info.includes[0].target, "/etc/passwd");
-        let a = analyse(b"import \"pe\"\nrule r { condition: pe.exports(/http:\\/\\//) and filesize > 0 }");
-        let b = analyse(b"import \"pe\"\nrule r { condition: pe.exports(/http:\\/\\//) or filesize > 0 }");
+        let a = analyse(
+            b"import \"pe\"\nrule r { condition: pe.exports(/http:\\/\\//) and filesize > 0 }",
+        );
+        let b = analyse(
+            b"import \"pe\"\nrule r { condition: pe.exports(/http:\\/\\//) or filesize > 0 }",
+        );
         assert_ne!(a.rules[0].fingerprint, b.rules[0].fingerprint);
         assert_ne!(a.rules[0].match_digest, b.rules[0].match_digest);
     }
 
     #[test]
     fn unterminated_string_does_not_swallow_the_file() {
-        let info = analyse(b"rule A { strings: $a = \"abc\n condition: $a }\nrule B { condition: true }");
+        let info =
+            analyse(b"rule A { strings: $a = \"abc\n condition: $a }\nrule B { condition: true }");
         assert!(info.syntax_errors);
         let names: Vec<_> = info.rules.iter().map(|r| r.identifier.clone()).collect();
         assert!(names.contains(&"B".to_string()), "{names:?}");
@@ -511,15 +519,25 @@ global rule Second { condition: filesize < 10 }
             &[(source_key(&plain), v.clone()), (source_key(&inc), v)],
         );
         let again = analyse_all(&[&plain, &inc], Some(d.path()));
-        assert_eq!(again[0].rules[0].identifier, "forged", "read back from the cache");
-        assert_eq!(again[1].includes.len(), 1, "a file with `include` is parsed afresh");
+        assert_eq!(
+            again[0].rules[0].identifier, "forged",
+            "read back from the cache"
+        );
+        assert_eq!(
+            again[1].includes.len(),
+            1,
+            "a file with `include` is parsed afresh"
+        );
         assert_eq!(again[1].rules[0].identifier, "b");
     }
 
     #[test]
     fn schemes() {
         assert_eq!(fingerprint_scheme(&"a".repeat(64)), Some(1));
-        assert_eq!(fingerprint_scheme(&format!("v2:{}", "0".repeat(64))), Some(2));
+        assert_eq!(
+            fingerprint_scheme(&format!("v2:{}", "0".repeat(64))),
+            Some(2)
+        );
         assert_eq!(fingerprint_scheme("v2:zz"), None);
         assert_eq!(fingerprint_scheme("nope"), None);
     }

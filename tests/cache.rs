@@ -223,7 +223,11 @@ fn damaged_compiled_rules_are_compiled_again() {
     let db = cache.join("fpgate-cache.sqlite");
     let conn = rusqlite::Connection::open(&db).unwrap();
     let kept: i64 = conn
-        .query_row("SELECT count(*) FROM compiled WHERE length(rules) > 0", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM compiled WHERE length(rules) > 0",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(kept, 2, "candidate and baseline are kept compiled");
     // Flip one bit in the middle of every compiled ruleset (native code).

@@ -49,7 +49,16 @@ fn workspace(with_public_set: bool) -> Ws {
 fn age(dir: &Path) {
     let st = std::process::Command::new("find")
         .arg(dir)
-        .args(["-type", "f", "-exec", "touch", "-d", "1 hour ago", "{}", "+"])
+        .args([
+            "-type",
+            "f",
+            "-exec",
+            "touch",
+            "-d",
+            "1 hour ago",
+            "{}",
+            "+",
+        ])
         .status()
         .unwrap();
     assert!(st.success());
@@ -69,12 +78,7 @@ fn scan(ws: &Ws, cached: bool) -> (i32, Value, Value) {
         c.arg("--no-cache");
     }
     let r = run(&mut c);
-    assert!(
-        matches!(r.code, 0..=2),
-        "exit {}: {}",
-        r.code,
-        r.stderr
-    );
+    assert!(matches!(r.code, 0..=2), "exit {}: {}", r.code, r.stderr);
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
     let mut j = r.json();
     let t = j
@@ -109,7 +113,10 @@ fn first_difference(a: &Value, b: &Value, at: &str) -> String {
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
             for k in x.keys().chain(y.keys()) {
-                let (p, q) = (x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null));
+                let (p, q) = (
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                );
                 if p != q {
                     return first_difference(p, q, &format!("{at}.{k}"));
                 }
@@ -159,7 +166,9 @@ fn cached_equals_uncached_after_every_kind_of_edit() {
         ("warm rerun", Box::new(|| {}), true),
         (
             "regexp in a function argument, then `and` -> `or` after it",
-            Box::new(|| append(&extra, "import \"pe\"\nrule regex_arg { condition: pe.exports(/http:\\/\\//) and filesize > 0 }\n")),
+            Box::new(|| {
+                append(&extra, "import \"pe\"\nrule regex_arg { condition: pe.exports(/http:\\/\\//) and filesize > 0 }\n")
+            }),
             false,
         ),
         (
@@ -179,23 +188,66 @@ fn cached_equals_uncached_after_every_kind_of_edit() {
         ),
         (
             "string edit",
-            Box::new(|| append(&extra, "rule text_edit { strings: $a = \"This program cannot be run in DOS mode\" condition: $a }\n")),
+            Box::new(|| {
+                append(&extra, "rule text_edit { strings: $a = \"This program cannot be run in DOS mode\" condition: $a }\n")
+            }),
             false,
         ),
-        ("string edit 2", Box::new(|| edit(&extra, "cannot be run in DOS", "cannot be run in D0S")), false),
-        ("nocase", Box::new(|| edit(&extra, "D0S mode\"", "D0S mode\" nocase")), false),
-        ("nocase back", Box::new(|| edit(&extra, "D0S mode\" nocase", "DOS mode\" nocase")), false),
-        ("wide", Box::new(|| edit(&extra, "DOS mode\" nocase", "DOS mode\" wide")), false),
-        ("ascii wide", Box::new(|| edit(&extra, "DOS mode\" wide", "DOS mode\" ascii wide")), false),
-        ("fullword", Box::new(|| edit(&extra, "DOS mode\" ascii wide", "DOS mode\" fullword")), false),
-        ("xor", Box::new(|| edit(&extra, "DOS mode\" fullword", "DOS mode\" xor(1-3)")), false),
+        (
+            "string edit 2",
+            Box::new(|| edit(&extra, "cannot be run in DOS", "cannot be run in D0S")),
+            false,
+        ),
+        (
+            "nocase",
+            Box::new(|| edit(&extra, "D0S mode\"", "D0S mode\" nocase")),
+            false,
+        ),
+        (
+            "nocase back",
+            Box::new(|| edit(&extra, "D0S mode\" nocase", "DOS mode\" nocase")),
+            false,
+        ),
+        (
+            "wide",
+            Box::new(|| edit(&extra, "DOS mode\" nocase", "DOS mode\" wide")),
+            false,
+        ),
+        (
+            "ascii wide",
+            Box::new(|| edit(&extra, "DOS mode\" wide", "DOS mode\" ascii wide")),
+            false,
+        ),
+        (
+            "fullword",
+            Box::new(|| edit(&extra, "DOS mode\" ascii wide", "DOS mode\" fullword")),
+            false,
+        ),
+        (
+            "xor",
+            Box::new(|| edit(&extra, "DOS mode\" fullword", "DOS mode\" xor(1-3)")),
+            false,
+        ),
         (
             "hex edit",
-            Box::new(|| append(&extra, "rule hex_edit { strings: $h = { 4D 5A 90 00 } condition: $h at 0 }\n")),
+            Box::new(|| {
+                append(
+                    &extra,
+                    "rule hex_edit { strings: $h = { 4D 5A 90 00 } condition: $h at 0 }\n",
+                )
+            }),
             false,
         ),
-        ("hex edit 2", Box::new(|| edit(&extra, "{ 4D 5A 90 00 }", "{ 4D 5A ?? 00 }")), false),
-        ("hex edit 3", Box::new(|| edit(&extra, "{ 4D 5A ?? 00 }", "{ 4D 5A [0-2] 03 }")), false),
+        (
+            "hex edit 2",
+            Box::new(|| edit(&extra, "{ 4D 5A 90 00 }", "{ 4D 5A ?? 00 }")),
+            false,
+        ),
+        (
+            "hex edit 3",
+            Box::new(|| edit(&extra, "{ 4D 5A ?? 00 }", "{ 4D 5A [0-2] 03 }")),
+            false,
+        ),
         (
             "rule renamed",
             Box::new(|| edit(&extra, "rule hex_edit", "rule hex_renamed")),
@@ -203,7 +255,9 @@ fn cached_equals_uncached_after_every_kind_of_edit() {
         ),
         (
             "a referenced rule is added and used",
-            Box::new(|| append(&extra, "private rule helper { strings: $z = \"zzzz-no-such-text\" condition: $z }\nrule user_of_helper { condition: helper and filesize > 10 }\n")),
+            Box::new(|| {
+                append(&extra, "private rule helper { strings: $z = \"zzzz-no-such-text\" condition: $z }\nrule user_of_helper { condition: helper and filesize > 10 }\n")
+            }),
             false,
         ),
         (
@@ -232,7 +286,11 @@ fn cached_equals_uncached_after_every_kind_of_edit() {
         (
             "comment and layout only",
             Box::new(|| {
-                edit(&upd, "\nrule Shh_Updater_B", "\n// a comment\n/* another */\nrule   Shh_Updater_B");
+                edit(
+                    &upd,
+                    "\nrule Shh_Updater_B",
+                    "\n// a comment\n/* another */\nrule   Shh_Updater_B",
+                );
                 edit(&extra, "condition: helper", "condition:\n\n      helper");
             }),
             true,
@@ -252,7 +310,12 @@ fn cached_equals_uncached_after_every_kind_of_edit() {
         ),
         (
             "a global rule added",
-            Box::new(|| append(&extra, "global rule only_small { condition: filesize < 300KB }\n")),
+            Box::new(|| {
+                append(
+                    &extra,
+                    "global rule only_small { condition: filesize < 300KB }\n",
+                )
+            }),
             false,
         ),
         (
@@ -294,7 +357,10 @@ fn cached_equals_uncached_after_every_kind_of_edit() {
         }
         last_matches = matched(&r);
     }
-    assert!(changed >= 6, "the edits must change the verdicts ({changed} did)");
+    assert!(
+        changed >= 6,
+        "the edits must change the verdicts ({changed} did)"
+    );
 }
 
 /// The first public rule file that has an `author` meta and a condition.
@@ -306,8 +372,9 @@ fn public_file(rules: &Path) -> PathBuf {
         .map(|e| e.into_path())
         .filter(|p| {
             p.extension().is_some_and(|x| x == "yar")
-                && std::fs::read_to_string(p)
-                    .is_ok_and(|s| s.contains("author = \"") && s.matches("condition:").count() == 1)
+                && std::fs::read_to_string(p).is_ok_and(|s| {
+                    s.contains("author = \"") && s.matches("condition:").count() == 1
+                })
         })
         .collect();
     files.truncate(1);
@@ -320,18 +387,53 @@ fn edits_that_break_the_full_compile_exit_2_with_the_cache_too() {
     let extra = ws.rules.join("zz_edits.yar");
     append(&extra, "rule a1 { condition: filesize > 0 }\n");
     // An unchanged file that uses a rule of the edited one.
-    append(&ws.rules.join("zz_user.yar"), "rule a2 { condition: a1 and filesize > 1 }\n");
+    append(
+        &ws.rules.join("zz_user.yar"),
+        "rule a2 { condition: a1 and filesize > 1 }\n",
+    );
     assert_eq!(same(&ws, "cold").0, 1);
     let breaks: Vec<(&str, &str, &str)> = vec![
-        ("duplicate identifier across files", "rule a1 {", "rule Shh_Updater_B_dup {"),
-        ("broken reference", "condition: filesize > 0 }", "condition: a_missing }"),
-        ("type error", "condition: filesize > 0 }", "condition: filesize + \"x\" }"),
-        ("syntax error", "condition: filesize > 0 }", "condition: filesize > 0 and }"),
+        (
+            "duplicate identifier across files",
+            "rule a1 {",
+            "rule Shh_Updater_B_dup {",
+        ),
+        (
+            "broken reference",
+            "condition: filesize > 0 }",
+            "condition: a_missing }",
+        ),
+        (
+            "type error",
+            "condition: filesize > 0 }",
+            "condition: filesize + \"x\" }",
+        ),
+        (
+            "syntax error",
+            "condition: filesize > 0 }",
+            "condition: filesize > 0 and }",
+        ),
         // The edit renames a rule another, unchanged file refers to.
-        ("a reference in an unchanged file broken", "rule a1 {", "rule a1_renamed {"),
-        ("a pattern made invalid", "rule a1 { condition: filesize > 0 }", "rule a1 { strings: $a = { 4D 5A [-] } condition: $a }"),
-        ("an unused pattern", "rule a1 { condition: filesize > 0 }", "rule a1 { strings: $a = \"abc\" condition: filesize > 0 }"),
-        ("an unknown module", "rule a1 {", "import \"no_such_module\"\nrule a1 {"),
+        (
+            "a reference in an unchanged file broken",
+            "rule a1 {",
+            "rule a1_renamed {",
+        ),
+        (
+            "a pattern made invalid",
+            "rule a1 { condition: filesize > 0 }",
+            "rule a1 { strings: $a = { 4D 5A [-] } condition: $a }",
+        ),
+        (
+            "an unused pattern",
+            "rule a1 { condition: filesize > 0 }",
+            "rule a1 { strings: $a = \"abc\" condition: filesize > 0 }",
+        ),
+        (
+            "an unknown module",
+            "rule a1 {",
+            "import \"no_such_module\"\nrule a1 {",
+        ),
     ];
     let upd = std::fs::read_to_string(ws.rules.join("updaters.yar")).unwrap();
     let first_rule = upd
@@ -401,12 +503,21 @@ fn mutate(src: &str, rng: &mut Rng) -> (String, String) {
     }
     // Otherwise flip one ASCII letter or digit.
     let b = src.as_bytes();
-    let spots: Vec<usize> = (0..b.len()).filter(|&i| b[i].is_ascii_alphanumeric()).collect();
+    let spots: Vec<usize> = (0..b.len())
+        .filter(|&i| b[i].is_ascii_alphanumeric())
+        .collect();
     let i = spots[rng.below(spots.len())];
     let mut out = b.to_vec();
-    out[i] = if out[i].is_ascii_digit() { b'0' + (out[i] - b'0' + 1) % 10 } else { out[i] ^ 0x20 };
+    out[i] = if out[i].is_ascii_digit() {
+        b'0' + (out[i] - b'0' + 1) % 10
+    } else {
+        out[i] ^ 0x20
+    };
     let line = src[..i].matches('\n').count() + 1;
-    let what = format!("line {line}: byte {:?} -> {:?}", b[i] as char, out[i] as char);
+    let what = format!(
+        "line {line}: byte {:?} -> {:?}",
+        b[i] as char, out[i] as char
+    );
     (String::from_utf8(out).unwrap(), what)
 }
 
@@ -422,7 +533,11 @@ fn random_edits_keep_cached_equal_to_uncached() {
         .map(|e| e.into_path())
         .filter(|p| p.extension().is_some_and(|x| x == "yar"))
         .collect();
-    let ours: Vec<PathBuf> = all.iter().filter(|p| p.parent() == Some(ws.rules.as_path())).cloned().collect();
+    let ours: Vec<PathBuf> = all
+        .iter()
+        .filter(|p| p.parent() == Some(ws.rules.as_path()))
+        .cloned()
+        .collect();
     let seed = std::env::var("FPGATE_DIFF_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -455,7 +570,16 @@ fn oracle_holds_with_the_cache_cold_warm_and_after_edits() {
     let got = |ws: &Ws| -> Vec<(String, String)> {
         let r = run(fpgate()
             .current_dir(ws.corpus.parent().unwrap())
-            .args(["scan", "--no-config", "--format", "json", "--rules", "rules", "--corpus", "corpus"])
+            .args([
+                "scan",
+                "--no-config",
+                "--format",
+                "json",
+                "--rules",
+                "rules",
+                "--corpus",
+                "corpus",
+            ])
             .arg("--cache")
             .arg(&ws.cache));
         assert!(r.code == 0 || r.code == 1, "{}", r.stderr);

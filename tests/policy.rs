@@ -589,7 +589,13 @@ fn exceptions_with_a_scheme_1_fingerprint_lapse_with_a_note() {
     // Re-approved with the current fingerprint: applied.
     write(
         &d.path().join("fpgate-exceptions.toml"),
-        exception("Hit", &target, "2027-01-01", &format!("rule_fingerprint = \"{current}\"")).as_bytes(),
+        exception(
+            "Hit",
+            &target,
+            "2027-01-01",
+            &format!("rule_fingerprint = \"{current}\""),
+        )
+        .as_bytes(),
     );
     let r = gate(d.path(), &[]);
     assert_eq!(r.code, 0, "{}", r.stdout);

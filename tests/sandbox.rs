@@ -24,14 +24,26 @@ fn scan_everything(dir: &Path, rules: &str) -> (Run, String) {
     let mut c = fpgate();
     c.current_dir(dir)
         .env("SECRET_TOKEN", SECRET)
-        .args(["scan", "--no-config", "--rules", rules, "--corpus", "corpus"])
+        .args([
+            "scan",
+            "--no-config",
+            "--rules",
+            rules,
+            "--corpus",
+            "corpus",
+        ])
         .args(["--format", "json"]);
-    for f in ["json", "sarif", "junit", "github", "markdown", "html", "human"] {
-        c.arg("--report").arg(format!("{f}={}", dir.join(format!("out.{f}")).display()));
+    for f in [
+        "json", "sarif", "junit", "github", "markdown", "html", "human",
+    ] {
+        c.arg("--report")
+            .arg(format!("{f}={}", dir.join(format!("out.{f}")).display()));
     }
     let r = run(&mut c);
     let mut reports = String::new();
-    for f in ["json", "sarif", "junit", "github", "markdown", "html", "human"] {
+    for f in [
+        "json", "sarif", "junit", "github", "markdown", "html", "human",
+    ] {
         if let Ok(t) = std::fs::read_to_string(dir.join(format!("out.{f}"))) {
             reports.push_str(&t);
         }
@@ -42,7 +54,10 @@ fn scan_everything(dir: &Path, rules: &str) -> (Run, String) {
 fn assert_no_leak(r: &Run, reports: &str, what: &str) {
     for text in [&r.stdout, &r.stderr, &reports.to_string()] {
         assert!(!text.contains(SECRET), "{what}: the secret leaked:\n{text}");
-        assert!(!text.contains("root:x:0:0"), "{what}: /etc/passwd leaked:\n{text}");
+        assert!(
+            !text.contains("root:x:0:0"),
+            "{what}: /etc/passwd leaked:\n{text}"
+        );
     }
     assert!(!r.stderr.contains("panicked"), "{what}: {}", r.stderr);
 }
@@ -101,15 +116,24 @@ fn the_reported_bypass_is_closed_for_passwd_and_environ() {
 #[test]
 fn a_nested_include_is_checked_too() {
     for (what, tmpl) in hiding_places() {
-        let inner = tmpl.replace("{T}", "/proc/self/environ").replace("rule a", "rule inner");
+        let inner = tmpl
+            .replace("{T}", "/proc/self/environ")
+            .replace("rule a", "rule inner");
         let d = project(&[
-            ("main.yar", b"include \"lib/inner.yar\"\nrule main { condition: true }\n"),
+            (
+                "main.yar",
+                b"include \"lib/inner.yar\"\nrule main { condition: true }\n",
+            ),
             ("lib/inner.yar", inner.as_bytes()),
         ]);
         let (r, reports) = scan_everything(d.path(), "rules/main.yar");
         assert_eq!(r.code, 2, "{what}: {}", r.stderr);
         assert!(r.stderr.contains("inner.yar"), "{what}: {}", r.stderr);
-        assert!(r.stderr.contains("outside the rule paths"), "{what}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("outside the rule paths"),
+            "{what}: {}",
+            r.stderr
+        );
         assert_no_leak(&r, &reports, what);
     }
 }
@@ -123,20 +147,36 @@ fn symlinked_include_targets_are_judged_by_where_they_lead() {
     );
     // Inside the rule paths, through a link: works.
     let d = project(&[
-        ("main.yar", b"include \"alias.yar\"\nrule Main { condition: Real }\n"),
+        (
+            "main.yar",
+            b"include \"alias.yar\"\nrule Main { condition: Real }\n",
+        ),
         ("lib/real.yar", b"rule Real { condition: filesize > 0 }\n"),
     ]);
     std::os::unix::fs::symlink("lib/real.yar", d.path().join("rules/alias.yar")).unwrap();
     let r = run(fpgate().current_dir(d.path()).args([
-        "scan", "--no-config", "--rules", "rules/main.yar", "--corpus", "corpus", "--format", "json",
+        "scan",
+        "--no-config",
+        "--rules",
+        "rules/main.yar",
+        "--corpus",
+        "corpus",
+        "--format",
+        "json",
     ]));
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(pairs(&r.json(), "new").len(), 2);
     // A link inside the rule paths that leads outside: refused, unread.
-    let e = project(&[("main.yar", b"include \"lib/x.yar\"\nrule Main { condition: true }\n")]);
+    let e = project(&[(
+        "main.yar",
+        b"include \"lib/x.yar\"\nrule Main { condition: true }\n",
+    )]);
     std::fs::create_dir_all(e.path().join("rules/lib")).unwrap();
-    std::os::unix::fs::symlink(outside.path().join("secret.yar"), e.path().join("rules/lib/x.yar"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.yar"),
+        e.path().join("rules/lib/x.yar"),
+    )
+    .unwrap();
     let (r, reports) = scan_everything(e.path(), "rules/main.yar");
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("outside the rule paths"), "{}", r.stderr);
@@ -145,12 +185,20 @@ fn symlinked_include_targets_are_judged_by_where_they_lead() {
 
 #[test]
 fn a_fifo_include_is_refused_without_a_hang() {
-    let d = project(&[("main.yar", b"include \"pipe.yar\"\nrule Main { condition: true }\n")]);
+    let d = project(&[(
+        "main.yar",
+        b"include \"pipe.yar\"\nrule Main { condition: true }\n",
+    )]);
     let fifo = d.path().join("rules/pipe.yar");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
     let r = run(fpgate().current_dir(d.path()).args([
-        "scan", "--no-config", "--rules", "rules/main.yar", "--corpus", "corpus",
+        "scan",
+        "--no-config",
+        "--rules",
+        "rules/main.yar",
+        "--corpus",
+        "corpus",
     ]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("not a regular file"), "{}", r.stderr);
@@ -166,7 +214,12 @@ fn linked_rule_files_are_compiled_or_refused_never_skipped() {
     );
     std::os::unix::fs::symlink("../other.yar", d.path().join("rules/x.yar")).unwrap();
     let r = run(fpgate().current_dir(d.path()).args([
-        "scan", "--no-config", "--rules", "rules", "--corpus", "corpus",
+        "scan",
+        "--no-config",
+        "--rules",
+        "rules",
+        "--corpus",
+        "corpus",
     ]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("x.yar"), "{}", r.stderr);
@@ -179,21 +232,39 @@ fn linked_rule_files_are_compiled_or_refused_never_skipped() {
     ]);
     std::os::unix::fs::symlink("shared/b.rules", e.path().join("rules/b.yar")).unwrap();
     let r = run(fpgate().current_dir(e.path()).args([
-        "scan", "--no-config", "--rules", "rules", "--corpus", "corpus", "--format", "json",
+        "scan",
+        "--no-config",
+        "--rules",
+        "rules",
+        "--corpus",
+        "corpus",
+        "--format",
+        "json",
     ]));
     assert_eq!(r.code, 1, "{}", r.stderr);
     let j = r.json();
-    assert_eq!(pairs(&j, "new"), vec![("B".to_string(), "corpus/f.bin".to_string())]);
+    assert_eq!(
+        pairs(&j, "new"),
+        vec![("B".to_string(), "corpus/f.bin".to_string())]
+    );
     let files = j["rulesets"]["candidate"]["files"].to_string();
     assert!(files.contains("b.yar"), "{files}");
 
     // A linked directory that leads outside the rule paths: refused.
     let g = project(&[("a.yar", b"rule A { condition: false }\n")]);
     let outside = tempfile::tempdir().unwrap();
-    write(&outside.path().join("o.yar"), b"rule O { condition: true }\n");
+    write(
+        &outside.path().join("o.yar"),
+        b"rule O { condition: true }\n",
+    );
     std::os::unix::fs::symlink(outside.path(), g.path().join("rules/vendor")).unwrap();
     let r = run(fpgate().current_dir(g.path()).args([
-        "scan", "--no-config", "--rules", "rules", "--corpus", "corpus",
+        "scan",
+        "--no-config",
+        "--rules",
+        "rules",
+        "--corpus",
+        "corpus",
     ]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("rules/vendor"), "{}", r.stderr);
@@ -202,7 +273,12 @@ fn linked_rule_files_are_compiled_or_refused_never_skipped() {
     let f = project(&[("a.yar", b"rule A { condition: false }\n")]);
     std::os::unix::fs::symlink("nowhere.yar", f.path().join("rules/gone.yar")).unwrap();
     let r = run(fpgate().current_dir(f.path()).args([
-        "scan", "--no-config", "--rules", "rules", "--corpus", "corpus",
+        "scan",
+        "--no-config",
+        "--rules",
+        "rules",
+        "--corpus",
+        "corpus",
     ]));
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("gone.yar"), "{}", r.stderr);
@@ -214,17 +290,25 @@ fn a_config_cannot_name_a_rule_file_outside_its_directory() {
         let d = project(&[("ok.yar", b"rule ok { condition: false }\n")]);
         let repo = d.path().join("repo");
         std::fs::create_dir_all(&repo).unwrap();
-        write(&d.path().join("outside.yar"), b"rule outside { condition: true }\n");
+        write(
+            &d.path().join("outside.yar"),
+            b"rule outside { condition: true }\n",
+        );
         write(
             &repo.join("fpgate.toml"),
-            format!("[rules]\ncandidate = [{target:?}]\n[corpus]\npaths = [\"../corpus\"]\n").as_bytes(),
+            format!("[rules]\ncandidate = [{target:?}]\n[corpus]\npaths = [\"../corpus\"]\n")
+                .as_bytes(),
         );
         let r = run(fpgate()
             .current_dir(&repo)
             .env("SECRET_TOKEN", SECRET)
             .args(["scan", "--format", "json"]));
         assert_eq!(r.code, 2, "{target}: {}", r.stderr);
-        assert!(r.stderr.contains("outside the config's repository"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("outside the config's repository"),
+            "{}",
+            r.stderr
+        );
         assert_no_leak(&r, "", target);
     }
 }
