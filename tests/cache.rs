@@ -47,26 +47,6 @@ fn workspace() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     (d, cache, cand, corpus)
 }
 
-/// Set every file's mtime an hour back (ctime stays now: racy files are
-/// not remembered by the stat cache, so tests wait that out by design).
-fn age(dir: &Path) {
-    let st = std::process::Command::new("find")
-        .arg(dir)
-        .args([
-            "-type",
-            "f",
-            "-exec",
-            "touch",
-            "-d",
-            "1 hour ago",
-            "{}",
-            "+",
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
 #[test]
 fn warm_rerun_reads_nothing_and_reports_the_same() {
     let (_w, cache, cand, corpus) = workspace();

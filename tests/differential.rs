@@ -46,24 +46,6 @@ fn workspace(with_public_set: bool) -> Ws {
     }
 }
 
-fn age(dir: &Path) {
-    let st = std::process::Command::new("find")
-        .arg(dir)
-        .args([
-            "-type",
-            "f",
-            "-exec",
-            "touch",
-            "-d",
-            "1 hour ago",
-            "{}",
-            "+",
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
 /// One scan: exit code, the JSON report (or JSON error report) without its
 /// run-dependent timings, and the cache statistics.
 fn scan(ws: &Ws, cached: bool) -> (i32, Value, Value) {

@@ -18,6 +18,24 @@ fn project(rules: &[(&str, &[u8])]) -> tempfile::TempDir {
     d
 }
 
+/// `fpgate scan --no-config --rules RULES --corpus corpus [--format json]`
+/// run in `dir`.
+fn scan(dir: &Path, rules: &str, json: bool) -> Run {
+    let mut c = fpgate();
+    c.current_dir(dir).args([
+        "scan",
+        "--no-config",
+        "--rules",
+        rules,
+        "--corpus",
+        "corpus",
+    ]);
+    if json {
+        c.args(["--format", "json"]);
+    }
+    run(&mut c)
+}
+
 /// `scan` with every report format asked for, and the secret in the
 /// environment. Returns the run and the text of every report written.
 fn scan_everything(dir: &Path, rules: &str) -> (Run, String) {
@@ -154,16 +172,7 @@ fn symlinked_include_targets_are_judged_by_where_they_lead() {
         ("lib/real.yar", b"rule Real { condition: filesize > 0 }\n"),
     ]);
     std::os::unix::fs::symlink("lib/real.yar", d.path().join("rules/alias.yar")).unwrap();
-    let r = run(fpgate().current_dir(d.path()).args([
-        "scan",
-        "--no-config",
-        "--rules",
-        "rules/main.yar",
-        "--corpus",
-        "corpus",
-        "--format",
-        "json",
-    ]));
+    let r = scan(d.path(), "rules/main.yar", true);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(pairs(&r.json(), "new").len(), 2);
     // A link inside the rule paths that leads outside: refused, unread.
@@ -192,14 +201,7 @@ fn a_fifo_include_is_refused_without_a_hang() {
     let fifo = d.path().join("rules/pipe.yar");
     let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
-    let r = run(fpgate().current_dir(d.path()).args([
-        "scan",
-        "--no-config",
-        "--rules",
-        "rules/main.yar",
-        "--corpus",
-        "corpus",
-    ]));
+    let r = scan(d.path(), "rules/main.yar", false);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("not a regular file"), "{}", r.stderr);
 }
@@ -213,14 +215,7 @@ fn linked_rule_files_are_compiled_or_refused_never_skipped() {
         b"rule Other { condition: filesize > 0 }\n",
     );
     std::os::unix::fs::symlink("../other.yar", d.path().join("rules/x.yar")).unwrap();
-    let r = run(fpgate().current_dir(d.path()).args([
-        "scan",
-        "--no-config",
-        "--rules",
-        "rules",
-        "--corpus",
-        "corpus",
-    ]));
+    let r = scan(d.path(), "rules", false);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("x.yar"), "{}", r.stderr);
     assert!(r.stderr.contains("outside the rule paths"), "{}", r.stderr);
@@ -231,16 +226,7 @@ fn linked_rule_files_are_compiled_or_refused_never_skipped() {
         ("shared/b.rules", b"rule B { condition: filesize > 0 }\n"),
     ]);
     std::os::unix::fs::symlink("shared/b.rules", e.path().join("rules/b.yar")).unwrap();
-    let r = run(fpgate().current_dir(e.path()).args([
-        "scan",
-        "--no-config",
-        "--rules",
-        "rules",
-        "--corpus",
-        "corpus",
-        "--format",
-        "json",
-    ]));
+    let r = scan(e.path(), "rules", true);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let j = r.json();
     assert_eq!(
@@ -258,28 +244,14 @@ fn linked_rule_files_are_compiled_or_refused_never_skipped() {
         b"rule O { condition: true }\n",
     );
     std::os::unix::fs::symlink(outside.path(), g.path().join("rules/vendor")).unwrap();
-    let r = run(fpgate().current_dir(g.path()).args([
-        "scan",
-        "--no-config",
-        "--rules",
-        "rules",
-        "--corpus",
-        "corpus",
-    ]));
+    let r = scan(g.path(), "rules", false);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("rules/vendor"), "{}", r.stderr);
 
     // A dangling link named like a rule file: refused.
     let f = project(&[("a.yar", b"rule A { condition: false }\n")]);
     std::os::unix::fs::symlink("nowhere.yar", f.path().join("rules/gone.yar")).unwrap();
-    let r = run(fpgate().current_dir(f.path()).args([
-        "scan",
-        "--no-config",
-        "--rules",
-        "rules",
-        "--corpus",
-        "corpus",
-    ]));
+    let r = scan(f.path(), "rules", false);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("gone.yar"), "{}", r.stderr);
 }

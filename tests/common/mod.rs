@@ -191,3 +191,23 @@ pub fn oracle_pairs(rules: &Path, corpus: &Path, base: &Path) -> Vec<(String, St
     out.sort();
     out
 }
+
+/// Set every file's mtime an hour back (ctime stays now: racy files are
+/// not remembered by the stat cache, so tests wait that out by design).
+pub fn age(dir: &Path) {
+    let st = std::process::Command::new("find")
+        .arg(dir)
+        .args([
+            "-type",
+            "f",
+            "-exec",
+            "touch",
+            "-d",
+            "1 hour ago",
+            "{}",
+            "+",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
