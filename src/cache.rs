@@ -582,21 +582,25 @@ pub fn compiled_put(dir: &Path, key: &[u8; 32], rules: &[u8], warnings: &[u8]) {
     let Ok(conn) = try_open(&dir.join(FILE)) else {
         return;
     };
-    let now = unix_now();
+    put_compiled_row(&conn, key, rules, warnings, unix_now());
+    let _ = conn.execute(
+        "DELETE FROM compiled WHERE length(rules) > 0 AND key NOT IN \
+         (SELECT key FROM compiled WHERE length(rules) > 0 ORDER BY made DESC LIMIT ?1)",
+        [KEEP],
+    );
+}
+
+/// One row of `compiled`, with its checksum.
+fn put_compiled_row(conn: &Connection, key: &[u8; 32], rules: &[u8], warnings: &[u8], made: i64) {
     let _ = conn.execute(
         "INSERT OR REPLACE INTO compiled VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
             &key[..],
             rules,
             warnings,
-            now,
+            made,
             check(&[key, rules, warnings])
         ],
-    );
-    let _ = conn.execute(
-        "DELETE FROM compiled WHERE length(rules) > 0 AND key NOT IN \
-         (SELECT key FROM compiled WHERE length(rules) > 0 ORDER BY made DESC LIMIT ?1)",
-        [KEEP],
     );
 }
 
@@ -646,19 +650,8 @@ pub fn small_put(dir: &Path, domain: &str, rows: &[([u8; 32], Vec<u8>)]) {
     };
     let now = unix_now();
     let Ok(tx) = conn.transaction() else { return };
-    let empty: &[u8] = &[];
-    for (k, warnings) in rows {
-        let key = small_key(domain, k);
-        let _ = tx.execute(
-            "INSERT OR REPLACE INTO compiled VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                &key[..],
-                empty,
-                warnings,
-                now,
-                check(&[&key, empty, warnings])
-            ],
-        );
+    for (k, value) in rows {
+        put_compiled_row(&tx, &small_key(domain, k), &[], value, now);
     }
     let _ = tx.execute(
         "DELETE FROM compiled WHERE length(rules) = 0 AND made < ?1",

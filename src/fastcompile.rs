@@ -167,10 +167,7 @@ impl Job {
         h.update(s.origin.as_bytes());
         h.update((s.bytes.len() as u64).to_le_bytes());
         h.update(&s.bytes);
-        h.update(serde_json::to_vec(&self.opts.defines).unwrap_or_default());
-        for e in &self.declared_std {
-            h.update(format!("extern {e}\n"));
-        }
+        crate::rules::hash_context(&mut h, &self.opts, &self.declared_std);
         h.finalize().into()
     }
 

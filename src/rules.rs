@@ -609,11 +609,21 @@ fn compiled_key(
         h.update((s.bytes.len() as u64).to_le_bytes());
         h.update(&s.bytes);
     }
+    hash_context(&mut h, opts, declared_std);
+    h.finalize().into()
+}
+
+/// What besides the source text a compile depends on: the definitions and
+/// the declared standard externals (part of every compile-related key).
+pub(crate) fn hash_context(
+    h: &mut Sha256,
+    opts: &CompileOptions,
+    declared_std: &BTreeSet<&'static str>,
+) {
     h.update(serde_json::to_vec(&opts.defines).unwrap_or_default());
     for e in declared_std {
         h.update(format!("extern {e}\n"));
     }
-    h.finalize().into()
 }
 
 /// A compiler with fpgate's settings: no colour, includes only from the

@@ -209,6 +209,22 @@ pub fn scan_files<'r>(
     }
 }
 
+/// Why a file could not be scanned, from a yara-x scan error: a timeout
+/// (`what` exceeded `--timeout`) or any other error.
+fn scan_failure(
+    e: ScanError,
+    what: impl FnOnce() -> String,
+    timeout: Duration,
+) -> (Reason, String) {
+    match e {
+        ScanError::Timeout => (
+            Reason::Timeout,
+            format!("{} exceeded {}s (--timeout)", what(), timeout.as_secs_f64()),
+        ),
+        other => (Reason::ScanError, other.to_string()),
+    }
+}
+
 struct Worker<'r> {
     rulesets: &'r [&'r Ruleset],
     cache: Option<&'r CacheRun<'r>>,
@@ -476,17 +492,9 @@ impl<'r> Worker<'r> {
                     .set_global(ext, value.as_str())
                     .map_err(|e| (Reason::ScanError, format!("setting `{ext}`: {e}")))?;
             }
-            let results = scanner.scan(&self.buf).map_err(|e| match e {
-                ScanError::Timeout => (
-                    Reason::Timeout,
-                    format!(
-                        "{} ruleset scan exceeded {}s (--timeout)",
-                        rs.label,
-                        self.opts.timeout.as_secs_f64()
-                    ),
-                ),
-                other => (Reason::ScanError, other.to_string()),
-            })?;
+            let results = scanner
+                .scan(&self.buf)
+                .map_err(|e| scan_failure(e, || format!("{} ruleset scan", rs.label), timeout))?;
             let matched: Vec<crate::rules::RuleKey> = results
                 .matching_rules()
                 .map(|rule| (rule.namespace().to_string(), rule.identifier().to_string()))
@@ -495,21 +503,13 @@ impl<'r> Worker<'r> {
             // depend on which other rules ran on this file.
             let mut hits = Vec::with_capacity(matched.len());
             for rule in matched {
-                let patterns =
-                    rs.evidence
-                        .of(&rule.1, &self.buf, timeout)
-                        .map_err(|e| match e {
-                            ScanError::Timeout => (
-                                Reason::Timeout,
-                                format!(
-                                    "{} ruleset: evidence of {} exceeded {}s (--timeout)",
-                                    rs.label,
-                                    rule.1,
-                                    timeout.as_secs_f64()
-                                ),
-                            ),
-                            other => (Reason::ScanError, other.to_string()),
-                        })?;
+                let patterns = rs.evidence.of(&rule.1, &self.buf, timeout).map_err(|e| {
+                    scan_failure(
+                        e,
+                        || format!("{} ruleset: evidence of {}", rs.label, rule.1),
+                        timeout,
+                    )
+                })?;
                 hits.push(Hit { rule, patterns });
             }
             hits.sort_by(|a, b| a.rule.cmp(&b.rule));

@@ -18,9 +18,8 @@ fn project(rules: &[(&str, &[u8])]) -> tempfile::TempDir {
     d
 }
 
-/// `fpgate scan --no-config --rules RULES --corpus corpus [--format json]`
-/// run in `dir`.
-fn scan(dir: &Path, rules: &str, json: bool) -> Run {
+/// `fpgate scan --no-config --rules RULES --corpus corpus`, run in `dir`.
+fn scan_cmd(dir: &Path, rules: &str) -> assert_cmd::Command {
     let mut c = fpgate();
     c.current_dir(dir).args([
         "scan",
@@ -30,6 +29,12 @@ fn scan(dir: &Path, rules: &str, json: bool) -> Run {
         "--corpus",
         "corpus",
     ]);
+    c
+}
+
+/// `scan_cmd`, with `--format json` when `json`.
+fn scan(dir: &Path, rules: &str, json: bool) -> Run {
+    let mut c = scan_cmd(dir, rules);
     if json {
         c.args(["--format", "json"]);
     }
@@ -39,18 +44,8 @@ fn scan(dir: &Path, rules: &str, json: bool) -> Run {
 /// `scan` with every report format asked for, and the secret in the
 /// environment. Returns the run and the text of every report written.
 fn scan_everything(dir: &Path, rules: &str) -> (Run, String) {
-    let mut c = fpgate();
-    c.current_dir(dir)
-        .env("SECRET_TOKEN", SECRET)
-        .args([
-            "scan",
-            "--no-config",
-            "--rules",
-            rules,
-            "--corpus",
-            "corpus",
-        ])
-        .args(["--format", "json"]);
+    let mut c = scan_cmd(dir, rules);
+    c.env("SECRET_TOKEN", SECRET).args(["--format", "json"]);
     for f in [
         "json", "sarif", "junit", "github", "markdown", "html", "human",
     ] {
