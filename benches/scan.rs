@@ -4,8 +4,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fpgate::corpus::{walk, WalkOptions};
+use fpgate::engine::{scan_files, ScanOptions};
 use fpgate::rules::{compile, CompileOptions};
-use fpgate::scan::{scan_files, ScanOptions};
 use indicatif::ProgressBar;
 use std::path::PathBuf;
 use std::time::Duration;

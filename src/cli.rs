@@ -3,9 +3,9 @@
 
 use crate::error::Error;
 use crate::exit::{Exit, HELP as EXIT_HELP};
-use crate::output::{self, ColorChoice};
-use crate::report::{Tool, SCHEMA_VERSION};
+use crate::render::output::{self, ColorChoice};
 use crate::rules::{Define, Diagnostic};
+use crate::verdict::report::{Tool, SCHEMA_VERSION};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -189,7 +189,7 @@ pub struct ExceptionsAddArgs {
     pub config: ConfigArgs,
 }
 
-pub use crate::export::{Format, ReportTarget};
+pub use crate::render::{Format, ReportTarget};
 
 /// Where and how a run's reports go (scan, gate, check, merge).
 #[derive(Debug, Args)]
@@ -277,7 +277,7 @@ pub struct CommonArgs {
     /// falls in it. Writes a partial report (JSON) for `fpgate merge`, and
     /// exits 0 once it is written: the merge gives the verdict.
     #[arg(long, value_name = "K/N")]
-    pub shard: Option<crate::partial::Shard>,
+    pub shard: Option<crate::shard::partial::Shard>,
     /// Scan every file with every rule; neither read nor write the cache
     /// (wins over --cache and FPGATE_CACHE).
     #[arg(long)]
@@ -318,12 +318,12 @@ pub fn run() -> i32 {
         }
     };
     let result = match &cli.command {
-        Command::Scan(a) => crate::gate::scan(a),
-        Command::Gate(a) => crate::gate::gate(a),
-        Command::Corpus(CorpusCommand::Index(a)) => crate::index::index(a),
-        Command::Exceptions(ExceptionsCommand::Add(a)) => crate::stubs::add(a),
-        Command::Check(a) => crate::gate::check(a),
-        Command::Merge(a) => crate::gate::merge(a),
+        Command::Scan(a) => crate::commands::run::scan(a),
+        Command::Gate(a) => crate::commands::run::gate(a),
+        Command::Corpus(CorpusCommand::Index(a)) => crate::commands::corpus_index::index(a),
+        Command::Exceptions(ExceptionsCommand::Add(a)) => crate::commands::exceptions_add::add(a),
+        Command::Check(a) => crate::commands::run::check(a),
+        Command::Merge(a) => crate::commands::run::merge(a),
     };
     match result {
         Ok(exit) => exit.code(),
@@ -374,7 +374,7 @@ pub fn report_error(command: &str, json_to: Option<Option<PathBuf>>, e: &Error) 
     };
     eprintln!(
         "fpgate: error: {}",
-        crate::escape::term_multiline(&e.to_string())
+        crate::util::escape::term_multiline(&e.to_string())
     );
     if let Some(out) = json_to {
         let v = serde_json::json!({

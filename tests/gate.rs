@@ -100,7 +100,7 @@ fn demo_json_report_carries_rules_evidence_and_verdict() {
     let sha = f["sha256"].as_str().unwrap();
     assert_eq!(
         sha,
-        fpgate::hexfmt::hex(&<sha2::Sha256 as sha2::Digest>::digest(&data))
+        fpgate::util::hex::hex(&<sha2::Sha256 as sha2::Digest>::digest(&data))
     );
     let mut checked = 0;
     for p in f["patterns"].as_array().unwrap() {
@@ -113,7 +113,7 @@ fn demo_json_report_carries_rules_evidence_and_verdict() {
             let shown = &data[off..off + len.min(32)];
             assert_eq!(
                 m["hex"].as_str().unwrap(),
-                fpgate::hexfmt::spaced_hex(shown)
+                fpgate::util::hex::spaced_hex(shown)
             );
             checked += 1;
         }

@@ -61,8 +61,8 @@ fn a_much_slower_candidate_is_blocked_and_its_new_rules_named() {
         .unwrap()
         .contains("slower than the baseline"));
     assert_eq!(j["verdict"]["counts"]["new"], 0, "blocked by speed alone");
-    assert_eq!(p["attributed"], fpgate::scan::PROFILING);
-    if fpgate::scan::PROFILING {
+    assert_eq!(p["attributed"], fpgate::engine::PROFILING);
+    if fpgate::engine::PROFILING {
         assert_eq!(p["attribution"][0]["rule"], "SlowLoop", "{p}");
         assert!(j["verdict"]["reasons"][0]
             .as_str()
@@ -140,7 +140,7 @@ fn profile_lists_the_slowest_rules_or_says_how_to_get_them() {
             .args(extra))
     };
     let r = scan(&["--format", "json", "-q"]);
-    if fpgate::scan::PROFILING {
+    if fpgate::engine::PROFILING {
         assert_eq!(r.code, 0, "{}", r.stderr);
         let j = r.json();
         let prof = j["profile"].as_array().expect("profile in the report");

@@ -10,7 +10,7 @@ use std::path::Path;
 const HIT: &[u8] = b"rule Hit { strings: $h = \"needle\" condition: $h }\n";
 
 fn sha(data: &[u8]) -> String {
-    fpgate::hexfmt::hex(&<sha2::Sha256 as sha2::Digest>::digest(data))
+    fpgate::util::hex::hex(&<sha2::Sha256 as sha2::Digest>::digest(data))
 }
 
 /// A small project: base rules, candidate rules, a corpus, no config.

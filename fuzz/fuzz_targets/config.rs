@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        match fpgate::config::parse(text, std::path::Path::new("fpgate.toml")) {
+        match fpgate::settings::config::parse(text, std::path::Path::new("fpgate.toml")) {
             Ok(cfg) => {
                 let _ = cfg.defines();
             }

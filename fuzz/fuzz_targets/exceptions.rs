@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        match fpgate::exceptions::parse(text, std::path::Path::new("e.toml")) {
+        match fpgate::verdict::exceptions::parse(text, std::path::Path::new("e.toml")) {
             Ok(set) => {
                 for e in &set.entries {
                     assert!(!e.reason.trim().is_empty() && !e.owner.trim().is_empty());

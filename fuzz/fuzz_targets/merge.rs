@@ -12,13 +12,13 @@ fuzz_target!(|data: &[u8]| {
     let mut parts = Vec::new();
     for (i, chunk) in text.split("\n---\n").take(4).enumerate() {
         let path = PathBuf::from(format!("part-{i}.json"));
-        if let Ok(p) = fpgate::partial::parse(chunk, &path) {
+        if let Ok(p) = fpgate::shard::partial::parse(chunk, &path) {
             parts.push((path, p));
         }
     }
-    let Ok(m) = fpgate::partial::merge(&parts) else {
+    let Ok(m) = fpgate::shard::partial::merge(&parts) else {
         return;
     };
-    let report = fpgate::report::build(m.inputs());
+    let report = fpgate::verdict::report::build(m.inputs());
     let _ = serde_json::to_string(&report);
 });

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let info = fpgate::yarasrc::analyse(data);
+    let info = fpgate::rules::source::analyse(data);
     let lines = data.iter().filter(|b| **b == b'\n').count() + 1;
     for r in &info.rules {
         assert!(r.start < r.end && r.end <= data.len());
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let mut padded = b"// fuzz\n\n".to_vec();
     padded.extend_from_slice(data);
     padded.extend_from_slice(b"\n");
-    let again = fpgate::yarasrc::analyse(&padded);
+    let again = fpgate::rules::source::analyse(&padded);
     if !info.syntax_errors {
         let a: Vec<_> = info.rules.iter().map(|r| &r.fingerprint).collect();
         let b: Vec<_> = again.rules.iter().map(|r| &r.fingerprint).collect();

@@ -1,0 +1,458 @@
+//! One run's use of the results cache: for every file and ruleset, which
+//! rules still have to run (none, the changed ones, or all), and the
+//! report's matches put together from cached and fresh results.
+
+use crate::cache::{self, Known, SetId, Subject, Writes};
+use crate::corpus::CorpusFile;
+use crate::engine::{Hit, PreHashed};
+use crate::rules::keys::{self, Efp, RuleKeys};
+use crate::rules::{CompileOptions, Ruleset};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use yara_x::Rules;
+
+/// A set of rules, as a bit per rule of a ruleset's `RuleKeys`.
+type Mask = Vec<u64>;
+
+fn mask_new(n: usize) -> Mask {
+    vec![0; n.div_ceil(64)]
+}
+fn mask_set(m: &mut Mask, i: usize) {
+    m[i / 64] |= 1 << (i % 64);
+}
+fn mask_has(m: &Mask, i: usize) -> bool {
+    m[i / 64] & (1 << (i % 64)) != 0
+}
+fn mask_count(m: &Mask) -> usize {
+    m.iter().map(|w| w.count_ones() as usize).sum()
+}
+
+/// What one ruleset does with one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Every rule's result is cached.
+    Skip,
+    /// Run the run's subset of changed rules (see `Delta`).
+    Delta,
+    /// Run every rule.
+    Full,
+}
+
+/// The rules of a ruleset that are new to the cache, compiled on their own.
+pub struct Delta {
+    pub rules: Rules,
+    /// The rules compiled (the new ones and their dependencies).
+    members: Mask,
+    sets: [(SetId, Vec<Efp>); 2],
+    /// Rule count, for the log.
+    pub count: usize,
+}
+
+/// The cache's view of one ruleset.
+pub struct RulesetPlan<'r> {
+    rs: &'r Ruleset,
+    keys: Option<&'r RuleKeys>,
+    /// Per known set, the rules of this ruleset it covers.
+    set_masks: Vec<Mask>,
+    /// The whole ruleset, split into path-independent and path-dependent
+    /// rules (stored under the content and under content and path).
+    full: [(SetId, Vec<Efp>); 2],
+    pub delta: Option<Delta>,
+    all: Mask,
+}
+
+/// Everything one run needs from and gives to the cache.
+pub struct CacheRun<'r> {
+    pub known: Known,
+    pub plans: Vec<RulesetPlan<'r>>,
+    pub writes: Mutex<Writes>,
+    /// Unix time at the start of the run (see `Stamp::racy`).
+    pub now: i64,
+    memo: Mutex<HashMap<(usize, Vec<u32>), Mask>>,
+    /// Files answered from the cache without reading them, read but not
+    /// scanned, scanned with changed rules only, scanned with every rule.
+    pub counts: [std::sync::atomic::AtomicUsize; 4],
+}
+
+/// Indices into `CacheRun::counts`.
+pub const UNREAD: usize = 0;
+pub const READ_ONLY: usize = 1;
+pub const DELTA: usize = 2;
+pub const FULL: usize = 3;
+
+/// The two subjects of a file: its content, and its content with the
+/// values of the path externals.
+pub type Subjects = (Subject, Subject);
+
+/// A file's `Subjects` (computed once per file: plan, record and assemble
+/// all use them).
+pub fn subjects(sha: &[u8; 32], f: &CorpusFile) -> Subjects {
+    let mut h = Sha256::new();
+    h.update(b"path-externals\0");
+    h.update(sha);
+    for ext in crate::rules::PATH_EXTERNALS {
+        let v = crate::engine::external_value(ext, f, &[]);
+        h.update((v.len() as u64).to_le_bytes());
+        h.update(v.as_bytes());
+    }
+    (*sha, h.finalize().into())
+}
+
+fn split_sets(keys: &RuleKeys, members: impl Iterator<Item = usize>) -> [(SetId, Vec<Efp>); 2] {
+    let mut plain = Vec::new();
+    let mut path = Vec::new();
+    for i in members {
+        let r = &keys.rules[i];
+        if r.path_dependent {
+            path.push(r.efp);
+        } else {
+            plain.push(r.efp);
+        }
+    }
+    [(cache::set_id(&plain), plain), (cache::set_id(&path), path)]
+}
+
+impl<'r> CacheRun<'r> {
+    /// Load what the cache knows about the rules of `rulesets`.
+    pub fn new(cache: &mut cache::Cache, rulesets: &[&'r Ruleset]) -> CacheRun<'r> {
+        let all: HashSet<Efp> = rulesets
+            .iter()
+            .filter_map(|rs| rs.cache.as_ref().ok())
+            .flat_map(|k| k.rules.iter().map(|r| r.efp))
+            .collect();
+        let known = if all.is_empty() {
+            Known::default()
+        } else {
+            cache.known(&all)
+        };
+        let known_sets: Vec<HashSet<Efp>> = known
+            .sets
+            .iter()
+            .map(|s| s.iter().copied().collect())
+            .collect();
+        let mut writes = Writes {
+            touch: known.set_ids.clone(),
+            ..Default::default()
+        };
+        let plans = rulesets
+            .iter()
+            .map(|rs| {
+                let keys = rs.cache.as_ref().ok();
+                let n = keys.map_or(0, |k| k.rules.len());
+                let mut all = mask_new(n);
+                (0..n).for_each(|i| mask_set(&mut all, i));
+                let set_masks = keys
+                    .map(|k| {
+                        known_sets
+                            .iter()
+                            .map(|s| {
+                                let mut m = mask_new(n);
+                                for (i, r) in k.rules.iter().enumerate() {
+                                    if s.contains(&r.efp) {
+                                        mask_set(&mut m, i);
+                                    }
+                                }
+                                m
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let full = keys.map(|k| split_sets(k, 0..n)).unwrap_or_default();
+                if keys.is_some() {
+                    writes.sets.extend(full.iter().cloned());
+                }
+                RulesetPlan {
+                    rs,
+                    keys,
+                    set_masks,
+                    full,
+                    delta: None,
+                    all,
+                }
+            })
+            .collect();
+        CacheRun {
+            known,
+            plans,
+            writes: Mutex::new(writes),
+            now: cache::unix_now(),
+            memo: Mutex::new(HashMap::new()),
+            counts: Default::default(),
+        }
+    }
+
+    pub fn count(&self, what: usize) {
+        self.counts[what].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How much the cache saved, for the report's timings.
+    pub fn stats(&self, dir: &std::path::Path) -> crate::verdict::report::CacheStats {
+        let n: Vec<usize> = self
+            .counts
+            .iter()
+            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            .collect();
+        crate::verdict::report::CacheStats {
+            dir: dir.display().to_string(),
+            files_unread: n[UNREAD],
+            files_read_not_scanned: n[READ_ONLY],
+            files_scanned_changed_rules: n[DELTA],
+            files_scanned_all_rules: n[FULL],
+            changed_rules: self
+                .plans
+                .iter()
+                .filter_map(|p| Some((p.rs.label.to_string(), p.delta.as_ref()?.count)))
+                .collect(),
+            uncached_rulesets: self
+                .plans
+                .iter()
+                .filter_map(|p| {
+                    let why = match &p.rs.cache {
+                        Err(e) => e.clone(),
+                        Ok(k) if k.uncached.is_empty() => return None,
+                        Ok(k) => format!(
+                            "these rules run on every file, the rest use the cache: {}",
+                            k.uncached
+                                .iter()
+                                .map(|(r, why)| format!("{r} ({why})"))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ),
+                    };
+                    Some((p.rs.label.to_string(), why))
+                })
+                .collect(),
+            full_rules_loaded: self
+                .plans
+                .iter()
+                .filter(|p| p.rs.rules.is_built())
+                .map(|p| p.rs.label.to_string())
+                .collect(),
+        }
+    }
+
+    /// The rules of ruleset `i` the cache has no result for, for this file.
+    fn missing(&self, i: usize, a: &Subject, b: &Subject) -> Option<Mask> {
+        let p = &self.plans[i];
+        p.keys?;
+        let mut sets: Vec<u32> = self
+            .known
+            .done
+            .get(a)
+            .into_iter()
+            .chain(self.known.done.get(b))
+            .flatten()
+            .copied()
+            .collect();
+        sets.sort_unstable();
+        sets.dedup();
+        let key = (i, sets);
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = memo.get(&key) {
+            return Some(m.clone());
+        }
+        let mut m = p.all.clone();
+        for &s in &key.1 {
+            for (w, c) in m.iter_mut().zip(&p.set_masks[s as usize]) {
+                *w &= !c;
+            }
+        }
+        memo.insert(key, m.clone());
+        Some(m)
+    }
+
+    /// What ruleset `i` must do with the file of subjects `s`.
+    pub fn plan(&self, i: usize, s: &Subjects) -> Plan {
+        let Some(missing) = self.missing(i, &s.0, &s.1) else {
+            return Plan::Full;
+        };
+        if mask_count(&missing) == 0 {
+            return Plan::Skip;
+        }
+        match &self.plans[i].delta {
+            Some(d) if missing.iter().zip(&d.members).all(|(m, d)| m & !d == 0) => Plan::Delta,
+            _ => Plan::Full,
+        }
+    }
+
+    /// Before the scan: for the files already hashed, find the rules the
+    /// cache lacks; when that is a minority of a ruleset (one rule edited),
+    /// compile those rules with their dependencies so the scan runs only
+    /// them. Returns a line for stderr per ruleset where that failed.
+    pub fn prepare_deltas(
+        &mut self,
+        files: &[CorpusFile],
+        pre: &[Option<PreHashed>],
+        opts: &CompileOptions,
+    ) -> Vec<String> {
+        let mut log = Vec::new();
+        let known: Vec<Subjects> = files
+            .iter()
+            .zip(pre)
+            .filter_map(|(f, p)| Some(subjects(&p.as_ref()?.sha256, f)))
+            .collect();
+        for i in 0..self.plans.len() {
+            let Some(keys) = self.plans[i].keys else {
+                continue;
+            };
+            let n = keys.rules.len();
+            let mut union = mask_new(n);
+            for (a, b) in &known {
+                let Some(m) = self.missing(i, a, b) else {
+                    continue;
+                };
+                let c = mask_count(&m);
+                if c > 0 && c < n {
+                    for (u, w) in union.iter_mut().zip(&m) {
+                        *u |= w;
+                    }
+                }
+            }
+            let wanted: Vec<usize> = (0..n).filter(|&j| mask_has(&union, j)).collect();
+            if wanted.is_empty() || wanted.len() * 2 > n {
+                continue;
+            }
+            let members_list = keys::closure(keys, &wanted);
+            let rs = self.plans[i].rs;
+            match keys::compile_subset(rs, &members_list, opts) {
+                Ok(rules) => {
+                    let mut members = mask_new(n);
+                    members_list.iter().for_each(|&j| mask_set(&mut members, j));
+                    let sets = split_sets(keys, members_list.iter().copied());
+                    self.writes
+                        .get_mut()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .sets
+                        .extend(sets.iter().cloned());
+                    self.plans[i].delta = Some(Delta {
+                        rules,
+                        members,
+                        sets,
+                        count: members_list.len(),
+                    });
+                }
+                Err(e) => log.push(format!(
+                    "{} ruleset: could not compile the changed rules on their own ({e}); running all rules",
+                    rs.label
+                )),
+            }
+        }
+        log
+    }
+
+    /// Remember what ruleset `i` found in a file it scanned under `plan`.
+    pub fn record(&self, i: usize, s: &Subjects, plan: Plan, hits: &[Hit]) {
+        let p = &self.plans[i];
+        let Some(keys) = p.keys else { return };
+        let sets = match (plan, &p.delta) {
+            (Plan::Full, _) => &p.full,
+            (Plan::Delta, Some(d)) => &d.sets,
+            _ => return,
+        };
+        let (a, b) = *s;
+        let mut found: [Vec<(Efp, Vec<crate::engine::PatternEvidence>)>; 2] = Default::default();
+        for h in hits {
+            if let Some(&j) = keys.by_name.get(&h.rule.1) {
+                let r = &keys.rules[j];
+                found[r.path_dependent as usize].push((r.efp, h.patterns.clone()));
+            }
+        }
+        let [plain, path] = found;
+        let mut w = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        if !sets[0].1.is_empty() {
+            w.done.push((a, sets[0].0, plain));
+        }
+        if !sets[1].1.is_empty() {
+            w.done.push((b, sets[1].0, path));
+        }
+    }
+
+    /// The matches of ruleset `i` on a file: `fresh` for the rules that
+    /// ran under `plan`, the cache's for the others.
+    pub fn assemble(&self, i: usize, s: &Subjects, plan: Plan, fresh: Vec<Hit>) -> Vec<Hit> {
+        let p = &self.plans[i];
+        let Some(keys) = p.keys else { return fresh };
+        let ran: Option<&Mask> = match (plan, &p.delta) {
+            (Plan::Full, _) => return fresh,
+            (Plan::Delta, Some(d)) => Some(&d.members),
+            _ => None,
+        };
+        let (a, b) = *s;
+        let mut out = fresh;
+        for (subject, path_kind) in [(a, false), (b, true)] {
+            for (efp, ev) in self.known.hits.get(&subject).into_iter().flatten() {
+                let Some(&j) = keys.by_efp.get(efp) else {
+                    continue;
+                };
+                let r = &keys.rules[j];
+                if r.path_dependent != path_kind
+                    || ran.is_some_and(|m| mask_has(m, j))
+                    || !p.rs.info.contains_key(&r.key)
+                {
+                    continue;
+                }
+                out.push(Hit {
+                    rule: r.key.clone(),
+                    patterns: ev.clone(),
+                });
+            }
+        }
+        out.sort_by(|x, y| x.rule.cmp(&y.rule));
+        out.dedup_by(|x, y| x.rule == y.rule);
+        out
+    }
+
+    /// Remember a file's stamp and content hash.
+    pub fn record_stat(
+        &self,
+        f: &CorpusFile,
+        stamp: crate::engine::Stamp,
+        sha: [u8; 32],
+        format: &str,
+    ) {
+        if let Some(row) = cache::stat_row(f, stamp, sha, format, self.now) {
+            self.writes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .stats
+                .push(row);
+        }
+    }
+}
+
+/// Stat-cache lookups for the walked files: a file whose current stamp
+/// equals the remembered one gets its remembered hash.
+pub fn stat_lookup(
+    cache: &mut cache::Cache,
+    files: &[CorpusFile],
+    follow_symlinks: bool,
+) -> Vec<Option<PreHashed>> {
+    let abs: Vec<std::path::PathBuf> = files
+        .iter()
+        .map(|f| std::path::absolute(&f.path).unwrap_or_else(|_| f.path.clone()))
+        .collect();
+    let entries = cache.stats(&abs);
+    files
+        .iter()
+        .zip(entries)
+        .map(|(f, e)| {
+            let (e, format) = e?;
+            let meta = if follow_symlinks {
+                std::fs::metadata(&f.path)
+            } else {
+                std::fs::symlink_metadata(&f.path)
+            }
+            .ok()?;
+            if !meta.file_type().is_file() || crate::engine::Stamp::of(&meta) != e.stamp {
+                return None;
+            }
+            Some(PreHashed {
+                stamp: e.stamp,
+                sha256: e.sha256,
+                format,
+                cached: true,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,84 @@
+//! `fpgate corpus index`: hash the corpus and write its lock.
+
+use crate::cli::IndexArgs;
+use crate::corpus;
+use crate::corpus::lock;
+use crate::engine::{self, Outcome, ScanOptions};
+use crate::error::Result;
+use crate::exit::Exit;
+use crate::settings::config::Config;
+use indicatif::ProgressBar;
+use std::time::Duration;
+
+pub fn index(a: &IndexArgs) -> Result<Exit> {
+    let cfg = Config::load(a.config.config.as_deref(), a.config.no_config)?;
+    let roots = cfg.corpus_roots(&a.corpus)?;
+    let walk = cfg.walk_options(a.follow_symlinks, &a.critical, &a.exclude);
+    let follow_symlinks = walk.follow_symlinks;
+    let corpus = corpus::walk(&roots, &walk)?;
+    let threads = cfg.threads(a.threads);
+    // No rules: the scan engine only reads, hashes and detects formats.
+    let opts = ScanOptions {
+        threads,
+        timeout: Duration::from_secs(60),
+        max_file_size: u64::MAX,
+        follow_symlinks,
+        profile: false,
+    };
+    let outcomes = engine::scan_files(&corpus.files, &[], &[], None, &opts, &ProgressBar::hidden());
+
+    let mut problems: Vec<String> = corpus
+        .skipped
+        .iter()
+        .map(|u| {
+            format!(
+                "{} ({}: {})",
+                crate::util::escape::term(&u.path),
+                u.reason.as_str(),
+                u.detail
+            )
+        })
+        .collect();
+    let mut ok = Vec::with_capacity(outcomes.len());
+    for (f, o) in corpus.files.iter().zip(&outcomes) {
+        match o {
+            Outcome::Scanned { .. } => ok.push(true),
+            Outcome::Unscanned { reason, detail, .. } => {
+                ok.push(false);
+                problems.push(format!(
+                    "{} ({}: {detail})",
+                    crate::util::escape::term(&f.display),
+                    reason.as_str()
+                ));
+            }
+        }
+    }
+    for p in &problems {
+        eprintln!("fpgate: not indexed: {p}");
+    }
+    if !problems.is_empty() && !a.allow_incomplete {
+        eprintln!(
+            "fpgate: {} corpus entr(y/ies) could not be indexed; no lock written (use --allow-incomplete to write it anyway)",
+            problems.len()
+        );
+        return Ok(Exit::Incomplete);
+    }
+    let entries = lock::entries(&corpus, &outcomes, &ok)?;
+    let l = lock::build(entries);
+    let mut text = serde_json::to_string_pretty(&l).expect("lock serialises");
+    text.push('\n');
+    crate::render::output::write(Some(&a.output), text.as_bytes())?;
+    let critical_n = l.files.iter().filter(|e| e.tier == "critical").count();
+    eprintln!(
+        "fpgate: locked {} files ({} critical), corpus hash {} -> {}",
+        l.files.len(),
+        critical_n,
+        l.corpus_hash,
+        a.output.display()
+    );
+    Ok(if problems.is_empty() {
+        Exit::Pass
+    } else {
+        Exit::Incomplete
+    })
+}

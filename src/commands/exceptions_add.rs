@@ -1,0 +1,124 @@
+//! `fpgate exceptions add --from REPORT.json`: append stub exceptions for
+//! the new false positives of a report. Stubs say "TODO" and the gate
+//! refuses to apply them until a human writes the reason and owner.
+
+use crate::cli::ExceptionsAddArgs;
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::settings::config::Config;
+use crate::verdict::exceptions::{self, toml_str, Target, TODO};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+pub fn add(a: &ExceptionsAddArgs) -> Result<Exit> {
+    let cfg = Config::load(a.config.config.as_deref(), a.config.no_config)?;
+    let file = match (&a.file, &cfg.exceptions.file) {
+        (Some(f), _) => f.clone(),
+        (None, Some(f)) => cfg.resolve(f),
+        (None, None) => cfg.resolve(Path::new(exceptions::DEFAULT_FILE)),
+    };
+    let today = match &a.today {
+        Some(d) => exceptions::parse_date(d)
+            .ok_or_else(|| Error::usage(format!("--today {d:?} is not a date YYYY-MM-DD")))?,
+        None => exceptions::today(),
+    };
+    let expires = today
+        .checked_add(jiff::Span::new().days(i64::from(a.days)))
+        .map_err(|e| Error::usage(format!("--days {}: {e}", a.days)))?;
+
+    let text = std::fs::read_to_string(&a.from)
+        .map_err(|e| Error::usage(format!("cannot read report {}: {e}", a.from.display())))?;
+    let report: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::usage(format!(
+            "{}:{}:{}: not a JSON report: {e}",
+            a.from.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let new = report
+        .get("false_positives")
+        .and_then(|f| f.get("new"))
+        .and_then(|n| n.as_array())
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "{}: no false_positives.new list: not an fpgate report",
+                a.from.display()
+            ))
+        })?;
+
+    // Skip pairs the file already has an entry for.
+    let existing = exceptions::load(&file, false)?.unwrap_or_default();
+    let mut have: BTreeSet<(String, String)> = existing
+        .entries
+        .iter()
+        .filter_map(|e| match &e.target {
+            Target::Sha256(s) => Some((e.identifier.clone(), s.clone())),
+            Target::Path(..) => None,
+        })
+        .collect();
+
+    let mut out = String::new();
+    let mut added = 0;
+    for f in new {
+        let field =
+            |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+        let rule = f.get("rule").cloned().unwrap_or_default();
+        let (Some(id), Some(sha)) = (field(&rule, "identifier"), field(f, "sha256")) else {
+            return Err(Error::usage(format!(
+                "{}: a new false positive lacks rule.identifier or sha256",
+                a.from.display()
+            )));
+        };
+        if !have.insert((id.clone(), sha.clone())) {
+            continue;
+        }
+        let ns = field(&rule, "namespace").unwrap_or_else(|| "default".into());
+        let rule_name = if ns == "default" {
+            id.clone()
+        } else {
+            format!("{ns}:{id}")
+        };
+        let paths: Vec<String> = f
+            .get("paths")
+            .and_then(|p| p.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push_str("\n[[exception]]\n");
+        for p in &paths {
+            out.push_str(&format!("# file: {}\n", crate::util::escape::term(p)));
+        }
+        out.push_str(&format!("rule = {}\n", toml_str(&rule_name)));
+        out.push_str(&format!("sha256 = {}\n", toml_str(&sha)));
+        if let Some(fp) = field(&rule, "fingerprint") {
+            out.push_str(&format!("rule_fingerprint = {}\n", toml_str(&fp)));
+        }
+        out.push_str(&format!("reason = {}\n", toml_str(TODO)));
+        out.push_str(&format!("owner = {}\n", toml_str(TODO)));
+        out.push_str(&format!("expires = {}\n", toml_str(&expires.to_string())));
+        if f.get("tier").and_then(|t| t.as_str()) == Some("critical") {
+            out.push_str(
+                "# The file is critical: the entry needs this to apply.\ncritical = true\n",
+            );
+        }
+        added += 1;
+    }
+
+    let mut content = std::fs::read_to_string(&file).unwrap_or_default();
+    if content.is_empty() {
+        content.push_str("# Accepted false positives: see the README, \"Exceptions\".\n");
+    }
+    content.push_str(&out);
+    // Refuse to write something the gate could not read back.
+    exceptions::parse(&content, &file)?;
+    crate::render::output::write(Some(&file), content.as_bytes())?;
+    eprintln!(
+        "fpgate: {added} stub exception(s) added to {} (reason and owner are TODO: the gate will not apply them until they are filled in)",
+        file.display()
+    );
+    Ok(Exit::Pass)
+}

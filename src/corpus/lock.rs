@@ -1,0 +1,254 @@
+//! The corpus lock (`fpgate corpus index`): every file's path, size,
+//! sha256, format and tier, and one hash over the whole list. A gate run
+//! with a lock refuses a corpus whose locked files are missing or changed,
+//! so a moved or shrunken corpus can never pass quietly.
+
+use crate::corpus::Corpus;
+use crate::engine::{sha_hex, Outcome};
+use crate::error::{Error, Result};
+use crate::util::hex::hex;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const KIND: &str = "fpgate-corpus-lock";
+pub const LOCK_SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    pub kind: String,
+    pub schema_version: u32,
+    pub fpgate_version: String,
+    /// sha256 over every entry (see `corpus_hash`).
+    pub corpus_hash: String,
+    pub files: Vec<LockEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(deny_unknown_fields)]
+pub struct LockEntry {
+    /// Relative to its corpus root.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub format: String,
+    pub tier: String,
+}
+
+/// The hash over a sorted entry list: one line per file.
+pub fn corpus_hash(entries: &[LockEntry]) -> String {
+    let mut h = Sha256::new();
+    for e in entries {
+        h.update(format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            e.path, e.size, e.sha256, e.format, e.tier
+        ));
+    }
+    hex(&h.finalize())
+}
+
+/// Entries for the files whose `ok` flag is set (scanned), sorted by path.
+pub fn entries(corpus: &Corpus, outcomes: &[Outcome], ok: &[bool]) -> Result<Vec<LockEntry>> {
+    let mut by_path: BTreeMap<String, LockEntry> = BTreeMap::new();
+    for ((f, o), ok) in corpus.files.iter().zip(outcomes).zip(ok) {
+        if let (
+            Outcome::Scanned {
+                sha256,
+                size,
+                format,
+                ..
+            },
+            true,
+        ) = (o, ok)
+        {
+            let e = LockEntry {
+                path: f.rel.clone(),
+                size: *size,
+                sha256: sha_hex(sha256),
+                format: format.to_string(),
+                tier: if f.critical { "critical" } else { "standard" }.to_string(),
+            };
+            if let Some(prev) = by_path.insert(f.rel.clone(), e) {
+                return Err(Error::usage(format!(
+                    "two corpus roots both hold {} (relative paths must be unique across roots)",
+                    prev.path
+                )));
+            }
+        }
+    }
+    Ok(by_path.into_values().collect())
+}
+
+pub fn build(entries: Vec<LockEntry>) -> Lock {
+    Lock {
+        kind: KIND.into(),
+        schema_version: LOCK_SCHEMA,
+        fpgate_version: env!("CARGO_PKG_VERSION").into(),
+        corpus_hash: corpus_hash(&entries),
+        files: entries,
+    }
+}
+
+/// Read and verify a lock file: well-formed, ours, and not edited by hand
+/// (its hash must match its entries).
+pub fn load(path: &Path) -> Result<Lock> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::usage(format!("cannot read corpus lock {}: {e}", path.display())))?;
+    parse(&text, path)
+}
+
+/// Parse and verify the text of a lock file (`path` names it in errors).
+pub fn parse(text: &str, path: &Path) -> Result<Lock> {
+    let lock: Lock = serde_json::from_str(text).map_err(|e| {
+        Error::usage(format!(
+            "{}:{}:{}: not a valid corpus lock: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if lock.kind != KIND || lock.schema_version != LOCK_SCHEMA {
+        return Err(Error::usage(format!(
+            "{}: not an fpgate corpus lock of schema {LOCK_SCHEMA} (kind {:?}, schema {})",
+            path.display(),
+            lock.kind,
+            lock.schema_version
+        )));
+    }
+    let mut sorted = lock.files.clone();
+    sorted.sort();
+    if sorted != lock.files || corpus_hash(&lock.files) != lock.corpus_hash {
+        return Err(Error::usage(format!(
+            "{}: corpus_hash does not match the entries: the lock was edited or corrupted; \
+             rebuild it with `fpgate corpus index`",
+            path.display()
+        )));
+    }
+    Ok(lock)
+}
+
+/// What the lock check found.
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct LockCheck {
+    pub file: String,
+    pub corpus_hash: String,
+    /// Locked files present with the locked content.
+    pub verified: usize,
+    /// Files in the corpus that the lock does not list (reported, allowed).
+    pub new_files: Vec<String>,
+}
+
+/// Compare a run with its lock. Locked files that are missing, or present
+/// with another content, are an error (exit 2); locked files that could not
+/// be read are already unscanned (exit 3), so they are not repeated here.
+/// `scanned` says, per corpus file, whether it was scanned.
+pub fn check(
+    lock: &Lock,
+    lock_path: &Path,
+    current: &[LockEntry],
+    scanned: &[bool],
+    corpus: &Corpus,
+) -> Result<LockCheck> {
+    let now: BTreeMap<&str, &LockEntry> = current.iter().map(|e| (e.path.as_str(), e)).collect();
+    let listed_unscanned: std::collections::HashSet<&str> = corpus
+        .files
+        .iter()
+        .zip(scanned)
+        .filter(|(_, ok)| !**ok)
+        .map(|(f, _)| f.rel.as_str())
+        .collect();
+    let mut missing = Vec::new();
+    let mut changed = Vec::new();
+    let mut verified = 0;
+    for e in &lock.files {
+        match now.get(e.path.as_str()) {
+            Some(n) if n.sha256 == e.sha256 && n.size == e.size => verified += 1,
+            Some(n) => changed.push(format!(
+                "{} (locked {} / {} bytes, now {} / {} bytes)",
+                e.path,
+                &e.sha256[..12],
+                e.size,
+                &n.sha256[..12],
+                n.size
+            )),
+            None if listed_unscanned.contains(e.path.as_str()) => {}
+            None => missing.push(e.path.clone()),
+        }
+    }
+    if !missing.is_empty() || !changed.is_empty() {
+        let mut msg = format!(
+            "the corpus does not match {}: {} locked file(s) missing, {} changed",
+            lock_path.display(),
+            missing.len(),
+            changed.len()
+        );
+        for m in missing.iter().take(20) {
+            msg.push_str(&format!("\n  missing: {}", crate::util::escape::term(m)));
+        }
+        for c in changed.iter().take(20) {
+            msg.push_str(&format!("\n  changed: {}", crate::util::escape::term(c)));
+        }
+        if missing.len() + changed.len() > 40 {
+            msg.push_str("\n  ...");
+        }
+        return Err(Error::usage(msg));
+    }
+    let locked: std::collections::HashSet<&str> =
+        lock.files.iter().map(|e| e.path.as_str()).collect();
+    Ok(LockCheck {
+        file: lock_path.display().to_string(),
+        corpus_hash: lock.corpus_hash.clone(),
+        verified,
+        new_files: current
+            .iter()
+            .filter(|e| !locked.contains(e.path.as_str()))
+            .map(|e| e.path.clone())
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(p: &str, sha: char) -> LockEntry {
+        LockEntry {
+            path: p.into(),
+            size: 1,
+            sha256: sha.to_string().repeat(64),
+            format: "other".into(),
+            tier: "standard".into(),
+        }
+    }
+
+    #[test]
+    fn edited_or_truncated_locks_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("corpus.lock");
+        let lock = build(vec![entry("a", 'a'), entry("b", 'b')]);
+        std::fs::write(&p, serde_json::to_string_pretty(&lock).unwrap()).unwrap();
+        assert_eq!(load(&p).unwrap(), lock);
+
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, text.replace(&"b".repeat(64), &"c".repeat(64))).unwrap();
+        assert!(load(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("was edited or corrupted"));
+
+        std::fs::write(&p, &text[..text.len() / 2]).unwrap();
+        let e = load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("corpus.lock:") && e.contains("not a valid corpus lock"),
+            "{e}"
+        );
+
+        std::fs::write(&p, text.replace(KIND, "something-else")).unwrap();
+        assert!(load(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("not an fpgate corpus lock"));
+    }
+}

@@ -1,0 +1,412 @@
+//! Walking the corpus into a sorted list of files to scan, and a list of
+//! entries that will not be scanned (with the reason). Nothing is opened
+//! here; special files are recognised from their metadata so a FIFO is never
+//! opened, and symlinks are only followed when asked (walkdir detects loops).
+
+pub mod format;
+pub mod lock;
+
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+/// Why a corpus entry was not (fully) scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// FIFO, socket, character or block device: never opened.
+    NotRegular,
+    /// A symlink, not followed (use --follow-symlinks).
+    Symlink,
+    /// A symlink whose target does not exist.
+    DanglingSymlink,
+    /// A symlink that points back at one of its ancestors.
+    SymlinkLoop,
+    /// Permission denied or an I/O error while listing or reading.
+    Unreadable,
+    /// Listed, then gone before it could be read.
+    Vanished,
+    /// Its size or modification time changed while it was being read.
+    Changed,
+    /// Larger than --max-file-size.
+    TooLarge,
+    /// The scan took longer than --timeout.
+    Timeout,
+    /// yara-x returned an error for this file.
+    ScanError,
+    /// The scanner panicked on this file (a bug; the run went on).
+    Panic,
+    /// The run was interrupted (Ctrl-C, SIGTERM) before this file was scanned.
+    Interrupted,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::NotRegular => "not_regular",
+            Reason::Symlink => "symlink",
+            Reason::DanglingSymlink => "dangling_symlink",
+            Reason::SymlinkLoop => "symlink_loop",
+            Reason::Unreadable => "unreadable",
+            Reason::Vanished => "vanished",
+            Reason::Changed => "changed",
+            Reason::TooLarge => "too_large",
+            Reason::Timeout => "timeout",
+            Reason::ScanError => "scan_error",
+            Reason::Panic => "panic",
+            Reason::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// A corpus entry that was not scanned.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+pub struct Unscanned {
+    pub path: String,
+    pub reason: Reason,
+    pub detail: String,
+}
+
+/// A regular file to scan.
+#[derive(Debug, Clone)]
+pub struct CorpusFile {
+    pub path: PathBuf,
+    /// The path as reported: as reached from the root the user gave.
+    pub display: String,
+    /// The path relative to its corpus root (the file name for a root that
+    /// is a file): what the corpus lock and tier globs refer to.
+    pub rel: String,
+    /// In the critical tier (config glob or corpus manifest).
+    pub critical: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Corpus {
+    pub roots: Vec<String>,
+    pub files: Vec<CorpusFile>,
+    pub skipped: Vec<Unscanned>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WalkOptions {
+    pub follow_symlinks: bool,
+    /// Globs of critical files, matched against the root-relative path and
+    /// the reported path.
+    pub critical: Vec<String>,
+    /// Globs of entries that are not part of the corpus at all (matched like
+    /// `critical`); an excluded directory is not entered.
+    pub exclude: Vec<String>,
+}
+
+/// Name of the provenance manifest a corpus root may hold: tab-separated,
+/// with a header naming at least `path`; a `tier` column marks files
+/// `critical`.
+pub const MANIFEST: &str = "MANIFEST";
+
+/// Compile the `kind` globs (critical, exclude) into one matcher.
+fn glob_set(kind: &str, globs: &[String]) -> Result<globset::GlobSet> {
+    let mut builder = globset::GlobSetBuilder::new();
+    for g in globs {
+        builder.add(
+            globset::Glob::new(g).map_err(|e| Error::usage(format!("{kind} glob {g:?}: {e}")))?,
+        );
+    }
+    builder
+        .build()
+        .map_err(|e| Error::usage(format!("{kind} globs: {e}")))
+}
+
+/// List the corpus. A root that does not exist, or a corpus with no regular
+/// file at all, is an error (exit 2): a gate over nothing must never pass.
+pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
+    let globs = glob_set("critical", &opts.critical)?;
+    let excluded = glob_set("exclude", &opts.exclude)?;
+    let mut files: BTreeMap<String, CorpusFile> = BTreeMap::new();
+    let mut skipped: BTreeMap<String, Unscanned> = BTreeMap::new();
+    let mut skip = |path: &Path, reason: Reason, detail: String| {
+        let p = display(path);
+        skipped.entry(p.clone()).or_insert(Unscanned {
+            path: p,
+            reason,
+            detail,
+        });
+    };
+
+    for root in roots {
+        if std::fs::symlink_metadata(root).is_err() {
+            return Err(Error::usage(format!(
+                "corpus path {} does not exist",
+                display(root)
+            )));
+        }
+        let manifest_critical = manifest_tiers(&root.join(MANIFEST))?;
+        // A root named on the command line is followed even if it is a link:
+        // the user asked for it by name.
+        let walker = walkdir::WalkDir::new(root)
+            .follow_links(opts.follow_symlinks)
+            .follow_root_links(true)
+            .sort_by_file_name();
+        let walker = walker.into_iter().filter_entry(|e| {
+            if e.depth() == 0 || excluded.is_empty() {
+                return true;
+            }
+            let rel = e.path().strip_prefix(root).map(display).unwrap_or_default();
+            !(excluded.is_match(&rel) || excluded.is_match(display(e.path())))
+        });
+        for entry in walker {
+            match entry {
+                Ok(e) => {
+                    let ft = e.file_type();
+                    if ft.is_dir() {
+                        continue;
+                    } else if ft.is_file() {
+                        let rel = match e.path().strip_prefix(root) {
+                            Ok(r) if !r.as_os_str().is_empty() => display(r),
+                            _ => e.file_name().to_string_lossy().into_owned(),
+                        };
+                        let shown = display(e.path());
+                        let critical = manifest_critical.contains(&rel)
+                            || globs.is_match(&rel)
+                            || globs.is_match(&shown);
+                        files.insert(
+                            shown.clone(),
+                            CorpusFile {
+                                path: e.into_path(),
+                                display: shown,
+                                rel,
+                                critical,
+                            },
+                        );
+                    } else if ft.is_symlink() {
+                        skip(
+                            e.path(),
+                            Reason::Symlink,
+                            "symbolic link not followed (use --follow-symlinks)".into(),
+                        );
+                    } else {
+                        let kind = if ft.is_fifo() {
+                            "FIFO"
+                        } else if ft.is_socket() {
+                            "socket"
+                        } else if ft.is_char_device() {
+                            "character device"
+                        } else if ft.is_block_device() {
+                            "block device"
+                        } else {
+                            "special file"
+                        };
+                        skip(e.path(), Reason::NotRegular, format!("{kind}, not opened"));
+                    }
+                }
+                Err(err) => {
+                    let path = err
+                        .path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| root.clone());
+                    if let Some(anc) = err.loop_ancestor() {
+                        skip(
+                            &path,
+                            Reason::SymlinkLoop,
+                            format!("symlink loop back to {}", display(anc)),
+                        );
+                    } else if std::fs::symlink_metadata(&path)
+                        .map(|m| m.file_type().is_symlink())
+                        .unwrap_or(false)
+                        && std::fs::metadata(&path).is_err()
+                    {
+                        skip(
+                            &path,
+                            Reason::DanglingSymlink,
+                            "symlink target does not exist".into(),
+                        );
+                    } else {
+                        let detail = err
+                            .io_error()
+                            .map(|e| e.to_string())
+                            .unwrap_or_else(|| err.to_string());
+                        let reason = match err.io_error().map(|e| e.kind()) {
+                            Some(std::io::ErrorKind::NotFound) => Reason::Vanished,
+                            _ => Reason::Unreadable,
+                        };
+                        skip(&path, reason, detail);
+                    }
+                }
+            }
+        }
+    }
+
+    if files.is_empty() {
+        let mut msg = format!(
+            "the corpus ({}) holds no regular files to scan",
+            roots
+                .iter()
+                .map(|r| display(r))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if !skipped.is_empty() {
+            msg.push_str(&format!(
+                "; {} entries could not be scanned:",
+                skipped.len()
+            ));
+            for s in skipped.values().take(10) {
+                msg.push_str(&format!(
+                    "\n  {} ({}: {})",
+                    crate::util::escape::term(&s.path),
+                    s.reason.as_str(),
+                    s.detail
+                ));
+            }
+        }
+        return Err(Error::usage(msg));
+    }
+
+    Ok(Corpus {
+        roots: roots.iter().map(|r| display(r)).collect(),
+        files: files.into_values().collect(),
+        skipped: skipped.into_values().collect(),
+    })
+}
+
+/// Paths marked `critical` in a corpus root's MANIFEST (if it has one).
+fn manifest_tiers(path: &Path) -> Result<std::collections::HashSet<String>> {
+    let mut out = std::collections::HashSet::new();
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(out);
+    };
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty());
+    let Some((_, header)) = lines.next() else {
+        return Ok(out);
+    };
+    let cols: Vec<&str> = header.split('\t').collect();
+    let (Some(pi), Some(ti)) = (
+        cols.iter().position(|c| *c == "path"),
+        cols.iter().position(|c| *c == "tier"),
+    ) else {
+        return Ok(out);
+    };
+    for (n, line) in lines {
+        let f: Vec<&str> = line.split('\t').collect();
+        match (f.get(pi), f.get(ti)) {
+            (Some(p), Some(&"critical")) => {
+                out.insert(p.to_string());
+            }
+            (Some(_), Some(&"standard" | &"")) => {}
+            (Some(_), Some(other)) => {
+                return Err(Error::usage(format!(
+                    "{}:{}: unknown tier {other:?} (use critical or standard)",
+                    path.display(),
+                    n + 1
+                )))
+            }
+            _ => {
+                return Err(Error::usage(format!(
+                    "{}:{}: expected {} tab-separated columns",
+                    path.display(),
+                    n + 1,
+                    cols.len()
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// How a path is shown in reports: as reached from the root the user gave.
+/// Non-UTF-8 bytes are replaced (U+FFFD); the file itself is still scanned.
+pub fn display(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_root_is_an_error() {
+        let r = walk(
+            &[PathBuf::from("/definitely/not/here")],
+            &WalkOptions::default(),
+        );
+        assert!(matches!(r, Err(Error::Usage(m)) if m.contains("does not exist")));
+    }
+
+    #[test]
+    fn empty_dir_is_an_error_and_files_are_sorted() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(walk(&[d.path().to_path_buf()], &WalkOptions::default()).is_err());
+        std::fs::write(d.path().join("b"), b"x").unwrap();
+        std::fs::create_dir(d.path().join("a")).unwrap();
+        std::fs::write(d.path().join("a/z"), b"x").unwrap();
+        let c = walk(&[d.path().to_path_buf()], &WalkOptions::default()).unwrap();
+        let names: Vec<_> = c
+            .files
+            .iter()
+            .map(|f| f.path.strip_prefix(d.path()).unwrap().to_path_buf())
+            .collect();
+        assert_eq!(names, vec![PathBuf::from("a/z"), PathBuf::from("b")]);
+    }
+
+    #[test]
+    fn critical_tier_from_globs_and_manifest() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("os")).unwrap();
+        for f in ["os/svchost.exe", "app/Update.exe", "other.bin"] {
+            let p = d.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"x").unwrap();
+        }
+        std::fs::write(
+            d.path().join("MANIFEST"),
+            "# comment\npath\tsha256\ttier\napp/Update.exe\t-\tcritical\nother.bin\t-\tstandard\n",
+        )
+        .unwrap();
+        let opts = WalkOptions {
+            critical: vec!["os/**".into()],
+            ..Default::default()
+        };
+        let c = walk(&[d.path().to_path_buf()], &opts).unwrap();
+        let crit: Vec<_> = c
+            .files
+            .iter()
+            .filter(|f| f.critical)
+            .map(|f| f.rel.as_str())
+            .collect();
+        assert_eq!(crit, vec!["app/Update.exe", "os/svchost.exe"]);
+
+        std::fs::write(d.path().join("MANIFEST"), "path\ttier\nother.bin\tcrit\n").unwrap();
+        let e = walk(&[d.path().to_path_buf()], &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("MANIFEST:2: unknown tier"), "{e}");
+    }
+
+    #[test]
+    fn symlinks_skipped_unless_followed_and_loops_reported() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("f"), b"x").unwrap();
+        std::os::unix::fs::symlink(d.path().join("f"), d.path().join("link")).unwrap();
+        std::os::unix::fs::symlink(d.path(), d.path().join("loop")).unwrap();
+        let c = walk(&[d.path().to_path_buf()], &WalkOptions::default()).unwrap();
+        assert_eq!(c.files.len(), 1);
+        let reasons: Vec<_> = c.skipped.iter().map(|s| s.reason).collect();
+        assert_eq!(reasons, vec![Reason::Symlink, Reason::Symlink]);
+
+        let c = walk(
+            &[d.path().to_path_buf()],
+            &WalkOptions {
+                follow_symlinks: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.files.len(), 2);
+        assert_eq!(c.skipped.len(), 1);
+        assert_eq!(c.skipped[0].reason, Reason::SymlinkLoop);
+    }
+}

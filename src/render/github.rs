@@ -1,0 +1,84 @@
+//! GitHub Actions workflow commands: one `::error` annotation per blocking
+//! false positive (and blocking warning) at its rule's line, so the author
+//! sees it on the pull request's diff. Everything is escaped as the runner
+//! requires (`%`, CR, LF; and `:` `,` in properties).
+
+use super::sarif::message;
+use crate::util::escape::{gh_data, gh_property};
+use crate::verdict::report::Report;
+use std::fmt::Write;
+
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let fps = &r.false_positives;
+    for f in fps.new.iter().chain(&fps.persisting).filter(|f| f.blocking) {
+        let mut props = Vec::new();
+        if let Some(s) = &f.rule.source {
+            props.push(format!("file={}", gh_property(s)));
+        }
+        if let Some(l) = f.rule.line {
+            props.push(format!("line={l}"));
+        }
+        props.push(format!(
+            "title={}",
+            gh_property(&format!("fpgate: {} flags a clean file", f.rule.identifier))
+        ));
+        let _ = writeln!(out, "::error {}::{}", props.join(","), gh_data(&message(f)));
+    }
+    for w in &r.blocking_warnings {
+        let mut props = Vec::new();
+        if let Some(s) = &w.file {
+            props.push(format!("file={}", gh_property(s)));
+        }
+        if let Some(l) = w.line {
+            props.push(format!("line={l}"));
+        }
+        props.push(format!(
+            "title={}",
+            gh_property(&format!("fpgate: compiler warning {}", w.code))
+        ));
+        let _ = writeln!(
+            out,
+            "::error {}::{}",
+            props.join(","),
+            gh_data(&format!(
+                "{} (in a new or modified rule; denied by the warning policy)",
+                w.title
+            ))
+        );
+    }
+    if !r.unscanned.is_empty() && !r.verdict.allow_incomplete {
+        let _ = writeln!(
+            out,
+            "::error title={}::{}",
+            gh_property("fpgate: corpus files could not be scanned"),
+            gh_data(&format!(
+                "{} file(s) unscanned, the gate fails closed: {}",
+                r.unscanned.len(),
+                r.unscanned
+                    .iter()
+                    .take(10)
+                    .map(|u| format!("{} ({})", u.path, u.reason.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        );
+    }
+    if let Some(ex) = &r.exceptions {
+        for e in ex
+            .entries
+            .iter()
+            .filter(|e| e.status != crate::verdict::exceptions::Status::Applied)
+        {
+            let _ = writeln!(
+                out,
+                "::warning file={},line={},title={}::{}",
+                gh_property(&e.file),
+                e.line,
+                gh_property(&format!("fpgate: exception {:?}", e.status).to_lowercase()),
+                gh_data(&format!("{}: {}", e.rule, e.detail))
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,311 @@
+//! A self-contained HTML report for the nightly scan: the verdict, charts of
+//! false positives per rule and per corpus format (inline SVG), a sortable
+//! table, and a card per rule with its evidence. No network, no external
+//! script or style: one file that opens anywhere.
+
+use crate::util::escape::html as h;
+use crate::verdict::report::{Finding, Report};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+const STYLE: &str = r#"
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1b1f24;background:#fafbfc}
+h1{margin:0 0 .3rem 0;font-size:1.6rem}
+.verdict{display:inline-block;padding:.3rem .8rem;border-radius:.4rem;font-weight:700;color:#fff}
+.blocked{background:#c62828}.incomplete{background:#b26a00}.pass{background:#2e7d32}
+.counts{display:flex;gap:1rem;flex-wrap:wrap;margin:1rem 0}
+.count{background:#fff;border:1px solid #d0d7de;border-radius:.5rem;padding:.6rem 1rem;min-width:7rem}
+.count b{display:block;font-size:1.5rem}
+.charts{display:flex;gap:2rem;flex-wrap:wrap}
+.chart{background:#fff;border:1px solid #d0d7de;border-radius:.5rem;padding:1rem}
+table{border-collapse:collapse;background:#fff;width:100%;font-size:.9rem}
+th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}
+th{background:#f0f3f6;cursor:pointer;user-select:none}
+th.sorted-asc::after{content:" ▲"}th.sorted-desc::after{content:" ▼"}
+.card{background:#fff;border:1px solid #d0d7de;border-left:6px solid #c62828;border-radius:.5rem;padding:.8rem 1rem;margin:1rem 0}
+.card.persisting{border-left-color:#b26a00}.card.fixed{border-left-color:#2e7d32}.card.excepted{border-left-color:#8c959f}
+.crit{color:#c62828;font-weight:700}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.85rem}
+pre{background:#f6f8fa;padding:.4rem;overflow-x:auto;margin:.2rem 0}
+.muted{color:#57606a}
+"#;
+
+const SCRIPT: &str = r#"
+document.querySelectorAll('table.sortable').forEach(function(table){
+  table.setAttribute('data-sortable', 'ready');
+  table.querySelectorAll('th').forEach(function(th, col){
+    th.addEventListener('click', function(){
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      var asc = !th.classList.contains('sorted-asc');
+      table.querySelectorAll('th').forEach(function(x){x.classList.remove('sorted-asc','sorted-desc');});
+      th.classList.add(asc ? 'sorted-asc' : 'sorted-desc');
+      rows.sort(function(a, b){
+        var x = a.cells[col].getAttribute('data-sort') || a.cells[col].textContent;
+        var y = b.cells[col].getAttribute('data-sort') || b.cells[col].textContent;
+        var nx = parseFloat(x), ny = parseFloat(y);
+        var r = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+        return asc ? r : -r;
+      });
+      rows.forEach(function(r){ body.appendChild(r); });
+    });
+  });
+});
+"#;
+
+pub fn render(r: &Report) -> String {
+    let c = &r.verdict.counts;
+    let fps = &r.false_positives;
+    let all: Vec<&Finding> = fps
+        .new
+        .iter()
+        .chain(&fps.persisting)
+        .chain(&fps.excepted)
+        .chain(&fps.fixed)
+        .collect();
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\
+         <title>fpgate {} report: {}</title><style>{STYLE}</style></head><body>\n",
+        h(r.command),
+        h(r.verdict.result)
+    );
+    let _ = writeln!(
+        out,
+        "<h1>fpgate {} report</h1><p><span id=\"verdict\" class=\"verdict {}\">{}</span> <span class=\"muted\">exit code {} · fpgate {} · yara-x {}</span></p>",
+        h(r.command),
+        h(r.verdict.result),
+        h(&r.verdict.result.to_uppercase()),
+        r.verdict.exit_code,
+        h(r.tool.version),
+        h(r.tool.yara_x_version)
+    );
+    if !r.verdict.reasons.is_empty() {
+        let _ = writeln!(out, "<ul id=\"reasons\">");
+        for reason in &r.verdict.reasons {
+            let _ = writeln!(out, "<li>{}</li>", h(reason));
+        }
+        let _ = writeln!(out, "</ul>");
+    }
+    let _ = writeln!(out, "<div class=\"counts\">");
+    for (label, n) in [
+        ("new", c.new),
+        ("persisting", c.persisting),
+        ("fixed", c.fixed),
+        ("excepted", c.excepted),
+        ("unscanned", c.unscanned),
+        ("files scanned", r.corpus.scanned_files),
+    ] {
+        let _ = writeln!(out, "<div class=\"count\"><b>{n}</b>{label}</div>");
+    }
+    let _ = writeln!(out, "</div>");
+
+    // Charts: false positives per rule, per corpus format.
+    let mut per_rule: BTreeMap<String, usize> = BTreeMap::new();
+    let mut per_format: BTreeMap<String, usize> = BTreeMap::new();
+    for f in all
+        .iter()
+        .filter(|f| f.class != crate::verdict::report::Class::Fixed)
+    {
+        *per_rule.entry(f.rule.identifier.clone()).or_default() += f.paths.len();
+        *per_format.entry(f.format.clone()).or_default() += f.paths.len();
+    }
+    let _ = writeln!(
+        out,
+        "<h2>False positives per rule and per format</h2><div class=\"charts\">"
+    );
+    out.push_str(&bar_chart("chart-rules", "per rule (files)", &per_rule));
+    out.push_str(&bar_chart(
+        "chart-formats",
+        "per corpus format (files)",
+        &per_format,
+    ));
+    let _ = writeln!(out, "</div>");
+
+    // Sortable table of every finding.
+    let _ = writeln!(out, "<h2>All findings</h2>");
+    if all.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p id=\"no-findings\">No rule matched a clean file.</p>"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "<table class=\"sortable\" id=\"findings\"><thead><tr><th>class</th><th>tier</th><th>rule</th><th>file</th><th>format</th><th>size</th><th>patterns</th></tr></thead><tbody>"
+        );
+        for f in &all {
+            for p in &f.paths {
+                let pats: Vec<String> = f
+                    .patterns
+                    .iter()
+                    .map(|p| format!("{} ×{}", h(&p.identifier), p.match_count))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td data-sort=\"{}\">{}</td><td>{}</td></tr>",
+                    if f.exception.is_some() { "excepted" } else { f.class.as_str() },
+                    tier(f),
+                    h(&f.rule.identifier),
+                    h(p),
+                    h(&f.format),
+                    f.size,
+                    crate::render::human::human_bytes(f.size),
+                    pats.join(", ")
+                );
+            }
+        }
+        let _ = writeln!(out, "</tbody></table>");
+    }
+
+    // A card per rule with evidence.
+    let _ = writeln!(out, "<h2>Evidence per rule</h2>");
+    let mut by_rule: BTreeMap<(String, String, &str), Vec<&Finding>> = BTreeMap::new();
+    for f in &all {
+        let class = if f.exception.is_some() {
+            "excepted"
+        } else {
+            f.class.as_str()
+        };
+        by_rule
+            .entry((f.rule.namespace.clone(), f.rule.identifier.clone(), class))
+            .or_default()
+            .push(f);
+    }
+    for ((_, id, class), list) in &by_rule {
+        let rule = &list[0].rule;
+        let _ = writeln!(
+            out,
+            "<div class=\"card {class}\"><h3>{} <span class=\"muted\">({class})</span></h3><p class=\"muted\">{}:{}{}</p>",
+            h(id),
+            h(rule.source.as_deref().unwrap_or("?")),
+            rule.line.unwrap_or(0),
+            if rule.tags.is_empty() { String::new() } else { format!(" · tags: {}", h(&rule.tags.join(", "))) }
+        );
+        if let Some(d) = &rule.description {
+            let _ = writeln!(out, "<p>{}</p>", h(d));
+        }
+        for f in list {
+            let _ = writeln!(
+                out,
+                "<p>{} <code>{}</code> · {} · sha256 <code>{}</code></p>",
+                if tier(f) == "critical" {
+                    "<span class=\"crit\">CRITICAL</span>"
+                } else {
+                    ""
+                },
+                f.paths
+                    .iter()
+                    .map(|p| h(p))
+                    .collect::<Vec<_>>()
+                    .join("</code>, <code>"),
+                crate::render::human::human_bytes(f.size),
+                h(&f.sha256)
+            );
+            if let Some(e) = &f.exception {
+                let _ = writeln!(
+                    out,
+                    "<p class=\"muted\">excepted by {}:{} (owner {}, expires {}): {}</p>",
+                    h(&e.file),
+                    e.line,
+                    h(&e.owner),
+                    h(&e.expires),
+                    h(&e.reason)
+                );
+            }
+            for n in &f.notes {
+                let _ = writeln!(out, "<p class=\"crit\">{}</p>", h(n));
+            }
+            for p in &f.patterns {
+                for m in &p.matches {
+                    let _ = writeln!(
+                        out,
+                        "<pre>{} at 0x{:08x} ({} bytes): {}  |{}|</pre>",
+                        h(&p.identifier),
+                        m.offset,
+                        m.length,
+                        h(&m.hex),
+                        h(&m.text)
+                    );
+                }
+            }
+        }
+        let _ = writeln!(out, "</div>");
+    }
+
+    if !r.unscanned.is_empty() {
+        let _ = writeln!(
+            out,
+            "<h2>Unscanned files ({})</h2><ul id=\"unscanned\">",
+            r.unscanned.len()
+        );
+        for u in &r.unscanned {
+            let _ = writeln!(
+                out,
+                "<li><code>{}</code>: {} ({})</li>",
+                h(&u.path),
+                u.reason.as_str(),
+                h(&u.detail)
+            );
+        }
+        let _ = writeln!(out, "</ul>");
+    }
+    let _ = writeln!(
+        out,
+        "<p class=\"muted\">Corpus: {} files, {} unique contents, hash <code>{}</code>. Scan {:.2}s at {:.1} MB/s with {} threads.</p>",
+        r.corpus.files,
+        r.corpus.unique_contents,
+        h(&r.corpus.hash),
+        r.timings.scan_seconds,
+        r.timings.throughput_mb_per_s,
+        r.timings.threads
+    );
+    let _ = writeln!(out, "<script>{SCRIPT}</script></body></html>");
+    out
+}
+
+fn tier(f: &Finding) -> &'static str {
+    if f.tier == crate::verdict::policy::Tier::Critical {
+        "critical"
+    } else {
+        "standard"
+    }
+}
+
+/// A horizontal bar chart as inline SVG.
+fn bar_chart(id: &str, title: &str, data: &BTreeMap<String, usize>) -> String {
+    let mut out = String::new();
+    let max = data.values().copied().max().unwrap_or(0).max(1);
+    let row = 22;
+    let height = 30 + row * data.len().max(1);
+    let _ = write!(
+        out,
+        "<div class=\"chart\"><svg id=\"{id}\" role=\"img\" aria-label=\"{}\" width=\"460\" height=\"{height}\" xmlns=\"http://www.w3.org/2000/svg\"><text x=\"0\" y=\"16\" font-size=\"14\" font-weight=\"700\">{}</text>",
+        h(title),
+        h(title)
+    );
+    if data.is_empty() {
+        let _ = write!(
+            out,
+            "<text x=\"0\" y=\"40\" font-size=\"12\" fill=\"#57606a\">none</text>"
+        );
+    }
+    for (i, (label, n)) in data.iter().enumerate() {
+        let y = 30 + i * row;
+        let w = (*n as f64 / max as f64 * 220.0).round().max(2.0);
+        let shown: String = label.chars().take(28).collect();
+        let _ = write!(
+            out,
+            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text><rect x=\"190\" y=\"{}\" width=\"{w}\" height=\"16\" fill=\"#c62828\"/><text x=\"{}\" y=\"{}\" font-size=\"12\">{n}</text>",
+            y + 12,
+            h(&shown),
+            y,
+            195.0 + w,
+            y + 12
+        );
+    }
+    let _ = writeln!(out, "</svg></div>");
+    out
+}

@@ -1,0 +1,502 @@
+//! The human report: grouped by rule, sorted, one verdict line at the end.
+//! Every name that comes from a rule or the corpus goes through
+//! `escape::term` so it cannot drive the terminal.
+
+use crate::util::escape::term;
+use crate::verdict::report::{Finding, Report};
+use std::fmt::Write;
+
+/// ANSI styling, or none.
+#[derive(Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn red(&self, s: &str) -> String {
+        self.paint("1;31", s)
+    }
+    fn yellow(&self, s: &str) -> String {
+        self.paint("33", s)
+    }
+    fn green(&self, s: &str) -> String {
+        self.paint("1;32", s)
+    }
+    fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+    fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+}
+
+/// Compiler warnings listed one per line in the human report; the rest are
+/// counted (a public ruleset can carry thousands).
+pub const WARNING_LINES: usize = 20;
+
+pub fn render(r: &Report, style: Style) -> String {
+    let mut out = String::new();
+    let fps = &r.false_positives;
+    let (new_title, new_note) = if r.command != "gate" {
+        (
+            "MATCHES on clean files",
+            "every match on a known-clean file is a false positive",
+        )
+    } else {
+        (
+            "NEW false positives",
+            "the candidate matches, the baseline did not: these block the release",
+        )
+    };
+    section(&mut out, style, &fps.new, &style.red(new_title), new_note);
+    section(
+        &mut out,
+        style,
+        &fps.persisting,
+        &style.yellow("PERSISTING false positives"),
+        "already matched by the baseline: reported, not blocking",
+    );
+    section(
+        &mut out,
+        style,
+        &fps.fixed,
+        &style.green("FIXED false positives"),
+        "matched by the baseline, no longer by the candidate",
+    );
+    section(
+        &mut out,
+        style,
+        &fps.excepted,
+        &style.dim("EXCEPTED false positives"),
+        "covered by an exception: reported, not blocking",
+    );
+
+    if !r.blocking_warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} ({}) - compiler warnings in new or modified rules, denied by the warning policy\n",
+            style.red("BLOCKING warnings"),
+            r.blocking_warnings.len()
+        );
+        for w in &r.blocking_warnings {
+            let _ = writeln!(
+                out,
+                "  rule {}  {}:{}  {} [{}]",
+                style.bold(&term(w.rule.as_deref().unwrap_or("?"))),
+                term(w.file.as_deref().unwrap_or("?")),
+                w.line.unwrap_or(0),
+                term(&w.title),
+                w.code
+            );
+        }
+        out.push('\n');
+    }
+
+    if let Some(ex) = &r.exceptions {
+        let notable: Vec<_> = ex
+            .entries
+            .iter()
+            .filter(|e| e.critical || e.status != crate::verdict::exceptions::Status::Applied)
+            .collect();
+        if !notable.is_empty() {
+            let _ = writeln!(
+                out,
+                "{} ({})\n",
+                style.yellow("EXCEPTIONS to review"),
+                term(&ex.file)
+            );
+            for e in notable {
+                let status = format!("{:?}", e.status).to_lowercase();
+                let target = e.sha256.as_deref().or(e.path.as_deref()).unwrap_or("?");
+                let crit = if e.critical { " [critical]" } else { "" };
+                let _ = writeln!(
+                    out,
+                    "  line {}: rule {} on {}{} - {}: {} (owner {}, expires {})",
+                    e.line,
+                    term(&e.rule),
+                    term(target),
+                    crit,
+                    status,
+                    term(&e.detail),
+                    term(&e.owner),
+                    e.expires
+                );
+            }
+            out.push('\n');
+        }
+    }
+
+    if let Some(ch) = &r.rule_changes {
+        if !(ch.added.is_empty() && ch.modified.is_empty() && ch.removed.is_empty()) {
+            let _ = writeln!(
+                out,
+                "RULE CHANGES: {} added, {} modified, {} removed, {} unchanged",
+                ch.added.len(),
+                ch.modified.len(),
+                ch.removed.len(),
+                ch.unchanged
+            );
+            for (word, rr) in ch.listed() {
+                let _ = writeln!(
+                    out,
+                    "  {word:<8} {}  {}:{}",
+                    term(&rr.identifier),
+                    term(rr.source.as_deref().unwrap_or("?")),
+                    rr.line.unwrap_or(0)
+                );
+            }
+            out.push('\n');
+        }
+    }
+
+    if let Some(prof) = &r.profile {
+        let _ = writeln!(
+            out,
+            "SLOWEST RULES (candidate, summed over all threads; yara-x leaves out rules under 100 ms per thread)\n"
+        );
+        if prof.is_empty() {
+            let _ = writeln!(out, "  no rule took 100 ms or more on any thread");
+        }
+        let _ = writeln!(
+            out,
+            "  {:>10} {:>10} {:>10}  rule",
+            "total s", "condition", "patterns"
+        );
+        for c in prof.iter().take(20) {
+            let _ = writeln!(
+                out,
+                "  {:>10.4} {:>10.4} {:>10.4}  {}",
+                c.total_seconds,
+                c.condition_seconds,
+                c.pattern_matching_seconds,
+                term(&c.rule)
+            );
+        }
+        out.push('\n');
+    }
+
+    if let Some(p) = &r.performance {
+        let word = if p.blocked {
+            style.red("SLOWER")
+        } else {
+            style.green("ok")
+        };
+        let _ = writeln!(
+            out,
+            "PERFORMANCE {word}: candidate {:.3}s vs baseline {:.3}s (median of {} alternating runs over {} files, {}): ratio {:.3}, limit {:.2}; run-to-run spread {:.0}% / {:.0}%",
+            p.candidate_median_seconds,
+            p.baseline_median_seconds,
+            p.runs,
+            p.sample_files,
+            human_bytes(p.sample_bytes),
+            p.ratio,
+            p.max_ratio,
+            p.candidate_spread * 100.0,
+            p.baseline_spread * 100.0
+        );
+        if !p.changed_rules.is_empty() {
+            let _ = writeln!(
+                out,
+                "  added or modified rules: {}",
+                term(&p.changed_rules.join(", "))
+            );
+        }
+        out.push('\n');
+    }
+
+    if let Some(l) = &r.corpus.lock {
+        let _ = writeln!(
+            out,
+            "corpus lock {}: {} locked files verified, {} new since the lock",
+            term(&l.file),
+            l.verified,
+            l.new_files.len()
+        );
+        for n in l.new_files.iter().take(20) {
+            let _ = writeln!(out, "  new: {}", term(n));
+        }
+        out.push('\n');
+    }
+
+    if !r.unscanned.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} ({}) - {}\n",
+            style.yellow("UNSCANNED files"),
+            r.unscanned.len(),
+            if r.verdict.allow_incomplete {
+                "accepted by --allow-incomplete"
+            } else {
+                "fail closed: the gate cannot pass while these are unscanned"
+            }
+        );
+        for u in &r.unscanned {
+            let _ = writeln!(
+                out,
+                "  {}  [{}] {}",
+                term(&u.path),
+                u.reason.as_str(),
+                term(&u.detail)
+            );
+        }
+        out.push('\n');
+    }
+
+    for (label, rs) in &r.rulesets {
+        if !rs.warnings.is_empty() {
+            let _ = writeln!(
+                out,
+                "{} {} compiler warning(s) in the {label} ruleset (full text on stderr)",
+                style.yellow("warning:"),
+                rs.warnings.len()
+            );
+            for w in rs.warnings.iter().take(WARNING_LINES) {
+                let _ = writeln!(
+                    out,
+                    "  {}:{}: {} [{}]",
+                    term(w.file.as_deref().unwrap_or("?")),
+                    w.line.unwrap_or(0),
+                    term(&w.title),
+                    w.code
+                );
+            }
+            if rs.warnings.len() > WARNING_LINES {
+                let _ = writeln!(
+                    out,
+                    "  ... and {} more (all of them are in the JSON report)",
+                    rs.warnings.len() - WARNING_LINES
+                );
+            }
+            out.push('\n');
+        }
+    }
+
+    if !r.verdict.reasons.is_empty() {
+        let _ = writeln!(out, "why: {}", r.verdict.reasons.join("; "));
+    }
+    out.push_str(&verdict_line(r, style));
+    out.push('\n');
+    out
+}
+
+fn section(out: &mut String, style: Style, list: &[Finding], title: &str, note: &str) {
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{title} ({}) - {note}\n", list.len());
+    let mut i = 0;
+    while i < list.len() {
+        // Group consecutive findings of the same rule (the list is sorted).
+        let rule = &list[i].rule;
+        let mut j = i;
+        while j < list.len()
+            && list[j].rule.identifier == rule.identifier
+            && list[j].rule.namespace == rule.namespace
+        {
+            j += 1;
+        }
+        let loc = match (&rule.source, rule.line) {
+            (Some(s), Some(l)) => format!("{}:{l}", term(s)),
+            (Some(s), None) => term(s),
+            _ => "source unknown".into(),
+        };
+        let tags = if rule.tags.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", term(&rule.tags.join(", ")))
+        };
+        let files: usize = list[i..j].iter().map(|f| f.paths.len()).sum();
+        let change = match list[i].rule_change {
+            Some(crate::verdict::policy::Change::Added) => "  (new rule)",
+            Some(crate::verdict::policy::Change::Modified) => "  (modified rule)",
+            _ => "",
+        };
+        let _ = writeln!(
+            out,
+            "  rule {}  {}{}{}  - {} file(s)",
+            style.bold(&term(&rule.identifier)),
+            style.dim(&loc),
+            tags,
+            change,
+            files
+        );
+        match (&rule.description, &rule.author) {
+            (Some(d), Some(a)) => {
+                let _ = writeln!(out, "    \"{}\" (author: {})", term(d), term(a));
+            }
+            (Some(d), None) => {
+                let _ = writeln!(out, "    \"{}\"", term(d));
+            }
+            (None, Some(a)) => {
+                let _ = writeln!(out, "    (author: {})", term(a));
+            }
+            _ => {}
+        }
+        for f in &list[i..j] {
+            let crit = if f.tier == crate::verdict::policy::Tier::Critical {
+                format!(" {}", style.red("[CRITICAL]"))
+            } else {
+                String::new()
+            };
+            for (k, p) in f.paths.iter().enumerate() {
+                let prefix = if k == 0 { "    -" } else { "     " };
+                let mark = if k == 0 { crit.as_str() } else { "" };
+                let _ = writeln!(out, "{prefix} {}{mark}", term(p));
+            }
+            if let Some(e) = &f.exception {
+                let _ = writeln!(
+                    out,
+                    "      excepted by {}:{} (owner {}, expires {}): {}",
+                    term(&e.file),
+                    e.line,
+                    term(&e.owner),
+                    e.expires,
+                    term(&e.reason)
+                );
+            }
+            for n in &f.notes {
+                let _ = writeln!(out, "      {}", style.yellow(&term(n)));
+            }
+            let dup = if f.paths.len() > 1 {
+                format!(", {} identical files", f.paths.len())
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "      {}",
+                style.dim(&format!(
+                    "sha256 {}, {} bytes{dup}",
+                    f.sha256,
+                    group_digits(f.size)
+                ))
+            );
+            for p in &f.patterns {
+                for m in &p.matches {
+                    let _ = writeln!(
+                        out,
+                        "      {} at 0x{:08x} ({} bytes): {}  |{}|",
+                        term(&p.identifier),
+                        m.offset,
+                        m.length,
+                        m.hex,
+                        term(&m.text)
+                    );
+                }
+                if p.match_count > p.matches.len() {
+                    let _ = writeln!(
+                        out,
+                        "      {} ... {} more match(es)",
+                        term(&p.identifier),
+                        p.match_count - p.matches.len()
+                    );
+                }
+            }
+            if f.patterns.is_empty() {
+                let _ = writeln!(out, "      (condition matched without any string)");
+            }
+        }
+        out.push('\n');
+        i = j;
+    }
+}
+
+/// The last line: verdict, counts, files, bytes, throughput.
+pub fn verdict_line(r: &Report, style: Style) -> String {
+    let c = &r.verdict.counts;
+    let word = match r.verdict.result {
+        "blocked" => style.red("BLOCKED"),
+        "incomplete" => style.yellow("INCOMPLETE"),
+        _ => style.green("PASS"),
+    };
+    let what = if r.command != "gate" {
+        format!(
+            "{} match(es) ({} rule(s), {} file(s))",
+            c.new, c.new_rules, c.new_files
+        )
+    } else {
+        let mut w = format!(
+            "{} new false positive(s) ({} rule(s), {} file(s)), {} persisting, {} fixed, {} excepted",
+            c.new, c.new_rules, c.new_files, c.persisting, c.fixed, c.excepted
+        );
+        let crit = c.by_tier.get("critical");
+        if let Some(t) = crit.filter(|t| t.new + t.persisting > 0) {
+            w.push_str(&format!(", {} on critical files", t.new + t.persisting));
+        }
+        if c.blocking_warnings > 0 {
+            w.push_str(&format!(", {} blocking warning(s)", c.blocking_warnings));
+        }
+        if c.exceptions_stale > 0 {
+            w.push_str(&format!(", {} stale exception(s)", c.exceptions_stale));
+        }
+        w
+    };
+    // Files answered from the results cache count as scanned (their
+    // results are), but the speed figures then say little: say so.
+    let cached = r
+        .timings
+        .cache
+        .as_ref()
+        .map(|s| s.files_unread + s.files_read_not_scanned)
+        .filter(|n| *n > 0)
+        .map(|n| format!(" ({n} answered from the results cache)"))
+        .unwrap_or_default();
+    format!(
+        "{word}: {what}, {} unscanned; scanned {} of {} files{cached}, {} ({} unique) in {:.2}s, {:.1} MB/s, {} threads",
+        c.unscanned,
+        r.corpus.scanned_files,
+        r.corpus.entries,
+        human_bytes(r.corpus.bytes),
+        r.corpus.unique_contents,
+        r.timings.scan_seconds,
+        r.timings.throughput_mb_per_s,
+        r.timings.threads
+    )
+}
+
+fn group_digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_formats() {
+        assert_eq!(group_digits(1899520), "1,899,520");
+        assert_eq!(group_digits(12), "12");
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
+    }
+}

@@ -1,0 +1,185 @@
+//! Markdown summary: for a pull-request comment, a chat message, or the
+//! GitHub Actions step summary.
+
+use crate::util::escape::markdown as md;
+use crate::verdict::report::{Finding, Report};
+use std::fmt::Write;
+
+pub fn render(r: &Report) -> String {
+    let c = &r.verdict.counts;
+    let mut out = String::new();
+    let icon = match r.verdict.result {
+        "blocked" => "❌ **BLOCKED**",
+        "incomplete" => "⚠️ **INCOMPLETE**",
+        _ => "✅ **PASS**",
+    };
+    let _ = writeln!(out, "## fpgate {}: {icon}\n", r.command);
+    for reason in &r.verdict.reasons {
+        let _ = writeln!(out, "- {}", md(reason));
+    }
+    if !r.verdict.reasons.is_empty() {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "| | new | persisting | fixed | excepted |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for (tier, t) in &c.by_tier {
+        let _ = writeln!(
+            out,
+            "| {tier} | {} | {} | {} | {} |",
+            t.new, t.persisting, t.fixed, t.excepted
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| **total** | **{}** | **{}** | **{}** | **{}** |\n",
+        c.new, c.persisting, c.fixed, c.excepted
+    );
+    let _ = writeln!(
+        out,
+        "Scanned {} of {} corpus files ({} unique contents), {} unscanned; corpus hash `{}`.\n",
+        r.corpus.scanned_files,
+        r.corpus.entries,
+        r.corpus.unique_contents,
+        c.unscanned,
+        r.corpus.hash.get(..16).unwrap_or("")
+    );
+
+    table(&mut out, "New false positives", &r.false_positives.new);
+    let blocking_persisting: Vec<Finding> = r
+        .false_positives
+        .persisting
+        .iter()
+        .filter(|f| f.blocking)
+        .cloned()
+        .collect();
+    table(
+        &mut out,
+        "Persisting false positives on critical files",
+        &blocking_persisting,
+    );
+
+    if !r.blocking_warnings.is_empty() {
+        let _ = writeln!(out, "### Blocking compiler warnings\n");
+        let _ = writeln!(out, "| rule | location | warning |");
+        let _ = writeln!(out, "|---|---|---|");
+        for w in &r.blocking_warnings {
+            let _ = writeln!(
+                out,
+                "| {} | {}:{} | {} ({}) |",
+                md(w.rule.as_deref().unwrap_or("?")),
+                md(w.file.as_deref().unwrap_or("?")),
+                w.line.unwrap_or(0),
+                md(&w.title),
+                md(&w.code)
+            );
+        }
+        out.push('\n');
+    }
+
+    if let Some(ch) = &r.rule_changes {
+        let _ = writeln!(
+            out,
+            "### Changed rules: {} added, {} modified, {} removed\n",
+            ch.added.len(),
+            ch.modified.len(),
+            ch.removed.len()
+        );
+        for (word, rr) in ch.listed() {
+            let _ = writeln!(
+                out,
+                "- {word}: `{}` ({}:{})",
+                rr.identifier.replace('`', "'"),
+                md(rr.source.as_deref().unwrap_or("?")),
+                rr.line.unwrap_or(0)
+            );
+        }
+        out.push('\n');
+    }
+
+    if let Some(ex) = &r.exceptions {
+        let notable: Vec<_> = ex
+            .entries
+            .iter()
+            .filter(|e| e.status != crate::verdict::exceptions::Status::Applied || e.critical)
+            .collect();
+        if !notable.is_empty() {
+            let _ = writeln!(out, "### Exceptions to review\n");
+            let _ = writeln!(out, "| line | rule | status | owner | expires | detail |");
+            let _ = writeln!(out, "|---:|---|---|---|---|---|");
+            for e in notable {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:?}{} | {} | {} | {} |",
+                    e.line,
+                    md(&e.rule),
+                    e.status,
+                    if e.critical { " (critical)" } else { "" },
+                    md(&e.owner),
+                    e.expires,
+                    md(&e.detail)
+                );
+            }
+            out.push('\n');
+        }
+    }
+
+    if !r.unscanned.is_empty() {
+        let _ = writeln!(out, "### Unscanned files ({})\n", r.unscanned.len());
+        for u in r.unscanned.iter().take(50) {
+            let _ = writeln!(
+                out,
+                "- {} ({}: {})",
+                md(&u.path),
+                u.reason.as_str(),
+                md(&u.detail)
+            );
+        }
+        if r.unscanned.len() > 50 {
+            let _ = writeln!(out, "- ... and {} more", r.unscanned.len() - 50);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn table(out: &mut String, title: &str, list: &[Finding]) {
+    if list.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "### {title} ({})\n", list.len());
+    let _ = writeln!(out, "| rule | file | tier | matched patterns |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for f in list {
+        let loc = match (&f.rule.source, f.rule.line) {
+            (Some(s), Some(l)) => format!("{} ({}:{l})", md(&f.rule.identifier), md(s)),
+            _ => md(&f.rule.identifier),
+        };
+        let pats: Vec<String> = f
+            .patterns
+            .iter()
+            .map(|p| match p.matches.first() {
+                Some(m) => format!(
+                    "{} ×{} at 0x{:x} “{}”",
+                    md(&p.identifier),
+                    p.match_count,
+                    m.offset,
+                    md(&m.text)
+                ),
+                None => md(&p.identifier),
+            })
+            .collect();
+        let files: Vec<String> = f.paths.iter().map(|p| md(p)).collect();
+        let _ = writeln!(
+            out,
+            "| {loc} | {} | {} | {} |",
+            files.join("<br>"),
+            if f.tier == crate::verdict::policy::Tier::Critical {
+                "**critical**"
+            } else {
+                "standard"
+            },
+            pats.join("<br>")
+        );
+    }
+    out.push('\n');
+}

@@ -1,0 +1,236 @@
+//! SARIF 2.1.0, for GitHub code scanning, GitLab and the VS Code viewer.
+//!
+//! One result per blocking or excepted false positive and per blocking
+//! compiler warning, located at the rule's source file and line, with a
+//! stable `partialFingerprints` entry (rule fingerprint + file sha256) so
+//! code scanning tracks one finding across runs. Excepted findings carry a
+//! `suppressions` entry with the exception's reason.
+
+use crate::rules::Diagnostic;
+use crate::util::hex::hex;
+use crate::verdict::report::{Finding, Report};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+pub const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// A rule id as SARIF shows it: the identifier, namespaced when not default.
+pub fn rule_id(namespace: &str, identifier: &str) -> String {
+    if namespace == "default" {
+        identifier.to_string()
+    } else {
+        format!("{namespace}:{identifier}")
+    }
+}
+
+/// SARIF wants URIs; report paths are relative (or absolute) file paths.
+fn uri(path: &str) -> String {
+    let p = path.strip_prefix("./").unwrap_or(path);
+    let mut out = String::with_capacity(p.len());
+    for b in p.bytes() {
+        match b {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'/'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b':'
+            | b'@'
+            | b'+' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn fingerprint(f: &Finding) -> String {
+    let mut h = Sha256::new();
+    h.update(f.rule.fingerprint.as_deref().unwrap_or(&f.rule.identifier));
+    h.update(b":");
+    h.update(f.sha256.as_bytes());
+    hex(&h.finalize())
+}
+
+/// The one-line message of a finding, with its evidence.
+pub fn message(f: &Finding) -> String {
+    let mut m = format!(
+        "{} false positive: rule {} matches the known-clean file {}",
+        f.class.as_str(),
+        f.rule.identifier,
+        f.paths.join(", ")
+    );
+    if f.tier == crate::verdict::policy::Tier::Critical {
+        m.push_str(" (CRITICAL tier)");
+    }
+    m.push_str(&format!(" [sha256 {}, {} bytes]", f.sha256, f.size));
+    let ev: Vec<String> = f
+        .patterns
+        .iter()
+        .filter_map(|p| {
+            p.matches.first().map(|x| {
+                format!(
+                    "{} at 0x{:x} \"{}\" ({} match(es))",
+                    p.identifier, x.offset, x.text, p.match_count
+                )
+            })
+        })
+        .collect();
+    if !ev.is_empty() {
+        m.push_str(". Matched: ");
+        m.push_str(&ev.join("; "));
+    }
+    m
+}
+
+fn location(source: Option<&str>, line: Option<usize>) -> Value {
+    let mut phys = json!({
+        "artifactLocation": { "uri": uri(source.unwrap_or("unknown")) }
+    });
+    if let Some(l) = line.filter(|l| *l > 0) {
+        phys["region"] = json!({ "startLine": l });
+    }
+    json!({ "physicalLocation": phys })
+}
+
+pub fn render(r: &Report) -> String {
+    let mut rules: BTreeMap<String, Value> = BTreeMap::new();
+    let mut results: Vec<Value> = Vec::new();
+
+    let fps = &r.false_positives;
+    let blocking = fps.new.iter().chain(&fps.persisting).filter(|f| f.blocking);
+    for (f, suppressed) in blocking
+        .map(|f| (f, false))
+        .chain(fps.excepted.iter().map(|f| (f, true)))
+    {
+        let id = rule_id(&f.rule.namespace, &f.rule.identifier);
+        rules.entry(id.clone()).or_insert_with(|| {
+            let mut d = json!({
+                "id": id,
+                "name": f.rule.identifier,
+                "shortDescription": { "text": f.rule.description.clone().unwrap_or_else(|| format!("YARA rule {}", f.rule.identifier)) },
+                "defaultConfiguration": { "level": "error" },
+                "properties": {
+                    "tags": f.rule.tags,
+                    "fingerprint": f.rule.fingerprint,
+                    "source": f.rule.source,
+                    "line": f.rule.line,
+                }
+            });
+            if let Some(a) = &f.rule.author {
+                d["properties"]["author"] = json!(a);
+            }
+            d
+        });
+        let mut res = json!({
+            "ruleId": id,
+            "level": "error",
+            "kind": "fail",
+            "message": { "text": message(f) },
+            "locations": [location(f.rule.source.as_deref(), f.rule.line)],
+            "partialFingerprints": { "fpgate/rule+file/v2": fingerprint(f) },
+            "properties": {
+                "class": f.class.as_str(),
+                "tier": if f.tier == crate::verdict::policy::Tier::Critical { "critical" } else { "standard" },
+                "ruleChange": f.rule_change,
+                "sha256": f.sha256,
+                "size": f.size,
+                "format": f.format,
+                "paths": f.paths,
+                "patterns": f.patterns,
+            }
+        });
+        if suppressed {
+            if let Some(e) = &f.exception {
+                res["suppressions"] = json!([{
+                    "kind": "external",
+                    "status": "accepted",
+                    "justification": format!("{} (owner {}, expires {}, {}:{})", e.reason, e.owner, e.expires, e.file, e.line),
+                }]);
+            }
+        }
+        results.push(res);
+    }
+
+    for w in &r.blocking_warnings {
+        let id = format!("yara-x/{}", w.code);
+        rules.entry(id.clone()).or_insert_with(|| {
+            json!({
+                "id": id,
+                "name": w.code,
+                "shortDescription": { "text": format!("yara-x compiler warning {}", w.code) },
+                "defaultConfiguration": { "level": "error" },
+            })
+        });
+        results.push(warning_result(&id, w));
+    }
+
+    // ruleIndex ties each result to its rule description.
+    let ids: Vec<String> = rules.keys().cloned().collect();
+    for res in &mut results {
+        let id = res["ruleId"].as_str().unwrap_or_default().to_string();
+        if let Some(i) = ids.iter().position(|x| *x == id) {
+            res["ruleIndex"] = json!(i);
+        }
+    }
+
+    let doc = json!({
+        "$schema": SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "fpgate",
+                    "version": r.tool.version,
+                    "semanticVersion": r.tool.version,
+                    "rules": rules.into_values().collect::<Vec<_>>(),
+                }
+            },
+            "automationDetails": { "id": format!("fpgate/{}/", r.command) },
+            "results": results,
+            "properties": {
+                "verdict": r.verdict.result,
+                "exitCode": r.verdict.exit_code,
+                "reasons": r.verdict.reasons,
+                "corpusHash": r.corpus.hash,
+                "unscanned": r.unscanned.len(),
+                "yaraXVersion": r.tool.yara_x_version,
+            }
+        }]
+    });
+    let mut s = serde_json::to_string_pretty(&doc).expect("sarif serialises");
+    s.push('\n');
+    s
+}
+
+fn warning_result(id: &str, w: &Diagnostic) -> Value {
+    json!({
+        "ruleId": id,
+        "level": "error",
+        "message": { "text": format!(
+            "compiler warning {} in {} rule {}: {} (blocked by the warning policy)",
+            w.code,
+            "new or modified",
+            w.rule.as_deref().unwrap_or("?"),
+            w.title
+        ) },
+        "locations": [location(w.file.as_deref(), w.line.map(|l| l as usize))],
+        "partialFingerprints": { "fpgate/warning/v1": hex(&Sha256::digest(format!(
+            "{}:{}:{}", w.code, w.rule.as_deref().unwrap_or(""), w.title
+        ))) },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_are_percent_encoded() {
+        assert_eq!(uri("./rules/a b.yar"), "rules/a%20b.yar");
+        assert_eq!(uri("rules/ü.yar"), "rules/%C3%BC.yar");
+    }
+}

@@ -1,0 +1,506 @@
+//! Cache keys of single rules, and compiling a subset of a ruleset.
+//!
+//! The results cache remembers, per file content, which rules were run on it
+//! and which matched. A rule is identified by its *effective fingerprint*:
+//! a hash of the tokens of its declaration that can change what it matches
+//! (as the engine's own parser reads them; comments, layout, `meta:` and tags
+//! do not count, see `yarasrc`), of the effective fingerprints of every rule
+//! it depends on (the rules its condition names, and every `global` rule),
+//! and of everything else that can change a verdict: the fpgate and yara-x
+//! versions, the `--define` values and the evidence limits. Editing one rule
+//! therefore changes its key and the keys of the rules that use it, and no
+//! other; a rule that matches nothing gets the same key in the candidate, the
+//! baseline, and `fpgate check`, so each is scanned once.
+//!
+//! Dependencies are over-approximated (any identifier in a condition that
+//! names a rule of the set): a false dependency costs a cache miss, never a
+//! wrong answer. Rules that depend on each other through such a cycle share
+//! one key for the whole cycle.
+//!
+//! After an edit, the rules whose keys are new are compiled on their own
+//! (with the rules they depend on) and only they are run over the corpus.
+
+use crate::error::{Error, Result};
+use crate::rules::{CompileOptions, RuleInfo, RuleKey, Ruleset, Source, PATH_EXTERNALS};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use yara_x::{Rules, SourceCode};
+
+/// Effective fingerprint of one rule (truncated sha256).
+pub type Efp = [u8; 16];
+
+/// The cache keys of every rule of a ruleset, declared or compiled.
+#[derive(Debug, Clone, Default)]
+pub struct RuleKeys {
+    /// Every declared rule, in source order (private rules included).
+    pub rules: Vec<DeclRef>,
+    /// Index into `rules` by identifier (one namespace per ruleset).
+    pub by_name: HashMap<String, usize>,
+    /// Index into `rules` by effective fingerprint.
+    pub by_efp: HashMap<Efp, usize>,
+    /// Rules whose identity could not be determined, with the reason: they
+    /// (and the rules that use them) get a key no run shares, so they run
+    /// on every file; every other rule still uses the cache.
+    pub uncached: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeclRef {
+    pub key: RuleKey,
+    pub efp: Efp,
+    /// Its verdict can depend on the scanned path (`filename`, `filepath`,
+    /// `extension`), itself or through a rule it depends on.
+    pub path_dependent: bool,
+    /// Rules it depends on (indices into `RuleKeys::rules`).
+    pub deps: Vec<usize>,
+    /// Source file index and byte span of its declaration.
+    pub source: usize,
+    pub span: (usize, usize),
+}
+
+/// The run context every key includes: versions, evidence limits, defines.
+fn context(opts: &CompileOptions) -> [u8; 32] {
+    let mut ctx = Sha256::new();
+    ctx.update(format!(
+        "fpgate {} yara-x {} keys v3 evidence-by-rule {}x{}\n",
+        env!("CARGO_PKG_VERSION"),
+        yara_x::VERSION,
+        crate::engine::EVIDENCE_MATCHES,
+        crate::engine::EVIDENCE_BYTES
+    ));
+    for d in &opts.defines {
+        ctx.update(format!(
+            "define {}={}\n",
+            d.name,
+            serde_json::to_string(&d.value).unwrap_or_default()
+        ));
+    }
+    ctx.finalize().into()
+}
+
+/// Strongly connected components of the dependency graph (Tarjan, without
+/// recursion), each as a list of rule indices, dependencies first.
+fn components(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = deps.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0usize; n];
+    let mut on_stack = vec![false; n];
+    let mut stack: Vec<usize> = Vec::new();
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut next = 0usize;
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        // (node, next edge to look at)
+        let mut call: Vec<(usize, usize)> = vec![(root, 0)];
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(top) = call.last_mut() {
+            let v = top.0;
+            if let Some(&w) = deps[v].get(top.1) {
+                top.1 += 1;
+                if index[w] == usize::MAX {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    call.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+            } else {
+                call.pop();
+                if let Some(&(u, _)) = call.last() {
+                    low[u] = low[u].min(low[v]);
+                }
+                if low[v] == index[v] {
+                    let mut comp = Vec::new();
+                    while let Some(w) = stack.pop() {
+                        on_stack[w] = false;
+                        comp.push(w);
+                        if w == v {
+                            break;
+                        }
+                    }
+                    comp.sort_unstable();
+                    out.push(comp);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Compute the keys of every rule declared in `sources`. Fails (the
+/// ruleset is then scanned without the cache) only when nothing about the
+/// set can be trusted; a rule whose identity is unclear is listed in
+/// `uncached` and runs on every file.
+pub fn compute(
+    sources: &[Source],
+    info: &BTreeMap<RuleKey, RuleInfo>,
+    per_file_externals: &BTreeSet<&'static str>,
+    opts: &CompileOptions,
+) -> std::result::Result<RuleKeys, String> {
+    let namespace = info
+        .keys()
+        .next()
+        .map(|k| k.0.clone())
+        .unwrap_or_else(|| "default".into());
+    if let Some((ns, id)) = info.keys().find(|k| k.0 != namespace) {
+        return Err(format!("rule {ns}:{id} is in a second namespace"));
+    }
+    let mut decls: Vec<(usize, &crate::rules::source::RuleDecl)> = Vec::new();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    let mut volatile: BTreeMap<usize, String> = BTreeMap::new();
+    for (si, s) in sources.iter().enumerate() {
+        for d in &s.info.rules {
+            match by_name.get(&d.identifier) {
+                // Only possible when the compiler also saw both (a file
+                // included twice); the first declaration is the one that
+                // compiled, and neither may be trusted to the cache.
+                Some(&first) => {
+                    volatile.insert(first, "declared twice in the sources".into());
+                }
+                None => {
+                    by_name.insert(d.identifier.clone(), decls.len());
+                    decls.push((si, d));
+                }
+            }
+        }
+    }
+    // A compiled rule the parser did not find would mean the parser and
+    // the compiler disagree about the set: nothing in it is trusted.
+    if let Some((ns, id)) = info.keys().find(|k| !by_name.contains_key(&k.1)) {
+        return Err(format!(
+            "rule {ns}:{id} was compiled but not found by the parser"
+        ));
+    }
+    let mut uncached: Vec<(String, String)> = Vec::new();
+    let globals: Vec<usize> = (0..decls.len()).filter(|&i| decls[i].1.global).collect();
+    let deps: Vec<Vec<usize>> = decls
+        .iter()
+        .enumerate()
+        .map(|(i, (_, d))| {
+            let mut out: BTreeSet<usize> = d
+                .refs
+                .iter()
+                .filter_map(|r| by_name.get(r).copied())
+                .collect();
+            out.extend(globals.iter().copied());
+            out.remove(&i);
+            out.into_iter().collect()
+        })
+        .collect();
+
+    let ctx = context(opts);
+    // A key nobody else has: for rules that must not be answered from the
+    // cache. Drawn from the clock and the process, never reused.
+    let nonce: [u8; 32] = {
+        let mut h = Sha256::new();
+        h.update(format!(
+            "{:?} {}",
+            std::time::SystemTime::now(),
+            std::process::id()
+        ));
+        h.finalize().into()
+    };
+    let n = decls.len();
+    let mut efp = vec![[0u8; 16]; n];
+    let mut path_dep = vec![false; n];
+    for comp in components(&deps) {
+        let in_comp: BTreeSet<usize> = comp.iter().copied().collect();
+        let mut h = Sha256::new();
+        h.update(ctx);
+        let mut dep_keys: BTreeSet<Efp> = BTreeSet::new();
+        let mut pd = false;
+        for &i in &comp {
+            for &j in &deps[i] {
+                if !in_comp.contains(&j) {
+                    dep_keys.insert(efp[j]);
+                    pd |= path_dep[j];
+                }
+            }
+            let d = decls[i].1;
+            pd |= d.refs.iter().any(|r| {
+                PATH_EXTERNALS.contains(&r.as_str()) && per_file_externals.contains(r.as_str())
+            });
+        }
+        // Members in source order: their names and match digests.
+        for &i in &comp {
+            let d = decls[i].1;
+            h.update((d.identifier.len() as u64).to_le_bytes());
+            h.update(d.identifier.as_bytes());
+            h.update(d.match_digest);
+            if let Some(why) = volatile.get(&i) {
+                h.update(nonce);
+                uncached.push((format!("{namespace}:{}", d.identifier), why.clone()));
+            }
+        }
+        for k in &dep_keys {
+            h.update(k);
+        }
+        let base: [u8; 32] = h.finalize().into();
+        for &i in &comp {
+            // Each member its own key: the component's, plus its name.
+            let mut m = Sha256::new();
+            m.update(base);
+            m.update(decls[i].1.identifier.as_bytes());
+            let full: [u8; 32] = m.finalize().into();
+            efp[i].copy_from_slice(&full[..16]);
+            path_dep[i] = pd;
+        }
+    }
+    let mut keys = RuleKeys {
+        by_name,
+        uncached,
+        ..Default::default()
+    };
+    for (i, (si, d)) in decls.iter().enumerate() {
+        keys.by_efp.insert(efp[i], i);
+        keys.rules.push(DeclRef {
+            key: (namespace.clone(), d.identifier.clone()),
+            efp: efp[i],
+            path_dependent: path_dep[i],
+            deps: deps[i].clone(),
+            source: *si,
+            span: (d.start, d.end),
+        });
+    }
+    Ok(keys)
+}
+
+/// `want` and every rule it depends on, transitively, in source order.
+pub fn closure(keys: &RuleKeys, want: &[usize]) -> Vec<usize> {
+    let mut seen = vec![false; keys.rules.len()];
+    let mut stack: Vec<usize> = want.to_vec();
+    while let Some(i) = stack.pop() {
+        if i < seen.len() && !seen[i] {
+            seen[i] = true;
+            stack.extend(keys.rules[i].deps.iter().copied());
+        }
+    }
+    (0..seen.len()).filter(|&i| seen[i]).collect()
+}
+
+/// Compile the rules `subset` (a `closure`) of `rs` on their own: every
+/// module any source imports, then the text of the rules in the subset, in
+/// their original order (source by source), so names resolve as they did.
+pub fn compile_subset(rs: &Ruleset, subset: &[usize], opts: &CompileOptions) -> Result<Rules> {
+    let keys = rs.cache.as_ref().map_err(|e| Error::usage(e.clone()))?;
+    let mut compiler = crate::rules::new_compiler(&[], opts, &rs.declared_std)?;
+    // The modules the subset's conditions name, of those any source imports
+    // (an import is namespace-wide, and yara-x runs every imported module on
+    // every file, used or not: importing all of them would parse each file
+    // as PE, ELF, .NET... for one rule that needs none).
+    let named: BTreeSet<&str> = subset
+        .iter()
+        .filter_map(|&i| {
+            let r = &keys.rules[i];
+            rs.sources[r.source]
+                .info
+                .rules
+                .iter()
+                .find(|d| d.identifier == r.key.1)
+        })
+        .flat_map(|d| d.refs.iter().map(String::as_str))
+        .collect();
+    let imports: BTreeSet<&str> = rs
+        .sources
+        .iter()
+        .flat_map(|s| s.info.imports.iter().map(String::as_str))
+        .filter(|m| named.contains(m))
+        .collect();
+    let mut by_source: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for &i in subset {
+        by_source.entry(keys.rules[i].source).or_default().push(i);
+    }
+    let mut src = String::new();
+    for m in imports {
+        src.push_str(&format!(
+            "import {}\n",
+            serde_json::to_string(m).unwrap_or_default()
+        ));
+    }
+    for (si, mut idx) in by_source {
+        let s = &rs.sources[si];
+        let text = std::str::from_utf8(&s.bytes)
+            .map_err(|_| Error::usage(format!("{} is not UTF-8", s.origin)))?;
+        idx.sort_by_key(|&i| keys.rules[i].span.0);
+        for i in idx {
+            let (a, b) = keys.rules[i].span;
+            let piece = text
+                .get(a..b)
+                .ok_or_else(|| Error::usage(format!("rule span outside {}", s.origin)))?;
+            src.push_str(piece);
+            src.push('\n');
+        }
+    }
+    compiler
+        .add_source(SourceCode::from(src.as_str()).with_origin("fpgate-subset"))
+        .map_err(|e| Error::usage(format!("compiling a subset of the rules: {e}")))?;
+    Ok(compiler.build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::compile;
+
+    fn keys_of(src: &str) -> (tempfile::TempDir, Ruleset) {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("r.yar");
+        std::fs::write(&f, src).unwrap();
+        let rs = compile("candidate", &[f], &CompileOptions::default()).unwrap();
+        (d, rs)
+    }
+
+    fn efp(rs: &Ruleset, name: &str) -> Efp {
+        let k = rs.cache.as_ref().unwrap();
+        k.rules[k.by_name[name]].efp
+    }
+
+    const BASE: &str = r#"
+private rule Helper { strings: $a = "abc" condition: $a }
+rule UsesHelper { condition: Helper and filesize > 10 }
+rule Alone { strings: $b = { 4D 5A } condition: $b at 0 }
+rule Wild { condition: UsesHelper or Alone }
+rule ByName { condition: filename == "x.exe" }
+"#;
+
+    #[test]
+    fn editing_a_rule_changes_it_and_its_users_only() {
+        let (_d, a) = keys_of(BASE);
+        let (_e, b) = keys_of(&BASE.replace("\"abc\"", "\"abd\""));
+        assert_ne!(efp(&a, "Helper"), efp(&b, "Helper"));
+        assert_ne!(efp(&a, "UsesHelper"), efp(&b, "UsesHelper"));
+        // Wild uses UsesHelper, which uses Helper.
+        assert_ne!(efp(&a, "Wild"), efp(&b, "Wild"));
+        assert_eq!(efp(&a, "Alone"), efp(&b, "Alone"));
+        assert_eq!(efp(&a, "ByName"), efp(&b, "ByName"));
+        // Comments and layout change nothing.
+        let (_f, c) = keys_of(&BASE.replace("rule Alone {", "// note\nrule   Alone\n{"));
+        assert_eq!(efp(&a, "Alone"), efp(&c, "Alone"));
+        let k = a.cache.as_ref().unwrap();
+        assert!(k.rules[k.by_name["ByName"]].path_dependent);
+        assert!(!k.rules[k.by_name["Alone"]].path_dependent);
+    }
+
+    #[test]
+    fn a_global_rule_is_a_dependency_of_every_rule() {
+        let (_d, a) = keys_of(BASE);
+        let (_e, b) = keys_of(&format!(
+            "{BASE}\nglobal rule Small {{ condition: filesize < 100 }}\n"
+        ));
+        assert_ne!(efp(&a, "Alone"), efp(&b, "Alone"));
+    }
+
+    #[test]
+    fn defines_are_part_of_the_key() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("r.yar");
+        std::fs::write(&f, "rule R { condition: level > 2 }").unwrap();
+        let opts = |v: &str| CompileOptions {
+            defines: vec![format!("level={v}").parse().unwrap()],
+            cache_dir: None,
+        };
+        let a = compile("candidate", std::slice::from_ref(&f), &opts("1")).unwrap();
+        let b = compile("candidate", std::slice::from_ref(&f), &opts("3")).unwrap();
+        assert_ne!(efp(&a, "R"), efp(&b, "R"));
+    }
+
+    #[test]
+    fn subset_compiles_with_its_dependencies_and_scans_alike() {
+        let (_d, rs) = keys_of(BASE);
+        let k = rs.cache.as_ref().unwrap();
+        let sub = closure(k, &[k.by_name["UsesHelper"]]);
+        let names: Vec<&str> = sub.iter().map(|&i| k.rules[i].key.1.as_str()).collect();
+        assert_eq!(names, vec!["Helper", "UsesHelper"]);
+        let rules = compile_subset(&rs, &sub, &CompileOptions::default()).unwrap();
+        let mut s = yara_x::Scanner::new(&rules);
+        let data = b"xxxxabcxxxxxxxxxxxx";
+        let hit: Vec<String> = s
+            .scan(data)
+            .unwrap()
+            .matching_rules()
+            .map(|r| r.identifier().to_string())
+            .collect();
+        assert_eq!(hit, vec!["UsesHelper"]);
+    }
+
+    #[test]
+    fn meta_and_tags_do_not_change_the_key_but_private_does() {
+        let (_d, a) = keys_of(BASE);
+        let (_e, b) =
+            keys_of(&BASE.replace("rule Alone {", "rule Alone : newtag { meta: note = \"x\""));
+        assert_eq!(efp(&a, "Alone"), efp(&b, "Alone"));
+        let (_f, c) = keys_of(&BASE.replace("rule Alone", "private rule Alone"));
+        assert_ne!(efp(&a, "Alone"), efp(&c, "Alone"));
+    }
+
+    #[test]
+    fn rules_referring_to_each_other_by_name_share_a_component() {
+        // A meta key or a field named like a rule is no dependency to the
+        // engine; over-approximating it must not turn the cache off.
+        let src = "rule A { meta: B = 1 condition: filesize > 1 }\nrule B { condition: A }\n";
+        let (_d, rs) = keys_of(src);
+        let k = rs.cache.as_ref().unwrap();
+        assert!(k.uncached.is_empty());
+        assert_eq!(k.rules[k.by_name["B"]].deps, vec![k.by_name["A"]]);
+        assert!(k.rules[k.by_name["A"]].deps.is_empty());
+    }
+
+    #[test]
+    fn a_rule_of_unclear_identity_runs_alone_uncached() {
+        // The same rule declared in two sources (a file reached twice):
+        // that rule and its users get keys no run shares, the rest are
+        // keyed as always.
+        let (_d, rs) = keys_of(BASE);
+        let mut sources = rs.sources.clone();
+        sources.push(sources[0].clone());
+        let k = compute(
+            &sources,
+            &rs.info,
+            &rs.per_file_externals,
+            &CompileOptions::default(),
+        )
+        .unwrap();
+        let again = compute(
+            &sources,
+            &rs.info,
+            &rs.per_file_externals,
+            &CompileOptions::default(),
+        )
+        .unwrap();
+        let normal = rs.cache.as_ref().unwrap();
+        let e = |k: &RuleKeys, n: &str| k.rules[k.by_name[n]].efp;
+        assert_eq!(k.uncached.len(), normal.rules.len(), "{:?}", k.uncached);
+        assert_ne!(e(&k, "Alone"), e(&again, "Alone"));
+        assert_ne!(e(&k, "Alone"), e(normal, "Alone"));
+        // One duplicate only: the others keep their keys.
+        let mut one = rs.sources.clone();
+        let mut dup = one[0].clone();
+        dup.info.rules.retain(|r| r.identifier == "ByName");
+        one.push(dup);
+        let k = compute(
+            &one,
+            &rs.info,
+            &rs.per_file_externals,
+            &CompileOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(k.uncached.len(), 1, "{:?}", k.uncached);
+        assert_eq!(e(&k, "Alone"), e(normal, "Alone"));
+        assert_ne!(e(&k, "ByName"), e(normal, "ByName"));
+    }
+
+    #[test]
+    fn a_cycle_is_one_component() {
+        let c = components(&[vec![1], vec![0], vec![0]]);
+        assert_eq!(c, vec![vec![0, 1], vec![2]]);
+    }
+}

@@ -1,0 +1,3 @@
+//! Flags and fpgate.toml, resolved into the settings of one run.
+
+pub mod config;

@@ -1,0 +1,3 @@
+//! Sharded runs.
+
+pub mod partial;

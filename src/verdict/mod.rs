@@ -1,0 +1,6 @@
+//! From scan outcomes to the verdict.
+
+pub mod exceptions;
+pub mod perf;
+pub mod policy;
+pub mod report;

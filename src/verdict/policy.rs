@@ -1,0 +1,284 @@
+//! Gate policy on top of the raw classification: rule change classes,
+//! accepted exceptions, the critical tier, and compiler warnings that block.
+
+use crate::rules::{Diagnostic, RuleInfo, RuleKey, Ruleset};
+use crate::verdict::exceptions::{Exception, ExceptionReport, ExceptionSet, Status, Target};
+use crate::verdict::report::{Class, Finding};
+use jiff::civil::Date;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Added,
+    Modified,
+    Removed,
+    Unchanged,
+}
+
+/// A rule named in the change list.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RuleRef {
+    pub namespace: String,
+    pub identifier: String,
+    pub source: Option<String>,
+    pub line: Option<usize>,
+    pub fingerprint: Option<String>,
+}
+
+impl RuleRef {
+    fn of(r: &RuleInfo) -> Self {
+        RuleRef {
+            namespace: r.namespace.clone(),
+            identifier: r.identifier.clone(),
+            source: r.source.clone(),
+            line: r.line,
+            fingerprint: r.fingerprint.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct RuleChanges {
+    pub added: Vec<RuleRef>,
+    pub modified: Vec<RuleRef>,
+    pub removed: Vec<RuleRef>,
+    pub unchanged: usize,
+}
+
+impl RuleChanges {
+    /// Every changed rule with its change word, in report order.
+    pub fn listed(&self) -> impl Iterator<Item = (&'static str, &RuleRef)> {
+        self.added
+            .iter()
+            .map(|r| ("added", r))
+            .chain(self.modified.iter().map(|r| ("modified", r)))
+            .chain(self.removed.iter().map(|r| ("removed", r)))
+    }
+}
+
+/// Compare candidate and baseline rule by rule (namespace + identifier;
+/// equal when their normalised-source fingerprints are equal).
+pub fn rule_changes(cand: &Ruleset, base: &Ruleset) -> (RuleChanges, BTreeMap<RuleKey, Change>) {
+    let mut out = RuleChanges::default();
+    let mut map = BTreeMap::new();
+    for (k, r) in &cand.info {
+        let change = match base.info.get(k) {
+            None => {
+                out.added.push(RuleRef::of(r));
+                Change::Added
+            }
+            Some(b) if b.fingerprint != r.fingerprint => {
+                out.modified.push(RuleRef::of(r));
+                Change::Modified
+            }
+            Some(_) => {
+                out.unchanged += 1;
+                Change::Unchanged
+            }
+        };
+        map.insert(k.clone(), change);
+    }
+    for (k, r) in &base.info {
+        if !cand.info.contains_key(k) {
+            out.removed.push(RuleRef::of(r));
+            map.insert(k.clone(), Change::Removed);
+        }
+    }
+    (out, map)
+}
+
+/// Compiler warnings that block: in a new or modified rule (any rule when
+/// there is no baseline), when `--deny-warnings` is on or the warning's
+/// code is listed in `deny_codes`.
+pub fn blocking_warnings(
+    cand: &Ruleset,
+    changes: Option<&BTreeMap<RuleKey, Change>>,
+    deny_all: bool,
+    deny_codes: &[String],
+) -> Vec<Diagnostic> {
+    cand.warnings
+        .iter()
+        .filter(|w| deny_all || deny_codes.iter().any(|c| c == &w.code))
+        .filter(|w| match (changes, &w.rule) {
+            (None, _) => true,
+            (Some(ch), Some(rule)) => {
+                let key = cand
+                    .info
+                    .keys()
+                    .find(|(_, id)| id == rule)
+                    .cloned()
+                    .unwrap_or_else(|| ("default".into(), rule.clone()));
+                matches!(ch.get(&key), Some(Change::Added | Change::Modified) | None)
+            }
+            // A warning outside any rule (an import, say) is new only if
+            // the file is; without knowing, it blocks: fail closed.
+            (Some(_), None) => true,
+        })
+        .cloned()
+        .collect()
+}
+
+/// Apply exceptions to the new and persisting findings. Excepted findings
+/// move to the returned list; every exception gets a status line.
+pub fn apply_exceptions(
+    set: &ExceptionSet,
+    today: Date,
+    new: &mut Vec<Finding>,
+    persisting: &mut Vec<Finding>,
+) -> (Vec<Finding>, Vec<ExceptionReport>) {
+    let mut excepted = Vec::new();
+    let mut applied = vec![0usize; set.entries.len()];
+    let mut refusals: Vec<Option<(Status, String)>> = vec![None; set.entries.len()];
+
+    for list in [new, persisting] {
+        let mut kept = Vec::new();
+        for f in list.drain(..) {
+            let mut remaining = Some(f);
+            for (i, e) in set.entries.iter().enumerate() {
+                let Some(f) = remaining.take() else { break };
+                if !e.matches_rule(&f.rule.namespace, &f.rule.identifier) {
+                    remaining = Some(f);
+                    continue;
+                }
+                let (covered, rest) = split_paths(e, f);
+                remaining = rest;
+                let Some(mut cov) = covered else { continue };
+                match refusal(e, &cov, today) {
+                    Some((status, why)) => {
+                        cov.notes.push(format!(
+                            "exception {}:{} not applied: {why}",
+                            set.file, e.line
+                        ));
+                        refusals[i] = Some((status, why));
+                        kept.push(cov);
+                    }
+                    None => {
+                        applied[i] += 1;
+                        cov.exception = Some(ExceptionReport::of(
+                            set,
+                            e,
+                            Status::Applied,
+                            0,
+                            String::new(),
+                        ));
+                        excepted.push(cov);
+                    }
+                }
+            }
+            kept.extend(remaining);
+        }
+        kept.sort_by(Finding::order);
+        list.extend(kept);
+    }
+    excepted.sort_by(Finding::order);
+
+    let reports = set
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let (status, detail) = if applied[i] > 0 {
+                (
+                    Status::Applied,
+                    format!("covers {} false positive(s)", applied[i]),
+                )
+            } else if let Some((s, why)) = &refusals[i] {
+                (*s, why.clone())
+            } else if e.expires < today {
+                (
+                    Status::Expired,
+                    format!("expired on {} and matched nothing in this run", e.expires),
+                )
+            } else {
+                (
+                    Status::Stale,
+                    "matched no false positive in this run".to_string(),
+                )
+            };
+            ExceptionReport::of(set, e, status, applied[i], detail)
+        })
+        .collect();
+    (excepted, reports)
+}
+
+/// Why an exception that matches a finding may not be applied to it.
+fn refusal(e: &Exception, f: &Finding, today: Date) -> Option<(Status, String)> {
+    if e.expires < today {
+        return Some((Status::Expired, format!("expired on {}", e.expires)));
+    }
+    if e.is_todo() {
+        return Some((
+            Status::Unapproved,
+            "reason or owner is still \"TODO\"".into(),
+        ));
+    }
+    if let Some(fp) = &e.rule_fingerprint {
+        if crate::rules::source::fingerprint_scheme(fp) == Some(1) {
+            return Some((
+                Status::Lapsed,
+                format!(
+                    "rule_fingerprint was written by fpgate 0.1 (scheme 1, a lexer that could miss edits) and cannot be compared; review the rule and set rule_fingerprint = {:?}",
+                    f.rule.fingerprint.as_deref().unwrap_or("?")
+                ),
+            ));
+        }
+        if f.rule.fingerprint.as_deref() != Some(fp.as_str()) {
+            return Some((
+                Status::Lapsed,
+                "the rule changed since the exception was written (rule_fingerprint)".into(),
+            ));
+        }
+    }
+    if f.tier == Tier::Critical && !e.critical {
+        return Some((
+            Status::RefusedCritical,
+            "the file is critical and the entry lacks `critical = true`".into(),
+        ));
+    }
+    None
+}
+
+/// Split a finding into the part an exception's target covers and the rest.
+fn split_paths(e: &Exception, f: Finding) -> (Option<Finding>, Option<Finding>) {
+    match &e.target {
+        Target::Sha256(s) => {
+            if *s == f.sha256 {
+                (Some(f), None)
+            } else {
+                (None, Some(f))
+            }
+        }
+        Target::Path(_, glob) => {
+            let (inside, outside): (Vec<String>, Vec<String>) =
+                f.paths.iter().cloned().partition(|p| glob.is_match(p));
+            if inside.is_empty() {
+                (None, Some(f))
+            } else if outside.is_empty() {
+                (Some(f), None)
+            } else {
+                let mut a = f.clone();
+                a.paths = inside;
+                let mut b = f;
+                b.paths = outside;
+                (Some(a), Some(b))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Sorted first: critical findings are shown first.
+    Critical,
+    #[default]
+    Standard,
+}
+
+/// Does this finding block the release?
+pub fn blocks(f: &Finding) -> bool {
+    f.exception.is_none()
+        && (f.class == Class::New || (f.tier == Tier::Critical && f.class == Class::Persisting))
+}
