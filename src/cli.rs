@@ -1,10 +1,11 @@
 //! Command-line interface: the flags (the public contract), parsing, and the
 //! mapping of results and errors to exit codes. `main` only calls `run`.
 
+use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::exit::{Exit, HELP as EXIT_HELP};
 use crate::render::output::{self, ColorChoice};
-use crate::rules::{Define, Diagnostic};
+use crate::rules::Define;
 use crate::verdict::report::{Tool, SCHEMA_VERSION};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

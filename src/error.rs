@@ -1,6 +1,6 @@
 //! Errors that prevent a verdict. Every one of them exits with code 2.
 
-use crate::rules::Diagnostic;
+use crate::diagnostic::Diagnostic;
 
 pub type Result<T> = std::result::Result<T, Error>;
 

@@ -6,13 +6,28 @@
 //! exception with a reason, an owner and an expiry covers them; files that
 //! could not be scanned make the gate fail closed.
 //!
-//! Data flows one way, and the modules are listed in that order: each one
-//! uses only the ones above it.
+//! Data flows one way: arguments and fpgate.toml become settings; the corpus
+//! is walked; the engine scans it with the rules; the findings become a
+//! verdict; renderers write it. Each layer uses only the ones below it.
 
+// The layers, lowest first (rustfmt sorts the declarations below):
+//   util, diagnostic, error, exit      helpers, the error type, exit codes
+//   corpus                             the clean files: walk, read, format, lock
+//   store                              the SQLite store (results, stamps, blobs)
+//   rules                              rule files -> compiled sets, identity, keys
+//   engine                             the parallel scan; asks a `Planner`
+//   cache                              the planner: what the store already knows
+//   verdict                            findings, policy, exceptions, decision
+//   shard                              partial reports and their merge
+//   render                             one module per report format, writing
+//   cli, settings                      flags; flags + fpgate.toml -> settings
+//   commands, app                      one module per command; the entry point
+pub mod app;
 pub mod cache;
 pub mod cli;
 pub mod commands;
 pub mod corpus;
+pub mod diagnostic;
 pub mod engine;
 pub mod error;
 pub mod exit;
@@ -20,5 +35,6 @@ pub mod render;
 pub mod rules;
 pub mod settings;
 pub mod shard;
+pub mod store;
 pub mod util;
 pub mod verdict;

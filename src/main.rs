@@ -1,3 +1,3 @@
-fn main() {
-    std::process::exit(fpgate::cli::run());
+fn main() -> std::process::ExitCode {
+    fpgate::app::run()
 }

@@ -1,870 +1,493 @@
-//! The results cache: one SQLite database in the cache directory.
-//!
-//! SQLite (through rusqlite, with SQLite built in) rather than redb because
-//! the cache is shared by concurrent processes: a nightly scan, a CI gate and
-//! a rule author's `fpgate check` may run at once on one machine. SQLite in
-//! WAL mode lets any number of processes read while one writes, and waits
-//! (`busy_timeout`) instead of failing; redb allows one process per database
-//! file. What the cache holds:
-//!
-//! - `stat`: absolute path, device, inode, size, mtime, ctime → sha256 and
-//!   format, so unchanged files are neither read nor hashed again. Entries
-//!   for files modified within the last seconds are not stored (a file
-//!   rewritten within one timestamp tick would look unchanged).
-//! - `rulesets`: a set of rule keys (see `rulekeys`) that were run together.
-//! - `done`: this subject (a file content, or a content and its path for
-//!   rules that read the path) was scanned with every rule of this set, and
-//!   matched these of them, with the evidence (in the same row, so a match
-//!   cannot be lost without the row's checksum failing).
-//!
-//! Every row carries a checksum over its key and value; the file carries an
-//! application id and a schema version. A file that is not an fpgate cache,
-//! or is damaged, is reported and replaced by a new one; a row whose checksum
-//! is wrong is reported and ignored (the file is scanned again). Rows are
-//! only ever added or replaced with identical values, so concurrent runs
-//! writing the same results cannot disagree. Timeouts and scan errors are
-//! never stored.
+//! One run's use of the results cache: for every file and ruleset, which
+//! rules still have to run (none, the changed ones, or all), and the
+//! report's matches put together from cached and fresh results.
 
-pub mod plan;
+use crate::rules::evidence::PatternEvidence;
+use crate::store::{self, SetId, Subject};
 
-use crate::engine::PatternEvidence;
-use crate::rules::keys::Efp;
-use rusqlite::{params, Connection, ErrorCode};
+/// The evidence of a rule's match, as the store keeps it.
+type Evidence = Vec<PatternEvidence>;
+type Known = store::Known<Evidence>;
+type Writes = store::Writes<Evidence>;
+use crate::corpus::read::{PreHashed, Stamp};
+use crate::corpus::CorpusFile;
+use crate::engine::{Answer, Hit, Plan, Planner, Subjects};
+use crate::rules::keys::{self, Efp, RuleKeys};
+use crate::rules::{CompileOptions, Ruleset};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use yara_x::Rules;
 
-/// The database file inside the cache directory.
-pub const FILE: &str = "fpgate-cache.sqlite";
-/// "fpgt": SQLite's application id for fpgate caches.
-const APP_ID: i32 = 0x6670_6774;
-/// Bump when the tables change: older caches are then replaced.
-const SCHEMA: i32 = 4;
-/// Results of rule sets no run has used for this long are dropped, and
-/// stat entries of files that no longer exist (checked once a day).
-const KEEP_SECONDS: i64 = 30 * 86_400;
+/// A set of rules, as a bit per rule of a ruleset's `RuleKeys`.
+type Mask = Vec<u64>;
 
-/// A content (sha256), or a content and the path-dependent external values.
-pub type Subject = [u8; 32];
-/// Identifier of a set of rule keys.
-pub type SetId = [u8; 16];
-
-/// What the stat cache remembers of a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StatEntry {
-    pub stamp: crate::engine::Stamp,
-    pub sha256: [u8; 32],
+fn mask_new(n: usize) -> Mask {
+    vec![0; n.div_ceil(64)]
+}
+fn mask_set(m: &mut Mask, i: usize) {
+    m[i / 64] |= 1 << (i % 64);
+}
+fn mask_has(m: &Mask, i: usize) -> bool {
+    m[i / 64] & (1 << (i % 64)) != 0
+}
+fn mask_count(m: &Mask) -> usize {
+    m.iter().map(|w| w.count_ones() as usize).sum()
 }
 
-/// The results the cache already holds for the rules of this run.
-#[derive(Debug, Default)]
-pub struct Known {
-    /// Sets of rule keys that include at least one rule of this run.
-    pub sets: Vec<Vec<Efp>>,
-    /// Their ids.
-    pub set_ids: Vec<SetId>,
-    /// Per subject, the sets (indices into `sets`) it was scanned with.
-    pub done: HashMap<Subject, Vec<u32>>,
-    /// Per subject, the rules of this run it matched, with evidence.
-    pub hits: HashMap<Subject, Vec<(Efp, Vec<PatternEvidence>)>>,
+/// The rules of a ruleset that are new to the cache, compiled on their own.
+pub struct Delta {
+    pub rules: Rules,
+    /// The rules compiled (the new ones and their dependencies).
+    members: Mask,
+    sets: [(SetId, Vec<Efp>); 2],
+    /// Rule count, for the log.
+    pub count: usize,
 }
 
-/// Results of this run to store.
-#[derive(Debug, Default)]
-pub struct Writes {
-    /// Rule sets this run used: kept from expiring (see `KEEP_SECONDS`).
-    pub touch: Vec<SetId>,
-    pub stats: Vec<(PathBuf, StatEntry, String)>,
-    pub sets: Vec<(SetId, Vec<Efp>)>,
-    pub done: Vec<(Subject, SetId, Vec<(Efp, Vec<PatternEvidence>)>)>,
+/// The cache's view of one ruleset.
+pub struct RulesetPlan<'r> {
+    rs: &'r Ruleset,
+    keys: Option<&'r RuleKeys>,
+    /// Per known set, the rules of this ruleset it covers.
+    set_masks: Vec<Mask>,
+    /// The whole ruleset, split into path-independent and path-dependent
+    /// rules (stored under the content and under content and path).
+    full: [(SetId, Vec<Efp>); 2],
+    pub delta: Option<Delta>,
+    all: Mask,
 }
 
-pub struct Cache {
-    conn: Connection,
-    pub path: PathBuf,
-    /// Rows that failed their checksum in this run.
-    pub bad_rows: usize,
+/// Everything one run needs from and gives to the cache.
+pub struct CacheRun<'r> {
+    pub known: Known,
+    pub plans: Vec<RulesetPlan<'r>>,
+    pub writes: Mutex<Writes>,
+    /// Unix time at the start of the run (see `Stamp::racy`).
+    pub now: i64,
+    memo: Mutex<HashMap<(usize, Vec<u32>), Mask>>,
+    /// Files answered from the cache without reading them, read but not
+    /// scanned, scanned with changed rules only, scanned with every rule.
+    pub counts: [std::sync::atomic::AtomicUsize; 4],
 }
 
-enum Bad {
-    /// Not usable at all (cannot create the directory, no permission): the
-    /// run goes on without a cache.
-    Io(String),
-    /// Not an fpgate cache, another schema, or damaged: start a new one.
-    Foreign(String),
-}
-
-fn classify(e: rusqlite::Error) -> Bad {
-    if is_corrupt(&e) {
-        Bad::Foreign(format!("damaged or not a database ({e})"))
-    } else {
-        Bad::Io(e.to_string())
-    }
-}
-
-/// Is this error a sign of a damaged or foreign database (as opposed to a
-/// busy, read-only, full or unreachable one)? A table of another layout
-/// ("no such column") counts as foreign.
-fn is_corrupt(e: &rusqlite::Error) -> bool {
-    match e {
-        rusqlite::Error::SqliteFailure(f, _) => !matches!(
-            f.code,
-            ErrorCode::DatabaseBusy
-                | ErrorCode::DatabaseLocked
-                | ErrorCode::ReadOnly
-                | ErrorCode::CannotOpen
-                | ErrorCode::PermissionDenied
-                | ErrorCode::DiskFull
-                | ErrorCode::SystemIoFailure
-                | ErrorCode::OutOfMemory
-                | ErrorCode::OperationInterrupted
-                | ErrorCode::FileLockingProtocolFailed
-        ),
-        rusqlite::Error::SqlInputError { .. } => true,
-        _ => false,
-    }
-}
-
-/// First 8 bytes of sha256 over the parts, as SQLite's integer.
-fn check(parts: &[&[u8]]) -> i64 {
+/// A file's `Subjects` (computed once per file: plan, record and assemble
+/// all use them).
+pub fn subjects(sha: &[u8; 32], f: &CorpusFile) -> Subjects {
     let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p);
+    h.update(b"path-externals\0");
+    h.update(sha);
+    for ext in crate::rules::PATH_EXTERNALS {
+        let v = crate::corpus::external_value(ext, f, &[]);
+        h.update((v.len() as u64).to_le_bytes());
+        h.update(v.as_bytes());
     }
-    let d = h.finalize();
-    i64::from_le_bytes(d[..8].try_into().unwrap_or([0; 8]))
+    (*sha, h.finalize().into())
 }
 
-/// The id of a set of rule keys: sha256 of the sorted keys.
-pub fn set_id(efps: &[Efp]) -> SetId {
-    let mut v = efps.to_vec();
-    v.sort();
-    v.dedup();
-    let mut h = Sha256::new();
-    for e in &v {
-        h.update(e);
+fn split_sets(keys: &RuleKeys, members: impl Iterator<Item = usize>) -> [(SetId, Vec<Efp>); 2] {
+    let mut plain = Vec::new();
+    let mut path = Vec::new();
+    for i in members {
+        let r = &keys.rules[i];
+        if r.path_dependent {
+            path.push(r.efp);
+        } else {
+            plain.push(r.efp);
+        }
     }
-    let d: [u8; 32] = h.finalize().into();
-    d[..16].try_into().unwrap_or([0; 16])
+    [(store::set_id(&plain), plain), (store::set_id(&path), path)]
 }
 
-const TABLES: &str = "
-CREATE TABLE stat(path BLOB PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
-    size INTEGER NOT NULL, mtime INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    ctime INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, sha256 BLOB NOT NULL,
-    format TEXT NOT NULL, chk INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE rulesets(id BLOB PRIMARY KEY, rules BLOB NOT NULL, chk INTEGER NOT NULL,
-    used INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE compiled(key BLOB PRIMARY KEY, rules BLOB NOT NULL, warnings BLOB NOT NULL,
-    made INTEGER NOT NULL, chk INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE done(subject BLOB NOT NULL, ruleset BLOB NOT NULL, hits BLOB NOT NULL,
-    chk INTEGER NOT NULL, PRIMARY KEY(subject, ruleset)) WITHOUT ROWID;
-";
-
-/// Where the cache lives when neither `--cache` nor the config says.
-pub fn default_dir() -> Option<PathBuf> {
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
-        return Some(PathBuf::from(x).join("fpgate"));
-    }
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(|h| PathBuf::from(h).join(".cache").join("fpgate"))
+/// How the files of a run were answered, with a results cache.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Default)]
+pub struct CacheStats {
+    pub dir: String,
+    /// Every result cached and the file unchanged: not even read.
+    pub files_unread: usize,
+    /// Read (new stamp) but every result cached, or another path of the
+    /// same content scanned in this run.
+    pub files_read_not_scanned: usize,
+    /// Scanned with the rules that had no cached results only.
+    pub files_scanned_changed_rules: usize,
+    /// Scanned with every rule.
+    pub files_scanned_all_rules: usize,
+    /// Rules run alone on the files that had everything else cached, per
+    /// ruleset label.
+    pub changed_rules: std::collections::BTreeMap<String, usize>,
+    /// Rulesets that cannot be cached per rule, and why.
+    pub uncached_rulesets: std::collections::BTreeMap<String, String>,
+    /// Rulesets whose complete compiled form this run built or loaded (a
+    /// file needed every rule, or the set was compiled in full); a run that
+    /// the cache and the changed rules answer lists none.
+    #[serde(default)]
+    pub full_rules_loaded: Vec<String>,
 }
 
-impl Cache {
-    /// Open (or create) the cache in `dir`. A damaged or foreign file is
-    /// reported on stderr and replaced. `Err`: no cache can be used (the
-    /// caller reports it and scans without one).
-    pub fn open(dir: &Path) -> Result<Cache, String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create cache directory {}: {e}", dir.display()))?;
-        let path = dir.join(FILE);
-        match try_open(&path) {
-            Ok(conn) => Ok(Cache {
-                conn,
-                path,
-                bad_rows: 0,
-            }),
-            Err(Bad::Io(e)) => Err(format!("cache {}: {e}", path.display())),
-            Err(Bad::Foreign(why)) => {
-                eprintln!(
-                    "fpgate: cache {}: {why}; it is not trusted: starting a new cache",
-                    path.display()
-                );
-                discard(&path);
-                match try_open(&path) {
-                    Ok(conn) => Ok(Cache {
-                        conn,
-                        path,
-                        bad_rows: 0,
-                    }),
-                    Err(Bad::Io(e) | Bad::Foreign(e)) => {
-                        Err(format!("cache {}: {e}", path.display()))
-                    }
+impl<'r> CacheRun<'r> {
+    /// Load what the cache knows about the rules of `rulesets`.
+    pub fn new(cache: &mut store::Cache, rulesets: &[&'r Ruleset]) -> CacheRun<'r> {
+        let all: HashSet<Efp> = rulesets
+            .iter()
+            .filter_map(|rs| rs.cache.as_ref().ok())
+            .flat_map(|k| k.rules.iter().map(|r| r.efp))
+            .collect();
+        let known = if all.is_empty() {
+            Known::default()
+        } else {
+            cache.known(&all)
+        };
+        let known_sets: Vec<HashSet<Efp>> = known
+            .sets
+            .iter()
+            .map(|s| s.iter().copied().collect())
+            .collect();
+        let mut writes = Writes {
+            touch: known.set_ids.clone(),
+            ..Default::default()
+        };
+        let plans = rulesets
+            .iter()
+            .map(|rs| {
+                let keys = rs.cache.as_ref().ok();
+                let n = keys.map_or(0, |k| k.rules.len());
+                let mut all = mask_new(n);
+                (0..n).for_each(|i| mask_set(&mut all, i));
+                let set_masks = keys
+                    .map(|k| {
+                        known_sets
+                            .iter()
+                            .map(|s| {
+                                let mut m = mask_new(n);
+                                for (i, r) in k.rules.iter().enumerate() {
+                                    if s.contains(&r.efp) {
+                                        mask_set(&mut m, i);
+                                    }
+                                }
+                                m
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let full = keys.map(|k| split_sets(k, 0..n)).unwrap_or_default();
+                if keys.is_some() {
+                    writes.sets.extend(full.iter().cloned());
                 }
-            }
-        }
-    }
-
-    /// Replace a cache found damaged while in use.
-    fn rebuild(&mut self, why: &rusqlite::Error) {
-        eprintln!(
-            "fpgate: cache {}: damaged ({why}); it is not trusted: starting a new cache",
-            self.path.display()
-        );
-        discard(&self.path);
-        if let Ok(conn) = try_open(&self.path) {
-            self.conn = conn;
-        }
-    }
-
-    /// The value of a cache operation, or after a failure (reported; a
-    /// damaged cache is replaced), `fallback`: the run goes on as if the
-    /// cache knew nothing.
-    fn recover<T>(&mut self, r: rusqlite::Result<T>, what: &str, fallback: T) -> T {
-        match r {
-            Ok(v) => v,
-            Err(e) => {
-                if is_corrupt(&e) {
-                    self.rebuild(&e);
-                } else {
-                    eprintln!("fpgate: cache {}: {what}: {e}", self.path.display());
+                RulesetPlan {
+                    rs,
+                    keys,
+                    set_masks,
+                    full,
+                    delta: None,
+                    all,
                 }
-                fallback
-            }
-        }
-    }
-
-    /// Store the stamps and hashes of files hashed in this run (not those
-    /// that came from the stat cache, nor files modified in the last
-    /// seconds: see `Stamp::racy`).
-    pub fn remember_stats<'a>(
-        &mut self,
-        files: impl Iterator<
-            Item = (
-                &'a crate::corpus::CorpusFile,
-                &'a Option<crate::engine::PreHashed>,
-            ),
-        >,
-    ) {
-        let now = unix_now();
-        let stats = files
-            .filter_map(|(f, p)| {
-                let p = p.as_ref().filter(|p| !p.cached)?;
-                stat_row(f, p.stamp, p.sha256, p.format, now)
             })
             .collect();
-        self.write(&Writes {
-            stats,
-            ..Default::default()
-        });
-    }
-
-    /// The stat entries of `paths` (absolute), in order.
-    pub fn stats(&mut self, paths: &[PathBuf]) -> Vec<Option<(StatEntry, &'static str)>> {
-        let r = self.try_stats(paths);
-        self.recover(r, "reading file stamps", vec![None; paths.len()])
-    }
-
-    fn try_stats(
-        &mut self,
-        paths: &[PathBuf],
-    ) -> rusqlite::Result<Vec<Option<(StatEntry, &'static str)>>> {
-        use std::os::unix::ffi::OsStrExt;
-        let mut bad = 0;
-        let mut out = Vec::with_capacity(paths.len());
-        {
-            let tx = self.conn.transaction()?;
-            {
-                let mut q = tx.prepare_cached(
-                    "SELECT dev, ino, size, mtime, mtime_ns, ctime, ctime_ns, sha256, format, chk
-                     FROM stat WHERE path = ?1",
-                )?;
-                for p in paths {
-                    let key = p.as_os_str().as_bytes();
-                    let row = q
-                        .query_row([key], |r| {
-                            let mut n = [0i64; 7];
-                            let mut ok = true;
-                            for (k, slot) in n.iter_mut().enumerate() {
-                                match int(r, k) {
-                                    Some(v) => *slot = v,
-                                    None => ok = false,
-                                }
-                            }
-                            let format = r.get::<_, String>(8).ok();
-                            Ok((ok.then_some(n), blob(r, 7), format, int(r, 9)))
-                        })
-                        .map(Some)
-                        .or_else(|e| match e {
-                            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                            e => Err(e),
-                        })?;
-                    out.push(row.and_then(|(n, sha, format, chk)| {
-                        let (Some(n), Some(sha), Some(format), Some(chk)) = (n, sha, format, chk)
-                        else {
-                            bad += 1;
-                            return None;
-                        };
-                        if chk != stat_check(key, &n, &sha, &format) {
-                            bad += 1;
-                            return None;
-                        }
-                        let (Ok(sha256), Some(format)) = (
-                            <[u8; 32]>::try_from(sha.as_slice()),
-                            crate::corpus::format::by_name(&format),
-                        ) else {
-                            bad += 1;
-                            return None;
-                        };
-                        Some((
-                            StatEntry {
-                                stamp: crate::engine::Stamp::from_parts(n),
-                                sha256,
-                            },
-                            format,
-                        ))
-                    }));
-                }
-            }
-            tx.commit()?;
-        }
-        self.note_bad(bad);
-        Ok(out)
-    }
-
-    fn note_bad(&mut self, bad: usize) {
-        if bad > 0 {
-            eprintln!(
-                "fpgate: cache {}: {bad} damaged entr{} ignored (those files are scanned again)",
-                self.path.display(),
-                if bad == 1 { "y" } else { "ies" }
-            );
-            self.bad_rows += bad;
+        CacheRun {
+            known,
+            plans,
+            writes: Mutex::new(writes),
+            now: store::unix_now(),
+            memo: Mutex::new(HashMap::new()),
+            counts: Default::default(),
         }
     }
 
-    /// Everything the cache knows about the rule keys `efps` (all the rules
-    /// of this run).
-    pub fn known(&mut self, efps: &std::collections::HashSet<Efp>) -> Known {
-        let r = self.try_known(efps);
-        self.recover(r, "reading results", Known::default())
-    }
-
-    fn try_known(&mut self, efps: &std::collections::HashSet<Efp>) -> rusqlite::Result<Known> {
-        let mut known = Known::default();
-        let mut bad = 0;
-        let tx = self.conn.transaction()?;
-        let mut set_index: HashMap<Vec<u8>, u32> = HashMap::new();
-        {
-            let mut q = tx.prepare("SELECT id, rules, chk FROM rulesets")?;
-            let mut rows = q.query([])?;
-            while let Some(r) = rows.next()? {
-                let (Some(id), Some(rules), Some(chk)) = (blob(r, 0), blob(r, 1), int(r, 2)) else {
-                    bad += 1;
-                    continue;
-                };
-                if chk != check(&[&id, &rules]) || rules.len() % 16 != 0 {
-                    bad += 1;
-                    continue;
-                }
-                let list: Vec<Efp> = rules
-                    .chunks_exact(16)
-                    .filter_map(|c| c.try_into().ok())
-                    .collect();
-                if set_id(&list)[..] != id[..] {
-                    bad += 1;
-                    continue;
-                }
-                if list.iter().any(|e| efps.contains(e)) {
-                    if let Ok(sid) = SetId::try_from(id.as_slice()) {
-                        known.set_ids.push(sid);
-                    }
-                    set_index.insert(id, known.sets.len() as u32);
-                    known.sets.push(list);
-                }
-            }
-        }
-        if !known.sets.is_empty() {
-            let mut q = tx.prepare("SELECT subject, ruleset, hits, chk FROM done")?;
-            let mut rows = q.query([])?;
-            while let Some(r) = rows.next()? {
-                let Some(set) = blob(r, 1) else {
-                    bad += 1;
-                    continue;
-                };
-                let Some(&si) = set_index.get(&set) else {
-                    continue;
-                };
-                let (Some(subject), Some(hits), Some(chk)) = (blob(r, 0), blob(r, 2), int(r, 3))
-                else {
-                    bad += 1;
-                    continue;
-                };
-                if chk != check(&[&subject, &set, &hits]) {
-                    bad += 1;
-                    continue;
-                }
-                let (Ok(subject), Ok(hits)) = (
-                    Subject::try_from(subject.as_slice()),
-                    serde_json::from_slice::<Vec<(Efp, Vec<PatternEvidence>)>>(&hits),
-                ) else {
-                    bad += 1;
-                    continue;
-                };
-                known.done.entry(subject).or_default().push(si);
-                let list = known.hits.entry(subject).or_default();
-                for (e, ev) in hits {
-                    if efps.contains(&e) && !list.iter().any(|(x, _)| *x == e) {
-                        list.push((e, ev));
-                    }
-                }
-            }
-        }
-        tx.commit()?;
-        for v in known.done.values_mut() {
-            v.sort_unstable();
-            v.dedup();
-        }
-        self.note_bad(bad);
-        Ok(known)
-    }
-
-    /// Store this run's results in one transaction. Failing to store is
-    /// reported, not fatal: the results are already in the report.
-    pub fn write(&mut self, w: &Writes) {
-        let r = self.try_write(w);
-        self.recover(r, "could not store results", ());
-    }
-
-    /// At most once a day: drop the results of rule sets unused for
-    /// `KEEP_SECONDS` and the stat entries of files that no longer exist.
-    fn collect_garbage(tx: &rusqlite::Transaction<'_>, now: i64) -> rusqlite::Result<()> {
-        let last: i64 = tx
-            .query_row("SELECT value FROM meta WHERE key = 'gc'", [], |r| r.get(0))
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(0),
-                e => Err(e),
-            })?;
-        if now - last < 86_400 {
-            return Ok(());
-        }
-        let cutoff = now - KEEP_SECONDS;
-        tx.execute(
-            "DELETE FROM done WHERE ruleset IN (SELECT id FROM rulesets WHERE used < ?1)",
-            [cutoff],
-        )?;
-        tx.execute("DELETE FROM rulesets WHERE used < ?1", [cutoff])?;
-        let gone: Vec<Vec<u8>> = {
-            use std::os::unix::ffi::OsStrExt;
-            let mut q = tx.prepare("SELECT path FROM stat")?;
-            let mut rows = q.query([])?;
-            let mut gone = Vec::new();
-            while let Some(r) = rows.next()? {
-                let Some(p) = blob(r, 0) else { continue };
-                let path = Path::new(std::ffi::OsStr::from_bytes(&p));
-                if std::fs::symlink_metadata(path).is_err() {
-                    gone.push(p);
-                }
-            }
-            gone
+    pub fn count(&self, answer: Answer) {
+        let i = match answer {
+            Answer::Unread => 0,
+            Answer::ReadOnly => 1,
+            Answer::Delta => 2,
+            Answer::Full => 3,
         };
-        let mut q = tx.prepare("DELETE FROM stat WHERE path = ?1")?;
-        for p in gone {
-            q.execute([p])?;
-        }
-        tx.execute("INSERT OR REPLACE INTO meta VALUES ('gc', ?1)", [now])?;
-        Ok(())
+        self.counts[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn try_write(&mut self, w: &Writes) -> rusqlite::Result<()> {
-        use std::os::unix::ffi::OsStrExt;
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
-            let mut q = tx.prepare_cached(
-                "INSERT OR REPLACE INTO stat VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?;
-            for (path, e, format) in &w.stats {
-                let key = path.as_os_str().as_bytes();
-                let n = e.stamp.parts();
-                q.execute(params![
-                    key,
-                    n[0],
-                    n[1],
-                    n[2],
-                    n[3],
-                    n[4],
-                    n[5],
-                    n[6],
-                    &e.sha256[..],
-                    format,
-                    stat_check(key, &n, &e.sha256, format)
-                ])?;
-            }
-            let now = unix_now();
-            let mut q =
-                tx.prepare_cached("INSERT OR IGNORE INTO rulesets VALUES (?1, ?2, ?3, ?4)")?;
-            for (id, efps) in &w.sets {
-                let mut v = efps.clone();
-                v.sort();
-                v.dedup();
-                let blob: Vec<u8> = v.concat();
-                q.execute(params![&id[..], &blob, check(&[id, &blob]), now])?;
-            }
-            let mut q = tx.prepare_cached("UPDATE rulesets SET used = ?2 WHERE id = ?1")?;
-            for id in w.touch.iter().chain(w.sets.iter().map(|(id, _)| id)) {
-                q.execute(params![&id[..], now])?;
-            }
-            let mut q = tx.prepare_cached("INSERT OR REPLACE INTO done VALUES (?1, ?2, ?3, ?4)")?;
-            for (subject, set, hits) in &w.done {
-                let blob = serde_json::to_vec(hits).unwrap_or_default();
-                q.execute(params![
-                    &subject[..],
-                    &set[..],
-                    &blob,
-                    check(&[subject, set, &blob])
-                ])?;
-            }
-        }
-        Self::collect_garbage(&tx, unix_now())?;
-        tx.commit()
-    }
-}
-
-/// A BLOB column, or `None` for any other type (a damaged row).
-fn blob(r: &rusqlite::Row<'_>, i: usize) -> Option<Vec<u8>> {
-    match r.get_ref(i).ok()? {
-        rusqlite::types::ValueRef::Blob(b) => Some(b.to_vec()),
-        _ => None,
-    }
-}
-
-/// An INTEGER column, or `None` for any other type.
-fn int(r: &rusqlite::Row<'_>, i: usize) -> Option<i64> {
-    match r.get_ref(i).ok()? {
-        rusqlite::types::ValueRef::Integer(v) => Some(v),
-        _ => None,
-    }
-}
-
-/// Compiled rules kept for `key` (see `rules::compiled_key`): the
-/// serialized rules and the warnings (JSON). Any problem is a miss; a
-/// damaged cache is reported and replaced by `Cache::open`.
-pub fn compiled_get(dir: &Path, key: &[u8; 32]) -> Option<(Vec<u8>, Vec<u8>)> {
-    let conn = try_open(&dir.join(FILE)).ok()?;
-    let (rules, warnings, chk) = conn
-        .query_row(
-            "SELECT rules, warnings, chk FROM compiled WHERE key = ?1",
-            [&key[..]],
-            |r| Ok((blob(r, 0), blob(r, 1), int(r, 2))),
-        )
-        .ok()?;
-    match (rules, warnings, chk) {
-        (Some(rules), Some(warnings), Some(chk)) if chk == check(&[key, &rules, &warnings]) => {
-            Some((rules, warnings))
-        }
-        _ => {
-            eprintln!(
-                "fpgate: cache {}: damaged compiled rules ignored (compiling again)",
-                dir.display()
-            );
-            None
+    /// How much the cache saved, for the report's timings.
+    pub fn stats(&self, dir: &std::path::Path) -> CacheStats {
+        let n: Vec<usize> = self
+            .counts
+            .iter()
+            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            .collect();
+        CacheStats {
+            dir: dir.display().to_string(),
+            files_unread: n[0],
+            files_read_not_scanned: n[1],
+            files_scanned_changed_rules: n[2],
+            files_scanned_all_rules: n[3],
+            changed_rules: self
+                .plans
+                .iter()
+                .filter_map(|p| Some((p.rs.label.to_string(), p.delta.as_ref()?.count)))
+                .collect(),
+            uncached_rulesets: self
+                .plans
+                .iter()
+                .filter_map(|p| {
+                    let why = match &p.rs.cache {
+                        Err(e) => e.clone(),
+                        Ok(k) if k.uncached.is_empty() => return None,
+                        Ok(k) => format!(
+                            "these rules run on every file, the rest use the cache: {}",
+                            k.uncached
+                                .iter()
+                                .map(|(r, why)| format!("{r} ({why})"))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ),
+                    };
+                    Some((p.rs.label.to_string(), why))
+                })
+                .collect(),
+            full_rules_loaded: self
+                .plans
+                .iter()
+                .filter(|p| p.rs.rules.is_built())
+                .map(|p| p.rs.label.to_string())
+                .collect(),
         }
     }
-}
 
-/// Keep compiled rules; only the most recent few rulesets are kept.
-pub fn compiled_put(dir: &Path, key: &[u8; 32], rules: &[u8], warnings: &[u8]) {
-    const KEEP: i64 = 8;
-    let Ok(conn) = try_open(&dir.join(FILE)) else {
-        return;
-    };
-    put_compiled_row(&conn, key, rules, warnings, unix_now());
-    let _ = conn.execute(
-        "DELETE FROM compiled WHERE length(rules) > 0 AND key NOT IN \
-         (SELECT key FROM compiled WHERE length(rules) > 0 ORDER BY made DESC LIMIT ?1)",
-        [KEEP],
-    );
-}
+    /// The rules of ruleset `i` the cache has no result for, for this file.
+    fn missing(&self, i: usize, a: &Subject, b: &Subject) -> Option<Mask> {
+        let p = &self.plans[i];
+        p.keys?;
+        let mut sets: Vec<u32> = self
+            .known
+            .done
+            .get(a)
+            .into_iter()
+            .chain(self.known.done.get(b))
+            .flatten()
+            .copied()
+            .collect();
+        sets.sort_unstable();
+        sets.dedup();
+        let key = (i, sets);
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = memo.get(&key) {
+            return Some(m.clone());
+        }
+        let mut m = p.all.clone();
+        for &s in &key.1 {
+            for (w, c) in m.iter_mut().zip(&p.set_masks[s as usize]) {
+                *w &= !c;
+            }
+        }
+        memo.insert(key, m.clone());
+        Some(m)
+    }
 
-/// One row of `compiled`, with its checksum.
-fn put_compiled_row(conn: &Connection, key: &[u8; 32], rules: &[u8], warnings: &[u8], made: i64) {
-    let _ = conn.execute(
-        "INSERT OR REPLACE INTO compiled VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            &key[..],
-            rules,
-            warnings,
-            made,
-            check(&[key, rules, warnings])
-        ],
-    );
-}
+    /// What ruleset `i` must do with the file of subjects `s`.
+    pub fn plan(&self, i: usize, s: &Subjects) -> Plan {
+        let Some(missing) = self.missing(i, &s.0, &s.1) else {
+            return Plan::Full;
+        };
+        if mask_count(&missing) == 0 {
+            return Plan::Skip;
+        }
+        match &self.plans[i].delta {
+            Some(d) if missing.iter().zip(&d.members).all(|(m, d)| m & !d == 0) => Plan::Delta,
+            _ => Plan::Full,
+        }
+    }
 
-/// Small per-file values (a rule file's warnings, its parse) are kept in
-/// `compiled` with no rules, under a key separated by `domain`.
-fn small_key(domain: &str, key: &[u8; 32]) -> [u8; 32] {
-    let mut h = sha2::Sha256::new();
-    sha2::Digest::update(&mut h, domain.as_bytes());
-    sha2::Digest::update(&mut h, b"\0");
-    sha2::Digest::update(&mut h, key);
-    sha2::Digest::finalize(h).into()
-}
-
-/// The values kept for `keys` in `domain`, if known and intact.
-pub fn small_get(dir: &Path, domain: &str, keys: &[[u8; 32]]) -> Vec<Option<Vec<u8>>> {
-    let Ok(conn) = try_open(&dir.join(FILE)) else {
-        return vec![None; keys.len()];
-    };
-    let Ok(mut stmt) = conn.prepare("SELECT rules, warnings, chk FROM compiled WHERE key = ?1")
-    else {
-        return vec![None; keys.len()];
-    };
-    keys.iter()
-        .map(|k| {
-            let key = small_key(domain, k);
-            let (rules, warnings, chk) = stmt
-                .query_row([&key[..]], |r| Ok((blob(r, 0), blob(r, 1), int(r, 2))))
-                .ok()?;
-            match (rules, warnings, chk) {
-                (Some(r), Some(w), Some(c)) if r.is_empty() && c == check(&[&key, &r, &w]) => {
-                    Some(w)
+    /// Before the scan: for the files already hashed, find the rules the
+    /// cache lacks; when that is a minority of a ruleset (one rule edited),
+    /// compile those rules with their dependencies so the scan runs only
+    /// them. Returns a line for stderr per ruleset where that failed.
+    pub fn prepare_deltas(
+        &mut self,
+        files: &[CorpusFile],
+        pre: &[Option<PreHashed>],
+        opts: &CompileOptions,
+    ) -> Vec<String> {
+        let mut log = Vec::new();
+        let known: Vec<Subjects> = files
+            .iter()
+            .zip(pre)
+            .filter_map(|(f, p)| Some(subjects(&p.as_ref()?.sha256, f)))
+            .collect();
+        for i in 0..self.plans.len() {
+            let Some(keys) = self.plans[i].keys else {
+                continue;
+            };
+            let n = keys.rules.len();
+            let mut union = mask_new(n);
+            for (a, b) in &known {
+                let Some(m) = self.missing(i, a, b) else {
+                    continue;
+                };
+                let c = mask_count(&m);
+                if c > 0 && c < n {
+                    for (u, w) in union.iter_mut().zip(&m) {
+                        *u |= w;
+                    }
                 }
-                _ => None, // damaged: the file is compiled in full again
             }
+            let wanted: Vec<usize> = (0..n).filter(|&j| mask_has(&union, j)).collect();
+            if wanted.is_empty() || wanted.len() * 2 > n {
+                continue;
+            }
+            let members_list = keys::closure(keys, &wanted);
+            let rs = self.plans[i].rs;
+            match keys::compile_subset(rs, &members_list, opts) {
+                Ok(rules) => {
+                    let mut members = mask_new(n);
+                    members_list.iter().for_each(|&j| mask_set(&mut members, j));
+                    let sets = split_sets(keys, members_list.iter().copied());
+                    self.writes
+                        .get_mut()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .sets
+                        .extend(sets.iter().cloned());
+                    self.plans[i].delta = Some(Delta {
+                        rules,
+                        members,
+                        sets,
+                        count: members_list.len(),
+                    });
+                }
+                Err(e) => log.push(format!(
+                    "{} ruleset: could not compile the changed rules on their own ({e}); running all rules",
+                    rs.label
+                )),
+            }
+        }
+        log
+    }
+
+    /// Remember what ruleset `i` found in a file it scanned under `plan`.
+    pub fn record(&self, i: usize, s: &Subjects, plan: Plan, hits: &[Hit]) {
+        let p = &self.plans[i];
+        let Some(keys) = p.keys else { return };
+        let sets = match (plan, &p.delta) {
+            (Plan::Full, _) => &p.full,
+            (Plan::Delta, Some(d)) => &d.sets,
+            _ => return,
+        };
+        let (a, b) = *s;
+        let mut found: [Vec<(Efp, Evidence)>; 2] = Default::default();
+        for h in hits {
+            if let Some(&j) = keys.by_name.get(&h.rule.1) {
+                let r = &keys.rules[j];
+                found[r.path_dependent as usize].push((r.efp, h.patterns.clone()));
+            }
+        }
+        let [plain, path] = found;
+        let mut w = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+        if !sets[0].1.is_empty() {
+            w.done.push((a, sets[0].0, plain));
+        }
+        if !sets[1].1.is_empty() {
+            w.done.push((b, sets[1].0, path));
+        }
+    }
+
+    /// The matches of ruleset `i` on a file: `fresh` for the rules that
+    /// ran under `plan`, the cache's for the others.
+    pub fn assemble(&self, i: usize, s: &Subjects, plan: Plan, fresh: Vec<Hit>) -> Vec<Hit> {
+        let p = &self.plans[i];
+        let Some(keys) = p.keys else { return fresh };
+        let ran: Option<&Mask> = match (plan, &p.delta) {
+            (Plan::Full, _) => return fresh,
+            (Plan::Delta, Some(d)) => Some(&d.members),
+            _ => None,
+        };
+        let (a, b) = *s;
+        let mut out = fresh;
+        for (subject, path_kind) in [(a, false), (b, true)] {
+            for (efp, ev) in self.known.hits.get(&subject).into_iter().flatten() {
+                let Some(&j) = keys.by_efp.get(efp) else {
+                    continue;
+                };
+                let r = &keys.rules[j];
+                if r.path_dependent != path_kind
+                    || ran.is_some_and(|m| mask_has(m, j))
+                    || !p.rs.info.contains_key(&r.key)
+                {
+                    continue;
+                }
+                out.push(Hit {
+                    rule: r.key.clone(),
+                    patterns: ev.clone(),
+                });
+            }
+        }
+        out.sort_by(|x, y| x.rule.cmp(&y.rule));
+        out.dedup_by(|x, y| x.rule == y.rule);
+        out
+    }
+
+    /// Remember a file's stamp and content hash.
+    pub fn record_stat(&self, f: &CorpusFile, stamp: Stamp, sha: [u8; 32], format: &str) {
+        if let Some(row) = store::stat_row(f, stamp, sha, format, self.now) {
+            self.writes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .stats
+                .push(row);
+        }
+    }
+}
+
+/// Stat-cache lookups for the walked files: a file whose current stamp
+/// equals the remembered one gets its remembered hash.
+pub fn stat_lookup(
+    cache: &mut store::Cache,
+    files: &[CorpusFile],
+    follow_symlinks: bool,
+) -> Vec<Option<PreHashed>> {
+    let abs: Vec<std::path::PathBuf> = files
+        .iter()
+        .map(|f| std::path::absolute(&f.path).unwrap_or_else(|_| f.path.clone()))
+        .collect();
+    let entries = cache.stats(&abs);
+    files
+        .iter()
+        .zip(entries)
+        .map(|(f, e)| {
+            let (e, format) = e?;
+            let meta = if follow_symlinks {
+                std::fs::metadata(&f.path)
+            } else {
+                std::fs::symlink_metadata(&f.path)
+            }
+            .ok()?;
+            if !meta.file_type().is_file() || Stamp::of(&meta) != e.stamp {
+                return None;
+            }
+            Some(PreHashed {
+                stamp: e.stamp,
+                sha256: e.sha256,
+                format,
+                cached: true,
+            })
         })
         .collect()
 }
 
-/// Keep values in `domain`, in one transaction; rows unused for 30 days
-/// are dropped.
-pub fn small_put(dir: &Path, domain: &str, rows: &[([u8; 32], Vec<u8>)]) {
-    if rows.is_empty() {
-        return;
+impl Planner for CacheRun<'_> {
+    fn subjects(&self, sha: &[u8; 32], f: &CorpusFile) -> Subjects {
+        subjects(sha, f)
     }
-    let Ok(mut conn) = try_open(&dir.join(FILE)) else {
-        return;
-    };
-    let now = unix_now();
-    let Ok(tx) = conn.transaction() else { return };
-    for (k, value) in rows {
-        put_compiled_row(&tx, &small_key(domain, k), &[], value, now);
+    fn plan(&self, ruleset: usize, s: &Subjects) -> Plan {
+        CacheRun::plan(self, ruleset, s)
     }
-    let _ = tx.execute(
-        "DELETE FROM compiled WHERE length(rules) = 0 AND made < ?1",
-        [now - 30 * 86_400],
-    );
-    let _ = tx.commit();
-}
-
-/// A stat-cache row for a file read in this run, unless it was modified
-/// within the last 2 seconds of `now` (see `Stamp::racy`).
-pub fn stat_row(
-    f: &crate::corpus::CorpusFile,
-    stamp: crate::engine::Stamp,
-    sha256: [u8; 32],
-    format: &str,
-    now: i64,
-) -> Option<(PathBuf, StatEntry, String)> {
-    if stamp.racy(now, 2) {
-        return None;
+    fn delta_rules(&self, ruleset: usize) -> Option<&Rules> {
+        self.plans.get(ruleset)?.delta.as_ref().map(|d| &d.rules)
     }
-    let abs = std::path::absolute(&f.path).ok()?;
-    Some((abs, StatEntry { stamp, sha256 }, format.to_string()))
-}
-
-/// Seconds since 1970 (0 if the clock is before it).
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn stat_check(path: &[u8], n: &[i64; 7], sha: &[u8], format: &str) -> i64 {
-    let nums: Vec<u8> = n.iter().flat_map(|x| x.to_le_bytes()).collect();
-    check(&[path, &nums, sha, format.as_bytes()])
-}
-
-fn discard(path: &Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(p));
+    fn record(&self, ruleset: usize, s: &Subjects, plan: Plan, hits: &[Hit]) {
+        CacheRun::record(self, ruleset, s, plan, hits)
     }
-}
-
-fn try_open(path: &Path) -> Result<Connection, Bad> {
-    let conn = Connection::open(path).map_err(classify)?;
-    conn.busy_timeout(Duration::from_secs(60))
-        .map_err(classify)?;
-    let app: i32 = conn
-        .query_row("PRAGMA application_id", [], |r| r.get(0))
-        .map_err(classify)?;
-    if app == 0 {
-        init(&conn)?;
+    fn assemble(&self, ruleset: usize, s: &Subjects, plan: Plan, fresh: Vec<Hit>) -> Vec<Hit> {
+        CacheRun::assemble(self, ruleset, s, plan, fresh)
     }
-    let app: i32 = conn
-        .query_row("PRAGMA application_id", [], |r| r.get(0))
-        .map_err(classify)?;
-    if app != APP_ID {
-        return Err(Bad::Foreign(
-            "an SQLite database that is not an fpgate cache".into(),
-        ));
+    fn record_stat(&self, f: &CorpusFile, stamp: Stamp, sha: [u8; 32], format: &'static str) {
+        CacheRun::record_stat(self, f, stamp, sha, format)
     }
-    let version: i32 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(classify)?;
-    if version != SCHEMA {
-        return Err(Bad::Foreign(format!(
-            "cache format {version}, this fpgate uses format {SCHEMA}"
-        )));
-    }
-    conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(classify)?;
-    Ok(conn)
-}
-
-/// Create the tables in a new, empty database (another process may be
-/// doing the same: the write lock decides, the loser finds them made).
-fn init(conn: &Connection) -> Result<(), Bad> {
-    // WAL persists in the file; it cannot be switched inside a transaction.
-    let _: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .map_err(classify)?;
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(classify)?;
-    let body = || -> Result<(), Bad> {
-        let app: i32 = conn
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(classify)?;
-        if app != 0 {
-            return Ok(());
-        }
-        let objects: i64 = conn
-            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-            .map_err(classify)?;
-        if objects > 0 {
-            return Err(Bad::Foreign(
-                "an SQLite database that is not an fpgate cache".into(),
-            ));
-        }
-        conn.execute_batch(TABLES).map_err(classify)?;
-        conn.execute_batch(&format!(
-            "PRAGMA application_id = {APP_ID}; PRAGMA user_version = {SCHEMA};"
-        ))
-        .map_err(classify)
-    };
-    match body() {
-        Ok(()) => conn.execute_batch("COMMIT").map_err(classify),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn round_trip_and_checksums() {
-        let d = tempfile::tempdir().unwrap();
-        let mut c = Cache::open(d.path()).unwrap();
-        let e1: Efp = [1; 16];
-        let e2: Efp = [2; 16];
-        let id = set_id(&[e1, e2]);
-        let subject: Subject = [7; 32];
-        let ev = vec![PatternEvidence {
-            identifier: "$a".into(),
-            match_count: 1,
-            matches: vec![],
-        }];
-        c.write(&Writes {
-            sets: vec![(id, vec![e1, e2])],
-            done: vec![(subject, id, vec![(e2, ev.clone())])],
-            ..Default::default()
-        });
-        let want: std::collections::HashSet<Efp> = [e2].into_iter().collect();
-        let k = c.known(&want);
-        assert_eq!(k.sets.len(), 1);
-        assert_eq!(k.done[&subject], vec![0]);
-        assert_eq!(k.hits[&subject], vec![(e2, ev)]);
-        // A row edited behind fpgate's back (here: its match removed) is
-        // not trusted.
-        c.conn
-            .execute("UPDATE done SET hits = ?1", [&b"[]"[..]])
-            .unwrap();
-        let k = c.known(&want);
-        assert!(k.done.is_empty());
-        assert_eq!(c.bad_rows, 1);
-    }
-
-    #[test]
-    fn unused_rule_sets_and_vanished_files_are_collected() {
-        let d = tempfile::tempdir().unwrap();
-        let mut c = Cache::open(d.path()).unwrap();
-        let (old, new): (Efp, Efp) = ([1; 16], [2; 16]);
-        let (old_id, new_id) = (set_id(&[old]), set_id(&[new]));
-        let kept = d.path().join("kept");
-        std::fs::write(&kept, b"x").unwrap();
-        let stamp = crate::engine::Stamp::of(&std::fs::metadata(&kept).unwrap());
-        let entry = StatEntry {
-            stamp,
-            sha256: [3; 32],
-        };
-        c.write(&Writes {
-            sets: vec![(old_id, vec![old]), (new_id, vec![new])],
-            done: vec![([7; 32], old_id, vec![]), ([7; 32], new_id, vec![])],
-            stats: vec![
-                (kept.clone(), entry, "other".into()),
-                (d.path().join("gone"), entry, "other".into()),
-            ],
-            ..Default::default()
-        });
-        // The old set was last used 40 days ago; the last collection was
-        // two days ago.
-        let now = unix_now();
-        c.conn
-            .execute(
-                "UPDATE rulesets SET used = ?1 WHERE id = ?2",
-                params![now - 40 * 86_400, &old_id[..]],
-            )
-            .unwrap();
-        c.conn
-            .execute("UPDATE meta SET value = ?1", [now - 2 * 86_400])
-            .unwrap();
-        c.write(&Writes::default());
-        let count = |sql: &str| -> i64 { c.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
-        assert_eq!(count("SELECT count(*) FROM rulesets"), 1);
-        assert_eq!(count("SELECT count(*) FROM done"), 1);
-        assert_eq!(count("SELECT count(*) FROM stat"), 1);
-        let both: std::collections::HashSet<Efp> = [old, new].into_iter().collect();
-        assert_eq!(c.known(&both).set_ids, vec![new_id]);
-    }
-
-    #[test]
-    fn foreign_and_garbage_files_are_replaced() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join(FILE);
-        std::fs::write(&p, vec![0x42u8; 8192]).unwrap();
-        let mut c = Cache::open(d.path()).unwrap();
-        assert!(c.known(&Default::default()).sets.is_empty());
-        drop(c);
-        std::fs::remove_file(&p).unwrap();
-        let other = Connection::open(&p).unwrap();
-        other.execute_batch("CREATE TABLE t(x)").unwrap();
-        drop(other);
-        let c = Cache::open(d.path()).unwrap();
-        let app: i32 = c
-            .conn
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(app, APP_ID);
+    fn count(&self, answer: Answer) {
+        CacheRun::count(self, answer)
     }
 }

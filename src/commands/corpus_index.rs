@@ -63,7 +63,7 @@ pub fn index(a: &IndexArgs) -> Result<Exit> {
         );
         return Ok(Exit::Incomplete);
     }
-    let entries = lock::entries(&corpus, &outcomes, &ok)?;
+    let entries = lock::entries(&corpus, &engine::contents(&outcomes, &ok))?;
     let l = lock::build(entries);
     let mut text = serde_json::to_string_pretty(&l).expect("lock serialises");
     text.push('\n');

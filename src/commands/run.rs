@@ -80,7 +80,7 @@ pub fn check(a: &CheckArgs) -> Result<Exit> {
             .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
             .collect()
     };
-    install_interrupt_handler();
+    crate::util::interrupt::install_handler();
     loop {
         let seen = stamp();
         let s = settings("check", a.rules.clone(), Baseline::None, &a.common, &cfg)?;
@@ -98,12 +98,12 @@ pub fn check(a: &CheckArgs) -> Result<Exit> {
             }
         }
         while stamp() == seen {
-            if engine::interrupted() {
+            if crate::util::interrupt::interrupted() {
                 return Ok(Exit::Pass);
             }
             std::thread::sleep(Duration::from_millis(300));
         }
-        engine::INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
+        crate::util::interrupt::reset();
     }
 }
 
@@ -240,7 +240,7 @@ fn settings(
         match &cfg.scan.cache {
             Some(toml::Value::String(d)) => Some(cfg.resolve(Path::new(d))),
             Some(toml::Value::Boolean(false)) => None,
-            Some(toml::Value::Boolean(true)) | None => crate::cache::default_dir(),
+            Some(toml::Value::Boolean(true)) | None => crate::store::default_dir(),
             Some(other) => {
                 return Err(Error::usage(format!(
                     "fpgate.toml: scan.cache must be a directory or false, not {other}"
@@ -315,7 +315,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
     let cache = s
         .cache
         .as_ref()
-        .and_then(|dir| match crate::cache::Cache::open(dir) {
+        .and_then(|dir| match crate::store::Cache::open(dir) {
             Ok(c) => Some(c),
             Err(e) => {
                 eprintln!("fpgate: {e}; running without a results cache");
@@ -333,11 +333,16 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
             corpus::walk(&s_ref.corpus, &s_ref.walk).map(|c| {
                 let known = match cache.as_mut() {
                     Some(cache) => {
-                        crate::cache::plan::stat_lookup(cache, &c.files, s_ref.scan.follow_symlinks)
+                        crate::cache::stat_lookup(cache, &c.files, s_ref.scan.follow_symlinks)
                     }
                     None => Vec::new(),
                 };
-                let pre = engine::prehash(&c.files, known, &s_ref.scan, compiled_ref);
+                let pre = crate::corpus::read::prehash(
+                    &c.files,
+                    known,
+                    &s_ref.scan.limits(),
+                    compiled_ref,
+                );
                 (c, pre, cache)
             })
         });
@@ -376,14 +381,14 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
         print_warnings(rs, common.out.quiet);
     }
 
-    install_interrupt_handler();
+    crate::util::interrupt::install_handler();
     let progress = progress_bar(corpus.files.len() as u64, common.out.quiet);
     let mut sets: Vec<&Ruleset> = vec![&candidate];
     sets.extend(baseline.as_ref());
     let scan_started = Instant::now();
     let mut cache_run = cache
         .as_mut()
-        .map(|c| crate::cache::plan::CacheRun::new(c, &sets));
+        .map(|c| crate::cache::CacheRun::new(c, &sets));
     if let Some(run) = cache_run.as_mut() {
         for line in run.prepare_deltas(&corpus.files, &prehashed, &s.compile) {
             if !common.out.quiet {
@@ -395,7 +400,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
         &corpus.files,
         &prehashed,
         &sets,
-        cache_run.as_ref(),
+        cache_run.as_ref().map(|r| r as &dyn engine::Planner),
         &s.scan,
         &progress,
     );
@@ -462,7 +467,7 @@ fn execute(s: Settings, common: &CommonArgs) -> Result<Exit> {
             corpus: &corpus,
             outcomes: &outcomes,
             allow_incomplete: s.allow_incomplete,
-            interrupted: engine::interrupted(),
+            interrupted: crate::util::interrupt::interrupted(),
             timings: Timings::default(),
             policy: Policy {
                 exceptions: s.exceptions.as_ref(),
@@ -546,7 +551,7 @@ fn finish(inp: Inputs<'_>, lock: Option<(&crate::corpus::lock::Lock, &Path)>) ->
                 matches!(o, Outcome::Scanned { .. }) && !unscanned.contains(f.display.as_str())
             })
             .collect();
-        let current = crate::corpus::lock::entries(corpus, outcomes, &ok)?;
+        let current = crate::corpus::lock::entries(corpus, &engine::contents(outcomes, &ok))?;
         report.corpus.lock = Some(crate::corpus::lock::check(
             lock, path, &current, &ok, corpus,
         )?);
@@ -558,14 +563,14 @@ fn finish(inp: Inputs<'_>, lock: Option<(&crate::corpus::lock::Lock, &Path)>) ->
 /// thread) to learn which contents are its own.
 fn select_shard(
     corpus: corpus::Corpus,
-    pre: Vec<Option<engine::PreHashed>>,
+    pre: Vec<Option<crate::corpus::read::PreHashed>>,
     shard: crate::shard::partial::Shard,
     opts: &ScanOptions,
-    cache: Option<&mut crate::cache::Cache>,
+    cache: Option<&mut crate::store::Cache>,
     lock: Option<(&crate::corpus::lock::Lock, &Path)>,
 ) -> Result<(
     corpus::Corpus,
-    Vec<Option<engine::PreHashed>>,
+    Vec<Option<crate::corpus::read::PreHashed>>,
     Option<ShardRun>,
 )> {
     use crate::shard::partial::Shard;
@@ -592,7 +597,8 @@ fn select_shard(
         .map(|f| locked.get(f.rel.as_str()).copied())
         .collect();
     let skip: Vec<bool> = from_lock.iter().map(Option::is_some).collect();
-    let pre = engine::hash_rest(&corpus.files, pre, &skip, opts);
+    let pre =
+        crate::corpus::read::hash_rest(&corpus.files, pre, &skip, &opts.limits(), opts.threads);
     // Remember every hash, not only this shard's: tomorrow's run of this
     // shard hashes the whole corpus again.
     if let Some(cache) = cache {
@@ -764,7 +770,7 @@ impl ShardRun {
                     .zip(corpus.skipped.iter().cloned())
                     .collect(),
                 allow_incomplete: s.allow_incomplete,
-                interrupted: engine::interrupted(),
+                interrupted: crate::util::interrupt::interrupted(),
                 exceptions,
                 today: s
                     .today
@@ -800,24 +806,6 @@ pub fn merge(a: &crate::cli::MergeArgs) -> Result<Exit> {
     );
     emit(&report, &a.out)?;
     Ok(report.exit())
-}
-
-/// First Ctrl-C / SIGTERM: stop taking new files, finish the ones being
-/// scanned (bounded by --timeout), write the partial report, exit non-zero.
-/// Second one: leave at once (exit 130); reports are written atomically, so
-/// nothing half-written is left behind.
-fn install_interrupt_handler() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(install_handler);
-}
-
-fn install_handler() {
-    let _ = ctrlc::set_handler(|| {
-        if engine::INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("fpgate: interrupted: finishing the files being scanned, then writing a partial report (interrupt again to quit now)");
-    });
 }
 
 /// Compiler warnings in full on stderr, up to a limit: a public ruleset can

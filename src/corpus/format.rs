@@ -62,6 +62,20 @@ fn is_dotnet(d: &[u8]) -> bool {
     matches!((u32_at(d, clr), u32_at(d, clr + 4)), (Some(rva), Some(size)) if rva != 0 && size != 0)
 }
 
+/// The coarse file type LOKI-style rules compare the `filetype` external
+/// against: a second view of the same magic bytes, kept as LOKI defines it
+/// (any `cafebabe` is "MACHO" there, where `detect` checks the fat header).
+pub fn file_type(data: &[u8]) -> &'static str {
+    match data {
+        [b'M', b'Z', ..] => "EXE",
+        [0x7f, b'E', b'L', b'F', ..] => "ELF",
+        [0xfe, 0xed, 0xfa, 0xce | 0xcf, ..]
+        | [0xce | 0xcf, 0xfa, 0xed, 0xfe, ..]
+        | [0xca, 0xfe, 0xba, 0xbe, ..] => "MACHO",
+        _ => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +92,14 @@ mod tests {
         assert_eq!(f("MANIFEST"), "other");
         assert_eq!(detect(b"#!/bin/sh\n"), "script");
         assert_eq!(detect(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52]), "other");
+    }
+
+    #[test]
+    fn file_types_by_magic() {
+        assert_eq!(file_type(b"MZ\x90\x00"), "EXE");
+        assert_eq!(file_type(b"\x7fELF\x02"), "ELF");
+        assert_eq!(file_type(&[0xcf, 0xfa, 0xed, 0xfe]), "MACHO");
+        assert_eq!(file_type(&[0xca, 0xfe, 0xba, 0xbe]), "MACHO");
+        assert_eq!(file_type(b"#!/bin/sh"), "");
     }
 }

@@ -4,7 +4,6 @@
 //! so a moved or shrunken corpus can never pass quietly.
 
 use crate::corpus::Corpus;
-use crate::engine::{sha_hex, Outcome};
 use crate::error::{Error, Result};
 use crate::util::hex::hex;
 use serde::{Deserialize, Serialize};
@@ -49,33 +48,29 @@ pub fn corpus_hash(entries: &[LockEntry]) -> String {
     hex(&h.finalize())
 }
 
-/// Entries for the files whose `ok` flag is set (scanned), sorted by path.
-pub fn entries(corpus: &Corpus, outcomes: &[Outcome], ok: &[bool]) -> Result<Vec<LockEntry>> {
+/// What a scanned file's content is: its sha256, size and format.
+pub type Content = ([u8; 32], u64, &'static str);
+
+/// Entries for the files whose content is given (the scanned ones), sorted
+/// by path. `contents` is in the order of `corpus.files`.
+pub fn entries(corpus: &Corpus, contents: &[Option<Content>]) -> Result<Vec<LockEntry>> {
     let mut by_path: BTreeMap<String, LockEntry> = BTreeMap::new();
-    for ((f, o), ok) in corpus.files.iter().zip(outcomes).zip(ok) {
-        if let (
-            Outcome::Scanned {
-                sha256,
-                size,
-                format,
-                ..
-            },
-            true,
-        ) = (o, ok)
-        {
-            let e = LockEntry {
-                path: f.rel.clone(),
-                size: *size,
-                sha256: sha_hex(sha256),
-                format: format.to_string(),
-                tier: if f.critical { "critical" } else { "standard" }.to_string(),
-            };
-            if let Some(prev) = by_path.insert(f.rel.clone(), e) {
-                return Err(Error::usage(format!(
-                    "two corpus roots both hold {} (relative paths must be unique across roots)",
-                    prev.path
-                )));
-            }
+    for (f, c) in corpus.files.iter().zip(contents) {
+        let Some((sha256, size, format)) = c else {
+            continue;
+        };
+        let e = LockEntry {
+            path: f.rel.clone(),
+            size: *size,
+            sha256: hex(sha256),
+            format: format.to_string(),
+            tier: if f.critical { "critical" } else { "standard" }.to_string(),
+        };
+        if let Some(prev) = by_path.insert(f.rel.clone(), e) {
+            return Err(Error::usage(format!(
+                "two corpus roots both hold {} (relative paths must be unique across roots)",
+                prev.path
+            )));
         }
     }
     Ok(by_path.into_values().collect())

@@ -5,6 +5,7 @@
 
 pub mod format;
 pub mod lock;
+pub mod read;
 
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -321,6 +322,25 @@ fn manifest_tiers(path: &Path) -> Result<std::collections::HashSet<String>> {
 /// Non-UTF-8 bytes are replaced (U+FFFD); the file itself is still scanned.
 pub fn display(p: &Path) -> String {
     p.to_string_lossy().into_owned()
+}
+
+/// Value of a standard external variable for one file.
+pub fn external_value(name: &str, f: &CorpusFile, data: &[u8]) -> String {
+    match name {
+        "filename" => f
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        "filepath" => f.display.clone(),
+        "extension" => f
+            .path
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
+            .unwrap_or_default(),
+        "filetype" => format::file_type(data).to_string(),
+        _ => String::new(),
+    }
 }
 
 #[cfg(test)]

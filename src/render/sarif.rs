@@ -6,7 +6,7 @@
 //! code scanning tracks one finding across runs. Excepted findings carry a
 //! `suppressions` entry with the exception's reason.
 
-use crate::rules::Diagnostic;
+use crate::diagnostic::Diagnostic;
 use crate::util::hex::hex;
 use crate::verdict::report::{Finding, Report};
 use serde_json::{json, Value};

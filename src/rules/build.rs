@@ -26,8 +26,9 @@
 //! equal those of a run without the cache after every kind of edit,
 //! including edits that break the full compile.
 
+use crate::diagnostic::Diagnostic;
 use crate::error::Result;
-use crate::rules::{CompileOptions, Diagnostic, Source};
+use crate::rules::{CompileOptions, Source};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -117,7 +118,7 @@ impl Job {
         )?;
         if let Some(dir) = &self.opts.cache_dir {
             if let (Ok(r), Ok(w)) = (rules.serialize(), serde_json::to_vec(&warnings)) {
-                crate::cache::compiled_put(dir, &self.key, &r, &w);
+                crate::store::compiled_put(dir, &self.key, &r, &w);
             }
             self.remember_warnings(&warnings);
         }
@@ -151,7 +152,7 @@ impl Job {
                 Some((self.file_key(s), serde_json::to_vec(&mine).ok()?))
             })
             .collect();
-        crate::cache::small_put(dir, "file-warnings", &rows);
+        crate::store::small_put(dir, "file-warnings", &rows);
     }
 
     /// A file's key: versions, its name and bytes, and the compile context
@@ -182,7 +183,7 @@ impl Job {
         }
         let keys: Vec<[u8; 32]> = self.sources.iter().map(|s| self.file_key(s)).collect();
         let known: Vec<Option<Vec<Diagnostic>>> =
-            crate::cache::small_get(dir, "file-warnings", &keys)
+            crate::store::small_get(dir, "file-warnings", &keys)
                 .into_iter()
                 .map(|b| b.and_then(|b| serde_json::from_slice(&b).ok()))
                 .collect();
@@ -239,7 +240,7 @@ impl Job {
                 }
             }
         }
-        crate::cache::small_put(dir, "file-warnings", &rows);
+        crate::store::small_put(dir, "file-warnings", &rows);
         Some(out)
     }
 }

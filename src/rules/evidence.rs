@@ -14,10 +14,35 @@
 //! that rule's matches on the file are the evidence. Clean files rarely
 //! match, so this costs one small scan per match.
 
-use crate::engine::{MatchEvidence, PatternEvidence, EVIDENCE_BYTES, EVIDENCE_MATCHES};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use yara_x::{Rules, Scanner, SourceCode};
+
+/// How many matches of one pattern are kept as evidence (all are counted).
+pub const EVIDENCE_MATCHES: usize = 5;
+/// How many bytes of each match are shown.
+pub const EVIDENCE_BYTES: usize = 32;
+
+/// One matched string of a rule, as evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct MatchEvidence {
+    pub offset: usize,
+    pub length: usize,
+    /// The first bytes matched (at most 32), hex.
+    pub hex: String,
+    /// The same bytes as printable text (`.` for others; UTF-16 shown plain).
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PatternEvidence {
+    pub identifier: String,
+    /// Every match of this pattern in the file (yara-x caps this per pattern).
+    pub match_count: usize,
+    /// The first matches, by offset.
+    pub matches: Vec<MatchEvidence>,
+}
 
 /// Per rule (by identifier), the source of its evidence rule; compiled on
 /// first use and shared by the workers.

@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use yara_x::{Rules, SourceCode};
 
 /// Effective fingerprint of one rule (truncated sha256).
-pub type Efp = [u8; 16];
+pub use crate::store::Efp;
 
 /// The cache keys of every rule of a ruleset, declared or compiled.
 #[derive(Debug, Clone, Default)]
@@ -65,8 +65,8 @@ fn context(opts: &CompileOptions) -> [u8; 32] {
         "fpgate {} yara-x {} keys v3 evidence-by-rule {}x{}\n",
         env!("CARGO_PKG_VERSION"),
         yara_x::VERSION,
-        crate::engine::EVIDENCE_MATCHES,
-        crate::engine::EVIDENCE_BYTES
+        crate::rules::evidence::EVIDENCE_MATCHES,
+        crate::rules::evidence::EVIDENCE_BYTES
     ));
     for d in &opts.defines {
         ctx.update(format!(

@@ -135,7 +135,7 @@ pub fn analyse_all(files: &[&[u8]], cache_dir: Option<&std::path::Path>) -> Vec<
     const DOMAIN: &str = "source-info";
     let keys: Vec<[u8; 32]> = files.par_iter().map(|b| source_key(b)).collect();
     let known: Vec<Option<SourceInfo>> = match cache_dir {
-        Some(dir) => crate::cache::small_get(dir, DOMAIN, &keys)
+        Some(dir) => crate::store::small_get(dir, DOMAIN, &keys)
             .into_iter()
             .map(|v| v.and_then(|v| serde_json::from_slice(&v).ok()))
             .collect(),
@@ -158,7 +158,7 @@ pub fn analyse_all(files: &[&[u8]], cache_dir: Option<&std::path::Path>) -> Vec<
             .filter(|((_, fresh), _)| *fresh)
             .filter_map(|((info, _), k)| Some((*k, serde_json::to_vec(info).ok()?)))
             .collect();
-        crate::cache::small_put(dir, DOMAIN, &rows);
+        crate::store::small_put(dir, DOMAIN, &rows);
     }
     out.into_iter().map(|(i, _)| i).collect()
 }
@@ -513,7 +513,7 @@ global rule Second { condition: filesize < 10 }
         let mut forged = analyse(b"rule forged { condition: true }");
         forged.includes.clear();
         let v = serde_json::to_vec(&forged).unwrap();
-        crate::cache::small_put(
+        crate::store::small_put(
             d.path(),
             "source-info",
             &[(source_key(&plain), v.clone()), (source_key(&inc), v)],

@@ -12,9 +12,11 @@
 
 use crate::corpus::lock::Lock;
 use crate::corpus::{Corpus, CorpusFile, Reason, Unscanned};
-use crate::engine::{Hit, Outcome, PatternEvidence};
+use crate::diagnostic::Diagnostic;
+use crate::engine::{Hit, Outcome};
 use crate::error::{Error, Result};
-use crate::rules::{Diagnostic, RuleInfo, Ruleset};
+use crate::rules::evidence::PatternEvidence;
+use crate::rules::{RuleInfo, Ruleset};
 use crate::util::hex::hex;
 use crate::verdict::exceptions::ExceptionSet;
 use serde::{Deserialize, Serialize};

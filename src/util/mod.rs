@@ -1,4 +1,5 @@
-//! Small helpers every layer uses: hex forms and escaping.
+//! Small helpers every layer uses: hex forms, escaping, the interrupt flag.
 
 pub mod escape;
 pub mod hex;
+pub mod interrupt;

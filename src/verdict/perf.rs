@@ -73,7 +73,7 @@ pub struct RuleDelta {
 fn attribute(base: &Scanner<'_>, cand: &Scanner<'_>) -> Vec<RuleDelta> {
     use std::collections::BTreeMap;
     let total = |s: &Scanner<'_>| -> BTreeMap<String, f64> {
-        crate::engine::rule_costs(s)
+        crate::engine::profile::rule_costs(s)
             .into_iter()
             .map(|(ns, r, c, p)| (format!("{ns}:{r}"), (c + p).as_secs_f64()))
             .collect()

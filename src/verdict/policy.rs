@@ -1,7 +1,8 @@
 //! Gate policy on top of the raw classification: rule change classes,
 //! accepted exceptions, the critical tier, and compiler warnings that block.
 
-use crate::rules::{Diagnostic, RuleInfo, RuleKey, Ruleset};
+use crate::diagnostic::Diagnostic;
+use crate::rules::{RuleInfo, RuleKey, Ruleset};
 use crate::verdict::exceptions::{Exception, ExceptionReport, ExceptionSet, Status, Target};
 use crate::verdict::report::{Class, Finding};
 use jiff::civil::Date;

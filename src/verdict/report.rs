@@ -4,11 +4,14 @@
 //! Everything in a report is sorted, so two runs over the same inputs give
 //! the same JSON except for `timings`.
 
+use crate::cache::CacheStats;
 use crate::corpus::lock::LockCheck;
 use crate::corpus::{Corpus, Reason, Unscanned};
-use crate::engine::{sha_hex, Hit, Outcome, PatternEvidence};
+use crate::diagnostic::Diagnostic;
+use crate::engine::{Hit, Outcome};
 use crate::exit::Exit;
-use crate::rules::{Diagnostic, RuleInfo, RuleKey, Ruleset};
+use crate::rules::evidence::PatternEvidence;
+use crate::rules::{RuleInfo, RuleKey, Ruleset};
 use crate::verdict::exceptions::{ExceptionReport, ExceptionSet, Status};
 use crate::verdict::policy::{self, Change, RuleChanges, Tier};
 use serde::Serialize;
@@ -248,31 +251,6 @@ impl Timings {
     }
 }
 
-/// How the files of a run were answered, with a results cache.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Default)]
-pub struct CacheStats {
-    pub dir: String,
-    /// Every result cached and the file unchanged: not even read.
-    pub files_unread: usize,
-    /// Read (new stamp) but every result cached, or another path of the
-    /// same content scanned in this run.
-    pub files_read_not_scanned: usize,
-    /// Scanned with the rules that had no cached results only.
-    pub files_scanned_changed_rules: usize,
-    /// Scanned with every rule.
-    pub files_scanned_all_rules: usize,
-    /// Rules run alone on the files that had everything else cached, per
-    /// ruleset label.
-    pub changed_rules: std::collections::BTreeMap<String, usize>,
-    /// Rulesets that cannot be cached per rule, and why.
-    pub uncached_rulesets: std::collections::BTreeMap<String, String>,
-    /// Rulesets whose complete compiled form this run built or loaded (a
-    /// file needed every rule, or the set was compiled in full); a run that
-    /// the cache and the changed rules answer lists none.
-    #[serde(default)]
-    pub full_rules_loaded: Vec<String>,
-}
-
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Report {
     pub schema_version: u32,
@@ -457,9 +435,12 @@ pub fn build(inp: Inputs<'_>) -> Report {
             }
         }
     }
-    corpus.hash = crate::corpus::lock::entries(inp.corpus, inp.outcomes, &scanned_ok)
-        .map(|e| crate::corpus::lock::corpus_hash(&e))
-        .unwrap_or_default();
+    corpus.hash = crate::corpus::lock::entries(
+        inp.corpus,
+        &crate::engine::contents(inp.outcomes, &scanned_ok),
+    )
+    .map(|e| crate::corpus::lock::corpus_hash(&e))
+    .unwrap_or_default();
 
     let changes = inp.baseline.map(|b| policy::rule_changes(inp.candidate, b));
 
@@ -500,7 +481,7 @@ pub fn build(inp: Inputs<'_>) -> Report {
             tier,
             rule: info,
             rule_change,
-            sha256: sha_hex(&sha),
+            sha256: crate::util::hex::hex(&sha),
             size,
             format: format.to_string(),
             paths: paths.into_iter().collect(),

@@ -1,0 +1,321 @@
+//! One scan worker: reads a file into its reusable buffer, hashes it, asks
+//! the planner (if any) what each ruleset still has to run on it, and runs
+//! that from the same buffer. One worker per thread, the rules shared.
+
+use super::{Answer, Hit, Outcome, Plan, Planner, ScanOptions, Subjects};
+use crate::corpus::read::{read_into, PreHashed, Stamp};
+use crate::corpus::{external_value, format, CorpusFile, Reason};
+use crate::rules::Ruleset;
+use crate::util::interrupt::interrupted;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+use std::time::Duration;
+use yara_x::{ScanError, Scanner};
+
+/// Why a file could not be scanned, from a yara-x scan error: a timeout
+/// (`what` exceeded `--timeout`) or any other error.
+fn scan_failure(
+    e: ScanError,
+    what: impl FnOnce() -> String,
+    timeout: Duration,
+) -> (Reason, String) {
+    match e {
+        ScanError::Timeout => (
+            Reason::Timeout,
+            format!("{} exceeded {}s (--timeout)", what(), timeout.as_secs_f64()),
+        ),
+        other => (Reason::ScanError, other.to_string()),
+    }
+}
+
+pub(super) struct Worker<'r> {
+    rulesets: &'r [&'r Ruleset],
+    planner: Option<&'r dyn Planner>,
+    /// Per ruleset, a scanner of every rule: made when a file first needs
+    /// one, so a run answered from the cache never builds the full rules.
+    scanners: Vec<Option<Scanner<'r>>>,
+    /// Per ruleset, a scanner of its changed rules only (see `Planner::delta_rules`).
+    delta_scanners: Vec<Option<Scanner<'r>>>,
+    opts: ScanOptions,
+    buf: Vec<u8>,
+}
+
+impl Drop for Worker<'_> {
+    fn drop(&mut self) {
+        #[cfg(feature = "profiling")]
+        if self.opts.profile {
+            if let Some(Some(s)) = self.scanners.first() {
+                super::profile::collect(s);
+            }
+        }
+    }
+}
+
+impl<'r> Worker<'r> {
+    pub(super) fn new(
+        rulesets: &'r [&'r Ruleset],
+        planner: Option<&'r dyn Planner>,
+        opts: &ScanOptions,
+    ) -> Self {
+        let mut w = Worker {
+            rulesets,
+            planner,
+            scanners: Vec::new(),
+            delta_scanners: Vec::new(),
+            opts: opts.clone(),
+            buf: Vec::new(),
+        };
+        w.reset_scanners();
+        w
+    }
+
+    fn reset_scanners(&mut self) {
+        let timeout = self.opts.timeout;
+        self.scanners = self.rulesets.iter().map(|_| None).collect();
+        let planner = self.planner;
+        self.delta_scanners = (0..self.rulesets.len())
+            .map(|i| {
+                let rules = planner?.delta_rules(i)?;
+                let mut s = Scanner::new(rules);
+                s.set_timeout(timeout);
+                Some(s)
+            })
+            .collect();
+    }
+
+    /// The file's cache subjects (`None` without a cache).
+    fn subjects(&self, sha: &[u8; 32], f: &CorpusFile) -> Option<Subjects> {
+        self.planner.map(|p| p.subjects(sha, f))
+    }
+
+    /// Each ruleset's plan for this file (all `Full` without a cache).
+    fn plans(&self, s: Option<&Subjects>) -> Vec<Plan> {
+        (0..self.rulesets.len())
+            .map(|i| match (self.planner, s) {
+                (Some(c), Some(s)) => c.plan(i, s),
+                _ => Plan::Full,
+            })
+            .collect()
+    }
+
+    /// The matches per ruleset, from `fresh` results and the cache.
+    fn assemble(
+        &self,
+        s: Option<&Subjects>,
+        plans: &[Plan],
+        fresh: Vec<Vec<Hit>>,
+    ) -> Vec<Vec<Hit>> {
+        fresh
+            .into_iter()
+            .zip(plans)
+            .enumerate()
+            .map(|(i, (hits, &plan))| match (self.planner, s) {
+                (Some(c), Some(s)) => {
+                    if plan != Plan::Skip {
+                        c.record(i, s, plan, &hits);
+                    }
+                    c.assemble(i, s, plan, hits)
+                }
+                _ => hits,
+            })
+            .collect()
+    }
+
+    pub(super) fn process(
+        &mut self,
+        f: &CorpusFile,
+        pre: Option<&PreHashed>,
+        claimed: &Mutex<HashSet<[u8; 32]>>,
+        path_dependent: bool,
+    ) -> Outcome {
+        let unscanned = |reason, detail: String| Outcome::Unscanned {
+            reason,
+            detail,
+            sha256: None,
+            size: None,
+        };
+        if interrupted() {
+            return unscanned(
+                Reason::Interrupted,
+                "the run was interrupted before this file was scanned".into(),
+            );
+        }
+        // Known content whose every result is cached: not even read.
+        if let (Some(_), Some(p)) = (self.planner, pre) {
+            let subj = self.subjects(&p.sha256, f);
+            let plans = self.plans(subj.as_ref());
+            if plans.iter().all(|p| *p == Plan::Skip) {
+                if !p.cached {
+                    if let Some(c) = self.planner {
+                        c.record_stat(f, p.stamp, p.sha256, p.format);
+                    }
+                }
+                let empty = vec![Vec::new(); plans.len()];
+                if let Some(c) = self.planner {
+                    c.count(Answer::Unread);
+                }
+                return Outcome::Scanned {
+                    sha256: p.sha256,
+                    size: p.stamp.size,
+                    format: p.format,
+                    hits: Some(self.assemble(subj.as_ref(), &plans, empty)),
+                };
+            }
+        }
+        let stamp = match self.read(f) {
+            Ok(stamp) => stamp,
+            Err((reason, detail)) => return unscanned(reason, detail),
+        };
+        let size = stamp.size;
+        let sha256: [u8; 32] = match pre {
+            Some(p) if p.stamp == stamp => p.sha256,
+            _ => Sha256::digest(&self.buf).into(),
+        };
+        let format = format::detect(&self.buf);
+        if let Some(c) = self.planner {
+            if !pre.is_some_and(|p| p.cached && p.stamp == stamp) {
+                c.record_stat(f, stamp, sha256, format);
+            }
+        }
+        let subj = self.subjects(&sha256, f);
+        let plans = self.plans(subj.as_ref());
+        let count = |what| {
+            if let Some(c) = self.planner {
+                c.count(what);
+            }
+        };
+        if plans.iter().all(|p| *p == Plan::Skip) {
+            count(Answer::ReadOnly);
+            let empty = vec![Vec::new(); plans.len()];
+            return Outcome::Scanned {
+                sha256,
+                size,
+                format,
+                hits: Some(self.assemble(subj.as_ref(), &plans, empty)),
+            };
+        }
+
+        let first = claimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sha256);
+        if !first && !path_dependent {
+            // Another path of this content is being scanned.
+            count(Answer::ReadOnly);
+            return Outcome::Scanned {
+                sha256,
+                size,
+                format,
+                hits: None,
+            };
+        }
+        count(if plans.contains(&Plan::Full) {
+            Answer::Full
+        } else {
+            Answer::Delta
+        });
+
+        match catch_unwind(AssertUnwindSafe(|| self.scan_buf(f, &plans))) {
+            Ok(Ok(hits)) => Outcome::Scanned {
+                sha256,
+                size,
+                format,
+                hits: Some(self.assemble(subj.as_ref(), &plans, hits)),
+            },
+            Ok(Err((reason, detail))) => Outcome::Unscanned {
+                reason,
+                detail,
+                sha256: Some(sha256),
+                size: Some(size),
+            },
+            Err(panic) => {
+                // The scanner may be in any state after a panic: start afresh.
+                self.reset_scanners();
+                let msg = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Outcome::Unscanned {
+                    reason: Reason::Panic,
+                    detail: format!("scanner panicked: {msg}"),
+                    sha256: Some(sha256),
+                    size: Some(size),
+                }
+            }
+        }
+    }
+
+    /// Read the whole file into `self.buf`, fail-closed on anything odd.
+    fn read(&mut self, f: &CorpusFile) -> Result<Stamp, (Reason, String)> {
+        read_into(&f.path, &mut self.buf, &self.opts.limits())
+    }
+
+    fn scan_buf(
+        &mut self,
+        f: &CorpusFile,
+        plans: &[Plan],
+    ) -> Result<Vec<Vec<Hit>>, (Reason, String)> {
+        let mut all = Vec::with_capacity(self.scanners.len());
+        let timeout = self.opts.timeout;
+        for (i, (full, rs)) in self
+            .scanners
+            .iter_mut()
+            .zip(self.rulesets.iter())
+            .enumerate()
+        {
+            let scanner = match (plans[i], self.delta_scanners.get_mut(i)) {
+                (Plan::Skip, _) => {
+                    all.push(Vec::new());
+                    continue;
+                }
+                (Plan::Delta, Some(Some(d))) => d,
+                _ => {
+                    if full.is_none() {
+                        // Built by the first worker that needs it; a build
+                        // that fails leaves the file unscanned.
+                        let rules = rs
+                            .rules
+                            .get()
+                            .map_err(|e| (Reason::ScanError, format!("{} rules: {e}", rs.label)))?;
+                        let mut s = Scanner::new(rules);
+                        s.set_timeout(timeout);
+                        *full = Some(s);
+                    }
+                    full.as_mut().expect("made above")
+                }
+            };
+            for ext in &rs.per_file_externals {
+                let value = external_value(ext, f, &self.buf);
+                scanner
+                    .set_global(ext, value.as_str())
+                    .map_err(|e| (Reason::ScanError, format!("setting `{ext}`: {e}")))?;
+            }
+            let results = scanner
+                .scan(&self.buf)
+                .map_err(|e| scan_failure(e, || format!("{} ruleset scan", rs.label), timeout))?;
+            let matched: Vec<crate::rules::RuleKey> = results
+                .matching_rules()
+                .map(|rule| (rule.namespace().to_string(), rule.identifier().to_string()))
+                .collect();
+            // Evidence from the rule alone (see `evidence`), so it does not
+            // depend on which other rules ran on this file.
+            let mut hits = Vec::with_capacity(matched.len());
+            for rule in matched {
+                let patterns = rs.evidence.of(&rule.1, &self.buf, timeout).map_err(|e| {
+                    scan_failure(
+                        e,
+                        || format!("{} ruleset: evidence of {}", rs.label, rule.1),
+                        timeout,
+                    )
+                })?;
+                hits.push(Hit { rule, patterns });
+            }
+            hits.sort_by(|a, b| a.rule.cmp(&b.rule));
+            all.push(hits);
+        }
+        Ok(all)
+    }
+}
