@@ -1,9 +1,122 @@
-//! The entry point: parse the command line, run the command, and turn its
-//! verdict or error into the process exit code.
+//! The entry point: parse the command line, resolve the command's settings,
+//! run it, and turn its verdict or its error into the process exit code.
+//! The one place exit codes are decided.
 
+use crate::cli::{Cli, Command, CorpusCommand, ExceptionsCommand, OutputArgs};
+use crate::commands;
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::render::Format;
+use crate::settings;
+use clap::Parser;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Run fpgate with the process's arguments.
 pub fn run() -> ExitCode {
-    ExitCode::from(crate::cli::run() as u8)
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
+                _ => exit_code(Exit::Error),
+            };
+        }
+    };
+    match dispatch(&cli.command) {
+        Ok(exit) => exit_code(exit),
+        Err(e) => {
+            let (name, json_to) = error_report(&cli.command);
+            report_error(name, json_to, &e);
+            exit_code(e.exit())
+        }
+    }
+}
+
+fn exit_code(e: Exit) -> ExitCode {
+    ExitCode::from(e.code() as u8)
+}
+
+/// Settings first (every refusal before any file is read), then the command.
+fn dispatch(c: &Command) -> Result<Exit> {
+    match c {
+        Command::Scan(a) => commands::scan::run(&settings::Run::scan(a)?),
+        Command::Gate(a) => commands::gate::run(&settings::Run::gate(a)?),
+        Command::Check(a) if a.watch => {
+            commands::check::watch(a, &|e| report_error("check", None, e))
+        }
+        Command::Check(a) => commands::check::run(&settings::Run::check(a)?),
+        Command::Merge(a) => commands::merge::run(&settings::Merge::of(a)?),
+        Command::Corpus(CorpusCommand::Index(a)) => {
+            commands::corpus_index::run(&settings::Index::of(a)?)
+        }
+        Command::Exceptions(ExceptionsCommand::Add(a)) => {
+            commands::exceptions_add::run(&settings::ExceptionsAdd::of(a)?)
+        }
+    }
+}
+
+/// The command's name, and where its JSON error report goes (if JSON was
+/// asked for).
+fn error_report(c: &Command) -> (&'static str, Option<Option<PathBuf>>) {
+    match c {
+        Command::Scan(a) => ("scan", json_target(&a.common.out)),
+        Command::Gate(a) => ("gate", json_target(&a.common.out)),
+        Command::Corpus(_) => ("corpus index", None),
+        Command::Exceptions(_) => ("exceptions add", None),
+        Command::Check(a) => ("check", json_target(&a.common.out)),
+        Command::Merge(a) => ("merge", json_target(&a.out)),
+    }
+}
+
+/// Where a JSON error report goes, if JSON was asked for.
+fn json_target(c: &OutputArgs) -> Option<Option<PathBuf>> {
+    if c.format == Some(Format::Json) {
+        return Some(c.output.clone());
+    }
+    c.reports
+        .iter()
+        .find(|t| t.format == Format::Json)
+        .map(|t| t.path.clone())
+}
+
+/// An error ends the run without a verdict: say so on stderr, and when the
+/// user asked for JSON, write a JSON error report so CI still has a file.
+/// It carries the error's kind and facts (`error`) besides the message.
+fn report_error(command: &str, json_to: Option<Option<PathBuf>>, e: &Error) {
+    let diagnostics: Vec<crate::diagnostic::Diagnostic> = match e {
+        Error::Compile {
+            errors, warnings, ..
+        } => {
+            crate::render::emit::print_diagnostics(warnings);
+            crate::render::emit::print_diagnostics(errors);
+            errors.iter().chain(warnings.iter()).cloned().collect()
+        }
+        _ => Vec::new(),
+    };
+    eprintln!(
+        "fpgate: error: {}",
+        crate::util::escape::term_multiline(&e.to_string())
+    );
+    let Some(out) = json_to else { return };
+    let v = serde_json::json!({
+        "schema_version": crate::verdict::report::SCHEMA_VERSION,
+        "tool": crate::verdict::report::Tool::current(),
+        "command": command,
+        "verdict": {
+            "result": "error",
+            "exit_code": e.exit().code(),
+            "message": e.to_string(),
+        },
+        "error": e.to_json(),
+        "diagnostics": diagnostics,
+    });
+    let mut s = serde_json::to_string_pretty(&v).expect("error report serialises");
+    s.push('\n');
+    if let Err(w) = crate::render::output::write(out.as_deref(), s.as_bytes()) {
+        eprintln!("fpgate: error: {w}");
+    }
 }

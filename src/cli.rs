@@ -1,12 +1,10 @@
-//! Command-line interface: the flags (the public contract), parsing, and the
-//! mapping of results and errors to exit codes. `main` only calls `run`.
+//! The command line: clap types and value parsers only (the flags are the
+//! public contract). `settings` turns them into what a command runs with;
+//! `app` dispatches.
 
-use crate::diagnostic::Diagnostic;
-use crate::error::Error;
-use crate::exit::{Exit, HELP as EXIT_HELP};
-use crate::render::output::{self, ColorChoice};
+use crate::exit::HELP as EXIT_HELP;
+use crate::render::output::ColorChoice;
 use crate::rules::Define;
-use crate::verdict::report::{Tool, SCHEMA_VERSION};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -278,7 +276,7 @@ pub struct CommonArgs {
     /// falls in it. Writes a partial report (JSON) for `fpgate merge`, and
     /// exits 0 once it is written: the merge gives the verdict.
     #[arg(long, value_name = "K/N")]
-    pub shard: Option<crate::shard::partial::Shard>,
+    pub shard: Option<crate::shard::Shard>,
     /// Scan every file with every rule; neither read nor write the cache
     /// (wins over --cache and FPGATE_CACHE).
     #[arg(long)]
@@ -304,97 +302,6 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
     let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a size"))?;
     n.checked_mul(mul)
         .ok_or_else(|| format!("`{s}` is too large"))
-}
-
-/// Parse the command line, run, and return the process exit code.
-pub fn run() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => Exit::Error.code(),
-            };
-        }
-    };
-    let result = match &cli.command {
-        Command::Scan(a) => crate::commands::run::scan(a),
-        Command::Gate(a) => crate::commands::run::gate(a),
-        Command::Corpus(CorpusCommand::Index(a)) => crate::commands::corpus_index::index(a),
-        Command::Exceptions(ExceptionsCommand::Add(a)) => crate::commands::exceptions_add::add(a),
-        Command::Check(a) => crate::commands::run::check(a),
-        Command::Merge(a) => crate::commands::run::merge(a),
-    };
-    match result {
-        Ok(exit) => exit.code(),
-        Err(e) => {
-            let (name, json_to) = match &cli.command {
-                Command::Scan(a) => ("scan", json_target(&a.common.out)),
-                Command::Gate(a) => ("gate", json_target(&a.common.out)),
-                Command::Corpus(_) => ("corpus index", None),
-                Command::Exceptions(_) => ("exceptions add", None),
-                Command::Check(a) => ("check", json_target(&a.common.out)),
-                Command::Merge(a) => ("merge", json_target(&a.out)),
-            };
-            report_error(name, json_to, &e);
-            Exit::Error.code()
-        }
-    }
-}
-
-/// Where a JSON error report goes, if JSON was asked for.
-fn json_target(c: &OutputArgs) -> Option<Option<PathBuf>> {
-    if c.format == Some(Format::Json) {
-        return Some(c.output.clone());
-    }
-    c.reports
-        .iter()
-        .find(|t| t.format == Format::Json)
-        .map(|t| t.path.clone())
-}
-
-pub fn print_diagnostics(diags: &[Diagnostic]) {
-    for d in diags {
-        eprintln!("{}", d.rendered);
-    }
-}
-
-/// An error ends the run without a verdict: say so on stderr, and when the
-/// user asked for JSON, write a JSON error report so CI still has a file.
-pub fn report_error(command: &str, json_to: Option<Option<PathBuf>>, e: &Error) {
-    let diagnostics: Vec<Diagnostic> = match e {
-        Error::Compile {
-            errors, warnings, ..
-        } => {
-            print_diagnostics(warnings);
-            print_diagnostics(errors);
-            errors.iter().chain(warnings.iter()).cloned().collect()
-        }
-        _ => Vec::new(),
-    };
-    eprintln!(
-        "fpgate: error: {}",
-        crate::util::escape::term_multiline(&e.to_string())
-    );
-    if let Some(out) = json_to {
-        let v = serde_json::json!({
-            "schema_version": SCHEMA_VERSION,
-            "tool": Tool::current(),
-            "command": command,
-            "verdict": {
-                "result": "error",
-                "exit_code": Exit::Error.code(),
-                "message": e.to_string(),
-            },
-            "diagnostics": diagnostics,
-        });
-        let mut s = serde_json::to_string_pretty(&v).expect("error report serialises");
-        s.push('\n');
-        if let Err(w) = output::write(out.as_deref(), s.as_bytes()) {
-            eprintln!("fpgate: error: {w}");
-        }
-    }
 }
 
 #[cfg(test)]

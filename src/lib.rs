@@ -11,7 +11,7 @@
 //! verdict; renderers write it. Each layer uses only the ones below it.
 
 // The layers, lowest first (rustfmt sorts the declarations below):
-//   util, diagnostic, error, exit      helpers, the error type, exit codes
+//   util, diagnostic, exit, error      helpers, exit codes, the error type
 //   corpus                             the clean files: walk, read, format, lock
 //   store                              the SQLite store (results, stamps, blobs)
 //   rules                              rule files -> compiled sets, identity, keys

@@ -9,6 +9,7 @@ use crate::store::{self, SetId, Subject};
 type Evidence = Vec<PatternEvidence>;
 type Known = store::Known<Evidence>;
 type Writes = store::Writes<Evidence>;
+use crate::corpus::format::Format;
 use crate::corpus::read::{PreHashed, Stamp};
 use crate::corpus::CorpusFile;
 use crate::engine::{Answer, Hit, Plan, Planner, Subjects};
@@ -421,7 +422,7 @@ impl<'r> CacheRun<'r> {
     }
 
     /// Remember a file's stamp and content hash.
-    pub fn record_stat(&self, f: &CorpusFile, stamp: Stamp, sha: [u8; 32], format: &str) {
+    pub fn record_stat(&self, f: &CorpusFile, stamp: Stamp, sha: [u8; 32], format: Format) {
         if let Some(row) = store::stat_row(f, stamp, sha, format, self.now) {
             self.writes
                 .lock()
@@ -484,7 +485,7 @@ impl Planner for CacheRun<'_> {
     fn assemble(&self, ruleset: usize, s: &Subjects, plan: Plan, fresh: Vec<Hit>) -> Vec<Hit> {
         CacheRun::assemble(self, ruleset, s, plan, fresh)
     }
-    fn record_stat(&self, f: &CorpusFile, stamp: Stamp, sha: [u8; 32], format: &'static str) {
+    fn record_stat(&self, f: &CorpusFile, stamp: Stamp, sha: [u8; 32], format: Format) {
         CacheRun::record_stat(self, f, stamp, sha, format)
     }
     fn count(&self, answer: Answer) {

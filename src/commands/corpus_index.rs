@@ -1,22 +1,18 @@
 //! `fpgate corpus index`: hash the corpus and write its lock.
 
-use crate::cli::IndexArgs;
 use crate::corpus;
 use crate::corpus::lock;
 use crate::engine::{self, Outcome, ScanOptions};
 use crate::error::Result;
 use crate::exit::Exit;
-use crate::settings::config::Config;
+use crate::settings::Index;
 use indicatif::ProgressBar;
 use std::time::Duration;
 
-pub fn index(a: &IndexArgs) -> Result<Exit> {
-    let cfg = Config::load(a.config.config.as_deref(), a.config.no_config)?;
-    let roots = cfg.corpus_roots(&a.corpus)?;
-    let walk = cfg.walk_options(a.follow_symlinks, &a.critical, &a.exclude);
-    let follow_symlinks = walk.follow_symlinks;
-    let corpus = corpus::walk(&roots, &walk)?;
-    let threads = cfg.threads(a.threads);
+pub fn run(a: &Index) -> Result<Exit> {
+    let follow_symlinks = a.walk.follow_symlinks;
+    let corpus = corpus::walk(&a.corpus, &a.walk)?;
+    let threads = a.threads;
     // No rules: the scan engine only reads, hashes and detects formats.
     let opts = ScanOptions {
         threads,

@@ -2,53 +2,49 @@
 //! the new false positives of a report. Stubs say "TODO" and the gate
 //! refuses to apply them until a human writes the reason and owner.
 
-use crate::cli::ExceptionsAddArgs;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::settings::config::Config;
+use crate::settings::ExceptionsAdd;
 use crate::verdict::exceptions::{self, toml_str, Target, TODO};
 use std::collections::BTreeSet;
-use std::path::Path;
 
-pub fn add(a: &ExceptionsAddArgs) -> Result<Exit> {
-    let cfg = Config::load(a.config.config.as_deref(), a.config.no_config)?;
-    let file = match (&a.file, &cfg.exceptions.file) {
-        (Some(f), _) => f.clone(),
-        (None, Some(f)) => cfg.resolve(f),
-        (None, None) => cfg.resolve(Path::new(exceptions::DEFAULT_FILE)),
-    };
-    let today = match &a.today {
-        Some(d) => exceptions::parse_date(d)
-            .ok_or_else(|| Error::usage(format!("--today {d:?} is not a date YYYY-MM-DD")))?,
-        None => exceptions::today(),
-    };
-    let expires = today
-        .checked_add(jiff::Span::new().days(i64::from(a.days)))
-        .map_err(|e| Error::usage(format!("--days {}: {e}", a.days)))?;
-
-    let text = std::fs::read_to_string(&a.from)
-        .map_err(|e| Error::usage(format!("cannot read report {}: {e}", a.from.display())))?;
+pub fn run(s: &ExceptionsAdd) -> Result<Exit> {
+    let (file, expires) = (&s.file, s.expires);
+    let text = std::fs::read_to_string(&s.from).map_err(|e| {
+        Error::io(
+            s.from.display(),
+            format!("cannot read report {}: {e}", s.from.display()),
+        )
+    })?;
     let report: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        Error::usage(format!(
-            "{}:{}:{}: not a JSON report: {e}",
-            a.from.display(),
-            e.line(),
-            e.column()
-        ))
+        Error::input(
+            "report",
+            s.from.display(),
+            format!(
+                "{}:{}:{}: not a JSON report: {e}",
+                s.from.display(),
+                e.line(),
+                e.column()
+            ),
+        )
     })?;
     let new = report
         .get("false_positives")
         .and_then(|f| f.get("new"))
         .and_then(|n| n.as_array())
         .ok_or_else(|| {
-            Error::usage(format!(
-                "{}: no false_positives.new list: not an fpgate report",
-                a.from.display()
-            ))
+            Error::input(
+                "report",
+                s.from.display(),
+                format!(
+                    "{}: no false_positives.new list: not an fpgate report",
+                    s.from.display()
+                ),
+            )
         })?;
 
     // Skip pairs the file already has an entry for.
-    let existing = exceptions::load(&file, false)?.unwrap_or_default();
+    let existing = exceptions::load(file, false)?.unwrap_or_default();
     let mut have: BTreeSet<(String, String)> = existing
         .entries
         .iter()
@@ -65,10 +61,14 @@ pub fn add(a: &ExceptionsAddArgs) -> Result<Exit> {
             |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
         let rule = f.get("rule").cloned().unwrap_or_default();
         let (Some(id), Some(sha)) = (field(&rule, "identifier"), field(f, "sha256")) else {
-            return Err(Error::usage(format!(
-                "{}: a new false positive lacks rule.identifier or sha256",
-                a.from.display()
-            )));
+            return Err(Error::input(
+                "report",
+                s.from.display(),
+                format!(
+                    "{}: a new false positive lacks rule.identifier or sha256",
+                    s.from.display()
+                ),
+            ));
         };
         if !have.insert((id.clone(), sha.clone())) {
             continue;
@@ -108,14 +108,14 @@ pub fn add(a: &ExceptionsAddArgs) -> Result<Exit> {
         added += 1;
     }
 
-    let mut content = std::fs::read_to_string(&file).unwrap_or_default();
+    let mut content = std::fs::read_to_string(file).unwrap_or_default();
     if content.is_empty() {
         content.push_str("# Accepted false positives: see the README, \"Exceptions\".\n");
     }
     content.push_str(&out);
     // Refuse to write something the gate could not read back.
-    exceptions::parse(&content, &file)?;
-    crate::render::output::write(Some(&file), content.as_bytes())?;
+    exceptions::parse(&content, file)?;
+    crate::render::output::write(Some(file), content.as_bytes())?;
     eprintln!(
         "fpgate: {added} stub exception(s) added to {} (reason and owner are TODO: the gate will not apply them until they are filled in)",
         file.display()

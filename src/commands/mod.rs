@@ -1,5 +1,10 @@
-//! One module per command.
+//! One module per command. Each takes its validated settings and returns
+//! the exit code of its verdict; errors go up to `app`.
 
+pub mod check;
 pub mod corpus_index;
 pub mod exceptions_add;
-pub mod run;
+pub mod gate;
+pub mod merge;
+pub mod pipeline;
+pub mod scan;

@@ -1,31 +1,72 @@
-//! Coarse file format from magic bytes, for the corpus lock and reports.
+//! Coarse file format from magic bytes, for the corpus lock and reports:
+//! the one place fpgate looks at a file's first bytes.
 
-/// Every name `detect` returns.
-pub const NAMES: &[&str] = &["pe", "dotnet", "elf", "macho", "script", "other"];
+use serde::{Deserialize, Serialize};
 
-/// The `detect` name equal to `name` (for names read back from a cache or
-/// a partial report).
-pub fn by_name(name: &str) -> Option<&'static str> {
-    NAMES.iter().copied().find(|n| *n == name)
+/// A corpus file's format. Declared in name order: reports list formats in
+/// that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Dotnet,
+    Elf,
+    Macho,
+    Other,
+    Pe,
+    Script,
 }
 
-/// One of "pe", "dotnet", "elf", "macho", "script", "other".
-pub fn detect(data: &[u8]) -> &'static str {
+impl Format {
+    pub const ALL: [Format; 6] = [
+        Format::Dotnet,
+        Format::Elf,
+        Format::Macho,
+        Format::Other,
+        Format::Pe,
+        Format::Script,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Dotnet => "dotnet",
+            Format::Elf => "elf",
+            Format::Macho => "macho",
+            Format::Other => "other",
+            Format::Pe => "pe",
+            Format::Script => "script",
+        }
+    }
+
+    /// The format named `name` (as read back from a cache or a partial
+    /// report).
+    pub fn by_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The format of a file's content.
+pub fn detect(data: &[u8]) -> Format {
     match data {
         [b'M', b'Z', ..] => {
             if is_dotnet(data) {
-                "dotnet"
+                Format::Dotnet
             } else {
-                "pe"
+                Format::Pe
             }
         }
-        [0x7f, b'E', b'L', b'F', ..] => "elf",
-        [0xfe, 0xed, 0xfa, 0xce | 0xcf, ..] | [0xce | 0xcf, 0xfa, 0xed, 0xfe, ..] => "macho",
+        [0x7f, b'E', b'L', b'F', ..] => Format::Elf,
+        [0xfe, 0xed, 0xfa, 0xce | 0xcf, ..] | [0xce | 0xcf, 0xfa, 0xed, 0xfe, ..] => Format::Macho,
         // Fat Mach-O shares its magic with Java class files; a fat header
         // holds a small architecture count where a class file has versions.
-        [0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, n, ..] if *n > 0 && *n < 20 => "macho",
-        [b'#', b'!', ..] => "script",
-        _ => "other",
+        [0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, n, ..] if *n > 0 && *n < 20 => Format::Macho,
+        [b'#', b'!', ..] => Format::Script,
+        _ => Format::Other,
     }
 }
 
@@ -83,15 +124,21 @@ mod tests {
     #[test]
     fn bundled_corpus_formats() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
-        let f = |p: &str| detect(&std::fs::read(root.join(p)).unwrap());
+        let f = |p: &str| detect(&std::fs::read(root.join(p)).unwrap()).as_str();
         assert_eq!(f("npm/electron-winstaller-5.4.4/Squirrel.exe"), "dotnet");
         assert_eq!(f("npm/electron-winstaller-5.4.4/Setup.exe"), "pe");
         assert_eq!(f("pypi/ninja-1.11.1.3/manylinux_x86_64/ninja"), "elf");
         assert_eq!(f("pypi/ninja-1.11.1.3/macosx_universal2/ninja"), "macho");
         assert_eq!(f("npm/fsevents-2.3.3/fsevents.node"), "macho");
         assert_eq!(f("MANIFEST"), "other");
-        assert_eq!(detect(b"#!/bin/sh\n"), "script");
-        assert_eq!(detect(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52]), "other");
+        assert_eq!(detect(b"#!/bin/sh\n"), Format::Script);
+        assert_eq!(
+            detect(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52]),
+            Format::Other
+        );
+        for f in Format::ALL {
+            assert_eq!(Format::by_name(f.as_str()), Some(f));
+        }
     }
 
     #[test]

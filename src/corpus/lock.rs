@@ -49,7 +49,7 @@ pub fn corpus_hash(entries: &[LockEntry]) -> String {
 }
 
 /// What a scanned file's content is: its sha256, size and format.
-pub type Content = ([u8; 32], u64, &'static str);
+pub type Content = ([u8; 32], u64, crate::corpus::format::Format);
 
 /// Entries for the files whose content is given (the scanned ones), sorted
 /// by path. `contents` is in the order of `corpus.files`.
@@ -64,13 +64,16 @@ pub fn entries(corpus: &Corpus, contents: &[Option<Content>]) -> Result<Vec<Lock
             size: *size,
             sha256: hex(sha256),
             format: format.to_string(),
-            tier: if f.critical { "critical" } else { "standard" }.to_string(),
+            tier: crate::corpus::Tier::of(f.critical).as_str().to_string(),
         };
         if let Some(prev) = by_path.insert(f.rel.clone(), e) {
-            return Err(Error::usage(format!(
-                "two corpus roots both hold {} (relative paths must be unique across roots)",
-                prev.path
-            )));
+            return Err(Error::corpus(
+                Some(&prev.path),
+                format!(
+                    "two corpus roots both hold {} (relative paths must be unique across roots)",
+                    prev.path
+                ),
+            ));
         }
     }
     Ok(by_path.into_values().collect())
@@ -89,37 +92,53 @@ pub fn build(entries: Vec<LockEntry>) -> Lock {
 /// Read and verify a lock file: well-formed, ours, and not edited by hand
 /// (its hash must match its entries).
 pub fn load(path: &Path) -> Result<Lock> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::usage(format!("cannot read corpus lock {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::io(
+            path.display(),
+            format!("cannot read corpus lock {}: {e}", path.display()),
+        )
+    })?;
     parse(&text, path)
 }
 
 /// Parse and verify the text of a lock file (`path` names it in errors).
 pub fn parse(text: &str, path: &Path) -> Result<Lock> {
     let lock: Lock = serde_json::from_str(text).map_err(|e| {
-        Error::usage(format!(
-            "{}:{}:{}: not a valid corpus lock: {e}",
+        Error::input(
+            "corpus lock",
             path.display(),
-            e.line(),
-            e.column()
-        ))
+            format!(
+                "{}:{}:{}: not a valid corpus lock: {e}",
+                path.display(),
+                e.line(),
+                e.column()
+            ),
+        )
     })?;
     if lock.kind != KIND || lock.schema_version != LOCK_SCHEMA {
-        return Err(Error::usage(format!(
-            "{}: not an fpgate corpus lock of schema {LOCK_SCHEMA} (kind {:?}, schema {})",
+        return Err(Error::input(
+            "corpus lock",
             path.display(),
-            lock.kind,
-            lock.schema_version
-        )));
+            format!(
+                "{}: not an fpgate corpus lock of schema {LOCK_SCHEMA} (kind {:?}, schema {})",
+                path.display(),
+                lock.kind,
+                lock.schema_version
+            ),
+        ));
     }
     let mut sorted = lock.files.clone();
     sorted.sort();
     if sorted != lock.files || corpus_hash(&lock.files) != lock.corpus_hash {
-        return Err(Error::usage(format!(
-            "{}: corpus_hash does not match the entries: the lock was edited or corrupted; \
+        return Err(Error::input(
+            "corpus lock",
+            path.display(),
+            format!(
+                "{}: corpus_hash does not match the entries: the lock was edited or corrupted; \
              rebuild it with `fpgate corpus index`",
-            path.display()
-        )));
+                path.display()
+            ),
+        ));
     }
     Ok(lock)
 }
@@ -188,7 +207,11 @@ pub fn check(
         if missing.len() + changed.len() > 40 {
             msg.push_str("\n  ...");
         }
-        return Err(Error::usage(msg));
+        return Err(Error::LockMismatch {
+            lock: lock_path.display().to_string(),
+            file: missing.first().or(changed.first()).map(|s| s.to_string()),
+            message: msg,
+        });
     }
     let locked: std::collections::HashSet<&str> =
         lock.files.iter().map(|e| e.path.as_str()).collect();

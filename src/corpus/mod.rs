@@ -111,12 +111,13 @@ fn glob_set(kind: &str, globs: &[String]) -> Result<globset::GlobSet> {
     let mut builder = globset::GlobSetBuilder::new();
     for g in globs {
         builder.add(
-            globset::Glob::new(g).map_err(|e| Error::usage(format!("{kind} glob {g:?}: {e}")))?,
+            globset::Glob::new(g)
+                .map_err(|e| Error::corpus(None, format!("{kind} glob {g:?}: {e}")))?,
         );
     }
     builder
         .build()
-        .map_err(|e| Error::usage(format!("{kind} globs: {e}")))
+        .map_err(|e| Error::corpus(None, format!("{kind} globs: {e}")))
 }
 
 /// List the corpus. A root that does not exist, or a corpus with no regular
@@ -137,10 +138,10 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
 
     for root in roots {
         if std::fs::symlink_metadata(root).is_err() {
-            return Err(Error::usage(format!(
-                "corpus path {} does not exist",
-                display(root)
-            )));
+            return Err(Error::corpus(
+                Some(&display(root)),
+                format!("corpus path {} does not exist", display(root)),
+            ));
         }
         let manifest_critical = manifest_tiers(&root.join(MANIFEST))?;
         // A root named on the command line is followed even if it is a link:
@@ -261,7 +262,7 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
                 ));
             }
         }
-        return Err(Error::usage(msg));
+        return Err(Error::corpus(None, msg));
     }
 
     Ok(Corpus {
@@ -299,19 +300,27 @@ fn manifest_tiers(path: &Path) -> Result<std::collections::HashSet<String>> {
             }
             (Some(_), Some(&"standard" | &"")) => {}
             (Some(_), Some(other)) => {
-                return Err(Error::usage(format!(
-                    "{}:{}: unknown tier {other:?} (use critical or standard)",
+                return Err(Error::input(
+                    "corpus manifest",
                     path.display(),
-                    n + 1
-                )))
+                    format!(
+                        "{}:{}: unknown tier {other:?} (use critical or standard)",
+                        path.display(),
+                        n + 1
+                    ),
+                ))
             }
             _ => {
-                return Err(Error::usage(format!(
-                    "{}:{}: expected {} tab-separated columns",
+                return Err(Error::input(
+                    "corpus manifest",
                     path.display(),
-                    n + 1,
-                    cols.len()
-                )))
+                    format!(
+                        "{}:{}: expected {} tab-separated columns",
+                        path.display(),
+                        n + 1,
+                        cols.len()
+                    ),
+                ))
             }
         }
     }
@@ -322,6 +331,34 @@ fn manifest_tiers(path: &Path) -> Result<std::collections::HashSet<String>> {
 /// Non-UTF-8 bytes are replaced (U+FFFD); the file itself is still scanned.
 pub fn display(p: &Path) -> String {
     p.to_string_lossy().into_owned()
+}
+
+/// A corpus file's tier: critical files (an OS updater, the vendor's own
+/// agent) block on persisting false positives too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Sorted first: critical findings are shown first.
+    Critical,
+    #[default]
+    Standard,
+}
+
+impl Tier {
+    pub fn of(critical: bool) -> Tier {
+        if critical {
+            Tier::Critical
+        } else {
+            Tier::Standard
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Critical => "critical",
+            Tier::Standard => "standard",
+        }
+    }
 }
 
 /// Value of a standard external variable for one file.
@@ -353,7 +390,7 @@ mod tests {
             &[PathBuf::from("/definitely/not/here")],
             &WalkOptions::default(),
         );
-        assert!(matches!(r, Err(Error::Usage(m)) if m.contains("does not exist")));
+        assert!(matches!(r, Err(Error::Corpus { path: Some(p), message }) if message.contains("does not exist") && p.contains("not/here")));
     }
 
     #[test]

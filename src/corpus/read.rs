@@ -5,6 +5,7 @@
 //! reported. Also the early hashing of the corpus (while the rules compile,
 //! and for sharded runs) and the stamps the stat cache compares.
 
+use crate::corpus::format::Format;
 use crate::corpus::{CorpusFile, Reason};
 use crate::util::interrupt::interrupted;
 use rayon::prelude::*;
@@ -78,7 +79,7 @@ impl Stamp {
 pub struct PreHashed {
     pub stamp: Stamp,
     pub sha256: [u8; 32],
-    pub format: &'static str,
+    pub format: Format,
     /// Came from the stat cache (so need not be stored again).
     pub cached: bool,
 }

@@ -12,6 +12,7 @@
 pub mod profile;
 mod worker;
 
+use crate::corpus::format::Format;
 use crate::corpus::read::{ReadLimits, Stamp};
 use crate::corpus::{CorpusFile, Reason};
 use crate::rules::evidence::PatternEvidence;
@@ -72,7 +73,7 @@ pub trait Planner: Sync {
     /// results for the others.
     fn assemble(&self, ruleset: usize, s: &Subjects, plan: Plan, fresh: Vec<Hit>) -> Vec<Hit>;
     /// A file's stamp and content hash, read in this run.
-    fn record_stat(&self, f: &CorpusFile, stamp: Stamp, sha: [u8; 32], format: &'static str);
+    fn record_stat(&self, f: &CorpusFile, stamp: Stamp, sha: [u8; 32], format: Format);
     /// How a file was answered.
     fn count(&self, answer: Answer);
 }
@@ -114,7 +115,7 @@ pub enum Outcome {
         sha256: [u8; 32],
         size: u64,
         /// From the magic bytes: see `formats::detect`.
-        format: &'static str,
+        format: Format,
         hits: Option<Vec<Vec<Hit>>>,
     },
     /// Not (fully) scanned. `sha256` is known when the file was read but
@@ -136,7 +137,7 @@ impl Outcome {
                 size,
                 format,
                 ..
-            } => Some((*sha256, *size, format)),
+            } => Some((*sha256, *size, *format)),
             Outcome::Unscanned { .. } => None,
         }
     }

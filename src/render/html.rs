@@ -70,14 +70,14 @@ pub fn render(r: &Report) -> String {
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\
          <title>fpgate {} report: {}</title><style>{STYLE}</style></head><body>\n",
         h(r.command),
-        h(r.verdict.result)
+        h(r.verdict.result.name())
     );
     let _ = writeln!(
         out,
         "<h1>fpgate {} report</h1><p><span id=\"verdict\" class=\"verdict {}\">{}</span> <span class=\"muted\">exit code {} · fpgate {} · yara-x {}</span></p>",
         h(r.command),
-        h(r.verdict.result),
-        h(&r.verdict.result.to_uppercase()),
+        h(r.verdict.result.name()),
+        h(&r.verdict.result.name().to_uppercase()),
         r.verdict.exit_code,
         h(r.tool.version),
         h(r.tool.yara_x_version)
@@ -104,19 +104,23 @@ pub fn render(r: &Report) -> String {
 
     // Charts: false positives per rule, per corpus format.
     let mut per_rule: BTreeMap<String, usize> = BTreeMap::new();
-    let mut per_format: BTreeMap<String, usize> = BTreeMap::new();
+    let mut per_format: BTreeMap<crate::corpus::format::Format, usize> = BTreeMap::new();
     for f in all
         .iter()
         .filter(|f| f.class != crate::verdict::report::Class::Fixed)
     {
         *per_rule.entry(f.rule.identifier.clone()).or_default() += f.paths.len();
-        *per_format.entry(f.format.clone()).or_default() += f.paths.len();
+        *per_format.entry(f.format).or_default() += f.paths.len();
     }
     let _ = writeln!(
         out,
         "<h2>False positives per rule and per format</h2><div class=\"charts\">"
     );
     out.push_str(&bar_chart("chart-rules", "per rule (files)", &per_rule));
+    let per_format: BTreeMap<String, usize> = per_format
+        .into_iter()
+        .map(|(f, n)| (f.to_string(), n))
+        .collect();
     out.push_str(&bar_chart(
         "chart-formats",
         "per corpus format (files)",
@@ -150,7 +154,7 @@ pub fn render(r: &Report) -> String {
                     tier(f),
                     h(&f.rule.identifier),
                     h(p),
-                    h(&f.format),
+                    h(f.format.as_str()),
                     f.size,
                     crate::render::human::human_bytes(f.size),
                     pats.join(", ")
@@ -267,11 +271,7 @@ pub fn render(r: &Report) -> String {
 }
 
 fn tier(f: &Finding) -> &'static str {
-    if f.tier == crate::verdict::policy::Tier::Critical {
-        "critical"
-    } else {
-        "standard"
-    }
+    f.tier.as_str()
 }
 
 /// A horizontal bar chart as inline SVG.

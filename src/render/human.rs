@@ -2,6 +2,8 @@
 //! Every name that comes from a rule or the corpus goes through
 //! `escape::term` so it cannot drive the terminal.
 
+use crate::corpus::Tier;
+use crate::exit::Exit;
 use crate::util::escape::term;
 use crate::verdict::report::{Finding, Report};
 use std::fmt::Write;
@@ -314,8 +316,8 @@ fn section(out: &mut String, style: Style, list: &[Finding], title: &str, note: 
         };
         let files: usize = list[i..j].iter().map(|f| f.paths.len()).sum();
         let change = match list[i].rule_change {
-            Some(crate::verdict::policy::Change::Added) => "  (new rule)",
-            Some(crate::verdict::policy::Change::Modified) => "  (modified rule)",
+            Some(crate::verdict::changes::Change::Added) => "  (new rule)",
+            Some(crate::verdict::changes::Change::Modified) => "  (modified rule)",
             _ => "",
         };
         let _ = writeln!(
@@ -340,7 +342,7 @@ fn section(out: &mut String, style: Style, list: &[Finding], title: &str, note: 
             _ => {}
         }
         for f in &list[i..j] {
-            let crit = if f.tier == crate::verdict::policy::Tier::Critical {
+            let crit = if f.tier == crate::corpus::Tier::Critical {
                 format!(" {}", style.red("[CRITICAL]"))
             } else {
                 String::new()
@@ -412,9 +414,9 @@ fn section(out: &mut String, style: Style, list: &[Finding], title: &str, note: 
 pub fn verdict_line(r: &Report, style: Style) -> String {
     let c = &r.verdict.counts;
     let word = match r.verdict.result {
-        "blocked" => style.red("BLOCKED"),
-        "incomplete" => style.yellow("INCOMPLETE"),
-        _ => style.green("PASS"),
+        Exit::Blocked => style.red("BLOCKED"),
+        Exit::Incomplete => style.yellow("INCOMPLETE"),
+        Exit::Pass | Exit::Error => style.green("PASS"),
     };
     let what = if r.command != "gate" {
         format!(
@@ -426,7 +428,7 @@ pub fn verdict_line(r: &Report, style: Style) -> String {
             "{} new false positive(s) ({} rule(s), {} file(s)), {} persisting, {} fixed, {} excepted",
             c.new, c.new_rules, c.new_files, c.persisting, c.fixed, c.excepted
         );
-        let crit = c.by_tier.get("critical");
+        let crit = c.by_tier.get(&Tier::Critical);
         if let Some(t) = crit.filter(|t| t.new + t.persisting > 0) {
             w.push_str(&format!(", {} on critical files", t.new + t.persisting));
         }

@@ -63,7 +63,7 @@ pub fn render(r: &Report) -> String {
     );
     let _ = writeln!(out, "    <properties>");
     for (k, v) in [
-        ("verdict", r.verdict.result.to_string()),
+        ("verdict", r.verdict.result.name().to_string()),
         ("corpus_hash", r.corpus.hash.clone()),
         ("scanned_files", r.corpus.scanned_files.to_string()),
         ("unscanned_files", r.unscanned.len().to_string()),

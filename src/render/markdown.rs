@@ -1,6 +1,7 @@
 //! Markdown summary: for a pull-request comment, a chat message, or the
 //! GitHub Actions step summary.
 
+use crate::exit::Exit;
 use crate::util::escape::markdown as md;
 use crate::verdict::report::{Finding, Report};
 use std::fmt::Write;
@@ -9,9 +10,9 @@ pub fn render(r: &Report) -> String {
     let c = &r.verdict.counts;
     let mut out = String::new();
     let icon = match r.verdict.result {
-        "blocked" => "❌ **BLOCKED**",
-        "incomplete" => "⚠️ **INCOMPLETE**",
-        _ => "✅ **PASS**",
+        Exit::Blocked => "❌ **BLOCKED**",
+        Exit::Incomplete => "⚠️ **INCOMPLETE**",
+        Exit::Pass | Exit::Error => "✅ **PASS**",
     };
     let _ = writeln!(out, "## fpgate {}: {icon}\n", r.command);
     for reason in &r.verdict.reasons {
@@ -25,8 +26,12 @@ pub fn render(r: &Report) -> String {
     for (tier, t) in &c.by_tier {
         let _ = writeln!(
             out,
-            "| {tier} | {} | {} | {} | {} |",
-            t.new, t.persisting, t.fixed, t.excepted
+            "| {} | {} | {} | {} | {} |",
+            tier.as_str(),
+            t.new,
+            t.persisting,
+            t.fixed,
+            t.excepted
         );
     }
     let _ = writeln!(
@@ -173,7 +178,7 @@ fn table(out: &mut String, title: &str, list: &[Finding]) {
             out,
             "| {loc} | {} | {} | {} |",
             files.join("<br>"),
-            if f.tier == crate::verdict::policy::Tier::Critical {
+            if f.tier == crate::corpus::Tier::Critical {
                 "**critical**"
             } else {
                 "standard"

@@ -1,6 +1,7 @@
 //! Every output format, written from the same in-memory `Report`, so no
 //! format can disagree with another.
 
+pub mod emit;
 pub mod github;
 pub mod html;
 pub mod human;
@@ -11,8 +12,10 @@ pub mod sarif;
 
 use crate::error::{Error, Result};
 use crate::render::human::Style;
+
 use crate::verdict::report::Report;
 use clap::ValueEnum;
+pub use emit::Output;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

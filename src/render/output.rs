@@ -3,7 +3,8 @@
 
 use crate::error::{Error, Result};
 use clap::ValueEnum;
-use std::io::Write;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -99,6 +100,25 @@ fn write_file(p: &Path, content: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     res.map_err(err)
+}
+
+/// A progress bar on stderr, or a hidden one (see `show_progress`).
+pub fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
+    let show = show_progress(
+        std::io::stderr().is_terminal(),
+        std::env::var("CI").ok().as_deref(),
+        quiet,
+    );
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} scanning [{bar:30}] {pos}/{len} files {per_sec} eta {eta}",
+    ) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb
 }
 
 #[cfg(test)]

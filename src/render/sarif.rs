@@ -63,7 +63,7 @@ pub fn message(f: &Finding) -> String {
         f.rule.identifier,
         f.paths.join(", ")
     );
-    if f.tier == crate::verdict::policy::Tier::Critical {
+    if f.tier == crate::corpus::Tier::Critical {
         m.push_str(" (CRITICAL tier)");
     }
     m.push_str(&format!(" [sha256 {}, {} bytes]", f.sha256, f.size));
@@ -134,7 +134,7 @@ pub fn render(r: &Report) -> String {
             "partialFingerprints": { "fpgate/rule+file/v2": fingerprint(f) },
             "properties": {
                 "class": f.class.as_str(),
-                "tier": if f.tier == crate::verdict::policy::Tier::Critical { "critical" } else { "standard" },
+                "tier": f.tier.as_str(),
                 "ruleChange": f.rule_change,
                 "sha256": f.sha256,
                 "size": f.size,

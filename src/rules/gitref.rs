@@ -21,13 +21,16 @@ fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>> {
         .current_dir(dir)
         .args(args)
         .output()
-        .map_err(|e| Error::usage(format!("--baseline-ref needs git: {e}")))?;
+        .map_err(|e| Error::git(None, format!("--baseline-ref needs git: {e}")))?;
     if !out.status.success() {
-        return Err(Error::usage(format!(
-            "git {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(Error::git(
+            None,
+            format!(
+                "git {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
     }
     Ok(out.stdout)
 }
@@ -35,38 +38,46 @@ fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>> {
 /// Extract the rule files under `paths` as they were at `rev`.
 pub fn extract(rev: &str, paths: &[PathBuf]) -> Result<Extracted> {
     if rev.starts_with('-') {
-        return Err(Error::usage(format!(
-            "--baseline-ref {rev:?} is not a revision"
-        )));
+        return Err(Error::git(
+            Some(rev),
+            format!("--baseline-ref {rev:?} is not a revision"),
+        ));
     }
-    let cwd = std::env::current_dir().map_err(|e| Error::usage(e.to_string()))?;
+    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e.to_string()))?;
     let top = String::from_utf8_lossy(&git(&cwd, &["rev-parse", "--show-toplevel"])?)
         .trim()
         .to_string();
     let top = PathBuf::from(top)
         .canonicalize()
-        .map_err(|e| Error::usage(format!("git top level: {e}")))?;
+        .map_err(|e| Error::git(Some(rev), format!("git top level: {e}")))?;
     let commit = format!("{rev}^{{commit}}");
     git(&top, &["rev-parse", "--verify", "--quiet", &commit]).map_err(|_| {
-        Error::usage(format!(
-            "--baseline-ref {rev:?}: no such revision in {}",
-            top.display()
-        ))
+        Error::git(
+            Some(rev),
+            format!(
+                "--baseline-ref {rev:?}: no such revision in {}",
+                top.display()
+            ),
+        )
     })?;
 
-    let dir = tempfile::tempdir().map_err(|e| Error::usage(format!("temporary directory: {e}")))?;
+    let dir = tempfile::tempdir()
+        .map_err(|e| Error::io("temporary directory", format!("temporary directory: {e}")))?;
     let mut files = Vec::new();
     let mut display_paths = Vec::new();
     for p in paths {
-        let abs = p
-            .canonicalize()
-            .map_err(|e| Error::usage(format!("rule path {}: {e}", p.display())))?;
+        let abs = p.canonicalize().map_err(|e| {
+            Error::rule_file(p.display(), format!("rule path {}: {e}", p.display()))
+        })?;
         let rel = abs.strip_prefix(&top).map_err(|_| {
-            Error::usage(format!(
-                "rule path {} is outside the git repository {}",
-                p.display(),
-                top.display()
-            ))
+            Error::git(
+                Some(rev),
+                format!(
+                    "rule path {} is outside the git repository {}",
+                    p.display(),
+                    top.display()
+                ),
+            )
         })?;
         let rel_s = rel.to_string_lossy().replace('\\', "/");
         display_paths.push(format!("{rev}:{rel_s}"));
@@ -89,9 +100,10 @@ pub fn extract(rev: &str, paths: &[PathBuf]) -> Result<Extracted> {
             let content = git(&top, &["show", &format!("{rev}:{name}")])?;
             let dest = dir.path().join(&name);
             if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::usage(e.to_string()))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| Error::io(parent.display(), e.to_string()))?;
             }
-            std::fs::write(&dest, content).map_err(|e| Error::usage(e.to_string()))?;
+            std::fs::write(&dest, content).map_err(|e| Error::io(dest.display(), e.to_string()))?;
             files.push((dest, format!("{rev}:{name}")));
         }
     }

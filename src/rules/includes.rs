@@ -77,7 +77,7 @@ fn resolve(
             continue;
         };
         if !roots.iter().any(|r| canon.starts_with(r)) {
-            return Err(Error::usage(format!(
+            return Err(Error::rule_file(at, format!(
                 "{at}: include {target:?} resolves outside the rule paths ({}); rules may only include files under the rule paths given",
                 outside(roots)
             )));
@@ -89,16 +89,22 @@ fn resolve(
             continue; // yara-x cannot read a directory and tries the next one
         }
         if !meta.is_file() {
-            return Err(Error::usage(format!(
-                "{at}: include {target:?} is not a regular file ({}); refused",
-                canon.display()
-            )));
+            return Err(Error::rule_file(
+                at,
+                format!(
+                    "{at}: include {target:?} is not a regular file ({}); refused",
+                    canon.display()
+                ),
+            ));
         }
         if meta.len() > MAX_RULE_FILE {
-            return Err(Error::usage(format!(
-                "{at}: include {target:?} is larger than {} MiB; refused",
-                MAX_RULE_FILE >> 20
-            )));
+            return Err(Error::rule_file(
+                at,
+                format!(
+                    "{at}: include {target:?} is larger than {} MiB; refused",
+                    MAX_RULE_FILE >> 20
+                ),
+            ));
         }
         let mut bytes = Vec::new();
         let read = std::fs::File::open(&canon)
@@ -107,10 +113,13 @@ fn resolve(
             continue;
         }
         if bytes.len() as u64 > MAX_RULE_FILE {
-            return Err(Error::usage(format!(
-                "{at}: include {target:?} grew past {} MiB while read; refused",
-                MAX_RULE_FILE >> 20
-            )));
+            return Err(Error::rule_file(
+                at,
+                format!(
+                    "{at}: include {target:?} grew past {} MiB while read; refused",
+                    MAX_RULE_FILE >> 20
+                ),
+            ));
         }
         return Ok(Some((canon, bytes)));
     }

@@ -291,7 +291,7 @@ pub fn closure(keys: &RuleKeys, want: &[usize]) -> Vec<usize> {
 /// module any source imports, then the text of the rules in the subset, in
 /// their original order (source by source), so names resolve as they did.
 pub fn compile_subset(rs: &Ruleset, subset: &[usize], opts: &CompileOptions) -> Result<Rules> {
-    let keys = rs.cache.as_ref().map_err(|e| Error::usage(e.clone()))?;
+    let keys = rs.cache.as_ref().map_err(|e| Error::internal(e.clone()))?;
     let mut compiler = crate::rules::new_compiler(&[], opts, &rs.declared_std)?;
     // The modules the subset's conditions name, of those any source imports
     // (an import is namespace-wide, and yara-x runs every imported module on
@@ -329,20 +329,20 @@ pub fn compile_subset(rs: &Ruleset, subset: &[usize], opts: &CompileOptions) -> 
     for (si, mut idx) in by_source {
         let s = &rs.sources[si];
         let text = std::str::from_utf8(&s.bytes)
-            .map_err(|_| Error::usage(format!("{} is not UTF-8", s.origin)))?;
+            .map_err(|_| Error::internal(format!("{} is not UTF-8", s.origin)))?;
         idx.sort_by_key(|&i| keys.rules[i].span.0);
         for i in idx {
             let (a, b) = keys.rules[i].span;
             let piece = text
                 .get(a..b)
-                .ok_or_else(|| Error::usage(format!("rule span outside {}", s.origin)))?;
+                .ok_or_else(|| Error::internal(format!("rule span outside {}", s.origin)))?;
             src.push_str(piece);
             src.push('\n');
         }
     }
     compiler
         .add_source(SourceCode::from(src.as_str()).with_origin("fpgate-subset"))
-        .map_err(|e| Error::usage(format!("compiling a subset of the rules: {e}")))?;
+        .map_err(|e| Error::internal(format!("compiling a subset of the rules: {e}")))?;
     Ok(compiler.build())
 }
 

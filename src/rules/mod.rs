@@ -173,13 +173,15 @@ pub fn collect_rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let inside = |c: &std::path::Path| roots.iter().any(|r| c.starts_with(r));
     let mut files = BTreeSet::new();
     for p in paths {
-        let meta = std::fs::metadata(p)
-            .map_err(|e| Error::usage(format!("rule path {}: {e}", p.display())))?;
+        let meta = std::fs::metadata(p).map_err(|e| {
+            Error::rule_file(p.display(), format!("rule path {}: {e}", p.display()))
+        })?;
         if meta.is_dir() {
             let before = files.len();
             for entry in walkdir::WalkDir::new(p).sort_by_file_name() {
-                let entry =
-                    entry.map_err(|e| Error::usage(format!("rule path {}: {e}", p.display())))?;
+                let entry = entry.map_err(|e| {
+                    Error::rule_file(p.display(), format!("rule path {}: {e}", p.display()))
+                })?;
                 let path = entry.path();
                 let ft = entry.file_type();
                 if ft.is_dir() {
@@ -187,10 +189,13 @@ pub fn collect_rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 }
                 if ft.is_symlink() {
                     let target = path.canonicalize().map_err(|e| {
-                        Error::usage(format!(
-                            "rule path {}: a symbolic link that does not resolve ({e})",
-                            path.display()
-                        ))
+                        Error::rule_file(
+                            path.display(),
+                            format!(
+                                "rule path {}: a symbolic link that does not resolve ({e})",
+                                path.display()
+                            ),
+                        )
                     });
                     let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
                     if !is_rule_name(path) && !is_dir {
@@ -198,7 +203,7 @@ pub fn collect_rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                     }
                     let target = target?;
                     if !inside(&target) {
-                        return Err(Error::usage(format!(
+                        return Err(Error::rule_file(path.display(), format!(
                             "rule path {} is a symbolic link to {}, outside the rule paths; the gate would judge other rules than the ones that ship",
                             path.display(),
                             target.display()
@@ -208,11 +213,14 @@ pub fn collect_rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                         continue; // its files are under the rule paths and walked there
                     }
                     if !std::fs::metadata(&target).is_ok_and(|m| m.is_file()) {
-                        return Err(Error::usage(format!(
-                            "rule path {} links to {}, which is not a regular file",
+                        return Err(Error::rule_file(
                             path.display(),
-                            target.display()
-                        )));
+                            format!(
+                                "rule path {} links to {}, which is not a regular file",
+                                path.display(),
+                                target.display()
+                            ),
+                        ));
                     }
                     files.insert(path.to_path_buf());
                     continue;
@@ -221,24 +229,33 @@ pub fn collect_rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                     continue;
                 }
                 if !ft.is_file() {
-                    return Err(Error::usage(format!(
-                        "rule path {} is not a regular file (a FIFO, socket or device)",
-                        path.display()
-                    )));
+                    return Err(Error::rule_file(
+                        path.display(),
+                        format!(
+                            "rule path {} is not a regular file (a FIFO, socket or device)",
+                            path.display()
+                        ),
+                    ));
                 }
                 files.insert(path.to_path_buf());
             }
             if files.len() == before {
-                return Err(Error::usage(format!(
-                    "rule directory {} holds no *.yar or *.yara files",
-                    p.display()
-                )));
+                return Err(Error::rule_file(
+                    p.display(),
+                    format!(
+                        "rule directory {} holds no *.yar or *.yara files",
+                        p.display()
+                    ),
+                ));
             }
         } else if !meta.is_file() {
-            return Err(Error::usage(format!(
-                "rule path {} is not a regular file (a FIFO, socket or device)",
-                p.display()
-            )));
+            return Err(Error::rule_file(
+                p.display(),
+                format!(
+                    "rule path {} is not a regular file (a FIFO, socket or device)",
+                    p.display()
+                ),
+            ));
         } else {
             files.insert(p.clone());
         }
@@ -271,21 +288,22 @@ fn read_rule_file(f: &std::path::Path, shown: &str) -> Result<Vec<u8>> {
     use std::io::Read;
     let limit = crate::rules::includes::MAX_RULE_FILE;
     let meta = std::fs::metadata(f)
-        .map_err(|e| Error::usage(format!("cannot read rule file {shown}: {e}")))?;
+        .map_err(|e| Error::rule_file(shown, format!("cannot read rule file {shown}: {e}")))?;
     if !meta.is_file() {
-        return Err(Error::usage(format!(
-            "rule file {shown} is not a regular file"
-        )));
+        return Err(Error::rule_file(
+            shown,
+            format!("rule file {shown} is not a regular file"),
+        ));
     }
     let mut bytes = Vec::new();
     std::fs::File::open(f)
         .and_then(|h| h.take(limit + 1).read_to_end(&mut bytes))
-        .map_err(|e| Error::usage(format!("cannot read rule file {shown}: {e}")))?;
+        .map_err(|e| Error::rule_file(shown, format!("cannot read rule file {shown}: {e}")))?;
     if bytes.len() as u64 > limit {
-        return Err(Error::usage(format!(
-            "rule file {shown} is larger than {} MiB",
-            limit >> 20
-        )));
+        return Err(Error::rule_file(
+            shown,
+            format!("rule file {shown} is larger than {} MiB", limit >> 20),
+        ));
     }
     Ok(bytes)
 }
@@ -593,7 +611,7 @@ pub fn new_compiler<'a>(
     for ext in declared_std {
         compiler
             .define_global(ext, "")
-            .map_err(|e| Error::usage(format!("external `{ext}`: {e}")))?;
+            .map_err(|e| Error::internal(format!("external `{ext}`: {e}")))?;
     }
     Ok(compiler)
 }

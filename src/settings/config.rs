@@ -111,8 +111,12 @@ impl Config {
                 ..Default::default()
             });
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Error::usage(format!("cannot read config {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::io(
+                path.display(),
+                format!("cannot read config {}: {e}", path.display()),
+            )
+        })?;
         let mut cfg = parse(&text, &path)?;
         cfg.dir = path
             .parent()
@@ -143,10 +147,12 @@ impl Config {
     /// compile errors, so a config may not name `/proc/self/environ` as a
     /// rule file. Paths elsewhere are given as flags.
     pub fn resolve_rules(&self, ps: &[PathBuf], key: &str) -> Result<Vec<PathBuf>> {
-        let dir = self
-            .dir
-            .canonicalize()
-            .map_err(|e| Error::usage(format!("config directory {}: {e}", self.dir.display())))?;
+        let dir = self.dir.canonicalize().map_err(|e| {
+            Error::io(
+                self.dir.display(),
+                format!("config directory {}: {e}", self.dir.display()),
+            )
+        })?;
         let home = dir
             .ancestors()
             .find(|a| a.join(".git").exists())
@@ -156,7 +162,7 @@ impl Config {
             .map(|p| {
                 let r = self.resolve(p);
                 match r.canonicalize() {
-                    Ok(c) if !c.starts_with(&home) => Err(Error::usage(format!(
+                    Ok(c) if !c.starts_with(&home) => Err(Error::config(self.file.as_deref(), key, format!(
                         "{key}: {} lies outside the config's repository ({}); a config may only name rules in its own repository (give other rule paths as flags)",
                         p.display(),
                         home.display()
@@ -175,7 +181,8 @@ impl Config {
         } else if !self.corpus.paths.is_empty() {
             Ok(self.resolve_all(&self.corpus.paths))
         } else {
-            Err(Error::usage(
+            Err(Error::corpus(
+                None,
                 "no corpus given: use --corpus PATH... or set corpus.paths in fpgate.toml",
             ))
         }
@@ -224,11 +231,15 @@ impl Config {
                     toml::Value::Float(f) => DefineValue::Float(*f),
                     toml::Value::Boolean(b) => DefineValue::Bool(*b),
                     other => {
-                        return Err(Error::usage(format!(
+                        return Err(Error::config(
+                            self.file.as_deref(),
+                            &format!("defines.{name}"),
+                            format!(
                         "{}: defines.{name}: must be a string, integer, float or boolean, not {}",
                         self.name(),
                         other.type_str()
-                    )))
+                    ),
+                        ))
                     }
                 };
                 Ok(Define {
@@ -249,25 +260,7 @@ impl Config {
 
 /// Parse a config; errors name the file, line and column (and the key).
 pub fn parse(text: &str, path: &Path) -> Result<Config> {
-    toml::from_str::<Config>(text).map_err(|e| toml_error(path, text, &e))
-}
-
-/// `file:line:column: message` for a TOML (de)serialisation error.
-pub fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
-    let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
-    Error::usage(format!(
-        "{}:{line}:{col}: {}",
-        path.display(),
-        e.message().trim_end()
-    ))
-}
-
-/// 1-based line and column of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text.as_bytes()[..offset.min(text.len())];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let col = before.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-    (line, col)
+    toml::from_str::<Config>(text).map_err(|e| Error::toml("config", path, text, &e))
 }
 
 /// The nearest `fpgate.toml` in the current directory or above it, as a
@@ -350,11 +343,5 @@ level = 3
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("x.toml:2:"), "{e}");
-    }
-
-    #[test]
-    fn line_and_column() {
-        assert_eq!(line_col("ab\ncd", 4), (2, 2));
-        assert_eq!(line_col("ab", 0), (1, 1));
     }
 }

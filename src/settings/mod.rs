@@ -1,3 +1,394 @@
-//! Flags and fpgate.toml, resolved into the settings of one run.
+//! Flags and fpgate.toml, resolved once into the immutable settings of a
+//! command. Flags win over the file; paths in the file are relative to it.
+//! Every refusal (a bad flag, a bad key, flags that cannot go together, two
+//! reports to one place) happens here, before any corpus file is read.
 
 pub mod config;
+
+use crate::cli::{
+    CheckArgs, CommonArgs, ExceptionsAddArgs, GateArgs, IndexArgs, MergeArgs, OutputArgs, ScanArgs,
+};
+use crate::corpus::WalkOptions;
+use crate::engine::ScanOptions;
+use crate::error::{Error, Result};
+use crate::render::{Format, Output, ReportTarget};
+use crate::rules::CompileOptions;
+use crate::shard::Shard;
+use crate::verdict::exceptions;
+use crate::verdict::perf::PerfOptions;
+use crate::verdict::policy::Policy;
+use config::Config;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 << 20;
+
+/// Where the baseline comes from.
+#[derive(Debug, Clone)]
+pub enum Baseline {
+    None,
+    Paths(Vec<PathBuf>),
+    GitRef(String),
+}
+
+/// The settings of `scan`, `check` and `gate`: one run over the corpus.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// "scan", "check" or "gate" (as reports name it).
+    pub command: &'static str,
+    pub candidate: Vec<PathBuf>,
+    pub baseline: Baseline,
+    pub corpus: Vec<PathBuf>,
+    pub walk: WalkOptions,
+    pub scan: ScanOptions,
+    pub compile: CompileOptions,
+    /// What the verdict applies (and partial reports carry).
+    pub policy: Policy,
+    /// The corpus lock to check against.
+    pub lock: Option<PathBuf>,
+    /// `gate --perf`.
+    pub perf: Option<PerfOptions>,
+    /// Results cache directory; `None`: no cache.
+    pub cache: Option<PathBuf>,
+    pub shard: Option<Shard>,
+    pub output: Output,
+}
+
+impl Run {
+    pub fn scan(a: &ScanArgs) -> Result<Run> {
+        let cfg = load(&a.common)?;
+        let rules = pick(
+            &a.rules,
+            &cfg,
+            &cfg.rules.candidate,
+            "--rules",
+            "rules.candidate",
+        )?;
+        Run::common("scan", rules, Baseline::None, &a.common, &cfg)
+    }
+
+    pub fn check(a: &CheckArgs) -> Result<Run> {
+        let cfg = load(&a.common)?;
+        Run::common("check", a.rules.clone(), Baseline::None, &a.common, &cfg)
+    }
+
+    pub fn gate(a: &GateArgs) -> Result<Run> {
+        let cfg = load(&a.common)?;
+        let candidate = pick(
+            &a.candidate,
+            &cfg,
+            &cfg.rules.candidate,
+            "--candidate",
+            "rules.candidate",
+        )?;
+        let baseline = if let Some(r) = &a.baseline_ref {
+            Baseline::GitRef(r.clone())
+        } else if !a.baseline.is_empty() {
+            Baseline::Paths(a.baseline.clone())
+        } else if let Some(r) = &cfg.rules.baseline_ref {
+            Baseline::GitRef(r.clone())
+        } else if !cfg.rules.baseline.is_empty() {
+            Baseline::Paths(cfg.resolve_rules(&cfg.rules.baseline, "rules.baseline")?)
+        } else {
+            Baseline::None
+        };
+        let perf = perf_options(a, &baseline)?;
+        let mut run = Run::common("gate", candidate, baseline, &a.common, &cfg)?;
+        if perf.is_some() && run.shard.is_some() {
+            return Err(Error::usage(
+                "--perf cannot be combined with --shard: run it in one job",
+            ));
+        }
+        run.perf = perf;
+        run.policy = gate_policy(a, &cfg, run.policy.allow_incomplete)?;
+        run.lock = a
+            .lock
+            .clone()
+            .or_else(|| cfg.corpus.lock.as_ref().map(|p| cfg.resolve(p)));
+        Ok(run)
+    }
+
+    /// What every run resolves: corpus, walk, scan, compile, cache, shard
+    /// and outputs. The policy is the default one (`gate` sets its own).
+    fn common(
+        command: &'static str,
+        candidate: Vec<PathBuf>,
+        baseline: Baseline,
+        c: &CommonArgs,
+        cfg: &Config,
+    ) -> Result<Run> {
+        let corpus = cfg.corpus_roots(&c.corpus)?;
+        let walk = cfg.walk_options(c.follow_symlinks, &c.critical, &c.exclude);
+        if c.profile && !crate::engine::PROFILING {
+            return Err(Error::usage(
+                "--profile needs per-rule timing, which this fpgate was built without: \
+                 cargo build --release --features profiling",
+            ));
+        }
+        check_shard(c)?;
+        let cache = cache_dir(c, cfg)?;
+        let mut defines = cfg.defines()?;
+        for d in &c.defines {
+            defines.retain(|x| x.name != d.name);
+            defines.push(d.clone());
+        }
+        Ok(Run {
+            command,
+            candidate,
+            baseline,
+            corpus,
+            scan: ScanOptions {
+                threads: cfg.threads(c.threads),
+                timeout: Duration::from_secs(
+                    c.timeout
+                        .or(cfg.scan.timeout)
+                        .unwrap_or(DEFAULT_TIMEOUT_SECS)
+                        .max(1),
+                ),
+                max_file_size: max_file_size(c, cfg)?,
+                follow_symlinks: walk.follow_symlinks,
+                profile: c.profile,
+            },
+            walk,
+            compile: CompileOptions {
+                defines,
+                cache_dir: cache.clone(),
+            },
+            policy: Policy {
+                allow_incomplete: c.allow_incomplete || cfg.scan.allow_incomplete.unwrap_or(false),
+                ..Policy::default()
+            },
+            lock: None,
+            perf: None,
+            cache,
+            shard: c.shard,
+            output: output(&c.out)?,
+        })
+    }
+}
+
+/// The settings of `merge`.
+#[derive(Debug, Clone)]
+pub struct Merge {
+    pub partials: Vec<PathBuf>,
+    pub output: Output,
+}
+
+impl Merge {
+    pub fn of(a: &MergeArgs) -> Result<Merge> {
+        Ok(Merge {
+            partials: a.partials.clone(),
+            output: output(&a.out)?,
+        })
+    }
+}
+
+/// The settings of `corpus index`.
+#[derive(Debug, Clone)]
+pub struct Index {
+    pub corpus: Vec<PathBuf>,
+    pub walk: WalkOptions,
+    pub threads: usize,
+    pub output: PathBuf,
+    pub allow_incomplete: bool,
+}
+
+impl Index {
+    pub fn of(a: &IndexArgs) -> Result<Index> {
+        let cfg = Config::load(a.config.config.as_deref(), a.config.no_config)?;
+        Ok(Index {
+            corpus: cfg.corpus_roots(&a.corpus)?,
+            walk: cfg.walk_options(a.follow_symlinks, &a.critical, &a.exclude),
+            threads: cfg.threads(a.threads),
+            output: a.output.clone(),
+            allow_incomplete: a.allow_incomplete,
+        })
+    }
+}
+
+/// The settings of `exceptions add`.
+#[derive(Debug, Clone)]
+pub struct ExceptionsAdd {
+    pub from: PathBuf,
+    pub file: PathBuf,
+    pub expires: jiff::civil::Date,
+}
+
+impl ExceptionsAdd {
+    pub fn of(a: &ExceptionsAddArgs) -> Result<ExceptionsAdd> {
+        let cfg = Config::load(a.config.config.as_deref(), a.config.no_config)?;
+        let (file, _) = exceptions_file(a.file.as_deref(), &cfg);
+        let today = match a.today.as_deref() {
+            Some(d) => date(d)?,
+            None => exceptions::today(),
+        };
+        let expires = today
+            .checked_add(jiff::Span::new().days(i64::from(a.days)))
+            .map_err(|e| Error::usage(format!("--days {}: {e}", a.days)))?;
+        Ok(ExceptionsAdd {
+            from: a.from.clone(),
+            file,
+            expires,
+        })
+    }
+}
+
+/// The report targets of a run: the main one (`--format` to stdout or
+/// `--output`) and every `--report FORMAT=PATH`. When a `--report` takes
+/// stdout and the main format was not asked for, the main one is dropped.
+fn output(o: &OutputArgs) -> Result<Output> {
+    let mut targets = Vec::new();
+    let extra_on_stdout = o.reports.iter().any(|r| r.path.is_none());
+    let main_path = o.output.clone().filter(|p| p.as_os_str() != "-");
+    if !(extra_on_stdout && o.format.is_none() && main_path.is_none()) {
+        targets.push(ReportTarget {
+            format: o.format.unwrap_or(Format::Human),
+            path: main_path.clone(),
+        });
+    }
+    targets.extend(o.reports.iter().cloned());
+    crate::render::check_distinct(&targets)?;
+    Ok(Output {
+        targets,
+        path: main_path,
+        color: o.color,
+        quiet: o.quiet,
+    })
+}
+
+fn load(c: &CommonArgs) -> Result<Config> {
+    Config::load(c.config.config.as_deref(), c.config.no_config)
+}
+
+/// Flag values win; otherwise the config's (resolved against its directory).
+fn pick(
+    flag: &[PathBuf],
+    cfg: &Config,
+    from_cfg: &[PathBuf],
+    flag_name: &str,
+    key: &str,
+) -> Result<Vec<PathBuf>> {
+    if !flag.is_empty() {
+        Ok(flag.to_vec())
+    } else if !from_cfg.is_empty() {
+        cfg.resolve_rules(from_cfg, key)
+    } else {
+        Err(Error::usage(format!(
+            "no rules given: use {flag_name} PATH... or set {key} in fpgate.toml"
+        )))
+    }
+}
+
+/// A sharded run writes one partial report (JSON) and no profile.
+fn check_shard(c: &CommonArgs) -> Result<()> {
+    if c.shard.is_none() {
+        return Ok(());
+    }
+    if c.out.format.is_some_and(|f| f != Format::Json) || !c.out.reports.is_empty() {
+        return Err(Error::usage(
+            "--shard writes a partial report (JSON) for `fpgate merge`: \
+             give the other formats to the merge (--format, --report)",
+        ));
+    }
+    if c.profile {
+        return Err(Error::usage("--profile cannot be combined with --shard"));
+    }
+    Ok(())
+}
+
+fn max_file_size(c: &CommonArgs, cfg: &Config) -> Result<u64> {
+    Ok(match (c.max_file_size, &cfg.scan.max_file_size) {
+        (Some(n), _) => n,
+        (None, Some(s)) => crate::cli::parse_size(s).map_err(|e| {
+            Error::config(
+                cfg.file.as_deref(),
+                "scan.max_file_size",
+                format!("fpgate.toml: scan.max_file_size: {e}"),
+            )
+        })?,
+        (None, None) => DEFAULT_MAX_FILE_SIZE,
+    })
+}
+
+/// The results cache directory, or `None` for no cache.
+fn cache_dir(c: &CommonArgs, cfg: &Config) -> Result<Option<PathBuf>> {
+    if c.no_cache || c.profile {
+        // Profiling times the rules on every file: nothing comes from the cache.
+        return Ok(None);
+    }
+    if let Some(d) = &c.cache {
+        return Ok(Some(d.clone()));
+    }
+    match &cfg.scan.cache {
+        Some(toml::Value::String(d)) => Ok(Some(cfg.resolve(Path::new(d)))),
+        Some(toml::Value::Boolean(false)) => Ok(None),
+        Some(toml::Value::Boolean(true)) | None => Ok(crate::store::default_dir()),
+        Some(other) => Err(Error::config(
+            cfg.file.as_deref(),
+            "scan.cache",
+            format!("fpgate.toml: scan.cache must be a directory or false, not {other}"),
+        )),
+    }
+}
+
+/// `gate --perf`: checked here, so a run that cannot measure is refused
+/// before it scans.
+fn perf_options(a: &GateArgs, baseline: &Baseline) -> Result<Option<PerfOptions>> {
+    if !a.perf {
+        return Ok(None);
+    }
+    if a.common.shard.is_some() {
+        return Err(Error::usage(
+            "--perf cannot be combined with --shard: run it in one job",
+        ));
+    }
+    if !(a.perf_ratio.is_finite() && a.perf_ratio >= 1.0) {
+        return Err(Error::usage(format!(
+            "--perf-ratio {} must be a number >= 1",
+            a.perf_ratio
+        )));
+    }
+    if matches!(baseline, Baseline::None) {
+        return Err(Error::usage(
+            "--perf compares with a baseline: give --baseline or --baseline-ref",
+        ));
+    }
+    Ok(Some(PerfOptions {
+        runs: a.perf_runs as usize,
+        ratio: a.perf_ratio,
+        sample_files: a.perf_sample.max(1),
+        ..Default::default()
+    }))
+}
+
+/// The gate's policy: exceptions, their date, strictness, warnings.
+fn gate_policy(a: &GateArgs, cfg: &Config, allow_incomplete: bool) -> Result<Policy> {
+    let (file, required) = exceptions_file(a.exceptions.as_deref(), cfg);
+    let mut deny_codes = cfg.warnings.deny_codes.clone();
+    deny_codes.extend(a.deny_warning_codes.iter().cloned());
+    Ok(Policy {
+        exceptions: exceptions::load(&file, required)?,
+        today: a.today.as_deref().map(date).transpose()?,
+        strict: a.strict || cfg.exceptions.strict.unwrap_or(false),
+        deny_warnings: a.deny_warnings || cfg.warnings.deny.unwrap_or(false),
+        deny_codes,
+        allow_incomplete,
+    })
+}
+
+/// The exceptions file, and whether it must exist: an explicit file must;
+/// the default one may be absent.
+fn exceptions_file(flag: Option<&Path>, cfg: &Config) -> (PathBuf, bool) {
+    match (flag, &cfg.exceptions.file) {
+        (Some(p), _) => (p.to_path_buf(), true),
+        (None, Some(p)) => (cfg.resolve(p), true),
+        (None, None) => (cfg.resolve(Path::new(exceptions::DEFAULT_FILE)), false),
+    }
+}
+
+/// `--today DATE`.
+fn date(d: &str) -> Result<jiff::civil::Date> {
+    exceptions::parse_date(d)
+        .ok_or_else(|| Error::usage(format!("--today {d:?} is not a date YYYY-MM-DD")))
+}

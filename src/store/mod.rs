@@ -25,6 +25,7 @@
 //! writing the same results cannot disagree. Timeouts and scan errors are
 //! never stored.
 
+use crate::corpus::format::Format;
 use crate::corpus::read::{PreHashed, Stamp};
 use rusqlite::{params, Connection, ErrorCode};
 use serde::{de::DeserializeOwned, Serialize};
@@ -281,7 +282,7 @@ impl Cache {
     }
 
     /// The stat entries of `paths` (absolute), in order.
-    pub fn stats(&mut self, paths: &[PathBuf]) -> Vec<Option<(StatEntry, &'static str)>> {
+    pub fn stats(&mut self, paths: &[PathBuf]) -> Vec<Option<(StatEntry, Format)>> {
         let r = self.try_stats(paths);
         self.recover(r, "reading file stamps", vec![None; paths.len()])
     }
@@ -289,7 +290,7 @@ impl Cache {
     fn try_stats(
         &mut self,
         paths: &[PathBuf],
-    ) -> rusqlite::Result<Vec<Option<(StatEntry, &'static str)>>> {
+    ) -> rusqlite::Result<Vec<Option<(StatEntry, Format)>>> {
         use std::os::unix::ffi::OsStrExt;
         let mut bad = 0;
         let mut out = Vec::with_capacity(paths.len());
@@ -332,7 +333,7 @@ impl Cache {
                         }
                         let (Ok(sha256), Some(format)) = (
                             <[u8; 32]>::try_from(sha.as_slice()),
-                            crate::corpus::format::by_name(&format),
+                            crate::corpus::format::Format::by_name(&format),
                         ) else {
                             bad += 1;
                             return None;
@@ -691,7 +692,7 @@ pub fn stat_row(
     f: &crate::corpus::CorpusFile,
     stamp: Stamp,
     sha256: [u8; 32],
-    format: &str,
+    format: Format,
     now: i64,
 ) -> Option<(PathBuf, StatEntry, String)> {
     if stamp.racy(now, 2) {

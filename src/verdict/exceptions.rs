@@ -14,8 +14,8 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::settings::config::{line_col, toml_error};
 use crate::util::hex::parse_sha256;
+use crate::util::line_col;
 use globset::{Glob, GlobMatcher};
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -162,17 +162,18 @@ pub fn load(path: &Path, required: bool) -> Result<Option<ExceptionSet>> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(None),
         Err(e) => {
-            return Err(Error::usage(format!(
-                "cannot read exceptions file {}: {e}",
-                path.display()
-            )))
+            return Err(Error::io(
+                path.display(),
+                format!("cannot read exceptions file {}: {e}", path.display()),
+            ))
         }
     };
     parse(&text, path).map(Some)
 }
 
 pub fn parse(text: &str, path: &Path) -> Result<ExceptionSet> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+    let raw: RawFile =
+        toml::from_str(text).map_err(|e| Error::toml("exceptions", path, text, &e))?;
     let name = path.display().to_string();
     let at = |offset: usize| -> String {
         let (l, c) = line_col(text, offset);
@@ -186,7 +187,11 @@ pub fn parse(text: &str, path: &Path) -> Result<ExceptionSet> {
         let r = spanned.into_inner();
         let here = format!("{name}:{line}");
         let bad = |where_: String, msg: String| {
-            Error::usage(format!("{where_}: exception #{}: {msg}", n + 1))
+            Error::input(
+                "exceptions",
+                &where_,
+                format!("{where_}: exception #{}: {msg}", n + 1),
+            )
         };
 
         let rule_text = r.rule.get_ref().trim().to_string();

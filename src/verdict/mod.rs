@@ -1,6 +1,103 @@
-//! From scan outcomes to the verdict.
+//! From scan outcomes to the verdict, in the order the data flows:
+//! `classify` (findings), `changes` (rule by rule, with a baseline),
+//! `policy` (exceptions, tiers, warnings), `decide` (the verdict and its
+//! exit code). `report` is what every renderer reads.
 
+pub mod changes;
+pub mod classify;
+pub mod decide;
 pub mod exceptions;
 pub mod perf;
 pub mod policy;
 pub mod report;
+
+use crate::corpus::Corpus;
+use crate::engine::Outcome;
+use crate::rules::Ruleset;
+use policy::Policy;
+use report::{ExceptionsSummary, Finding, Report, RulesetSummary, Timings, Tool, SCHEMA_VERSION};
+use std::collections::BTreeMap;
+
+/// Everything a verdict is built from.
+pub struct Inputs<'a> {
+    /// "scan", "check" or "gate".
+    pub command: &'static str,
+    pub candidate: &'a Ruleset,
+    pub baseline: Option<&'a Ruleset>,
+    pub corpus: &'a Corpus,
+    pub outcomes: &'a [Outcome],
+    pub interrupted: bool,
+    pub policy: &'a Policy,
+    /// `gate --perf`: the measurement, which may block.
+    pub performance: Option<perf::PerfReport>,
+}
+
+/// Build the report: classify, apply the policy, decide.
+pub fn build(inp: Inputs<'_>) -> Report {
+    let changes = inp
+        .baseline
+        .map(|b| changes::rule_changes(inp.candidate, b));
+    let c = classify::classify(
+        inp.candidate,
+        inp.baseline,
+        inp.corpus,
+        inp.outcomes,
+        changes.as_ref().map(|c| &c.1),
+    );
+    let mut fps = c.findings;
+    let exceptions = inp.policy.exceptions.as_ref().map(|set| {
+        let (excepted, entries) =
+            policy::apply_exceptions(set, inp.policy.date(), &mut fps.new, &mut fps.persisting);
+        fps.excepted = excepted;
+        ExceptionsSummary {
+            file: set.file.clone(),
+            entries,
+        }
+    });
+    for list in [
+        &mut fps.new,
+        &mut fps.persisting,
+        &mut fps.fixed,
+        &mut fps.excepted,
+    ] {
+        list.sort_by(Finding::order);
+        for f in list.iter_mut() {
+            f.blocking = policy::blocks(f);
+        }
+    }
+    let blocking_warnings =
+        policy::blocking_warnings(inp.candidate, changes.as_ref().map(|c| &c.1), inp.policy);
+    let verdict = decide::decide(
+        &decide::Facts {
+            findings: &fps,
+            blocking_warnings: &blocking_warnings,
+            exceptions: exceptions.as_ref(),
+            unscanned: c.unscanned.len(),
+            interrupted: inp.interrupted,
+            performance: inp.performance.as_ref(),
+        },
+        inp.policy,
+    );
+    let mut rulesets = BTreeMap::new();
+    rulesets.insert("candidate", RulesetSummary::of(inp.candidate));
+    if let Some(b) = inp.baseline {
+        rulesets.insert("baseline", RulesetSummary::of(b));
+    }
+    Report {
+        schema_version: SCHEMA_VERSION,
+        tool: Tool::current(),
+        command: inp.command,
+        rulesets,
+        corpus: c.corpus,
+        false_positives: fps,
+        rule_changes: changes.map(|c| c.0),
+        blocking_warnings,
+        exceptions,
+        performance: inp.performance,
+        profile: None,
+        unscanned: c.unscanned,
+        verdict,
+        timings: Timings::default(),
+        candidate_rules: inp.candidate.info.values().cloned().collect(),
+    }
+}

@@ -178,7 +178,7 @@ pub fn measure(
     fn built(rs: &Ruleset) -> crate::error::Result<&yara_x::Rules> {
         rs.rules
             .get()
-            .map_err(|e| crate::error::Error::usage(format!("{} rules: {e}", rs.label)))
+            .map_err(|e| crate::error::Error::internal(format!("{} rules: {e}", rs.label)))
     }
     let mut sb = Scanner::new(built(baseline)?);
     let mut sc = Scanner::new(built(candidate)?);

@@ -1,93 +1,54 @@
-//! Gate policy on top of the raw classification: rule change classes,
-//! accepted exceptions, the critical tier, and compiler warnings that block.
+//! The gate policy, one value: what a run applies to its findings (accepted
+//! exceptions, the critical tier, compiler warnings that block, strictness,
+//! whether unscanned files are accepted), what a partial report carries and
+//! what `merge` checks.
 
+use crate::corpus::Tier;
 use crate::diagnostic::Diagnostic;
-use crate::rules::{RuleInfo, RuleKey, Ruleset};
+use crate::rules::{RuleKey, Ruleset};
+use crate::verdict::changes::Change;
 use crate::verdict::exceptions::{Exception, ExceptionReport, ExceptionSet, Status, Target};
 use crate::verdict::report::{Class, Finding};
 use jiff::civil::Date;
-use serde::Serialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Change {
-    Added,
-    Modified,
-    Removed,
-    Unchanged,
+/// The gate policy of a run.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Accepted false positives.
+    pub exceptions: Option<ExceptionSet>,
+    /// The date exceptions expire against (`--today`); `None`: the day the
+    /// verdict is built (UTC).
+    pub today: Option<Date>,
+    /// Stale exceptions fail the gate.
+    pub strict: bool,
+    /// Every compiler warning in a new or modified rule blocks.
+    pub deny_warnings: bool,
+    /// These warning codes block.
+    pub deny_codes: Vec<String>,
+    /// Files that could not be scanned do not fail the run.
+    pub allow_incomplete: bool,
 }
 
-/// A rule named in the change list.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct RuleRef {
-    pub namespace: String,
-    pub identifier: String,
-    pub source: Option<String>,
-    pub line: Option<usize>,
-    pub fingerprint: Option<String>,
+impl Policy {
+    /// The date exceptions expire against.
+    pub fn date(&self) -> Date {
+        self.today.unwrap_or_else(crate::verdict::exceptions::today)
+    }
 }
 
-impl RuleRef {
-    fn of(r: &RuleInfo) -> Self {
-        RuleRef {
-            namespace: r.namespace.clone(),
-            identifier: r.identifier.clone(),
-            source: r.source.clone(),
-            line: r.line,
-            fingerprint: r.fingerprint.clone(),
+impl Default for Policy {
+    /// No exceptions, nothing denied, fail closed.
+    fn default() -> Self {
+        Policy {
+            exceptions: None,
+            today: None,
+            strict: false,
+            deny_warnings: false,
+            deny_codes: Vec::new(),
+            allow_incomplete: false,
         }
     }
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
-pub struct RuleChanges {
-    pub added: Vec<RuleRef>,
-    pub modified: Vec<RuleRef>,
-    pub removed: Vec<RuleRef>,
-    pub unchanged: usize,
-}
-
-impl RuleChanges {
-    /// Every changed rule with its change word, in report order.
-    pub fn listed(&self) -> impl Iterator<Item = (&'static str, &RuleRef)> {
-        self.added
-            .iter()
-            .map(|r| ("added", r))
-            .chain(self.modified.iter().map(|r| ("modified", r)))
-            .chain(self.removed.iter().map(|r| ("removed", r)))
-    }
-}
-
-/// Compare candidate and baseline rule by rule (namespace + identifier;
-/// equal when their normalised-source fingerprints are equal).
-pub fn rule_changes(cand: &Ruleset, base: &Ruleset) -> (RuleChanges, BTreeMap<RuleKey, Change>) {
-    let mut out = RuleChanges::default();
-    let mut map = BTreeMap::new();
-    for (k, r) in &cand.info {
-        let change = match base.info.get(k) {
-            None => {
-                out.added.push(RuleRef::of(r));
-                Change::Added
-            }
-            Some(b) if b.fingerprint != r.fingerprint => {
-                out.modified.push(RuleRef::of(r));
-                Change::Modified
-            }
-            Some(_) => {
-                out.unchanged += 1;
-                Change::Unchanged
-            }
-        };
-        map.insert(k.clone(), change);
-    }
-    for (k, r) in &base.info {
-        if !cand.info.contains_key(k) {
-            out.removed.push(RuleRef::of(r));
-            map.insert(k.clone(), Change::Removed);
-        }
-    }
-    (out, map)
 }
 
 /// Compiler warnings that block: in a new or modified rule (any rule when
@@ -96,12 +57,11 @@ pub fn rule_changes(cand: &Ruleset, base: &Ruleset) -> (RuleChanges, BTreeMap<Ru
 pub fn blocking_warnings(
     cand: &Ruleset,
     changes: Option<&BTreeMap<RuleKey, Change>>,
-    deny_all: bool,
-    deny_codes: &[String],
+    policy: &Policy,
 ) -> Vec<Diagnostic> {
     cand.warnings
         .iter()
-        .filter(|w| deny_all || deny_codes.iter().any(|c| c == &w.code))
+        .filter(|w| policy.deny_warnings || policy.deny_codes.iter().any(|c| c == &w.code))
         .filter(|w| match (changes, &w.rule) {
             (None, _) => true,
             (Some(ch), Some(rule)) => {
@@ -267,15 +227,6 @@ fn split_paths(e: &Exception, f: Finding) -> (Option<Finding>, Option<Finding>) 
             }
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Tier {
-    /// Sorted first: critical findings are shown first.
-    Critical,
-    #[default]
-    Standard,
 }
 
 /// Does this finding block the release?

@@ -1,0 +1,29 @@
+//! `fpgate merge PARTIAL.json...`: the verdict of a sharded run.
+
+use crate::error::Result;
+use crate::exit::Exit;
+use crate::settings::Merge;
+use crate::verdict::report::Timings;
+use std::time::Instant;
+
+pub fn run(s: &Merge) -> Result<Exit> {
+    let started = Instant::now();
+    let parts = s
+        .partials
+        .iter()
+        .map(|p| Ok((p.clone(), crate::shard::partial::load(p)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let m = crate::shard::merge::merge(&parts)?;
+    let mut report =
+        super::pipeline::finish(m.inputs(), m.lock.as_ref().map(|(l, p)| (l, p.as_path())))?;
+    report.timings = Timings::of(
+        &report.corpus,
+        m.timings.compile_seconds,
+        m.timings.scan_seconds,
+        m.timings.total_seconds + started.elapsed().as_secs_f64(),
+        m.timings.threads,
+        None,
+    );
+    crate::render::emit::emit(&report, &s.output)?;
+    Ok(report.exit())
+}

@@ -1,0 +1,332 @@
+//! The run shared by `scan`, `check` and `gate`: compile the rulesets while
+//! the corpus is walked and hashed, scan (asking the results cache what it
+//! already knows), then either write a shard's partial report or build the
+//! verdict and write the reports.
+
+use crate::corpus::lock::Lock;
+use crate::corpus::read::PreHashed;
+use crate::corpus::{self, Corpus};
+use crate::engine::{self, Outcome};
+use crate::error::{Error, Result};
+use crate::exit::Exit;
+use crate::rules::{self, Ruleset};
+use crate::settings::{Baseline, Run};
+use crate::store::Cache;
+use crate::util::interrupt;
+use crate::verdict::report::{Report, Timings};
+use crate::verdict::{self, perf};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// A finished scan: everything the verdict (or a partial report) is
+/// built from.
+pub struct Scanned {
+    pub candidate: Ruleset,
+    pub baseline: Option<Ruleset>,
+    pub corpus: Corpus,
+    pub outcomes: Vec<Outcome>,
+    pub lock: Option<Lock>,
+    /// A sharded run: where its files sit in the whole corpus.
+    pub shard: Option<crate::shard::select::ShardRun>,
+    pub compile_seconds: f64,
+    pub scan_seconds: f64,
+    pub cache: Option<crate::cache::CacheStats>,
+    pub profile: Option<Vec<engine::RuleCost>>,
+}
+
+/// Run `s` to its exit code: a verdict, or for a shard, its partial report.
+pub fn run(s: &Run) -> Result<Exit> {
+    let started = Instant::now();
+    let done = scan(s)?;
+    if let Some(shard) = &done.shard {
+        write_partial(s, &done, shard, started)?;
+        return Ok(Exit::Pass);
+    }
+    let performance = match &s.perf {
+        Some(po) => Some(measure(&done, po)?),
+        None => None,
+    };
+    let mut report = finish(
+        verdict::Inputs {
+            command: s.command,
+            candidate: &done.candidate,
+            baseline: done.baseline.as_ref(),
+            corpus: &done.corpus,
+            outcomes: &done.outcomes,
+            interrupted: interrupt::interrupted(),
+            policy: &s.policy,
+            performance,
+        },
+        done.lock.as_ref().zip(s.lock.as_deref()),
+    )?;
+    report.profile = done.profile;
+    report.timings = Timings::of(
+        &report.corpus,
+        done.compile_seconds,
+        done.scan_seconds,
+        started.elapsed().as_secs_f64(),
+        s.scan.threads,
+        done.cache,
+    );
+    crate::render::emit::emit(&report, &s.output)?;
+    Ok(report.exit())
+}
+
+/// A shard's run ends with its partial report; `merge` gives the verdict.
+fn write_partial(
+    s: &Run,
+    done: &Scanned,
+    shard: &crate::shard::select::ShardRun,
+    started: Instant,
+) -> Result<()> {
+    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    let partial = shard.partial(
+        &crate::shard::select::ShardInputs {
+            command: s.command,
+            candidate: &done.candidate,
+            baseline: done.baseline.as_ref(),
+            corpus: &done.corpus,
+            outcomes: &done.outcomes,
+            policy: &s.policy,
+            scan: &s.scan,
+            lock: done.lock.as_ref().zip(s.lock.as_deref()),
+            interrupted: interrupt::interrupted(),
+        },
+        crate::shard::partial::PartialTimings {
+            compile_seconds: round3(done.compile_seconds),
+            scan_seconds: round3(done.scan_seconds),
+            total_seconds: round3(started.elapsed().as_secs_f64()),
+            threads: s.scan.threads,
+        },
+    );
+    let mut body = serde_json::to_string(&partial)
+        .map_err(|e| Error::internal(format!("partial report: {e}")))?;
+    body.push('\n');
+    let path = s.output.path.as_deref();
+    crate::render::output::write(path, body.as_bytes())?;
+    if !s.output.quiet {
+        eprintln!(
+            "fpgate: shard {}: {} of {} corpus entries, partial report written{}; `fpgate merge` over all {} partial reports gives the verdict",
+            partial.shard,
+            partial.facts.files.len() + partial.facts.skipped.len(),
+            partial.key.corpus_files + partial.key.corpus_skipped,
+            path.map(|p| format!(" to {}", p.display())).unwrap_or_default(),
+            partial.shard.count
+        );
+    }
+    Ok(())
+}
+
+/// `gate --perf`: time baseline and candidate on a sample of the corpus.
+fn measure(done: &Scanned, po: &perf::PerfOptions) -> Result<perf::PerfReport> {
+    let Some(base) = done.baseline.as_ref() else {
+        return Err(Error::usage(
+            "--perf compares with a baseline: give --baseline or --baseline-ref",
+        ));
+    };
+    let sample = perf::sample(&done.corpus.files, &done.outcomes, po);
+    if sample.is_empty() {
+        return Err(Error::usage("--perf: no scanned file to measure with"));
+    }
+    let (changes, _) = crate::verdict::changes::rule_changes(&done.candidate, base);
+    let changed: Vec<String> = changes
+        .added
+        .iter()
+        .chain(&changes.modified)
+        .map(|r| r.identifier.clone())
+        .collect();
+    perf::measure(base, &done.candidate, &sample, po, changed)
+}
+
+/// Build the report of a finished scan and check it against the corpus
+/// lock: the last step of a run, and all of a merge.
+pub fn finish(inp: verdict::Inputs<'_>, lock: Option<(&Lock, &Path)>) -> Result<Report> {
+    let (corpus, outcomes) = (inp.corpus, inp.outcomes);
+    let mut report = verdict::build(inp);
+    if let Some((lock, path)) = lock {
+        // A file counts as scanned unless the report lists it unscanned
+        // (duplicates of a content whose scan failed are listed too).
+        let unscanned: std::collections::HashSet<&str> =
+            report.unscanned.iter().map(|u| u.path.as_str()).collect();
+        let ok: Vec<bool> = corpus
+            .files
+            .iter()
+            .zip(outcomes)
+            .map(|(f, o)| {
+                matches!(o, Outcome::Scanned { .. }) && !unscanned.contains(f.display.as_str())
+            })
+            .collect();
+        let current = crate::corpus::lock::entries(corpus, &engine::contents(outcomes, &ok))?;
+        report.corpus.lock = Some(crate::corpus::lock::check(
+            lock, path, &current, &ok, corpus,
+        )?);
+    }
+    Ok(report)
+}
+
+/// What the compile-and-walk step hands to the scan.
+struct Prepared {
+    candidate: Ruleset,
+    baseline: Option<Ruleset>,
+    corpus: Corpus,
+    prehashed: Vec<Option<PreHashed>>,
+    cache: Option<Cache>,
+}
+
+/// Compile, walk, scan.
+fn scan(s: &Run) -> Result<Scanned> {
+    let started = Instant::now();
+    let Prepared {
+        candidate,
+        baseline,
+        corpus,
+        prehashed,
+        mut cache,
+    } = prepare(s)?;
+    let lock = s
+        .lock
+        .as_ref()
+        .map(|p| crate::corpus::lock::load(p))
+        .transpose()?;
+    let (corpus, prehashed, shard) = match s.shard {
+        None => (corpus, prehashed, None),
+        Some(sh) => crate::shard::select::select(
+            corpus,
+            prehashed,
+            sh,
+            &s.scan,
+            cache.as_mut(),
+            lock.as_ref().zip(s.lock.as_deref()),
+        )?,
+    };
+    let compile_seconds = started.elapsed().as_secs_f64();
+    for rs in std::iter::once(&candidate).chain(baseline.as_ref()) {
+        crate::render::emit::print_warnings(rs, s.output.quiet);
+    }
+    interrupt::install_handler();
+    let progress = crate::render::output::progress_bar(corpus.files.len() as u64, s.output.quiet);
+    let mut sets: Vec<&Ruleset> = vec![&candidate];
+    sets.extend(baseline.as_ref());
+    let scan_started = Instant::now();
+    let mut cache_run = cache
+        .as_mut()
+        .map(|c| crate::cache::CacheRun::new(c, &sets));
+    if let Some(run) = cache_run.as_mut() {
+        for line in run.prepare_deltas(&corpus.files, &prehashed, &s.compile) {
+            if !s.output.quiet {
+                eprintln!("fpgate: {line}");
+            }
+        }
+    }
+    let outcomes = engine::scan_files(
+        &corpus.files,
+        &prehashed,
+        &sets,
+        cache_run.as_ref().map(|r| r as &dyn engine::Planner),
+        &s.scan,
+        &progress,
+    );
+    let mut cache_stats = None;
+    if let (Some(c), Some(run)) = (cache.as_mut(), cache_run) {
+        cache_stats = Some(run.stats(c.path.parent().unwrap_or(Path::new("."))));
+        let writes = run.writes.into_inner().unwrap_or_else(|e| e.into_inner());
+        c.write(&writes);
+    }
+    let scan_seconds = scan_started.elapsed().as_secs_f64();
+    progress.finish_and_clear();
+    drop(sets);
+    if let Some(shard) = &shard {
+        shard.check_locked(&corpus, &outcomes, lock.as_ref().zip(s.lock.as_deref()))?;
+    }
+    Ok(Scanned {
+        profile: s.scan.profile.then(|| engine::take_profile(50)),
+        candidate,
+        baseline,
+        corpus,
+        outcomes,
+        lock,
+        shard,
+        compile_seconds,
+        scan_seconds,
+        cache: cache_stats,
+    })
+}
+
+/// yara-x compiles on one thread: build the two rulesets side by side (a
+/// 1,200-rule set takes seconds), and walk and hash the corpus meanwhile.
+/// Errors come in the order a user fixes them: candidate, baseline, corpus.
+fn prepare(s: &Run) -> Result<Prepared> {
+    let compiled = AtomicBool::new(false);
+    let cache = s.cache.as_ref().and_then(|dir| match Cache::open(dir) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("fpgate: {e}; running without a results cache");
+            None
+        }
+    });
+    let (candidate, baseline, walked) = std::thread::scope(|scope| {
+        let base = scope.spawn(|| compile_baseline(s));
+        let compiled_ref = &compiled;
+        let walk = scope.spawn(move || walk_and_hash(s, cache, compiled_ref));
+        let candidate = rules::compile("candidate", &s.candidate, &s.compile);
+        let baseline = base
+            .join()
+            .unwrap_or_else(|_| Err(Error::internal("baseline compilation panicked")));
+        compiled.store(true, Ordering::Relaxed);
+        let walked = walk
+            .join()
+            .unwrap_or_else(|_| Err(Error::internal("corpus walk panicked")));
+        (candidate, baseline, walked)
+    });
+    let candidate = candidate?;
+    let baseline = baseline?;
+    let (corpus, prehashed, cache) = walked?;
+    Ok(Prepared {
+        candidate,
+        baseline,
+        corpus,
+        prehashed,
+        cache,
+    })
+}
+
+/// Walk the corpus, look the files up in the stat cache, then hash the
+/// others on the otherwise idle core until the rules are compiled; the scan
+/// reuses those hashes.
+fn walk_and_hash(
+    s: &Run,
+    mut cache: Option<Cache>,
+    compiled: &AtomicBool,
+) -> Result<(Corpus, Vec<Option<PreHashed>>, Option<Cache>)> {
+    let c = corpus::walk(&s.corpus, &s.walk)?;
+    let known = match cache.as_mut() {
+        Some(cache) => crate::cache::stat_lookup(cache, &c.files, s.scan.follow_symlinks),
+        None => Vec::new(),
+    };
+    let pre = crate::corpus::read::prehash(&c.files, known, &s.scan.limits(), compiled);
+    Ok((c, pre, cache))
+}
+
+fn compile_baseline(s: &Run) -> Result<Option<Ruleset>> {
+    Ok(match &s.baseline {
+        Baseline::None => None,
+        Baseline::Paths(p) => Some(rules::compile("baseline", p, &s.compile)?),
+        Baseline::GitRef(r) => {
+            // The extracted files live until the baseline is compiled.
+            let x = crate::rules::gitref::extract(r, &s.candidate)?;
+            let root = x
+                .dir
+                .path()
+                .canonicalize()
+                .map_err(|e| Error::io(x.dir.path().display(), e.to_string()))?;
+            Some(rules::compile_files(
+                "baseline",
+                x.display_paths.clone(),
+                &x.files,
+                &[root],
+                &s.compile,
+            )?)
+        }
+    })
+}

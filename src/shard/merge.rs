@@ -1,0 +1,344 @@
+//! `fpgate merge`: check that a set of partial reports is one complete,
+//! consistent run, and put the run back together. Every refusal names the
+//! shard files involved (exit 2).
+
+use super::partial::*;
+use super::Shard;
+use crate::corpus::lock::Lock;
+use crate::corpus::{Corpus, CorpusFile, Unscanned};
+use crate::engine::Outcome;
+use crate::error::{Error, Result};
+use crate::rules::Ruleset;
+use crate::verdict::policy::Policy;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Everything a merged report is built from.
+pub struct Merged {
+    pub candidate: Ruleset,
+    pub baseline: Option<Ruleset>,
+    pub corpus: Corpus,
+    pub outcomes: Vec<Outcome>,
+    pub command: &'static str,
+    pub interrupted: bool,
+    /// The policy every shard applied (their keys agree on it).
+    pub policy: Policy,
+    pub lock: Option<(Lock, PathBuf)>,
+    pub timings: PartialTimings,
+}
+
+impl Merged {
+    /// The verdict inputs of the merged run.
+    pub fn inputs(&self) -> crate::verdict::Inputs<'_> {
+        crate::verdict::Inputs {
+            command: self.command,
+            candidate: &self.candidate,
+            baseline: self.baseline.as_ref(),
+            corpus: &self.corpus,
+            outcomes: &self.outcomes,
+            interrupted: self.interrupted,
+            policy: &self.policy,
+            performance: None,
+        }
+    }
+}
+
+/// Check a set of partial reports and combine them. Every failure names the
+/// shard files involved (exit 2).
+pub fn merge(parts: &[(PathBuf, Partial)]) -> Result<Merged> {
+    let (first_path, first) = check_run(parts)?;
+    let (corpus, outcomes) = assemble(parts, first)?;
+    let key = &first.key;
+    let command = ["scan", "gate", "check"]
+        .into_iter()
+        .find(|c| *c == key.command)
+        .ok_or_else(|| Error::shards(&[], format!("unknown command {:?}", key.command)))?;
+    let mut timings = PartialTimings::default();
+    for (_, p) in parts {
+        timings.compile_seconds = timings.compile_seconds.max(p.timings.compile_seconds);
+        timings.scan_seconds += p.timings.scan_seconds;
+        timings.total_seconds = timings.total_seconds.max(p.timings.total_seconds);
+        timings.threads += p.timings.threads;
+    }
+    let f = &first.facts;
+    Ok(Merged {
+        candidate: f.candidate.to_ruleset()?,
+        baseline: f.baseline.as_ref().map(|b| b.to_ruleset()).transpose()?,
+        corpus,
+        outcomes,
+        command,
+        interrupted: parts.iter().any(|(_, p)| p.facts.interrupted),
+        policy: policy(parts, first_path)?,
+        lock: f
+            .lock
+            .as_ref()
+            .map(|l| (l.lock.clone(), PathBuf::from(&l.path))),
+        timings,
+    })
+}
+
+/// The policy the shards applied, from the first one's facts (the keys
+/// agree on every part of it but the date).
+fn policy(parts: &[(PathBuf, Partial)], first_path: &Path) -> Result<Policy> {
+    let f = &parts[0].1.facts;
+    // Shards may straddle midnight: the latest date is the strictest.
+    let today = parts
+        .iter()
+        .filter_map(|(_, p)| crate::verdict::exceptions::parse_date(&p.facts.today))
+        .max()
+        .ok_or_else(|| {
+            Error::shards(
+                &[first_path],
+                format!("partial report {}: bad date", first_path.display()),
+            )
+        })?;
+    Ok(Policy {
+        exceptions: f
+            .exceptions
+            .as_ref()
+            .map(|t| crate::verdict::exceptions::parse(&t.text, Path::new(&t.file)))
+            .transpose()?,
+        today: Some(today),
+        strict: f.strict,
+        deny_warnings: f.deny_warnings,
+        deny_codes: f.deny_codes.clone(),
+        allow_incomplete: f.allow_incomplete,
+    })
+}
+
+/// The partials are one run: the same shard count and key, each shard
+/// once, none missing. Returns the first partial.
+fn check_run(parts: &[(PathBuf, Partial)]) -> Result<(&Path, &Partial)> {
+    let Some((first_path, first)) = parts.first() else {
+        return Err(Error::shards(&[], "merge: no partial reports given"));
+    };
+    let n = first.shard.count;
+    let mut by_index: BTreeMap<u32, &PathBuf> = BTreeMap::new();
+    for (path, p) in parts {
+        if p.shard.count == 0 || p.shard.index == 0 || p.shard.index > p.shard.count {
+            return Err(Error::shards(
+                &[path.as_path()],
+                format!(
+                    "partial report {}: shard {} is not K/N with 1 <= K <= N",
+                    path.display(),
+                    p.shard
+                ),
+            ));
+        }
+        if p.shard.count != n {
+            return Err(Error::shards(
+                &[first_path.as_path(), path.as_path()],
+                format!(
+                "mismatched shards: {} is shard {} but {} is shard {}: they are not from one run",
+                first_path.display(),
+                first.shard,
+                path.display(),
+                p.shard
+            ),
+            ));
+        }
+        if p.key != first.key {
+            let what = key_difference(&first.key, &p.key);
+            return Err(Error::shards(
+                &[first_path.as_path(), path.as_path()],
+                format!(
+                    "mismatched shards: {} and {} differ in {what}: they are not from one run",
+                    first_path.display(),
+                    path.display()
+                ),
+            ));
+        }
+        if p.facts.candidate != first.facts.candidate || p.facts.baseline != first.facts.baseline {
+            return Err(Error::shards(
+                &[first_path.as_path(), path.as_path()],
+                format!(
+                    "mismatched shards: {} and {} describe different rules",
+                    first_path.display(),
+                    path.display()
+                ),
+            ));
+        }
+        if let Some(other) = by_index.insert(p.shard.index, path) {
+            return Err(Error::shards(
+                &[other.as_path(), path.as_path()],
+                format!(
+                    "duplicated shard {}: {} and {}",
+                    p.shard,
+                    other.display(),
+                    path.display()
+                ),
+            ));
+        }
+    }
+    let missing: Vec<String> = (1..=n)
+        .filter(|k| !by_index.contains_key(k))
+        .map(|k| format!("{k}/{n}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::shards(
+            &[],
+            format!(
+                "missing shard(s) {}: got {} of {n} partial reports; the verdict needs all of them",
+                missing.join(", "),
+                parts.len()
+            ),
+        ));
+    }
+
+    Ok((first_path.as_path(), first))
+}
+
+/// Every corpus entry exactly once, in the shard its content picks, in the
+/// order of the whole corpus walk.
+fn assemble(parts: &[(PathBuf, Partial)], first: &Partial) -> Result<(Corpus, Vec<Outcome>)> {
+    let n = first.shard.count;
+    let key = &first.key;
+    let listed: usize = parts
+        .iter()
+        .map(|(_, p)| p.facts.files.len() + p.facts.skipped.len())
+        .sum();
+    let total = key.corpus_files.saturating_add(key.corpus_skipped);
+    if listed != total {
+        return Err(Error::shards(&[], format!(
+            "the partial reports list {listed} corpus entries, their key says {total}: an edited or truncated shard?"
+        )));
+    }
+    let rulesets = 1 + first.facts.baseline.is_some() as usize;
+    let known_rules: BTreeSet<(&str, &str)> = std::iter::once(&first.facts.candidate)
+        .chain(first.facts.baseline.as_ref())
+        .flat_map(|r| r.rules.iter())
+        .map(|r| (r.namespace.as_str(), r.identifier.as_str()))
+        .collect();
+    let mut files: Vec<Option<(CorpusFile, Outcome)>> = vec![None; key.corpus_files];
+    let mut skipped: Vec<Option<Unscanned>> = vec![None; key.corpus_skipped];
+    for (path, p) in parts {
+        let bad = |what: String| {
+            Error::shards(
+                &[path.as_path()],
+                format!(
+                    "partial report {} (shard {}) is inconsistent: {what}",
+                    path.display(),
+                    p.shard
+                ),
+            )
+        };
+        for f in &p.facts.files {
+            let slot = files
+                .get_mut(f.index)
+                .ok_or_else(|| bad(format!("file index {} is outside the corpus", f.index)))?;
+            if slot.is_some() {
+                return Err(bad(format!("{} is reported by two shards", f.display)));
+            }
+            if let OutcomeFact::Scanned { hits: Some(h), .. } = &f.outcome {
+                if h.len() != rulesets {
+                    return Err(bad(format!(
+                        "{} has results for {} rulesets, not {rulesets}",
+                        f.display,
+                        h.len()
+                    )));
+                }
+                if let Some(x) = h
+                    .iter()
+                    .flatten()
+                    .find(|x| !known_rules.contains(&(x.namespace.as_str(), x.rule.as_str())))
+                {
+                    return Err(bad(format!(
+                        "{} matched rule {}:{}, which the rulesets do not have",
+                        f.display, x.namespace, x.rule
+                    )));
+                }
+            }
+            let owner = f.outcome.shard(n).map_err(|e| bad(e.to_string()))?;
+            if let Some(owner) = owner.filter(|o| *o != p.shard.index) {
+                return Err(bad(format!(
+                    "{} belongs to shard {owner}/{n}, not to this one",
+                    f.display
+                )));
+            }
+            *slot = Some((
+                CorpusFile {
+                    path: PathBuf::from(&f.path),
+                    display: f.display.clone(),
+                    rel: f.rel.clone(),
+                    critical: f.critical,
+                },
+                f.outcome.to_outcome().map_err(|e| bad(e.to_string()))?,
+            ));
+        }
+        for (i, u) in &p.facts.skipped {
+            let slot = skipped
+                .get_mut(*i)
+                .ok_or_else(|| bad(format!("skipped entry index {i} is outside the corpus")))?;
+            if slot.is_some() {
+                return Err(bad(format!("{} is reported by two shards", u.path)));
+            }
+            if Shard::of_path(&u.path, n) != p.shard.index {
+                return Err(bad(format!("{} does not belong to this shard", u.path)));
+            }
+            *slot = Some(u.clone());
+        }
+    }
+    let lost = files.iter().filter(|f| f.is_none()).count()
+        + skipped.iter().filter(|s| s.is_none()).count();
+    if lost > 0 {
+        return Err(Error::shards(&[], format!(
+            "the partial reports cover {} of {} corpus entries: {lost} missing (an edited or truncated shard?)",
+            key.corpus_files + key.corpus_skipped - lost,
+            key.corpus_files + key.corpus_skipped
+        )));
+    }
+    let (cfiles, outcomes): (Vec<CorpusFile>, Vec<Outcome>) = files.into_iter().flatten().unzip();
+    let corpus = Corpus {
+        roots: first.facts.roots.clone(),
+        files: cfiles,
+        skipped: skipped.into_iter().flatten().collect(),
+    };
+
+    Ok((corpus, outcomes))
+}
+
+/// Which part of two keys differs, in words.
+fn key_difference(a: &Key, b: &Key) -> String {
+    let mut what = Vec::new();
+    if a.fpgate_version != b.fpgate_version || a.yara_x_version != b.yara_x_version {
+        what.push(format!(
+            "fpgate/yara-x version ({} / {} vs {} / {})",
+            a.fpgate_version, a.yara_x_version, b.fpgate_version, b.yara_x_version
+        ));
+    }
+    if a.command != b.command {
+        what.push(format!("command ({} vs {})", a.command, b.command));
+    }
+    if a.candidate_fingerprint != b.candidate_fingerprint
+        || a.baseline_fingerprint != b.baseline_fingerprint
+    {
+        what.push("rules".into());
+    }
+    if a.corpus_digest != b.corpus_digest
+        || a.corpus_files != b.corpus_files
+        || a.corpus_skipped != b.corpus_skipped
+    {
+        what.push(format!(
+            "corpus ({} vs {} files, or different contents)",
+            a.corpus_files, b.corpus_files
+        ));
+    }
+    for (k, v) in &a.options {
+        if b.options.get(k) != Some(v) {
+            what.push(format!(
+                "option {k} ({v} vs {})",
+                b.options.get(k).map(String::as_str).unwrap_or("unset")
+            ));
+        }
+    }
+    for k in b.options.keys() {
+        if !a.options.contains_key(k) {
+            what.push(format!("option {k}"));
+        }
+    }
+    if what.is_empty() {
+        "their keys".into()
+    } else {
+        what.join(", ")
+    }
+}

@@ -1,0 +1,273 @@
+//! A sharded run's side: which corpus files are this shard's (by content
+//! hash, or by the corpus lock's hash without reading other shards' files),
+//! and the partial report it writes for `fpgate merge`.
+
+use super::partial::*;
+use super::Shard;
+use crate::corpus::lock::Lock;
+use crate::corpus::read::PreHashed;
+use crate::corpus::Corpus;
+use crate::engine::{Outcome, ScanOptions};
+use crate::error::{Error, Result};
+use crate::rules::Ruleset;
+use crate::verdict::policy::Policy;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// This shard's part of the corpus, after hashing every file (on every
+/// thread) to learn which contents are its own.
+pub fn select(
+    corpus: Corpus,
+    pre: Vec<Option<PreHashed>>,
+    shard: Shard,
+    opts: &ScanOptions,
+    cache: Option<&mut crate::store::Cache>,
+    lock: Option<(&Lock, &Path)>,
+) -> Result<(Corpus, Vec<Option<PreHashed>>, Option<ShardRun>)> {
+    // With a corpus lock, a locked file's shard comes from its locked hash:
+    // the shard does not read the files of other shards. (Its own files
+    // are read and hashed by the scan; a content that differs from the
+    // lock stops the run.)
+    let locked: std::collections::HashMap<&str, [u8; 32]> = lock
+        .map(|(l, _)| {
+            l.files
+                .iter()
+                .filter_map(|e| {
+                    Some((
+                        e.path.as_str(),
+                        crate::shard::partial::sha_from_hex(&e.sha256).ok()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let from_lock: Vec<Option<[u8; 32]>> = corpus
+        .files
+        .iter()
+        .map(|f| locked.get(f.rel.as_str()).copied())
+        .collect();
+    let skip: Vec<bool> = from_lock.iter().map(Option::is_some).collect();
+    let pre =
+        crate::corpus::read::hash_rest(&corpus.files, pre, &skip, &opts.limits(), opts.threads);
+    // Remember every hash, not only this shard's: tomorrow's run of this
+    // shard hashes the whole corpus again.
+    if let Some(cache) = cache {
+        cache.remember_stats(corpus.files.iter().zip(&pre));
+    }
+    let mut shas = Vec::with_capacity(pre.len());
+    for ((f, p), l) in corpus.files.iter().zip(&pre).zip(&from_lock) {
+        let sha = match (p, l) {
+            (Some(p), Some(l)) if p.sha256 != *l => {
+                return Err(lock_mismatch(lock, &f.rel));
+            }
+            (Some(p), _) => Some(p.sha256),
+            (None, l) => *l,
+        };
+        shas.push(sha);
+    }
+    let digest = crate::shard::partial::corpus_digest(&corpus, &shas);
+    let (total_files, total_skipped) = (corpus.files.len(), corpus.skipped.len());
+    let mut run = ShardRun {
+        locked: Vec::new(),
+        shard,
+        digest,
+        total_files,
+        total_skipped,
+        file_index: Vec::new(),
+        skipped_index: Vec::new(),
+    };
+    let mut files = Vec::new();
+    let mut kept = Vec::new();
+    for (i, ((f, p), sha)) in corpus.files.into_iter().zip(pre).zip(&shas).enumerate() {
+        let owner = match sha {
+            Some(sha) => Shard::of_content(sha, shard.count),
+            None => Shard::of_path(&f.display, shard.count),
+        };
+        if owner == shard.index {
+            run.locked.push(from_lock[i]);
+            run.file_index.push(i);
+            files.push(f);
+            kept.push(p);
+        }
+    }
+    let mut skipped = Vec::new();
+    for (i, u) in corpus.skipped.into_iter().enumerate() {
+        if Shard::of_path(&u.path, shard.count) == shard.index {
+            run.skipped_index.push(i);
+            skipped.push(u);
+        }
+    }
+    let corpus = Corpus {
+        roots: corpus.roots,
+        files,
+        skipped,
+    };
+    Ok((corpus, kept, Some(run)))
+}
+
+/// The error of a corpus file whose content is not the locked one.
+fn lock_mismatch(lock: Option<(&Lock, &Path)>, rel: &str) -> Error {
+    let lock = lock
+        .map(|(_, p)| p.display().to_string())
+        .unwrap_or_default();
+    Error::LockMismatch {
+        message: format!(
+            "the corpus does not match {lock}: changed: {}",
+            crate::util::escape::term(rel)
+        ),
+        lock,
+        file: Some(rel.to_string()),
+    }
+}
+
+/// A sharded run: where its entries sit in the whole corpus.
+pub struct ShardRun {
+    /// Per file of the shard, its hash in the corpus lock (by which it may
+    /// have been placed here).
+    locked: Vec<Option<[u8; 32]>>,
+    shard: Shard,
+    digest: String,
+    total_files: usize,
+    total_skipped: usize,
+    file_index: Vec<usize>,
+    skipped_index: Vec<usize>,
+}
+
+impl ShardRun {
+    /// A file placed by its locked hash must still have that content.
+    pub fn check_locked(
+        &self,
+        corpus: &Corpus,
+        outcomes: &[Outcome],
+        lock: Option<(&Lock, &Path)>,
+    ) -> Result<()> {
+        for ((f, o), l) in corpus.files.iter().zip(outcomes).zip(&self.locked) {
+            let sha = match o {
+                Outcome::Scanned { sha256, .. } => Some(sha256),
+                Outcome::Unscanned { sha256, .. } => sha256.as_ref(),
+            };
+            if let (Some(sha), Some(l)) = (sha, l) {
+                if sha != l {
+                    return Err(lock_mismatch(lock, &f.rel));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The partial report of this shard.
+    pub fn partial(&self, run: &ShardInputs<'_>, timings: PartialTimings) -> Partial {
+        let p = run.policy;
+        let exceptions = p.exceptions.as_ref().map(|e| TextFile {
+            file: e.file.clone(),
+            text: e.text.clone(),
+        });
+        let lock = run.lock.map(|(l, path)| LockFacts {
+            path: path.display().to_string(),
+            lock: l.clone(),
+        });
+        Partial {
+            kind: KIND.into(),
+            schema_version: SCHEMA,
+            shard: self.shard,
+            key: Key {
+                fpgate_version: env!("CARGO_PKG_VERSION").into(),
+                yara_x_version: yara_x::VERSION.into(),
+                command: run.command.into(),
+                candidate_fingerprint: run.candidate.fingerprint.clone(),
+                baseline_fingerprint: run.baseline.map(|b| b.fingerprint.clone()),
+                corpus_digest: self.digest.clone(),
+                corpus_files: self.total_files,
+                corpus_skipped: self.total_skipped,
+                options: key_options(run, exceptions.as_ref(), lock.as_ref()),
+            },
+            facts: Facts {
+                candidate: RulesetFacts::of(run.candidate),
+                baseline: run.baseline.map(RulesetFacts::of),
+                roots: run.corpus.roots.clone(),
+                files: self.file_facts(run.corpus, run.outcomes),
+                skipped: self
+                    .skipped_index
+                    .iter()
+                    .copied()
+                    .zip(run.corpus.skipped.iter().cloned())
+                    .collect(),
+                allow_incomplete: p.allow_incomplete,
+                interrupted: run.interrupted,
+                exceptions,
+                today: p.date().to_string(),
+                strict: p.strict,
+                deny_warnings: p.deny_warnings,
+                deny_codes: p.deny_codes.clone(),
+                lock,
+            },
+            timings,
+        }
+    }
+
+    fn file_facts(&self, corpus: &Corpus, outcomes: &[Outcome]) -> Vec<FileFact> {
+        corpus
+            .files
+            .iter()
+            .zip(outcomes)
+            .zip(&self.file_index)
+            .map(|((f, o), &index)| FileFact {
+                index,
+                path: f.path.display().to_string(),
+                display: f.display.clone(),
+                rel: f.rel.clone(),
+                critical: f.critical,
+                outcome: OutcomeFact::of(o),
+            })
+            .collect()
+    }
+}
+
+/// What a shard's partial report is made of.
+pub struct ShardInputs<'a> {
+    pub command: &'static str,
+    pub candidate: &'a Ruleset,
+    pub baseline: Option<&'a Ruleset>,
+    pub corpus: &'a Corpus,
+    pub outcomes: &'a [Outcome],
+    pub policy: &'a Policy,
+    pub scan: &'a ScanOptions,
+    pub lock: Option<(&'a Lock, &'a Path)>,
+    pub interrupted: bool,
+}
+
+/// The options every shard of one run must share (the key's `options`).
+fn key_options(
+    run: &ShardInputs<'_>,
+    exceptions: Option<&TextFile>,
+    lock: Option<&LockFacts>,
+) -> BTreeMap<String, String> {
+    let (p, s) = (run.policy, run.scan);
+    let mut options = BTreeMap::new();
+    let mut opt = |k: &str, v: String| {
+        options.insert(k.to_string(), v);
+    };
+    opt("allow_incomplete", p.allow_incomplete.to_string());
+    opt("timeout_seconds", s.timeout.as_secs().to_string());
+    opt("max_file_size", s.max_file_size.to_string());
+    opt("follow_symlinks", s.follow_symlinks.to_string());
+    opt("strict", p.strict.to_string());
+    opt("deny_warnings", p.deny_warnings.to_string());
+    opt("deny_codes", p.deny_codes.join(","));
+    // Only an explicit date: shards may straddle midnight.
+    if let Some(t) = &p.today {
+        opt("today", t.to_string());
+    }
+    opt(
+        "exceptions",
+        exceptions
+            .map(|e| text_digest(&e.text))
+            .unwrap_or_else(|| "none".into()),
+    );
+    opt(
+        "lock",
+        lock.map(|l| text_digest(&serde_json::to_string(&l.lock).unwrap_or_default()))
+            .unwrap_or_else(|| "none".into()),
+    );
+    options
+}

@@ -1,0 +1,292 @@
+//! From scan outcomes to findings: group the corpus paths by content, count
+//! what was scanned, and classify every (rule, content) match as a new,
+//! persisting or fixed false positive.
+
+use super::report::{Class, CorpusSummary, FalsePositives, Finding};
+use crate::corpus::{Corpus, Reason, Tier, Unscanned};
+use crate::engine::{Hit, Outcome};
+use crate::rules::evidence::PatternEvidence;
+use crate::rules::{RuleInfo, RuleKey, Ruleset};
+use crate::verdict::changes::Change;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The findings of a run, before any policy is applied.
+pub struct Classified {
+    pub corpus: CorpusSummary,
+    pub findings: FalsePositives,
+    /// Files that could not be scanned (walk-level skips included),
+    /// sorted, each once.
+    pub unscanned: Vec<Unscanned>,
+}
+
+/// Every path of one content, and what the content is.
+struct Group {
+    size: u64,
+    format: crate::corpus::format::Format,
+    files: Vec<usize>,
+}
+
+/// (class, rule, content) -> (paths, evidence)
+type Found = BTreeMap<(Class, RuleKey, [u8; 32]), (BTreeSet<String>, Vec<PatternEvidence>)>;
+
+/// Classify a finished scan. `changes` (gate with a baseline) marks each
+/// finding's rule as added, modified or unchanged.
+pub fn classify(
+    candidate: &Ruleset,
+    baseline: Option<&Ruleset>,
+    corpus: &Corpus,
+    outcomes: &[Outcome],
+    changes: Option<&BTreeMap<RuleKey, Change>>,
+) -> Classified {
+    let files = &corpus.files;
+    let critical: BTreeSet<&str> = files
+        .iter()
+        .filter(|f| f.critical)
+        .map(|f| f.display.as_str())
+        .collect();
+    let (groups, mut unscanned, failed) = group(corpus, outcomes);
+    let mut summary = CorpusSummary {
+        roots: corpus.roots.clone(),
+        entries: files.len() + corpus.skipped.len(),
+        files: files.len(),
+        critical_files: critical.len(),
+        ..Default::default()
+    };
+    let mut found: Found = BTreeMap::new();
+    let mut scanned_ok = vec![false; files.len()];
+    for (sha, g) in &groups {
+        let scans: Vec<(usize, &Vec<Vec<Hit>>)> = g
+            .files
+            .iter()
+            .filter_map(|&i| match &outcomes[i] {
+                Outcome::Scanned { hits: Some(h), .. } => Some((i, h)),
+                _ => None,
+            })
+            .collect();
+        if scans.is_empty() {
+            // The only scan of this content failed: its duplicates were not
+            // scanned either, and must not be counted as clean.
+            let (reason, detail, owner) = failed.get(sha).cloned().unwrap_or((
+                Reason::ScanError,
+                "content was never scanned".into(),
+                String::new(),
+            ));
+            for &i in &g.files {
+                unscanned.push(Unscanned {
+                    path: files[i].display.clone(),
+                    reason,
+                    detail: format!("{detail} (same content as {owner})"),
+                });
+            }
+            continue;
+        }
+        for &i in &g.files {
+            scanned_ok[i] = true;
+        }
+        let n = g.files.len();
+        summary.scanned_files += n;
+        summary.bytes += g.size * n as u64;
+        summary.unique_contents += 1;
+        summary.unique_bytes += g.size;
+        *summary.formats.entry(g.format).or_default() += n;
+        // One scan stands for every path of the content, unless each path
+        // was scanned on its own (per-path external variables).
+        let per_path = scans.len() == n;
+        for (i, hits) in scans {
+            let paths: Vec<String> = if per_path {
+                vec![files[i].display.clone()]
+            } else {
+                g.files.iter().map(|&j| files[j].display.clone()).collect()
+            };
+            for (class, rule, evidence) in classify_hits(hits, baseline.is_some()) {
+                let e = found
+                    .entry((class, rule, *sha))
+                    .or_insert_with(|| (BTreeSet::new(), evidence));
+                e.0.extend(paths.iter().cloned());
+            }
+        }
+    }
+    summary.hash =
+        crate::corpus::lock::entries(corpus, &crate::engine::contents(outcomes, &scanned_ok))
+            .map(|e| crate::corpus::lock::corpus_hash(&e))
+            .unwrap_or_default();
+    unscanned.sort();
+    unscanned.dedup();
+    summary.unscanned_files = unscanned.len();
+
+    let mut findings = FalsePositives::default();
+    for ((class, rule, sha), (paths, patterns)) in found {
+        let ruleset = match class {
+            Class::Fixed => baseline.unwrap_or(candidate),
+            Class::New | Class::Persisting => candidate,
+        };
+        let g = &groups[&sha];
+        let f = Finding {
+            class,
+            blocking: false,
+            tier: if paths.iter().any(|p| critical.contains(p.as_str())) {
+                Tier::Critical
+            } else {
+                Tier::Standard
+            },
+            rule: rule_info(ruleset, &rule),
+            rule_change: match (changes, class) {
+                (Some(map), Class::New | Class::Persisting) => map.get(&rule).copied(),
+                _ => None,
+            },
+            sha256: crate::util::hex::hex(&sha),
+            size: g.size,
+            format: g.format,
+            paths: paths.into_iter().collect(),
+            patterns,
+            exception: None,
+            notes: Vec::new(),
+        };
+        match class {
+            Class::New => findings.new.push(f),
+            Class::Persisting => findings.persisting.push(f),
+            Class::Fixed => findings.fixed.push(f),
+        }
+    }
+    Classified {
+        corpus: summary,
+        findings,
+        unscanned,
+    }
+}
+
+/// A content's scan failure: reason, detail, and the path that failed.
+type Failure = (Reason, String, String);
+
+/// Group the scanned files by content; list the unscanned ones (the walk's
+/// skips first) and the failures of contents that were read.
+fn group(
+    corpus: &Corpus,
+    outcomes: &[Outcome],
+) -> (
+    BTreeMap<[u8; 32], Group>,
+    Vec<Unscanned>,
+    BTreeMap<[u8; 32], Failure>,
+) {
+    let mut groups: BTreeMap<[u8; 32], Group> = BTreeMap::new();
+    let mut unscanned = corpus.skipped.clone();
+    let mut failed = BTreeMap::new();
+    for (i, out) in outcomes.iter().enumerate() {
+        let display = &corpus.files[i].display;
+        match out {
+            Outcome::Scanned {
+                sha256,
+                size,
+                format,
+                ..
+            } => {
+                groups
+                    .entry(*sha256)
+                    .or_insert(Group {
+                        size: *size,
+                        format: *format,
+                        files: Vec::new(),
+                    })
+                    .files
+                    .push(i);
+            }
+            Outcome::Unscanned {
+                reason,
+                detail,
+                sha256,
+                ..
+            } => {
+                unscanned.push(Unscanned {
+                    path: display.clone(),
+                    reason: *reason,
+                    detail: detail.clone(),
+                });
+                if let Some(sha) = sha256 {
+                    failed.insert(*sha, (*reason, detail.clone(), display.clone()));
+                }
+            }
+        }
+    }
+    (groups, unscanned, failed)
+}
+
+/// What the report says of a rule (its name alone if the ruleset does not
+/// describe it).
+fn rule_info(rs: &Ruleset, rule: &RuleKey) -> RuleInfo {
+    rs.info.get(rule).cloned().unwrap_or_else(|| RuleInfo {
+        namespace: rule.0.clone(),
+        identifier: rule.1.clone(),
+        source: None,
+        line: None,
+        tags: Vec::new(),
+        description: None,
+        author: None,
+        fingerprint: None,
+    })
+}
+
+/// Classify the hits of one scan. `hits[0]` is the candidate, `hits[1]` the
+/// baseline (when there is one). Rules are compared by namespace+identifier.
+fn classify_hits(
+    hits: &[Vec<Hit>],
+    has_baseline: bool,
+) -> Vec<(Class, RuleKey, Vec<PatternEvidence>)> {
+    let cand = &hits[0];
+    let empty = Vec::new();
+    let base = if has_baseline {
+        hits.get(1).unwrap_or(&empty)
+    } else {
+        &empty
+    };
+    let base_keys: BTreeSet<&RuleKey> = base.iter().map(|h| &h.rule).collect();
+    let cand_keys: BTreeSet<&RuleKey> = cand.iter().map(|h| &h.rule).collect();
+    let mut out = Vec::new();
+    for h in cand {
+        let class = if base_keys.contains(&h.rule) {
+            Class::Persisting
+        } else {
+            Class::New
+        };
+        out.push((class, h.rule.clone(), h.patterns.clone()));
+    }
+    for h in base {
+        if !cand_keys.contains(&h.rule) {
+            out.push((Class::Fixed, h.rule.clone(), h.patterns.clone()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(name: &str) -> Hit {
+        Hit {
+            rule: ("default".into(), name.into()),
+            patterns: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn classification() {
+        let hits = vec![vec![hit("A"), hit("B")], vec![hit("B"), hit("C")]];
+        let got: Vec<_> = classify_hits(&hits, true)
+            .into_iter()
+            .map(|(c, r, _)| (c, r.1))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Class::New, "A".to_string()),
+                (Class::Persisting, "B".to_string()),
+                (Class::Fixed, "C".to_string())
+            ]
+        );
+        let got: Vec<_> = classify_hits(&hits[..1], false)
+            .into_iter()
+            .map(|(c, _, _)| c)
+            .collect();
+        assert_eq!(got, vec![Class::New, Class::New]);
+    }
+}

@@ -1,0 +1,186 @@
+//! The decision: from the findings after policy, the counts, the reasons
+//! (one line each) and the verdict with its exit code. The only place a
+//! verdict is decided.
+
+use super::report::{
+    Class, Counts, ExceptionsSummary, FalsePositives, Finding, TierCounts, Verdict,
+};
+use crate::corpus::Tier;
+use crate::diagnostic::Diagnostic;
+use crate::exit::Exit;
+use crate::verdict::exceptions::Status;
+use crate::verdict::perf::PerfReport;
+use crate::verdict::policy::Policy;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the decision looks at.
+pub struct Facts<'a> {
+    pub findings: &'a FalsePositives,
+    pub blocking_warnings: &'a [Diagnostic],
+    pub exceptions: Option<&'a ExceptionsSummary>,
+    pub unscanned: usize,
+    pub interrupted: bool,
+    pub performance: Option<&'a PerfReport>,
+}
+
+/// Decide the verdict of a run under `policy`.
+pub fn decide(f: &Facts<'_>, policy: &Policy) -> Verdict {
+    let counts = count(f);
+    let blocking: Vec<&Finding> = f
+        .findings
+        .new
+        .iter()
+        .chain(&f.findings.persisting)
+        .filter(|x| x.blocking)
+        .collect();
+    let strict_fail = policy.strict && counts.exceptions_stale > 0;
+    let perf_blocks = f.performance.is_some_and(|p| p.blocked);
+    let blocked = !blocking.is_empty() || !f.blocking_warnings.is_empty() || strict_fail;
+    let result = if blocked || perf_blocks {
+        Exit::Blocked
+    } else if f.interrupted || (counts.unscanned > 0 && !policy.allow_incomplete) {
+        Exit::Incomplete
+    } else {
+        Exit::Pass
+    };
+    Verdict {
+        result,
+        exit_code: result.code(),
+        allow_incomplete: policy.allow_incomplete,
+        strict: policy.strict,
+        interrupted: f.interrupted,
+        reasons: reasons(f, &blocking, &counts, policy),
+        counts,
+    }
+}
+
+/// Why the verdict is what it is, one line each, most important first.
+fn reasons(f: &Facts<'_>, blocking: &[&Finding], counts: &Counts, policy: &Policy) -> Vec<String> {
+    let mut reasons = Vec::new();
+    if let Some(p) = f.performance.filter(|p| p.blocked) {
+        reasons.push(perf_reason(p));
+    }
+    let new_blocking = blocking.iter().filter(|x| x.class == Class::New).count();
+    if new_blocking > 0 {
+        reasons.push(format!(
+            "{new_blocking} new false positive(s) without an exception"
+        ));
+    }
+    let crit_persisting = blocking.len() - new_blocking;
+    if crit_persisting > 0 {
+        reasons.push(format!(
+            "{crit_persisting} persisting false positive(s) on critical files"
+        ));
+    }
+    let crit = blocking.iter().filter(|x| x.tier == Tier::Critical).count();
+    if crit > 0 {
+        reasons.push(format!(
+            "{crit} blocking false positive(s) on critical files"
+        ));
+    }
+    if !f.blocking_warnings.is_empty() {
+        reasons.push(format!(
+            "{} compiler warning(s) in new or modified rules denied by the warning policy",
+            f.blocking_warnings.len()
+        ));
+    }
+    if policy.strict && counts.exceptions_stale > 0 {
+        reasons.push(format!(
+            "{} stale exception(s) under --strict",
+            counts.exceptions_stale
+        ));
+    }
+    if counts.unscanned > 0 {
+        reasons.push(format!(
+            "{} file(s) could not be scanned{}",
+            counts.unscanned,
+            if policy.allow_incomplete {
+                " (accepted by --allow-incomplete)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if f.interrupted {
+        reasons.push("the run was interrupted: this report is partial".to_string());
+    }
+    reasons
+}
+
+/// The performance gate's reason: the slowdown, and the rules to suspect.
+fn perf_reason(p: &PerfReport) -> String {
+    let suspects = if !p.attribution.is_empty() {
+        let top: Vec<String> = p
+            .attribution
+            .iter()
+            .take(3)
+            .map(|a| format!("{} (+{:.4}s)", a.rule, a.delta_seconds))
+            .collect();
+        format!("; slower rules: {}", top.join(", "))
+    } else if p.changed_rules.is_empty() {
+        String::new()
+    } else {
+        format!("; added or modified rules: {}", p.changed_rules.join(", "))
+    };
+    format!(
+        "the candidate is {:.2}x slower than the baseline (limit {:.2}x){suspects}",
+        p.ratio, p.max_ratio
+    )
+}
+
+fn count(f: &Facts<'_>) -> Counts {
+    let fps = f.findings;
+    let status_count = |s: Status| {
+        f.exceptions
+            .map(|e| e.entries.iter().filter(|x| x.status == s).count())
+            .unwrap_or(0)
+    };
+    let mut by_tier: BTreeMap<Tier, TierCounts> = BTreeMap::new();
+    for t in [Tier::Critical, Tier::Standard] {
+        by_tier.insert(t, TierCounts::default());
+    }
+    for (list, field) in [
+        (&fps.new, 0),
+        (&fps.persisting, 1),
+        (&fps.fixed, 2),
+        (&fps.excepted, 3),
+    ] {
+        for x in list {
+            let c = by_tier.entry(x.tier).or_default();
+            *[&mut c.new, &mut c.persisting, &mut c.fixed, &mut c.excepted][field] += 1;
+        }
+    }
+    let blocking = fps
+        .new
+        .iter()
+        .chain(&fps.persisting)
+        .filter(|x| x.blocking)
+        .count();
+    Counts {
+        new: fps.new.len(),
+        persisting: fps.persisting.len(),
+        fixed: fps.fixed.len(),
+        new_rules: fps
+            .new
+            .iter()
+            .map(|x| (&x.rule.namespace, &x.rule.identifier))
+            .collect::<BTreeSet<_>>()
+            .len(),
+        new_files: fps
+            .new
+            .iter()
+            .flat_map(|x| x.paths.iter())
+            .collect::<BTreeSet<_>>()
+            .len(),
+        unscanned: f.unscanned,
+        excepted: fps.excepted.len(),
+        blocking,
+        blocking_warnings: f.blocking_warnings.len(),
+        exceptions_stale: status_count(Status::Stale),
+        exceptions_expired: status_count(Status::Expired),
+        exceptions_not_applied: status_count(Status::Unapproved)
+            + status_count(Status::Lapsed)
+            + status_count(Status::RefusedCritical),
+        by_tier,
+    }
+}
