@@ -390,7 +390,9 @@ mod tests {
             &[PathBuf::from("/definitely/not/here")],
             &WalkOptions::default(),
         );
-        assert!(matches!(r, Err(Error::Corpus { path: Some(p), message }) if message.contains("does not exist") && p.contains("not/here")));
+        assert!(
+            matches!(r, Err(Error::Corpus { path: Some(p), message }) if message.contains("does not exist") && p.contains("not/here"))
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Helpers shared by the end-to-end tests.
-#![allow(dead_code)]
+//! Helpers shared by the end-to-end tests: running fpgate, reading its
+//! reports, and `Project`, the builder of throwaway projects.
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -210,4 +210,66 @@ pub fn age(dir: &Path) {
         .status()
         .unwrap();
     assert!(st.success());
+}
+
+/// A throwaway project: files written under one temporary directory (rule
+/// files, a corpus, a config), and fpgate run inside it.
+///
+/// ```ignore
+/// let p = Project::new()
+///     .file("rules/r.yar", "rule A { condition: true }")
+///     .corpus(&[("a.bin", b"MZ")]);
+/// let r = p.run(&["scan", "--no-config", "--rules", "rules", "--corpus", "corpus"]);
+/// ```
+pub struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        Project {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    /// Write `data` to `rel` (parent directories made).
+    pub fn file(self, rel: &str, data: impl AsRef<[u8]>) -> Project {
+        write(&self.dir.path().join(rel), data.as_ref());
+        self
+    }
+
+    /// Write each `(name, data)` under the directory `dir`.
+    pub fn files(mut self, dir: &str, files: &[(&str, &[u8])]) -> Project {
+        for (name, data) in files {
+            self = self.file(&format!("{dir}/{name}"), data);
+        }
+        self
+    }
+
+    /// Write each `(name, data)` under `corpus/`.
+    pub fn corpus(self, files: &[(&str, &[u8])]) -> Project {
+        self.files("corpus", files)
+    }
+
+    /// The project directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A path inside the project.
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// `fpgate ARGS...`, run in the project directory.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = fpgate();
+        c.current_dir(self.path()).args(args);
+        c
+    }
+
+    /// Run `fpgate ARGS...` in the project directory.
+    pub fn run(&self, args: &[&str]) -> Run {
+        run(&mut self.cmd(args))
+    }
 }

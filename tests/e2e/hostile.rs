@@ -2,26 +2,17 @@
 //! culprit, the documented exit code, no panic, no hang, and never a pass
 //! that hides an unscanned file. (More cases live in faults.rs and policy.rs.)
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::time::Duration;
 
-fn project(rules: &[(&str, &[u8])], files: &[(&str, &[u8])]) -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    for (n, data) in rules {
-        write(&d.path().join("rules").join(n), data);
-    }
-    for (n, data) in files {
-        write(&d.path().join("corpus").join(n), data);
-    }
-    d
+fn project(rules: &[(&str, &[u8])], files: &[(&str, &[u8])]) -> Project {
+    Project::new().files("rules", rules).corpus(files)
 }
 
-fn scan(dir: &Path, extra: &[&str]) -> Run {
-    run(fpgate()
-        .current_dir(dir)
-        .args([
+fn scan(p: &Project, extra: &[&str]) -> Run {
+    run(p
+        .cmd(&[
             "scan",
             "--no-config",
             "--rules",
@@ -65,7 +56,7 @@ fn include_cannot_read_outside_the_rule_paths() {
         let src = format!("{include}\nrule R {{ condition: true }}\n");
         let d = project(&[("evil.yar", src.as_bytes())], &[("f", b"x")]);
         prepare(d.path());
-        let r = scan(d.path(), &[]);
+        let r = scan(&d, &[]);
         assert_eq!(r.code, 2, "{include}: {}", r.stderr);
         // The include is refused, or (a link in the rule directory that
         // leads outside) the rule file itself is.
@@ -100,7 +91,7 @@ fn includes_inside_the_rule_paths_work_and_nest() {
         ],
         &[("f", b"x")],
     );
-    let r = run(fpgate().current_dir(d.path()).args([
+    let r = d.run(&[
         "scan",
         "--no-config",
         "--rules",
@@ -109,7 +100,7 @@ fn includes_inside_the_rule_paths_work_and_nest() {
         "corpus",
         "--format",
         "json",
-    ]));
+    ]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(pairs(&r.json(), "new").len(), 3);
 }
@@ -123,7 +114,7 @@ fn unknown_module_and_duplicate_rules_across_files_are_exit_2() {
         )],
         &[("f", b"x")],
     );
-    let r = scan(d.path(), &[]);
+    let r = scan(&d, &[]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("unknown module `nosuchmodule`"),
@@ -139,7 +130,7 @@ fn unknown_module_and_duplicate_rules_across_files_are_exit_2() {
         ],
         &[("f", b"x")],
     );
-    let r = scan(d.path(), &[]);
+    let r = scan(&d, &[]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("duplicate rule `Same`"), "{}", r.stderr);
     assert!(
@@ -158,7 +149,7 @@ fn binary_garbage_as_a_rule_file_is_exit_2() {
         )],
         &[("f", b"x")],
     );
-    let r = scan(d.path(), &[]);
+    let r = scan(&d, &[]);
     assert_eq!(r.code, 2);
     no_panic(&r);
     assert!(r.stderr.contains("garbage.yar"), "{}", r.stderr);
@@ -176,7 +167,7 @@ fn an_enormous_rule_file_compiles_and_scans() {
         &[("big.yar", src.as_bytes())],
         &[("hit", b"xx marker-04321 xx"), ("clean", b"nothing")],
     );
-    let r = scan(d.path(), &["--format", "json"]);
+    let r = scan(&d, &["--format", "json"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let j = r.json();
     assert_eq!(j["rulesets"]["candidate"]["rules"], 5000);
@@ -194,14 +185,14 @@ fn devices_are_never_opened() {
         &[("f", b"x")],
     );
     // A device given as the corpus itself: nothing to scan, an error, no hang.
-    let r = run(fpgate().current_dir(d.path()).args([
+    let r = d.run(&[
         "scan",
         "--no-config",
         "--rules",
         "rules",
         "--corpus",
         "/dev/zero",
-    ]));
+    ]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr
@@ -219,7 +210,7 @@ fn devices_are_never_opened() {
         .map(|s| s.success())
         .unwrap_or(false);
     if made {
-        let r = scan(d.path(), &["--format", "json"]);
+        let r = scan(&d, &["--format", "json"]);
         assert_eq!(r.code, 1, "the rule matches f; the device is listed");
         assert!(
             unscanned(&r.json()).contains(&("corpus/zero".to_string(), "not_regular".to_string()))
@@ -236,7 +227,7 @@ fn a_huge_sparse_file_is_refused_without_being_read() {
     let f = std::fs::File::create(d.path().join("corpus/sparse.img")).unwrap();
     f.set_len(64 << 30).unwrap(); // 64 GiB of nothing
     drop(f);
-    let r = scan(d.path(), &["--format", "json"]);
+    let r = scan(&d, &["--format", "json"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     let j = r.json();
     assert_eq!(
@@ -251,7 +242,7 @@ fn unwritable_output_paths_are_exit_2() {
         &[("r.yar", b"rule R { condition: false }\n")],
         &[("f", b"x")],
     );
-    let r = scan(d.path(), &["--output", "no/such/dir/report.json"]);
+    let r = scan(&d, &["--output", "no/such/dir/report.json"]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("cannot write no/such/dir/report.json"),
@@ -308,9 +299,7 @@ fn malformed_config_and_exceptions_name_file_and_line() {
         &d.path().join("fpgate.toml"),
         b"[corpus]\npaths = [\"corpus\"\n",
     );
-    let r = run(fpgate()
-        .current_dir(d.path())
-        .args(["gate", "--candidate", "rules"]));
+    let r = d.run(&["gate", "--candidate", "rules"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("fpgate.toml:2:"), "{}", r.stderr);
 
@@ -318,9 +307,7 @@ fn malformed_config_and_exceptions_name_file_and_line() {
         &d.path().join("fpgate.toml"),
         b"[corpus]\npaths = \"corpus\"\n",
     );
-    let r = run(fpgate()
-        .current_dir(d.path())
-        .args(["gate", "--candidate", "rules"]));
+    let r = d.run(&["gate", "--candidate", "rules"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("fpgate.toml:2:"), "{}", r.stderr);
 
@@ -336,9 +323,7 @@ fn malformed_config_and_exceptions_name_file_and_line() {
         )
         .as_bytes(),
     );
-    let r = run(fpgate()
-        .current_dir(d.path())
-        .args(["gate", "--candidate", "rules"]));
+    let r = d.run(&["gate", "--candidate", "rules"]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("fpgate-exceptions.toml:7:"),
@@ -358,9 +343,9 @@ fn truncated_or_foreign_lock_is_exit_2() {
         &d.path().join("l.json"),
         b"{\"kind\": \"fpgate-corpus-lock\", \"schema_version\": 1, \"files\": [",
     );
-    let r = scan(d.path(), &[]);
+    let r = scan(&d, &[]);
     assert_eq!(r.code, 0, "scan has no --lock; sanity check");
-    let r = run(fpgate().current_dir(d.path()).args([
+    let r = d.run(&[
         "gate",
         "--no-config",
         "--candidate",
@@ -369,11 +354,11 @@ fn truncated_or_foreign_lock_is_exit_2() {
         "corpus",
         "--lock",
         "l.json",
-    ]));
+    ]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("l.json:1:"), "{}", r.stderr);
     write(&d.path().join("l.json"), b"{\"some\": \"other json\"}");
-    let r = run(fpgate().current_dir(d.path()).args([
+    let r = d.run(&[
         "gate",
         "--no-config",
         "--candidate",
@@ -382,7 +367,7 @@ fn truncated_or_foreign_lock_is_exit_2() {
         "corpus",
         "--lock",
         "l.json",
-    ]));
+    ]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("not a valid corpus lock"), "{}", r.stderr);
 }

@@ -4,8 +4,7 @@
 //! same rules and the same per-file external variables; fpgate's parallel,
 //! deduplicating scan must find exactly the same (rule, file) pairs.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 use std::path::Path;
 

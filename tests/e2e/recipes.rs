@@ -2,8 +2,7 @@
 //! CI features they name, and the pull-request one, run locally against the
 //! Shh/Updater-B example, fails with an annotation on the overbroad rule.
 
-mod common;
-use common::*;
+use crate::common::*;
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn load(path: &str) -> Yaml {

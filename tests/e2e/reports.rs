@@ -3,8 +3,7 @@
 //! commands line by line, markdown tables cell by cell, HTML in a real
 //! headless browser. Hostile names must survive every format intact.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -162,17 +161,17 @@ fn junit_has_one_case_per_rule_and_fails_the_overbroad_one() {
 
 #[test]
 fn junit_reports_unscanned_files_as_errors() {
-    let d = tempfile::tempdir().unwrap();
-    write(
-        &d.path().join("r.yar"),
-        b"rule A { condition: false }\nrule B { condition: false }\n",
-    );
-    write(&d.path().join("corpus/ok"), b"x");
+    let d = Project::new()
+        .file(
+            "r.yar",
+            "rule A { condition: false }\nrule B { condition: false }\n",
+        )
+        .file("corpus/ok", "x");
     std::process::Command::new("mkfifo")
-        .arg(d.path().join("corpus/pipe"))
+        .arg(d.join("corpus/pipe"))
         .status()
         .unwrap();
-    let r = run(fpgate().current_dir(d.path()).args([
+    let r = d.run(&[
         "scan",
         "--no-config",
         "--rules",
@@ -181,7 +180,7 @@ fn junit_reports_unscanned_files_as_errors() {
         "corpus",
         "--format",
         "junit",
-    ]));
+    ]);
     assert_eq!(r.code, 3);
     let doc = roxmltree::Document::parse(&r.stdout).unwrap();
     let errors = doc

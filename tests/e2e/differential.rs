@@ -6,8 +6,7 @@
 //! cache; edits that break the full compile must exit 2 on the cached path
 //! too. A seeded generator of random edits checks the same equality.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

@@ -2,8 +2,7 @@
 //! damaged caches, concurrent runs; every cached report must equal the
 //! report of a run without the cache.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -37,9 +36,9 @@ fn n(stats: &Value, key: &str) -> u64 {
 /// stat cache may remember them).
 /// Returns the directory (kept alive by the caller), and in it the cache
 /// directory to use, the candidate rules and the corpus.
-fn workspace() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
-    let d = tempfile::tempdir().unwrap();
-    let (cand, corpus) = (d.path().join("candidate"), d.path().join("corpus"));
+fn workspace() -> (Project, PathBuf, PathBuf, PathBuf) {
+    let d = Project::new();
+    let (cand, corpus) = (d.join("candidate"), d.join("corpus"));
     copy_dir(&root().join("rules/candidate"), &cand);
     copy_dir(&root().join("corpus"), &corpus);
     age(d.path());

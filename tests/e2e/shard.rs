@@ -2,17 +2,16 @@
 //! corpus gives the report of one run, for several N; an incomplete,
 //! duplicated, mismatched, truncated or edited set is refused (exit 2).
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// A corpus with everything a merge must get right: the real binaries,
 /// two paths of one content, a skipped entry (dangling symlink) and a
 /// critical tier from the manifest.
-fn corpus() -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    let c = d.path().join("corpus");
+fn corpus() -> Project {
+    let d = Project::new();
+    let c = d.join("corpus");
     copy_dir(&root().join("corpus"), &c);
     let first_exe = walkdir::WalkDir::new(&c)
         .sort_by_file_name()

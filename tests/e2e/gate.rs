@@ -1,8 +1,7 @@
 //! End-to-end tests of the release gate on the shipped example (the
 //! Shh/Updater-B replay) and on small rule sets built per test.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 
 #[test]

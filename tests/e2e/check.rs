@@ -1,8 +1,7 @@
 //! `fpgate check` for rule authors: one rule against the corpus, and
 //! `--watch` rerunning on save.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 

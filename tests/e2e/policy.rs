@@ -2,8 +2,7 @@
 //! unapproved, lapsed, critical), the critical tier, the corpus lock, rule
 //! change classes, --baseline-ref and the warning policy.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 
@@ -14,17 +13,11 @@ fn sha(data: &[u8]) -> String {
 }
 
 /// A small project: base rules, candidate rules, a corpus, no config.
-fn project(cand: &[u8], files: &[(&str, &[u8])]) -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    write(
-        &d.path().join("base/r.yar"),
-        b"rule Quiet { condition: false }\n",
-    );
-    write(&d.path().join("cand/r.yar"), cand);
-    for (n, data) in files {
-        write(&d.path().join("corpus").join(n), data);
-    }
-    d
+fn project(cand: &[u8], files: &[(&str, &[u8])]) -> Project {
+    Project::new()
+        .file("base/r.yar", "rule Quiet { condition: false }\n")
+        .file("cand/r.yar", cand)
+        .corpus(files)
 }
 
 fn gate(dir: &Path, extra: &[&str]) -> Run {
@@ -95,17 +88,12 @@ fn config_errors_name_the_key_and_line() {
         &d.path().join("fpgate.toml"),
         b"[corpus]\npaths = [\"corpus\"]\n\n[scan]\nthreds = 2\n",
     );
-    let r = run(fpgate()
-        .current_dir(d.path())
-        .args(["gate", "--candidate", "cand"]));
+    let r = d.run(&["gate", "--candidate", "cand"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("fpgate.toml:5:1"), "{}", r.stderr);
     assert!(r.stderr.contains("threds"), "{}", r.stderr);
     // --no-config ignores it (and then needs the corpus on the command line).
-    let r =
-        run(fpgate()
-            .current_dir(d.path())
-            .args(["gate", "--candidate", "cand", "--no-config"]));
+    let r = d.run(&["gate", "--candidate", "cand", "--no-config"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no corpus given"), "{}", r.stderr);
 }
@@ -222,14 +210,14 @@ fn stubs_from_a_report_are_refused_until_a_human_fills_them_in() {
     let d = project(HIT, &[("a.bin", b"a needle")]);
     let r = gate(d.path(), &["--output", "report.json"]);
     assert_eq!(r.code, 1);
-    let r = run(fpgate().current_dir(d.path()).args([
+    let r = d.run(&[
         "exceptions",
         "add",
         "--from",
         "report.json",
         "--today",
         "2026-11-23",
-    ]));
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let text = std::fs::read_to_string(d.path().join("fpgate-exceptions.toml")).unwrap();
     assert!(text.contains("reason = \"TODO\""), "{text}");
@@ -242,9 +230,7 @@ fn stubs_from_a_report_are_refused_until_a_human_fills_them_in() {
     assert_eq!(statuses(&r.json()), vec![(3, "unapproved".into())]);
 
     // Adding again does not duplicate the entry.
-    run(fpgate()
-        .current_dir(d.path())
-        .args(["exceptions", "add", "--from", "report.json"]));
+    d.run(&["exceptions", "add", "--from", "report.json"]);
     let again = std::fs::read_to_string(d.path().join("fpgate-exceptions.toml")).unwrap();
     assert_eq!(again, text);
 
@@ -308,7 +294,7 @@ fn critical_files_block_even_when_persisting_and_need_critical_exceptions() {
     );
     let r = gate(d.path(), &["--critical", "os/**"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
-    let r = run(fpgate().current_dir(d.path()).args([
+    let r = d.run(&[
         "gate",
         "--baseline",
         "base",
@@ -320,7 +306,7 @@ fn critical_files_block_even_when_persisting_and_need_critical_exceptions() {
         "os/**",
         "--today",
         "2026-11-23",
-    ]));
+    ]);
     assert!(
         r.stdout.contains("[critical]"),
         "critical entries are listed on every run:\n{}",
@@ -421,9 +407,7 @@ fn index_fails_closed_on_unindexable_entries() {
         .arg(d.path().join("corpus/fifo"))
         .status()
         .unwrap();
-    let r = run(fpgate()
-        .current_dir(d.path())
-        .args(["corpus", "index", "--corpus", "corpus", "-o", "l.json"]));
+    let r = d.run(&["corpus", "index", "--corpus", "corpus", "-o", "l.json"]);
     assert_eq!(r.code, 3);
     assert!(!d.path().join("l.json").exists());
     assert!(

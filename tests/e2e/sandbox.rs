@@ -3,19 +3,15 @@
 //! whatever construct hides it from a simple lexer, and no byte of a file
 //! outside the rule paths reaches stdout, stderr or any report.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 const SECRET: &str = "hunter2-fpgate-sandbox-test";
 
-fn project(rules: &[(&str, &[u8])]) -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    for (n, data) in rules {
-        write(&d.path().join("rules").join(n), data);
-    }
-    write(&d.path().join("corpus/f.bin"), b"MZ clean file");
-    d
+fn project(rules: &[(&str, &[u8])]) -> Project {
+    Project::new()
+        .files("rules", rules)
+        .file("corpus/f.bin", "MZ clean file")
 }
 
 /// `fpgate scan --no-config --rules RULES --corpus corpus`, run in `dir`.

@@ -3,8 +3,7 @@
 //! ruleset, so the verdict does not hinge on machine noise; exact timings
 //! are never asserted.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn gate(cand: &std::path::Path, extra: &[&str]) -> Run {
     run(fpgate()

@@ -2,27 +2,19 @@
 //! paths, files that cannot be scanned. Each test checks the exit code,
 //! stdout and stderr separately.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 const MATCH_NOTHING: &[u8] =
     b"rule Never { strings: $n = \"no such bytes anywhere 8c1f\" condition: $n }\n";
 
-fn setup(files: &[(&str, &[u8])]) -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    write(&d.path().join("r.yar"), MATCH_NOTHING);
-    for (name, data) in files {
-        write(&d.path().join("corpus").join(name), data);
-    }
-    d
+fn setup(files: &[(&str, &[u8])]) -> Project {
+    Project::new().file("r.yar", MATCH_NOTHING).corpus(files)
 }
 
-fn scan_json(dir: &Path, extra: &[&str]) -> Run {
-    run(fpgate()
-        .current_dir(dir)
-        .args([
+fn scan_json(p: &Project, extra: &[&str]) -> Run {
+    run(p
+        .cmd(&[
             "scan", "--rules", "r.yar", "--corpus", "corpus", "--format", "json",
         ])
         .args(extra))
@@ -31,9 +23,7 @@ fn scan_json(dir: &Path, extra: &[&str]) -> Run {
 #[test]
 fn missing_corpus_is_exit_2_with_the_path_named() {
     let d = setup(&[]);
-    let r = run(fpgate()
-        .current_dir(d.path())
-        .args(["scan", "--rules", "r.yar", "--corpus", "nope"]));
+    let r = d.run(&["scan", "--rules", "r.yar", "--corpus", "nope"]);
     assert_eq!(r.code, 2);
     assert!(r.stdout.is_empty());
     assert!(
@@ -47,7 +37,7 @@ fn missing_corpus_is_exit_2_with_the_path_named() {
 fn empty_corpus_is_exit_2_never_a_pass() {
     let d = setup(&[]);
     std::fs::create_dir_all(d.path().join("corpus/sub")).unwrap();
-    let r = scan_json(d.path(), &[]);
+    let r = scan_json(&d, &[]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("holds no regular files"), "{}", r.stderr);
     // JSON was asked for, so CI still gets a machine-readable error.
@@ -64,7 +54,7 @@ fn syntax_error_is_exit_2_with_file_line_and_column() {
         &d.path().join("bad.yar"),
         b"rule Fine { condition: true }\n\nrule Broken {\n  strings: $a = \"x\"\n  condition: $a and\n}\n",
     );
-    let r = run(fpgate().current_dir(d.path()).args([
+    let r = d.run(&[
         "gate",
         "--candidate",
         "bad.yar",
@@ -72,7 +62,7 @@ fn syntax_error_is_exit_2_with_file_line_and_column() {
         "corpus",
         "--format",
         "json",
-    ]));
+    ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--> bad.yar:6:1"), "{}", r.stderr);
     assert!(r.stderr.contains("the candidate ruleset does not compile"));
@@ -92,7 +82,7 @@ fn broken_baseline_is_also_exit_2() {
         &d.path().join("base.yar"),
         b"rule B { condition: pe.is_pe }\n",
     );
-    let r = run(fpgate().current_dir(d.path()).args([
+    let r = d.run(&[
         "gate",
         "--candidate",
         "r.yar",
@@ -100,7 +90,7 @@ fn broken_baseline_is_also_exit_2() {
         "base.yar",
         "--corpus",
         "corpus",
-    ]));
+    ]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("the baseline ruleset does not compile"),
@@ -121,9 +111,7 @@ fn every_broken_file_is_reported_in_one_run() {
         &d.path().join("rules/two.yara"),
         b"rule Two { condition: nope2 }\n",
     );
-    let r = run(fpgate()
-        .current_dir(d.path())
-        .args(["scan", "--rules", "rules", "--corpus", "corpus"]));
+    let r = d.run(&["scan", "--rules", "rules", "--corpus", "corpus"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("rules/one.yar:1:"), "{}", r.stderr);
     assert!(r.stderr.contains("rules/two.yara:1:"), "{}", r.stderr);
@@ -133,22 +121,14 @@ fn every_broken_file_is_reported_in_one_run() {
 fn rule_directory_without_rules_and_missing_rule_file_are_exit_2() {
     let d = setup(&[("a", b"x")]);
     std::fs::create_dir_all(d.path().join("empty")).unwrap();
-    let r = run(fpgate()
-        .current_dir(d.path())
-        .args(["scan", "--rules", "empty", "--corpus", "corpus"]));
+    let r = d.run(&["scan", "--rules", "empty", "--corpus", "corpus"]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("holds no *.yar or *.yara files"),
         "{}",
         r.stderr
     );
-    let r = run(fpgate().current_dir(d.path()).args([
-        "scan",
-        "--rules",
-        "missing.yar",
-        "--corpus",
-        "corpus",
-    ]));
+    let r = d.run(&["scan", "--rules", "missing.yar", "--corpus", "corpus"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("missing.yar"), "{}", r.stderr);
 }
@@ -207,7 +187,7 @@ fn fifo_is_reported_never_opened_and_fails_closed() {
     assert!(st.success());
     // Opening the FIFO for reading would block forever: the test's timeout
     // (see common::fpgate) turns a hang into a failure.
-    let r = scan_json(d.path(), &[]);
+    let r = scan_json(&d, &[]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     let j = r.json();
     assert_eq!(
@@ -219,7 +199,7 @@ fn fifo_is_reported_never_opened_and_fails_closed() {
     assert!(r.stderr.contains("INCOMPLETE"), "{}", r.stderr);
 
     // --allow-incomplete: passes, still lists the FIFO.
-    let r = scan_json(d.path(), &["--allow-incomplete"]);
+    let r = scan_json(&d, &["--allow-incomplete"]);
     assert_eq!(r.code, 0);
     assert_eq!(unscanned(&r.json()).len(), 1);
 }
@@ -231,7 +211,7 @@ fn blocked_wins_over_incomplete() {
         .arg(d.path().join("corpus/pipe"))
         .status()
         .unwrap();
-    let r = scan_json(d.path(), &[]);
+    let r = scan_json(&d, &[]);
     assert_eq!(r.code, 1);
     assert_eq!(r.json()["verdict"]["counts"]["unscanned"], 1);
 }
@@ -244,7 +224,7 @@ fn symlinks_are_not_followed_unless_asked_and_loops_do_not_hang() {
     std::os::unix::fs::symlink(&c, c.join("loop")).unwrap();
     std::os::unix::fs::symlink(c.join("gone"), c.join("dangling")).unwrap();
 
-    let r = scan_json(d.path(), &[]);
+    let r = scan_json(&d, &[]);
     assert_eq!(r.code, 3);
     let u = unscanned(&r.json());
     assert_eq!(
@@ -256,7 +236,7 @@ fn symlinks_are_not_followed_unless_asked_and_loops_do_not_hang() {
         ]
     );
 
-    let r = scan_json(d.path(), &["--follow-symlinks"]);
+    let r = scan_json(&d, &["--follow-symlinks"]);
     assert_eq!(r.code, 3);
     let j = r.json();
     let u = unscanned(&j);
@@ -277,7 +257,7 @@ fn symlinks_are_not_followed_unless_asked_and_loops_do_not_hang() {
 #[test]
 fn too_large_files_are_unscanned() {
     let d = setup(&[("big.bin", &[0u8; 4096]), ("small.bin", b"x")]);
-    let r = scan_json(d.path(), &["--max-file-size", "1K"]);
+    let r = scan_json(&d, &["--max-file-size", "1K"]);
     assert_eq!(r.code, 3);
     let j = r.json();
     assert_eq!(
@@ -297,7 +277,7 @@ fn zero_byte_files_are_scanned() {
         &d.path().join("r.yar"),
         b"rule Empty { condition: filesize == 0 }\n",
     );
-    let r = scan_json(d.path(), &[]);
+    let r = scan_json(&d, &[]);
     assert_eq!(r.code, 1);
     assert_eq!(
         pairs(&r.json(), "new"),
@@ -312,7 +292,7 @@ fn a_rule_that_exceeds_the_timeout_makes_the_file_unscanned() {
         &d.path().join("r.yar"),
         b"rule Slow { condition: for all i in (0..filesize - 1) : ( for all j in (0..filesize - 1) : ( uint8(i) == uint8(j) ) ) }\n",
     );
-    let r = scan_json(d.path(), &["--timeout", "1"]);
+    let r = scan_json(&d, &["--timeout", "1"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     let j = r.json();
     assert_eq!(
@@ -393,9 +373,7 @@ fn non_utf8_and_control_character_names_are_scanned_and_escaped() {
         b"hit",
     );
     write(&c.join("evil\n\x1b]0;pwned\x07.bin"), b"hit");
-    let r = run(fpgate()
-        .current_dir(d.path())
-        .args(["scan", "--rules", "r.yar", "--corpus", "corpus"]));
+    let r = d.run(&["scan", "--rules", "r.yar", "--corpus", "corpus"]);
     assert_eq!(r.code, 1);
     assert!(
         !r.stdout.contains('\x1b'),
@@ -413,9 +391,9 @@ fn non_utf8_and_control_character_names_are_scanned_and_escaped() {
 #[test]
 fn output_to_a_directory_is_exit_2() {
     let d = setup(&[("a", b"x")]);
-    let r = run(fpgate().current_dir(d.path()).args([
+    let r = d.run(&[
         "scan", "--rules", "r.yar", "--corpus", "corpus", "--output", "corpus",
-    ]));
+    ]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("cannot write corpus"), "{}", r.stderr);
 }

@@ -1,0 +1,18 @@
+//! End-to-end tests of the fpgate binary: one test binary (linked once),
+//! one module per area, helpers and the `Project` builder in `common`.
+
+mod common;
+
+mod cache;
+mod check;
+mod differential;
+mod faults;
+mod gate;
+mod hostile;
+mod oracle;
+mod perf;
+mod policy;
+mod recipes;
+mod reports;
+mod sandbox;
+mod shard;
