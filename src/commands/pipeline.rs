@@ -233,6 +233,9 @@ fn scan(s: &Run) -> Result<Scanned> {
         let writes = run.writes.into_inner().unwrap_or_else(|e| e.into_inner());
         c.write(&writes);
     }
+    if let Some(c) = cache.as_mut() {
+        print_notes(c);
+    }
     let scan_seconds = scan_started.elapsed().as_secs_f64();
     progress.finish_and_clear();
     drop(sets);
@@ -253,13 +256,24 @@ fn scan(s: &Run) -> Result<Scanned> {
     })
 }
 
+/// What the results cache recovered from (a replaced file, ignored rows):
+/// the user hears of it, and the run goes on.
+fn print_notes(c: &mut Cache) {
+    for n in c.take_notes() {
+        eprintln!("fpgate: {n}");
+    }
+}
+
 /// yara-x compiles on one thread: build the two rulesets side by side (a
 /// 1,200-rule set takes seconds), and walk and hash the corpus meanwhile.
 /// Errors come in the order a user fixes them: candidate, baseline, corpus.
 fn prepare(s: &Run) -> Result<Prepared> {
     let compiled = AtomicBool::new(false);
     let cache = s.cache.as_ref().and_then(|dir| match Cache::open(dir) {
-        Ok(c) => Some(c),
+        Ok(mut c) => {
+            print_notes(&mut c);
+            Some(c)
+        }
         Err(e) => {
             eprintln!("fpgate: {e}; running without a results cache");
             None

@@ -4,7 +4,7 @@
 //! `/proc/self/environ` into a compile error on a CI runner.
 //!
 //! Every include statement is found with the engine's own parser (see
-//! `yarasrc`), in every top-level file and, recursively, in every file they
+//! `rules::source`), in every top-level file and, recursively, in every file they
 //! include, so fpgate sees exactly the include statements the compiler will
 //! act on. Each is resolved the way yara-x resolves it (for a nested
 //! include, first beside the including file, then in the include

@@ -4,7 +4,7 @@
 //! and which matched. A rule is identified by its *effective fingerprint*:
 //! a hash of the tokens of its declaration that can change what it matches
 //! (as the engine's own parser reads them; comments, layout, `meta:` and tags
-//! do not count, see `yarasrc`), of the effective fingerprints of every rule
+//! do not count, see `rules::source`), of the effective fingerprints of every rule
 //! it depends on (the rules its condition names, and every `global` rule),
 //! and of everything else that can change a verdict: the fpgate and yara-x
 //! versions, the `--define` values and the evidence limits. Editing one rule
@@ -292,7 +292,7 @@ pub fn closure(keys: &RuleKeys, want: &[usize]) -> Vec<usize> {
 /// their original order (source by source), so names resolve as they did.
 pub fn compile_subset(rs: &Ruleset, subset: &[usize], opts: &CompileOptions) -> Result<Rules> {
     let keys = rs.cache.as_ref().map_err(|e| Error::internal(e.clone()))?;
-    let mut compiler = crate::rules::new_compiler(&[], opts, &rs.declared_std)?;
+    let mut compiler = crate::rules::compile::new_compiler(&[], opts, &rs.declared_std)?;
     // The modules the subset's conditions name, of those any source imports
     // (an import is namespace-wide, and yara-x runs every imported module on
     // every file, used or not: importing all of them would parse each file

@@ -11,7 +11,7 @@
 //!   format, so unchanged files are neither read nor hashed again. Entries
 //!   for files modified within the last seconds are not stored (a file
 //!   rewritten within one timestamp tick would look unchanged).
-//! - `rulesets`: a set of rule keys (see `rulekeys`) that were run together.
+//! - `rulesets`: a set of rule keys (see `rules::keys`) that were run together.
 //! - `done`: this subject (a file content, or a content and its path for
 //!   rules that read the path) was scanned with every rule of this set, and
 //!   matched these of them, with the evidence (in the same row, so a match
@@ -25,10 +25,16 @@
 //! writing the same results cannot disagree. Timeouts and scan errors are
 //! never stored.
 
-use crate::corpus::format::Format;
-use crate::corpus::read::{PreHashed, Stamp};
-use rusqlite::{params, Connection, ErrorCode};
-use serde::{de::DeserializeOwned, Serialize};
+mod blobs;
+mod results;
+mod stats;
+
+pub use blobs::{compiled_get, compiled_put, small_get, small_put, Lookup};
+pub use stats::stat_row;
+
+use crate::corpus::read::Stamp;
+use crate::error::Error;
+use rusqlite::{Connection, ErrorCode};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -108,6 +114,9 @@ pub struct Cache {
     pub path: PathBuf,
     /// Rows that failed their checksum in this run.
     pub bad_rows: usize,
+    /// What went wrong and was recovered from (a replaced cache, ignored
+    /// rows), for the caller to tell the user (see `take_notes`).
+    notes: Vec<String>,
 }
 
 enum Bad {
@@ -199,45 +208,53 @@ pub fn default_dir() -> Option<PathBuf> {
 
 impl Cache {
     /// Open (or create) the cache in `dir`. A damaged or foreign file is
-    /// reported on stderr and replaced. `Err`: no cache can be used (the
+    /// replaced (and a note says so). `Err`: no cache can be used (the
     /// caller reports it and scans without one).
-    pub fn open(dir: &Path) -> Result<Cache, String> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create cache directory {}: {e}", dir.display()))?;
+    pub fn open(dir: &Path) -> crate::error::Result<Cache> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::io(
+                dir.display(),
+                format!("cannot create cache directory {}: {e}", dir.display()),
+            )
+        })?;
         let path = dir.join(FILE);
-        match try_open(&path) {
-            Ok(conn) => Ok(Cache {
-                conn,
-                path,
-                bad_rows: 0,
-            }),
-            Err(Bad::Io(e)) => Err(format!("cache {}: {e}", path.display())),
+        let unusable =
+            |e: String| Error::io(path.display(), format!("cache {}: {e}", path.display()));
+        let (conn, notes) = match try_open(&path) {
+            Ok(conn) => (conn, Vec::new()),
+            Err(Bad::Io(e)) => return Err(unusable(e)),
             Err(Bad::Foreign(why)) => {
-                eprintln!(
-                    "fpgate: cache {}: {why}; it is not trusted: starting a new cache",
+                let note = format!(
+                    "cache {}: {why}; it is not trusted: starting a new cache",
                     path.display()
                 );
                 discard(&path);
                 match try_open(&path) {
-                    Ok(conn) => Ok(Cache {
-                        conn,
-                        path,
-                        bad_rows: 0,
-                    }),
-                    Err(Bad::Io(e) | Bad::Foreign(e)) => {
-                        Err(format!("cache {}: {e}", path.display()))
-                    }
+                    Ok(conn) => (conn, vec![note]),
+                    Err(Bad::Io(e) | Bad::Foreign(e)) => return Err(unusable(e)),
                 }
             }
-        }
+        };
+        Ok(Cache {
+            conn,
+            path,
+            bad_rows: 0,
+            notes,
+        })
+    }
+
+    /// The notes of what went wrong and was recovered from since the last
+    /// call: the caller shows them (the store never prints).
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
     }
 
     /// Replace a cache found damaged while in use.
     fn rebuild(&mut self, why: &rusqlite::Error) {
-        eprintln!(
-            "fpgate: cache {}: damaged ({why}); it is not trusted: starting a new cache",
+        self.notes.push(format!(
+            "cache {}: damaged ({why}); it is not trusted: starting a new cache",
             self.path.display()
-        );
+        ));
         discard(&self.path);
         if let Ok(conn) = try_open(&self.path) {
             self.conn = conn;
@@ -254,309 +271,23 @@ impl Cache {
                 if is_corrupt(&e) {
                     self.rebuild(&e);
                 } else {
-                    eprintln!("fpgate: cache {}: {what}: {e}", self.path.display());
+                    let note = format!("cache {}: {what}: {e}", self.path.display());
+                    self.notes.push(note);
                 }
                 fallback
             }
         }
     }
 
-    /// Store the stamps and hashes of files hashed in this run (not those
-    /// that came from the stat cache, nor files modified in the last
-    /// seconds: see `Stamp::racy`).
-    pub fn remember_stats<'a>(
-        &mut self,
-        files: impl Iterator<Item = (&'a crate::corpus::CorpusFile, &'a Option<PreHashed>)>,
-    ) {
-        let now = unix_now();
-        let stats = files
-            .filter_map(|(f, p)| {
-                let p = p.as_ref().filter(|p| !p.cached)?;
-                stat_row(f, p.stamp, p.sha256, p.format, now)
-            })
-            .collect();
-        self.write(&Writes::<()> {
-            stats,
-            ..Default::default()
-        });
-    }
-
-    /// The stat entries of `paths` (absolute), in order.
-    pub fn stats(&mut self, paths: &[PathBuf]) -> Vec<Option<(StatEntry, Format)>> {
-        let r = self.try_stats(paths);
-        self.recover(r, "reading file stamps", vec![None; paths.len()])
-    }
-
-    fn try_stats(
-        &mut self,
-        paths: &[PathBuf],
-    ) -> rusqlite::Result<Vec<Option<(StatEntry, Format)>>> {
-        use std::os::unix::ffi::OsStrExt;
-        let mut bad = 0;
-        let mut out = Vec::with_capacity(paths.len());
-        {
-            let tx = self.conn.transaction()?;
-            {
-                let mut q = tx.prepare_cached(
-                    "SELECT dev, ino, size, mtime, mtime_ns, ctime, ctime_ns, sha256, format, chk
-                     FROM stat WHERE path = ?1",
-                )?;
-                for p in paths {
-                    let key = p.as_os_str().as_bytes();
-                    let row = q
-                        .query_row([key], |r| {
-                            let mut n = [0i64; 7];
-                            let mut ok = true;
-                            for (k, slot) in n.iter_mut().enumerate() {
-                                match int(r, k) {
-                                    Some(v) => *slot = v,
-                                    None => ok = false,
-                                }
-                            }
-                            let format = r.get::<_, String>(8).ok();
-                            Ok((ok.then_some(n), blob(r, 7), format, int(r, 9)))
-                        })
-                        .map(Some)
-                        .or_else(|e| match e {
-                            rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                            e => Err(e),
-                        })?;
-                    out.push(row.and_then(|(n, sha, format, chk)| {
-                        let (Some(n), Some(sha), Some(format), Some(chk)) = (n, sha, format, chk)
-                        else {
-                            bad += 1;
-                            return None;
-                        };
-                        if chk != stat_check(key, &n, &sha, &format) {
-                            bad += 1;
-                            return None;
-                        }
-                        let (Ok(sha256), Some(format)) = (
-                            <[u8; 32]>::try_from(sha.as_slice()),
-                            crate::corpus::format::Format::by_name(&format),
-                        ) else {
-                            bad += 1;
-                            return None;
-                        };
-                        Some((
-                            StatEntry {
-                                stamp: Stamp::from_parts(n),
-                                sha256,
-                            },
-                            format,
-                        ))
-                    }));
-                }
-            }
-            tx.commit()?;
-        }
-        self.note_bad(bad);
-        Ok(out)
-    }
-
     fn note_bad(&mut self, bad: usize) {
         if bad > 0 {
-            eprintln!(
-                "fpgate: cache {}: {bad} damaged entr{} ignored (those files are scanned again)",
+            self.notes.push(format!(
+                "cache {}: {bad} damaged entr{} ignored (those files are scanned again)",
                 self.path.display(),
                 if bad == 1 { "y" } else { "ies" }
-            );
+            ));
             self.bad_rows += bad;
         }
-    }
-
-    /// Everything the cache knows about the rule keys `efps` (all the rules
-    /// of this run).
-    pub fn known<E: DeserializeOwned>(
-        &mut self,
-        efps: &std::collections::HashSet<Efp>,
-    ) -> Known<E> {
-        let r = self.try_known(efps);
-        self.recover(r, "reading results", Known::default())
-    }
-
-    fn try_known<E: DeserializeOwned>(
-        &mut self,
-        efps: &std::collections::HashSet<Efp>,
-    ) -> rusqlite::Result<Known<E>> {
-        let mut known = Known::default();
-        let mut bad = 0;
-        let tx = self.conn.transaction()?;
-        let mut set_index: HashMap<Vec<u8>, u32> = HashMap::new();
-        {
-            let mut q = tx.prepare("SELECT id, rules, chk FROM rulesets")?;
-            let mut rows = q.query([])?;
-            while let Some(r) = rows.next()? {
-                let (Some(id), Some(rules), Some(chk)) = (blob(r, 0), blob(r, 1), int(r, 2)) else {
-                    bad += 1;
-                    continue;
-                };
-                if chk != check(&[&id, &rules]) || rules.len() % 16 != 0 {
-                    bad += 1;
-                    continue;
-                }
-                let list: Vec<Efp> = rules
-                    .chunks_exact(16)
-                    .filter_map(|c| c.try_into().ok())
-                    .collect();
-                if set_id(&list)[..] != id[..] {
-                    bad += 1;
-                    continue;
-                }
-                if list.iter().any(|e| efps.contains(e)) {
-                    if let Ok(sid) = SetId::try_from(id.as_slice()) {
-                        known.set_ids.push(sid);
-                    }
-                    set_index.insert(id, known.sets.len() as u32);
-                    known.sets.push(list);
-                }
-            }
-        }
-        if !known.sets.is_empty() {
-            let mut q = tx.prepare("SELECT subject, ruleset, hits, chk FROM done")?;
-            let mut rows = q.query([])?;
-            while let Some(r) = rows.next()? {
-                let Some(set) = blob(r, 1) else {
-                    bad += 1;
-                    continue;
-                };
-                let Some(&si) = set_index.get(&set) else {
-                    continue;
-                };
-                let (Some(subject), Some(hits), Some(chk)) = (blob(r, 0), blob(r, 2), int(r, 3))
-                else {
-                    bad += 1;
-                    continue;
-                };
-                if chk != check(&[&subject, &set, &hits]) {
-                    bad += 1;
-                    continue;
-                }
-                let (Ok(subject), Ok(hits)) = (
-                    Subject::try_from(subject.as_slice()),
-                    serde_json::from_slice::<Vec<(Efp, E)>>(&hits),
-                ) else {
-                    bad += 1;
-                    continue;
-                };
-                known.done.entry(subject).or_default().push(si);
-                let list = known.hits.entry(subject).or_default();
-                for (e, ev) in hits {
-                    if efps.contains(&e) && !list.iter().any(|(x, _)| *x == e) {
-                        list.push((e, ev));
-                    }
-                }
-            }
-        }
-        tx.commit()?;
-        for v in known.done.values_mut() {
-            v.sort_unstable();
-            v.dedup();
-        }
-        self.note_bad(bad);
-        Ok(known)
-    }
-
-    /// Store this run's results in one transaction. Failing to store is
-    /// reported, not fatal: the results are already in the report.
-    pub fn write<E: Serialize>(&mut self, w: &Writes<E>) {
-        let r = self.try_write(w);
-        self.recover(r, "could not store results", ());
-    }
-
-    /// At most once a day: drop the results of rule sets unused for
-    /// `KEEP_SECONDS` and the stat entries of files that no longer exist.
-    fn collect_garbage(tx: &rusqlite::Transaction<'_>, now: i64) -> rusqlite::Result<()> {
-        let last: i64 = tx
-            .query_row("SELECT value FROM meta WHERE key = 'gc'", [], |r| r.get(0))
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(0),
-                e => Err(e),
-            })?;
-        if now - last < 86_400 {
-            return Ok(());
-        }
-        let cutoff = now - KEEP_SECONDS;
-        tx.execute(
-            "DELETE FROM done WHERE ruleset IN (SELECT id FROM rulesets WHERE used < ?1)",
-            [cutoff],
-        )?;
-        tx.execute("DELETE FROM rulesets WHERE used < ?1", [cutoff])?;
-        let gone: Vec<Vec<u8>> = {
-            use std::os::unix::ffi::OsStrExt;
-            let mut q = tx.prepare("SELECT path FROM stat")?;
-            let mut rows = q.query([])?;
-            let mut gone = Vec::new();
-            while let Some(r) = rows.next()? {
-                let Some(p) = blob(r, 0) else { continue };
-                let path = Path::new(std::ffi::OsStr::from_bytes(&p));
-                if std::fs::symlink_metadata(path).is_err() {
-                    gone.push(p);
-                }
-            }
-            gone
-        };
-        let mut q = tx.prepare("DELETE FROM stat WHERE path = ?1")?;
-        for p in gone {
-            q.execute([p])?;
-        }
-        tx.execute("INSERT OR REPLACE INTO meta VALUES ('gc', ?1)", [now])?;
-        Ok(())
-    }
-
-    fn try_write<E: Serialize>(&mut self, w: &Writes<E>) -> rusqlite::Result<()> {
-        use std::os::unix::ffi::OsStrExt;
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        {
-            let mut q = tx.prepare_cached(
-                "INSERT OR REPLACE INTO stat VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?;
-            for (path, e, format) in &w.stats {
-                let key = path.as_os_str().as_bytes();
-                let n = e.stamp.parts();
-                q.execute(params![
-                    key,
-                    n[0],
-                    n[1],
-                    n[2],
-                    n[3],
-                    n[4],
-                    n[5],
-                    n[6],
-                    &e.sha256[..],
-                    format,
-                    stat_check(key, &n, &e.sha256, format)
-                ])?;
-            }
-            let now = unix_now();
-            let mut q =
-                tx.prepare_cached("INSERT OR IGNORE INTO rulesets VALUES (?1, ?2, ?3, ?4)")?;
-            for (id, efps) in &w.sets {
-                let mut v = efps.clone();
-                v.sort();
-                v.dedup();
-                let blob: Vec<u8> = v.concat();
-                q.execute(params![&id[..], &blob, check(&[id, &blob]), now])?;
-            }
-            let mut q = tx.prepare_cached("UPDATE rulesets SET used = ?2 WHERE id = ?1")?;
-            for id in w.touch.iter().chain(w.sets.iter().map(|(id, _)| id)) {
-                q.execute(params![&id[..], now])?;
-            }
-            let mut q = tx.prepare_cached("INSERT OR REPLACE INTO done VALUES (?1, ?2, ?3, ?4)")?;
-            for (subject, set, hits) in &w.done {
-                let blob = serde_json::to_vec(hits).unwrap_or_default();
-                q.execute(params![
-                    &subject[..],
-                    &set[..],
-                    &blob,
-                    check(&[subject, set, &blob])
-                ])?;
-            }
-        }
-        Self::collect_garbage(&tx, unix_now())?;
-        tx.commit()
     }
 }
 
@@ -576,143 +307,12 @@ fn int(r: &rusqlite::Row<'_>, i: usize) -> Option<i64> {
     }
 }
 
-/// Compiled rules kept for `key` (see `rules::compiled_key`): the
-/// serialized rules and the warnings (JSON). Any problem is a miss; a
-/// damaged cache is reported and replaced by `Cache::open`.
-pub fn compiled_get(dir: &Path, key: &[u8; 32]) -> Option<(Vec<u8>, Vec<u8>)> {
-    let conn = try_open(&dir.join(FILE)).ok()?;
-    let (rules, warnings, chk) = conn
-        .query_row(
-            "SELECT rules, warnings, chk FROM compiled WHERE key = ?1",
-            [&key[..]],
-            |r| Ok((blob(r, 0), blob(r, 1), int(r, 2))),
-        )
-        .ok()?;
-    match (rules, warnings, chk) {
-        (Some(rules), Some(warnings), Some(chk)) if chk == check(&[key, &rules, &warnings]) => {
-            Some((rules, warnings))
-        }
-        _ => {
-            eprintln!(
-                "fpgate: cache {}: damaged compiled rules ignored (compiling again)",
-                dir.display()
-            );
-            None
-        }
-    }
-}
-
-/// Keep compiled rules; only the most recent few rulesets are kept.
-pub fn compiled_put(dir: &Path, key: &[u8; 32], rules: &[u8], warnings: &[u8]) {
-    const KEEP: i64 = 8;
-    let Ok(conn) = try_open(&dir.join(FILE)) else {
-        return;
-    };
-    put_compiled_row(&conn, key, rules, warnings, unix_now());
-    let _ = conn.execute(
-        "DELETE FROM compiled WHERE length(rules) > 0 AND key NOT IN \
-         (SELECT key FROM compiled WHERE length(rules) > 0 ORDER BY made DESC LIMIT ?1)",
-        [KEEP],
-    );
-}
-
-/// One row of `compiled`, with its checksum.
-fn put_compiled_row(conn: &Connection, key: &[u8; 32], rules: &[u8], warnings: &[u8], made: i64) {
-    let _ = conn.execute(
-        "INSERT OR REPLACE INTO compiled VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            &key[..],
-            rules,
-            warnings,
-            made,
-            check(&[key, rules, warnings])
-        ],
-    );
-}
-
-/// Small per-file values (a rule file's warnings, its parse) are kept in
-/// `compiled` with no rules, under a key separated by `domain`.
-fn small_key(domain: &str, key: &[u8; 32]) -> [u8; 32] {
-    let mut h = sha2::Sha256::new();
-    sha2::Digest::update(&mut h, domain.as_bytes());
-    sha2::Digest::update(&mut h, b"\0");
-    sha2::Digest::update(&mut h, key);
-    sha2::Digest::finalize(h).into()
-}
-
-/// The values kept for `keys` in `domain`, if known and intact.
-pub fn small_get(dir: &Path, domain: &str, keys: &[[u8; 32]]) -> Vec<Option<Vec<u8>>> {
-    let Ok(conn) = try_open(&dir.join(FILE)) else {
-        return vec![None; keys.len()];
-    };
-    let Ok(mut stmt) = conn.prepare("SELECT rules, warnings, chk FROM compiled WHERE key = ?1")
-    else {
-        return vec![None; keys.len()];
-    };
-    keys.iter()
-        .map(|k| {
-            let key = small_key(domain, k);
-            let (rules, warnings, chk) = stmt
-                .query_row([&key[..]], |r| Ok((blob(r, 0), blob(r, 1), int(r, 2))))
-                .ok()?;
-            match (rules, warnings, chk) {
-                (Some(r), Some(w), Some(c)) if r.is_empty() && c == check(&[&key, &r, &w]) => {
-                    Some(w)
-                }
-                _ => None, // damaged: the file is compiled in full again
-            }
-        })
-        .collect()
-}
-
-/// Keep values in `domain`, in one transaction; rows unused for 30 days
-/// are dropped.
-pub fn small_put(dir: &Path, domain: &str, rows: &[([u8; 32], Vec<u8>)]) {
-    if rows.is_empty() {
-        return;
-    }
-    let Ok(mut conn) = try_open(&dir.join(FILE)) else {
-        return;
-    };
-    let now = unix_now();
-    let Ok(tx) = conn.transaction() else { return };
-    for (k, value) in rows {
-        put_compiled_row(&tx, &small_key(domain, k), &[], value, now);
-    }
-    let _ = tx.execute(
-        "DELETE FROM compiled WHERE length(rules) = 0 AND made < ?1",
-        [now - 30 * 86_400],
-    );
-    let _ = tx.commit();
-}
-
-/// A stat-cache row for a file read in this run, unless it was modified
-/// within the last 2 seconds of `now` (see `Stamp::racy`).
-pub fn stat_row(
-    f: &crate::corpus::CorpusFile,
-    stamp: Stamp,
-    sha256: [u8; 32],
-    format: Format,
-    now: i64,
-) -> Option<(PathBuf, StatEntry, String)> {
-    if stamp.racy(now, 2) {
-        return None;
-    }
-    let abs = std::path::absolute(&f.path).ok()?;
-    Some((abs, StatEntry { stamp, sha256 }, format.to_string()))
-}
-
 /// Seconds since 1970 (0 if the clock is before it).
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-fn stat_check(path: &[u8], n: &[i64; 7], sha: &[u8], format: &str) -> i64 {
-    let nums: Vec<u8> = n.iter().flat_map(|x| x.to_le_bytes()).collect();
-    check(&[path, &nums, sha, format.as_bytes()])
 }
 
 fn discard(path: &Path) {
@@ -795,6 +395,7 @@ fn init(conn: &Connection) -> Result<(), Bad> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::params;
 
     #[test]
     fn round_trip_and_checksums() {

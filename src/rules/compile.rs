@@ -1,0 +1,378 @@
+//! Rule files to a `Ruleset`: read and parse every source (includes
+//! through the sandbox), declare the standard externals the rules use,
+//! compile (or load the compiled set from the cache, or validate an edit
+//! without compiling what did not change), and describe every rule.
+
+use super::build::{Job, LazyRules};
+use super::files::{collect_rule_files, read_rule_file};
+use super::source::{self, SourceInfo};
+use super::{CompileOptions, Define, DefineValue, RuleInfo, RuleKey, Ruleset, STANDARD_EXTERNALS};
+use crate::diagnostic::Diagnostic;
+use crate::error::{Error, Result};
+use crate::store::Lookup;
+use crate::util::hex::hex;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use yara_x::{Compiler, Rules, SourceCode};
+
+/// Compile the rule files under `paths`. Any compile error is
+/// `Error::Compile` (exit 2).
+pub fn compile(label: &'static str, paths: &[PathBuf], opts: &CompileOptions) -> Result<Ruleset> {
+    let files: Vec<(PathBuf, String)> = collect_rule_files(paths)?
+        .into_iter()
+        .map(|f| {
+            let shown = f.display().to_string();
+            (f, shown)
+        })
+        .collect();
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    compile_files(
+        label,
+        shown,
+        &files,
+        &crate::rules::includes::roots(paths),
+        opts,
+    )
+}
+
+/// One source file of a ruleset: a top-level rule file, or a file reached
+/// through `include`.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The name diagnostics and reports give it.
+    pub origin: String,
+    pub bytes: Vec<u8>,
+    pub info: SourceInfo,
+    pub included: bool,
+}
+
+/// Compile `files` (path on disk, name shown in reports and diagnostics).
+/// `roots`: the directories `include` may read from (see `includes`).
+pub fn compile_files(
+    label: &'static str,
+    paths: Vec<String>,
+    files: &[(PathBuf, String)],
+    roots: &[PathBuf],
+    opts: &CompileOptions,
+) -> Result<Ruleset> {
+    let (sources, include_dirs) = read_sources(files, roots, opts)?;
+    let (declared_std, per_file_externals) = externals(&sources, opts);
+    let (rules, warnings) = compiled(
+        crate::rules::build::Job {
+            label,
+            sources: sources.iter().filter(|s| !s.included).cloned().collect(),
+            include_dirs,
+            opts: opts.clone(),
+            declared_std: declared_std.clone(),
+            roots: roots.to_vec(),
+            key: compiled_key(&sources, opts, &declared_std),
+        },
+        opts,
+    )?;
+    let info = rule_info(&sources);
+    let fingerprint = ruleset_fingerprint(&info, &opts.defines);
+    let cache = crate::rules::keys::compute(&sources, &info, &per_file_externals, opts);
+    let evidence = crate::rules::evidence::Evidence::new(sources.iter().flat_map(|s| {
+        s.info.rules.iter().map(move |r| {
+            (
+                r.identifier.as_str(),
+                s.bytes.as_slice(),
+                r.patterns.as_slice(),
+            )
+        })
+    }));
+    Ok(Ruleset {
+        label,
+        paths,
+        files: files.iter().map(|(_, s)| s.clone()).collect(),
+        rules,
+        evidence,
+        info,
+        warnings,
+        fingerprint,
+        per_file_externals,
+        declared_std,
+        cache,
+        sources,
+    })
+}
+
+/// Read and parse the top-level files, then the files they include (checked
+/// by the include sandbox). Returns the sources and the include dirs.
+fn read_sources(
+    files: &[(PathBuf, String)],
+    roots: &[PathBuf],
+    opts: &CompileOptions,
+) -> Result<(Vec<Source>, Vec<PathBuf>)> {
+    use rayon::prelude::*;
+    let bytes: Vec<Vec<u8>> = files
+        .par_iter()
+        .map(|(f, shown)| read_rule_file(f, shown))
+        .collect::<Result<_>>()?;
+    let infos = {
+        let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+        source::analyse_all(&refs, opts.cache_dir.as_deref())
+    };
+    let mut sources: Vec<Source> = files
+        .iter()
+        .zip(bytes)
+        .zip(infos)
+        .map(|(((_, shown), bytes), info)| Source {
+            origin: shown.clone(),
+            bytes,
+            info,
+            included: false,
+        })
+        .collect();
+    let tops: Vec<(PathBuf, String, &SourceInfo)> = files
+        .iter()
+        .zip(&sources)
+        .map(|((f, shown), s)| (f.clone(), shown.clone(), &s.info))
+        .collect();
+    let plan = crate::rules::includes::check(&tops, roots)?;
+    sources.extend(plan.included.into_iter().map(|i| Source {
+        origin: i.origin,
+        bytes: i.bytes,
+        info: i.info,
+        included: true,
+    }));
+    Ok((sources, plan.include_dirs))
+}
+
+/// The standard externals the sources use and the user did not define
+/// (declared with an empty default), and those of them fpgate sets per
+/// scanned file.
+fn externals(
+    sources: &[Source],
+    opts: &CompileOptions,
+) -> (BTreeSet<&'static str>, BTreeSet<&'static str>) {
+    let used: BTreeSet<&str> = sources
+        .iter()
+        .flat_map(|s| s.info.identifiers.iter().map(String::as_str))
+        .collect();
+    let user_defined: BTreeSet<&str> = opts.defines.iter().map(|d| d.name.as_str()).collect();
+    let declared_std: BTreeSet<&'static str> = STANDARD_EXTERNALS
+        .iter()
+        .copied()
+        .filter(|ext| used.contains(ext) && !user_defined.contains(ext))
+        .collect();
+    let per_file = declared_std
+        .iter()
+        .copied()
+        .filter(|e| *e != "owner")
+        .collect();
+    (declared_std, per_file)
+}
+
+/// The compiled rules, built when a scan first needs them, and the
+/// compiler's warnings. An unchanged ruleset (every byte of every file,
+/// included files too, the definitions, the versions) is loaded from the
+/// cache instead of compiled; an edited one is validated without compiling
+/// what did not change (see `build`).
+fn compiled(job: Job, opts: &CompileOptions) -> Result<(LazyRules, Vec<Diagnostic>)> {
+    let cached =
+        opts.cache_dir
+            .as_ref()
+            .and_then(|dir| match crate::store::compiled_get(dir, &job.key) {
+                Lookup::Hit((r, w)) => {
+                    let warnings: Vec<Diagnostic> = serde_json::from_slice(&w).ok()?;
+                    Some((r, warnings))
+                }
+                Lookup::Miss => None,
+                Lookup::Damaged => {
+                    eprintln!(
+                        "fpgate: cache {}: damaged compiled rules ignored (compiling again)",
+                        dir.display()
+                    );
+                    None
+                }
+            });
+    if let Some((bytes, warnings)) = cached {
+        let rules = LazyRules::later(move || {
+            Rules::deserialize(&bytes)
+                .or_else(|_| job.full().map(|r| r.0))
+                .map_err(|e| e.to_string())
+        });
+        return Ok((rules, warnings));
+    }
+    match job.validate() {
+        Some(warnings) => {
+            let rules =
+                LazyRules::later(move || job.full().map(|r| r.0).map_err(|e| e.to_string()));
+            Ok((rules, warnings))
+        }
+        None => {
+            let (rules, warnings) = job.full()?;
+            Ok((LazyRules::ready(rules), warnings))
+        }
+    }
+}
+
+/// What the report says of each rule, from the parser: the same values the
+/// compiler stores (it converts the same syntax tree).
+fn rule_info(sources: &[Source]) -> BTreeMap<RuleKey, RuleInfo> {
+    let mut info = BTreeMap::new();
+    for s in sources {
+        for r in &s.info.rules {
+            let key = ("default".to_string(), r.identifier.clone());
+            info.entry(key.clone()).or_insert_with(|| RuleInfo {
+                namespace: key.0,
+                identifier: key.1,
+                source: Some(s.origin.clone()),
+                line: Some(r.line),
+                tags: r.tags.clone(),
+                description: r.description.clone(),
+                author: r.author.clone(),
+                fingerprint: Some(r.fingerprint.clone()),
+            });
+        }
+    }
+    info
+}
+
+/// The rule a diagnostic lies in, by its file and line.
+pub(crate) fn attach_rule(d: &mut Diagnostic, sources: &[Source]) {
+    let (Some(file), Some(line)) = (d.file.as_deref(), d.line) else {
+        return;
+    };
+    d.rule = sources
+        .iter()
+        .filter(|s| s.origin == file)
+        .flat_map(|s| s.info.rules.iter())
+        .find(|r| (r.line as u64..=r.end_line as u64).contains(&line))
+        .map(|r| r.identifier.clone());
+}
+
+/// Compile with yara-x: the rules and their warnings, or every error.
+/// Diagnostics that point at a file `allowed` refuses are not echoed.
+pub(crate) fn compile_now(
+    label: &'static str,
+    sources: &[Source],
+    include_dirs: &[PathBuf],
+    opts: &CompileOptions,
+    declared_std: &BTreeSet<&'static str>,
+    allowed: &dyn Fn(&str) -> bool,
+) -> Result<(Rules, Vec<Diagnostic>)> {
+    let mut compiler = new_compiler(include_dirs, opts, declared_std)?;
+
+    for s in sources.iter().filter(|s| !s.included) {
+        // Errors are collected by the compiler; keep adding files so the user
+        // sees every broken file at once, not one per run.
+        let _ = compiler
+            .add_source(SourceCode::from(s.bytes.as_slice()).with_origin(s.origin.as_str()));
+    }
+    let errors: Vec<Diagnostic> = compiler
+        .errors()
+        .iter()
+        .map(|e| Diagnostic::from_yarax("error", e, allowed))
+        .collect();
+    let warnings: Vec<Diagnostic> = compiler
+        .warnings()
+        .iter()
+        .map(|w| {
+            let mut d = Diagnostic::from_yarax("warning", w, allowed);
+            attach_rule(&mut d, sources);
+            d
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(Error::Compile {
+            ruleset: label,
+            errors,
+            warnings,
+        });
+    }
+    Ok((compiler.build(), warnings))
+}
+
+/// The compiled-rules cache key: versions, every file's name and bytes
+/// (included files too), the definitions and the declared externals.
+fn compiled_key(
+    sources: &[Source],
+    opts: &CompileOptions,
+    declared_std: &BTreeSet<&'static str>,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "fpgate {} yara-x {}\n",
+        env!("CARGO_PKG_VERSION"),
+        yara_x::VERSION
+    ));
+    for s in sources {
+        h.update([s.included as u8]);
+        h.update((s.origin.len() as u64).to_le_bytes());
+        h.update(s.origin.as_bytes());
+        h.update((s.bytes.len() as u64).to_le_bytes());
+        h.update(&s.bytes);
+    }
+    hash_context(&mut h, opts, declared_std);
+    h.finalize().into()
+}
+
+/// What besides the source text a compile depends on: the definitions and
+/// the declared standard externals (part of every compile-related key).
+pub(crate) fn hash_context(
+    h: &mut Sha256,
+    opts: &CompileOptions,
+    declared_std: &BTreeSet<&'static str>,
+) {
+    h.update(serde_json::to_vec(&opts.defines).unwrap_or_default());
+    for e in declared_std {
+        h.update(format!("extern {e}\n"));
+    }
+}
+
+/// A compiler with fpgate's settings: no colour, includes only from the
+/// sandboxed directories, the `--define`s and the standard externals.
+pub fn new_compiler<'a>(
+    include_dirs: &[PathBuf],
+    opts: &CompileOptions,
+    declared_std: &BTreeSet<&'static str>,
+) -> Result<Compiler<'a>> {
+    let mut compiler = Compiler::new();
+    compiler.colorize_errors(false);
+    // Without include directories yara-x would look in the current
+    // directory, outside the sandbox.
+    for d in include_dirs {
+        compiler.add_include_dir(d);
+    }
+    if include_dirs.is_empty() {
+        compiler.enable_includes(false);
+    }
+    for d in &opts.defines {
+        let r = match &d.value {
+            DefineValue::Bool(b) => compiler.define_global(&d.name, *b),
+            DefineValue::Int(i) => compiler.define_global(&d.name, *i),
+            DefineValue::Float(f) => compiler.define_global(&d.name, *f),
+            DefineValue::Str(s) => compiler.define_global(&d.name, s.as_str()),
+        };
+        r.map_err(|e| Error::usage(format!("--define {}: {e}", d.name)))?;
+    }
+    for ext in declared_std {
+        compiler
+            .define_global(ext, "")
+            .map_err(|e| Error::internal(format!("external `{ext}`: {e}")))?;
+    }
+    Ok(compiler)
+}
+
+/// Hash over every rule's fingerprint and the external definitions: equal
+/// for two rulesets that differ only in comments, layout or file split.
+fn ruleset_fingerprint(info: &BTreeMap<RuleKey, RuleInfo>, defines: &[Define]) -> String {
+    let mut h = Sha256::new();
+    for ((ns, id), r) in info {
+        h.update(format!(
+            "{ns}:{id}={}\n",
+            r.fingerprint.as_deref().unwrap_or("?")
+        ));
+    }
+    for d in defines {
+        h.update(format!(
+            "define {}={}\n",
+            d.name,
+            serde_json::to_string(&d.value).unwrap_or_default()
+        ));
+    }
+    hex(&h.finalize())
+}

@@ -1,0 +1,208 @@
+//! Per-rule results: which sets of rule keys a subject (a content, or a
+//! content with its path externals) was scanned with, and which of those
+//! rules matched it, with their evidence (any serialisable type).
+
+use super::stats::stat_check;
+use super::{
+    blob, check, int, set_id, unix_now, Cache, Efp, Known, SetId, Subject, Writes, KEEP_SECONDS,
+};
+use rusqlite::params;
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+impl Cache {
+    /// Everything the cache knows about the rule keys `efps` (all the rules
+    /// of this run).
+    pub fn known<E: DeserializeOwned>(
+        &mut self,
+        efps: &std::collections::HashSet<Efp>,
+    ) -> Known<E> {
+        let r = self.try_known(efps);
+        self.recover(r, "reading results", Known::default())
+    }
+
+    fn try_known<E: DeserializeOwned>(
+        &mut self,
+        efps: &std::collections::HashSet<Efp>,
+    ) -> rusqlite::Result<Known<E>> {
+        let mut known = Known::default();
+        let mut bad = 0;
+        let tx = self.conn.transaction()?;
+        let mut set_index: HashMap<Vec<u8>, u32> = HashMap::new();
+        {
+            let mut q = tx.prepare("SELECT id, rules, chk FROM rulesets")?;
+            let mut rows = q.query([])?;
+            while let Some(r) = rows.next()? {
+                let (Some(id), Some(rules), Some(chk)) = (blob(r, 0), blob(r, 1), int(r, 2)) else {
+                    bad += 1;
+                    continue;
+                };
+                if chk != check(&[&id, &rules]) || rules.len() % 16 != 0 {
+                    bad += 1;
+                    continue;
+                }
+                let list: Vec<Efp> = rules
+                    .chunks_exact(16)
+                    .filter_map(|c| c.try_into().ok())
+                    .collect();
+                if set_id(&list)[..] != id[..] {
+                    bad += 1;
+                    continue;
+                }
+                if list.iter().any(|e| efps.contains(e)) {
+                    if let Ok(sid) = SetId::try_from(id.as_slice()) {
+                        known.set_ids.push(sid);
+                    }
+                    set_index.insert(id, known.sets.len() as u32);
+                    known.sets.push(list);
+                }
+            }
+        }
+        if !known.sets.is_empty() {
+            let mut q = tx.prepare("SELECT subject, ruleset, hits, chk FROM done")?;
+            let mut rows = q.query([])?;
+            while let Some(r) = rows.next()? {
+                let Some(set) = blob(r, 1) else {
+                    bad += 1;
+                    continue;
+                };
+                let Some(&si) = set_index.get(&set) else {
+                    continue;
+                };
+                let (Some(subject), Some(hits), Some(chk)) = (blob(r, 0), blob(r, 2), int(r, 3))
+                else {
+                    bad += 1;
+                    continue;
+                };
+                if chk != check(&[&subject, &set, &hits]) {
+                    bad += 1;
+                    continue;
+                }
+                let (Ok(subject), Ok(hits)) = (
+                    Subject::try_from(subject.as_slice()),
+                    serde_json::from_slice::<Vec<(Efp, E)>>(&hits),
+                ) else {
+                    bad += 1;
+                    continue;
+                };
+                known.done.entry(subject).or_default().push(si);
+                let list = known.hits.entry(subject).or_default();
+                for (e, ev) in hits {
+                    if efps.contains(&e) && !list.iter().any(|(x, _)| *x == e) {
+                        list.push((e, ev));
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        for v in known.done.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        self.note_bad(bad);
+        Ok(known)
+    }
+
+    /// Store this run's results in one transaction. Failing to store is
+    /// reported, not fatal: the results are already in the report.
+    pub fn write<E: Serialize>(&mut self, w: &Writes<E>) {
+        let r = self.try_write(w);
+        self.recover(r, "could not store results", ());
+    }
+
+    /// At most once a day: drop the results of rule sets unused for
+    /// `KEEP_SECONDS` and the stat entries of files that no longer exist.
+    fn collect_garbage(tx: &rusqlite::Transaction<'_>, now: i64) -> rusqlite::Result<()> {
+        let last: i64 = tx
+            .query_row("SELECT value FROM meta WHERE key = 'gc'", [], |r| r.get(0))
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(0),
+                e => Err(e),
+            })?;
+        if now - last < 86_400 {
+            return Ok(());
+        }
+        let cutoff = now - KEEP_SECONDS;
+        tx.execute(
+            "DELETE FROM done WHERE ruleset IN (SELECT id FROM rulesets WHERE used < ?1)",
+            [cutoff],
+        )?;
+        tx.execute("DELETE FROM rulesets WHERE used < ?1", [cutoff])?;
+        let gone: Vec<Vec<u8>> = {
+            use std::os::unix::ffi::OsStrExt;
+            let mut q = tx.prepare("SELECT path FROM stat")?;
+            let mut rows = q.query([])?;
+            let mut gone = Vec::new();
+            while let Some(r) = rows.next()? {
+                let Some(p) = blob(r, 0) else { continue };
+                let path = Path::new(std::ffi::OsStr::from_bytes(&p));
+                if std::fs::symlink_metadata(path).is_err() {
+                    gone.push(p);
+                }
+            }
+            gone
+        };
+        let mut q = tx.prepare("DELETE FROM stat WHERE path = ?1")?;
+        for p in gone {
+            q.execute([p])?;
+        }
+        tx.execute("INSERT OR REPLACE INTO meta VALUES ('gc', ?1)", [now])?;
+        Ok(())
+    }
+
+    fn try_write<E: Serialize>(&mut self, w: &Writes<E>) -> rusqlite::Result<()> {
+        use std::os::unix::ffi::OsStrExt;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut q = tx.prepare_cached(
+                "INSERT OR REPLACE INTO stat VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for (path, e, format) in &w.stats {
+                let key = path.as_os_str().as_bytes();
+                let n = e.stamp.parts();
+                q.execute(params![
+                    key,
+                    n[0],
+                    n[1],
+                    n[2],
+                    n[3],
+                    n[4],
+                    n[5],
+                    n[6],
+                    &e.sha256[..],
+                    format,
+                    stat_check(key, &n, &e.sha256, format)
+                ])?;
+            }
+            let now = unix_now();
+            let mut q =
+                tx.prepare_cached("INSERT OR IGNORE INTO rulesets VALUES (?1, ?2, ?3, ?4)")?;
+            for (id, efps) in &w.sets {
+                let mut v = efps.clone();
+                v.sort();
+                v.dedup();
+                let blob: Vec<u8> = v.concat();
+                q.execute(params![&id[..], &blob, check(&[id, &blob]), now])?;
+            }
+            let mut q = tx.prepare_cached("UPDATE rulesets SET used = ?2 WHERE id = ?1")?;
+            for id in w.touch.iter().chain(w.sets.iter().map(|(id, _)| id)) {
+                q.execute(params![&id[..], now])?;
+            }
+            let mut q = tx.prepare_cached("INSERT OR REPLACE INTO done VALUES (?1, ?2, ?3, ?4)")?;
+            for (subject, set, hits) in &w.done {
+                let blob = serde_json::to_vec(hits).unwrap_or_default();
+                q.execute(params![
+                    &subject[..],
+                    &set[..],
+                    &blob,
+                    check(&[subject, set, &blob])
+                ])?;
+            }
+        }
+        Self::collect_garbage(&tx, unix_now())?;
+        tx.commit()
+    }
+}

@@ -1,0 +1,124 @@
+//! The stat cache: a file's absolute path and stamp (device, inode, size,
+//! mtime, ctime) -> its sha256 and format, so unchanged files are neither
+//! read nor hashed again.
+
+use super::{blob, check, int, unix_now, Cache, StatEntry, Writes};
+use crate::corpus::format::Format;
+use crate::corpus::read::{PreHashed, Stamp};
+use std::path::PathBuf;
+
+impl Cache {
+    /// Store the stamps and hashes of files hashed in this run (not those
+    /// that came from the stat cache, nor files modified in the last
+    /// seconds: see `Stamp::racy`).
+    pub fn remember_stats<'a>(
+        &mut self,
+        files: impl Iterator<Item = (&'a crate::corpus::CorpusFile, &'a Option<PreHashed>)>,
+    ) {
+        let now = unix_now();
+        let stats = files
+            .filter_map(|(f, p)| {
+                let p = p.as_ref().filter(|p| !p.cached)?;
+                stat_row(f, p.stamp, p.sha256, p.format, now)
+            })
+            .collect();
+        self.write(&Writes::<()> {
+            stats,
+            ..Default::default()
+        });
+    }
+
+    /// The stat entries of `paths` (absolute), in order.
+    pub fn stats(&mut self, paths: &[PathBuf]) -> Vec<Option<(StatEntry, Format)>> {
+        let r = self.try_stats(paths);
+        self.recover(r, "reading file stamps", vec![None; paths.len()])
+    }
+
+    fn try_stats(
+        &mut self,
+        paths: &[PathBuf],
+    ) -> rusqlite::Result<Vec<Option<(StatEntry, Format)>>> {
+        use std::os::unix::ffi::OsStrExt;
+        let mut bad = 0;
+        let mut out = Vec::with_capacity(paths.len());
+        {
+            let tx = self.conn.transaction()?;
+            {
+                let mut q = tx.prepare_cached(
+                    "SELECT dev, ino, size, mtime, mtime_ns, ctime, ctime_ns, sha256, format, chk
+                     FROM stat WHERE path = ?1",
+                )?;
+                for p in paths {
+                    let key = p.as_os_str().as_bytes();
+                    let row = q
+                        .query_row([key], |r| {
+                            let mut n = [0i64; 7];
+                            let mut ok = true;
+                            for (k, slot) in n.iter_mut().enumerate() {
+                                match int(r, k) {
+                                    Some(v) => *slot = v,
+                                    None => ok = false,
+                                }
+                            }
+                            let format = r.get::<_, String>(8).ok();
+                            Ok((ok.then_some(n), blob(r, 7), format, int(r, 9)))
+                        })
+                        .map(Some)
+                        .or_else(|e| match e {
+                            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                            e => Err(e),
+                        })?;
+                    out.push(row.and_then(|(n, sha, format, chk)| {
+                        let (Some(n), Some(sha), Some(format), Some(chk)) = (n, sha, format, chk)
+                        else {
+                            bad += 1;
+                            return None;
+                        };
+                        if chk != stat_check(key, &n, &sha, &format) {
+                            bad += 1;
+                            return None;
+                        }
+                        let (Ok(sha256), Some(format)) = (
+                            <[u8; 32]>::try_from(sha.as_slice()),
+                            crate::corpus::format::Format::by_name(&format),
+                        ) else {
+                            bad += 1;
+                            return None;
+                        };
+                        Some((
+                            StatEntry {
+                                stamp: Stamp::from_parts(n),
+                                sha256,
+                            },
+                            format,
+                        ))
+                    }));
+                }
+            }
+            tx.commit()?;
+        }
+        self.note_bad(bad);
+        Ok(out)
+    }
+}
+
+/// A stat-cache row for a file read in this run, unless it was modified
+/// within the last 2 seconds of `now` (see `Stamp::racy`).
+pub fn stat_row(
+    f: &crate::corpus::CorpusFile,
+    stamp: Stamp,
+    sha256: [u8; 32],
+    format: Format,
+    now: i64,
+) -> Option<(PathBuf, StatEntry, String)> {
+    if stamp.racy(now, 2) {
+        return None;
+    }
+    let abs = std::path::absolute(&f.path).ok()?;
+    Some((abs, StatEntry { stamp, sha256 }, format.to_string()))
+}
+
+pub(super) fn stat_check(path: &[u8], n: &[i64; 7], sha: &[u8], format: &str) -> i64 {
+    let nums: Vec<u8> = n.iter().flat_map(|x| x.to_le_bytes()).collect();
+    check(&[path, &nums, sha, format.as_bytes()])
+}
