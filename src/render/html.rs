@@ -53,8 +53,8 @@ document.querySelectorAll('table.sortable').forEach(function(table){
 });
 "#;
 
+/// The HTML report: one self-contained page.
 pub fn render(r: &Report) -> String {
-    let c = &r.verdict.counts;
     let fps = &r.false_positives;
     let all: Vec<&Finding> = fps
         .new
@@ -64,6 +64,16 @@ pub fn render(r: &Report) -> String {
         .chain(&fps.fixed)
         .collect();
     let mut out = String::new();
+    for part in [head, charts, table, cards, unscanned] {
+        part(&mut out, r, &all);
+    }
+
+    out
+}
+
+/// The page head, the verdict, the reasons and the counts.
+fn head(out: &mut String, r: &Report, _all: &[&Finding]) {
+    let c = &r.verdict.counts;
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -101,7 +111,10 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(out, "<div class=\"count\"><b>{n}</b>{label}</div>");
     }
     let _ = writeln!(out, "</div>");
+}
 
+/// Charts: false positives per rule, per corpus format.
+fn charts(out: &mut String, _r: &Report, all: &[&Finding]) {
     // Charts: false positives per rule, per corpus format.
     let mut per_rule: BTreeMap<String, usize> = BTreeMap::new();
     let mut per_format: BTreeMap<crate::corpus::format::Format, usize> = BTreeMap::new();
@@ -127,7 +140,10 @@ pub fn render(r: &Report) -> String {
         &per_format,
     ));
     let _ = writeln!(out, "</div>");
+}
 
+/// A sortable table of every finding.
+fn table(out: &mut String, _r: &Report, all: &[&Finding]) {
     // Sortable table of every finding.
     let _ = writeln!(out, "<h2>All findings</h2>");
     if all.is_empty() {
@@ -140,7 +156,7 @@ pub fn render(r: &Report) -> String {
             out,
             "<table class=\"sortable\" id=\"findings\"><thead><tr><th>class</th><th>tier</th><th>rule</th><th>file</th><th>format</th><th>size</th><th>patterns</th></tr></thead><tbody>"
         );
-        for f in &all {
+        for f in all {
             for p in &f.paths {
                 let pats: Vec<String> = f
                     .patterns
@@ -163,11 +179,14 @@ pub fn render(r: &Report) -> String {
         }
         let _ = writeln!(out, "</tbody></table>");
     }
+}
 
+/// A card per rule with its evidence.
+fn cards(out: &mut String, _r: &Report, all: &[&Finding]) {
     // A card per rule with evidence.
     let _ = writeln!(out, "<h2>Evidence per rule</h2>");
     let mut by_rule: BTreeMap<(String, String, &str), Vec<&Finding>> = BTreeMap::new();
-    for f in &all {
+    for f in all {
         let class = if f.exception.is_some() {
             "excepted"
         } else {
@@ -238,7 +257,10 @@ pub fn render(r: &Report) -> String {
         }
         let _ = writeln!(out, "</div>");
     }
+}
 
+/// Files that could not be scanned, and the page foot.
+fn unscanned(out: &mut String, r: &Report, _all: &[&Finding]) {
     if !r.unscanned.is_empty() {
         let _ = writeln!(
             out,
@@ -267,7 +289,6 @@ pub fn render(r: &Report) -> String {
         r.timings.threads
     );
     let _ = writeln!(out, "<script>{SCRIPT}</script></body></html>");
-    out
 }
 
 fn tier(f: &Finding) -> &'static str {

@@ -43,8 +43,33 @@ impl Style {
 /// counted (a public ruleset can carry thousands).
 pub const WARNING_LINES: usize = 20;
 
+/// The human report: every section that has something to say, then the
+/// reasons and the verdict line.
 pub fn render(r: &Report, style: Style) -> String {
     let mut out = String::new();
+    for part in [
+        findings,
+        blocking_warnings,
+        exceptions,
+        rule_changes,
+        profile,
+        performance,
+        lock,
+        unscanned,
+        warnings,
+    ] {
+        part(&mut out, r, style);
+    }
+    if !r.verdict.reasons.is_empty() {
+        let _ = writeln!(out, "why: {}", r.verdict.reasons.join("; "));
+    }
+    out.push_str(&verdict_line(r, style));
+    out.push('\n');
+    out
+}
+
+/// The four lists of findings, each under its title.
+fn findings(out: &mut String, r: &Report, style: Style) {
     let fps = &r.false_positives;
     let (new_title, new_note) = if r.command != "gate" {
         (
@@ -57,29 +82,32 @@ pub fn render(r: &Report, style: Style) -> String {
             "the candidate matches, the baseline did not: these block the release",
         )
     };
-    section(&mut out, style, &fps.new, &style.red(new_title), new_note);
+    section(out, style, &fps.new, &style.red(new_title), new_note);
     section(
-        &mut out,
+        out,
         style,
         &fps.persisting,
         &style.yellow("PERSISTING false positives"),
         "already matched by the baseline: reported, not blocking",
     );
     section(
-        &mut out,
+        out,
         style,
         &fps.fixed,
         &style.green("FIXED false positives"),
         "matched by the baseline, no longer by the candidate",
     );
     section(
-        &mut out,
+        out,
         style,
         &fps.excepted,
         &style.dim("EXCEPTED false positives"),
         "covered by an exception: reported, not blocking",
     );
+}
 
+/// Compiler warnings the warning policy turns into blocking findings.
+fn blocking_warnings(out: &mut String, r: &Report, style: Style) {
     if !r.blocking_warnings.is_empty() {
         let _ = writeln!(
             out,
@@ -100,7 +128,10 @@ pub fn render(r: &Report, style: Style) -> String {
         }
         out.push('\n');
     }
+}
 
+/// Exceptions a reviewer should look at: critical ones, and any not applied.
+fn exceptions(out: &mut String, r: &Report, style: Style) {
     if let Some(ex) = &r.exceptions {
         let notable: Vec<_> = ex
             .entries
@@ -134,7 +165,10 @@ pub fn render(r: &Report, style: Style) -> String {
             out.push('\n');
         }
     }
+}
 
+/// Added, modified and removed rules (gate with a baseline).
+fn rule_changes(out: &mut String, r: &Report, _style: Style) {
     if let Some(ch) = &r.rule_changes {
         if !(ch.added.is_empty() && ch.modified.is_empty() && ch.removed.is_empty()) {
             let _ = writeln!(
@@ -157,7 +191,10 @@ pub fn render(r: &Report, style: Style) -> String {
             out.push('\n');
         }
     }
+}
 
+/// `--profile`: the slowest rules.
+fn profile(out: &mut String, r: &Report, _style: Style) {
     if let Some(prof) = &r.profile {
         let _ = writeln!(
             out,
@@ -183,7 +220,10 @@ pub fn render(r: &Report, style: Style) -> String {
         }
         out.push('\n');
     }
+}
 
+/// `gate --perf`: the measurement.
+fn performance(out: &mut String, r: &Report, style: Style) {
     if let Some(p) = &r.performance {
         let word = if p.blocked {
             style.red("SLOWER")
@@ -212,7 +252,10 @@ pub fn render(r: &Report, style: Style) -> String {
         }
         out.push('\n');
     }
+}
 
+/// The corpus lock check.
+fn lock(out: &mut String, r: &Report, _style: Style) {
     if let Some(l) = &r.corpus.lock {
         let _ = writeln!(
             out,
@@ -226,7 +269,10 @@ pub fn render(r: &Report, style: Style) -> String {
         }
         out.push('\n');
     }
+}
 
+/// Files that could not be scanned.
+fn unscanned(out: &mut String, r: &Report, style: Style) {
     if !r.unscanned.is_empty() {
         let _ = writeln!(
             out,
@@ -250,7 +296,10 @@ pub fn render(r: &Report, style: Style) -> String {
         }
         out.push('\n');
     }
+}
 
+/// A summary of each ruleset's compiler warnings (full text on stderr).
+fn warnings(out: &mut String, r: &Report, style: Style) {
     for (label, rs) in &r.rulesets {
         if !rs.warnings.is_empty() {
             let _ = writeln!(
@@ -279,13 +328,6 @@ pub fn render(r: &Report, style: Style) -> String {
             out.push('\n');
         }
     }
-
-    if !r.verdict.reasons.is_empty() {
-        let _ = writeln!(out, "why: {}", r.verdict.reasons.join("; "));
-    }
-    out.push_str(&verdict_line(r, style));
-    out.push('\n');
-    out
 }
 
 fn section(out: &mut String, style: Style, list: &[Finding], title: &str, note: &str) {
@@ -304,109 +346,120 @@ fn section(out: &mut String, style: Style, list: &[Finding], title: &str, note: 
         {
             j += 1;
         }
-        let loc = match (&rule.source, rule.line) {
-            (Some(s), Some(l)) => format!("{}:{l}", term(s)),
-            (Some(s), None) => term(s),
-            _ => "source unknown".into(),
-        };
-        let tags = if rule.tags.is_empty() {
-            String::new()
-        } else {
-            format!("  [{}]", term(&rule.tags.join(", ")))
-        };
-        let files: usize = list[i..j].iter().map(|f| f.paths.len()).sum();
-        let change = match list[i].rule_change {
-            Some(crate::verdict::changes::Change::Added) => "  (new rule)",
-            Some(crate::verdict::changes::Change::Modified) => "  (modified rule)",
-            _ => "",
-        };
-        let _ = writeln!(
-            out,
-            "  rule {}  {}{}{}  - {} file(s)",
-            style.bold(&term(&rule.identifier)),
-            style.dim(&loc),
-            tags,
-            change,
-            files
-        );
-        match (&rule.description, &rule.author) {
-            (Some(d), Some(a)) => {
-                let _ = writeln!(out, "    \"{}\" (author: {})", term(d), term(a));
-            }
-            (Some(d), None) => {
-                let _ = writeln!(out, "    \"{}\"", term(d));
-            }
-            (None, Some(a)) => {
-                let _ = writeln!(out, "    (author: {})", term(a));
-            }
-            _ => {}
-        }
+        rule_header(out, style, &list[i..j]);
         for f in &list[i..j] {
-            let crit = if f.tier == crate::corpus::Tier::Critical {
-                format!(" {}", style.red("[CRITICAL]"))
-            } else {
-                String::new()
-            };
-            for (k, p) in f.paths.iter().enumerate() {
-                let prefix = if k == 0 { "    -" } else { "     " };
-                let mark = if k == 0 { crit.as_str() } else { "" };
-                let _ = writeln!(out, "{prefix} {}{mark}", term(p));
-            }
-            if let Some(e) = &f.exception {
-                let _ = writeln!(
-                    out,
-                    "      excepted by {}:{} (owner {}, expires {}): {}",
-                    term(&e.file),
-                    e.line,
-                    term(&e.owner),
-                    e.expires,
-                    term(&e.reason)
-                );
-            }
-            for n in &f.notes {
-                let _ = writeln!(out, "      {}", style.yellow(&term(n)));
-            }
-            let dup = if f.paths.len() > 1 {
-                format!(", {} identical files", f.paths.len())
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                out,
-                "      {}",
-                style.dim(&format!(
-                    "sha256 {}, {} bytes{dup}",
-                    f.sha256,
-                    group_digits(f.size)
-                ))
-            );
-            for p in &f.patterns {
-                for m in &p.matches {
-                    let _ = writeln!(
-                        out,
-                        "      {} at 0x{:08x} ({} bytes): {}  |{}|",
-                        term(&p.identifier),
-                        m.offset,
-                        m.length,
-                        m.hex,
-                        term(&m.text)
-                    );
-                }
-                if p.match_count > p.matches.len() {
-                    let _ = writeln!(
-                        out,
-                        "      {} ... {} more match(es)",
-                        term(&p.identifier),
-                        p.match_count - p.matches.len()
-                    );
-                }
-            }
-            if f.patterns.is_empty() {
-                let _ = writeln!(out, "      (condition matched without any string)");
-            }
+            finding(out, style, f);
         }
         out.push('\n');
         i = j;
+    }
+}
+
+/// A rule's heading: name, place, tags, change, file count, description.
+fn rule_header(out: &mut String, style: Style, group: &[Finding]) {
+    let rule = &group[0].rule;
+    let loc = match (&rule.source, rule.line) {
+        (Some(s), Some(l)) => format!("{}:{l}", term(s)),
+        (Some(s), None) => term(s),
+        _ => "source unknown".into(),
+    };
+    let tags = if rule.tags.is_empty() {
+        String::new()
+    } else {
+        format!("  [{}]", term(&rule.tags.join(", ")))
+    };
+    let files: usize = group.iter().map(|f| f.paths.len()).sum();
+    let change = match group[0].rule_change {
+        Some(crate::verdict::changes::Change::Added) => "  (new rule)",
+        Some(crate::verdict::changes::Change::Modified) => "  (modified rule)",
+        _ => "",
+    };
+    let _ = writeln!(
+        out,
+        "  rule {}  {}{}{}  - {} file(s)",
+        style.bold(&term(&rule.identifier)),
+        style.dim(&loc),
+        tags,
+        change,
+        files
+    );
+    match (&rule.description, &rule.author) {
+        (Some(d), Some(a)) => {
+            let _ = writeln!(out, "    \"{}\" (author: {})", term(d), term(a));
+        }
+        (Some(d), None) => {
+            let _ = writeln!(out, "    \"{}\"", term(d));
+        }
+        (None, Some(a)) => {
+            let _ = writeln!(out, "    (author: {})", term(a));
+        }
+        _ => {}
+    }
+}
+
+/// One finding: its paths, exception, notes, hash, and the evidence.
+fn finding(out: &mut String, style: Style, f: &Finding) {
+    let crit = if f.tier == crate::corpus::Tier::Critical {
+        format!(" {}", style.red("[CRITICAL]"))
+    } else {
+        String::new()
+    };
+    for (k, p) in f.paths.iter().enumerate() {
+        let prefix = if k == 0 { "    -" } else { "     " };
+        let mark = if k == 0 { crit.as_str() } else { "" };
+        let _ = writeln!(out, "{prefix} {}{mark}", term(p));
+    }
+    if let Some(e) = &f.exception {
+        let _ = writeln!(
+            out,
+            "      excepted by {}:{} (owner {}, expires {}): {}",
+            term(&e.file),
+            e.line,
+            term(&e.owner),
+            e.expires,
+            term(&e.reason)
+        );
+    }
+    for n in &f.notes {
+        let _ = writeln!(out, "      {}", style.yellow(&term(n)));
+    }
+    let dup = if f.paths.len() > 1 {
+        format!(", {} identical files", f.paths.len())
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "      {}",
+        style.dim(&format!(
+            "sha256 {}, {} bytes{dup}",
+            f.sha256,
+            group_digits(f.size)
+        ))
+    );
+    for p in &f.patterns {
+        for m in &p.matches {
+            let _ = writeln!(
+                out,
+                "      {} at 0x{:08x} ({} bytes): {}  |{}|",
+                term(&p.identifier),
+                m.offset,
+                m.length,
+                m.hex,
+                term(&m.text)
+            );
+        }
+        if p.match_count > p.matches.len() {
+            let _ = writeln!(
+                out,
+                "      {} ... {} more match(es)",
+                term(&p.identifier),
+                p.match_count - p.matches.len()
+            );
+        }
+    }
+    if f.patterns.is_empty() {
+        let _ = writeln!(out, "      (condition matched without any string)");
     }
 }
 

@@ -9,29 +9,9 @@ use crate::verdict::report::Report;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+/// The JUnit document: a test suite whose cases are the candidate's rules.
 pub fn render(r: &Report) -> String {
-    let fps = &r.false_positives;
-    let mut failures: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    for f in fps.new.iter().chain(&fps.persisting).filter(|f| f.blocking) {
-        failures
-            .entry((f.rule.namespace.clone(), f.rule.identifier.clone()))
-            .or_default()
-            .push(message(f));
-    }
-    for w in &r.blocking_warnings {
-        if let Some(rule) = &w.rule {
-            failures
-                .entry(("default".into(), rule.clone()))
-                .or_default()
-                .push(format!(
-                    "{}:{}: compiler warning {}: {}",
-                    w.file.as_deref().unwrap_or("?"),
-                    w.line.unwrap_or(0),
-                    w.code,
-                    w.title
-                ));
-        }
-    }
+    let failures = failures(r);
     let incomplete = !r.unscanned.is_empty() && !r.verdict.allow_incomplete;
     let unscanned_text: String = r
         .unscanned
@@ -61,22 +41,7 @@ pub fn render(r: &Report) -> String {
         xml(r.command),
         rules.len()
     );
-    let _ = writeln!(out, "    <properties>");
-    for (k, v) in [
-        ("verdict", r.verdict.result.name().to_string()),
-        ("corpus_hash", r.corpus.hash.clone()),
-        ("scanned_files", r.corpus.scanned_files.to_string()),
-        ("unscanned_files", r.unscanned.len().to_string()),
-        ("yara_x_version", r.tool.yara_x_version.to_string()),
-    ] {
-        let _ = writeln!(
-            out,
-            "      <property name=\"{}\" value=\"{}\"/>",
-            xml(k),
-            xml(&v)
-        );
-    }
-    let _ = writeln!(out, "    </properties>");
+    properties(&mut out, r);
     for rule in rules {
         let key = (rule.namespace.clone(), rule.identifier.clone());
         let file = rule.source.as_deref().unwrap_or("");
@@ -119,4 +84,52 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(out, "  </testsuite>");
     let _ = writeln!(out, "</testsuites>");
     out
+}
+
+/// Per rule, the messages of its blocking false positives and denied
+/// warnings.
+fn failures(r: &Report) -> BTreeMap<(String, String), Vec<String>> {
+    let fps = &r.false_positives;
+    let mut failures: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for f in fps.new.iter().chain(&fps.persisting).filter(|f| f.blocking) {
+        failures
+            .entry((f.rule.namespace.clone(), f.rule.identifier.clone()))
+            .or_default()
+            .push(message(f));
+    }
+    for w in &r.blocking_warnings {
+        if let Some(rule) = &w.rule {
+            failures
+                .entry(("default".into(), rule.clone()))
+                .or_default()
+                .push(format!(
+                    "{}:{}: compiler warning {}: {}",
+                    w.file.as_deref().unwrap_or("?"),
+                    w.line.unwrap_or(0),
+                    w.code,
+                    w.title
+                ));
+        }
+    }
+    failures
+}
+
+/// The run's facts as suite properties.
+fn properties(out: &mut String, r: &Report) {
+    let _ = writeln!(out, "    <properties>");
+    for (k, v) in [
+        ("verdict", r.verdict.result.name().to_string()),
+        ("corpus_hash", r.corpus.hash.clone()),
+        ("scanned_files", r.corpus.scanned_files.to_string()),
+        ("unscanned_files", r.unscanned.len().to_string()),
+        ("yara_x_version", r.tool.yara_x_version.to_string()),
+    ] {
+        let _ = writeln!(
+            out,
+            "      <property name=\"{}\" value=\"{}\"/>",
+            xml(k),
+            xml(&v)
+        );
+    }
+    let _ = writeln!(out, "    </properties>");
 }

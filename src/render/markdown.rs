@@ -6,9 +6,18 @@ use crate::util::escape::markdown as md;
 use crate::verdict::report::{Finding, Report};
 use std::fmt::Write;
 
+/// The markdown summary (GitHub step summary, PR comments).
 pub fn render(r: &Report) -> String {
-    let c = &r.verdict.counts;
     let mut out = String::new();
+    for part in [summary, blocking, lists, unscanned] {
+        part(&mut out, r);
+    }
+    out
+}
+
+/// The verdict, the reasons, the counts per tier, the scan figures.
+fn summary(out: &mut String, r: &Report) {
+    let c = &r.verdict.counts;
     let icon = match r.verdict.result {
         Exit::Blocked => "❌ **BLOCKED**",
         Exit::Incomplete => "⚠️ **INCOMPLETE**",
@@ -48,8 +57,11 @@ pub fn render(r: &Report) -> String {
         c.unscanned,
         r.corpus.hash.get(..16).unwrap_or("")
     );
+}
 
-    table(&mut out, "New false positives", &r.false_positives.new);
+/// The tables of blocking false positives.
+fn blocking(out: &mut String, r: &Report) {
+    table(out, "New false positives", &r.false_positives.new);
     let blocking_persisting: Vec<Finding> = r
         .false_positives
         .persisting
@@ -58,11 +70,14 @@ pub fn render(r: &Report) -> String {
         .cloned()
         .collect();
     table(
-        &mut out,
+        out,
         "Persisting false positives on critical files",
         &blocking_persisting,
     );
+}
 
+/// Blocking warnings, rule changes and exceptions to review.
+fn lists(out: &mut String, r: &Report) {
     if !r.blocking_warnings.is_empty() {
         let _ = writeln!(out, "### Blocking compiler warnings\n");
         let _ = writeln!(out, "| rule | location | warning |");
@@ -127,7 +142,10 @@ pub fn render(r: &Report) -> String {
             out.push('\n');
         }
     }
+}
 
+/// Files that could not be scanned.
+fn unscanned(out: &mut String, r: &Report) {
     if !r.unscanned.is_empty() {
         let _ = writeln!(out, "### Unscanned files ({})\n", r.unscanned.len());
         for u in r.unscanned.iter().take(50) {
@@ -144,7 +162,6 @@ pub fn render(r: &Report) -> String {
         }
         out.push('\n');
     }
-    out
 }
 
 fn table(out: &mut String, title: &str, list: &[Finding]) {

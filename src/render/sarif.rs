@@ -96,6 +96,7 @@ fn location(source: Option<&str>, line: Option<usize>) -> Value {
     json!({ "physicalLocation": phys })
 }
 
+/// The SARIF 2.1.0 log of a run.
 pub fn render(r: &Report) -> String {
     let mut rules: BTreeMap<String, Value> = BTreeMap::new();
     let mut results: Vec<Value> = Vec::new();
@@ -107,52 +108,10 @@ pub fn render(r: &Report) -> String {
         .chain(fps.excepted.iter().map(|f| (f, true)))
     {
         let id = rule_id(&f.rule.namespace, &f.rule.identifier);
-        rules.entry(id.clone()).or_insert_with(|| {
-            let mut d = json!({
-                "id": id,
-                "name": f.rule.identifier,
-                "shortDescription": { "text": f.rule.description.clone().unwrap_or_else(|| format!("YARA rule {}", f.rule.identifier)) },
-                "defaultConfiguration": { "level": "error" },
-                "properties": {
-                    "tags": f.rule.tags,
-                    "fingerprint": f.rule.fingerprint,
-                    "source": f.rule.source,
-                    "line": f.rule.line,
-                }
-            });
-            if let Some(a) = &f.rule.author {
-                d["properties"]["author"] = json!(a);
-            }
-            d
-        });
-        let mut res = json!({
-            "ruleId": id,
-            "level": "error",
-            "kind": "fail",
-            "message": { "text": message(f) },
-            "locations": [location(f.rule.source.as_deref(), f.rule.line)],
-            "partialFingerprints": { "fpgate/rule+file/v2": fingerprint(f) },
-            "properties": {
-                "class": f.class.as_str(),
-                "tier": f.tier.as_str(),
-                "ruleChange": f.rule_change,
-                "sha256": f.sha256,
-                "size": f.size,
-                "format": f.format,
-                "paths": f.paths,
-                "patterns": f.patterns,
-            }
-        });
-        if suppressed {
-            if let Some(e) = &f.exception {
-                res["suppressions"] = json!([{
-                    "kind": "external",
-                    "status": "accepted",
-                    "justification": format!("{} (owner {}, expires {}, {}:{})", e.reason, e.owner, e.expires, e.file, e.line),
-                }]);
-            }
-        }
-        results.push(res);
+        rules
+            .entry(id.clone())
+            .or_insert_with(|| rule_description(&id, f));
+        results.push(finding_result(&id, f, suppressed));
     }
 
     for w in &r.blocking_warnings {
@@ -204,6 +163,58 @@ pub fn render(r: &Report) -> String {
     let mut s = serde_json::to_string_pretty(&doc).expect("sarif serialises");
     s.push('\n');
     s
+}
+
+/// The description of a YARA rule, for the driver's rule list.
+fn rule_description(id: &str, f: &Finding) -> Value {
+    let mut d = json!({
+        "id": id,
+        "name": f.rule.identifier,
+        "shortDescription": { "text": f.rule.description.clone().unwrap_or_else(|| format!("YARA rule {}", f.rule.identifier)) },
+        "defaultConfiguration": { "level": "error" },
+        "properties": {
+            "tags": f.rule.tags,
+            "fingerprint": f.rule.fingerprint,
+            "source": f.rule.source,
+            "line": f.rule.line,
+        }
+    });
+    if let Some(a) = &f.rule.author {
+        d["properties"]["author"] = json!(a);
+    }
+    d
+}
+
+/// One finding as a SARIF result (suppressed when an exception covers it).
+fn finding_result(id: &str, f: &Finding, suppressed: bool) -> Value {
+    let mut res = json!({
+        "ruleId": id,
+        "level": "error",
+        "kind": "fail",
+        "message": { "text": message(f) },
+        "locations": [location(f.rule.source.as_deref(), f.rule.line)],
+        "partialFingerprints": { "fpgate/rule+file/v2": fingerprint(f) },
+        "properties": {
+            "class": f.class.as_str(),
+            "tier": f.tier.as_str(),
+            "ruleChange": f.rule_change,
+            "sha256": f.sha256,
+            "size": f.size,
+            "format": f.format,
+            "paths": f.paths,
+            "patterns": f.patterns,
+        }
+    });
+    if suppressed {
+        if let Some(e) = &f.exception {
+            res["suppressions"] = json!([{
+                "kind": "external",
+                "status": "accepted",
+                "justification": format!("{} (owner {}, expires {}, {}:{})", e.reason, e.owner, e.expires, e.file, e.line),
+            }]);
+        }
+    }
+    res
 }
 
 fn warning_result(id: &str, w: &Diagnostic) -> Value {
