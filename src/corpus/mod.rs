@@ -159,110 +159,29 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
         });
         for entry in walker {
             match entry {
+                Ok(e) if e.file_type().is_dir() => {}
+                Ok(e) if e.file_type().is_file() => {
+                    let f = corpus_file(e, root, &manifest_critical, &globs);
+                    files.insert(f.display.clone(), f);
+                }
+                Ok(e) if e.file_type().is_symlink() => skip(
+                    e.path(),
+                    Reason::Symlink,
+                    "symbolic link not followed (use --follow-symlinks)".into(),
+                ),
                 Ok(e) => {
-                    let ft = e.file_type();
-                    if ft.is_dir() {
-                        continue;
-                    } else if ft.is_file() {
-                        let rel = match e.path().strip_prefix(root) {
-                            Ok(r) if !r.as_os_str().is_empty() => display(r),
-                            _ => e.file_name().to_string_lossy().into_owned(),
-                        };
-                        let shown = display(e.path());
-                        let critical = manifest_critical.contains(&rel)
-                            || globs.is_match(&rel)
-                            || globs.is_match(&shown);
-                        files.insert(
-                            shown.clone(),
-                            CorpusFile {
-                                path: e.into_path(),
-                                display: shown,
-                                rel,
-                                critical,
-                            },
-                        );
-                    } else if ft.is_symlink() {
-                        skip(
-                            e.path(),
-                            Reason::Symlink,
-                            "symbolic link not followed (use --follow-symlinks)".into(),
-                        );
-                    } else {
-                        let kind = if ft.is_fifo() {
-                            "FIFO"
-                        } else if ft.is_socket() {
-                            "socket"
-                        } else if ft.is_char_device() {
-                            "character device"
-                        } else if ft.is_block_device() {
-                            "block device"
-                        } else {
-                            "special file"
-                        };
-                        skip(e.path(), Reason::NotRegular, format!("{kind}, not opened"));
-                    }
+                    let kind = special_kind(e.file_type());
+                    skip(e.path(), Reason::NotRegular, format!("{kind}, not opened"));
                 }
                 Err(err) => {
-                    let path = err
-                        .path()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| root.clone());
-                    if let Some(anc) = err.loop_ancestor() {
-                        skip(
-                            &path,
-                            Reason::SymlinkLoop,
-                            format!("symlink loop back to {}", display(anc)),
-                        );
-                    } else if std::fs::symlink_metadata(&path)
-                        .map(|m| m.file_type().is_symlink())
-                        .unwrap_or(false)
-                        && std::fs::metadata(&path).is_err()
-                    {
-                        skip(
-                            &path,
-                            Reason::DanglingSymlink,
-                            "symlink target does not exist".into(),
-                        );
-                    } else {
-                        let detail = err
-                            .io_error()
-                            .map(|e| e.to_string())
-                            .unwrap_or_else(|| err.to_string());
-                        let reason = match err.io_error().map(|e| e.kind()) {
-                            Some(std::io::ErrorKind::NotFound) => Reason::Vanished,
-                            _ => Reason::Unreadable,
-                        };
-                        skip(&path, reason, detail);
-                    }
+                    let (path, reason, detail) = walk_error(&err, root);
+                    skip(&path, reason, detail);
                 }
             }
         }
     }
-
     if files.is_empty() {
-        let mut msg = format!(
-            "the corpus ({}) holds no regular files to scan",
-            roots
-                .iter()
-                .map(|r| display(r))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        if !skipped.is_empty() {
-            msg.push_str(&format!(
-                "; {} entries could not be scanned:",
-                skipped.len()
-            ));
-            for s in skipped.values().take(10) {
-                msg.push_str(&format!(
-                    "\n  {} ({}: {})",
-                    crate::util::escape::term(&s.path),
-                    s.reason.as_str(),
-                    s.detail
-                ));
-            }
-        }
-        return Err(Error::corpus(None, msg));
+        return Err(empty_corpus(roots, &skipped));
     }
 
     Ok(Corpus {
@@ -270,6 +189,99 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
         files: files.into_values().collect(),
         skipped: skipped.into_values().collect(),
     })
+}
+
+/// A regular file of the walk, with its root-relative path and its tier.
+fn corpus_file(
+    e: walkdir::DirEntry,
+    root: &Path,
+    manifest_critical: &std::collections::HashSet<String>,
+    globs: &globset::GlobSet,
+) -> CorpusFile {
+    let rel = match e.path().strip_prefix(root) {
+        Ok(r) if !r.as_os_str().is_empty() => display(r),
+        _ => e.file_name().to_string_lossy().into_owned(),
+    };
+    let shown = display(e.path());
+    let critical =
+        manifest_critical.contains(&rel) || globs.is_match(&rel) || globs.is_match(&shown);
+    CorpusFile {
+        path: e.into_path(),
+        display: shown,
+        rel,
+        critical,
+    }
+}
+
+/// What a special file is, in words.
+fn special_kind(ft: std::fs::FileType) -> &'static str {
+    if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_char_device() {
+        "character device"
+    } else if ft.is_block_device() {
+        "block device"
+    } else {
+        "special file"
+    }
+}
+
+/// An entry the walk could not visit: where, and why.
+fn walk_error(err: &walkdir::Error, root: &Path) -> (PathBuf, Reason, String) {
+    let path = err
+        .path()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| root.to_path_buf());
+    if let Some(anc) = err.loop_ancestor() {
+        let detail = format!("symlink loop back to {}", display(anc));
+        return (path, Reason::SymlinkLoop, detail);
+    }
+    let dangling = std::fs::symlink_metadata(&path)
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false)
+        && std::fs::metadata(&path).is_err();
+    if dangling {
+        let detail = "symlink target does not exist".to_string();
+        return (path, Reason::DanglingSymlink, detail);
+    }
+    let detail = err
+        .io_error()
+        .map(|e| e.to_string())
+        .unwrap_or_else(|| err.to_string());
+    let reason = match err.io_error().map(|e| e.kind()) {
+        Some(std::io::ErrorKind::NotFound) => Reason::Vanished,
+        _ => Reason::Unreadable,
+    };
+    (path, reason, detail)
+}
+
+/// A corpus without a single regular file is an error, never a pass.
+fn empty_corpus(roots: &[PathBuf], skipped: &BTreeMap<String, Unscanned>) -> Error {
+    let mut msg = format!(
+        "the corpus ({}) holds no regular files to scan",
+        roots
+            .iter()
+            .map(|r| display(r))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !skipped.is_empty() {
+        msg.push_str(&format!(
+            "; {} entries could not be scanned:",
+            skipped.len()
+        ));
+        for s in skipped.values().take(10) {
+            msg.push_str(&format!(
+                "\n  {} ({}: {})",
+                crate::util::escape::term(&s.path),
+                s.reason.as_str(),
+                s.detail
+            ));
+        }
+    }
+    Error::corpus(None, msg)
 }
 
 /// Paths marked `critical` in a corpus root's MANIFEST (if it has one).

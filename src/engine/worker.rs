@@ -142,27 +142,8 @@ impl<'r> Worker<'r> {
                 "the run was interrupted before this file was scanned".into(),
             );
         }
-        // Known content whose every result is cached: not even read.
-        if let (Some(_), Some(p)) = (self.planner, pre) {
-            let subj = self.subjects(&p.sha256, f);
-            let plans = self.plans(subj.as_ref());
-            if plans.iter().all(|p| *p == Plan::Skip) {
-                if !p.cached {
-                    if let Some(c) = self.planner {
-                        c.record_stat(f, p.stamp, p.sha256, p.format);
-                    }
-                }
-                let empty = vec![Vec::new(); plans.len()];
-                if let Some(c) = self.planner {
-                    c.count(Answer::Unread);
-                }
-                return Outcome::Scanned {
-                    sha256: p.sha256,
-                    size: p.stamp.size,
-                    format: p.format,
-                    hits: Some(self.assemble(subj.as_ref(), &plans, empty)),
-                };
-            }
+        if let Some(out) = self.answered_unread(f, pre) {
+            return out;
         }
         let stamp = match self.read(f) {
             Ok(stamp) => stamp,
@@ -181,55 +162,79 @@ impl<'r> Worker<'r> {
         }
         let subj = self.subjects(&sha256, f);
         let plans = self.plans(subj.as_ref());
-        let count = |what| {
-            if let Some(c) = self.planner {
-                c.count(what);
-            }
+        let scanned = |hits| Outcome::Scanned {
+            sha256,
+            size,
+            format,
+            hits,
         };
         if plans.iter().all(|p| *p == Plan::Skip) {
-            count(Answer::ReadOnly);
+            self.count(Answer::ReadOnly);
             let empty = vec![Vec::new(); plans.len()];
-            return Outcome::Scanned {
-                sha256,
-                size,
-                format,
-                hits: Some(self.assemble(subj.as_ref(), &plans, empty)),
-            };
+            return scanned(Some(self.assemble(subj.as_ref(), &plans, empty)));
         }
-
         let first = claimed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(sha256);
         if !first && !path_dependent {
             // Another path of this content is being scanned.
-            count(Answer::ReadOnly);
-            return Outcome::Scanned {
-                sha256,
-                size,
-                format,
-                hits: None,
-            };
+            self.count(Answer::ReadOnly);
+            return scanned(None);
         }
-        count(if plans.contains(&Plan::Full) {
+        self.count(if plans.contains(&Plan::Full) {
             Answer::Full
         } else {
             Answer::Delta
         });
-
-        match catch_unwind(AssertUnwindSafe(|| self.scan_buf(f, &plans))) {
-            Ok(Ok(hits)) => Outcome::Scanned {
-                sha256,
-                size,
-                format,
-                hits: Some(self.assemble(subj.as_ref(), &plans, hits)),
-            },
-            Ok(Err((reason, detail))) => Outcome::Unscanned {
+        match self.scan_guarded(f, &plans) {
+            Ok(hits) => scanned(Some(self.assemble(subj.as_ref(), &plans, hits))),
+            Err((reason, detail)) => Outcome::Unscanned {
                 reason,
                 detail,
                 sha256: Some(sha256),
                 size: Some(size),
             },
+        }
+    }
+
+    fn count(&self, answer: Answer) {
+        if let Some(c) = self.planner {
+            c.count(answer);
+        }
+    }
+
+    /// Known content whose every result the planner has: answered without
+    /// reading the file.
+    fn answered_unread(&self, f: &CorpusFile, pre: Option<&PreHashed>) -> Option<Outcome> {
+        let (c, p) = (self.planner?, pre?);
+        let subj = self.subjects(&p.sha256, f);
+        let plans = self.plans(subj.as_ref());
+        if !plans.iter().all(|p| *p == Plan::Skip) {
+            return None;
+        }
+        if !p.cached {
+            c.record_stat(f, p.stamp, p.sha256, p.format);
+        }
+        c.count(Answer::Unread);
+        let empty = vec![Vec::new(); plans.len()];
+        Some(Outcome::Scanned {
+            sha256: p.sha256,
+            size: p.stamp.size,
+            format: p.format,
+            hits: Some(self.assemble(subj.as_ref(), &plans, empty)),
+        })
+    }
+
+    /// Scan the buffer, a panic in the engine becoming this file's failure
+    /// (the worker's scanners are rebuilt).
+    fn scan_guarded(
+        &mut self,
+        f: &CorpusFile,
+        plans: &[Plan],
+    ) -> Result<Vec<Vec<Hit>>, (Reason, String)> {
+        match catch_unwind(AssertUnwindSafe(|| self.scan_buf(f, plans))) {
+            Ok(r) => r,
             Err(panic) => {
                 // The scanner may be in any state after a panic: start afresh.
                 self.reset_scanners();
@@ -238,12 +243,7 @@ impl<'r> Worker<'r> {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
-                Outcome::Unscanned {
-                    reason: Reason::Panic,
-                    detail: format!("scanner panicked: {msg}"),
-                    sha256: Some(sha256),
-                    size: Some(size),
-                }
+                Err((Reason::Panic, format!("scanner panicked: {msg}")))
             }
         }
     }

@@ -154,7 +154,57 @@ pub fn compute(
     if let Some((ns, id)) = info.keys().find(|k| k.0 != namespace) {
         return Err(format!("rule {ns}:{id} is in a second namespace"));
     }
-    let mut decls: Vec<(usize, &crate::rules::source::RuleDecl)> = Vec::new();
+    let (decls, by_name, volatile) = declarations(sources);
+    // A compiled rule the parser did not find would mean the parser and
+    // the compiler disagree about the set: nothing in it is trusted.
+    if let Some((ns, id)) = info.keys().find(|k| !by_name.contains_key(&k.1)) {
+        return Err(format!(
+            "rule {ns}:{id} was compiled but not found by the parser"
+        ));
+    }
+    let deps = dependencies(&decls, &by_name);
+    let (efp, path_dep, uncached) = component_keys(
+        &decls,
+        &deps,
+        &volatile,
+        &Keying {
+            ctx: context(opts),
+            per_file_externals,
+            namespace: &namespace,
+        },
+    );
+    let mut keys = RuleKeys {
+        by_name,
+        uncached,
+        ..Default::default()
+    };
+    for (i, (si, d)) in decls.iter().enumerate() {
+        keys.by_efp.insert(efp[i], i);
+        keys.rules.push(DeclRef {
+            key: (namespace.clone(), d.identifier.clone()),
+            efp: efp[i],
+            path_dependent: path_dep[i],
+            deps: deps[i].clone(),
+            source: *si,
+            span: (d.start, d.end),
+        });
+    }
+    Ok(keys)
+}
+
+/// A declaration: its source's index, and the parser's view of it.
+type Decl<'a> = (usize, &'a crate::rules::source::RuleDecl);
+
+/// Every rule declaration in source order, the index of each name, and the
+/// rules that must never be answered from the cache (with why).
+fn declarations(
+    sources: &[Source],
+) -> (
+    Vec<Decl<'_>>,
+    HashMap<String, usize>,
+    BTreeMap<usize, String>,
+) {
+    let mut decls: Vec<Decl<'_>> = Vec::new();
     let mut by_name: HashMap<String, usize> = HashMap::new();
     let mut volatile: BTreeMap<usize, String> = BTreeMap::new();
     for (si, s) in sources.iter().enumerate() {
@@ -173,16 +223,14 @@ pub fn compute(
             }
         }
     }
-    // A compiled rule the parser did not find would mean the parser and
-    // the compiler disagree about the set: nothing in it is trusted.
-    if let Some((ns, id)) = info.keys().find(|k| !by_name.contains_key(&k.1)) {
-        return Err(format!(
-            "rule {ns}:{id} was compiled but not found by the parser"
-        ));
-    }
-    let mut uncached: Vec<(String, String)> = Vec::new();
+    (decls, by_name, volatile)
+}
+
+/// Per rule, the rules it may depend on: the ones its condition names, and
+/// every global rule.
+fn dependencies(decls: &[Decl<'_>], by_name: &HashMap<String, usize>) -> Vec<Vec<usize>> {
     let globals: Vec<usize> = (0..decls.len()).filter(|&i| decls[i].1.global).collect();
-    let deps: Vec<Vec<usize>> = decls
+    decls
         .iter()
         .enumerate()
         .map(|(i, (_, d))| {
@@ -195,27 +243,45 @@ pub fn compute(
             out.remove(&i);
             out.into_iter().collect()
         })
-        .collect();
+        .collect()
+}
 
-    let ctx = context(opts);
-    // A key nobody else has: for rules that must not be answered from the
-    // cache. Drawn from the clock and the process, never reused.
-    let nonce: [u8; 32] = {
-        let mut h = Sha256::new();
-        h.update(format!(
-            "{:?} {}",
-            std::time::SystemTime::now(),
-            std::process::id()
-        ));
-        h.finalize().into()
-    };
+/// What every key of one ruleset is computed with.
+struct Keying<'a> {
+    ctx: [u8; 32],
+    per_file_externals: &'a BTreeSet<&'static str>,
+    namespace: &'a str,
+}
+
+/// A key nobody else has: for rules that must not be answered from the
+/// cache. Drawn from the clock and the process, never reused.
+fn nonce() -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "{:?} {}",
+        std::time::SystemTime::now(),
+        std::process::id()
+    ));
+    h.finalize().into()
+}
+
+/// Each rule's key (shared by the members of a dependency cycle, plus each
+/// member's name), whether it reads the path, and the rules left uncached.
+fn component_keys(
+    decls: &[Decl<'_>],
+    deps: &[Vec<usize>],
+    volatile: &BTreeMap<usize, String>,
+    k: &Keying<'_>,
+) -> (Vec<Efp>, Vec<bool>, Vec<(String, String)>) {
+    let nonce = nonce();
     let n = decls.len();
     let mut efp = vec![[0u8; 16]; n];
     let mut path_dep = vec![false; n];
-    for comp in components(&deps) {
+    let mut uncached = Vec::new();
+    for comp in components(deps) {
         let in_comp: BTreeSet<usize> = comp.iter().copied().collect();
         let mut h = Sha256::new();
-        h.update(ctx);
+        h.update(k.ctx);
         let mut dep_keys: BTreeSet<Efp> = BTreeSet::new();
         let mut pd = false;
         for &i in &comp {
@@ -225,9 +291,8 @@ pub fn compute(
                     pd |= path_dep[j];
                 }
             }
-            let d = decls[i].1;
-            pd |= d.refs.iter().any(|r| {
-                PATH_EXTERNALS.contains(&r.as_str()) && per_file_externals.contains(r.as_str())
+            pd |= decls[i].1.refs.iter().any(|r| {
+                PATH_EXTERNALS.contains(&r.as_str()) && k.per_file_externals.contains(r.as_str())
             });
         }
         // Members in source order: their names and match digests.
@@ -238,11 +303,11 @@ pub fn compute(
             h.update(d.match_digest);
             if let Some(why) = volatile.get(&i) {
                 h.update(nonce);
-                uncached.push((format!("{namespace}:{}", d.identifier), why.clone()));
+                uncached.push((format!("{}:{}", k.namespace, d.identifier), why.clone()));
             }
         }
-        for k in &dep_keys {
-            h.update(k);
+        for key in &dep_keys {
+            h.update(key);
         }
         let base: [u8; 32] = h.finalize().into();
         for &i in &comp {
@@ -255,23 +320,7 @@ pub fn compute(
             path_dep[i] = pd;
         }
     }
-    let mut keys = RuleKeys {
-        by_name,
-        uncached,
-        ..Default::default()
-    };
-    for (i, (si, d)) in decls.iter().enumerate() {
-        keys.by_efp.insert(efp[i], i);
-        keys.rules.push(DeclRef {
-            key: (namespace.clone(), d.identifier.clone()),
-            efp: efp[i],
-            path_dependent: path_dep[i],
-            deps: deps[i].clone(),
-            source: *si,
-            span: (d.start, d.end),
-        });
-    }
-    Ok(keys)
+    (efp, path_dep, uncached)
 }
 
 /// `want` and every rule it depends on, transitively, in source order.

@@ -260,95 +260,121 @@ fn walk(
 ) {
     match event {
         Event::Begin { kind, span } => {
-            let kind = *kind;
-            if kind == SyntaxKind::RULE_DECL && stack.len() == 1 {
-                *acc = Some(Acc {
-                    fp: Sha256::new(),
-                    matching: Sha256::new(),
-                    identifier: None,
-                    ident_offset: 0,
-                    start: None,
-                    end: 0,
-                    global: false,
-                    refs: BTreeSet::new(),
-                    last_kind: None,
-                    in_condition: false,
-                    descriptive: 0,
-                    in_mods: false,
-                    patterns: Vec::new(),
-                    pattern: None,
-                });
+            if *kind == SyntaxKind::RULE_DECL && stack.len() == 1 {
+                *acc = Some(Acc::new());
             }
             if let Some(a) = acc.as_mut() {
-                match kind {
-                    SyntaxKind::CONDITION_BLK => a.in_condition = true,
-                    SyntaxKind::META_BLK | SyntaxKind::RULE_TAGS => a.descriptive += 1,
-                    SyntaxKind::RULE_MODS => a.in_mods = true,
-                    SyntaxKind::PATTERN_DEF => a.pattern = Some((span.start(), String::new())),
-                    _ => {}
-                }
+                a.begin(*kind, span.start());
             }
-            stack.push(kind);
+            stack.push(*kind);
         }
         Event::End { kind, span } => {
-            let kind = *kind;
             stack.pop();
             if let Some(a) = acc.as_mut() {
-                match kind {
-                    SyntaxKind::PATTERN_DEF => {
-                        if let Some((start, id)) = a.pattern.take() {
-                            a.patterns.push((start, span.end(), id));
-                        }
-                    }
-                    SyntaxKind::CONDITION_BLK => a.in_condition = false,
-                    SyntaxKind::META_BLK | SyntaxKind::RULE_TAGS => a.descriptive -= 1,
-                    SyntaxKind::RULE_MODS => a.in_mods = false,
-                    _ => {}
-                }
+                a.end(*kind, span.end());
             }
-            if kind == SyntaxKind::RULE_DECL && stack.len() == 1 {
+            if *kind == SyntaxKind::RULE_DECL && stack.len() == 1 {
                 if let Some(a) = acc.take() {
                     finish(a, lines, info);
                 }
             }
         }
         Event::Token { kind, span } => {
-            let kind = *kind;
             if matches!(
                 kind,
                 SyntaxKind::WHITESPACE | SyntaxKind::NEWLINE | SyntaxKind::COMMENT
             ) {
                 return;
             }
-            let text = src.get(span.range()).unwrap_or_default();
-            let Some(a) = acc.as_mut() else { return };
-            a.start.get_or_insert(span.start());
-            a.end = span.end();
-            hash_token(&mut a.fp, kind, text);
-            if a.descriptive == 0 {
-                hash_token(&mut a.matching, kind, text);
+            if let Some(a) = acc.as_mut() {
+                let text = src.get(span.range()).unwrap_or_default();
+                a.token(*kind, text, span.start(), span.end(), info);
             }
-            if kind == SyntaxKind::PATTERN_IDENT {
-                if let Some((_, id)) = a.pattern.as_mut().filter(|p| p.1.is_empty()) {
-                    *id = String::from_utf8_lossy(text).into_owned();
-                }
-            }
-            if kind == SyntaxKind::GLOBAL_KW && a.in_mods {
-                a.global = true;
-            }
-            if kind == SyntaxKind::IDENT {
-                let s = String::from_utf8_lossy(text).into_owned();
-                if a.identifier.is_none() && a.last_kind == Some(SyntaxKind::RULE_KW) {
-                    a.identifier = Some(s);
-                    a.ident_offset = span.start();
-                } else if a.in_condition {
-                    info.identifiers.insert(s.clone());
-                    a.refs.insert(s);
-                }
-            }
-            a.last_kind = Some(kind);
         }
         Event::Error { .. } => info.syntax_errors = true,
+    }
+}
+
+impl Acc {
+    fn new() -> Acc {
+        Acc {
+            fp: Sha256::new(),
+            matching: Sha256::new(),
+            identifier: None,
+            ident_offset: 0,
+            start: None,
+            end: 0,
+            global: false,
+            refs: BTreeSet::new(),
+            last_kind: None,
+            in_condition: false,
+            descriptive: 0,
+            in_mods: false,
+            patterns: Vec::new(),
+            pattern: None,
+        }
+    }
+
+    /// A node of the rule begins at `start`.
+    fn begin(&mut self, kind: SyntaxKind, start: usize) {
+        match kind {
+            SyntaxKind::CONDITION_BLK => self.in_condition = true,
+            SyntaxKind::META_BLK | SyntaxKind::RULE_TAGS => self.descriptive += 1,
+            SyntaxKind::RULE_MODS => self.in_mods = true,
+            SyntaxKind::PATTERN_DEF => self.pattern = Some((start, String::new())),
+            _ => {}
+        }
+    }
+
+    /// A node of the rule ends at `end`.
+    fn end(&mut self, kind: SyntaxKind, end: usize) {
+        match kind {
+            SyntaxKind::PATTERN_DEF => {
+                if let Some((start, id)) = self.pattern.take() {
+                    self.patterns.push((start, end, id));
+                }
+            }
+            SyntaxKind::CONDITION_BLK => self.in_condition = false,
+            SyntaxKind::META_BLK | SyntaxKind::RULE_TAGS => self.descriptive -= 1,
+            SyntaxKind::RULE_MODS => self.in_mods = false,
+            _ => {}
+        }
+    }
+
+    /// A token of the rule (not trivia), spanning `start..end`.
+    fn token(
+        &mut self,
+        kind: SyntaxKind,
+        text: &[u8],
+        start: usize,
+        end: usize,
+        info: &mut SourceInfo,
+    ) {
+        self.start.get_or_insert(start);
+        self.end = end;
+        hash_token(&mut self.fp, kind, text);
+        if self.descriptive == 0 {
+            hash_token(&mut self.matching, kind, text);
+        }
+        if kind == SyntaxKind::PATTERN_IDENT {
+            if let Some((_, id)) = self.pattern.as_mut().filter(|p| p.1.is_empty()) {
+                *id = String::from_utf8_lossy(text).into_owned();
+            }
+        }
+        if kind == SyntaxKind::GLOBAL_KW && self.in_mods {
+            self.global = true;
+        }
+        if kind == SyntaxKind::IDENT {
+            let s = String::from_utf8_lossy(text).into_owned();
+            if self.identifier.is_none() && self.last_kind == Some(SyntaxKind::RULE_KW) {
+                self.identifier = Some(s);
+                self.ident_offset = start;
+            } else if self.in_condition {
+                info.identifiers.insert(s.clone());
+                self.refs.insert(s);
+            }
+        }
+        self.last_kind = Some(kind);
     }
 }
 

@@ -229,32 +229,7 @@ fn assemble(parts: &[(PathBuf, Partial)], first: &Partial) -> Result<(Corpus, Ve
             if slot.is_some() {
                 return Err(bad(format!("{} is reported by two shards", f.display)));
             }
-            if let OutcomeFact::Scanned { hits: Some(h), .. } = &f.outcome {
-                if h.len() != rulesets {
-                    return Err(bad(format!(
-                        "{} has results for {} rulesets, not {rulesets}",
-                        f.display,
-                        h.len()
-                    )));
-                }
-                if let Some(x) = h
-                    .iter()
-                    .flatten()
-                    .find(|x| !known_rules.contains(&(x.namespace.as_str(), x.rule.as_str())))
-                {
-                    return Err(bad(format!(
-                        "{} matched rule {}:{}, which the rulesets do not have",
-                        f.display, x.namespace, x.rule
-                    )));
-                }
-            }
-            let owner = f.outcome.shard(n).map_err(|e| bad(e.to_string()))?;
-            if let Some(owner) = owner.filter(|o| *o != p.shard.index) {
-                return Err(bad(format!(
-                    "{} belongs to shard {owner}/{n}, not to this one",
-                    f.display
-                )));
-            }
+            check_file(f, p.shard, rulesets, &known_rules).map_err(bad)?;
             *slot = Some((
                 CorpusFile {
                     path: PathBuf::from(&f.path),
@@ -295,6 +270,44 @@ fn assemble(parts: &[(PathBuf, Partial)], first: &Partial) -> Result<(Corpus, Ve
     };
 
     Ok((corpus, outcomes))
+}
+
+/// A shard's file fact is what its shard can report: results for every
+/// ruleset, only rules the rulesets have, and a content of this shard.
+fn check_file(
+    f: &FileFact,
+    shard: Shard,
+    rulesets: usize,
+    known_rules: &BTreeSet<(&str, &str)>,
+) -> std::result::Result<(), String> {
+    if let OutcomeFact::Scanned { hits: Some(h), .. } = &f.outcome {
+        if h.len() != rulesets {
+            return Err(format!(
+                "{} has results for {} rulesets, not {rulesets}",
+                f.display,
+                h.len()
+            ));
+        }
+        if let Some(x) = h
+            .iter()
+            .flatten()
+            .find(|x| !known_rules.contains(&(x.namespace.as_str(), x.rule.as_str())))
+        {
+            return Err(format!(
+                "{} matched rule {}:{}, which the rulesets do not have",
+                f.display, x.namespace, x.rule
+            ));
+        }
+    }
+    let n = shard.count;
+    let owner = f.outcome.shard(n).map_err(|e| e.to_string())?;
+    if let Some(owner) = owner.filter(|o| *o != shard.index) {
+        return Err(format!(
+            "{} belongs to shard {owner}/{n}, not to this one",
+            f.display
+        ));
+    }
+    Ok(())
 }
 
 /// Which part of two keys differs, in words.

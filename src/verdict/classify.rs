@@ -114,6 +114,22 @@ pub fn classify(
     unscanned.dedup();
     summary.unscanned_files = unscanned.len();
 
+    let findings = findings(found, &groups, &critical, (candidate, baseline), changes);
+    Classified {
+        corpus: summary,
+        findings,
+        unscanned,
+    }
+}
+
+/// The findings, each with its rule's description, tier and change.
+fn findings(
+    found: Found,
+    groups: &BTreeMap<[u8; 32], Group>,
+    critical: &BTreeSet<&str>,
+    (candidate, baseline): (&Ruleset, Option<&Ruleset>),
+    changes: Option<&BTreeMap<RuleKey, Change>>,
+) -> FalsePositives {
     let mut findings = FalsePositives::default();
     for ((class, rule, sha), (paths, patterns)) in found {
         let ruleset = match class {
@@ -148,11 +164,7 @@ pub fn classify(
             Class::Fixed => findings.fixed.push(f),
         }
     }
-    Classified {
-        corpus: summary,
-        findings,
-        unscanned,
-    }
+    findings
 }
 
 /// A content's scan failure: reason, detail, and the path that failed.

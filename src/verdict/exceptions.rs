@@ -175,123 +175,143 @@ pub fn parse(text: &str, path: &Path) -> Result<ExceptionSet> {
     let raw: RawFile =
         toml::from_str(text).map_err(|e| Error::toml("exceptions", path, text, &e))?;
     let name = path.display().to_string();
-    let at = |offset: usize| -> String {
-        let (l, c) = line_col(text, offset);
-        format!("{name}:{l}:{c}")
-    };
     let mut entries = Vec::new();
     for (n, spanned) in raw.exception.into_iter().enumerate() {
-        let start = spanned.span().start;
         // The span of an array-of-tables entry is its `[[exception]]` header.
-        let line = line_col(text, start).0;
-        let r = spanned.into_inner();
-        let here = format!("{name}:{line}");
-        let bad = |where_: String, msg: String| {
-            Error::input(
-                "exceptions",
-                &where_,
-                format!("{where_}: exception #{}: {msg}", n + 1),
-            )
+        let line = line_col(text, spanned.span().start).0;
+        let cx = Entry {
+            text,
+            name: &name,
+            number: n + 1,
+            header: format!("{name}:{line}"),
         };
-
-        let rule_text = r.rule.get_ref().trim().to_string();
-        if rule_text.is_empty() {
-            return Err(bad(at(r.rule.span().start), "`rule` is empty".into()));
-        }
-        let (namespace, identifier) = match rule_text.split_once(':') {
-            Some((ns, id)) => (Some(ns.to_string()), id.to_string()),
-            None => (None, rule_text.clone()),
-        };
-
-        let target = match (&r.sha256, &r.path) {
-            (Some(s), None) => {
-                let v = s.get_ref().trim().to_ascii_lowercase();
-                if parse_sha256(&v).is_none() {
-                    return Err(bad(
-                        at(s.span().start),
-                        format!("`sha256` must be 64 hex digits, not {:?}", s.get_ref()),
-                    ));
-                }
-                Target::Sha256(v)
-            }
-            (None, Some(p)) => {
-                let g = Glob::new(p.get_ref())
-                    .map_err(|e| bad(at(p.span().start), format!("bad `path` glob: {e}")))?;
-                Target::Path(p.get_ref().clone(), g.compile_matcher())
-            }
-            (Some(s), Some(_)) => {
-                return Err(bad(
-                    at(s.span().start),
-                    "give `sha256` or `path`, not both (`path` is only for when the content is unknown)".into(),
-                ))
-            }
-            (None, None) => return Err(bad(here.clone(), "needs `sha256` (or a `path` glob)".into())),
-        };
-
-        let required = |field: &Option<Spanned<String>>, key: &str| -> Result<String> {
-            match field {
-                Some(v) if !v.get_ref().trim().is_empty() => Ok(v.get_ref().trim().to_string()),
-                Some(v) => Err(bad(at(v.span().start), format!("`{key}` is empty"))),
-                None => Err(bad(here.clone(), format!("`{key}` is required"))),
-            }
-        };
-        let reason = required(&r.reason, "reason")?;
-        let owner = required(&r.owner, "owner")?;
-
-        let expires = match &r.expires {
-            None => {
-                return Err(bad(
-                    here.clone(),
-                    "`expires` is required (YYYY-MM-DD)".into(),
-                ))
-            }
-            Some(v) => {
-                let s = match v.get_ref() {
-                    toml::Value::String(s) => s.clone(),
-                    toml::Value::Datetime(d) => d.to_string(),
-                    other => other.to_string(),
-                };
-                parse_date(&s).ok_or_else(|| {
-                    bad(
-                        at(v.span().start),
-                        format!("`expires` must be a date YYYY-MM-DD, not {s:?}"),
-                    )
-                })?
-            }
-        };
-
-        let rule_fingerprint = match &r.rule_fingerprint {
-            Some(f) => {
-                let v = f.get_ref().trim().to_ascii_lowercase();
-                if crate::rules::source::fingerprint_scheme(&v).is_none() {
-                    return Err(bad(
-                        at(f.span().start),
-                        "`rule_fingerprint` must be \"v2:\" and 64 hex digits, as reports print it (or 64 hex digits written by fpgate 0.1)".into(),
-                    ));
-                }
-                Some(v)
-            }
-            None => None,
-        };
-
-        entries.push(Exception {
-            line,
-            rule: rule_text,
-            namespace,
-            identifier,
-            target,
-            reason,
-            owner,
-            expires,
-            rule_fingerprint,
-            critical: r.critical,
-        });
+        entries.push(cx.exception(spanned.into_inner(), line)?);
     }
     Ok(ExceptionSet {
         file: name,
         entries,
         text: text.to_string(),
     })
+}
+
+/// One `[[exception]]` entry being read: where it is, for messages.
+struct Entry<'a> {
+    text: &'a str,
+    name: &'a str,
+    /// 1-based, in file order.
+    number: usize,
+    /// `file:line` of its header.
+    header: String,
+}
+
+impl Entry<'_> {
+    /// `file:line:column` of a byte offset.
+    fn at(&self, offset: usize) -> String {
+        let (l, c) = line_col(self.text, offset);
+        format!("{}:{l}:{c}", self.name)
+    }
+
+    fn bad(&self, where_: String, msg: String) -> Error {
+        Error::input(
+            "exceptions",
+            &where_,
+            format!("{where_}: exception #{}: {msg}", self.number),
+        )
+    }
+
+    fn exception(&self, r: RawException, line: usize) -> Result<Exception> {
+        let rule_text = r.rule.get_ref().trim().to_string();
+        if rule_text.is_empty() {
+            return Err(self.bad(self.at(r.rule.span().start), "`rule` is empty".into()));
+        }
+        let (namespace, identifier) = match rule_text.split_once(':') {
+            Some((ns, id)) => (Some(ns.to_string()), id.to_string()),
+            None => (None, rule_text.clone()),
+        };
+        Ok(Exception {
+            line,
+            target: self.target(&r)?,
+            reason: self.required(&r.reason, "reason")?,
+            owner: self.required(&r.owner, "owner")?,
+            expires: self.expires(&r)?,
+            rule_fingerprint: self.fingerprint(&r)?,
+            rule: rule_text,
+            namespace,
+            identifier,
+            critical: r.critical,
+        })
+    }
+
+    fn target(&self, r: &RawException) -> Result<Target> {
+        match (&r.sha256, &r.path) {
+            (Some(s), None) => {
+                let v = s.get_ref().trim().to_ascii_lowercase();
+                if parse_sha256(&v).is_none() {
+                    return Err(self.bad(
+                        self.at(s.span().start),
+                        format!("`sha256` must be 64 hex digits, not {:?}", s.get_ref()),
+                    ));
+                }
+                Ok(Target::Sha256(v))
+            }
+            (None, Some(p)) => {
+                let g = Glob::new(p.get_ref()).map_err(|e| {
+                    self.bad(self.at(p.span().start), format!("bad `path` glob: {e}"))
+                })?;
+                Ok(Target::Path(p.get_ref().clone(), g.compile_matcher()))
+            }
+            (Some(s), Some(_)) => Err(self.bad(
+                self.at(s.span().start),
+                "give `sha256` or `path`, not both (`path` is only for when the content is unknown)".into(),
+            )),
+            (None, None) => Err(self.bad(
+                self.header.clone(),
+                "needs `sha256` (or a `path` glob)".into(),
+            )),
+        }
+    }
+
+    fn required(&self, field: &Option<Spanned<String>>, key: &str) -> Result<String> {
+        match field {
+            Some(v) if !v.get_ref().trim().is_empty() => Ok(v.get_ref().trim().to_string()),
+            Some(v) => Err(self.bad(self.at(v.span().start), format!("`{key}` is empty"))),
+            None => Err(self.bad(self.header.clone(), format!("`{key}` is required"))),
+        }
+    }
+
+    fn expires(&self, r: &RawException) -> Result<Date> {
+        let Some(v) = &r.expires else {
+            return Err(self.bad(
+                self.header.clone(),
+                "`expires` is required (YYYY-MM-DD)".into(),
+            ));
+        };
+        let s = match v.get_ref() {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Datetime(d) => d.to_string(),
+            other => other.to_string(),
+        };
+        parse_date(&s).ok_or_else(|| {
+            self.bad(
+                self.at(v.span().start),
+                format!("`expires` must be a date YYYY-MM-DD, not {s:?}"),
+            )
+        })
+    }
+
+    fn fingerprint(&self, r: &RawException) -> Result<Option<String>> {
+        let Some(f) = &r.rule_fingerprint else {
+            return Ok(None);
+        };
+        let v = f.get_ref().trim().to_ascii_lowercase();
+        if crate::rules::source::fingerprint_scheme(&v).is_none() {
+            return Err(self.bad(
+                self.at(f.span().start),
+                "`rule_fingerprint` must be \"v2:\" and 64 hex digits, as reports print it (or 64 hex digits written by fpgate 0.1)".into(),
+            ));
+        }
+        Ok(Some(v))
+    }
 }
 
 /// A strict ISO date: exactly YYYY-MM-DD.
