@@ -16,9 +16,9 @@ fuzz_target!(|data: &[u8]| {
             parts.push((path, p));
         }
     }
-    let Ok(m) = fpgate::shard::partial::merge(&parts) else {
+    let Ok(m) = fpgate::shard::merge::merge(&parts) else {
         return;
     };
-    let report = fpgate::verdict::report::build(m.inputs());
+    let report = fpgate::verdict::build(m.inputs());
     let _ = serde_json::to_string(&report);
 });

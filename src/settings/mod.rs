@@ -95,11 +95,6 @@ impl Run {
         };
         let perf = perf_options(a, &baseline)?;
         let mut run = Run::common("gate", candidate, baseline, &a.common, &cfg)?;
-        if perf.is_some() && run.shard.is_some() {
-            return Err(Error::usage(
-                "--perf cannot be combined with --shard: run it in one job",
-            ));
-        }
         run.perf = perf;
         run.policy = gate_policy(a, &cfg, run.policy.allow_incomplete)?;
         run.lock = a
@@ -391,4 +386,91 @@ fn exceptions_file(flag: Option<&Path>, cfg: &Config) -> (PathBuf, bool) {
 fn date(d: &str) -> Result<jiff::civil::Date> {
     exceptions::parse_date(d)
         .ok_or_else(|| Error::usage(format!("--today {d:?} is not a date YYYY-MM-DD")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn gate(args: &[&str]) -> Result<Run> {
+        let mut argv = vec!["fpgate", "gate", "--no-config", "--no-cache"];
+        argv.extend(args);
+        match Cli::try_parse_from(argv).expect("arguments parse").command {
+            Command::Gate(a) => Run::gate(&a),
+            _ => unreachable!(),
+        }
+    }
+
+    /// Refusals come from the settings alone: the paths named here do not
+    /// exist, and no refusal is about them.
+    #[test]
+    fn refusals_come_before_any_file_is_read() {
+        let base = ["--candidate", "/nowhere/c", "--corpus", "/nowhere/corpus"];
+        let refused = |extra: &[&str], what: &str| {
+            let mut args = base.to_vec();
+            args.extend(extra);
+            let e = gate(&args).expect_err("refused");
+            assert_eq!(e.kind(), "usage", "{e}");
+            assert!(e.to_string().contains(what), "{e}");
+        };
+        refused(&["--perf"], "--perf compares with a baseline");
+        refused(
+            &["--perf", "--baseline", "/nowhere/b", "--shard", "1/2"],
+            "--perf cannot be combined with --shard",
+        );
+        refused(
+            &["--perf", "--baseline", "/nowhere/b", "--perf-ratio", "0.5"],
+            "--perf-ratio",
+        );
+        refused(&["--shard", "1/2", "--format", "sarif"], "--shard writes");
+        refused(
+            &["--report", "json=r.out", "--report", "sarif=./r.out"],
+            "both be written to",
+        );
+        refused(&["--today", "2026-13-01"], "--today");
+    }
+
+    #[test]
+    fn gate_settings_resolve_the_policy_once() {
+        let run = gate(&[
+            "--candidate",
+            "/nowhere/c",
+            "--corpus",
+            "/nowhere/corpus",
+            "--strict",
+            "--deny-warning",
+            "slow_pattern",
+            "--today",
+            "2026-11-23",
+            "--allow-incomplete",
+            "--exceptions",
+            "/nowhere/e.toml",
+        ]);
+        // An explicit exceptions file must exist: that is the one read.
+        let e = run.expect_err("missing exceptions file");
+        assert_eq!(e.kind(), "io", "{e}");
+        let run = gate(&[
+            "--candidate",
+            "/nowhere/c",
+            "--corpus",
+            "/nowhere/corpus",
+            "--strict",
+            "--deny-warning",
+            "slow_pattern",
+            "--today",
+            "2026-11-23",
+            "--allow-incomplete",
+        ])
+        .expect("settings");
+        let p = &run.policy;
+        assert!(p.strict && p.allow_incomplete && !p.deny_warnings);
+        assert_eq!(p.deny_codes, vec!["slow_pattern".to_string()]);
+        assert_eq!(
+            p.today.map(|d| d.to_string()).as_deref(),
+            Some("2026-11-23")
+        );
+        assert_eq!(run.output.targets.len(), 1);
+    }
 }

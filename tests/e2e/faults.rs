@@ -397,3 +397,71 @@ fn output_to_a_directory_is_exit_2() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("cannot write corpus"), "{}", r.stderr);
 }
+
+/// The JSON error report says what kind of error ended the run and carries
+/// its facts, not only a message: CI can tell a typo in fpgate.toml from a
+/// rule that does not compile or a partial report that is not one.
+#[test]
+fn json_error_reports_carry_the_kind_and_facts() {
+    let d = setup(&[("a.bin", b"MZ")])
+        .file(
+            "fpgate.toml",
+            "[corpus]\npaths = [\"corpus\"]\ncriticl = [\"x\"]\n",
+        )
+        .file("bad.yar", "rule x { condition: \n")
+        .file("not-a-partial.json", "{\"kind\": \"something else\"}\n");
+    let error = |args: &[&str]| {
+        let r = d.run(args);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        let j = r.json();
+        assert_eq!(j["verdict"]["result"], "error");
+        assert_eq!(j["error"]["exit_code"], 2);
+        assert_eq!(j["error"]["message"], j["verdict"]["message"]);
+        j["error"].clone()
+    };
+    let e = error(&["scan", "--rules", "r.yar", "--format", "json"]);
+    assert_eq!(e["kind"], "config", "{e}");
+    assert_eq!(e["file"], "fpgate.toml");
+    assert_eq!(e["line"], 3);
+    let e = error(&[
+        "scan",
+        "--no-config",
+        "--rules",
+        "bad.yar",
+        "--corpus",
+        "corpus",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(e["kind"], "compile", "{e}");
+    assert_eq!(e["ruleset"], "candidate");
+    assert_eq!(e["errors"], 1);
+    let e = error(&[
+        "scan",
+        "--no-config",
+        "--rules",
+        "r.yar",
+        "--corpus",
+        "nope",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(e["kind"], "corpus", "{e}");
+    assert_eq!(e["path"], "nope");
+    let e = error(&["merge", "not-a-partial.json", "--format", "json"]);
+    assert_eq!(e["kind"], "input", "{e}");
+    assert_eq!(e["what"], "partial report");
+    assert_eq!(e["file"], "not-a-partial.json");
+    let e = error(&[
+        "gate",
+        "--no-config",
+        "--candidate",
+        "r.yar",
+        "--corpus",
+        "corpus",
+        "--perf",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(e["kind"], "usage", "{e}");
+}
