@@ -13,8 +13,8 @@ use crate::rules::{self, Ruleset};
 use crate::settings::{Baseline, Run};
 use crate::store::Cache;
 use crate::util::interrupt;
+use crate::verdict;
 use crate::verdict::report::{Report, Timings};
-use crate::verdict::{self, perf};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -39,14 +39,22 @@ pub struct Scanned {
 pub fn run(s: &Run) -> Result<Exit> {
     let started = Instant::now();
     let done = scan(s)?;
+    conclude(s, done, None, started)
+}
+
+/// The end of a run: a shard writes its partial report (exit 0: the merge
+/// decides); any other run builds its verdict (with the performance
+/// measurement of `gate --perf`, if any) and writes its reports.
+pub fn conclude(
+    s: &Run,
+    done: Scanned,
+    performance: Option<crate::verdict::perf::PerfReport>,
+    started: Instant,
+) -> Result<Exit> {
     if let Some(shard) = &done.shard {
         write_partial(s, &done, shard, started)?;
         return Ok(Exit::Pass);
     }
-    let performance = match &s.perf {
-        Some(po) => Some(measure(&done, po)?),
-        None => None,
-    };
     let mut report = finish(
         verdict::Inputs {
             command: s.command,
@@ -118,27 +126,6 @@ fn write_partial(
     Ok(())
 }
 
-/// `gate --perf`: time baseline and candidate on a sample of the corpus.
-fn measure(done: &Scanned, po: &perf::PerfOptions) -> Result<perf::PerfReport> {
-    let Some(base) = done.baseline.as_ref() else {
-        return Err(Error::usage(
-            "--perf compares with a baseline: give --baseline or --baseline-ref",
-        ));
-    };
-    let sample = perf::sample(&done.corpus.files, &done.outcomes, po);
-    if sample.is_empty() {
-        return Err(Error::usage("--perf: no scanned file to measure with"));
-    }
-    let (changes, _) = crate::verdict::changes::rule_changes(&done.candidate, base);
-    let changed: Vec<String> = changes
-        .added
-        .iter()
-        .chain(&changes.modified)
-        .map(|r| r.identifier.clone())
-        .collect();
-    perf::measure(base, &done.candidate, &sample, po, changed)
-}
-
 /// Build the report of a finished scan and check it against the corpus
 /// lock: the last step of a run, and all of a merge.
 pub fn finish(inp: verdict::Inputs<'_>, lock: Option<(&Lock, &Path)>) -> Result<Report> {
@@ -175,7 +162,7 @@ struct Prepared {
 }
 
 /// Compile, walk, scan.
-fn scan(s: &Run) -> Result<Scanned> {
+pub fn scan(s: &Run) -> Result<Scanned> {
     let started = Instant::now();
     let Prepared {
         candidate,

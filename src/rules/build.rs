@@ -108,7 +108,7 @@ impl Job {
         let tops = self.tops();
         let roots = self.roots.clone();
         let allowed = move |o: &str| crate::rules::includes::origin_allowed(o, &tops, &roots);
-        let (rules, warnings) = crate::rules::compile::compile_now(
+        let (rules, warnings) = crate::rules::compiler::compile_now(
             self.label,
             &self.sources,
             &self.include_dirs,
@@ -168,7 +168,7 @@ impl Job {
         h.update(s.origin.as_bytes());
         h.update((s.bytes.len() as u64).to_le_bytes());
         h.update(&s.bytes);
-        crate::rules::compile::hash_context(&mut h, &self.opts, &self.declared_std);
+        crate::rules::compiler::hash_context(&mut h, &self.opts, &self.declared_std);
         h.finalize().into()
     }
 
@@ -190,9 +190,12 @@ impl Job {
         if known.iter().all(Option::is_none) {
             return None;
         }
-        let mut compiler =
-            crate::rules::compile::new_compiler(&self.include_dirs, &self.opts, &self.declared_std)
-                .ok()?;
+        let mut compiler = crate::rules::compiler::new_compiler(
+            &self.include_dirs,
+            &self.opts,
+            &self.declared_std,
+        )
+        .ok()?;
         for (s, k) in self.sources.iter().zip(&known) {
             let text = match k {
                 Some(_) => stubbed(s),
@@ -211,7 +214,7 @@ impl Job {
             .iter()
             .map(|w| {
                 let mut d = Diagnostic::from_yarax("warning", w, &allowed);
-                crate::rules::compile::attach_rule(&mut d, &self.sources);
+                crate::rules::compiler::attach_rule(&mut d, &self.sources);
                 d
             })
             .collect();

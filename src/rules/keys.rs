@@ -341,7 +341,7 @@ pub fn closure(keys: &RuleKeys, want: &[usize]) -> Vec<usize> {
 /// their original order (source by source), so names resolve as they did.
 pub fn compile_subset(rs: &Ruleset, subset: &[usize], opts: &CompileOptions) -> Result<Rules> {
     let keys = rs.cache.as_ref().map_err(|e| Error::internal(e.clone()))?;
-    let mut compiler = crate::rules::compile::new_compiler(&[], opts, &rs.declared_std)?;
+    let mut compiler = crate::rules::compiler::new_compiler(&[], opts, &rs.declared_std)?;
     // The modules the subset's conditions name, of those any source imports
     // (an import is namespace-wide, and yara-x runs every imported module on
     // every file, used or not: importing all of them would parse each file

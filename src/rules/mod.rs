@@ -8,6 +8,7 @@
 
 pub mod build;
 pub mod compile;
+pub mod compiler;
 pub mod define;
 pub mod evidence;
 pub mod files;
@@ -17,11 +18,12 @@ pub mod keys;
 pub mod source;
 
 use crate::diagnostic::Diagnostic;
+use crate::rules::source::SourceInfo;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-pub use compile::{compile, compile_files, Source};
+pub use compile::{compile, compile_files};
 pub use define::{Define, DefineValue};
 pub use files::collect_rule_files;
 
@@ -31,6 +33,17 @@ pub const STANDARD_EXTERNALS: &[&str] = &["filename", "filepath", "extension", "
 
 /// Externals whose value depends on the scanned path, not only on content.
 pub const PATH_EXTERNALS: &[&str] = &["filename", "filepath", "extension"];
+
+/// One source file of a ruleset: a top-level rule file, or a file reached
+/// through `include`.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The name diagnostics and reports give it.
+    pub origin: String,
+    pub bytes: Vec<u8>,
+    pub info: SourceInfo,
+    pub included: bool,
+}
 
 /// What the report says about each rule.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
