@@ -64,7 +64,11 @@ pub fn run(a: &Index) -> Result<Exit> {
     let mut text = serde_json::to_string_pretty(&l).expect("lock serialises");
     text.push('\n');
     crate::render::output::write(Some(&a.output), text.as_bytes())?;
-    let critical_n = l.files.iter().filter(|e| e.tier == "critical").count();
+    let critical_n = l
+        .files
+        .iter()
+        .filter(|e| e.tier == crate::corpus::Tier::Critical.as_str())
+        .count();
     eprintln!(
         "fpgate: locked {} files ({} critical), corpus hash {} -> {}",
         l.files.len(),

@@ -125,7 +125,7 @@ fn stub(f: &Value, rule: &Value, id: &str, sha: &str, expires: jiff::civil::Date
     out.push_str(&format!("reason = {}\n", toml_str(TODO)));
     out.push_str(&format!("owner = {}\n", toml_str(TODO)));
     out.push_str(&format!("expires = {}\n", toml_str(&expires.to_string())));
-    if f.get("tier").and_then(|t| t.as_str()) == Some("critical") {
+    if f.get("tier").and_then(|t| t.as_str()) == Some(crate::corpus::Tier::Critical.as_str()) {
         out.push_str("# The file is critical: the entry needs this to apply.\ncritical = true\n");
     }
     out

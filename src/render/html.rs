@@ -79,13 +79,13 @@ fn head(out: &mut String, r: &Report, _all: &[&Finding]) {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\
          <title>fpgate {} report: {}</title><style>{STYLE}</style></head><body>\n",
-        h(r.command),
+        h(r.command.as_str()),
         h(r.verdict.result.name())
     );
     let _ = writeln!(
         out,
         "<h1>fpgate {} report</h1><p><span id=\"verdict\" class=\"verdict {}\">{}</span> <span class=\"muted\">exit code {} · fpgate {} · yara-x {}</span></p>",
-        h(r.command),
+        h(r.command.as_str()),
         h(r.verdict.result.name()),
         h(&r.verdict.result.name().to_uppercase()),
         r.verdict.exit_code,
@@ -214,7 +214,7 @@ fn cards(out: &mut String, _r: &Report, all: &[&Finding]) {
             let _ = writeln!(
                 out,
                 "<p>{} <code>{}</code> · {} · sha256 <code>{}</code></p>",
-                if tier(f) == "critical" {
+                if f.tier == crate::corpus::Tier::Critical {
                     "<span class=\"crit\">CRITICAL</span>"
                 } else {
                     ""

@@ -5,7 +5,7 @@
 use crate::corpus::Tier;
 use crate::exit::Exit;
 use crate::util::escape::term;
-use crate::verdict::report::{Finding, Report};
+use crate::verdict::report::{Finding, Report, RunKind};
 use std::fmt::Write;
 
 /// ANSI styling, or none.
@@ -71,7 +71,7 @@ pub fn render(r: &Report, style: Style) -> String {
 /// The four lists of findings, each under its title.
 fn findings(out: &mut String, r: &Report, style: Style) {
     let fps = &r.false_positives;
-    let (new_title, new_note) = if r.command != "gate" {
+    let (new_title, new_note) = if r.command != RunKind::Gate {
         (
             "MATCHES on clean files",
             "every match on a known-clean file is a false positive",
@@ -471,7 +471,7 @@ pub fn verdict_line(r: &Report, style: Style) -> String {
         Exit::Incomplete => style.yellow("INCOMPLETE"),
         Exit::Pass | Exit::Error => style.green("PASS"),
     };
-    let what = if r.command != "gate" {
+    let what = if r.command != RunKind::Gate {
         format!(
             "{} match(es) ({} rule(s), {} file(s))",
             c.new, c.new_rules, c.new_files

@@ -38,7 +38,7 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(
         out,
         "  <testsuite name=\"fpgate {}: false positives on the clean corpus\" tests=\"{}\" failures=\"{n_fail}\" errors=\"{n_err}\" skipped=\"0\" time=\"{time:.3}\">",
-        xml(r.command),
+        xml(r.command.as_str()),
         rules.len()
     );
     properties(&mut out, r);

@@ -17,6 +17,7 @@ use crate::shard::Shard;
 use crate::verdict::exceptions;
 use crate::verdict::perf::PerfOptions;
 use crate::verdict::policy::Policy;
+use crate::verdict::report::RunKind;
 use config::Config;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -35,8 +36,7 @@ pub enum Baseline {
 /// The settings of `scan`, `check` and `gate`: one run over the corpus.
 #[derive(Debug, Clone)]
 pub struct Run {
-    /// "scan", "check" or "gate" (as reports name it).
-    pub command: &'static str,
+    pub command: RunKind,
     pub candidate: Vec<PathBuf>,
     pub baseline: Baseline,
     pub corpus: Vec<PathBuf>,
@@ -65,12 +65,18 @@ impl Run {
             "--rules",
             "rules.candidate",
         )?;
-        Run::common("scan", rules, Baseline::None, &a.common, &cfg)
+        Run::common(RunKind::Scan, rules, Baseline::None, &a.common, &cfg)
     }
 
     pub fn check(a: &CheckArgs) -> Result<Run> {
         let cfg = load(&a.common)?;
-        Run::common("check", a.rules.clone(), Baseline::None, &a.common, &cfg)
+        Run::common(
+            RunKind::Check,
+            a.rules.clone(),
+            Baseline::None,
+            &a.common,
+            &cfg,
+        )
     }
 
     pub fn gate(a: &GateArgs) -> Result<Run> {
@@ -94,7 +100,7 @@ impl Run {
             Baseline::None
         };
         let perf = perf_options(a, &baseline)?;
-        let mut run = Run::common("gate", candidate, baseline, &a.common, &cfg)?;
+        let mut run = Run::common(RunKind::Gate, candidate, baseline, &a.common, &cfg)?;
         run.perf = perf;
         run.policy = gate_policy(a, &cfg, run.policy.allow_incomplete)?;
         run.lock = a
@@ -107,7 +113,7 @@ impl Run {
     /// What every run resolves: corpus, walk, scan, compile, cache, shard
     /// and outputs. The policy is the default one (`gate` sets its own).
     fn common(
-        command: &'static str,
+        command: RunKind,
         candidate: Vec<PathBuf>,
         baseline: Baseline,
         c: &CommonArgs,

@@ -19,7 +19,7 @@ pub struct Merged {
     pub baseline: Option<Ruleset>,
     pub corpus: Corpus,
     pub outcomes: Vec<Outcome>,
-    pub command: &'static str,
+    pub command: crate::verdict::report::RunKind,
     pub interrupted: bool,
     /// The policy every shard applied (their keys agree on it).
     pub policy: Policy,
@@ -49,9 +49,7 @@ pub fn merge(parts: &[(PathBuf, Partial)]) -> Result<Merged> {
     let (first_path, first) = check_run(parts)?;
     let (corpus, outcomes) = assemble(parts, first)?;
     let key = &first.key;
-    let command = ["scan", "gate", "check"]
-        .into_iter()
-        .find(|c| *c == key.command)
+    let command = crate::verdict::report::RunKind::by_name(&key.command)
         .ok_or_else(|| Error::shards(&[], format!("unknown command {:?}", key.command)))?;
     let mut timings = PartialTimings::default();
     for (_, p) in parts {

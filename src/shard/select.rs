@@ -173,7 +173,7 @@ impl ShardRun {
             key: Key {
                 fpgate_version: env!("CARGO_PKG_VERSION").into(),
                 yara_x_version: yara_x::VERSION.into(),
-                command: run.command.into(),
+                command: run.command.as_str().into(),
                 candidate_fingerprint: run.candidate.fingerprint.clone(),
                 baseline_fingerprint: run.baseline.map(|b| b.fingerprint.clone()),
                 corpus_digest: self.digest.clone(),
@@ -225,7 +225,7 @@ impl ShardRun {
 
 /// What a shard's partial report is made of.
 pub struct ShardInputs<'a> {
-    pub command: &'static str,
+    pub command: crate::verdict::report::RunKind,
     pub candidate: &'a Ruleset,
     pub baseline: Option<&'a Ruleset>,
     pub corpus: &'a Corpus,

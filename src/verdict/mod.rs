@@ -20,8 +20,7 @@ use std::collections::BTreeMap;
 
 /// Everything a verdict is built from.
 pub struct Inputs<'a> {
-    /// "scan", "check" or "gate".
-    pub command: &'static str,
+    pub command: report::RunKind,
     pub candidate: &'a Ruleset,
     pub baseline: Option<&'a Ruleset>,
     pub corpus: &'a Corpus,

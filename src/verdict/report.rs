@@ -80,6 +80,38 @@ impl Finding {
     }
 }
 
+/// Which command made a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    Scan,
+    Check,
+    Gate,
+}
+
+impl RunKind {
+    pub const ALL: [RunKind; 3] = [RunKind::Scan, RunKind::Check, RunKind::Gate];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Scan => "scan",
+            RunKind::Check => "check",
+            RunKind::Gate => "gate",
+        }
+    }
+
+    /// The kind named `name` (as a partial report's key writes it).
+    pub fn by_name(name: &str) -> Option<RunKind> {
+        RunKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for RunKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Tool {
     pub name: &'static str,
@@ -254,8 +286,7 @@ impl Timings {
 pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
-    /// "scan" or "gate".
-    pub command: &'static str,
+    pub command: RunKind,
     pub rulesets: BTreeMap<&'static str, RulesetSummary>,
     pub corpus: CorpusSummary,
     pub false_positives: FalsePositives,
