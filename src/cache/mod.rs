@@ -13,7 +13,7 @@ use crate::corpus::format::Format;
 use crate::corpus::read::{PreHashed, Stamp};
 use crate::corpus::CorpusFile;
 use crate::engine::{Answer, Hit, Plan, Planner, Subjects};
-use crate::rules::keys::{self, Efp, RuleKeys};
+use crate::rules::keys::{Efp, RuleKeys};
 use crate::rules::{CompileOptions, Ruleset};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -331,9 +331,9 @@ impl<'r> CacheRun<'r> {
             if wanted.is_empty() || wanted.len() * 2 > n {
                 continue;
             }
-            let members_list = keys::closure(keys, &wanted);
+            let members_list = crate::rules::subset::closure(keys, &wanted);
             let rs = self.plans[i].rs;
-            match keys::compile_subset(rs, &members_list, opts) {
+            match crate::rules::subset::compile_subset(rs, &members_list, opts) {
                 Ok(rules) => {
                     let mut members = mask_new(n);
                     members_list.iter().for_each(|&j| mask_set(&mut members, j));

@@ -104,15 +104,14 @@ fn is_dotnet(d: &[u8]) -> bool {
 }
 
 /// The coarse file type LOKI-style rules compare the `filetype` external
-/// against: a second view of the same magic bytes, kept as LOKI defines it
-/// (any `cafebabe` is "MACHO" there, where `detect` checks the fat header).
+/// against: `detect` seen through LOKI's names (LOKI also takes any
+/// `cafebabe` for Mach-O, where `detect` checks the fat header).
 pub fn file_type(data: &[u8]) -> &'static str {
-    match data {
-        [b'M', b'Z', ..] => "EXE",
-        [0x7f, b'E', b'L', b'F', ..] => "ELF",
-        [0xfe, 0xed, 0xfa, 0xce | 0xcf, ..]
-        | [0xce | 0xcf, 0xfa, 0xed, 0xfe, ..]
-        | [0xca, 0xfe, 0xba, 0xbe, ..] => "MACHO",
+    match detect(data) {
+        Format::Pe | Format::Dotnet => "EXE",
+        Format::Elf => "ELF",
+        Format::Macho => "MACHO",
+        _ if data.starts_with(&[0xca, 0xfe, 0xba, 0xbe]) => "MACHO",
         _ => "",
     }
 }

@@ -9,6 +9,7 @@ pub mod junit;
 pub mod markdown;
 pub mod output;
 pub mod sarif;
+pub mod terminal;
 
 use crate::error::{Error, Result};
 use crate::render::human::Style;

@@ -16,6 +16,8 @@ pub mod gitref;
 pub mod includes;
 pub mod keys;
 pub mod source;
+pub mod subset;
+mod tokens;
 
 use crate::diagnostic::Diagnostic;
 use crate::rules::source::SourceInfo;

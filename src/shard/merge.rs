@@ -210,15 +210,14 @@ fn assemble(parts: &[(PathBuf, Partial)], first: &Partial) -> Result<(Corpus, Ve
     let mut files: Vec<Option<(CorpusFile, Outcome)>> = vec![None; key.corpus_files];
     let mut skipped: Vec<Option<Unscanned>> = vec![None; key.corpus_skipped];
     for (path, p) in parts {
-        let bad = |what: String| {
-            Error::shards(
-                &[path.as_path()],
-                format!(
-                    "partial report {} (shard {}) is inconsistent: {what}",
-                    path.display(),
-                    p.shard
-                ),
-            )
+        let bad = |what: String| Error::Shards {
+            files: vec![path.display().to_string()],
+            shard: Some(p.shard.to_string()),
+            message: format!(
+                "partial report {} (shard {}) is inconsistent: {what}",
+                path.display(),
+                p.shard
+            ),
         };
         for f in &p.facts.files {
             let slot = files

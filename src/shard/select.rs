@@ -28,24 +28,7 @@ pub fn select(
     // the shard does not read the files of other shards. (Its own files
     // are read and hashed by the scan; a content that differs from the
     // lock stops the run.)
-    let locked: std::collections::HashMap<&str, [u8; 32]> = lock
-        .map(|(l, _)| {
-            l.files
-                .iter()
-                .filter_map(|e| {
-                    Some((
-                        e.path.as_str(),
-                        crate::shard::partial::sha_from_hex(&e.sha256).ok()?,
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let from_lock: Vec<Option<[u8; 32]>> = corpus
-        .files
-        .iter()
-        .map(|f| locked.get(f.rel.as_str()).copied())
-        .collect();
+    let from_lock = locked_hashes(&corpus, lock);
     let skip: Vec<bool> = from_lock.iter().map(Option::is_some).collect();
     let pre =
         crate::corpus::read::hash_rest(&corpus.files, pre, &skip, &opts.limits(), opts.threads);
@@ -66,43 +49,81 @@ pub fn select(
         shas.push(sha);
     }
     let digest = crate::shard::partial::corpus_digest(&corpus, &shas);
-    let (total_files, total_skipped) = (corpus.files.len(), corpus.skipped.len());
     let mut run = ShardRun {
         locked: Vec::new(),
         shard,
         digest,
-        total_files,
-        total_skipped,
+        total_files: corpus.files.len(),
+        total_skipped: corpus.skipped.len(),
         file_index: Vec::new(),
         skipped_index: Vec::new(),
     };
-    let mut files = Vec::new();
-    let mut kept = Vec::new();
-    for (i, ((f, p), sha)) in corpus.files.into_iter().zip(pre).zip(&shas).enumerate() {
-        let owner = match sha {
-            Some(sha) => Shard::of_content(sha, shard.count),
-            None => Shard::of_path(&f.display, shard.count),
-        };
-        if owner == shard.index {
-            run.locked.push(from_lock[i]);
-            run.file_index.push(i);
-            files.push(f);
-            kept.push(p);
-        }
-    }
-    let mut skipped = Vec::new();
-    for (i, u) in corpus.skipped.into_iter().enumerate() {
-        if Shard::of_path(&u.path, shard.count) == shard.index {
-            run.skipped_index.push(i);
-            skipped.push(u);
-        }
-    }
-    let corpus = Corpus {
-        roots: corpus.roots,
-        files,
-        skipped,
-    };
+    let (corpus, kept) = run.take_own(corpus, pre, &shas, &from_lock);
     Ok((corpus, kept, Some(run)))
+}
+
+/// Per corpus file, its hash in the corpus lock, if locked.
+fn locked_hashes(corpus: &Corpus, lock: Option<(&Lock, &Path)>) -> Vec<Option<[u8; 32]>> {
+    let locked: std::collections::HashMap<&str, [u8; 32]> = lock
+        .map(|(l, _)| {
+            l.files
+                .iter()
+                .filter_map(|e| {
+                    Some((
+                        e.path.as_str(),
+                        crate::shard::partial::sha_from_hex(&e.sha256).ok()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    corpus
+        .files
+        .iter()
+        .map(|f| locked.get(f.rel.as_str()).copied())
+        .collect()
+}
+
+impl ShardRun {
+    /// The shard's own entries of the corpus (files by content, or by path
+    /// when unreadable; walk-level skips by path), remembering where each
+    /// sits in the whole corpus.
+    fn take_own(
+        &mut self,
+        corpus: Corpus,
+        pre: Vec<Option<PreHashed>>,
+        shas: &[Option<[u8; 32]>],
+        from_lock: &[Option<[u8; 32]>],
+    ) -> (Corpus, Vec<Option<PreHashed>>) {
+        let shard = self.shard;
+        let mut files = Vec::new();
+        let mut kept = Vec::new();
+        for (i, ((f, p), sha)) in corpus.files.into_iter().zip(pre).zip(shas).enumerate() {
+            let owner = match sha {
+                Some(sha) => Shard::of_content(sha, shard.count),
+                None => Shard::of_path(&f.display, shard.count),
+            };
+            if owner == shard.index {
+                self.locked.push(from_lock[i]);
+                self.file_index.push(i);
+                files.push(f);
+                kept.push(p);
+            }
+        }
+        let mut skipped = Vec::new();
+        for (i, u) in corpus.skipped.into_iter().enumerate() {
+            if Shard::of_path(&u.path, shard.count) == shard.index {
+                self.skipped_index.push(i);
+                skipped.push(u);
+            }
+        }
+        let corpus = Corpus {
+            roots: corpus.roots,
+            files,
+            skipped,
+        };
+        (corpus, kept)
+    }
 }
 
 /// The error of a corpus file whose content is not the locked one.

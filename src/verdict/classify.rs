@@ -83,15 +83,10 @@ pub fn classify(
         for &i in &g.files {
             scanned_ok[i] = true;
         }
-        let n = g.files.len();
-        summary.scanned_files += n;
-        summary.bytes += g.size * n as u64;
-        summary.unique_contents += 1;
-        summary.unique_bytes += g.size;
-        *summary.formats.entry(g.format).or_default() += n;
+        summary.count(g);
         // One scan stands for every path of the content, unless each path
         // was scanned on its own (per-path external variables).
-        let per_path = scans.len() == n;
+        let per_path = scans.len() == g.files.len();
         for (i, hits) in scans {
             let paths: Vec<String> = if per_path {
                 vec![files[i].display.clone()]
@@ -165,6 +160,18 @@ fn findings(
         }
     }
     findings
+}
+
+impl CorpusSummary {
+    /// Count one scanned content with all its paths.
+    fn count(&mut self, g: &Group) {
+        let n = g.files.len();
+        self.scanned_files += n;
+        self.bytes += g.size * n as u64;
+        self.unique_contents += 1;
+        self.unique_bytes += g.size;
+        *self.formats.entry(g.format).or_default() += n;
+    }
 }
 
 /// A content's scan failure: reason, detail, and the path that failed.
