@@ -5,6 +5,7 @@
 use serde::Serialize;
 use std::sync::Mutex;
 use std::time::Duration;
+#[cfg(feature = "profiling")]
 use yara_x::Scanner;
 
 /// Time spent in one rule over a scan.
