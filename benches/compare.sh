@@ -9,7 +9,7 @@
 # THREADS worker threads for both tools (default: 2)
 # RUNS    runs per tool, interleaved fpgate/yr/fpgate/yr... (default: 5)
 #
-# Needs `yr` on PATH or in $YR (cargo install yara-x-cli --version 1.22.1).
+# Needs `yr` on PATH or in $YR (cargo install --locked yara-x-cli --version 1.22.1).
 # Prints the median wall time of each tool, the ratio, MB/s, files/s and the
 # peak RSS. fpgate's time includes everything its gate needs: sha256 of every
 # file, de-duplication and evidence; yr only scans.
@@ -20,7 +20,7 @@ CORPUS=${2:-corpus}
 THREADS=${3:-2}
 RUNS=${4:-5}
 YR=${YR:-$(command -v yr || true)}
-[ -n "$YR" ] || { echo "yr not found: cargo install yara-x-cli --version 1.22.1 (or set YR=...)" >&2; exit 2; }
+[ -n "$YR" ] || { echo "yr not found: cargo install --locked yara-x-cli --version 1.22.1 (or set YR=...)" >&2; exit 2; }
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fpgate-target}"
 cargo build --release --quiet
 FPGATE="$CARGO_TARGET_DIR/release/fpgate"

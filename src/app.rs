@@ -8,13 +8,12 @@ use crate::error::{Error, Result};
 use crate::exit::Exit;
 use crate::render::Format;
 use crate::settings;
-use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Run fpgate with the process's arguments.
 pub fn run() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -34,6 +33,20 @@ pub fn run() -> ExitCode {
             exit_code(e.exit())
         }
     }
+}
+
+/// The command line, with `--version` naming the engine version the
+/// verdicts depend on.
+fn parse() -> std::result::Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().version(version()).try_get_matches()?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// `fpgate 0.1.0 (yara-x 1.22.1)`.
+pub fn version() -> &'static str {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(|| format!("{} (yara-x {})", env!("CARGO_PKG_VERSION"), yara_x::VERSION))
 }
 
 fn exit_code(e: Exit) -> ExitCode {

@@ -78,6 +78,7 @@ pub enum ExceptionsCommand {
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// Rule files, or directories searched recursively for *.yar / *.yara
+    /// (rules.extensions of fpgate.toml for others)
     /// [default: rules.candidate of fpgate.toml].
     #[arg(long, num_args = 1.., value_name = "PATH")]
     pub rules: Vec<PathBuf>,

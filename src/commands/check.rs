@@ -17,8 +17,8 @@ pub fn run(s: &Run) -> Result<Exit> {
 /// Ctrl-C. A run's error (a rule that does not compile yet) is shown and
 /// waited out; settings that cannot work end the watch.
 pub fn watch(a: &CheckArgs, report_error: &dyn Fn(&crate::error::Error)) -> Result<Exit> {
-    let stamp = || -> Vec<Option<SystemTime>> {
-        crate::rules::collect_rule_files(&a.rules)
+    let stamp = |s: &Run| -> Vec<Option<SystemTime>> {
+        crate::rules::collect_rule_files(&a.rules, &s.compile.extensions)
             .unwrap_or_default()
             .iter()
             .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
@@ -26,8 +26,8 @@ pub fn watch(a: &CheckArgs, report_error: &dyn Fn(&crate::error::Error)) -> Resu
     };
     interrupt::install_handler();
     loop {
-        let seen = stamp();
         let s = Run::check(a)?;
+        let seen = stamp(&s);
         match run(&s) {
             Ok(exit) => eprintln!(
                 "fpgate check: {} (exit {}); waiting for changes, Ctrl-C to stop",
@@ -41,7 +41,7 @@ pub fn watch(a: &CheckArgs, report_error: &dyn Fn(&crate::error::Error)) -> Resu
                 eprintln!("fpgate check: waiting for changes, Ctrl-C to stop");
             }
         }
-        while stamp() == seen {
+        while stamp(&s) == seen {
             if interrupt::interrupted() {
                 return Ok(Exit::Pass);
             }

@@ -315,7 +315,7 @@ fn compile_baseline(s: &Run) -> Result<Option<Ruleset>> {
         Baseline::Paths(p) => Some(rules::compile("baseline", p, &s.compile)?),
         Baseline::GitRef(r) => {
             // The extracted files live until the baseline is compiled.
-            let x = crate::rules::gitref::extract(r, &s.candidate)?;
+            let x = crate::rules::gitref::extract(r, &s.candidate, &s.compile.extensions)?;
             let root = x
                 .dir
                 .path()

@@ -20,7 +20,7 @@ use yara_x::Rules;
 /// Compile the rule files under `paths`. Any compile error is
 /// `Error::Compile` (exit 2).
 pub fn compile(label: &'static str, paths: &[PathBuf], opts: &CompileOptions) -> Result<Ruleset> {
-    let files: Vec<(PathBuf, String)> = collect_rule_files(paths)?
+    let files: Vec<(PathBuf, String)> = collect_rule_files(paths, &opts.extensions)?
         .into_iter()
         .map(|f| {
             let shown = f.display().to_string();

@@ -1,4 +1,5 @@
-//! Rule paths to rule files: directories walked for `*.yar` / `*.yara`,
+//! Rule paths to rule files: directories walked for `*.yar` / `*.yara` (or
+//! the configured extensions),
 //! symbolic links and special files judged (nothing is skipped without a
 //! word), and each file read within its size limit.
 
@@ -6,11 +7,51 @@ use crate::error::{Error, Result};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-/// True for a rule file's extension (`.yar`, `.yara`, any case).
-fn is_rule_name(p: &std::path::Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("yar") || e.eq_ignore_ascii_case("yara"))
+/// The extensions of rule files in a rule directory (`rules.extensions` of
+/// fpgate.toml): `yar` and `yara` unless configured. Compared without case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extensions(Vec<String>);
+
+impl Default for Extensions {
+    fn default() -> Self {
+        Extensions(vec!["yar".into(), "yara".into()])
+    }
+}
+
+impl Extensions {
+    /// The configured list (a leading dot is allowed); `Err` says why not.
+    pub fn new(list: &[String]) -> std::result::Result<Extensions, String> {
+        let mut out = Vec::new();
+        for e in list {
+            let e = e.strip_prefix('.').unwrap_or(e);
+            if e.is_empty() || e.contains(['/', '.', '*']) || e.trim() != e {
+                return Err(format!(
+                    "{e:?} is not a file extension (write yar, yara, rule...)"
+                ));
+            }
+            out.push(e.to_ascii_lowercase());
+        }
+        if out.is_empty() {
+            return Err("the list is empty: no file would be a rule file".into());
+        }
+        Ok(Extensions(out))
+    }
+
+    /// True for a rule file's name.
+    pub fn matches(&self, p: &Path) -> bool {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| self.0.iter().any(|x| e.eq_ignore_ascii_case(x)))
+    }
+
+    /// `*.yar or *.yara`, for messages.
+    fn globs(&self) -> String {
+        let g: Vec<String> = self.0.iter().map(|e| format!("*.{e}")).collect();
+        match g.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => g.join(""),
+        }
+    }
 }
 
 /// Expand rule paths into a sorted list of rule files.
@@ -22,7 +63,7 @@ fn is_rule_name(p: &std::path::Path) -> bool {
 /// is refused; a linked directory that leads outside the rule paths is
 /// refused. A file reached twice (a link to a rule file that is compiled
 /// anyway) is compiled once, under its first name in sorted order.
-pub fn collect_rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+pub fn collect_rule_files(paths: &[PathBuf], exts: &Extensions) -> Result<Vec<PathBuf>> {
     let roots = crate::rules::includes::roots(paths);
     let mut files = BTreeSet::new();
     for p in paths {
@@ -30,7 +71,7 @@ pub fn collect_rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             Error::rule_file(p.display(), format!("rule path {}: {e}", p.display()))
         })?;
         if meta.is_dir() {
-            collect_dir(p, &roots, &mut files)?;
+            collect_dir(p, &roots, exts, &mut files)?;
         } else if !meta.is_file() {
             return Err(not_regular(p));
         } else {
@@ -41,7 +82,12 @@ pub fn collect_rule_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// The rule files under directory `p`; a directory without any is refused.
-fn collect_dir(p: &Path, roots: &[PathBuf], files: &mut BTreeSet<PathBuf>) -> Result<()> {
+fn collect_dir(
+    p: &Path,
+    roots: &[PathBuf],
+    exts: &Extensions,
+    files: &mut BTreeSet<PathBuf>,
+) -> Result<()> {
     let before = files.len();
     for entry in walkdir::WalkDir::new(p).sort_by_file_name() {
         let entry = entry.map_err(|e| {
@@ -52,12 +98,12 @@ fn collect_dir(p: &Path, roots: &[PathBuf], files: &mut BTreeSet<PathBuf>) -> Re
             continue;
         }
         if ft.is_symlink() {
-            if linked_rule_file(path, roots)? {
+            if linked_rule_file(path, roots, exts)? {
                 files.insert(path.to_path_buf());
             }
             continue;
         }
-        if !is_rule_name(path) {
+        if !exts.matches(path) {
             continue;
         }
         if !ft.is_file() {
@@ -69,8 +115,9 @@ fn collect_dir(p: &Path, roots: &[PathBuf], files: &mut BTreeSet<PathBuf>) -> Re
         return Err(Error::rule_file(
             p.display(),
             format!(
-                "rule directory {} holds no *.yar or *.yara files",
-                p.display()
+                "rule directory {} holds no {} files",
+                p.display(),
+                exts.globs()
             ),
         ));
     }
@@ -81,7 +128,7 @@ fn collect_dir(p: &Path, roots: &[PathBuf], files: &mut BTreeSet<PathBuf>) -> Re
 /// link named like a rule file must resolve to a regular file under the
 /// rule paths; a linked directory must lead inside them (its files are
 /// walked there); anything else named like a rule file is refused.
-fn linked_rule_file(path: &Path, roots: &[PathBuf]) -> Result<bool> {
+fn linked_rule_file(path: &Path, roots: &[PathBuf], exts: &Extensions) -> Result<bool> {
     let target = path.canonicalize().map_err(|e| {
         Error::rule_file(
             path.display(),
@@ -92,7 +139,7 @@ fn linked_rule_file(path: &Path, roots: &[PathBuf]) -> Result<bool> {
         )
     });
     let is_dir = std::fs::metadata(path).is_ok_and(|m| m.is_dir());
-    if !is_rule_name(path) && !is_dir {
+    if !exts.matches(path) && !is_dir {
         return Ok(false);
     }
     let target = target?;
@@ -177,4 +224,24 @@ pub(crate) fn read_rule_file(f: &std::path::Path, shown: &str) -> Result<Vec<u8>
         ));
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions() {
+        let d = Extensions::default();
+        assert!(d.matches(Path::new("a/b.YAR")) && d.matches(Path::new("x.yara")));
+        assert!(!d.matches(Path::new("x.rule")) && !d.matches(Path::new("yar")));
+        assert_eq!(d.globs(), "*.yar or *.yara");
+        let e = Extensions::new(&[".rule".into(), "Yar".into(), "yara".into()]).unwrap();
+        assert!(e.matches(Path::new("x.rule")) && e.matches(Path::new("x.yar")));
+        assert_eq!(e.globs(), "*.rule, *.yar or *.yara");
+        for bad in ["", "*.yar", "a/b", " yar", "tar.gz"] {
+            assert!(Extensions::new(&[bad.into()]).is_err(), "{bad:?}");
+        }
+        assert!(Extensions::new(&[]).is_err());
+    }
 }

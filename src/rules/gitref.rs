@@ -36,7 +36,7 @@ fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>> {
 }
 
 /// Extract the rule files under `paths` as they were at `rev`.
-pub fn extract(rev: &str, paths: &[PathBuf]) -> Result<Extracted> {
+pub fn extract(rev: &str, paths: &[PathBuf], exts: &crate::rules::Extensions) -> Result<Extracted> {
     if rev.starts_with('-') {
         return Err(Error::git(
             Some(rev),
@@ -93,8 +93,7 @@ pub fn extract(rev: &str, paths: &[PathBuf]) -> Result<Extracted> {
         let is_dir = abs.is_dir();
         for name in listing.split(|b| *b == 0).filter(|n| !n.is_empty()) {
             let name = String::from_utf8_lossy(name).into_owned();
-            let lower = name.to_ascii_lowercase();
-            if is_dir && !(lower.ends_with(".yar") || lower.ends_with(".yara")) {
+            if is_dir && !exts.matches(std::path::Path::new(&name)) {
                 continue;
             }
             let content = git(&top, &["show", &format!("{rev}:{name}")])?;

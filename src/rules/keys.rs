@@ -381,7 +381,7 @@ rule ByName { condition: filename == "x.exe" }
         std::fs::write(&f, "rule R { condition: level > 2 }").unwrap();
         let opts = |v: &str| CompileOptions {
             defines: vec![format!("level={v}").parse().unwrap()],
-            cache_dir: None,
+            ..Default::default()
         };
         let a = compile("candidate", std::slice::from_ref(&f), &opts("1")).unwrap();
         let b = compile("candidate", std::slice::from_ref(&f), &opts("3")).unwrap();

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 
 pub use compile::{compile, compile_files};
 pub use define::{Define, DefineValue};
-pub use files::collect_rule_files;
+pub use files::{collect_rule_files, Extensions};
 
 /// External variables that real rule sets (signature-base, LOKI, THOR) expect
 /// the scanner to provide. Declared only when some rule uses them.
@@ -110,6 +110,8 @@ pub struct CompileOptions {
     /// Results cache directory: compiled rules are kept there too, keyed
     /// by every source byte, so an unchanged ruleset is not compiled again.
     pub cache_dir: Option<PathBuf>,
+    /// What a rule file in a rule directory is called (see `files`).
+    pub extensions: Extensions,
 }
 
 #[cfg(test)]

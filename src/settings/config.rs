@@ -45,6 +45,8 @@ pub struct RulesSection {
     #[serde(default)]
     pub baseline: Vec<PathBuf>,
     pub baseline_ref: Option<String>,
+    /// Extensions of rule files in rule directories [default: yar, yara].
+    pub extensions: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -250,7 +252,7 @@ impl Config {
             .collect()
     }
 
-    fn name(&self) -> String {
+    pub fn name(&self) -> String {
         self.file
             .as_ref()
             .map(|f| f.display().to_string())

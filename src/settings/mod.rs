@@ -155,6 +155,7 @@ impl Run {
             compile: CompileOptions {
                 defines,
                 cache_dir: cache.clone(),
+                extensions: extensions(cfg)?,
             },
             policy: Policy {
                 allow_incomplete: c.allow_incomplete || cfg.scan.allow_incomplete.unwrap_or(false),
@@ -278,6 +279,20 @@ fn pick(
         Err(Error::usage(format!(
             "no rules given: use {flag_name} PATH... or set {key} in fpgate.toml"
         )))
+    }
+}
+
+/// `rules.extensions` of fpgate.toml.
+fn extensions(cfg: &Config) -> Result<crate::rules::Extensions> {
+    match &cfg.rules.extensions {
+        None => Ok(Default::default()),
+        Some(list) => crate::rules::Extensions::new(list).map_err(|e| {
+            Error::config(
+                cfg.file.as_deref(),
+                "rules.extensions",
+                format!("{}: rules.extensions: {e}", cfg.name()),
+            )
+        }),
     }
 }
 

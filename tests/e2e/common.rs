@@ -238,6 +238,11 @@ impl Project {
         self
     }
 
+    /// Write (or rewrite) `data` to `rel` in a project already built.
+    pub fn file_ref(&self, rel: &str, data: impl AsRef<[u8]>) {
+        write(&self.dir.path().join(rel), data.as_ref());
+    }
+
     /// Write each `(name, data)` under the directory `dir`.
     pub fn files(mut self, dir: &str, files: &[(&str, &[u8])]) -> Project {
         for (name, data) in files {

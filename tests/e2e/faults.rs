@@ -465,3 +465,50 @@ fn json_error_reports_carry_the_kind_and_facts() {
     ]);
     assert_eq!(e["kind"], "usage", "{e}");
 }
+
+/// `--version` names the engine version every verdict depends on.
+#[test]
+fn version_names_the_engine() {
+    let r = run(fpgate().arg("--version"));
+    assert_eq!(r.code, 0);
+    let want = format!("fpgate {} (yara-x ", env!("CARGO_PKG_VERSION"));
+    assert!(r.stdout.starts_with(&want), "{}", r.stdout);
+    assert!(r.stdout.trim_end().ends_with(')'), "{}", r.stdout);
+}
+
+/// Public rule sets use `.rule` too: `rules.extensions` says what a rule
+/// file is called; the default stays `.yar` / `.yara`, and a bad list is a
+/// config error naming the key.
+#[test]
+fn rule_extensions_are_configurable() {
+    let rule = "rule Hit { strings: $h = \"needle\" condition: $h }\n";
+    let d = Project::new()
+        .file("rules/a.rule", rule)
+        .corpus(&[("f.bin", b"a needle here")]);
+    let scan = |d: &Project| d.run(&["scan", "--rules", "rules", "--format", "json"]);
+    d.file_ref("fpgate.toml", "[corpus]\npaths = [\"corpus\"]\n");
+    let r = scan(&d);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("holds no *.yar or *.yara files"),
+        "{}",
+        r.stderr
+    );
+    d.file_ref(
+        "fpgate.toml",
+        "[rules]\nextensions = [\"yar\", \".RULE\"]\n[corpus]\npaths = [\"corpus\"]\n",
+    );
+    let r = scan(&d);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(
+        r.json()["rulesets"]["candidate"]["files"][0],
+        "rules/a.rule"
+    );
+    d.file_ref(
+        "fpgate.toml",
+        "[rules]\nextensions = [\"*.rule\"]\n[corpus]\npaths = [\"corpus\"]\n",
+    );
+    let r = scan(&d);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.json()["error"]["key"], "rules.extensions", "{}", r.stdout);
+}
