@@ -252,6 +252,20 @@ pub struct CommonArgs {
     /// bool (true/false), an integer, a float, or else a string.
     #[arg(long = "define", short = 'd', value_name = "NAME=VALUE")]
     pub defines: Vec<Define>,
+    /// Accept the regular expressions YARA accepts and yara-x does not by
+    /// default, as `yr --relaxed-re-syntax` (also rules.relaxed_re_syntax).
+    #[arg(long)]
+    pub relaxed_re_syntax: bool,
+    /// Treat module NAME as unsupported, as `yr --ignore-module` (repeatable;
+    /// adds to rules.ignore_modules). Rules that use it are not compiled and
+    /// are reported unevaluated: the run is incomplete (exit 3) unless
+    /// --allow-unevaluated.
+    #[arg(long = "ignore-module", value_name = "NAME")]
+    pub ignore_modules: Vec<String>,
+    /// Pass even when rules of the candidate could not be evaluated (they
+    /// used an ignored module); they are still listed in the report.
+    #[arg(long)]
+    pub allow_unevaluated: bool,
     /// Per-file scan timeout in seconds; a file that times out is unscanned
     /// [default: 60].
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]

@@ -12,7 +12,8 @@ pub enum Exit {
     /// No verdict: bad arguments, a rule that does not compile, a corpus path
     /// that does not exist or holds no files, an unwritable report.
     Error = 2,
-    /// The verdict would pass, but some files could not be scanned.
+    /// The verdict would pass, but some files could not be scanned, or
+    /// some candidate rules could not be evaluated (an ignored module).
     Incomplete = 3,
 }
 
@@ -39,4 +40,5 @@ Exit codes:
      a corpus that does not match its lock; merge: a missing, duplicated or
      mismatched shard, or a partial report that is truncated or edited
   3  incomplete: the verdict would pass but some files could not be scanned
-     (use --allow-incomplete to accept that)";
+     (use --allow-incomplete to accept that), or some candidate rules could not
+     be evaluated because they use an ignored module (--allow-unevaluated)";

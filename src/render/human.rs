@@ -26,6 +26,7 @@ pub fn render(r: &Report, style: Style) -> String {
         performance,
         lock,
         unscanned,
+        unevaluated,
         warnings,
     ] {
         part(&mut out, r, style);
@@ -262,6 +263,38 @@ fn unscanned(out: &mut String, r: &Report, style: Style) {
                 term(&u.path),
                 u.reason.as_str(),
                 term(&u.detail)
+            );
+        }
+        out.push('\n');
+    }
+}
+
+/// Rules the engine did not compile (an ignored module): their verdict is
+/// unknown.
+fn unevaluated(out: &mut String, r: &Report, style: Style) {
+    for (label, rs) in &r.rulesets {
+        if rs.unevaluated.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "{} ({}) in the {label} ruleset - they use an ignored module: {}\n",
+            style.yellow("UNEVALUATED rules"),
+            rs.unevaluated.len(),
+            if r.verdict.allow_unevaluated {
+                "accepted by --allow-unevaluated"
+            } else {
+                "fail closed: the gate cannot pass over rules it did not run"
+            }
+        );
+        for u in &rs.unevaluated {
+            let _ = writeln!(
+                out,
+                "  {}  {}:{}  (module {})",
+                term(&u.rule),
+                term(u.file.as_deref().unwrap_or("?")),
+                u.line.unwrap_or(0),
+                term(&u.module)
             );
         }
         out.push('\n');

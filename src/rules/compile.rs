@@ -63,15 +63,18 @@ pub fn compile_files(
     let info = rule_info(&sources);
     let fingerprint = ruleset_fingerprint(&info, &opts.defines);
     let cache = crate::rules::keys::compute(&sources, &info, &per_file_externals, opts);
-    let evidence = crate::rules::evidence::Evidence::new(sources.iter().flat_map(|s| {
-        s.info.rules.iter().map(move |r| {
-            (
-                r.identifier.as_str(),
-                s.bytes.as_slice(),
-                r.patterns.as_slice(),
-            )
-        })
-    }));
+    let evidence = crate::rules::evidence::Evidence::new(
+        sources.iter().flat_map(|s| {
+            s.info.rules.iter().map(move |r| {
+                (
+                    r.identifier.as_str(),
+                    s.bytes.as_slice(),
+                    r.patterns.as_slice(),
+                )
+            })
+        }),
+        opts.relaxed_re_syntax,
+    );
     Ok(Ruleset {
         label,
         paths,

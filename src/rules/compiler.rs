@@ -69,6 +69,10 @@ pub fn compile_now(
 /// the declared standard externals (part of every compile-related key).
 pub fn hash_context(h: &mut Sha256, opts: &CompileOptions, declared_std: &BTreeSet<&'static str>) {
     h.update(serde_json::to_vec(&opts.defines).unwrap_or_default());
+    h.update(format!(
+        "relaxed_re_syntax {} ignored_modules {:?}\n",
+        opts.relaxed_re_syntax, opts.ignored_modules
+    ));
     for e in declared_std {
         h.update(format!("extern {e}\n"));
     }
@@ -83,6 +87,11 @@ pub fn new_compiler<'a>(
 ) -> Result<Compiler<'a>> {
     let mut compiler = Compiler::new();
     compiler.colorize_errors(false);
+    // Before any source: yara-x refuses the switch on a non-empty compiler.
+    compiler.relaxed_re_syntax(opts.relaxed_re_syntax);
+    for m in &opts.ignored_modules {
+        compiler.ignore_module(m.as_str());
+    }
     // Without include directories yara-x would look in the current
     // directory, outside the sandbox.
     for d in include_dirs {

@@ -49,6 +49,8 @@ pub struct PatternEvidence {
 #[derive(Default)]
 pub struct Evidence {
     sources: HashMap<String, String>,
+    /// Compile the patterns as the rules were (`--relaxed-re-syntax`).
+    relaxed_re_syntax: bool,
     compiled: Mutex<HashMap<String, Arc<Option<Rules>>>>,
 }
 
@@ -57,6 +59,7 @@ impl Evidence {
     /// the parser found). Rules without patterns have no evidence.
     pub fn new<'a>(
         rules: impl Iterator<Item = (&'a str, &'a [u8], &'a [(usize, usize, String)])>,
+        relaxed_re_syntax: bool,
     ) -> Self {
         let mut sources = HashMap::new();
         for (id, bytes, patterns) in rules {
@@ -77,6 +80,7 @@ impl Evidence {
         }
         Evidence {
             sources,
+            relaxed_re_syntax,
             compiled: Mutex::new(HashMap::new()),
         }
     }
@@ -87,6 +91,7 @@ impl Evidence {
         let entry = map.entry(id.to_string()).or_insert_with(|| {
             let mut c = yara_x::Compiler::new();
             c.colorize_errors(false);
+            c.relaxed_re_syntax(self.relaxed_re_syntax);
             // The same text compiled in the rule itself: an error here
             // leaves the evidence empty, the same way on every path.
             let ok = c.add_source(SourceCode::from(src.as_str())).is_ok();

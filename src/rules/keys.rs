@@ -71,6 +71,14 @@ fn context(opts: &CompileOptions) -> [u8; 32] {
             serde_json::to_string(&d.value).unwrap_or_default()
         ));
     }
+    // Options that change what compiles, and so what matches; the key of
+    // a run without them stays what it was.
+    if opts.relaxed_re_syntax {
+        ctx.update(b"relaxed_re_syntax\n");
+    }
+    for m in &opts.ignored_modules {
+        ctx.update(format!("ignore_module {m}\n"));
+    }
     ctx.finalize().into()
 }
 

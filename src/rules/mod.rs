@@ -112,6 +112,58 @@ pub struct CompileOptions {
     pub cache_dir: Option<PathBuf>,
     /// What a rule file in a rule directory is called (see `files`).
     pub extensions: Extensions,
+    /// Accept the regular expressions YARA accepts and yara-x does not by
+    /// default (`yr --relaxed-re-syntax`).
+    pub relaxed_re_syntax: bool,
+    /// Modules the engine treats as unsupported (`yr --ignore-module`): the
+    /// rules that use them are not compiled, and are reported unevaluated.
+    pub ignored_modules: Vec<String>,
+}
+
+/// A rule the engine did not compile because it uses an ignored module
+/// (directly, or through a rule it depends on): its verdict is unknown.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Unevaluated {
+    pub rule: String,
+    pub module: String,
+    pub file: Option<String>,
+    pub line: Option<u64>,
+}
+
+impl Ruleset {
+    /// The rules of this set the engine ignored, from its warnings
+    /// (`unsupported_module` in the rule, or `ignored_rule` through a rule
+    /// it uses), sorted, each once.
+    pub fn unevaluated(&self) -> Vec<Unevaluated> {
+        let quoted = |s: &str| -> Vec<String> {
+            s.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect()
+        };
+        let mut out: Vec<Unevaluated> = self
+            .warnings
+            .iter()
+            .filter_map(|w| {
+                let q = quoted(&w.title);
+                let (rule, module) = match w.code.as_str() {
+                    "unsupported_module" => (w.rule.clone()?, q.first()?.clone()),
+                    "ignored_rule" => (q.first()?.clone(), q.last()?.clone()),
+                    _ => return None,
+                };
+                Some(Unevaluated {
+                    rule,
+                    module,
+                    file: w.file.clone(),
+                    line: w.line,
+                })
+            })
+            .collect();
+        out.sort();
+        out.dedup_by(|a, b| a.rule == b.rule);
+        out
+    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,11 @@ pub struct RulesSection {
     pub baseline_ref: Option<String>,
     /// Extensions of rule files in rule directories [default: yar, yara].
     pub extensions: Option<Vec<String>>,
+    /// `--relaxed-re-syntax`.
+    pub relaxed_re_syntax: Option<bool>,
+    /// `--ignore-module` for each.
+    #[serde(default)]
+    pub ignore_modules: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +77,8 @@ pub struct ScanSection {
     pub timeout: Option<u64>,
     pub max_file_size: Option<String>,
     pub allow_incomplete: Option<bool>,
+    /// `--allow-unevaluated`.
+    pub allow_unevaluated: Option<bool>,
     /// Results cache directory (relative to this file), or `false` for none.
     pub cache: Option<toml::Value>,
 }

@@ -102,7 +102,7 @@ impl Run {
         let perf = perf_options(a, &baseline)?;
         let mut run = Run::common(RunKind::Gate, candidate, baseline, &a.common, &cfg)?;
         run.perf = perf;
-        run.policy = gate_policy(a, &cfg, run.policy.allow_incomplete)?;
+        run.policy = gate_policy(a, &cfg, &run.policy)?;
         run.lock = a
             .lock
             .clone()
@@ -156,9 +156,14 @@ impl Run {
                 defines,
                 cache_dir: cache.clone(),
                 extensions: extensions(cfg)?,
+                relaxed_re_syntax: c.relaxed_re_syntax
+                    || cfg.rules.relaxed_re_syntax.unwrap_or(false),
+                ignored_modules: ignored_modules(c, cfg)?,
             },
             policy: Policy {
                 allow_incomplete: c.allow_incomplete || cfg.scan.allow_incomplete.unwrap_or(false),
+                allow_unevaluated: c.allow_unevaluated
+                    || cfg.scan.allow_unevaluated.unwrap_or(false),
                 ..Policy::default()
             },
             lock: None,
@@ -282,6 +287,29 @@ fn pick(
     }
 }
 
+/// `rules.ignore_modules` and `--ignore-module`: module names, sorted, each
+/// once (the compiled rules and every cache key depend on the set).
+fn ignored_modules(c: &CommonArgs, cfg: &Config) -> Result<Vec<String>> {
+    let mut out: Vec<String> = cfg
+        .rules
+        .ignore_modules
+        .iter()
+        .chain(&c.ignore_modules)
+        .map(|m| m.trim().to_string())
+        .collect();
+    if let Some(bad) = out
+        .iter()
+        .find(|m| m.is_empty() || !m.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'))
+    {
+        return Err(Error::usage(format!(
+            "--ignore-module {bad:?} is not a module name (e.g. magic, cuckoo)"
+        )));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
 /// `rules.extensions` of fpgate.toml.
 fn extensions(cfg: &Config) -> Result<crate::rules::Extensions> {
     match &cfg.rules.extensions {
@@ -379,7 +407,7 @@ fn perf_options(a: &GateArgs, baseline: &Baseline) -> Result<Option<PerfOptions>
 }
 
 /// The gate's policy: exceptions, their date, strictness, warnings.
-fn gate_policy(a: &GateArgs, cfg: &Config, allow_incomplete: bool) -> Result<Policy> {
+fn gate_policy(a: &GateArgs, cfg: &Config, common: &Policy) -> Result<Policy> {
     let (file, required) = exceptions_file(a.exceptions.as_deref(), cfg);
     let mut deny_codes = cfg.warnings.deny_codes.clone();
     deny_codes.extend(a.deny_warning_codes.iter().cloned());
@@ -389,7 +417,8 @@ fn gate_policy(a: &GateArgs, cfg: &Config, allow_incomplete: bool) -> Result<Pol
         strict: a.strict || cfg.exceptions.strict.unwrap_or(false),
         deny_warnings: a.deny_warnings || cfg.warnings.deny.unwrap_or(false),
         deny_codes,
-        allow_incomplete,
+        allow_incomplete: common.allow_incomplete,
+        allow_unevaluated: common.allow_unevaluated,
     })
 }
 

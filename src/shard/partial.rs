@@ -76,6 +76,8 @@ pub struct Facts {
     /// The shard's walk-level skips (symlinks, FIFOs...), with their index.
     pub skipped: Vec<(usize, Unscanned)>,
     pub allow_incomplete: bool,
+    #[serde(default)]
+    pub allow_unevaluated: bool,
     pub interrupted: bool,
     pub exceptions: Option<TextFile>,
     /// The date exceptions expire against (YYYY-MM-DD).

@@ -214,6 +214,7 @@ impl ShardRun {
                     .zip(run.corpus.skipped.iter().cloned())
                     .collect(),
                 allow_incomplete: p.allow_incomplete,
+                allow_unevaluated: p.allow_unevaluated,
                 interrupted: run.interrupted,
                 exceptions,
                 today: p.date().to_string(),
@@ -269,6 +270,7 @@ fn key_options(
         options.insert(k.to_string(), v);
     };
     opt("allow_incomplete", p.allow_incomplete.to_string());
+    opt("allow_unevaluated", p.allow_unevaluated.to_string());
     opt("timeout_seconds", s.timeout.as_secs().to_string());
     opt("max_file_size", s.max_file_size.to_string());
     opt("follow_symlinks", s.follow_symlinks.to_string());

@@ -21,6 +21,8 @@ pub struct Facts<'a> {
     pub unscanned: usize,
     pub interrupted: bool,
     pub performance: Option<&'a PerfReport>,
+    /// Candidate rules the engine could not evaluate.
+    pub unevaluated: &'a [crate::rules::Unevaluated],
 }
 
 /// Decide the verdict of a run under `policy`.
@@ -38,7 +40,10 @@ pub fn decide(f: &Facts<'_>, policy: &Policy) -> Verdict {
     let blocked = !blocking.is_empty() || !f.blocking_warnings.is_empty() || strict_fail;
     let result = if blocked || perf_blocks {
         Exit::Blocked
-    } else if f.interrupted || (counts.unscanned > 0 && !policy.allow_incomplete) {
+    } else if f.interrupted
+        || (counts.unscanned > 0 && !policy.allow_incomplete)
+        || (counts.unevaluated_rules > 0 && !policy.allow_unevaluated)
+    {
         Exit::Incomplete
     } else {
         Exit::Pass
@@ -47,6 +52,7 @@ pub fn decide(f: &Facts<'_>, policy: &Policy) -> Verdict {
         result,
         exit_code: result.code(),
         allow_incomplete: policy.allow_incomplete,
+        allow_unevaluated: policy.allow_unevaluated,
         strict: policy.strict,
         interrupted: f.interrupted,
         reasons: reasons(f, &blocking, &counts, policy),
@@ -96,6 +102,21 @@ fn reasons(f: &Facts<'_>, blocking: &[&Finding], counts: &Counts, policy: &Polic
             counts.unscanned,
             if policy.allow_incomplete {
                 " (accepted by --allow-incomplete)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if !f.unevaluated.is_empty() {
+        let mut modules: Vec<&str> = f.unevaluated.iter().map(|u| u.module.as_str()).collect();
+        modules.sort_unstable();
+        modules.dedup();
+        reasons.push(format!(
+            "{} rule(s) of the candidate could not be evaluated (ignored module(s): {}){}",
+            f.unevaluated.len(),
+            modules.join(", "),
+            if policy.allow_unevaluated {
+                " (accepted by --allow-unevaluated)"
             } else {
                 ""
             }
@@ -181,6 +202,7 @@ fn count(f: &Facts<'_>) -> Counts {
         exceptions_not_applied: status_count(Status::Unapproved)
             + status_count(Status::Lapsed)
             + status_count(Status::RefusedCritical),
+        unevaluated_rules: f.unevaluated.len(),
         by_tier,
     }
 }

@@ -66,8 +66,10 @@ pub fn build(inp: Inputs<'_>) -> Report {
     }
     let blocking_warnings =
         policy::blocking_warnings(inp.candidate, changes.as_ref().map(|c| &c.1), inp.policy);
+    let unevaluated = inp.candidate.unevaluated();
     let verdict = decide::decide(
         &decide::Facts {
+            unevaluated: &unevaluated,
             findings: &fps,
             blocking_warnings: &blocking_warnings,
             exceptions: exceptions.as_ref(),

@@ -28,6 +28,9 @@ pub struct Policy {
     pub deny_codes: Vec<String>,
     /// Files that could not be scanned do not fail the run.
     pub allow_incomplete: bool,
+    /// Candidate rules the engine could not evaluate (an ignored module) do
+    /// not fail the run.
+    pub allow_unevaluated: bool,
 }
 
 impl Policy {
@@ -47,6 +50,7 @@ impl Default for Policy {
             deny_warnings: false,
             deny_codes: Vec::new(),
             allow_incomplete: false,
+            allow_unevaluated: false,
         }
     }
 }

@@ -137,6 +137,9 @@ pub struct RulesetSummary {
     pub fingerprint: String,
     pub per_file_externals: Vec<String>,
     pub warnings: Vec<Diagnostic>,
+    /// Rules the engine did not compile (they use an ignored module).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unevaluated: Vec<crate::rules::Unevaluated>,
 }
 
 impl RulesetSummary {
@@ -152,6 +155,7 @@ impl RulesetSummary {
                 .map(|s| s.to_string())
                 .collect(),
             warnings: rs.warnings.clone(),
+            unevaluated: rs.unevaluated(),
         }
     }
 }
@@ -225,6 +229,9 @@ pub struct Counts {
     pub exceptions_stale: usize,
     pub exceptions_expired: usize,
     pub exceptions_not_applied: usize,
+    /// Candidate rules that could not be evaluated (`--ignore-module`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unevaluated_rules: usize,
     pub by_tier: BTreeMap<Tier, TierCounts>,
 }
 
@@ -234,6 +241,9 @@ pub struct Verdict {
     pub result: Exit,
     pub exit_code: i32,
     pub allow_incomplete: bool,
+    /// `--allow-unevaluated` (shown only when given).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_unevaluated: bool,
     pub strict: bool,
     /// The run was interrupted: the report is partial, and the verdict can
     /// only be "blocked" or "incomplete".
@@ -317,4 +327,8 @@ impl Report {
     pub fn exit(&self) -> Exit {
         self.verdict.result
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

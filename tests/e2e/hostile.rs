@@ -446,3 +446,96 @@ fn sigterm_writes_a_partial_report_and_exits_non_zero() {
         .collect();
     assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
+
+/// yr's compile options, with yr's semantics. `--ignore-module magic`: the
+/// rules that use the module (directly, or through a rule they use) are not
+/// compiled, are listed as unevaluated, and the run is incomplete (exit 3)
+/// unless `--allow-unevaluated`; the other rules still run and match.
+#[test]
+fn ignored_modules_leave_rules_unevaluated_and_fail_closed() {
+    let d = project(
+        &[(
+            "m.yar",
+            b"import \"magic\"\n\
+              rule UsesMagic { condition: magic.type() contains \"PE\" }\n\
+              rule UsesUser { condition: UsesMagic }\n\
+              rule Plain { strings: $a = \"needle\" condition: $a }\n",
+        )],
+        &[("f.bin", b"a needle")],
+    );
+    let r = scan(&d, &["--format", "json"]);
+    assert_eq!(r.code, 2, "unknown module without the option: {}", r.stderr);
+    let r = scan(&d, &["--format", "json", "--ignore-module", "magic"]);
+    no_panic(&r);
+    assert_eq!(r.code, 1, "Plain still matches: {}", r.stderr);
+    let j = r.json();
+    let un: Vec<&str> = j["rulesets"]["candidate"]["unevaluated"]
+        .as_array()
+        .expect("unevaluated listed")
+        .iter()
+        .map(|u| u["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(un, ["UsesMagic", "UsesUser"]);
+    assert_eq!(j["verdict"]["counts"]["unevaluated_rules"], 2);
+    // The option is part of every cache key: a warm cache does not answer
+    // the same rules compiled without it.
+    let r = scan(&d, &["--format", "json"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    // Nothing matched: incomplete, not a pass.
+    let d = project(
+        &[(
+            "m.yar",
+            b"import \"magic\"\nrule UsesMagic { condition: magic.type() contains \"PE\" }\n",
+        )],
+        &[("f.bin", b"clean")],
+    );
+    let r = scan(&d, &["--format", "json", "--ignore-module", "magic"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let reasons = r.json()["verdict"]["reasons"].to_string();
+    assert!(
+        reasons.contains("could not be evaluated (ignored module(s): magic)"),
+        "{reasons}"
+    );
+    let r = scan(
+        &d,
+        &[
+            "--ignore-module",
+            "magic",
+            "--allow-unevaluated",
+            "--color",
+            "never",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("UNEVALUATED rules (1)"), "{}", r.stdout);
+    // From fpgate.toml too.
+    write(
+        &d.join("fpgate.toml"),
+        b"[rules]\nignore_modules = [\"magic\"]\n[scan]\nallow_unevaluated = true\n",
+    );
+    let r = d.run(&["scan", "--rules", "rules", "--corpus", "corpus"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// `--relaxed-re-syntax` accepts what YARA accepts and yara-x refuses by
+/// default, for the rule and for its evidence.
+#[test]
+fn relaxed_re_syntax_compiles_what_yara_accepts() {
+    let d = project(
+        &[(
+            "r.yar",
+            b"rule R { strings: $r = /ab\\Rc/ condition: $r }\n",
+        )],
+        &[("f.bin", b"xx abRc xx")],
+    );
+    let r = scan(&d, &["--format", "json"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = scan(&d, &["--format", "json", "--relaxed-re-syntax"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let j = r.json();
+    let f = &j["false_positives"]["new"][0];
+    assert_eq!(f["rule"]["identifier"], "R");
+    assert_eq!(f["patterns"][0]["matches"][0]["text"], "abRc");
+    let r = scan(&d, &["--format", "json"]);
+    assert_eq!(r.code, 2, "not answered from the cache: {}", r.stderr);
+}
