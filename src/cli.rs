@@ -201,7 +201,7 @@ pub struct OutputArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Also write FORMAT to PATH (repeatable; `-` is stdout): human, json,
-    /// sarif, junit, github, markdown, html. Under GitHub Actions
+    /// sarif, junit, github, markdown, html, concise, codequality. Under GitHub Actions
     /// (GITHUB_ACTIONS=true) annotations go to stderr and a markdown summary
     /// is appended to $GITHUB_STEP_SUMMARY as well.
     #[arg(long = "report", value_name = "FORMAT=PATH")]

@@ -83,7 +83,7 @@ pub fn emit(report: &Report, out: &Output) -> Result<()> {
     // the verdict on the terminal; stderr is theirs.
     let human_on_stdout = targets
         .iter()
-        .any(|t| t.format == Format::Human && t.path.is_none());
+        .any(|t| matches!(t.format, Format::Human | Format::Concise) && t.path.is_none());
     if !human_on_stdout && !out.quiet {
         eprintln!(
             "{}",

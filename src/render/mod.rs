@@ -1,6 +1,8 @@
 //! Every output format, written from the same in-memory `Report`, so no
 //! format can disagree with another.
 
+pub mod codequality;
+pub mod concise;
 pub mod emit;
 pub mod github;
 pub mod html;
@@ -28,6 +30,10 @@ pub enum Format {
     Github,
     Markdown,
     Html,
+    /// One `path:line:col: level: message` line per problem (editors).
+    Concise,
+    /// GitLab Code Quality.
+    Codequality,
 }
 
 impl Format {
@@ -40,6 +46,8 @@ impl Format {
             Format::Github => "github",
             Format::Markdown => "markdown",
             Format::Html => "html",
+            Format::Concise => "concise",
+            Format::Codequality => "codequality",
         }
     }
 }
@@ -60,7 +68,7 @@ impl std::str::FromStr for ReportTarget {
         })?;
         let format = Format::from_str(f, true).map_err(|_| {
             format!(
-                "unknown report format `{f}` (human, json, sarif, junit, github, markdown, html)"
+                "unknown report format `{f}` (human, json, sarif, junit, github, markdown, html, concise, codequality)"
             )
         })?;
         if p.is_empty() {
@@ -87,6 +95,8 @@ pub fn render(format: Format, r: &Report, color: bool) -> String {
         Format::Github => github::render(r),
         Format::Markdown => markdown::render(r),
         Format::Html => html::render(r),
+        Format::Concise => concise::render(r),
+        Format::Codequality => codequality::render(r),
     }
 }
 

@@ -47,7 +47,7 @@ fn uri(path: &str) -> String {
     out
 }
 
-fn fingerprint(f: &Finding) -> String {
+pub fn fingerprint(f: &Finding) -> String {
     let mut h = Sha256::new();
     h.update(f.rule.fingerprint.as_deref().unwrap_or(&f.rule.identifier));
     h.update(b":");

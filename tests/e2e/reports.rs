@@ -508,3 +508,58 @@ fn html_report_renders_in_a_headless_browser() {
         "name not shown as text"
     );
 }
+
+/// `concise`: one `path:line:col: level: message` line per problem, each
+/// matched by the problem matcher shipped in examples/github, then the
+/// verdict line.
+#[test]
+fn concise_lines_fit_the_problem_matcher() {
+    let r = demo(&["--format", "concise"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let matcher: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("examples/github/fpgate-problem-matcher.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let pattern = matcher["problemMatcher"][0]["pattern"][0]["regexp"]
+        .as_str()
+        .unwrap();
+    // The matcher's regexp, checked by hand (no regex engine in the tests):
+    // it must be the documented shape.
+    assert_eq!(pattern, r"^(.+?):(\d+):(\d+): (error|warning): (.*)$");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", r.stdout);
+    for l in &lines[..2] {
+        let (loc, rest) = l.split_once(": error: ").expect("level");
+        let mut parts = loc.rsplitn(3, ':');
+        let (col, line, file) = (parts.next(), parts.next(), parts.next());
+        assert_eq!(file, Some("rules/candidate/updaters.yar"), "{l}");
+        assert!(line.unwrap().parse::<u32>().unwrap() > 0, "{l}");
+        assert_eq!(col, Some("1"), "{l}");
+        assert!(rest.contains("Shh_Updater_B"), "{l}");
+    }
+    assert!(lines[2].starts_with("BLOCKED: "), "{}", lines[2]);
+    // The verdict is on stdout already: not repeated on stderr.
+    assert!(!r.stderr.contains("BLOCKED"), "{}", r.stderr);
+}
+
+/// GitLab Code Quality: a JSON array of issues with the fields GitLab
+/// reads, one per false positive, fingerprints stable across runs.
+#[test]
+fn codequality_report_has_gitlabs_fields() {
+    let r = demo(&["--format", "codequality"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let j: Value = serde_json::from_str(&r.stdout).unwrap();
+    let issues = j.as_array().expect("an array");
+    assert_eq!(issues.len(), 2);
+    for i in issues {
+        for k in ["description", "check_name", "fingerprint", "severity"] {
+            assert!(i[k].is_string(), "{k} in {i}");
+        }
+        assert_eq!(i["severity"], "blocker", "critical tier: {i}");
+        assert_eq!(i["location"]["path"], "rules/candidate/updaters.yar");
+        assert!(i["location"]["lines"]["begin"].as_u64().unwrap() > 0);
+    }
+    let again: Value = serde_json::from_str(&demo(&["--format", "codequality"]).stdout).unwrap();
+    assert_eq!(j, again, "stable across runs");
+}

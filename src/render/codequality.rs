@@ -1,0 +1,64 @@
+//! GitLab Code Quality (`--report codequality=PATH`, artifact
+//! `reports: codequality`): the report format GitLab shows in merge
+//! requests on every tier. One issue per false positive (blocking ones as
+//! `blocker` or `critical`, the others `minor`, excepted ones `info`) and
+//! per denied compiler warning, each at its rule's line, with a fingerprint
+//! that stays the same for the same rule and file across runs.
+
+use super::sarif::{fingerprint, message};
+use crate::corpus::Tier;
+use crate::verdict::report::{Finding, Report};
+use serde_json::{json, Value};
+
+/// The Code Quality report: a JSON array of issues.
+pub fn render(r: &Report) -> String {
+    let fps = &r.false_positives;
+    let mut issues: Vec<Value> = fps
+        .new
+        .iter()
+        .chain(&fps.persisting)
+        .chain(&fps.fixed)
+        .chain(&fps.excepted)
+        .map(issue)
+        .collect();
+    for w in &r.blocking_warnings {
+        issues.push(json!({
+            "type": "issue",
+            "check_name": format!("yara-x/{}", w.code),
+            "description": format!("compiler warning {} denied by the warning policy: {}", w.code, w.title),
+            "categories": ["Style"],
+            "severity": "major",
+            "fingerprint": crate::util::hex::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+                format!("{}:{}:{}", w.code, w.rule.as_deref().unwrap_or(""), w.title).as_bytes()
+            )),
+            "location": {
+                "path": w.file.as_deref().unwrap_or("unknown"),
+                "lines": { "begin": w.line.unwrap_or(1) }
+            }
+        }));
+    }
+    let mut s = serde_json::to_string_pretty(&issues).expect("code quality serialises");
+    s.push('\n');
+    s
+}
+
+fn issue(f: &Finding) -> Value {
+    let severity = match (f.blocking, f.exception.is_some(), f.tier) {
+        (true, _, Tier::Critical) => "blocker",
+        (true, _, Tier::Standard) => "critical",
+        (false, true, _) => "info",
+        (false, false, _) => "minor",
+    };
+    json!({
+        "type": "issue",
+        "check_name": format!("fpgate/{}", f.rule.identifier),
+        "description": message(f),
+        "categories": ["Bug Risk"],
+        "severity": severity,
+        "fingerprint": fingerprint(f),
+        "location": {
+            "path": f.rule.source.as_deref().unwrap_or("unknown"),
+            "lines": { "begin": f.rule.line.unwrap_or(1) }
+        }
+    })
+}

@@ -1,0 +1,57 @@
+//! `concise`: one `path:line:column: level: message` line per problem, for
+//! editors and CI problem matchers (examples/github/fpgate-problem-matcher.json).
+//! Blocking findings and denied warnings point at the rule's line; files
+//! that could not be scanned point at the file; a last line gives the
+//! verdict. Every name goes through `escape::term`: a line cannot be forged.
+
+use super::sarif::message;
+use crate::util::escape::term;
+use crate::verdict::report::Report;
+use std::fmt::Write;
+
+/// The concise report.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let fps = &r.false_positives;
+    for f in fps.new.iter().chain(&fps.persisting).filter(|f| f.blocking) {
+        let _ = writeln!(
+            out,
+            "{}:{}:1: error: {} [{}]",
+            term(f.rule.source.as_deref().unwrap_or("?")),
+            f.rule.line.unwrap_or(1),
+            term(&message(f)),
+            f.rule.identifier
+        );
+    }
+    for w in &r.blocking_warnings {
+        let _ = writeln!(
+            out,
+            "{}:{}:{}: error: compiler warning {} denied by the warning policy: {}",
+            term(w.file.as_deref().unwrap_or("?")),
+            w.line.unwrap_or(1),
+            w.column.unwrap_or(1),
+            w.code,
+            term(&w.title)
+        );
+    }
+    let level = if r.verdict.allow_incomplete {
+        "warning"
+    } else {
+        "error"
+    };
+    for u in &r.unscanned {
+        let _ = writeln!(
+            out,
+            "{}:1:1: {level}: not scanned ({}): {}",
+            term(&u.path),
+            u.reason.as_str(),
+            term(&u.detail)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        super::terminal::verdict_line(r, super::terminal::Style { color: false })
+    );
+    out
+}
