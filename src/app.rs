@@ -38,9 +38,16 @@ pub fn run() -> ExitCode {
 /// The command line, with `--version` naming the engine version the
 /// verdicts depend on.
 fn parse() -> std::result::Result<Cli, clap::Error> {
-    use clap::{CommandFactory, FromArgMatches};
-    let matches = Cli::command().version(version()).try_get_matches()?;
+    use clap::FromArgMatches;
+    let matches = cli_command().try_get_matches()?;
     Cli::from_arg_matches(&matches)
+}
+
+/// The command-line definition, as `--help`, completions and the man page
+/// show it.
+fn cli_command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().version(version())
 }
 
 /// `fpgate 0.1.0 (yara-x 1.22.1)`.
@@ -69,6 +76,8 @@ fn dispatch(c: &Command) -> Result<Exit> {
         Command::Exceptions(ExceptionsCommand::Add(a)) => {
             commands::exceptions_add::run(&settings::ExceptionsAdd::of(a)?)
         }
+        Command::Completions { shell } => commands::docs::completions(*shell, cli_command()),
+        Command::Man { command } => commands::docs::man(cli_command(), command.as_deref()),
     }
 }
 
@@ -82,6 +91,8 @@ fn error_report(c: &Command) -> (&'static str, Option<Option<PathBuf>>) {
         Command::Exceptions(_) => ("exceptions add", None),
         Command::Check(a) => ("check", json_target(&a.common.out)),
         Command::Merge(a) => ("merge", json_target(&a.out)),
+        Command::Completions { .. } => ("completions", None),
+        Command::Man { .. } => ("man", None),
     }
 }
 

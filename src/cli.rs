@@ -46,6 +46,18 @@ pub enum Command {
     /// mismatched shard (exit 2).
     #[command(after_help = EXIT_HELP)]
     Merge(MergeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    /// to stdout, e.g. `fpgate completions bash > /etc/bash_completion.d/fpgate`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout, e.g. `fpgate man > fpgate.1`,
+    /// or a command's: `fpgate man gate > fpgate-gate.1`.
+    Man {
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod corpus_index;
+pub mod docs;
 pub mod exceptions_add;
 pub mod gate;
 pub mod merge;

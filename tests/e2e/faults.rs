@@ -512,3 +512,33 @@ fn rule_extensions_are_configurable() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert_eq!(r.json()["error"]["key"], "rules.extensions", "{}", r.stdout);
 }
+
+/// Shell completions and man pages come from the same definition as
+/// `--help`: every command and flag is in them, and the bash script parses.
+#[test]
+fn completions_and_man_pages_describe_every_command() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let r = run(fpgate().args(["completions", shell]));
+        assert_eq!(r.code, 0, "{shell}: {}", r.stderr);
+        for word in ["gate", "merge", "baseline-ref", "ignore-module"] {
+            assert!(r.stdout.contains(word), "{shell} lacks {word}");
+        }
+    }
+    let bash = run(fpgate().args(["completions", "bash"])).stdout;
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("fpgate.bash");
+    write(&f, bash.as_bytes());
+    let ok = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&f)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "bash -n rejects the completion script");
+    let r = run(fpgate().arg("man"));
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains(".TH fpgate 1"), "{}", &r.stdout[..200]);
+    let r = run(fpgate().args(["man", "gate"]));
+    assert!(r.stdout.contains(".TH fpgate-gate 1") && r.stdout.contains("perf"));
+    let r = run(fpgate().args(["man", "nope"]));
+    assert_eq!(r.code, 2);
+}
