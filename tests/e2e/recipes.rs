@@ -354,3 +354,87 @@ fn kubernetes_indexed_job_merges_like_one_run() {
     let single: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
     assert_eq!(without_timings(merged), without_timings(single));
 }
+
+/// The pre-commit hooks run `fpgate gate --baseline-ref HEAD` in a rules
+/// repository: run here, exactly as the hook's entry says, in a throwaway
+/// git repository with no Cargo.toml, a committed clean rule, and then an
+/// overbroad one staged on top.
+#[test]
+fn pre_commit_hook_gates_staged_rules_against_head() {
+    let hooks = load(".pre-commit-hooks.yaml");
+    let hooks = hooks.as_vec().expect("a list of hooks");
+    assert!(hooks.len() >= 2);
+    let entry = hooks[0]["entry"].as_str().expect("entry").to_string();
+    for h in hooks {
+        assert_eq!(h["entry"].as_str(), Some(entry.as_str()));
+        assert_eq!(h["pass_filenames"].as_bool(), Some(false));
+    }
+    let args: Vec<&str> = entry.split_whitespace().collect();
+    assert_eq!(args[..2], ["fpgate", "gate"]);
+    let d = Project::new()
+        .file(
+            "fpgate.toml",
+            "[rules]\ncandidate = [\"rules\"]\n[corpus]\npaths = [\"corpus\"]\n",
+        )
+        .file("rules/clean.yar", "rule Clean { strings: $a = \"never here 1f3e\" condition: $a }\n")
+        .corpus(&[("updater.exe", b"MZ ... Update.exe ... Downloading")]);
+    let git = |a: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .current_dir(d.path())
+            .args(["-c", "user.email=t@example.org", "-c", "user.name=t"])
+            .args(a)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {a:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "released rules"]);
+    assert!(!d.join("Cargo.toml").exists());
+    let r = d.run(&args[1..]);
+    assert_eq!(r.code, 0, "nothing changed: {}", r.stderr);
+    d.file_ref(
+        "rules/updaters.yar",
+        "rule Updater { strings: $u = \"Update.exe\" condition: $u }\n",
+    );
+    git(&["add", "rules/updaters.yar"]);
+    let r = d.run(&args[1..]);
+    assert_eq!(r.code, 1, "the staged rule flags a clean file: {}", r.stderr);
+    assert!(r.stdout.contains("Updater"), "{}", r.stdout);
+}
+
+/// `cargo install` gets what fpgate needs and nothing else: the sources,
+/// the lock file, the README and the licence; no corpus binaries, example
+/// rules, tests or CI recipes.
+#[test]
+fn the_package_holds_what_install_needs() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args(["package", "--list", "--allow-dirty", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let list = String::from_utf8_lossy(&out.stdout);
+    let files: Vec<&str> = list.lines().collect();
+    for need in ["Cargo.toml", "Cargo.lock", "README.md", "LICENSE", "src/main.rs", "src/lib.rs"] {
+        assert!(files.contains(&need), "{need} missing from the package");
+    }
+    for f in &files {
+        let top = f.split('/').next().unwrap();
+        assert!(
+            [
+                "src",
+                "Cargo.toml",
+                "Cargo.toml.orig",
+                "Cargo.lock",
+                "README.md",
+                "LICENSE",
+                ".cargo_vcs_info.json"
+            ]
+            .contains(&top),
+            "{f} is in the package"
+        );
+    }
+}
