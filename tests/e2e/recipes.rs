@@ -376,7 +376,10 @@ fn pre_commit_hook_gates_staged_rules_against_head() {
             "fpgate.toml",
             "[rules]\ncandidate = [\"rules\"]\n[corpus]\npaths = [\"corpus\"]\n",
         )
-        .file("rules/clean.yar", "rule Clean { strings: $a = \"never here 1f3e\" condition: $a }\n")
+        .file(
+            "rules/clean.yar",
+            "rule Clean { strings: $a = \"never here 1f3e\" condition: $a }\n",
+        )
         .corpus(&[("updater.exe", b"MZ ... Update.exe ... Downloading")]);
     let git = |a: &[&str]| {
         let ok = std::process::Command::new("git")
@@ -400,7 +403,11 @@ fn pre_commit_hook_gates_staged_rules_against_head() {
     );
     git(&["add", "rules/updaters.yar"]);
     let r = d.run(&args[1..]);
-    assert_eq!(r.code, 1, "the staged rule flags a clean file: {}", r.stderr);
+    assert_eq!(
+        r.code, 1,
+        "the staged rule flags a clean file: {}",
+        r.stderr
+    );
     assert!(r.stdout.contains("Updater"), "{}", r.stdout);
 }
 
@@ -415,10 +422,21 @@ fn the_package_holds_what_install_needs() {
         .args(["package", "--list", "--allow-dirty", "--quiet"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let list = String::from_utf8_lossy(&out.stdout);
     let files: Vec<&str> = list.lines().collect();
-    for need in ["Cargo.toml", "Cargo.lock", "README.md", "LICENSE", "src/main.rs", "src/lib.rs"] {
+    for need in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "README.md",
+        "LICENSE",
+        "src/main.rs",
+        "src/lib.rs",
+    ] {
         assert!(files.contains(&need), "{need} missing from the package");
     }
     for f in &files {
@@ -437,4 +455,130 @@ fn the_package_holds_what_install_needs() {
             "{f} is in the package"
         );
     }
+}
+
+/// Run a recipe's step script with a `$HOME` whose `.fpgate/bin/fpgate` is
+/// the binary under test (as the Actions cache restores it) and no cargo on
+/// PATH: the install step must not build, and must put fpgate on the path.
+fn run_installed(
+    dir: &std::path::Path,
+    script: &str,
+    env: &[(&str, String)],
+) -> std::process::Output {
+    let home = dir.join("home");
+    std::fs::create_dir_all(home.join(".fpgate/bin")).unwrap();
+    let bin = home.join(".fpgate/bin/fpgate");
+    if !bin.exists() {
+        std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("fpgate"), &bin).unwrap();
+    }
+    let mut c = std::process::Command::new("bash");
+    c.current_dir(dir)
+        .args(["-c", script])
+        .env("HOME", &home)
+        .env("PATH", "/usr/bin:/bin")
+        .env("FPGATE_CACHE", test_cache())
+        .env_remove("GITHUB_ACTIONS");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+/// No recipe compiles fpgate per run: the pull-request one installs a pinned
+/// version once (cached), the sharded one builds once and the shards
+/// download the binary; the install step, run here with the cache restored,
+/// builds nothing and puts fpgate on the path.
+#[test]
+fn recipes_install_once_and_need_no_cargo_toml() {
+    for f in [
+        "examples/github/fpgate-pr.yml",
+        "examples/github/fpgate-sharded.yml",
+    ] {
+        let text = std::fs::read_to_string(root().join(f)).unwrap();
+        assert!(!text.contains("cargo build"), "{f} builds fpgate per run");
+    }
+    let y = load("examples/github/fpgate-pr.yml");
+    let install = step(&y["jobs"]["gate"]["steps"], "Install fpgate")["run"]
+        .as_str()
+        .unwrap();
+    assert!(install.contains("cargo install --locked"), "{install}");
+    let d = tempfile::tempdir().unwrap();
+    let gh_path = d.path().join("github_path");
+    let out = run_installed(
+        d.path(),
+        install,
+        &[("GITHUB_PATH", gh_path.display().to_string())],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added = std::fs::read_to_string(&gh_path).unwrap();
+    assert_eq!(
+        added.trim(),
+        d.path().join("home/.fpgate/bin").display().to_string()
+    );
+
+    let y = load("examples/github/fpgate-sharded.yml");
+    assert_eq!(y["jobs"]["shard"]["needs"].as_str(), Some("build"));
+    let shard_steps = &y["jobs"]["shard"]["steps"];
+    assert_eq!(
+        step(shard_steps, "Fetch fpgate")["with"]["name"].as_str(),
+        Some("fpgate-bin")
+    );
+    let share = step(&y["jobs"]["build"]["steps"], "Share fpgate");
+    assert_eq!(share["with"]["name"].as_str(), Some("fpgate-bin"));
+}
+
+/// The composite action: installs once (here: restored), then runs fpgate
+/// with the given arguments, split on whitespace and never expanded by the
+/// shell, and fails with fpgate's exit code.
+#[test]
+fn composite_action_runs_fpgate_with_its_exit_code() {
+    let y = load("action.yml");
+    assert_eq!(y["runs"]["using"].as_str(), Some("composite"));
+    assert!(!y["inputs"]["args"]["required"].is_badvalue());
+    let steps = &y["runs"]["steps"];
+    let install = step(steps, "Install fpgate")["run"].as_str().unwrap();
+    let run_step = step(steps, "Run fpgate")["run"].as_str().unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    stage(p);
+    let gh_path = p.join("github_path");
+    let env = |args: &str| {
+        vec![
+            ("GITHUB_PATH", gh_path.display().to_string()),
+            ("FPGATE_VERSION", "v0.1.0".to_string()),
+            (
+                "FPGATE_REPOSITORY",
+                "https://example.invalid/fpgate".to_string(),
+            ),
+            ("FPGATE_ARGS", args.to_string()),
+        ]
+    };
+    let out = run_installed(p, install, &env(""));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gate =
+        "gate --no-config --baseline rules/released --candidate rules/candidate --corpus corpus -q";
+    let out = run_installed(p, run_step, &env(gate));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Arguments are not evaluated by the shell.
+    let out = run_installed(p, run_step, &env("scan --no-config --rules $(touch pwned) *"));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!p.join("pwned").exists());
 }
