@@ -82,7 +82,18 @@ fn gitlab_job_wires_the_junit_report() {
         job["artifacts"]["reports"]["junit"].as_str(),
         Some("fpgate-junit.xml")
     );
+    assert!(script
+        .iter()
+        .any(|l| l.contains("--report codequality=gl-code-quality.json")));
+    assert_eq!(
+        job["artifacts"]["reports"]["codequality"].as_str(),
+        Some("gl-code-quality.json")
+    );
     assert_eq!(job["artifacts"]["when"].as_str(), Some("always"));
+    assert!(
+        !script.iter().any(|l| l.contains("cargo build")),
+        "installed once, not built per run"
+    );
 }
 
 #[test]
