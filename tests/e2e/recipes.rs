@@ -284,7 +284,16 @@ fn kubernetes_indexed_job_merges_like_one_run() {
         std::fs::read_to_string(root().join("examples/kubernetes/fpgate-shards.yaml")).unwrap();
     let docs = YamlLoader::load_from_str(&text).unwrap();
     assert_eq!(docs.len(), 2);
-    let (shards_job, merge_job) = (&docs[0], &docs[1]);
+    // Two CronJobs, every night, never overlapping themselves.
+    for d in &docs {
+        assert_eq!(d["kind"].as_str(), Some("CronJob"));
+        assert_eq!(d["spec"]["schedule"], docs[0]["spec"]["schedule"]);
+        assert_eq!(d["spec"]["concurrencyPolicy"].as_str(), Some("Forbid"));
+    }
+    let (shards_job, merge_job) = (
+        &docs[0]["spec"]["jobTemplate"],
+        &docs[1]["spec"]["jobTemplate"],
+    );
     assert_eq!(
         shards_job["spec"]["completionMode"].as_str(),
         Some("Indexed")
@@ -310,6 +319,12 @@ fn kubernetes_indexed_job_merges_like_one_run() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
     stage(p);
+    // The rules repository's fpgate.toml, read through --config.
+    write(
+        &p.join("rules/fpgate.toml"),
+        b"[corpus]\ncritical = [\"**/Squirrel.exe\"]\n",
+    );
+    assert!(sc["args"][0].as_str().unwrap().contains("--config /data/rules/fpgate.toml"));
     // The pod's mounts, as directories here.
     let local = |script: &str| {
         script
@@ -341,7 +356,7 @@ fn kubernetes_indexed_job_merges_like_one_run() {
     );
     let one = sh(
         p,
-        &local("fpgate scan --rules /data/rules/released --corpus /data/corpus --no-cache --format json"),
+        &local("fpgate scan --config /data/rules/fpgate.toml --rules /data/rules/released --corpus /data/corpus --no-cache --format json"),
         &[],
     );
     assert_eq!(
@@ -592,4 +607,33 @@ fn composite_action_runs_fpgate_with_its_exit_code() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(!p.join("pwned").exists());
+}
+
+/// The image recipe (not built by the tests: no container daemon here):
+/// multi-stage, installs with --locked from the package's own files, runs
+/// as a non-root user, and has git for --baseline-ref; the Kubernetes
+/// recipe uses the tag it documents.
+#[test]
+fn dockerfile_is_multi_stage_non_root_and_locked() {
+    let text = std::fs::read_to_string(root().join("examples/docker/Dockerfile")).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .collect();
+    let froms: Vec<&&str> = lines.iter().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(froms.len(), 2, "build and runtime stages");
+    assert!(text.contains("cargo install --locked --path ."));
+    assert!(text.contains("COPY --from=build /out/bin/fpgate"));
+    let user = lines.iter().rev().find(|l| l.starts_with("USER ")).expect("USER");
+    assert!(!user.contains("root") && !user.ends_with(" 0"), "{user}");
+    assert!(text.contains(" git "), "git for --baseline-ref");
+    // The build context has what the package has (see Cargo.toml include).
+    for f in ["Cargo.toml", "Cargo.lock", "README.md", "LICENSE", "src"] {
+        assert!(root().join(f).exists());
+        assert!(text.contains(f), "{f} copied");
+    }
+    let k8s =
+        std::fs::read_to_string(root().join("examples/kubernetes/fpgate-shards.yaml")).unwrap();
+    assert!(k8s.contains("image: fpgate:0.1.0") && text.contains("-t fpgate:0.1.0"));
 }
