@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 /// One diagnostic from the yara-x compiler.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Diagnostic {
     #[serde(deserialize_with = "level")]
     pub level: Level,

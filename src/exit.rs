@@ -1,7 +1,7 @@
 //! Exit codes: the contract CI scripts rely on.
 
 /// Process exit codes, documented in `--help` and the README.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Exit {
     /// gate: no new false positive; scan: no match. Every file was scanned

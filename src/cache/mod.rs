@@ -101,7 +101,9 @@ fn split_sets(keys: &RuleKeys, members: impl Iterator<Item = usize>) -> [(SetId,
 }
 
 /// How the files of a run were answered, with a results cache.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Default)]
+#[derive(
+    Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Default, schemars::JsonSchema,
+)]
 pub struct CacheStats {
     pub dir: String,
     /// Every result cached and the file unchanged: not even read.

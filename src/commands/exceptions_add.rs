@@ -45,7 +45,9 @@ pub fn run(s: &ExceptionsAdd) -> Result<Exit> {
     }
     let mut content = std::fs::read_to_string(file).unwrap_or_default();
     if content.is_empty() {
-        content.push_str("# Accepted false positives: see fpgate's docs/configuration.md, \"Exceptions\".\n");
+        content.push_str(
+            "# Accepted false positives: see fpgate's docs/configuration.md, \"Exceptions\".\n",
+        );
     }
     content.push_str(&out);
     // Refuse to write something the gate could not read back.

@@ -144,7 +144,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Lock> {
 }
 
 /// What the lock check found.
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct LockCheck {
     pub file: String,
     pub corpus_hash: String,

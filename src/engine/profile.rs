@@ -9,7 +9,7 @@ use std::time::Duration;
 use yara_x::Scanner;
 
 /// Time spent in one rule over a scan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RuleCost {
     pub namespace: String,
     pub rule: String,

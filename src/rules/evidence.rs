@@ -25,7 +25,7 @@ pub const EVIDENCE_MATCHES: usize = 5;
 pub const EVIDENCE_BYTES: usize = 32;
 
 /// One matched string of a rule, as evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct MatchEvidence {
     pub offset: usize,
     pub length: usize,
@@ -35,7 +35,7 @@ pub struct MatchEvidence {
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct PatternEvidence {
     pub identifier: String,
     /// Every match of this pattern in the file (yara-x caps this per pattern).

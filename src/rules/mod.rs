@@ -48,7 +48,7 @@ pub struct Source {
 }
 
 /// What the report says about each rule.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct RuleInfo {
     pub namespace: String,
     pub identifier: String,
@@ -122,7 +122,7 @@ pub struct CompileOptions {
 
 /// A rule the engine did not compile because it uses an ignored module
 /// (directly, or through a rule it depends on): its verdict is unknown.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 pub struct Unevaluated {
     pub rule: String,
     pub module: String,

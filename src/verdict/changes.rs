@@ -5,7 +5,7 @@ use crate::rules::{RuleInfo, RuleKey, Ruleset};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
     Added,
@@ -15,7 +15,7 @@ pub enum Change {
 }
 
 /// A rule named in the change list.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct RuleRef {
     pub namespace: String,
     pub identifier: String,
@@ -36,7 +36,7 @@ impl RuleRef {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct RuleChanges {
     pub added: Vec<RuleRef>,
     pub modified: Vec<RuleRef>,

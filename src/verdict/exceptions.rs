@@ -86,7 +86,7 @@ pub struct ExceptionSet {
 }
 
 /// How an exception fared in this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Covered at least one false positive.
@@ -104,7 +104,7 @@ pub enum Status {
 }
 
 /// One exception as the report shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ExceptionReport {
     pub file: String,
     pub line: usize,

@@ -35,7 +35,7 @@ impl Default for PerfOptions {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct PerfReport {
     pub sample_files: usize,
     pub sample_bytes: u64,
@@ -60,7 +60,7 @@ pub struct PerfReport {
     pub attributed: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct RuleDelta {
     pub rule: String,
     pub candidate_seconds: f64,

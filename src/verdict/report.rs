@@ -17,10 +17,26 @@ use crate::verdict::exceptions::ExceptionReport;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// The JSON Schema (draft 2020-12) of the JSON report, generated from the
+/// types that are serialised (docs/report.schema.json; a test keeps the
+/// file equal to this).
+pub fn json_schema() -> String {
+    let mut schema = serde_json::to_value(schemars::schema_for!(Report)).unwrap_or_default();
+    if let Some(o) = schema.as_object_mut() {
+        o.insert(
+            "title".into(),
+            format!("fpgate JSON report, schema_version {SCHEMA_VERSION}").into(),
+        );
+    }
+    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
 /// Version of the JSON report layout. Bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
     /// The candidate matches, the baseline did not: blocks the release.
@@ -42,7 +58,7 @@ impl Class {
 }
 
 /// One false positive: one rule on one clean content (all its paths).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Finding {
     pub class: Class,
     /// Does this finding block the release?
@@ -64,7 +80,7 @@ pub struct Finding {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exception: Option<ExceptionReport>,
     /// Why a matching exception was not applied, and similar remarks.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
 
@@ -81,7 +97,7 @@ impl Finding {
 }
 
 /// Which command made a report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunKind {
     Scan,
@@ -112,7 +128,7 @@ impl std::fmt::Display for RunKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Tool {
     pub name: &'static str,
     pub version: &'static str,
@@ -129,7 +145,7 @@ impl Tool {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct RulesetSummary {
     pub paths: Vec<String>,
     pub files: Vec<String>,
@@ -138,7 +154,7 @@ pub struct RulesetSummary {
     pub per_file_externals: Vec<String>,
     pub warnings: Vec<Diagnostic>,
     /// Rules the engine did not compile (they use an ignored module).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unevaluated: Vec<crate::rules::Unevaluated>,
 }
 
@@ -160,7 +176,7 @@ impl RulesetSummary {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct CorpusSummary {
     pub roots: Vec<String>,
     /// Every entry found: regular files plus special files and links.
@@ -188,7 +204,7 @@ pub struct CorpusSummary {
     pub lock: Option<LockCheck>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct FalsePositives {
     pub new: Vec<Finding>,
     pub persisting: Vec<Finding>,
@@ -197,7 +213,7 @@ pub struct FalsePositives {
     pub excepted: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct TierCounts {
     pub new: usize,
     pub persisting: usize,
@@ -205,7 +221,7 @@ pub struct TierCounts {
     pub excepted: usize,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ExceptionsSummary {
     pub file: String,
     /// Every entry with its status, in file order. Entries with
@@ -213,7 +229,7 @@ pub struct ExceptionsSummary {
     pub entries: Vec<ExceptionReport>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct Counts {
     pub new: usize,
     pub persisting: usize,
@@ -230,19 +246,19 @@ pub struct Counts {
     pub exceptions_expired: usize,
     pub exceptions_not_applied: usize,
     /// Candidate rules that could not be evaluated (`--ignore-module`).
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub unevaluated_rules: usize,
     pub by_tier: BTreeMap<Tier, TierCounts>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Verdict {
     /// pass, blocked or incomplete.
     pub result: Exit,
     pub exit_code: i32,
     pub allow_incomplete: bool,
     /// `--allow-unevaluated` (shown only when given).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_unevaluated: bool,
     pub strict: bool,
     /// The run was interrupted: the report is partial, and the verdict can
@@ -253,7 +269,7 @@ pub struct Verdict {
     pub counts: Counts,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct Timings {
     pub compile_seconds: f64,
     pub scan_seconds: f64,
@@ -292,7 +308,7 @@ impl Timings {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,

@@ -324,7 +324,10 @@ fn kubernetes_indexed_job_merges_like_one_run() {
         &p.join("rules/fpgate.toml"),
         b"[corpus]\ncritical = [\"**/Squirrel.exe\"]\n",
     );
-    assert!(sc["args"][0].as_str().unwrap().contains("--config /data/rules/fpgate.toml"));
+    assert!(sc["args"][0]
+        .as_str()
+        .unwrap()
+        .contains("--config /data/rules/fpgate.toml"));
     // The pod's mounts, as directories here.
     let local = |script: &str| {
         script
@@ -599,7 +602,11 @@ fn composite_action_runs_fpgate_with_its_exit_code() {
         String::from_utf8_lossy(&out.stderr)
     );
     // Arguments are not evaluated by the shell.
-    let out = run_installed(p, run_step, &env("scan --no-config --rules $(touch pwned) *"));
+    let out = run_installed(
+        p,
+        run_step,
+        &env("scan --no-config --rules $(touch pwned) *"),
+    );
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -625,7 +632,11 @@ fn dockerfile_is_multi_stage_non_root_and_locked() {
     assert_eq!(froms.len(), 2, "build and runtime stages");
     assert!(text.contains("cargo install --locked --path ."));
     assert!(text.contains("COPY --from=build /out/bin/fpgate"));
-    let user = lines.iter().rev().find(|l| l.starts_with("USER ")).expect("USER");
+    let user = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("USER "))
+        .expect("USER");
     assert!(!user.contains("root") && !user.ends_with(" 0"), "{user}");
     assert!(text.contains(" git "), "git for --baseline-ref");
     // The build context has what the package has (see Cargo.toml include).

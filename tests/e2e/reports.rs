@@ -563,3 +563,39 @@ fn codequality_report_has_gitlabs_fields() {
     let again: Value = serde_json::from_str(&demo(&["--format", "codequality"]).stdout).unwrap();
     assert_eq!(j, again, "stable across runs");
 }
+
+/// docs/report.schema.json is the schema of the JSON report, generated from
+/// the report's own types (regenerate with FPGATE_BLESS=1), and real reports
+/// (the demo's, a report with exceptions and unscanned files) validate
+/// against it.
+#[test]
+fn json_report_schema_is_current_and_reports_validate() {
+    let path = root().join("docs/report.schema.json");
+    let generated = fpgate::verdict::report::json_schema();
+    if std::env::var_os("FPGATE_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "docs/report.schema.json is out of date: FPGATE_BLESS=1 cargo test --release --features profiling json_report_schema"
+    );
+    let schema: Value = serde_json::from_str(&generated).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let mut reports = vec![demo(&["--format", "json"]).json()];
+    let policy = root().join("examples/policy-demo");
+    reports.push(
+        run(fpgate().current_dir(&policy).args([
+            "gate",
+            "--today",
+            "2026-11-23",
+            "--format",
+            "json",
+        ]))
+        .json(),
+    );
+    for r in &reports {
+        let errors: Vec<String> = validator.iter_errors(r).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+}
