@@ -484,7 +484,7 @@ mod tests {
 
     #[test]
     fn gate_settings_resolve_the_policy_once() {
-        let run = gate(&[
+        let mut args = vec![
             "--candidate",
             "/nowhere/c",
             "--corpus",
@@ -495,25 +495,8 @@ mod tests {
             "--today",
             "2026-11-23",
             "--allow-incomplete",
-            "--exceptions",
-            "/nowhere/e.toml",
-        ]);
-        // An explicit exceptions file must exist: that is the one read.
-        let e = run.expect_err("missing exceptions file");
-        assert_eq!(e.kind(), "io", "{e}");
-        let run = gate(&[
-            "--candidate",
-            "/nowhere/c",
-            "--corpus",
-            "/nowhere/corpus",
-            "--strict",
-            "--deny-warning",
-            "slow_pattern",
-            "--today",
-            "2026-11-23",
-            "--allow-incomplete",
-        ])
-        .expect("settings");
+        ];
+        let run = gate(&args).expect("settings");
         let p = &run.policy;
         assert!(p.strict && p.allow_incomplete && !p.deny_warnings);
         assert_eq!(p.deny_codes, vec!["slow_pattern".to_string()]);
@@ -522,5 +505,9 @@ mod tests {
             Some("2026-11-23")
         );
         assert_eq!(run.output.targets.len(), 1);
+        // An explicit exceptions file must exist: that is the one read.
+        args.extend(["--exceptions", "/nowhere/e.toml"]);
+        let e = gate(&args).expect_err("missing exceptions file");
+        assert_eq!(e.kind(), "io", "{e}");
     }
 }

@@ -423,29 +423,23 @@ fn json_error_reports_carry_the_kind_and_facts() {
     assert_eq!(e["kind"], "config", "{e}");
     assert_eq!(e["file"], "fpgate.toml");
     assert_eq!(e["line"], 3);
-    let e = error(&[
-        "scan",
-        "--no-config",
-        "--rules",
-        "bad.yar",
-        "--corpus",
-        "corpus",
-        "--format",
-        "json",
-    ]);
+    let scan = |rules: &str, corpus: &str| {
+        error(&[
+            "scan",
+            "--no-config",
+            "--rules",
+            rules,
+            "--corpus",
+            corpus,
+            "--format",
+            "json",
+        ])
+    };
+    let e = scan("bad.yar", "corpus");
     assert_eq!(e["kind"], "compile", "{e}");
     assert_eq!(e["ruleset"], "candidate");
     assert_eq!(e["errors"], 1);
-    let e = error(&[
-        "scan",
-        "--no-config",
-        "--rules",
-        "r.yar",
-        "--corpus",
-        "nope",
-        "--format",
-        "json",
-    ]);
+    let e = scan("r.yar", "nope");
     assert_eq!(e["kind"], "corpus", "{e}");
     assert_eq!(e["path"], "nope");
     let e = error(&["merge", "not-a-partial.json", "--format", "json"]);
