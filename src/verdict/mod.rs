@@ -66,10 +66,10 @@ pub fn build(inp: Inputs<'_>) -> Report {
     }
     let blocking_warnings =
         policy::blocking_warnings(inp.candidate, changes.as_ref().map(|c| &c.1), inp.policy);
-    let unevaluated = inp.candidate.unevaluated();
+    let candidate = RulesetSummary::of(inp.candidate);
     let verdict = decide::decide(
         &decide::Facts {
-            unevaluated: &unevaluated,
+            unevaluated: &candidate.unevaluated,
             findings: &fps,
             blocking_warnings: &blocking_warnings,
             exceptions: exceptions.as_ref(),
@@ -80,7 +80,7 @@ pub fn build(inp: Inputs<'_>) -> Report {
         inp.policy,
     );
     let mut rulesets = BTreeMap::new();
-    rulesets.insert("candidate", RulesetSummary::of(inp.candidate));
+    rulesets.insert("candidate", candidate);
     if let Some(b) = inp.baseline {
         rulesets.insert("baseline", RulesetSummary::of(b));
     }
