@@ -15,6 +15,8 @@ struct Ws {
     rules: PathBuf,
     corpus: PathBuf,
     cache: PathBuf,
+    /// Extra flags of every scan (compile options).
+    args: Vec<&'static str>,
 }
 
 /// A private copy of the rules and the corpus, files aged an hour so the
@@ -42,6 +44,7 @@ fn workspace(with_public_set: bool) -> Ws {
         rules,
         corpus,
         cache,
+        args: Vec::new(),
     }
 }
 
@@ -52,7 +55,8 @@ fn scan(ws: &Ws, cached: bool) -> (i32, Value, Value) {
     c.args(["scan", "--no-config", "--format", "json", "--rules"])
         .arg(&ws.rules)
         .arg("--corpus")
-        .arg(&ws.corpus);
+        .arg(&ws.corpus)
+        .args(&ws.args);
     if cached {
         c.arg("--cache").arg(&ws.cache);
     } else {
@@ -577,4 +581,48 @@ fn oracle_holds_with_the_cache_cold_warm_and_after_edits() {
     let after = got(&ws);
     assert_eq!(after, oracle(&ws.rules), "after an added rule");
     assert!(after.len() > cold.len());
+}
+
+/// yr's compile options change what compiles, so they are part of every key:
+/// with `--relaxed-re-syntax` and `--ignore-module`, on the repository's rules
+/// plus a rule of each kind, the cached run equals the uncached one cold, warm,
+/// after editing a rule, and after a rule that uses the ignored module starts
+/// being used by another.
+#[test]
+fn compile_options_keep_cached_equal_to_uncached() {
+    let mut ws = workspace(false);
+    ws.args = vec![
+        "--relaxed-re-syntax",
+        "--ignore-module",
+        "magic",
+        "--allow-unevaluated",
+    ];
+    let extra = ws.rules.join("options.yar");
+    append(
+        &extra,
+        "import \"magic\"\n\
+         rule Relaxed { strings: $r = /Update\\Rxe/ condition: $r }\n\
+         rule UsesMagic { condition: magic.type() contains \"PE\" }\n\
+         rule Loose { strings: $a = \"Downloading\" condition: $a }\n",
+    );
+    let (code, _) = same(&ws, "cold");
+    assert_eq!(code, 1, "Loose matches the updaters");
+    same(&ws, "warm");
+    edit(&extra, "\"Downloading\"", "\"URLDownloadToFile\"");
+    same(&ws, "a rule edited");
+    append(&extra, "rule UsesUser { condition: UsesMagic or Loose }\n");
+    let (_, plain, _) = scan(&ws, false);
+    let un: Vec<&str> = plain["rulesets"]["candidate"]["unevaluated"]
+        .as_array()
+        .expect("unevaluated rules listed")
+        .iter()
+        .map(|u| u["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(un, ["UsesMagic", "UsesUser"]);
+    same(&ws, "a rule that depends on an ignored one");
+    // The same rules without the options: a different answer, never the
+    // cached one (magic is unknown without --ignore-module: exit 2).
+    ws.args.clear();
+    let (code, _) = same(&ws, "options dropped");
+    assert_eq!(code, 2);
 }
