@@ -4,7 +4,7 @@
 
 use crate::exit::HELP as EXIT_HELP;
 use crate::render::output::ColorChoice;
-use crate::rules::Define;
+use crate::rules::{Define, RulePath};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -62,9 +62,10 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The rule files (or directories) being written.
+    /// The rule files (or directories) being written, each optionally
+    /// prefixed with a namespace (NS:PATH).
     #[arg(required = true, value_name = "RULE_FILE")]
-    pub rules: Vec<PathBuf>,
+    pub rules: Vec<RulePath>,
     /// Run again whenever one of the rule files changes (Ctrl-C to stop).
     #[arg(long)]
     pub watch: bool,
@@ -90,10 +91,11 @@ pub enum ExceptionsCommand {
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// Rule files, or directories searched recursively for *.yar / *.yara
-    /// (rules.extensions of fpgate.toml for others)
+    /// (rules.extensions of fpgate.toml for others), each optionally
+    /// prefixed with a namespace as yr takes them (NS:PATH)
     /// [default: rules.candidate of fpgate.toml].
-    #[arg(long, num_args = 1.., value_name = "PATH")]
-    pub rules: Vec<PathBuf>,
+    #[arg(long, num_args = 1.., value_name = "[NS:]PATH")]
+    pub rules: Vec<RulePath>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -109,13 +111,15 @@ pub struct MergeArgs {
 
 #[derive(Debug, Args)]
 pub struct GateArgs {
-    /// The rule update to be released: files or directories
+    /// The rule update to be released: files or directories, each
+    /// optionally prefixed with a namespace (NS:PATH)
     /// [default: rules.candidate of fpgate.toml].
-    #[arg(long, num_args = 1.., value_name = "PATH")]
-    pub candidate: Vec<PathBuf>,
-    /// The released rules. Without a baseline, every match of the candidate is new.
-    #[arg(long, num_args = 1.., value_name = "PATH", conflicts_with = "baseline_ref")]
-    pub baseline: Vec<PathBuf>,
+    #[arg(long, num_args = 1.., value_name = "[NS:]PATH")]
+    pub candidate: Vec<RulePath>,
+    /// The released rules (NS:PATH as for --candidate). Without a baseline,
+    /// every match of the candidate is new.
+    #[arg(long, num_args = 1.., value_name = "[NS:]PATH", conflicts_with = "baseline_ref")]
+    pub baseline: Vec<RulePath>,
     /// Take the baseline from the candidate's rule paths at this git
     /// revision of the current repository (e.g. a pull request's merge base).
     #[arg(long, value_name = "GIT_REF")]

@@ -373,7 +373,7 @@ impl<'r> CacheRun<'r> {
         let (a, b) = *s;
         let mut found: [Vec<(Efp, Evidence)>; 2] = Default::default();
         for h in hits {
-            if let Some(&j) = keys.by_name.get(&h.rule.1) {
+            if let Some(&j) = keys.by_name.get(&h.rule) {
                 let r = &keys.rules[j];
                 found[r.path_dependent as usize].push((r.efp, h.patterns.clone()));
             }

@@ -18,10 +18,10 @@ pub fn run(s: &Run) -> Result<Exit> {
 /// waited out; settings that cannot work end the watch.
 pub fn watch(a: &CheckArgs, report_error: &dyn Fn(&crate::error::Error)) -> Result<Exit> {
     let stamp = |s: &Run| -> Vec<Option<SystemTime>> {
-        crate::rules::collect_rule_files(&a.rules, &s.compile.extensions)
+        crate::rules::files::collect_namespaced(&a.rules, &s.compile.extensions)
             .unwrap_or_default()
             .iter()
-            .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+            .map(|(_, f)| std::fs::metadata(f).and_then(|m| m.modified()).ok())
             .collect()
     };
     interrupt::install_handler();

@@ -100,12 +100,8 @@ fn new_false_positives(from: &Path) -> Result<Vec<Value>> {
 /// One stub entry: the rule and content, TODO reason and owner.
 fn stub(f: &Value, rule: &Value, id: &str, sha: &str, expires: jiff::civil::Date) -> String {
     let field = |v: &Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-    let ns = field(rule, "namespace").unwrap_or_else(|| "default".into());
-    let rule_name = if ns == "default" {
-        id.to_string()
-    } else {
-        format!("{ns}:{id}")
-    };
+    let ns = field(rule, "namespace").unwrap_or_else(|| crate::rules::DEFAULT_NAMESPACE.into());
+    let rule_name = crate::rules::rule_name(&ns, id);
     let paths: Vec<String> = f
         .get("paths")
         .and_then(|p| p.as_array())

@@ -304,7 +304,7 @@ impl<'r> Worker<'r> {
             // depend on which other rules ran on this file.
             let mut hits = Vec::with_capacity(matched.len());
             for rule in matched {
-                let patterns = rs.evidence.of(&rule.1, &self.buf, timeout).map_err(|e| {
+                let patterns = rs.evidence.of(&rule, &self.buf, timeout).map_err(|e| {
                     scan_failure(
                         e,
                         || format!("{} ruleset: evidence of {}", rs.label, rule.1),

@@ -51,7 +51,7 @@ fn issue(f: &Finding) -> Value {
     };
     json!({
         "type": "issue",
-        "check_name": format!("fpgate/{}", f.rule.identifier),
+        "check_name": format!("fpgate/{}", f.rule.name()),
         "description": message(f),
         "categories": ["Bug Risk"],
         "severity": severity,

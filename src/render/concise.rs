@@ -20,7 +20,7 @@ pub fn render(r: &Report) -> String {
             term(f.rule.source.as_deref().unwrap_or("?")),
             f.rule.line.unwrap_or(1),
             term(&message(f)),
-            f.rule.identifier
+            f.rule.name()
         );
     }
     for w in &r.blocking_warnings {

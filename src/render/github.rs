@@ -21,7 +21,7 @@ pub fn render(r: &Report) -> String {
         }
         props.push(format!(
             "title={}",
-            gh_property(&format!("fpgate: {} flags a clean file", f.rule.identifier))
+            gh_property(&format!("fpgate: {} flags a clean file", f.rule.name()))
         ));
         let _ = writeln!(out, "::error {}::{}", props.join(","), gh_data(&message(f)));
     }

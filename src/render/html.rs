@@ -122,7 +122,7 @@ fn charts(out: &mut String, _r: &Report, all: &[&Finding]) {
         .iter()
         .filter(|f| f.class != crate::verdict::report::Class::Fixed)
     {
-        *per_rule.entry(f.rule.identifier.clone()).or_default() += f.paths.len();
+        *per_rule.entry(f.rule.name()).or_default() += f.paths.len();
         *per_format.entry(f.format).or_default() += f.paths.len();
     }
     let _ = writeln!(
@@ -168,7 +168,7 @@ fn table(out: &mut String, _r: &Report, all: &[&Finding]) {
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td data-sort=\"{}\">{}</td><td>{}</td></tr>",
                     if f.exception.is_some() { "excepted" } else { f.class.as_str() },
                     tier(f),
-                    h(&f.rule.identifier),
+                    h(&f.rule.name()),
                     h(p),
                     h(f.format.as_str()),
                     f.size,

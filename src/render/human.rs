@@ -154,7 +154,7 @@ fn rule_changes(out: &mut String, r: &Report, _style: Style) {
                 let _ = writeln!(
                     out,
                     "  {word:<8} {}  {}:{}",
-                    term(&rr.identifier),
+                    term(&rr.name()),
                     term(rr.source.as_deref().unwrap_or("?")),
                     rr.line.unwrap_or(0)
                 );
@@ -380,7 +380,7 @@ fn rule_header(out: &mut String, style: Style, group: &[Finding]) {
     let _ = writeln!(
         out,
         "  rule {}  {}{}{}  - {} file(s)",
-        style.bold(&term(&rule.identifier)),
+        style.bold(&term(&rule.name())),
         style.dim(&loc),
         tags,
         change,

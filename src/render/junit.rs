@@ -99,8 +99,13 @@ fn failures(r: &Report) -> BTreeMap<(String, String), Vec<String>> {
     }
     for w in &r.blocking_warnings {
         if let Some(rule) = &w.rule {
+            let ns = r
+                .candidate_rules
+                .iter()
+                .find(|i| &i.identifier == rule && i.source == w.file)
+                .map_or(crate::rules::DEFAULT_NAMESPACE, |i| i.namespace.as_str());
             failures
-                .entry(("default".into(), rule.clone()))
+                .entry((ns.to_string(), rule.clone()))
                 .or_default()
                 .push(format!(
                     "{}:{}: compiler warning {}: {}",

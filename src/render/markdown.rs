@@ -108,7 +108,7 @@ fn lists(out: &mut String, r: &Report) {
             let _ = writeln!(
                 out,
                 "- {word}: `{}` ({}:{})",
-                rr.identifier.replace('`', "'"),
+                rr.name().replace('`', "'"),
                 md(rr.source.as_deref().unwrap_or("?")),
                 rr.line.unwrap_or(0)
             );
@@ -173,8 +173,8 @@ fn table(out: &mut String, title: &str, list: &[Finding]) {
     let _ = writeln!(out, "|---|---|---|---|");
     for f in list {
         let loc = match (&f.rule.source, f.rule.line) {
-            (Some(s), Some(l)) => format!("{} ({}:{l})", md(&f.rule.identifier), md(s)),
-            _ => md(&f.rule.identifier),
+            (Some(s), Some(l)) => format!("{} ({}:{l})", md(&f.rule.name()), md(s)),
+            _ => md(&f.rule.name()),
         };
         let pats: Vec<String> = f
             .patterns

@@ -15,14 +15,6 @@ use std::collections::BTreeMap;
 
 pub const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
-/// A rule id as SARIF shows it: the identifier, namespaced when not default.
-pub fn rule_id(namespace: &str, identifier: &str) -> String {
-    if namespace == "default" {
-        identifier.to_string()
-    } else {
-        format!("{namespace}:{identifier}")
-    }
-}
 
 /// SARIF wants URIs; report paths are relative (or absolute) file paths.
 fn uri(path: &str) -> String {
@@ -60,7 +52,7 @@ pub fn message(f: &Finding) -> String {
     let mut m = format!(
         "{} false positive: rule {} matches the known-clean file {}",
         f.class.as_str(),
-        f.rule.identifier,
+        f.rule.name(),
         f.paths.join(", ")
     );
     if f.tier == crate::corpus::Tier::Critical {
@@ -107,7 +99,7 @@ pub fn render(r: &Report) -> String {
         .map(|f| (f, false))
         .chain(fps.excepted.iter().map(|f| (f, true)))
     {
-        let id = rule_id(&f.rule.namespace, &f.rule.identifier);
+        let id = f.rule.name();
         rules
             .entry(id.clone())
             .or_insert_with(|| rule_description(&id, f));
@@ -169,8 +161,8 @@ pub fn render(r: &Report) -> String {
 fn rule_description(id: &str, f: &Finding) -> Value {
     let mut d = json!({
         "id": id,
-        "name": f.rule.identifier,
-        "shortDescription": { "text": f.rule.description.clone().unwrap_or_else(|| format!("YARA rule {}", f.rule.identifier)) },
+        "name": f.rule.name(),
+        "shortDescription": { "text": f.rule.description.clone().unwrap_or_else(|| format!("YARA rule {}", f.rule.name())) },
         "defaultConfiguration": { "level": "error" },
         "properties": {
             "tags": f.rule.tags,

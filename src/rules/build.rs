@@ -166,6 +166,9 @@ impl Job {
         ));
         h.update((s.origin.len() as u64).to_le_bytes());
         h.update(s.origin.as_bytes());
+        if s.namespace != crate::rules::DEFAULT_NAMESPACE {
+            h.update(format!("namespace {}\n", s.namespace));
+        }
         h.update((s.bytes.len() as u64).to_le_bytes());
         h.update(&s.bytes);
         crate::rules::compiler::hash_context(&mut h, &self.opts, &self.declared_std);
@@ -202,6 +205,7 @@ impl Job {
                 None => s.bytes.clone(),
             };
             let _ = compiler
+                .new_namespace(&s.namespace)
                 .add_source(SourceCode::from(text.as_slice()).with_origin(s.origin.as_str()));
         }
         if !compiler.errors().is_empty() {

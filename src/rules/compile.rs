@@ -5,9 +5,12 @@
 
 use super::build::{Job, LazyRules};
 use super::compiler::hash_context;
-use super::files::{collect_rule_files, read_rule_file};
+use super::files::read_rule_file;
 use super::source::{self, SourceInfo};
-use super::{CompileOptions, Define, RuleInfo, RuleKey, Ruleset, Source, STANDARD_EXTERNALS};
+use super::{
+    CompileOptions, Define, RuleFile, RuleInfo, RulePath, RuleKey, Ruleset, Source,
+    STANDARD_EXTERNALS,
+};
 use crate::diagnostic::Diagnostic;
 use crate::error::Result;
 use crate::store::Lookup;
@@ -17,32 +20,34 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use yara_x::Rules;
 
-/// Compile the rule files under `paths`. Any compile error is
-/// `Error::Compile` (exit 2).
-pub fn compile(label: &'static str, paths: &[PathBuf], opts: &CompileOptions) -> Result<Ruleset> {
-    let files: Vec<(PathBuf, String)> = collect_rule_files(paths, &opts.extensions)?
+/// Compile the rule files under `paths` (each into its namespace). Any
+/// compile error is `Error::Compile` (exit 2).
+pub fn compile(label: &'static str, paths: &[RulePath], opts: &CompileOptions) -> Result<Ruleset> {
+    let files: Vec<RuleFile> = super::files::collect_namespaced(paths, &opts.extensions)?
         .into_iter()
-        .map(|f| {
-            let shown = f.display().to_string();
-            (f, shown)
+        .map(|(namespace, f)| RuleFile {
+            shown: f.display().to_string(),
+            disk: f,
+            namespace,
         })
         .collect();
-    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    let shown: Vec<String> = paths.iter().map(RulePath::to_string).collect();
+    let dirs: Vec<PathBuf> = paths.iter().map(|p| p.path.clone()).collect();
     compile_files(
         label,
         shown,
         &files,
-        &crate::rules::includes::roots(paths),
+        &crate::rules::includes::roots(&dirs),
         opts,
     )
 }
 
-/// Compile `files` (path on disk, name shown in reports and diagnostics).
+/// Compile `files` (namespace by namespace, in order).
 /// `roots`: the directories `include` may read from (see `includes`).
 pub fn compile_files(
     label: &'static str,
     paths: Vec<String>,
-    files: &[(PathBuf, String)],
+    files: &[RuleFile],
     roots: &[PathBuf],
     opts: &CompileOptions,
 ) -> Result<Ruleset> {
@@ -67,7 +72,7 @@ pub fn compile_files(
         sources.iter().flat_map(|s| {
             s.info.rules.iter().map(move |r| {
                 (
-                    r.identifier.as_str(),
+                    (s.namespace.clone(), r.identifier.clone()),
                     s.bytes.as_slice(),
                     r.patterns.as_slice(),
                 )
@@ -78,7 +83,7 @@ pub fn compile_files(
     Ok(Ruleset {
         label,
         paths,
-        files: files.iter().map(|(_, s)| s.clone()).collect(),
+        files: files.iter().map(|f| f.shown.clone()).collect(),
         rules,
         evidence,
         info,
@@ -92,16 +97,18 @@ pub fn compile_files(
 }
 
 /// Read and parse the top-level files, then the files they include (checked
-/// by the include sandbox). Returns the sources and the include dirs.
+/// by the include sandbox, namespace by namespace: an included file's rules
+/// are in the namespace of the file that includes it). Returns the sources
+/// and the include dirs.
 fn read_sources(
-    files: &[(PathBuf, String)],
+    files: &[RuleFile],
     roots: &[PathBuf],
     opts: &CompileOptions,
 ) -> Result<(Vec<Source>, Vec<PathBuf>)> {
     use rayon::prelude::*;
     let bytes: Vec<Vec<u8>> = files
         .par_iter()
-        .map(|(f, shown)| read_rule_file(f, shown))
+        .map(|f| read_rule_file(&f.disk, &f.shown))
         .collect::<Result<_>>()?;
     let infos = {
         let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
@@ -111,26 +118,37 @@ fn read_sources(
         .iter()
         .zip(bytes)
         .zip(infos)
-        .map(|(((_, shown), bytes), info)| Source {
-            origin: shown.clone(),
+        .map(|((f, bytes), info)| Source {
+            origin: f.shown.clone(),
+            namespace: f.namespace.clone(),
             bytes,
             info,
             included: false,
         })
         .collect();
-    let tops: Vec<(PathBuf, String, &SourceInfo)> = files
-        .iter()
-        .zip(&sources)
-        .map(|((f, shown), s)| (f.clone(), shown.clone(), &s.info))
-        .collect();
-    let plan = crate::rules::includes::check(&tops, roots)?;
-    sources.extend(plan.included.into_iter().map(|i| Source {
-        origin: i.origin,
-        bytes: i.bytes,
-        info: i.info,
-        included: true,
-    }));
-    Ok((sources, plan.include_dirs))
+    let include_dirs = crate::rules::includes::include_dirs(files.iter().map(|f| f.disk.as_path()));
+    let mut included = Vec::new();
+    let mut at = 0;
+    while at < files.len() {
+        let ns = &files[at].namespace;
+        let end = at + files[at..].iter().take_while(|f| &f.namespace == ns).count();
+        let tops: Vec<(PathBuf, String, &SourceInfo)> = files[at..end]
+            .iter()
+            .zip(&sources[at..end])
+            .map(|(f, s)| (f.disk.clone(), f.shown.clone(), &s.info))
+            .collect();
+        let plan = crate::rules::includes::check(&tops, &include_dirs, roots)?;
+        included.extend(plan.included.into_iter().map(|i| Source {
+            origin: i.origin,
+            namespace: ns.clone(),
+            bytes: i.bytes,
+            info: i.info,
+            included: true,
+        }));
+        at = end;
+    }
+    sources.extend(included);
+    Ok((sources, include_dirs))
 }
 
 /// The standard externals the sources use and the user did not define
@@ -208,7 +226,7 @@ fn rule_info(sources: &[Source]) -> BTreeMap<RuleKey, RuleInfo> {
     let mut info = BTreeMap::new();
     for s in sources {
         for r in &s.info.rules {
-            let key = ("default".to_string(), r.identifier.clone());
+            let key = (s.namespace.clone(), r.identifier.clone());
             info.entry(key.clone()).or_insert_with(|| RuleInfo {
                 namespace: key.0,
                 identifier: key.1,
@@ -239,6 +257,11 @@ fn compiled_key(
     ));
     for s in sources {
         h.update([s.included as u8]);
+        // The namespace only when not the default: keys of sets without
+        // namespaces stay what they were.
+        if s.namespace != super::DEFAULT_NAMESPACE {
+            h.update(format!("namespace {}\n", s.namespace));
+        }
         h.update((s.origin.len() as u64).to_le_bytes());
         h.update(s.origin.as_bytes());
         h.update((s.bytes.len() as u64).to_le_bytes());

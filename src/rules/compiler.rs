@@ -39,6 +39,7 @@ pub fn compile_now(
         // Errors are collected by the compiler; keep adding files so the user
         // sees every broken file at once, not one per run.
         let _ = compiler
+            .new_namespace(&s.namespace)
             .add_source(SourceCode::from(s.bytes.as_slice()).with_origin(s.origin.as_str()));
     }
     let errors: Vec<Diagnostic> = compiler

@@ -14,6 +14,7 @@
 //! that rule's matches on the file are the evidence. Clean files rarely
 //! match, so this costs one small scan per match.
 
+use crate::rules::RuleKey;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,26 +45,26 @@ pub struct PatternEvidence {
     pub matches: Vec<MatchEvidence>,
 }
 
-/// Per rule (by identifier), the source of its evidence rule; compiled on
-/// first use and shared by the workers.
+/// Per rule (namespace, identifier), the source of its evidence rule;
+/// compiled on first use and shared by the workers.
 #[derive(Default)]
 pub struct Evidence {
-    sources: HashMap<String, String>,
+    sources: HashMap<RuleKey, String>,
     /// Compile the patterns as the rules were (`--relaxed-re-syntax`).
     relaxed_re_syntax: bool,
-    compiled: Mutex<HashMap<String, Arc<Option<Rules>>>>,
+    compiled: Mutex<HashMap<RuleKey, Arc<Option<Rules>>>>,
 }
 
 impl Evidence {
     /// From each rule's pattern definitions (`source` bytes, and the spans
     /// the parser found). Rules without patterns have no evidence.
     pub fn new<'a>(
-        rules: impl Iterator<Item = (&'a str, &'a [u8], &'a [(usize, usize, String)])>,
+        rules: impl Iterator<Item = (RuleKey, &'a [u8], &'a [(usize, usize, String)])>,
         relaxed_re_syntax: bool,
     ) -> Self {
         let mut sources = HashMap::new();
         for (id, bytes, patterns) in rules {
-            if patterns.is_empty() || sources.contains_key(id) {
+            if patterns.is_empty() || sources.contains_key(&id) {
                 continue;
             }
             let mut src = String::from("rule fpgate_evidence {\n  strings:\n");
@@ -76,7 +77,7 @@ impl Evidence {
                 src.push('\n');
             }
             src.push_str("  condition:\n    any of them\n}\n");
-            sources.insert(id.to_string(), src);
+            sources.insert(id, src);
         }
         Evidence {
             sources,
@@ -85,10 +86,10 @@ impl Evidence {
         }
     }
 
-    fn rules_for(&self, id: &str) -> Option<Arc<Option<Rules>>> {
+    fn rules_for(&self, id: &RuleKey) -> Option<Arc<Option<Rules>>> {
         let src = self.sources.get(id)?;
         let mut map = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = map.entry(id.to_string()).or_insert_with(|| {
+        let entry = map.entry(id.clone()).or_insert_with(|| {
             let mut c = yara_x::Compiler::new();
             c.colorize_errors(false);
             c.relaxed_re_syntax(self.relaxed_re_syntax);
@@ -104,7 +105,7 @@ impl Evidence {
     /// occurs in it, with its first matches.
     pub fn of(
         &self,
-        id: &str,
+        id: &RuleKey,
         data: &[u8],
         timeout: std::time::Duration,
     ) -> Result<Vec<PatternEvidence>, yara_x::ScanError> {

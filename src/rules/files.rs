@@ -54,6 +54,123 @@ impl Extensions {
     }
 }
 
+/// A rule path as given on the command line or in fpgate.toml:
+/// `[NAMESPACE:]PATH`, as `yr` takes it. The rules of a path with a
+/// namespace are compiled into that namespace; the others into `default`.
+/// A prefix holding `/` is part of the path (write `./a:b.yar` for a file
+/// whose name has a colon).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RulePath {
+    pub namespace: Option<String>,
+    pub path: PathBuf,
+}
+
+impl RulePath {
+    pub fn plain(path: impl Into<PathBuf>) -> RulePath {
+        RulePath {
+            namespace: None,
+            path: path.into(),
+        }
+    }
+
+    /// The namespace its rules go into.
+    pub fn ns(&self) -> &str {
+        self.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE)
+    }
+
+    /// The same path elsewhere (resolved against a directory), same namespace.
+    pub fn with_path(&self, path: PathBuf) -> RulePath {
+        RulePath {
+            namespace: self.namespace.clone(),
+            path,
+        }
+    }
+}
+
+/// The namespace of rules given without one (yara-x's and yr's name).
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+impl std::str::FromStr for RulePath {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<RulePath, String> {
+        match s.split_once(':') {
+            Some((ns, path)) if !ns.contains('/') => {
+                if ns.is_empty() || path.is_empty() {
+                    return Err(format!(
+                        "{s:?}: write NAMESPACE:PATH with both parts, or ./{s} for a path"
+                    ));
+                }
+                if !ns.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+                    return Err(format!(
+                        "{s:?}: namespace {ns:?} may hold letters, digits, `_`, `.` and `-` only (write ./{s} for a path)"
+                    ));
+                }
+                Ok(RulePath {
+                    namespace: Some(ns.to_string()),
+                    path: PathBuf::from(path),
+                })
+            }
+            _ => Ok(RulePath::plain(s)),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RulePath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<RulePath, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::fmt::Display for RulePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{ns}:{}", self.path.display()),
+            None => write!(f, "{}", self.path.display()),
+        }
+    }
+}
+
+/// The rule paths in groups of one namespace each, in the order given, as
+/// yr compiles them (a path switches the compiler to its namespace). A
+/// namespace given again after another one would be a second namespace of
+/// the same name in yara-x, whose rules cannot see the first one's: refused.
+pub fn namespace_groups(paths: &[RulePath]) -> Result<Vec<(String, Vec<PathBuf>)>> {
+    let mut groups: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    for p in paths {
+        match groups.last_mut() {
+            Some((ns, list)) if ns == p.ns() => list.push(p.path.clone()),
+            _ => {
+                if groups.iter().any(|(ns, _)| ns == p.ns()) {
+                    return Err(Error::usage(format!(
+                        "rule path {p}: namespace {:?} was given before, with other namespaces between; \
+                         give the paths of one namespace side by side (yara-x would make two namespaces of that name)",
+                        p.ns()
+                    )));
+                }
+                groups.push((p.ns().to_string(), vec![p.path.clone()]));
+            }
+        }
+    }
+    Ok(groups)
+}
+
+/// Every rule file under `paths`, with its namespace: namespace by
+/// namespace in the order given, sorted within each.
+pub fn collect_namespaced(
+    paths: &[RulePath],
+    exts: &Extensions,
+) -> Result<Vec<(String, PathBuf)>> {
+    let all: Vec<PathBuf> = paths.iter().map(|p| p.path.clone()).collect();
+    let mut out = Vec::new();
+    for (ns, group) in namespace_groups(paths)? {
+        for f in collect_rule_files_within(&group, &all, exts)? {
+            out.push((ns.clone(), f));
+        }
+    }
+    Ok(out)
+}
+
 /// Expand rule paths into a sorted list of rule files.
 ///
 /// Nothing under a rule directory is skipped without a word: a symbolic
@@ -64,7 +181,17 @@ impl Extensions {
 /// refused. A file reached twice (a link to a rule file that is compiled
 /// anyway) is compiled once, under its first name in sorted order.
 pub fn collect_rule_files(paths: &[PathBuf], exts: &Extensions) -> Result<Vec<PathBuf>> {
-    let roots = crate::rules::includes::roots(paths);
+    collect_rule_files_within(paths, paths, exts)
+}
+
+/// `collect_rule_files` of `paths`, links allowed to lead anywhere under
+/// `all` (every rule path of the set).
+fn collect_rule_files_within(
+    paths: &[PathBuf],
+    all: &[PathBuf],
+    exts: &Extensions,
+) -> Result<Vec<PathBuf>> {
+    let roots = crate::rules::includes::roots(all);
     let mut files = BTreeSet::new();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| {

@@ -36,8 +36,6 @@ pub struct Included {
 }
 
 pub struct Plan {
-    /// Directories to hand to yara-x as include directories, in order.
-    pub include_dirs: Vec<PathBuf>,
     /// Every file the compiler will include, each once, in the order first
     /// reached.
     pub included: Vec<Included>,
@@ -126,21 +124,33 @@ fn resolve(
     Ok(None) // yara-x reports "include not found" itself
 }
 
-/// `roots`: canonical directories includes may read from.
-/// `files`: (path on disk, name shown, parser output) of the top-level files.
-pub fn check(files: &[(PathBuf, String, &SourceInfo)], roots: &[PathBuf]) -> Result<Plan> {
-    let mut include_dirs: Vec<PathBuf> = Vec::new();
-    for (path, _, _) in files {
+/// The compiler's include directories: the directory of each top-level
+/// file, in order, each once.
+pub fn include_dirs<'a>(files: impl Iterator<Item = &'a Path>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for path in files {
         if let Some(dir) = path
             .canonicalize()
             .ok()
             .and_then(|p| p.parent().map(Path::to_path_buf))
         {
-            if !include_dirs.contains(&dir) {
-                include_dirs.push(dir);
+            if !out.contains(&dir) {
+                out.push(dir);
             }
         }
     }
+    out
+}
+
+/// `roots`: canonical directories includes may read from.
+/// `files`: (path on disk, name shown, parser output) of the top-level files.
+/// `include_dirs`: the directories the compiler is given (`include_dirs`
+/// of every top-level file of the set, all namespaces).
+pub fn check(
+    files: &[(PathBuf, String, &SourceInfo)],
+    include_dirs: &[PathBuf],
+    roots: &[PathBuf],
+) -> Result<Plan> {
     let mut included: Vec<Included> = Vec::new();
     let mut seen: HashSet<PathBuf> = HashSet::new();
     // (including file when nested, its shown name, its include statements)
@@ -178,7 +188,6 @@ pub fn check(files: &[(PathBuf, String, &SourceInfo)], roots: &[PathBuf]) -> Res
         work.extend(nested.into_iter().rev());
     }
     Ok(Plan {
-        include_dirs,
         included,
     })
 }

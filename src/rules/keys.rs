@@ -30,8 +30,8 @@ pub use crate::store::Efp;
 pub struct RuleKeys {
     /// Every declared rule, in source order (private rules included).
     pub rules: Vec<DeclRef>,
-    /// Index into `rules` by identifier (one namespace per ruleset).
-    pub by_name: HashMap<String, usize>,
+    /// Index into `rules` by (namespace, identifier).
+    pub by_name: HashMap<RuleKey, usize>,
     /// Index into `rules` by effective fingerprint.
     pub by_efp: HashMap<Efp, usize>,
     /// Rules whose identity could not be determined, with the reason: they
@@ -150,18 +150,10 @@ pub fn compute(
     per_file_externals: &BTreeSet<&'static str>,
     opts: &CompileOptions,
 ) -> std::result::Result<RuleKeys, String> {
-    let namespace = info
-        .keys()
-        .next()
-        .map(|k| k.0.clone())
-        .unwrap_or_else(|| "default".into());
-    if let Some((ns, id)) = info.keys().find(|k| k.0 != namespace) {
-        return Err(format!("rule {ns}:{id} is in a second namespace"));
-    }
     let (decls, by_name, volatile) = declarations(sources);
     // A compiled rule the parser did not find would mean the parser and
     // the compiler disagree about the set: nothing in it is trusted.
-    if let Some((ns, id)) = info.keys().find(|k| !by_name.contains_key(&k.1)) {
+    if let Some((ns, id)) = info.keys().find(|k| !by_name.contains_key(*k)) {
         return Err(format!(
             "rule {ns}:{id} was compiled but not found by the parser"
         ));
@@ -174,7 +166,6 @@ pub fn compute(
         &Keying {
             ctx: context(opts),
             per_file_externals,
-            namespace: &namespace,
         },
     );
     let mut keys = RuleKeys {
@@ -182,10 +173,10 @@ pub fn compute(
         uncached,
         ..Default::default()
     };
-    for (i, (si, d)) in decls.iter().enumerate() {
+    for (i, (si, ns, d)) in decls.iter().enumerate() {
         keys.by_efp.insert(efp[i], i);
         keys.rules.push(DeclRef {
-            key: (namespace.clone(), d.identifier.clone()),
+            key: (ns.to_string(), d.identifier.clone()),
             efp: efp[i],
             path_dependent: path_dep[i],
             deps: deps[i].clone(),
@@ -196,8 +187,9 @@ pub fn compute(
     Ok(keys)
 }
 
-/// A declaration: its source's index, and the parser's view of it.
-type Decl<'a> = (usize, &'a crate::rules::source::RuleDecl);
+/// A declaration: its source's index, its namespace, and the parser's view
+/// of it.
+type Decl<'a> = (usize, &'a str, &'a crate::rules::source::RuleDecl);
 
 /// Every rule declaration in source order, the index of each name, and the
 /// rules that must never be answered from the cache (with why).
@@ -205,15 +197,16 @@ fn declarations(
     sources: &[Source],
 ) -> (
     Vec<Decl<'_>>,
-    HashMap<String, usize>,
+    HashMap<RuleKey, usize>,
     BTreeMap<usize, String>,
 ) {
     let mut decls: Vec<Decl<'_>> = Vec::new();
-    let mut by_name: HashMap<String, usize> = HashMap::new();
+    let mut by_name: HashMap<RuleKey, usize> = HashMap::new();
     let mut volatile: BTreeMap<usize, String> = BTreeMap::new();
     for (si, s) in sources.iter().enumerate() {
         for d in &s.info.rules {
-            match by_name.get(&d.identifier) {
+            let key = (s.namespace.clone(), d.identifier.clone());
+            match by_name.get(&key) {
                 // Only possible when the compiler also saw both (a file
                 // included twice); the first declaration is the one that
                 // compiled, and neither may be trusted to the cache.
@@ -221,8 +214,8 @@ fn declarations(
                     volatile.insert(first, "declared twice in the sources".into());
                 }
                 None => {
-                    by_name.insert(d.identifier.clone(), decls.len());
-                    decls.push((si, d));
+                    by_name.insert(key, decls.len());
+                    decls.push((si, s.namespace.as_str(), d));
                 }
             }
         }
@@ -230,20 +223,26 @@ fn declarations(
     (decls, by_name, volatile)
 }
 
-/// Per rule, the rules it may depend on: the ones its condition names, and
-/// every global rule.
-fn dependencies(decls: &[Decl<'_>], by_name: &HashMap<String, usize>) -> Vec<Vec<usize>> {
-    let globals: Vec<usize> = (0..decls.len()).filter(|&i| decls[i].1.global).collect();
+/// Per rule, the rules it may depend on: the ones of its namespace its
+/// condition names, and every global rule of its namespace (a rule sees
+/// no other namespace).
+fn dependencies(decls: &[Decl<'_>], by_name: &HashMap<RuleKey, usize>) -> Vec<Vec<usize>> {
+    let mut globals: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (g, (_, ns, d)) in decls.iter().enumerate() {
+        if d.global {
+            globals.entry(ns).or_default().push(g);
+        }
+    }
     decls
         .iter()
         .enumerate()
-        .map(|(i, (_, d))| {
+        .map(|(i, (_, ns, d))| {
             let mut out: BTreeSet<usize> = d
                 .refs
                 .iter()
-                .filter_map(|r| by_name.get(r).copied())
+                .filter_map(|r| by_name.get(&(ns.to_string(), r.clone())).copied())
                 .collect();
-            out.extend(globals.iter().copied());
+            out.extend(globals.get(ns).into_iter().flatten().copied());
             out.remove(&i);
             out.into_iter().collect()
         })
@@ -254,7 +253,6 @@ fn dependencies(decls: &[Decl<'_>], by_name: &HashMap<String, usize>) -> Vec<Vec
 struct Keying<'a> {
     ctx: [u8; 32],
     per_file_externals: &'a BTreeSet<&'static str>,
-    namespace: &'a str,
 }
 
 /// A key nobody else has: for rules that must not be answered from the
@@ -295,19 +293,24 @@ fn component_keys(
                     pd |= path_dep[j];
                 }
             }
-            pd |= decls[i].1.refs.iter().any(|r| {
+            pd |= decls[i].2.refs.iter().any(|r| {
                 PATH_EXTERNALS.contains(&r.as_str()) && k.per_file_externals.contains(r.as_str())
             });
         }
         // Members in source order: their names and match digests.
         for &i in &comp {
-            let d = decls[i].1;
+            let (_, ns, d) = decls[i];
+            // The namespace only when not the default, so the keys of sets
+            // without namespaces stay what they were.
+            if ns != crate::rules::DEFAULT_NAMESPACE {
+                h.update(format!("namespace {ns}\n"));
+            }
             h.update((d.identifier.len() as u64).to_le_bytes());
             h.update(d.identifier.as_bytes());
             h.update(d.match_digest);
             if let Some(why) = volatile.get(&i) {
                 h.update(nonce);
-                uncached.push((format!("{}:{}", k.namespace, d.identifier), why.clone()));
+                uncached.push((format!("{ns}:{}", d.identifier), why.clone()));
             }
         }
         for key in &dep_keys {
@@ -318,7 +321,7 @@ fn component_keys(
             // Each member its own key: the component's, plus its name.
             let mut m = Sha256::new();
             m.update(base);
-            m.update(decls[i].1.identifier.as_bytes());
+            m.update(decls[i].2.identifier.as_bytes());
             let full: [u8; 32] = m.finalize().into();
             efp[i].copy_from_slice(&full[..16]);
             path_dep[i] = pd;
@@ -330,7 +333,12 @@ fn component_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::compile;
+
+    /// The index of a rule of the default namespace.
+    fn idx(k: &RuleKeys, name: &str) -> usize {
+        k.by_name[&("default".to_string(), name.to_string())]
+    }
+    use crate::rules::{compile, RulePath};
     use crate::rules::subset::{closure, compile_subset};
     use crate::rules::Ruleset;
 
@@ -338,13 +346,13 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("r.yar");
         std::fs::write(&f, src).unwrap();
-        let rs = compile("candidate", &[f], &CompileOptions::default()).unwrap();
+        let rs = compile("candidate", &[RulePath::plain(&f)], &CompileOptions::default()).unwrap();
         (d, rs)
     }
 
     fn efp(rs: &Ruleset, name: &str) -> Efp {
         let k = rs.cache.as_ref().unwrap();
-        k.rules[k.by_name[name]].efp
+        k.rules[idx(k, name)].efp
     }
 
     const BASE: &str = r#"
@@ -369,8 +377,8 @@ rule ByName { condition: filename == "x.exe" }
         let (_f, c) = keys_of(&BASE.replace("rule Alone {", "// note\nrule   Alone\n{"));
         assert_eq!(efp(&a, "Alone"), efp(&c, "Alone"));
         let k = a.cache.as_ref().unwrap();
-        assert!(k.rules[k.by_name["ByName"]].path_dependent);
-        assert!(!k.rules[k.by_name["Alone"]].path_dependent);
+        assert!(k.rules[idx(k, "ByName")].path_dependent);
+        assert!(!k.rules[idx(k, "Alone")].path_dependent);
     }
 
     #[test]
@@ -391,8 +399,8 @@ rule ByName { condition: filename == "x.exe" }
             defines: vec![format!("level={v}").parse().unwrap()],
             ..Default::default()
         };
-        let a = compile("candidate", std::slice::from_ref(&f), &opts("1")).unwrap();
-        let b = compile("candidate", std::slice::from_ref(&f), &opts("3")).unwrap();
+        let a = compile("candidate", &[RulePath::plain(&f)], &opts("1")).unwrap();
+        let b = compile("candidate", &[RulePath::plain(&f)], &opts("3")).unwrap();
         assert_ne!(efp(&a, "R"), efp(&b, "R"));
     }
 
@@ -400,7 +408,7 @@ rule ByName { condition: filename == "x.exe" }
     fn subset_compiles_with_its_dependencies_and_scans_alike() {
         let (_d, rs) = keys_of(BASE);
         let k = rs.cache.as_ref().unwrap();
-        let sub = closure(k, &[k.by_name["UsesHelper"]]);
+        let sub = closure(k, &[idx(k, "UsesHelper")]);
         let names: Vec<&str> = sub.iter().map(|&i| k.rules[i].key.1.as_str()).collect();
         assert_eq!(names, vec!["Helper", "UsesHelper"]);
         let rules = compile_subset(&rs, &sub, &CompileOptions::default()).unwrap();
@@ -433,8 +441,8 @@ rule ByName { condition: filename == "x.exe" }
         let (_d, rs) = keys_of(src);
         let k = rs.cache.as_ref().unwrap();
         assert!(k.uncached.is_empty());
-        assert_eq!(k.rules[k.by_name["B"]].deps, vec![k.by_name["A"]]);
-        assert!(k.rules[k.by_name["A"]].deps.is_empty());
+        assert_eq!(k.rules[idx(k, "B")].deps, vec![idx(k, "A")]);
+        assert!(k.rules[idx(k, "A")].deps.is_empty());
     }
 
     #[test]
@@ -460,7 +468,7 @@ rule ByName { condition: filename == "x.exe" }
         )
         .unwrap();
         let normal = rs.cache.as_ref().unwrap();
-        let e = |k: &RuleKeys, n: &str| k.rules[k.by_name[n]].efp;
+        let e = |k: &RuleKeys, n: &str| k.rules[idx(k, n)].efp;
         assert_eq!(k.uncached.len(), normal.rules.len(), "{:?}", k.uncached);
         assert_ne!(e(&k, "Alone"), e(&again, "Alone"));
         assert_ne!(e(&k, "Alone"), e(normal, "Alone"));

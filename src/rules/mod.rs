@@ -1,8 +1,10 @@
 //! Loading and compiling a ruleset (the candidate or the baseline).
 //!
-//! A ruleset is a list of rule files and directories. All files are compiled
-//! into one namespace, as `yr scan` does, so rules may reference each other
-//! across files and a duplicated rule name is an error. Compile errors and
+//! A ruleset is a list of rule files and directories, each optionally
+//! prefixed with a namespace (`NS:PATH`, as `yr scan` takes them). The files
+//! of one namespace are compiled together, as `yr scan` does, so rules may
+//! reference each other across files and a duplicated rule name is an
+//! error; paths without a namespace go into `default`. Compile errors and
 //! warnings are kept exactly as yara-x renders them, for people (stderr) and
 //! for machines (the JSON report).
 
@@ -27,7 +29,7 @@ use std::path::PathBuf;
 
 pub use compile::{compile, compile_files};
 pub use define::{Define, DefineValue};
-pub use files::{collect_rule_files, Extensions};
+pub use files::{collect_rule_files, Extensions, RulePath, DEFAULT_NAMESPACE};
 
 /// External variables that real rule sets (signature-base, LOKI, THOR) expect
 /// the scanner to provide. Declared only when some rule uses them.
@@ -36,12 +38,23 @@ pub const STANDARD_EXTERNALS: &[&str] = &["filename", "filepath", "extension", "
 /// Externals whose value depends on the scanned path, not only on content.
 pub const PATH_EXTERNALS: &[&str] = &["filename", "filepath", "extension"];
 
+/// A top-level rule file to compile: where it is read from, the name
+/// reports give it, and the namespace its rules go into.
+#[derive(Debug, Clone)]
+pub struct RuleFile {
+    pub disk: PathBuf,
+    pub shown: String,
+    pub namespace: String,
+}
+
 /// One source file of a ruleset: a top-level rule file, or a file reached
-/// through `include`.
+/// through `include` (in the namespace of the file that includes it; a file
+/// included from two namespaces is two sources).
 #[derive(Debug, Clone)]
 pub struct Source {
     /// The name diagnostics and reports give it.
     pub origin: String,
+    pub namespace: String,
     pub bytes: Vec<u8>,
     pub info: SourceInfo,
     pub included: bool,
@@ -61,6 +74,23 @@ pub struct RuleInfo {
     pub author: Option<String>,
     /// Fingerprint of the rule's normalised source (see `rules::source`).
     pub fingerprint: Option<String>,
+}
+
+/// A rule's name as reports show it: the identifier, `NS:identifier` when
+/// the rule is not in the default namespace (as exceptions and yr write it).
+pub fn rule_name(namespace: &str, identifier: &str) -> String {
+    if namespace == DEFAULT_NAMESPACE {
+        identifier.to_string()
+    } else {
+        format!("{namespace}:{identifier}")
+    }
+}
+
+impl RuleInfo {
+    /// See `rule_name`.
+    pub fn name(&self) -> String {
+        rule_name(&self.namespace, &self.identifier)
+    }
 }
 
 /// Key of a rule: (namespace, identifier).
@@ -198,7 +228,7 @@ mod tests {
             "rule ok { condition: true }\nrule bad { condition: nope }\n",
         )
         .unwrap();
-        match compile("candidate", &[f], &CompileOptions::default()) {
+        match compile("candidate", &[RulePath::plain(&f)], &CompileOptions::default()) {
             Err(Error::Compile { errors, .. }) => {
                 assert_eq!(errors.len(), 1);
                 assert_eq!(errors[0].line, Some(2));
@@ -232,7 +262,7 @@ mod tests {
         for set in sets {
             let rs = compile(
                 "candidate",
-                std::slice::from_ref(&set),
+                &[RulePath::plain(&set)],
                 &CompileOptions::default(),
             )
             .unwrap_or_else(|e| panic!("{}: {e}", set.display()));
@@ -282,7 +312,7 @@ mod tests {
             "private rule h { condition: true }\nrule u { condition: h }\n",
         )
         .unwrap();
-        let rs = compile("candidate", &[f], &CompileOptions::default()).unwrap();
+        let rs = compile("candidate", &[RulePath::plain(&f)], &CompileOptions::default()).unwrap();
         let compiled: Vec<String> = rs
             .rules
             .get()
@@ -324,7 +354,7 @@ mod tests {
         .unwrap();
         let rs = compile(
             "candidate",
-            std::slice::from_ref(&f),
+            &[RulePath::plain(&f)],
             &CompileOptions::default(),
         )
         .unwrap();
@@ -332,7 +362,7 @@ mod tests {
         assert!(rs.per_file_externals.contains("extension"));
         let g = dir.path().join("plain.yar");
         std::fs::write(&g, "rule p { condition: true }\n").unwrap();
-        let rs = compile("candidate", &[g], &CompileOptions::default()).unwrap();
+        let rs = compile("candidate", &[RulePath::plain(&g)], &CompileOptions::default()).unwrap();
         assert!(!rs.path_dependent());
         assert_eq!(rs.info.values().next().unwrap().line, Some(1));
     }

@@ -5,7 +5,7 @@
 use super::keys::RuleKeys;
 use super::{CompileOptions, Ruleset};
 use crate::error::{Error, Result};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use yara_x::{Rules, SourceCode};
 
 /// `want` and every rule it depends on, transitively, in source order.
@@ -21,16 +21,44 @@ pub fn closure(keys: &RuleKeys, want: &[usize]) -> Vec<usize> {
     (0..seen.len()).filter(|&i| seen[i]).collect()
 }
 
-/// Compile the rules `subset` (a `closure`) of `rs` on their own: every
-/// module any source imports, then the text of the rules in the subset, in
-/// their original order (source by source), so names resolve as they did.
+/// Compile the rules `subset` (a `closure`) of `rs` on their own, each
+/// namespace into its own: every module that namespace's sources import
+/// and its subset's conditions name, then the text of the rules in the
+/// subset, each after the rules it uses (a rule of a top-level file may use
+/// one of a file it includes, which comes later in the sources), so names
+/// resolve as they did.
 pub fn compile_subset(rs: &Ruleset, subset: &[usize], opts: &CompileOptions) -> Result<Rules> {
     let keys = rs.cache.as_ref().map_err(|e| Error::internal(e.clone()))?;
     let mut compiler = crate::rules::compiler::new_compiler(&[], opts, &rs.declared_std)?;
-    // The modules the subset's conditions name, of those any source imports
-    // (an import is namespace-wide, and yara-x runs every imported module on
-    // every file, used or not: importing all of them would parse each file
-    // as PE, ELF, .NET... for one rule that needs none).
+    // Namespace by namespace, in the order the set gives them.
+    let mut by_ns: Vec<(&str, Vec<usize>)> = Vec::new();
+    let mut ordered = subset.to_vec();
+    ordered.sort_by_key(|&i| keys.rules[i].source);
+    for i in ordered {
+        let ns = keys.rules[i].key.0.as_str();
+        match by_ns.iter_mut().find(|(n, _)| *n == ns) {
+            Some((_, list)) => list.push(i),
+            None => by_ns.push((ns, vec![i])),
+        }
+    }
+    for (ns, members) in by_ns {
+        let src = namespace_text(rs, keys, ns, &members)?;
+        compiler
+            .new_namespace(ns)
+            .add_source(SourceCode::from(src.as_str()).with_origin("fpgate-subset"))
+            .map_err(|e| Error::internal(format!("compiling a subset of the rules: {e}")))?;
+    }
+    Ok(compiler.build())
+}
+
+/// The source of one namespace's share of a subset: its imports, then its
+/// rules' text.
+fn namespace_text(rs: &Ruleset, keys: &RuleKeys, ns: &str, subset: &[usize]) -> Result<String> {
+    // The modules the subset's conditions name, of those the namespace's
+    // sources import (an import is namespace-wide, and yara-x runs every
+    // imported module on every file, used or not: importing all of them
+    // would parse each file as PE, ELF, .NET... for one rule that needs
+    // none).
     let named: BTreeSet<&str> = subset
         .iter()
         .filter_map(|&i| {
@@ -46,13 +74,10 @@ pub fn compile_subset(rs: &Ruleset, subset: &[usize], opts: &CompileOptions) -> 
     let imports: BTreeSet<&str> = rs
         .sources
         .iter()
+        .filter(|s| s.namespace == ns)
         .flat_map(|s| s.info.imports.iter().map(String::as_str))
         .filter(|m| named.contains(m))
         .collect();
-    let mut by_source: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for &i in subset {
-        by_source.entry(keys.rules[i].source).or_default().push(i);
-    }
     let mut src = String::new();
     for m in imports {
         src.push_str(&format!(
@@ -60,22 +85,48 @@ pub fn compile_subset(rs: &Ruleset, subset: &[usize], opts: &CompileOptions) -> 
             serde_json::to_string(m).unwrap_or_default()
         ));
     }
-    for (si, mut idx) in by_source {
-        let s = &rs.sources[si];
-        let text = std::str::from_utf8(&s.bytes)
-            .map_err(|_| Error::internal(format!("{} is not UTF-8", s.origin)))?;
-        idx.sort_by_key(|&i| keys.rules[i].span.0);
-        for i in idx {
-            let (a, b) = keys.rules[i].span;
-            let piece = text
-                .get(a..b)
-                .ok_or_else(|| Error::internal(format!("rule span outside {}", s.origin)))?;
-            src.push_str(piece);
-            src.push('\n');
+    for i in dependencies_first(keys, subset) {
+        let s = &rs.sources[keys.rules[i].source];
+        let (a, b) = keys.rules[i].span;
+        let piece = s
+            .bytes
+            .get(a..b)
+            .and_then(|p| std::str::from_utf8(p).ok())
+            .ok_or_else(|| Error::internal(format!("rule span outside {}", s.origin)))?;
+        src.push_str(piece);
+        src.push('\n');
+    }
+    Ok(src)
+}
+
+/// `members` in declaration order, except that each comes after the rules
+/// it depends on (depth first; a cycle of over-approximated dependencies
+/// is cut where it closes, and such a subset then fails to compile, which
+/// sends the run to the full rules).
+fn dependencies_first(keys: &RuleKeys, members: &[usize]) -> Vec<usize> {
+    let wanted: BTreeSet<usize> = members.iter().copied().collect();
+    let mut ordered: Vec<usize> = members.to_vec();
+    ordered.sort_by_key(|&i| (keys.rules[i].source, keys.rules[i].span.0));
+    let mut done: BTreeSet<usize> = BTreeSet::new();
+    let mut out = Vec::with_capacity(members.len());
+    for start in ordered {
+        // (rule, its dependencies not looked at yet)
+        let mut stack: Vec<(usize, std::slice::Iter<'_, usize>)> = Vec::new();
+        if done.insert(start) {
+            stack.push((start, keys.rules[start].deps.iter()));
+        }
+        while let Some((at, deps)) = stack.last_mut() {
+            match deps.find(|d| wanted.contains(d) && !done.contains(d)) {
+                Some(&d) => {
+                    done.insert(d);
+                    stack.push((d, keys.rules[d].deps.iter()));
+                }
+                None => {
+                    out.push(*at);
+                    stack.pop();
+                }
+            }
         }
     }
-    compiler
-        .add_source(SourceCode::from(src.as_str()).with_origin("fpgate-subset"))
-        .map_err(|e| Error::internal(format!("compiling a subset of the rules: {e}")))?;
-    Ok(compiler.build())
+    out
 }

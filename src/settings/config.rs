@@ -6,7 +6,7 @@
 //! silently switch a policy off. Command-line flags override the file.
 
 use crate::error::{Error, Result};
-use crate::rules::{Define, DefineValue};
+use crate::rules::{Define, DefineValue, RulePath};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,10 +40,11 @@ pub struct Config {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesSection {
+    /// `[NS:]PATH` each, as on the command line.
     #[serde(default)]
-    pub candidate: Vec<PathBuf>,
+    pub candidate: Vec<RulePath>,
     #[serde(default)]
-    pub baseline: Vec<PathBuf>,
+    pub baseline: Vec<RulePath>,
     pub baseline_ref: Option<String>,
     /// Extensions of rule files in rule directories [default: yar, yara].
     pub extensions: Option<Vec<String>>,
@@ -155,7 +156,7 @@ impl Config {
     /// config is part of the change it judges, and a rule file is echoed in
     /// compile errors, so a config may not name `/proc/self/environ` as a
     /// rule file. Paths elsewhere are given as flags.
-    pub fn resolve_rules(&self, ps: &[PathBuf], key: &str) -> Result<Vec<PathBuf>> {
+    pub fn resolve_rules(&self, ps: &[RulePath], key: &str) -> Result<Vec<RulePath>> {
         let dir = self.dir.canonicalize().map_err(|e| {
             Error::io(
                 self.dir.display(),
@@ -169,15 +170,15 @@ impl Config {
             .to_path_buf();
         ps.iter()
             .map(|p| {
-                let r = self.resolve(p);
+                let r = self.resolve(&p.path);
                 match r.canonicalize() {
                     Ok(c) if !c.starts_with(&home) => Err(Error::config(self.file.as_deref(), key, format!(
                         "{key}: {} lies outside the config's repository ({}); a config may only name rules in its own repository (give other rule paths as flags)",
-                        p.display(),
+                        p.path.display(),
                         home.display()
                     ))),
                     // A path that does not exist is reported where it is read.
-                    _ => Ok(r),
+                    _ => Ok(p.with_path(r)),
                 }
             })
             .collect()
@@ -326,7 +327,7 @@ level = 3
             Path::new("fpgate.toml"),
         )
         .unwrap();
-        assert_eq!(c.rules.candidate, vec![PathBuf::from("rules/candidate")]);
+        assert_eq!(c.rules.candidate, vec![RulePath::plain("rules/candidate")]);
         assert_eq!(c.corpus.critical, vec!["**/Squirrel.exe".to_string()]);
         assert_eq!(c.scan.threads, Some(2));
         assert_eq!(c.exceptions.strict, Some(true));

@@ -12,7 +12,7 @@ use crate::corpus::WalkOptions;
 use crate::engine::ScanOptions;
 use crate::error::{Error, Result};
 use crate::render::{Format, Output, ReportTarget};
-use crate::rules::CompileOptions;
+use crate::rules::{CompileOptions, RulePath};
 use crate::shard::Shard;
 use crate::verdict::exceptions;
 use crate::verdict::perf::PerfOptions;
@@ -29,7 +29,7 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 << 20;
 #[derive(Debug, Clone)]
 pub enum Baseline {
     None,
-    Paths(Vec<PathBuf>),
+    Paths(Vec<RulePath>),
     GitRef(String),
 }
 
@@ -37,7 +37,7 @@ pub enum Baseline {
 #[derive(Debug, Clone)]
 pub struct Run {
     pub command: RunKind,
-    pub candidate: Vec<PathBuf>,
+    pub candidate: Vec<RulePath>,
     pub baseline: Baseline,
     pub corpus: Vec<PathBuf>,
     pub walk: WalkOptions,
@@ -114,7 +114,7 @@ impl Run {
     /// and outputs. The policy is the default one (`gate` sets its own).
     fn common(
         command: RunKind,
-        candidate: Vec<PathBuf>,
+        candidate: Vec<RulePath>,
         baseline: Baseline,
         c: &CommonArgs,
         cfg: &Config,
@@ -128,6 +128,10 @@ impl Run {
             ));
         }
         check_shard(c)?;
+        crate::rules::files::namespace_groups(&candidate)?;
+        if let Baseline::Paths(p) = &baseline {
+            crate::rules::files::namespace_groups(p)?;
+        }
         let cache = cache_dir(c, cfg)?;
         let mut defines = cfg.defines()?;
         for d in &c.defines {
@@ -270,12 +274,12 @@ fn load(c: &CommonArgs) -> Result<Config> {
 
 /// Flag values win; otherwise the config's (resolved against its directory).
 fn pick(
-    flag: &[PathBuf],
+    flag: &[RulePath],
     cfg: &Config,
-    from_cfg: &[PathBuf],
+    from_cfg: &[RulePath],
     flag_name: &str,
     key: &str,
-) -> Result<Vec<PathBuf>> {
+) -> Result<Vec<RulePath>> {
     if !flag.is_empty() {
         Ok(flag.to_vec())
     } else if !from_cfg.is_empty() {

@@ -25,6 +25,11 @@ pub struct RuleRef {
 }
 
 impl RuleRef {
+    /// See `rules::rule_name`.
+    pub fn name(&self) -> String {
+        crate::rules::rule_name(&self.namespace, &self.identifier)
+    }
+
     fn of(r: &RuleInfo) -> Self {
         RuleRef {
             namespace: r.namespace.clone(),

@@ -69,12 +69,15 @@ pub fn blocking_warnings(
         .filter(|w| match (changes, &w.rule) {
             (None, _) => true,
             (Some(ch), Some(rule)) => {
+                // The rule of that name declared in the warning's file
+                // (the same name may be declared in another namespace).
                 let key = cand
                     .info
-                    .keys()
-                    .find(|(_, id)| id == rule)
-                    .cloned()
-                    .unwrap_or_else(|| ("default".into(), rule.clone()));
+                    .iter()
+                    .find(|(k, i)| &k.1 == rule && i.source == w.file)
+                    .or_else(|| cand.info.iter().find(|(k, _)| &k.1 == rule))
+                    .map(|(k, _)| k.clone())
+                    .unwrap_or_else(|| (crate::rules::DEFAULT_NAMESPACE.into(), rule.clone()));
                 matches!(ch.get(&key), Some(Change::Added | Change::Modified) | None)
             }
             // A warning outside any rule (an import, say) is new only if

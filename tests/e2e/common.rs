@@ -277,4 +277,20 @@ impl Project {
     pub fn run(&self, args: &[&str]) -> Run {
         run(&mut self.cmd(args))
     }
+
+    /// Run `git ARGS...` in the project directory (which it may make a
+    /// repository of); a failure fails the test.
+    pub fn git(&self, args: &[&str]) {
+        let out = std::process::Command::new("git")
+            .current_dir(self.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }

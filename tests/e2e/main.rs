@@ -9,6 +9,7 @@ mod differential;
 mod faults;
 mod gate;
 mod hostile;
+mod namespaces;
 mod oracle;
 mod perf;
 mod policy;
