@@ -205,7 +205,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("r.yar");
         std::fs::write(&f, "rule A { strings: $a = \"abc\" condition: $a }").unwrap();
-        crate::rules::compile("candidate", &[crate::rules::RulePath::plain(&f)], &Default::default()).unwrap()
+        crate::rules::compile(
+            "candidate",
+            &[crate::rules::RulePath::plain(&f)],
+            &Default::default(),
+        )
+        .unwrap()
     }
 
     fn opts() -> ScanOptions {

@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 
 pub const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
-
 /// SARIF wants URIs; report paths are relative (or absolute) file paths.
 fn uri(path: &str) -> String {
     let p = path.strip_prefix("./").unwrap_or(path);

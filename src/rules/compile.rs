@@ -8,7 +8,7 @@ use super::compiler::hash_context;
 use super::files::read_rule_file;
 use super::source::{self, SourceInfo};
 use super::{
-    CompileOptions, Define, RuleFile, RuleInfo, RulePath, RuleKey, Ruleset, Source,
+    CompileOptions, Define, RuleFile, RuleInfo, RuleKey, RulePath, Ruleset, Source,
     STANDARD_EXTERNALS,
 };
 use crate::diagnostic::Diagnostic;
@@ -131,7 +131,11 @@ fn read_sources(
     let mut at = 0;
     while at < files.len() {
         let ns = &files[at].namespace;
-        let end = at + files[at..].iter().take_while(|f| &f.namespace == ns).count();
+        let end = at
+            + files[at..]
+                .iter()
+                .take_while(|f| &f.namespace == ns)
+                .count();
         let tops: Vec<(PathBuf, String, &SourceInfo)> = files[at..end]
             .iter()
             .zip(&sources[at..end])

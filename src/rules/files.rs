@@ -100,7 +100,10 @@ impl std::str::FromStr for RulePath {
                         "{s:?}: write NAMESPACE:PATH with both parts, or ./{s} for a path"
                     ));
                 }
-                if !ns.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+                if !ns
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                {
                     return Err(format!(
                         "{s:?}: namespace {ns:?} may hold letters, digits, `_`, `.` and `-` only (write ./{s} for a path)"
                     ));
@@ -157,10 +160,7 @@ pub fn namespace_groups(paths: &[RulePath]) -> Result<Vec<(String, Vec<PathBuf>)
 
 /// Every rule file under `paths`, with its namespace: namespace by
 /// namespace in the order given, sorted within each.
-pub fn collect_namespaced(
-    paths: &[RulePath],
-    exts: &Extensions,
-) -> Result<Vec<(String, PathBuf)>> {
+pub fn collect_namespaced(paths: &[RulePath], exts: &Extensions) -> Result<Vec<(String, PathBuf)>> {
     let all: Vec<PathBuf> = paths.iter().map(|p| p.path.clone()).collect();
     let mut out = Vec::new();
     for (ns, group) in namespace_groups(paths)? {
@@ -370,5 +370,37 @@ mod tests {
             assert!(Extensions::new(&[bad.into()]).is_err(), "{bad:?}");
         }
         assert!(Extensions::new(&[]).is_err());
+    }
+
+    #[test]
+    fn rule_paths_with_and_without_namespaces() {
+        let p = |s: &str| s.parse::<RulePath>();
+        assert_eq!(p("rules/a").unwrap(), RulePath::plain("rules/a"));
+        let ns = p("team_a:rules/a").unwrap();
+        assert_eq!(
+            (ns.ns(), ns.path.as_path()),
+            ("team_a", Path::new("rules/a"))
+        );
+        assert_eq!(ns.to_string(), "team_a:rules/a");
+        assert_eq!(p("./x:y.yar").unwrap(), RulePath::plain("./x:y.yar"));
+        assert_eq!(p("/abs/x:y").unwrap(), RulePath::plain("/abs/x:y"));
+        for bad in [":a", "ns:", "a b:c", "ns$:c"] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+        let groups = |v: &[&str]| {
+            namespace_groups(&v.iter().map(|s| p(s).unwrap()).collect::<Vec<_>>())
+                .map(|g| g.into_iter().map(|(n, l)| (n, l.len())).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            groups(&["a", "b", "x:c", "x:d", "y:e"]).unwrap(),
+            [
+                ("default".to_string(), 2),
+                ("x".to_string(), 2),
+                ("y".to_string(), 1)
+            ]
+        );
+        // `default` again after `x`: two namespaces of one name in yara-x.
+        assert!(groups(&["a", "x:c", "e"]).is_err());
+        assert!(groups(&["x:a", "y:c", "x:e"]).is_err());
     }
 }

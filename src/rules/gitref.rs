@@ -37,7 +37,11 @@ fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>> {
 }
 
 /// Extract the rule files under `paths` as they were at `rev`.
-pub fn extract(rev: &str, paths: &[RulePath], exts: &crate::rules::Extensions) -> Result<Extracted> {
+pub fn extract(
+    rev: &str,
+    paths: &[RulePath],
+    exts: &crate::rules::Extensions,
+) -> Result<Extracted> {
     if rev.starts_with('-') {
         return Err(Error::git(
             Some(rev),
@@ -101,9 +105,9 @@ fn extract_path(
     exts: &crate::rules::Extensions,
 ) -> Result<(String, Vec<(PathBuf, String)>)> {
     let mut files = Vec::new();
-    let abs = p.canonicalize().map_err(|e| {
-        Error::rule_file(p.display(), format!("rule path {}: {e}", p.display()))
-    })?;
+    let abs = p
+        .canonicalize()
+        .map_err(|e| Error::rule_file(p.display(), format!("rule path {}: {e}", p.display())))?;
     let rel = abs.strip_prefix(top).map_err(|_| {
         Error::git(
             Some(rev),

@@ -187,9 +187,7 @@ pub fn check(
         // Depth-first, in statement order.
         work.extend(nested.into_iter().rev());
     }
-    Ok(Plan {
-        included,
-    })
+    Ok(Plan { included })
 }
 
 /// The directories includes may read from: each rule directory given, and

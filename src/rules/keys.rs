@@ -338,15 +338,20 @@ mod tests {
     fn idx(k: &RuleKeys, name: &str) -> usize {
         k.by_name[&("default".to_string(), name.to_string())]
     }
-    use crate::rules::{compile, RulePath};
     use crate::rules::subset::{closure, compile_subset};
     use crate::rules::Ruleset;
+    use crate::rules::{compile, RulePath};
 
     fn keys_of(src: &str) -> (tempfile::TempDir, Ruleset) {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("r.yar");
         std::fs::write(&f, src).unwrap();
-        let rs = compile("candidate", &[RulePath::plain(&f)], &CompileOptions::default()).unwrap();
+        let rs = compile(
+            "candidate",
+            &[RulePath::plain(&f)],
+            &CompileOptions::default(),
+        )
+        .unwrap();
         (d, rs)
     }
 

@@ -228,7 +228,11 @@ mod tests {
             "rule ok { condition: true }\nrule bad { condition: nope }\n",
         )
         .unwrap();
-        match compile("candidate", &[RulePath::plain(&f)], &CompileOptions::default()) {
+        match compile(
+            "candidate",
+            &[RulePath::plain(&f)],
+            &CompileOptions::default(),
+        ) {
             Err(Error::Compile { errors, .. }) => {
                 assert_eq!(errors.len(), 1);
                 assert_eq!(errors[0].line, Some(2));
@@ -312,7 +316,12 @@ mod tests {
             "private rule h { condition: true }\nrule u { condition: h }\n",
         )
         .unwrap();
-        let rs = compile("candidate", &[RulePath::plain(&f)], &CompileOptions::default()).unwrap();
+        let rs = compile(
+            "candidate",
+            &[RulePath::plain(&f)],
+            &CompileOptions::default(),
+        )
+        .unwrap();
         let compiled: Vec<String> = rs
             .rules
             .get()
@@ -362,7 +371,12 @@ mod tests {
         assert!(rs.per_file_externals.contains("extension"));
         let g = dir.path().join("plain.yar");
         std::fs::write(&g, "rule p { condition: true }\n").unwrap();
-        let rs = compile("candidate", &[RulePath::plain(&g)], &CompileOptions::default()).unwrap();
+        let rs = compile(
+            "candidate",
+            &[RulePath::plain(&g)],
+            &CompileOptions::default(),
+        )
+        .unwrap();
         assert!(!rs.path_dependent());
         assert_eq!(rs.info.values().next().unwrap().line, Some(1));
     }

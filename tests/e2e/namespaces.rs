@@ -11,7 +11,11 @@ use std::collections::BTreeSet;
 fn triples(report: &Value) -> BTreeSet<(String, String, String)> {
     let mut out = BTreeSet::new();
     for class in ["new", "persisting", "excepted"] {
-        for f in report["false_positives"][class].as_array().into_iter().flatten() {
+        for f in report["false_positives"][class]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             for p in f["paths"].as_array().unwrap() {
                 out.insert((
                     f["rule"]["namespace"].as_str().unwrap().to_string(),
@@ -43,9 +47,18 @@ fn engine(p: &Project, groups: &[(&str, &[&str])]) -> BTreeSet<(String, String, 
         if !e.file_type().is_file() {
             continue;
         }
-        let rel = e.path().strip_prefix(p.path()).unwrap().display().to_string();
+        let rel = e
+            .path()
+            .strip_prefix(p.path())
+            .unwrap()
+            .display()
+            .to_string();
         for r in scanner.scan_file(e.path()).unwrap().matching_rules() {
-            out.insert((r.namespace().to_string(), r.identifier().to_string(), rel.clone()));
+            out.insert((
+                r.namespace().to_string(),
+                r.identifier().to_string(),
+                rel.clone(),
+            ));
         }
     }
     out
@@ -66,7 +79,10 @@ fn project() -> Project {
             "rule Dup { strings: $d = \"Downloading\" condition: $d }\n\
              rule UsesDup { strings: $u = \"update\" condition: Dup and $u }\n",
         )
-        .file("plain.yar", "rule Dup { strings: $d = \"Downloading\" condition: $d }\n")
+        .file(
+            "plain.yar",
+            "rule Dup { strings: $d = \"Downloading\" condition: $d }\n",
+        )
         .corpus(&[
             ("pe.exe", b"MZ\x90\x00 Downloading the update"),
             ("elf.bin", b"\x7fELF Downloading the update"),
@@ -77,7 +93,15 @@ fn project() -> Project {
 const PATHS: [&str; 3] = ["team_a:a", "team_b:b", "plain.yar"];
 
 fn scan(p: &Project, rules: &[&str], extra: &[&str]) -> Run {
-    let mut args = vec!["scan", "--no-config", "--corpus", "corpus", "--format", "json", "--rules"];
+    let mut args = vec![
+        "scan",
+        "--no-config",
+        "--corpus",
+        "corpus",
+        "--format",
+        "json",
+        "--rules",
+    ];
     args.extend(rules);
     args.extend(extra);
     p.run(&args)
@@ -132,7 +156,11 @@ fn namespaced_paths_match_what_the_engine_finds_cached_and_not() {
         serde_json::json!(["team_a:a", "team_b:b", "plain.yar"])
     );
     // Five rules, three of them named Dup.
-    assert_eq!(j["rulesets"]["candidate"]["rules"], 5, "{}", j["rulesets"]["candidate"]);
+    assert_eq!(
+        j["rulesets"]["candidate"]["rules"], 5,
+        "{}",
+        j["rulesets"]["candidate"]
+    );
 }
 
 #[test]
@@ -146,14 +174,21 @@ fn a_rule_cannot_see_another_namespace_and_the_error_names_it() {
     // Two: `Helper` is unknown in team_b, as yr says.
     let r = scan(&p, &["team_a:a", "team_b:b"], &[]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.stderr.contains("b/b.yar") && r.stderr.contains("Helper"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("b/b.yar") && r.stderr.contains("Helper"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn bad_namespace_arguments_are_refused_before_anything_is_read() {
     let p = project();
     for (rules, says) in [
-        (vec!["team_a:a", "team_b:b", "team_a:plain.yar"], "side by side"),
+        (
+            vec!["team_a:a", "team_b:b", "team_a:plain.yar"],
+            "side by side",
+        ),
         (vec![":a"], "both parts"),
         (vec!["team_a:"], "both parts"),
         (vec!["te am:a"], "may hold letters"),
@@ -190,9 +225,20 @@ fn gate_compares_rules_namespace_by_namespace_and_exceptions_name_them() {
     let j = r.json();
     let changed: Vec<String> = j["rule_changes"]["modified"]
         .as_array()
-        .unwrap_or_else(|| panic!("{}", serde_json::to_string_pretty(&j["rule_changes"]).unwrap()))
+        .unwrap_or_else(|| {
+            panic!(
+                "{}",
+                serde_json::to_string_pretty(&j["rule_changes"]).unwrap()
+            )
+        })
         .iter()
-        .map(|c| format!("{}:{}", c["namespace"].as_str().unwrap(), c["identifier"].as_str().unwrap()))
+        .map(|c| {
+            format!(
+                "{}:{}",
+                c["namespace"].as_str().unwrap(),
+                c["identifier"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(changed, ["team_b:Dup"]);
     assert_eq!(
@@ -204,10 +250,18 @@ fn gate_compares_rules_namespace_by_namespace_and_exceptions_name_them() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| format!("{}:{}", f["rule"]["namespace"].as_str().unwrap(), f["rule"]["identifier"].as_str().unwrap()))
+        .map(|f| {
+            format!(
+                "{}:{}",
+                f["rule"]["namespace"].as_str().unwrap(),
+                f["rule"]["identifier"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(excepted, ["team_b:UsesDup".to_string()].into());
-    assert!(triples(&j).iter().all(|t| t.0 != "team_b" || t.1 != "UsesDup" || t.2 != "corpus/none.txt"));
+    assert!(triples(&j)
+        .iter()
+        .all(|t| t.0 != "team_b" || t.1 != "UsesDup" || t.2 != "corpus/none.txt"));
     assert_eq!(r.code, 0, "{}", r.stderr);
     // The cached gate says the same.
     let cached = p.run(&["gate", "--format", "json"]);
@@ -222,8 +276,14 @@ fn gate_compares_rules_namespace_by_namespace_and_exceptions_name_them() {
 #[test]
 fn included_files_edits_and_shards_keep_namespaces_apart() {
     let p = project()
-        .file("a/shared.inc", "rule Shared { strings: $s = \"update\" condition: $s }\n")
-        .file("a/inc.yar", "include \"shared.inc\"\nrule UsesShared { condition: Shared }\n")
+        .file(
+            "a/shared.inc",
+            "rule Shared { strings: $s = \"update\" condition: $s }\n",
+        )
+        .file(
+            "a/inc.yar",
+            "include \"shared.inc\"\nrule UsesShared { condition: Shared }\n",
+        )
         .file("b/inc.yar", "include \"../a/shared.inc\"\n");
     let cache = p.join("cache");
     let cache = cache.to_str().unwrap();
@@ -231,7 +291,11 @@ fn included_files_edits_and_shards_keep_namespaces_apart() {
         let cached = scan(&p, &PATHS, &["--cache", cache]);
         let plain = scan(&p, &PATHS, &["--no-cache"]);
         assert_eq!(plain.code, 1, "{what}: {}", plain.stderr);
-        assert!(!cached.stderr.contains("running all rules"), "{what}: {}", cached.stderr);
+        assert!(
+            !cached.stderr.contains("running all rules"),
+            "{what}: {}",
+            cached.stderr
+        );
         assert_eq!(triples(&cached.json()), triples(&plain.json()), "{what}");
         triples(&plain.json())
     };
@@ -256,17 +320,29 @@ fn included_files_edits_and_shards_keep_namespaces_apart() {
     for r in PATHS {
         let (ns, path) = r.split_once(':').unwrap_or(("", r));
         let abs = p.join(path).display().to_string();
-        args.push(if ns.is_empty() { abs } else { format!("{ns}:{abs}") });
+        args.push(if ns.is_empty() {
+            abs
+        } else {
+            format!("{ns}:{abs}")
+        });
     }
     let one = run(fpgate().args(&args).args(["--format", "json"]));
     let mut parts = Vec::new();
     for k in 1..=2 {
         let out = p.join(&format!("part{k}.json"));
-        let r = run(fpgate().args(&args).arg("--shard").arg(format!("{k}/2")).arg("-o").arg(&out));
+        let r = run(fpgate()
+            .args(&args)
+            .arg("--shard")
+            .arg(format!("{k}/2"))
+            .arg("-o")
+            .arg(&out));
         assert_eq!(r.code, 0, "{}", r.stderr);
         parts.push(out);
     }
-    let merged = run(fpgate().arg("merge").args(&parts).args(["--format", "json"]));
+    let merged = run(fpgate()
+        .arg("merge")
+        .args(&parts)
+        .args(["--format", "json"]));
     assert_eq!(merged.code, one.code, "{}", merged.stderr);
     assert_eq!(triples(&merged.json()), triples(&one.json()));
 }

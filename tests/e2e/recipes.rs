@@ -486,6 +486,38 @@ fn the_package_holds_what_install_needs() {
     }
 }
 
+/// What crates.io would be sent passes its checks (metadata, size, the
+/// dependencies resolvable from the registry with the lock file): `cargo
+/// publish --dry-run`. Not verified by a build here: that compiles yara-x
+/// from scratch in a separate target directory (minutes); the installed
+/// binary the recipes use is built from the same files.
+#[test]
+fn the_package_would_publish() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "publish",
+            "--dry-run",
+            "--no-verify",
+            "--locked",
+            "--allow-dirty",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("aborting upload due to dry run"), "{err}");
+    // The only warnings: the tests and benchmarks stay out of the package.
+    for w in err.lines().filter(|l| l.starts_with("warning:")) {
+        assert!(
+            w.contains("is not included in the published package")
+                || w.contains("aborting upload due to dry run"),
+            "{w}"
+        );
+    }
+}
+
 /// Run a recipe's step script with a `$HOME` whose `.fpgate/bin/fpgate` is
 /// the binary under test (as the Actions cache restores it) and no cargo on
 /// PATH: the install step must not build, and must put fpgate on the path.
