@@ -137,6 +137,15 @@ pub struct GateArgs {
     /// Only this warning code blocks (repeatable), e.g. slow_pattern.
     #[arg(long = "deny-warning", value_name = "CODE")]
     pub deny_warning_codes: Vec<String>,
+    /// Known-bad samples (files or directories, read as data only): the
+    /// candidate must keep detecting what the baseline detected; a lost
+    /// detection blocks [default: positives.paths of fpgate.toml].
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub positives: Vec<PathBuf>,
+    /// With --positives: an added or modified rule that detects no sample
+    /// blocks the release.
+    #[arg(long)]
+    pub require_tested: bool,
     /// Check the corpus against this lock (from `fpgate corpus index`):
     /// missing or changed locked files are an error.
     #[arg(long, value_name = "FILE")]

@@ -26,6 +26,9 @@ pub struct Scanned {
     pub baseline: Option<Ruleset>,
     pub corpus: Corpus,
     pub outcomes: Vec<Outcome>,
+    /// `gate --positives`: the samples and their scans (scanned in the
+    /// same pass as the corpus, split off after it).
+    pub positives: Option<(Corpus, Vec<Outcome>)>,
     pub lock: Option<Lock>,
     /// A sharded run: where its files sit in the whole corpus.
     pub shard: Option<crate::shard::select::ShardRun>,
@@ -65,6 +68,14 @@ pub fn conclude(
             interrupted: interrupt::interrupted(),
             policy: &s.policy,
             performance,
+            positives: done.positives.as_ref().zip(s.positives.as_ref()).map(
+                |((corpus, outcomes), o)| verdict::detections::Positives {
+                    corpus,
+                    outcomes,
+                    meta: &o.meta,
+                    require_tested: o.require_tested,
+                },
+            ),
         },
         done.lock.as_ref().zip(s.lock.as_deref()),
     )?;
@@ -156,7 +167,11 @@ pub fn finish(inp: verdict::Inputs<'_>, lock: Option<(&Lock, &Path)>) -> Result<
 struct Prepared {
     candidate: Ruleset,
     baseline: Option<Ruleset>,
+    /// The corpus, with the positives' files after its own.
     corpus: Corpus,
+    /// The positives: roots and skipped entries, and how many files (the
+    /// last ones of `corpus`).
+    positives: Option<(Corpus, usize)>,
     prehashed: Vec<Option<PreHashed>>,
     cache: Option<Cache>,
 }
@@ -168,6 +183,7 @@ pub fn scan(s: &Run) -> Result<Scanned> {
         candidate,
         baseline,
         corpus,
+        positives,
         prehashed,
         mut cache,
     } = prepare(s)?;
@@ -176,7 +192,7 @@ pub fn scan(s: &Run) -> Result<Scanned> {
         .as_ref()
         .map(|p| crate::corpus::lock::load(p))
         .transpose()?;
-    let (corpus, prehashed, shard) = match s.shard {
+    let (mut corpus, prehashed, shard) = match s.shard {
         None => (corpus, prehashed, None),
         Some(sh) => crate::shard::select::select(
             corpus,
@@ -206,7 +222,7 @@ pub fn scan(s: &Run) -> Result<Scanned> {
             }
         }
     }
-    let outcomes = engine::scan_files(
+    let mut outcomes = engine::scan_files(
         &corpus.files,
         &prehashed,
         &sets,
@@ -229,7 +245,18 @@ pub fn scan(s: &Run) -> Result<Scanned> {
     if let Some(shard) = &shard {
         shard.check_locked(&corpus, &outcomes, lock.as_ref().zip(s.lock.as_deref()))?;
     }
+    let positives = match positives {
+        Some((mut p, n)) => {
+            let at = corpus.files.len() - n;
+            p.files = corpus.files.split_off(at);
+            let theirs = outcomes.split_off(at);
+            disjoint_contents(&corpus, &outcomes, &p, &theirs)?;
+            Some((p, theirs))
+        }
+        None => None,
+    };
     Ok(Scanned {
+        positives,
         profile: s.scan.profile.then(|| engine::take_profile(50)),
         candidate,
         baseline,
@@ -282,11 +309,12 @@ fn prepare(s: &Run) -> Result<Prepared> {
     });
     let candidate = candidate?;
     let baseline = baseline?;
-    let (corpus, prehashed, cache) = walked?;
+    let (corpus, positives, prehashed, cache) = walked?;
     Ok(Prepared {
         candidate,
         baseline,
         corpus,
+        positives,
         prehashed,
         cache,
     })
@@ -295,18 +323,101 @@ fn prepare(s: &Run) -> Result<Prepared> {
 /// Walk the corpus, look the files up in the stat cache, then hash the
 /// others on the otherwise idle core until the rules are compiled; the scan
 /// reuses those hashes.
-fn walk_and_hash(
-    s: &Run,
-    mut cache: Option<Cache>,
-    compiled: &AtomicBool,
-) -> Result<(Corpus, Vec<Option<PreHashed>>, Option<Cache>)> {
-    let c = corpus::walk(&s.corpus, &s.walk)?;
+fn walk_and_hash(s: &Run, mut cache: Option<Cache>, compiled: &AtomicBool) -> Result<Walked> {
+    let mut c = corpus::walk(&s.corpus, &s.walk)?;
+    let positives = match &s.positives {
+        Some(p) => {
+            let mut pos = walk_positives(&p.paths, &c, s.walk.follow_symlinks)?;
+            let n = pos.files.len();
+            // Scanned with the corpus; split off again after the scan.
+            c.files.append(&mut pos.files);
+            Some((pos, n))
+        }
+        None => None,
+    };
     let known = match cache.as_mut() {
         Some(cache) => crate::cache::stat_lookup(cache, &c.files, s.scan.follow_symlinks),
         None => Vec::new(),
     };
     let pre = crate::corpus::read::prehash(&c.files, known, &s.scan.limits(), compiled);
-    Ok((c, pre, cache))
+    Ok((c, positives, pre, cache))
+}
+
+/// The corpus (positives appended), the positives' roots and skipped
+/// entries, the early hashes, the cache.
+type Walked = (
+    Corpus,
+    Option<(Corpus, usize)>,
+    Vec<Option<PreHashed>>,
+    Option<Cache>,
+);
+
+/// Walk the known-bad samples (no tier or exclude globs: every sample
+/// counts). A path that does not exist or holds no file is an error, and so
+/// is a sample that is also a corpus file.
+fn walk_positives(paths: &[std::path::PathBuf], clean: &Corpus, follow: bool) -> Result<Corpus> {
+    let opts = corpus::WalkOptions {
+        follow_symlinks: follow,
+        ..Default::default()
+    };
+    let pos = corpus::walk(paths, &opts).map_err(|e| match e {
+        Error::Corpus { path, message } => Error::input(
+            "positives",
+            path.unwrap_or_else(|| "--positives".into()),
+            message.replacen("corpus", "positives", 1),
+        ),
+        other => other,
+    })?;
+    let canon = |f: &corpus::CorpusFile| f.path.canonicalize().unwrap_or_else(|_| f.path.clone());
+    let clean_files: std::collections::HashMap<std::path::PathBuf, &str> = clean
+        .files
+        .iter()
+        .map(|f| (canon(f), f.display.as_str()))
+        .collect();
+    for f in &pos.files {
+        if let Some(other) = clean_files.get(&canon(f)) {
+            return Err(Error::input(
+                "positives",
+                &f.display,
+                format!(
+                    "{} is both a known-bad sample and a clean corpus file ({other}): a file is one or the other",
+                    f.display
+                ),
+            ));
+        }
+    }
+    Ok(pos)
+}
+
+/// A content that is both a sample and a clean file is an error naming
+/// both paths (it would be a false positive and a detection at once).
+fn disjoint_contents(
+    clean: &Corpus,
+    clean_out: &[Outcome],
+    pos: &Corpus,
+    pos_out: &[Outcome],
+) -> Result<()> {
+    let mut seen: std::collections::HashMap<[u8; 32], &str> = std::collections::HashMap::new();
+    for (f, o) in clean.files.iter().zip(clean_out) {
+        if let Outcome::Scanned { sha256, .. } = o {
+            seen.entry(*sha256).or_insert(f.display.as_str());
+        }
+    }
+    for (f, o) in pos.files.iter().zip(pos_out) {
+        if let Outcome::Scanned { sha256, .. } = o {
+            if let Some(other) = seen.get(sha256) {
+                return Err(Error::input(
+                    "positives",
+                    &f.display,
+                    format!(
+                        "sample {} has the same content as the clean corpus file {other}: a content is known-bad or known-clean, not both",
+                        f.display
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn compile_baseline(s: &Run) -> Result<Option<Ruleset>> {

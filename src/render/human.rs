@@ -19,6 +19,7 @@ pub fn render(r: &Report, style: Style) -> String {
     let mut out = String::new();
     for part in [
         findings,
+        detections,
         blocking_warnings,
         exceptions,
         rule_changes,
@@ -333,6 +334,117 @@ fn warnings(out: &mut String, r: &Report, style: Style) {
     }
 }
 
+/// `gate --positives`: lost detections in full (with the patterns that
+/// matched in the baseline), gained and excepted ones, missed and
+/// untestable expected samples, untested rules.
+fn detections(out: &mut String, r: &Report, style: Style) {
+    use crate::verdict::detections::ExpectedStatus;
+    let Some(d) = &r.detections else { return };
+    section(
+        out,
+        style,
+        &d.lost,
+        &style.red("LOST detections"),
+        "the baseline detected these known-bad samples, the candidate does not (shown: what matched in the baseline); these block the release",
+    );
+    section(
+        out,
+        style,
+        &d.excepted,
+        &style.dim("EXCEPTED lost detections"),
+        "covered by a lost_detection exception: reported, not blocking",
+    );
+    section(
+        out,
+        style,
+        &d.gained,
+        &style.green("GAINED detections"),
+        "known-bad samples only the candidate detects",
+    );
+    let _ = writeln!(
+        out,
+        "DETECTIONS over {} known-bad sample(s) ({} scanned): {} kept, {} gained, {} lost, {} excepted",
+        d.samples, d.scanned_samples, d.counts.kept, d.counts.gained, d.counts.lost, d.counts.excepted
+    );
+    for renamed in d.kept.iter().filter(|f| !f.notes.is_empty()) {
+        let _ = writeln!(
+            out,
+            "  kept       {}  {} ({})",
+            term(&renamed.rule.name()),
+            term(&renamed.paths.join(", ")),
+            term(&renamed.notes.join("; "))
+        );
+    }
+    for x in &d.expected_samples {
+        let word = match x.status {
+            ExpectedStatus::Detected => continue,
+            ExpectedStatus::Missed if x.blocking => style.red("missed    "),
+            ExpectedStatus::Missed => "missed    ".to_string(),
+            ExpectedStatus::Untestable => style.yellow("untestable"),
+        };
+        let _ = writeln!(
+            out,
+            "  {word} {}  {}:{}  {} = {}  {}",
+            term(&crate::rules::rule_name(&x.namespace, &x.identifier)),
+            term(x.source.as_deref().unwrap_or("?")),
+            x.line.unwrap_or(0),
+            term(&x.meta),
+            x.hash,
+            if x.paths.is_empty() {
+                "(no such sample: nothing tested)".to_string()
+            } else {
+                format!("({})", term(&x.paths.join(", ")))
+            }
+        );
+    }
+    if d.counts.expected_detected > 0 {
+        let _ = writeln!(
+            out,
+            "  {} sample(s) named in rule meta detected as expected",
+            d.counts.expected_detected
+        );
+    }
+    if !d.untested_rules.is_empty() {
+        let blocking = d.untested_rules.iter().filter(|u| u.blocking).count();
+        let _ = writeln!(
+            out,
+            "UNTESTED rules ({}): detect no known-bad sample{}",
+            d.untested_rules.len(),
+            if blocking > 0 {
+                format!("; {blocking} added or modified, blocking under --require-tested")
+            } else {
+                String::new()
+            }
+        );
+        // The blocking ones first, then the others, up to a screenful.
+        let mut list: Vec<_> = d.untested_rules.iter().collect();
+        list.sort_by_key(|u| !u.blocking);
+        for u in list.iter().take(20) {
+            let _ = writeln!(
+                out,
+                "  {}{}  {}:{}",
+                if u.blocking {
+                    style.red("blocks ")
+                } else {
+                    String::new()
+                },
+                term(&crate::rules::rule_name(&u.namespace, &u.identifier)),
+                term(u.source.as_deref().unwrap_or("?")),
+                u.line.unwrap_or(0)
+            );
+        }
+        if list.len() > 20 {
+            let _ = writeln!(
+                out,
+                "  ... {} more (all in the JSON report)",
+                list.len() - 20
+            );
+        }
+    }
+    out.push('\n');
+}
+
+/// One list of findings under its title, grouped by rule.
 fn section(out: &mut String, style: Style, list: &[Finding], title: &str, note: &str) {
     if list.is_empty() {
         return;

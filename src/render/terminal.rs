@@ -64,6 +64,12 @@ pub fn verdict_line(r: &Report, style: Style) -> String {
         if c.exceptions_stale > 0 {
             w.push_str(&format!(", {} stale exception(s)", c.exceptions_stale));
         }
+        if let Some(d) = &r.detections {
+            w.push_str(&format!(
+                ", {} lost detection(s) of {} known-bad sample(s)",
+                d.counts.lost, d.samples
+            ));
+        }
         w
     };
     // Files answered from the results cache count as scanned (their

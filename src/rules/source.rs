@@ -27,7 +27,7 @@ use yara_x_parser::Parser;
 
 /// Bumped whenever what `analyse` computes changes: parses kept in the
 /// results cache under another version are not used.
-pub const ANALYSIS_VERSION: u32 = 2;
+pub const ANALYSIS_VERSION: u32 = 3;
 
 /// An `include "..."` statement, with the file name exactly as the compiler
 /// will look it up.
@@ -118,8 +118,15 @@ pub fn analyse(src: &[u8]) -> SourceInfo {
 
     // Includes and imports: the items the compiler itself acts on.
     let ast = AST::from(CSTStream::new(src, events.into_iter()));
-    // (identifier, tags, description, author) of each rule, in order.
-    type Described = (String, Vec<String>, Option<String>, Option<String>);
+    // What the AST says of each rule, in order.
+    struct Described {
+        identifier: String,
+        tags: Vec<String>,
+        description: Option<String>,
+        author: Option<String>,
+        private: bool,
+        hashes: Vec<(String, String)>,
+    }
     let mut described: Vec<Described> = Vec::new();
     for item in ast.items() {
         match item {
@@ -136,16 +143,30 @@ pub fn analyse(src: &[u8]) -> SourceInfo {
                         .filter(|m| m.identifier.name == key)
                         .find_map(|m| text(&m.value))
                 };
-                described.push((
-                    rule.identifier.name.to_string(),
-                    rule.tags
+                let hashes = rule
+                    .meta
+                    .iter()
+                    .flatten()
+                    .filter_map(|m| {
+                        let v = text(&m.value)?.trim().to_ascii_lowercase();
+                        let digest = matches!(v.len(), 32 | 40 | 64)
+                            && v.bytes().all(|b| b.is_ascii_hexdigit());
+                        digest.then(|| (m.identifier.name.to_string(), v))
+                    })
+                    .collect();
+                described.push(Described {
+                    identifier: rule.identifier.name.to_string(),
+                    tags: rule
+                        .tags
                         .iter()
                         .flatten()
                         .map(|t| t.name.to_string())
                         .collect(),
-                    meta("description"),
-                    meta("author"),
-                ));
+                    description: meta("description"),
+                    author: meta("author"),
+                    private: rule.flags.contains(yara_x_parser::ast::RuleFlags::Private),
+                    hashes,
+                });
             }
             Item::Include(inc) => info.includes.push(IncludeDecl {
                 target: inc.file_name.to_string(),
@@ -159,11 +180,16 @@ pub fn analyse(src: &[u8]) -> SourceInfo {
     // Attach what the AST says of each rule, in declaration order.
     let mut next = 0;
     for r in &mut info.rules {
-        if let Some(k) = described[next..].iter().position(|d| d.0 == r.identifier) {
+        if let Some(k) = described[next..]
+            .iter()
+            .position(|d| d.identifier == r.identifier)
+        {
             let d = &described[next + k];
-            r.tags = d.1.clone();
-            r.description = d.2.clone();
-            r.author = d.3.clone();
+            r.tags = d.tags.clone();
+            r.description = d.description.clone();
+            r.author = d.author.clone();
+            r.private = d.private;
+            r.hashes = d.hashes.clone();
             next += k + 1;
         }
     }

@@ -28,6 +28,10 @@ pub struct RuleDecl {
     /// sha256 of the tokens that can change what the rule matches: the
     /// fingerprint's tokens without the `meta:` block and the tags.
     pub match_digest: [u8; 32],
+    /// `match_digest` without the rule's own name: equal for a rule and
+    /// the same rule renamed.
+    #[serde(default)]
+    pub body_digest: [u8; 32],
     /// Byte span of the whole declaration (modifiers to closing brace).
     pub start: usize,
     pub end: usize,
@@ -40,6 +44,14 @@ pub struct RuleDecl {
     pub tags: Vec<String>,
     pub description: Option<String>,
     pub author: Option<String>,
+    /// `private rule`: the engine never reports it as matching.
+    #[serde(default)]
+    pub private: bool,
+    /// Every string meta whose value is a hex digest (32, 40 or 64 hex
+    /// digits: md5, sha1, sha256), as (key, lowercase value): the samples
+    /// the rule says it detects.
+    #[serde(default)]
+    pub hashes: Vec<(String, String)>,
     /// Each pattern definition: byte span and identifier (`$a`, or `$`).
     pub patterns: Vec<(usize, usize, String)>,
 }
@@ -88,6 +100,8 @@ impl Lines {
 struct Acc {
     fp: Sha256,
     matching: Sha256,
+    /// `matching` without the rule's own name.
+    body: Sha256,
     identifier: Option<String>,
     ident_offset: usize,
     start: Option<usize>,
@@ -161,6 +175,7 @@ impl Acc {
         Acc {
             fp: Sha256::new(),
             matching: Sha256::new(),
+            body: Sha256::new(),
             identifier: None,
             ident_offset: 0,
             start: None,
@@ -209,6 +224,12 @@ impl Acc {
         hash_token(&mut self.fp, kind, text);
         if self.descriptive == 0 {
             hash_token(&mut self.matching, kind, text);
+            let own_name = kind == SyntaxKind::IDENT
+                && self.identifier.is_none()
+                && self.last_kind == Some(SyntaxKind::RULE_KW);
+            if !own_name {
+                hash_token(&mut self.body, kind, text);
+            }
         }
         if kind == SyntaxKind::PATTERN_IDENT {
             if let Some((_, id)) = self.pattern.as_mut().filter(|p| p.1.is_empty()) {
@@ -243,6 +264,7 @@ fn finish(a: Acc, lines: &Lines, info: &mut Read) {
         end_line: lines.line(a.end.saturating_sub(1)),
         fingerprint: format!("{FINGERPRINT_SCHEME}:{}", crate::util::hex::hex(&fp)),
         match_digest: a.matching.finalize().into(),
+        body_digest: a.body.finalize().into(),
         start,
         end: a.end,
         global: a.global,
@@ -250,6 +272,8 @@ fn finish(a: Acc, lines: &Lines, info: &mut Read) {
         tags: Vec::new(),
         description: None,
         author: None,
+        private: false,
+        hashes: Vec::new(),
         patterns: a.patterns,
     });
 }

@@ -26,6 +26,8 @@ pub struct Config {
     pub exceptions: ExceptionsSection,
     #[serde(default)]
     pub warnings: WarningsSection,
+    #[serde(default)]
+    pub positives: PositivesSection,
     /// External variables, typed as TOML types.
     #[serde(default)]
     pub defines: BTreeMap<String, toml::Value>,
@@ -53,6 +55,18 @@ pub struct RulesSection {
     /// `--ignore-module` for each.
     #[serde(default)]
     pub ignore_modules: Vec<String>,
+}
+
+/// `[positives]`: known-bad samples for `gate` (detection regression).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PositivesSection {
+    #[serde(default)]
+    pub paths: Vec<PathBuf>,
+    /// Meta keys whose hex digests name a rule's samples.
+    pub meta: Option<Vec<String>>,
+    /// `--require-tested`.
+    pub require_tested: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -25,6 +25,15 @@ use std::time::Duration;
 pub const DEFAULT_TIMEOUT_SECS: u64 = 60;
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 256 << 20;
 
+/// `gate --positives`: the known-bad samples and what is asked of them.
+#[derive(Debug, Clone)]
+pub struct PositivesOptions {
+    pub paths: Vec<PathBuf>,
+    /// Meta keys that name a rule's samples.
+    pub meta: Vec<String>,
+    pub require_tested: bool,
+}
+
 /// Where the baseline comes from.
 #[derive(Debug, Clone)]
 pub enum Baseline {
@@ -49,6 +58,8 @@ pub struct Run {
     pub lock: Option<PathBuf>,
     /// `gate --perf`.
     pub perf: Option<PerfOptions>,
+    /// `gate --positives`.
+    pub positives: Option<PositivesOptions>,
     /// Results cache directory; `None`: no cache.
     pub cache: Option<PathBuf>,
     pub shard: Option<Shard>,
@@ -102,6 +113,7 @@ impl Run {
         let perf = perf_options(a, &baseline)?;
         let mut run = Run::common(RunKind::Gate, candidate, baseline, &a.common, &cfg)?;
         run.perf = perf;
+        run.positives = positives(a, &cfg, &run)?;
         run.policy = gate_policy(a, &cfg, &run.policy)?;
         run.lock = a
             .lock
@@ -172,6 +184,7 @@ impl Run {
             },
             lock: None,
             perf: None,
+            positives: None,
             cache,
             shard: c.shard,
             output: output(&c.out)?,
@@ -382,6 +395,49 @@ fn cache_dir(c: &CommonArgs, cfg: &Config) -> Result<Option<PathBuf>> {
 
 /// `gate --perf`: checked here, so a run that cannot measure is refused
 /// before it scans.
+/// `--positives` / `[positives]`: refused with `--shard` (a sharded run
+/// does not carry the samples to `merge` yet) and with paths that are also
+/// corpus paths.
+fn positives(a: &GateArgs, cfg: &Config, run: &Run) -> Result<Option<PositivesOptions>> {
+    let paths = if !a.positives.is_empty() {
+        a.positives.clone()
+    } else {
+        cfg.resolve_all(&cfg.positives.paths)
+    };
+    if paths.is_empty() {
+        if a.require_tested {
+            return Err(Error::usage(
+                "--require-tested needs known-bad samples: give --positives PATH",
+            ));
+        }
+        return Ok(None);
+    }
+    if run.shard.is_some() {
+        return Err(Error::usage(
+            "--positives cannot be combined with --shard yet: run the detection check unsharded",
+        ));
+    }
+    let meta = match &cfg.positives.meta {
+        Some(m) if m.iter().any(|k| k.trim().is_empty()) => {
+            return Err(Error::config(
+                cfg.file.as_deref(),
+                "positives.meta",
+                "positives.meta: a meta key is empty",
+            ))
+        }
+        Some(m) => m.clone(),
+        None => crate::verdict::detections::DEFAULT_META
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    Ok(Some(PositivesOptions {
+        paths,
+        meta,
+        require_tested: a.require_tested || cfg.positives.require_tested.unwrap_or(false),
+    }))
+}
+
 fn perf_options(a: &GateArgs, baseline: &Baseline) -> Result<Option<PerfOptions>> {
     if !a.perf {
         return Ok(None);

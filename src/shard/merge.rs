@@ -39,6 +39,8 @@ impl Merged {
             interrupted: self.interrupted,
             policy: &self.policy,
             performance: None,
+            // Sharded runs refuse --positives (see settings).
+            positives: None,
         }
     }
 }

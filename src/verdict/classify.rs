@@ -128,8 +128,8 @@ fn findings(
     let mut findings = FalsePositives::default();
     for ((class, rule, sha), (paths, patterns)) in found {
         let ruleset = match class {
-            Class::Fixed => baseline.unwrap_or(candidate),
-            Class::New | Class::Persisting => candidate,
+            Class::Fixed | Class::Lost => baseline.unwrap_or(candidate),
+            _ => candidate,
         };
         let g = &groups[&sha];
         let f = Finding {
@@ -142,8 +142,8 @@ fn findings(
             },
             rule: rule_info(ruleset, &rule),
             rule_change: match (changes, class) {
-                (Some(map), Class::New | Class::Persisting) => map.get(&rule).copied(),
-                _ => None,
+                (Some(_), Class::Fixed | Class::Lost) | (None, _) => None,
+                (Some(map), _) => map.get(&rule).copied(),
             },
             sha256: crate::util::hex::hex(&sha),
             size: g.size,
@@ -154,9 +154,9 @@ fn findings(
             notes: Vec::new(),
         };
         match class {
-            Class::New => findings.new.push(f),
-            Class::Persisting => findings.persisting.push(f),
-            Class::Fixed => findings.fixed.push(f),
+            Class::New | Class::Gained => findings.new.push(f),
+            Class::Persisting | Class::Kept => findings.persisting.push(f),
+            Class::Fixed | Class::Lost => findings.fixed.push(f),
         }
     }
     findings

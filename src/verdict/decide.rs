@@ -23,6 +23,8 @@ pub struct Facts<'a> {
     pub performance: Option<&'a PerfReport>,
     /// Candidate rules the engine could not evaluate.
     pub unevaluated: &'a [crate::rules::Unevaluated],
+    /// `gate --positives`: the detections' counts.
+    pub detections: Option<&'a crate::verdict::detections::DetectionCounts>,
 }
 
 /// Decide the verdict of a run under `policy`.
@@ -37,7 +39,9 @@ pub fn decide(f: &Facts<'_>, policy: &Policy) -> Verdict {
         .collect();
     let strict_fail = policy.strict && counts.exceptions_stale > 0;
     let perf_blocks = f.performance.is_some_and(|p| p.blocked);
-    let blocked = !blocking.is_empty() || !f.blocking_warnings.is_empty() || strict_fail;
+    let detections_block = f.detections.is_some_and(|d| d.blocking > 0);
+    let blocked =
+        !blocking.is_empty() || !f.blocking_warnings.is_empty() || strict_fail || detections_block;
     let result = if blocked || perf_blocks {
         Exit::Blocked
     } else if f.interrupted
@@ -58,6 +62,24 @@ pub fn decide(f: &Facts<'_>, policy: &Policy) -> Verdict {
         reasons: reasons(f, &blocking, &counts, policy),
         counts,
     }
+}
+
+/// The detection-regression reasons, one line each.
+fn detection_reasons(d: &crate::verdict::detections::DetectionCounts) -> Vec<String> {
+    let mut out = Vec::new();
+    if d.lost > 0 {
+        out.push(format!(
+            "{} detection(s) of known-bad samples lost without an exception",
+            d.lost
+        ));
+    }
+    let other = d.blocking - d.lost;
+    if other > 0 {
+        out.push(format!(
+            "{other} added or modified rule(s) miss a sample their meta names, or detect no sample under --require-tested"
+        ));
+    }
+    out
 }
 
 /// Why the verdict is what it is, one line each, most important first.
@@ -83,6 +105,9 @@ fn reasons(f: &Facts<'_>, blocking: &[&Finding], counts: &Counts, policy: &Polic
         reasons.push(format!(
             "{crit} blocking false positive(s) on critical files"
         ));
+    }
+    if let Some(d) = f.detections {
+        reasons.extend(detection_reasons(d));
     }
     if !f.blocking_warnings.is_empty() {
         reasons.push(format!(

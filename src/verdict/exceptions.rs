@@ -1,5 +1,8 @@
 //! Accepted false positives: one `[[exception]]` per (rule, clean file),
-//! each with a reason, an owner and an expiry date.
+//! each with a reason, an owner and an expiry date. The same file accepts
+//! lost detections (a rule that no longer detects a known-bad sample,
+//! `gate --positives`) with `kind = "lost_detection"`; the sample is then
+//! named by `sha256` or `path` as a clean file is.
 //!
 //! ```toml
 //! [[exception]]
@@ -11,6 +14,7 @@
 //! expires = "2027-03-31"
 //! # rule_fingerprint = "v2:<hex>" # lapses when the rule's body changes
 //! # critical = true             # needed to cover a critical file
+//! # kind = "lost_detection"     # accepts a lost detection instead
 //! ```
 
 use crate::error::{Error, Result};
@@ -45,6 +49,26 @@ struct RawException {
     rule_fingerprint: Option<Spanned<String>>,
     #[serde(default)]
     critical: bool,
+    kind: Option<Spanned<String>>,
+}
+
+/// What an exception accepts.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A rule matching a known-clean file.
+    #[default]
+    FalsePositive,
+    /// A rule no longer detecting a known-bad sample it detected before.
+    LostDetection,
+}
+
+impl Kind {
+    pub fn is_false_positive(&self) -> bool {
+        *self == Kind::FalsePositive
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -65,9 +89,11 @@ pub struct Exception {
     pub expires: Date,
     pub rule_fingerprint: Option<String>,
     pub critical: bool,
+    pub kind: Kind,
 }
 
 impl Exception {
+    /// Matches the rule `namespace:identifier`.
     pub fn matches_rule(&self, namespace: &str, identifier: &str) -> bool {
         self.identifier == identifier && self.namespace.as_deref().is_none_or(|ns| ns == namespace)
     }
@@ -119,6 +145,9 @@ pub struct ExceptionReport {
     pub critical: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule_fingerprint: Option<String>,
+    /// Absent for a false-positive exception.
+    #[serde(default, skip_serializing_if = "Kind::is_false_positive")]
+    pub kind: Kind,
     pub status: Status,
     /// False positives (rule, content) it covered.
     pub applied_to: usize,
@@ -148,6 +177,7 @@ impl ExceptionReport {
             expires: e.expires.to_string(),
             critical: e.critical,
             rule_fingerprint: e.rule_fingerprint.clone(),
+            kind: e.kind,
             status,
             applied_to,
             detail,
@@ -239,7 +269,19 @@ impl Entry<'_> {
             namespace,
             identifier,
             critical: r.critical,
+            kind: self.kind(&r)?,
         })
+    }
+
+    fn kind(&self, r: &RawException) -> Result<Kind> {
+        match r.kind.as_ref().map(|k| (k.get_ref().trim(), k.span().start)) {
+            None | Some(("false_positive", _)) => Ok(Kind::FalsePositive),
+            Some(("lost_detection", _)) => Ok(Kind::LostDetection),
+            Some((other, at)) => Err(self.bad(
+                self.at(at),
+                format!("`kind` is \"false_positive\" (the default) or \"lost_detection\", not {other:?}"),
+            )),
+        }
     }
 
     fn target(&self, r: &RawException) -> Result<Target> {

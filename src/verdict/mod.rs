@@ -6,6 +6,7 @@
 pub mod changes;
 pub mod classify;
 pub mod decide;
+pub mod detections;
 pub mod exceptions;
 pub mod perf;
 pub mod policy;
@@ -29,6 +30,8 @@ pub struct Inputs<'a> {
     pub policy: &'a Policy,
     /// `gate --perf`: the measurement, which may block.
     pub performance: Option<perf::PerfReport>,
+    /// `gate --positives`: the known-bad samples' scans.
+    pub positives: Option<detections::Positives<'a>>,
 }
 
 /// Build the report: classify, apply the policy, decide.
@@ -44,15 +47,49 @@ pub fn build(inp: Inputs<'_>) -> Report {
         changes.as_ref().map(|c| &c.1),
     );
     let mut fps = c.findings;
-    let exceptions = inp.policy.exceptions.as_ref().map(|set| {
-        let (excepted, entries) =
-            policy::apply_exceptions(set, inp.policy.date(), &mut fps.new, &mut fps.persisting);
+    let mut unscanned = c.unscanned;
+    let mut exceptions = inp.policy.exceptions.as_ref().map(|set| {
+        let (excepted, entries) = policy::apply_exceptions(
+            set,
+            exceptions::Kind::FalsePositive,
+            inp.policy.date(),
+            [&mut fps.new, &mut fps.persisting],
+        );
         fps.excepted = excepted;
         ExceptionsSummary {
             file: set.file.clone(),
             entries,
         }
     });
+    let detections = match &inp.positives {
+        Some(p) => {
+            let d = detections::build(
+                p,
+                (inp.candidate, inp.baseline),
+                changes.as_ref().map(|c| &c.1),
+                inp.policy.exceptions.as_ref(),
+                inp.policy.date(),
+            );
+            detections::merge_exception_reports(&mut exceptions, d.exception_reports);
+            unscanned.extend(d.unscanned);
+            unscanned.sort();
+            unscanned.dedup();
+            Some(d.detections)
+        }
+        None => {
+            // Lost-detection exceptions still get their status line.
+            if let Some(set) = &inp.policy.exceptions {
+                let (_, lines) = policy::apply_exceptions(
+                    set,
+                    exceptions::Kind::LostDetection,
+                    inp.policy.date(),
+                    [&mut Vec::new(), &mut Vec::new()],
+                );
+                detections::merge_exception_reports(&mut exceptions, lines);
+            }
+            None
+        }
+    };
     for list in [
         &mut fps.new,
         &mut fps.persisting,
@@ -73,7 +110,8 @@ pub fn build(inp: Inputs<'_>) -> Report {
             findings: &fps,
             blocking_warnings: &blocking_warnings,
             exceptions: exceptions.as_ref(),
-            unscanned: c.unscanned.len(),
+            unscanned: unscanned.len(),
+            detections: detections.as_ref().map(|d| &d.counts),
             interrupted: inp.interrupted,
             performance: inp.performance.as_ref(),
         },
@@ -96,7 +134,8 @@ pub fn build(inp: Inputs<'_>) -> Report {
         exceptions,
         performance: inp.performance,
         profile: None,
-        unscanned: c.unscanned,
+        unscanned,
+        detections,
         verdict,
         timings: Timings::default(),
         candidate_rules: inp.candidate.info.values().cloned().collect(),

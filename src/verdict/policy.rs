@@ -7,7 +7,7 @@ use crate::corpus::Tier;
 use crate::diagnostic::Diagnostic;
 use crate::rules::{RuleKey, Ruleset};
 use crate::verdict::changes::Change;
-use crate::verdict::exceptions::{Exception, ExceptionReport, ExceptionSet, Status, Target};
+use crate::verdict::exceptions::{Exception, ExceptionReport, ExceptionSet, Kind, Status, Target};
 use crate::verdict::report::{Class, Finding};
 use jiff::civil::Date;
 use std::collections::BTreeMap;
@@ -88,25 +88,30 @@ pub fn blocking_warnings(
         .collect()
 }
 
-/// Apply exceptions to the new and persisting findings. Excepted findings
-/// move to the returned list; every exception gets a status line.
+/// Apply the exceptions of `kind` to the findings of `lists` (new and
+/// persisting false positives, or lost detections). Excepted findings move
+/// to the returned list; every exception of that kind gets a status line.
 pub fn apply_exceptions(
     set: &ExceptionSet,
+    kind: Kind,
     today: Date,
-    new: &mut Vec<Finding>,
-    persisting: &mut Vec<Finding>,
+    lists: [&mut Vec<Finding>; 2],
 ) -> (Vec<Finding>, Vec<ExceptionReport>) {
+    let what = match kind {
+        Kind::FalsePositive => "false positive",
+        Kind::LostDetection => "lost detection",
+    };
     let mut excepted = Vec::new();
     let mut applied = vec![0usize; set.entries.len()];
     let mut refusals: Vec<Option<(Status, String)>> = vec![None; set.entries.len()];
 
-    for list in [new, persisting] {
+    for list in lists {
         let mut kept = Vec::new();
         for f in list.drain(..) {
             let mut remaining = Some(f);
             for (i, e) in set.entries.iter().enumerate() {
                 let Some(f) = remaining.take() else { break };
-                if !e.matches_rule(&f.rule.namespace, &f.rule.identifier) {
+                if e.kind != kind || !e.matches_rule(&f.rule.namespace, &f.rule.identifier) {
                     remaining = Some(f);
                     continue;
                 }
@@ -146,12 +151,10 @@ pub fn apply_exceptions(
         .entries
         .iter()
         .enumerate()
+        .filter(|(_, e)| e.kind == kind)
         .map(|(i, e)| {
             let (status, detail) = if applied[i] > 0 {
-                (
-                    Status::Applied,
-                    format!("covers {} false positive(s)", applied[i]),
-                )
+                (Status::Applied, format!("covers {} {what}(s)", applied[i]))
             } else if let Some((s, why)) = &refusals[i] {
                 (*s, why.clone())
             } else if e.expires < today {
@@ -160,10 +163,7 @@ pub fn apply_exceptions(
                     format!("expired on {} and matched nothing in this run", e.expires),
                 )
             } else {
-                (
-                    Status::Stale,
-                    "matched no false positive in this run".to_string(),
-                )
+                (Status::Stale, format!("matched no {what} in this run"))
             };
             ExceptionReport::of(set, e, status, applied[i], detail)
         })

@@ -45,6 +45,13 @@ pub enum Class {
     Persisting,
     /// The baseline matched, the candidate does not.
     Fixed,
+    /// A known-bad sample the baseline detected and the candidate does not
+    /// (`gate --positives`): blocks the release.
+    Lost,
+    /// A known-bad sample only the candidate detects.
+    Gained,
+    /// A known-bad sample both detect (a renamed rule counts as the same).
+    Kept,
 }
 
 impl Class {
@@ -53,6 +60,9 @@ impl Class {
             Class::New => "new",
             Class::Persisting => "persisting",
             Class::Fixed => "fixed",
+            Class::Lost => "lost",
+            Class::Gained => "gained",
+            Class::Kept => "kept",
         }
     }
 }
@@ -331,6 +341,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub performance: Option<crate::verdict::perf::PerfReport>,
     pub unscanned: Vec<Unscanned>,
+    /// `gate --positives`: lost, gained and kept detections of known-bad
+    /// samples, untested rules, samples named in rule meta.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detections: Option<crate::verdict::detections::Detections>,
     pub verdict: Verdict,
     pub timings: Timings,
     /// Every rule of the candidate set (for per-rule formats such as JUnit).

@@ -1,0 +1,445 @@
+//! Detection regression (`gate --positives`): the candidate must keep
+//! detecting the known-bad samples the baseline detected.
+//!
+//! The samples are scanned in the same pass as the clean corpus (read once,
+//! de-duplicated, cached like clean files) and classified by the same code:
+//! per (rule, sample), **lost** (the baseline detected it, the candidate does
+//! not; blocks), **gained**, **kept**. A rule renamed without any other
+//! change keeps its samples (matched by the digest of its body without its
+//! name), so a rename is not one loss and one gain. Rules that name their
+//! samples in meta (`hash`, `sha256`, `md5`, ...) are checked against the
+//! samples present; rules that detect no sample are listed as untested.
+
+use super::changes::Change;
+use super::classify;
+use super::exceptions::{ExceptionSet, Kind};
+use super::report::{Class, ExceptionsSummary, Finding};
+use crate::corpus::{Corpus, Unscanned};
+use crate::engine::Outcome;
+use crate::rules::{RuleKey, Ruleset};
+use jiff::civil::Date;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Meta keys whose hex digest values name a rule's samples, unless
+/// configured (`positives.meta`): the names public rule sets use.
+pub const DEFAULT_META: &[&str] = &[
+    "hash",
+    "hash0",
+    "hash1",
+    "hash2",
+    "hash3",
+    "hash4",
+    "hash5",
+    "hash6",
+    "hash7",
+    "hash8",
+    "hash9",
+    "sha256",
+    "sha1",
+    "md5",
+    "sample",
+    "reference_hash",
+];
+
+/// The known-bad samples of a run and what is asked of them.
+pub struct Positives<'a> {
+    pub corpus: &'a Corpus,
+    pub outcomes: &'a [Outcome],
+    /// Meta keys that name samples.
+    pub meta: &'a [String],
+    /// An added or modified rule that detects no sample blocks.
+    pub require_tested: bool,
+}
+
+/// What the report says of the positives.
+#[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
+pub struct Detections {
+    pub roots: Vec<String>,
+    /// Regular files under the positives paths.
+    pub samples: usize,
+    pub scanned_samples: usize,
+    pub counts: DetectionCounts,
+    /// Detected by the baseline, not by the candidate (after exceptions).
+    pub lost: Vec<Finding>,
+    pub gained: Vec<Finding>,
+    pub kept: Vec<Finding>,
+    /// Lost detections accepted by an exception (`kind = "lost_detection"`).
+    pub excepted: Vec<Finding>,
+    /// Candidate rules (not private) that detect no sample.
+    pub untested_rules: Vec<UntestedRule>,
+    /// Samples named by a rule's meta, and whether the rule detects them.
+    pub expected_samples: Vec<ExpectedSample>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
+pub struct DetectionCounts {
+    pub lost: usize,
+    pub gained: usize,
+    pub kept: usize,
+    pub excepted: usize,
+    pub untested_rules: usize,
+    pub expected_detected: usize,
+    pub expected_missed: usize,
+    pub expected_untestable: usize,
+    /// Lost detections, missed expected samples and untested rules that
+    /// block the release.
+    pub blocking: usize,
+}
+
+/// A candidate rule no sample exercises.
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+pub struct UntestedRule {
+    pub namespace: String,
+    pub identifier: String,
+    pub source: Option<String>,
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_change: Option<Change>,
+    /// Blocks under `--require-tested` (added or modified rules only).
+    pub blocking: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedStatus {
+    /// The sample is present and the rule detects it.
+    Detected,
+    /// The sample is present and the rule does not detect it.
+    Missed,
+    /// No sample with that hash is present: nothing was tested.
+    Untestable,
+}
+
+/// A sample a rule names in its meta.
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+pub struct ExpectedSample {
+    pub namespace: String,
+    pub identifier: String,
+    pub source: Option<String>,
+    pub line: Option<usize>,
+    /// The meta key and value that name it.
+    pub meta: String,
+    pub hash: String,
+    pub status: ExpectedStatus,
+    /// The samples with that hash.
+    pub paths: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule_change: Option<Change>,
+    /// A missed sample of an added or modified rule blocks.
+    pub blocking: bool,
+}
+
+/// Everything the positives add to a report: the detections, the lost
+/// exceptions' status lines, and the samples that could not be scanned.
+pub struct Checked {
+    pub detections: Detections,
+    pub exception_reports: Vec<super::exceptions::ExceptionReport>,
+    pub unscanned: Vec<Unscanned>,
+}
+
+/// Classify the samples' scans. `changes`: rule by rule against the
+/// baseline (none without one: every rule counts as added).
+pub fn build(
+    p: &Positives<'_>,
+    (candidate, baseline): (&Ruleset, Option<&Ruleset>),
+    changes: Option<&BTreeMap<RuleKey, Change>>,
+    exceptions: Option<&ExceptionSet>,
+    today: Date,
+) -> Checked {
+    let c = classify::classify(candidate, baseline, p.corpus, p.outcomes, changes);
+    let relabel = |list: Vec<Finding>, class: Class| -> Vec<Finding> {
+        list.into_iter()
+            .map(|mut f| {
+                f.class = class;
+                f.tier = crate::corpus::Tier::Standard;
+                f
+            })
+            .collect()
+    };
+    let mut lost = relabel(c.findings.fixed, Class::Lost);
+    let mut gained = relabel(c.findings.new, Class::Gained);
+    let mut kept = relabel(c.findings.persisting, Class::Kept);
+    if let Some(b) = baseline {
+        renames(candidate, b, &mut lost, &mut gained, &mut kept);
+    }
+    let (excepted, exception_reports) = match exceptions {
+        Some(set) => super::policy::apply_exceptions(
+            set,
+            Kind::LostDetection,
+            today,
+            [&mut lost, &mut Vec::new()],
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    for f in &mut lost {
+        f.blocking = true;
+    }
+    let change = |k: &RuleKey| changes.and_then(|m| m.get(k).copied());
+    // Added or modified (every rule without a baseline).
+    let changed = |k: &RuleKey| {
+        changes.is_none() || matches!(change(k), Some(Change::Added | Change::Modified))
+    };
+    let detected: BTreeSet<(String, String, String)> = gained
+        .iter()
+        .chain(&kept)
+        .map(|f| {
+            (
+                f.rule.namespace.clone(),
+                f.rule.identifier.clone(),
+                f.sha256.clone(),
+            )
+        })
+        .collect();
+    let untested_rules = untested(candidate, &detected, p.require_tested, &change, &changed);
+    let expected_samples = expected(p, candidate, &detected, &change, &changed);
+    let mut d = Detections {
+        roots: p.corpus.roots.clone(),
+        samples: c.corpus.files,
+        scanned_samples: c.corpus.scanned_files,
+        lost,
+        gained,
+        kept,
+        excepted,
+        untested_rules,
+        expected_samples,
+        ..Default::default()
+    };
+    for list in [&mut d.lost, &mut d.gained, &mut d.kept, &mut d.excepted] {
+        list.sort_by(Finding::order);
+    }
+    let e = |s: ExpectedStatus| d.expected_samples.iter().filter(|x| x.status == s).count();
+    d.counts = DetectionCounts {
+        lost: d.lost.len(),
+        gained: d.gained.len(),
+        kept: d.kept.len(),
+        excepted: d.excepted.len(),
+        untested_rules: d.untested_rules.len(),
+        expected_detected: e(ExpectedStatus::Detected),
+        expected_missed: e(ExpectedStatus::Missed),
+        expected_untestable: e(ExpectedStatus::Untestable),
+        blocking: d.lost.len()
+            + d.untested_rules.iter().filter(|u| u.blocking).count()
+            + d.expected_samples.iter().filter(|x| x.blocking).count(),
+    };
+    Checked {
+        detections: d,
+        exception_reports,
+        unscanned: c.unscanned,
+    }
+}
+
+/// A lost (rule, sample) whose baseline rule reappears in the candidate
+/// under another name with the same body, detecting the same sample, is
+/// kept: the gained finding moves to `kept` with a note, the loss goes.
+fn renames(
+    cand: &Ruleset,
+    base: &Ruleset,
+    lost: &mut Vec<Finding>,
+    gained: &mut Vec<Finding>,
+    kept: &mut Vec<Finding>,
+) {
+    let base_bodies = bodies(base);
+    let cand_bodies = bodies(cand);
+    let body_of = |map: &BTreeMap<RuleKey, [u8; 32]>, f: &Finding| {
+        map.get(&(f.rule.namespace.clone(), f.rule.identifier.clone()))
+            .copied()
+    };
+    lost.retain(|l| {
+        let Some(body) = body_of(&base_bodies, l) else {
+            return true;
+        };
+        let Some(at) = gained
+            .iter()
+            .position(|g| g.sha256 == l.sha256 && body_of(&cand_bodies, g) == Some(body))
+        else {
+            return true;
+        };
+        let mut g = gained.remove(at);
+        g.class = Class::Kept;
+        g.notes
+            .push(format!("renamed from {} (same rule body)", l.rule.name()));
+        kept.push(g);
+        false
+    });
+}
+
+/// Each rule's body digest (without its name).
+fn bodies(rs: &Ruleset) -> BTreeMap<RuleKey, [u8; 32]> {
+    let mut out = BTreeMap::new();
+    for s in &rs.sources {
+        for d in &s.info.rules {
+            out.entry((s.namespace.clone(), d.identifier.clone()))
+                .or_insert(d.body_digest);
+        }
+    }
+    out
+}
+
+/// Candidate rules (not private: the engine never reports those) that
+/// detect no sample.
+fn untested(
+    cand: &Ruleset,
+    detected: &BTreeSet<(String, String, String)>,
+    require_tested: bool,
+    change: &dyn Fn(&RuleKey) -> Option<Change>,
+    changed: &dyn Fn(&RuleKey) -> bool,
+) -> Vec<UntestedRule> {
+    let tested: BTreeSet<(&str, &str)> = detected
+        .iter()
+        .map(|(ns, id, _)| (ns.as_str(), id.as_str()))
+        .collect();
+    let private: BTreeSet<RuleKey> = cand
+        .sources
+        .iter()
+        .flat_map(|s| {
+            s.info
+                .rules
+                .iter()
+                .filter(|d| d.private)
+                .map(move |d| (s.namespace.clone(), d.identifier.clone()))
+        })
+        .collect();
+    cand.info
+        .iter()
+        .filter(|(k, _)| !private.contains(*k) && !tested.contains(&(k.0.as_str(), k.1.as_str())))
+        .map(|(k, i)| UntestedRule {
+            namespace: k.0.clone(),
+            identifier: k.1.clone(),
+            source: i.source.clone(),
+            line: i.line,
+            rule_change: change(k),
+            blocking: require_tested && changed(k),
+        })
+        .collect()
+}
+
+/// Every (rule, hash) a candidate rule's meta names under the configured
+/// keys, checked against the samples (by sha256, sha1 or md5).
+fn expected(
+    p: &Positives<'_>,
+    cand: &Ruleset,
+    detected: &BTreeSet<(String, String, String)>,
+    change: &dyn Fn(&RuleKey) -> Option<Change>,
+    changed: &dyn Fn(&RuleKey) -> bool,
+) -> Vec<ExpectedSample> {
+    let mut named: Vec<(RuleKey, String, String)> = Vec::new();
+    for s in &cand.sources {
+        for d in &s.info.rules {
+            for (key, hash) in &d.hashes {
+                if p.meta.iter().any(|m| m.eq_ignore_ascii_case(key)) {
+                    named.push((
+                        (s.namespace.clone(), d.identifier.clone()),
+                        key.clone(),
+                        hash.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    if named.is_empty() {
+        return Vec::new();
+    }
+    let digests = sample_digests(p, named.iter().any(|n| n.2.len() != 64));
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (k, key, hash) in named {
+        if !seen.insert((k.clone(), hash.clone())) {
+            continue;
+        }
+        let matching: Vec<&SampleDigest> = digests
+            .iter()
+            .filter(|d| d.sha256 == hash || d.sha1 == hash || d.md5 == hash)
+            .collect();
+        let status = if matching.is_empty() {
+            ExpectedStatus::Untestable
+        } else if matching
+            .iter()
+            .any(|d| detected.contains(&(k.0.clone(), k.1.clone(), d.sha256.clone())))
+        {
+            ExpectedStatus::Detected
+        } else {
+            ExpectedStatus::Missed
+        };
+        let info = cand.info.get(&k);
+        out.push(ExpectedSample {
+            source: info.and_then(|i| i.source.clone()),
+            line: info.and_then(|i| i.line),
+            namespace: k.0.clone(),
+            identifier: k.1.clone(),
+            meta: key,
+            hash,
+            status,
+            paths: matching
+                .iter()
+                .flat_map(|d| d.paths.iter().cloned())
+                .collect(),
+            rule_change: change(&k),
+            blocking: status == ExpectedStatus::Missed && changed(&k),
+        });
+    }
+    out.sort_by(|a, b| {
+        (&a.namespace, &a.identifier, &a.hash).cmp(&(&b.namespace, &b.identifier, &b.hash))
+    });
+    out
+}
+
+struct SampleDigest {
+    sha256: String,
+    sha1: String,
+    md5: String,
+    paths: Vec<String>,
+}
+
+/// The digests of every scanned sample: sha256 from the scan; sha1 and md5
+/// (only when a rule names a sample by one) from reading the sample again.
+fn sample_digests(p: &Positives<'_>, short: bool) -> Vec<SampleDigest> {
+    let mut by_sha: BTreeMap<[u8; 32], SampleDigest> = BTreeMap::new();
+    for (f, o) in p.corpus.files.iter().zip(p.outcomes) {
+        let Outcome::Scanned { sha256, .. } = o else {
+            continue;
+        };
+        let e = by_sha.entry(*sha256).or_insert_with(|| {
+            let (sha1, md5) = if short {
+                short_digests(&f.path, sha256)
+            } else {
+                (String::new(), String::new())
+            };
+            SampleDigest {
+                sha256: crate::util::hex::hex(sha256),
+                sha1,
+                md5,
+                paths: Vec::new(),
+            }
+        });
+        e.paths.push(f.display.clone());
+    }
+    by_sha.into_values().collect()
+}
+
+/// sha1 and md5 of a sample, when it still has the content that was scanned
+/// (else empty: a sample named by those digests is then untestable).
+fn short_digests(path: &std::path::Path, sha256: &[u8; 32]) -> (String, String) {
+    use sha1::Digest as _;
+    let Ok(data) = std::fs::read(path) else {
+        return (String::new(), String::new());
+    };
+    if <sha2::Sha256 as sha2::Digest>::digest(&data).as_slice() != sha256 {
+        return (String::new(), String::new());
+    }
+    (
+        crate::util::hex::hex(&sha1::Sha1::digest(&data)),
+        crate::util::hex::hex(&md5::Md5::digest(&data)),
+    )
+}
+
+/// The exception status lines of both kinds, in file order.
+pub fn merge_exception_reports(
+    summary: &mut Option<ExceptionsSummary>,
+    lost: Vec<super::exceptions::ExceptionReport>,
+) {
+    if let Some(s) = summary {
+        s.entries.extend(lost);
+        s.entries.sort_by_key(|e| e.line);
+    }
+}
