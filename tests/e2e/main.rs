@@ -13,6 +13,7 @@ mod namespaces;
 mod oracle;
 mod perf;
 mod policy;
+mod positives;
 mod recipes;
 mod reports;
 mod sandbox;
