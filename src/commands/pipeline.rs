@@ -74,6 +74,7 @@ pub fn conclude(
                     outcomes,
                     meta: &o.meta,
                     require_tested: o.require_tested,
+                    digests: None,
                 },
             ),
         },
@@ -111,6 +112,14 @@ fn write_partial(
             scan: &s.scan,
             lock: done.lock.as_ref().zip(s.lock.as_deref()),
             interrupted: interrupt::interrupted(),
+            positives: done.positives.as_ref().zip(s.positives.as_ref()).map(
+                |((corpus, outcomes), o)| crate::shard::select::ShardPositives {
+                    corpus,
+                    outcomes,
+                    meta: &o.meta,
+                    require_tested: o.require_tested,
+                },
+            ),
         },
         crate::shard::partial::PartialTimings {
             compile_seconds: round3(done.compile_seconds),
@@ -192,6 +201,7 @@ pub fn scan(s: &Run) -> Result<Scanned> {
         .as_ref()
         .map(|p| crate::corpus::lock::load(p))
         .transpose()?;
+    let clean_files = corpus.files.len() - positives.as_ref().map_or(0, |p| p.1);
     let (mut corpus, prehashed, shard) = match s.shard {
         None => (corpus, prehashed, None),
         Some(sh) => crate::shard::select::select(
@@ -201,6 +211,7 @@ pub fn scan(s: &Run) -> Result<Scanned> {
             &s.scan,
             cache.as_mut(),
             lock.as_ref().zip(s.lock.as_deref()),
+            clean_files,
         )?,
     };
     let compile_seconds = started.elapsed().as_secs_f64();
@@ -247,10 +258,12 @@ pub fn scan(s: &Run) -> Result<Scanned> {
     }
     let positives = match positives {
         Some((mut p, n)) => {
+            // A shard holds only the samples whose content is its own.
+            let n = shard.as_ref().map_or(n, |sh| sh.own_samples());
             let at = corpus.files.len() - n;
             p.files = corpus.files.split_off(at);
             let theirs = outcomes.split_off(at);
-            disjoint_contents(&corpus, &outcomes, &p, &theirs)?;
+            verdict::detections::disjoint_contents(&corpus, &outcomes, &p, &theirs)?;
             Some((p, theirs))
         }
         None => None,
@@ -387,37 +400,6 @@ fn walk_positives(paths: &[std::path::PathBuf], clean: &Corpus, follow: bool) ->
         }
     }
     Ok(pos)
-}
-
-/// A content that is both a sample and a clean file is an error naming
-/// both paths (it would be a false positive and a detection at once).
-fn disjoint_contents(
-    clean: &Corpus,
-    clean_out: &[Outcome],
-    pos: &Corpus,
-    pos_out: &[Outcome],
-) -> Result<()> {
-    let mut seen: std::collections::HashMap<[u8; 32], &str> = std::collections::HashMap::new();
-    for (f, o) in clean.files.iter().zip(clean_out) {
-        if let Outcome::Scanned { sha256, .. } = o {
-            seen.entry(*sha256).or_insert(f.display.as_str());
-        }
-    }
-    for (f, o) in pos.files.iter().zip(pos_out) {
-        if let Outcome::Scanned { sha256, .. } = o {
-            if let Some(other) = seen.get(sha256) {
-                return Err(Error::input(
-                    "positives",
-                    &f.display,
-                    format!(
-                        "sample {} has the same content as the clean corpus file {other}: a content is known-bad or known-clean, not both",
-                        f.display
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 fn compile_baseline(s: &Run) -> Result<Option<Ruleset>> {

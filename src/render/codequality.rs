@@ -2,7 +2,9 @@
 //! `reports: codequality`): the report format GitLab shows in merge
 //! requests on every tier. One issue per false positive (blocking ones as
 //! `blocker` or `critical`, the others `minor`, excepted ones `info`) and
-//! per denied compiler warning, each at its rule's line, with a fingerprint
+//! per denied compiler warning and per problem of the known-bad samples
+//! (lost detection: `critical`, `info` when excepted; missed sample;
+//! untested rule), each at its rule's line, with a fingerprint
 //! that stays the same for the same rule and file across runs.
 
 use super::sarif::{fingerprint, message};
@@ -36,6 +38,27 @@ pub fn render(r: &Report) -> String {
                 "lines": { "begin": w.line.unwrap_or(1) }
             }
         }));
+    }
+    if let Some(d) = &r.detections {
+        for p in d.problems() {
+            let severity = match (p.blocking, p.exception.is_some()) {
+                (true, _) => "critical",
+                (false, true) => "info",
+                (false, false) => "minor",
+            };
+            issues.push(json!({
+                "type": "issue",
+                "check_name": p.kind.code(),
+                "description": p.message,
+                "categories": ["Bug Risk"],
+                "severity": severity,
+                "fingerprint": p.fingerprint,
+                "location": {
+                    "path": p.source.unwrap_or("unknown"),
+                    "lines": { "begin": p.line.unwrap_or(1) }
+                }
+            }));
+        }
     }
     let mut s = serde_json::to_string_pretty(&issues).expect("code quality serialises");
     s.push('\n');

@@ -1,6 +1,7 @@
 //! `concise`: one `path:line:column: level: message` line per problem, for
 //! editors and CI problem matchers (examples/github/fpgate-problem-matcher.json).
-//! Blocking findings and denied warnings point at the rule's line; files
+//! Blocking findings, denied warnings and blocking problems of the
+//! known-bad samples point at the rule's line; files
 //! that could not be scanned point at the file; a last line gives the
 //! verdict. Every name goes through `escape::term`: a line cannot be forged.
 
@@ -33,6 +34,18 @@ pub fn render(r: &Report) -> String {
             w.code,
             term(&w.title)
         );
+    }
+    if let Some(d) = &r.detections {
+        for p in d.problems().iter().filter(|p| p.blocking) {
+            let _ = writeln!(
+                out,
+                "{}:{}:1: error: {} [{}]",
+                term(p.source.unwrap_or("?")),
+                p.line.unwrap_or(1),
+                term(&p.message),
+                p.rule
+            );
+        }
     }
     let level = if r.verdict.allow_incomplete {
         "warning"

@@ -1,5 +1,6 @@
 //! GitHub Actions workflow commands: one `::error` annotation per blocking
-//! false positive (and blocking warning) at its rule's line, so the author
+//! false positive, blocking warning and blocking problem of the known-bad
+//! samples (lost detection, missed, untested) at its rule's line, so the author
 //! sees it on the pull request's diff. Everything is escaped as the runner
 //! requires (`%`, CR, LF; and `:` `,` in properties).
 
@@ -46,6 +47,22 @@ pub fn render(r: &Report) -> String {
                 w.title
             ))
         );
+    }
+    if let Some(d) = &r.detections {
+        for p in d.problems().iter().filter(|p| p.blocking) {
+            let mut props = Vec::new();
+            if let Some(s) = p.source {
+                props.push(format!("file={}", gh_property(s)));
+            }
+            if let Some(l) = p.line {
+                props.push(format!("line={l}"));
+            }
+            props.push(format!(
+                "title={}",
+                gh_property(&format!("fpgate: {}: {}", p.rule, p.kind.title()))
+            ));
+            let _ = writeln!(out, "::error {}::{}", props.join(","), gh_data(&p.message));
+        }
     }
     if !r.unscanned.is_empty() && !r.verdict.allow_incomplete {
         let _ = writeln!(

@@ -1,6 +1,7 @@
 //! A self-contained HTML report for the nightly scan: the verdict, charts of
 //! false positives per rule and per corpus format (inline SVG), a sortable
-//! table, and a card per rule with its evidence. No network, no external
+//! table, a card per rule with its evidence, and (with `--positives`) a
+//! detection coverage table per rule. No network, no external
 //! script or style: one file that opens anywhere.
 
 use crate::util::escape::html as h;
@@ -64,7 +65,7 @@ pub fn render(r: &Report) -> String {
         .chain(&fps.fixed)
         .collect();
     let mut out = String::new();
-    for part in [head, charts, table, cards, unscanned] {
+    for part in [head, charts, table, cards, coverage, unscanned] {
         part(&mut out, r, &all);
     }
 
@@ -260,6 +261,103 @@ fn cards(out: &mut String, _r: &Report, all: &[&Finding]) {
 }
 
 /// Files that could not be scanned, and the page foot.
+/// `gate --positives`: a detection coverage table, one row per rule (every
+/// candidate rule, and removed rules that lost a sample).
+fn coverage(out: &mut String, r: &Report, _all: &[&Finding]) {
+    let Some(d) = &r.detections else {
+        return;
+    };
+    #[derive(Default)]
+    struct Row {
+        kept: usize,
+        gained: usize,
+        lost: usize,
+        excepted: usize,
+        expected: [usize; 3],
+        untested: bool,
+        blocking: bool,
+        place: String,
+    }
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    let place = |s: &Option<String>, l: Option<usize>| match (s, l) {
+        (Some(s), Some(l)) => format!("{s}:{l}"),
+        (Some(s), None) => s.clone(),
+        _ => String::new(),
+    };
+    for i in &r.candidate_rules {
+        rows.entry(i.name()).or_default().place = place(&i.source, i.line);
+    }
+    for (list, which) in [(&d.kept, 0), (&d.gained, 1), (&d.lost, 2), (&d.excepted, 3)] {
+        for f in list {
+            let row = rows.entry(f.rule.name()).or_default();
+            if row.place.is_empty() {
+                row.place = place(&f.rule.source, f.rule.line);
+            }
+            match which {
+                0 => row.kept += 1,
+                1 => row.gained += 1,
+                2 => {
+                    row.lost += 1;
+                    row.blocking |= f.blocking;
+                }
+                _ => row.excepted += 1,
+            }
+        }
+    }
+    for x in &d.expected_samples {
+        let row = rows
+            .entry(crate::rules::rule_name(&x.namespace, &x.identifier))
+            .or_default();
+        row.expected[x.status as usize] += 1;
+        row.blocking |= x.blocking;
+    }
+    for u in &d.untested_rules {
+        let row = rows
+            .entry(crate::rules::rule_name(&u.namespace, &u.identifier))
+            .or_default();
+        row.untested = true;
+        row.blocking |= u.blocking;
+    }
+    let c = &d.counts;
+    let _ = writeln!(
+        out,
+        "<h2>Detection coverage ({} known-bad samples, {} scanned)</h2><p>{} lost, {} kept, {} gained, {} excepted; {} rule(s) detect no sample.</p>",
+        d.samples, d.scanned_samples, c.lost, c.kept, c.gained, c.excepted, c.untested_rules
+    );
+    let _ = writeln!(
+        out,
+        "<table class=\"sortable\" id=\"coverage\"><thead><tr><th>rule</th><th>location</th><th>status</th><th>kept</th><th>gained</th><th>lost</th><th>excepted</th><th>meta samples detected</th><th>missed</th><th>not present</th></tr></thead><tbody>"
+    );
+    for (name, row) in &rows {
+        let status = if row.lost > 0 {
+            "lost"
+        } else if row.expected[1] > 0 {
+            "missed"
+        } else if row.untested {
+            "untested"
+        } else {
+            "tested"
+        };
+        let _ = writeln!(
+            out,
+            "<tr class=\"{status}{}\"><td>{}</td><td><code>{}</code></td><td>{}{status}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if row.blocking { " blocking" } else { "" },
+            h(name),
+            h(&row.place),
+            if row.blocking { "<span class=\"crit\">" } else { "" },
+            if row.blocking { " (blocks)</span>" } else { "" },
+            row.kept,
+            row.gained,
+            row.lost,
+            row.excepted,
+            row.expected[0],
+            row.expected[1],
+            row.expected[2]
+        );
+    }
+    let _ = writeln!(out, "</tbody></table>");
+}
+
 fn unscanned(out: &mut String, r: &Report, _all: &[&Finding]) {
     if !r.unscanned.is_empty() {
         let _ = writeln!(

@@ -1,6 +1,8 @@
 //! JUnit XML (GitLab, Jenkins, Azure): one test case per rule of the
-//! candidate set. A rule with a blocking false positive is a failure whose
-//! message lists the files and evidence; when corpus files could not be
+//! candidate set. A rule with a blocking false positive, a denied warning
+//! or a blocking problem of the known-bad samples (lost detection, missed
+//! sample, untested rule) is a failure whose message lists the files and
+//! evidence (a lost detection of a removed rule gets a case of its own); when corpus files could not be
 //! scanned, every other rule is an error (its verdict is unknown for them).
 
 use super::sarif::message;
@@ -55,15 +57,7 @@ pub fn render(r: &Report) -> String {
         );
         if let Some(msgs) = failures.get(&key) {
             let _ = writeln!(out, ">");
-            let _ = writeln!(
-                out,
-                "      <failure message=\"{}\" type=\"false_positive\">{}</failure>",
-                xml(&format!(
-                    "{} blocking false positive(s) on clean files",
-                    msgs.len()
-                )),
-                xml(&msgs.join("\n"))
-            );
+            failure(&mut out, msgs);
             let _ = writeln!(out, "    </testcase>");
         } else if incomplete {
             let _ = writeln!(out, ">");
@@ -81,21 +75,93 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(out, "/>");
         }
     }
+    // A lost detection of a rule the candidate removed: its own case.
+    for ((ns, id), msgs) in &failures {
+        if rules
+            .iter()
+            .any(|x| &x.namespace == ns && &x.identifier == id)
+        {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "    <testcase name=\"{}\" classname=\"{}\" file=\"\" line=\"0\" time=\"0\">",
+            xml(id),
+            xml(ns)
+        );
+        failure(&mut out, msgs);
+        let _ = writeln!(out, "    </testcase>");
+    }
     let _ = writeln!(out, "  </testsuite>");
     let _ = writeln!(out, "</testsuites>");
     out
 }
 
-/// Per rule, the messages of its blocking false positives and denied
-/// warnings.
-fn failures(r: &Report) -> BTreeMap<(String, String), Vec<String>> {
+/// A rule's failure element: its blocking problems, one per line.
+fn failure(out: &mut String, msgs: &[(&'static str, String)]) {
+    let text: Vec<&str> = msgs.iter().map(|m| m.1.as_str()).collect();
+    // Before detections existed, warnings were counted with the false
+    // positives: that output stays as it was.
+    if msgs
+        .iter()
+        .all(|m| matches!(m.0, "false_positive" | "compiler_warning"))
+    {
+        let _ = writeln!(
+            out,
+            "      <failure message=\"{}\" type=\"false_positive\">{}</failure>",
+            xml(&format!(
+                "{} blocking false positive(s) on clean files",
+                msgs.len()
+            )),
+            xml(&text.join("\n"))
+        );
+        return;
+    }
+    let kinds: std::collections::BTreeSet<&str> = msgs.iter().map(|m| m.0).collect();
+    let kind = if kinds.len() == 1 {
+        msgs[0].0
+    } else {
+        "several"
+    };
+    let what = |k: &str| msgs.iter().filter(|m| m.0 == k).count();
+    let mut parts = Vec::new();
+    for (k, words) in [
+        (
+            "false_positive",
+            "blocking false positive(s) on clean files",
+        ),
+        ("compiler_warning", "denied compiler warning(s)"),
+        ("lost_detection", "lost detection(s) of known-bad samples"),
+        ("missed_sample", "missed sample(s) named in the rule's meta"),
+        ("untested_rule", "known-bad samples detected: none"),
+    ] {
+        let n = what(k);
+        if n > 0 {
+            parts.push(if k == "untested_rule" {
+                words.to_string()
+            } else {
+                format!("{n} {words}")
+            });
+        }
+    }
+    let _ = writeln!(
+        out,
+        "      <failure message=\"{}\" type=\"{kind}\">{}</failure>",
+        xml(&parts.join(", ")),
+        xml(&text.join("\n"))
+    );
+}
+
+/// Per rule, the messages of its blocking false positives, denied
+/// warnings and blocking problems of the known-bad samples.
+fn failures(r: &Report) -> BTreeMap<(String, String), Vec<(&'static str, String)>> {
     let fps = &r.false_positives;
-    let mut failures: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut failures: BTreeMap<(String, String), Vec<(&'static str, String)>> = BTreeMap::new();
     for f in fps.new.iter().chain(&fps.persisting).filter(|f| f.blocking) {
         failures
             .entry((f.rule.namespace.clone(), f.rule.identifier.clone()))
             .or_default()
-            .push(message(f));
+            .push(("false_positive", message(f)));
     }
     for w in &r.blocking_warnings {
         if let Some(rule) = &w.rule {
@@ -107,13 +173,30 @@ fn failures(r: &Report) -> BTreeMap<(String, String), Vec<String>> {
             failures
                 .entry((ns.to_string(), rule.clone()))
                 .or_default()
-                .push(format!(
-                    "{}:{}: compiler warning {}: {}",
-                    w.file.as_deref().unwrap_or("?"),
-                    w.line.unwrap_or(0),
-                    w.code,
-                    w.title
+                .push((
+                    "compiler_warning",
+                    format!(
+                        "{}:{}: compiler warning {}: {}",
+                        w.file.as_deref().unwrap_or("?"),
+                        w.line.unwrap_or(0),
+                        w.code,
+                        w.title
+                    ),
                 ));
+        }
+    }
+    if let Some(d) = &r.detections {
+        use crate::verdict::detections::ProblemKind;
+        for p in d.problems().into_iter().filter(|p| p.blocking) {
+            let kind = match p.kind {
+                ProblemKind::LostDetection => "lost_detection",
+                ProblemKind::MissedSample => "missed_sample",
+                ProblemKind::UntestedRule => "untested_rule",
+            };
+            failures
+                .entry((p.namespace, p.identifier))
+                .or_default()
+                .push((kind, p.message));
         }
     }
     failures

@@ -9,7 +9,7 @@ use std::fmt::Write;
 /// The markdown summary (GitHub step summary, PR comments).
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
-    for part in [summary, blocking, lists, unscanned] {
+    for part in [summary, blocking, detections, lists, unscanned] {
         part(&mut out, r);
     }
     out
@@ -74,6 +74,58 @@ fn blocking(out: &mut String, r: &Report) {
         "Persisting false positives on critical files",
         &blocking_persisting,
     );
+}
+
+/// `gate --positives`: the counts, the lost detections (with the patterns
+/// the baseline matched), and the blocking missed and untested rules.
+fn detections(out: &mut String, r: &Report) {
+    let Some(d) = &r.detections else {
+        return;
+    };
+    let c = &d.counts;
+    let _ = writeln!(
+        out,
+        "### Known-bad samples: {} lost, {} kept, {} gained, {} excepted
+",
+        c.lost, c.kept, c.gained, c.excepted
+    );
+    let _ = writeln!(
+        out,
+        "{} of {} samples scanned; {} rule(s) detect no sample; samples named in rule meta: {} detected, {} missed, {} not present.\n",
+        d.scanned_samples,
+        d.samples,
+        c.untested_rules,
+        c.expected_detected,
+        c.expected_missed,
+        c.expected_untestable
+    );
+    if !d.lost.is_empty() {
+        let _ = writeln!(out, "| lost rule | sample | matched in the baseline |");
+        let _ = writeln!(out, "|---|---|---|");
+        for f in &d.lost {
+            let loc = match (&f.rule.source, f.rule.line) {
+                (Some(s), Some(l)) => format!("{} ({}:{l})", md(&f.rule.name()), md(s)),
+                _ => md(&f.rule.name()),
+            };
+            let files: Vec<String> = f.paths.iter().map(|p| md(p)).collect();
+            let _ = writeln!(
+                out,
+                "| {loc} | {} | {} |",
+                files.join("<br>"),
+                patterns(f).join("<br>")
+            );
+        }
+        out.push('\n');
+    }
+    let others: Vec<_> = d
+        .problems()
+        .into_iter()
+        .filter(|p| p.blocking && p.kind != crate::verdict::detections::ProblemKind::LostDetection)
+        .collect();
+    for p in others {
+        let _ = writeln!(out, "- {}", md(&p.message));
+    }
+    out.push('\n');
 }
 
 /// Blocking warnings, rule changes and exceptions to review.
@@ -176,20 +228,7 @@ fn table(out: &mut String, title: &str, list: &[Finding]) {
             (Some(s), Some(l)) => format!("{} ({}:{l})", md(&f.rule.name()), md(s)),
             _ => md(&f.rule.name()),
         };
-        let pats: Vec<String> = f
-            .patterns
-            .iter()
-            .map(|p| match p.matches.first() {
-                Some(m) => format!(
-                    "{} ×{} at 0x{:x} “{}”",
-                    md(&p.identifier),
-                    p.match_count,
-                    m.offset,
-                    md(&m.text)
-                ),
-                None => md(&p.identifier),
-            })
-            .collect();
+        let pats = patterns(f);
         let files: Vec<String> = f.paths.iter().map(|p| md(p)).collect();
         let _ = writeln!(
             out,
@@ -204,4 +243,21 @@ fn table(out: &mut String, title: &str, list: &[Finding]) {
         );
     }
     out.push('\n');
+}
+
+/// A finding's matched patterns, one cell line each.
+fn patterns(f: &Finding) -> Vec<String> {
+    f.patterns
+        .iter()
+        .map(|p| match p.matches.first() {
+            Some(m) => format!(
+                "{} ×{} at 0x{:x} “{}”",
+                md(&p.identifier),
+                p.match_count,
+                m.offset,
+                md(&m.text)
+            ),
+            None => md(&p.identifier),
+        })
+        .collect()
 }

@@ -1,7 +1,8 @@
 //! SARIF 2.1.0, for GitHub code scanning, GitLab and the VS Code viewer.
 //!
-//! One result per blocking or excepted false positive and per blocking
-//! compiler warning, located at the rule's source file and line, with a
+//! One result per blocking or excepted false positive, per blocking
+//! compiler warning, and per problem of the known-bad samples (lost
+//! detection, missed or untested; `gate --positives`), located at the rule's source file and line, with a
 //! stable `partialFingerprints` entry (rule fingerprint + file sha256) so
 //! code scanning tracks one finding across runs. Excepted findings carry a
 //! `suppressions` entry with the exception's reason.
@@ -48,33 +49,7 @@ pub fn fingerprint(f: &Finding) -> String {
 
 /// The one-line message of a finding, with its evidence.
 pub fn message(f: &Finding) -> String {
-    let mut m = format!(
-        "{} false positive: rule {} matches the known-clean file {}",
-        f.class.as_str(),
-        f.rule.name(),
-        f.paths.join(", ")
-    );
-    if f.tier == crate::corpus::Tier::Critical {
-        m.push_str(" (CRITICAL tier)");
-    }
-    m.push_str(&format!(" [sha256 {}, {} bytes]", f.sha256, f.size));
-    let ev: Vec<String> = f
-        .patterns
-        .iter()
-        .filter_map(|p| {
-            p.matches.first().map(|x| {
-                format!(
-                    "{} at 0x{:x} \"{}\" ({} match(es))",
-                    p.identifier, x.offset, x.text, p.match_count
-                )
-            })
-        })
-        .collect();
-    if !ev.is_empty() {
-        m.push_str(". Matched: ");
-        m.push_str(&ev.join("; "));
-    }
-    m
+    f.message()
 }
 
 fn location(source: Option<&str>, line: Option<usize>) -> Value {
@@ -116,6 +91,21 @@ pub fn render(r: &Report) -> String {
             })
         });
         results.push(warning_result(&id, w));
+    }
+
+    if let Some(d) = &r.detections {
+        for p in d.problems() {
+            let id = p.kind.code().to_string();
+            rules.entry(id.clone()).or_insert_with(|| {
+                json!({
+                    "id": id,
+                    "name": id.trim_start_matches("fpgate/"),
+                    "shortDescription": { "text": p.kind.title() },
+                    "defaultConfiguration": { "level": "error" },
+                })
+            });
+            results.push(problem_result(&id, &p));
+        }
     }
 
     // ruleIndex ties each result to its rule description.
@@ -204,6 +194,34 @@ fn finding_result(id: &str, f: &Finding, suppressed: bool) -> Value {
                 "justification": format!("{} (owner {}, expires {}, {}:{})", e.reason, e.owner, e.expires, e.file, e.line),
             }]);
         }
+    }
+    res
+}
+
+/// A problem of the positives (lost detection, missed or untested) at
+/// the rule's line; an excepted loss is suppressed, a missed sample of an
+/// unchanged rule is a warning.
+fn problem_result(id: &str, p: &crate::verdict::detections::Problem<'_>) -> Value {
+    let level = if p.blocking || p.exception.is_some() {
+        "error"
+    } else {
+        "warning"
+    };
+    let mut res = json!({
+        "ruleId": id,
+        "level": level,
+        "kind": "fail",
+        "message": { "text": p.message },
+        "locations": [location(p.source, p.line)],
+        "partialFingerprints": { "fpgate/detection/v1": p.fingerprint },
+        "properties": { "rule": p.rule, "blocking": p.blocking },
+    });
+    if let Some(e) = p.exception {
+        res["suppressions"] = json!([{
+            "kind": "external",
+            "status": "accepted",
+            "justification": format!("{} (owner {}, expires {}, {}:{})", e.reason, e.owner, e.expires, e.file, e.line),
+        }]);
     }
     res
 }

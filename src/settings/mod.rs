@@ -395,10 +395,9 @@ fn cache_dir(c: &CommonArgs, cfg: &Config) -> Result<Option<PathBuf>> {
 
 /// `gate --perf`: checked here, so a run that cannot measure is refused
 /// before it scans.
-/// `--positives` / `[positives]`: refused with `--shard` (a sharded run
-/// does not carry the samples to `merge` yet) and with paths that are also
-/// corpus paths.
-fn positives(a: &GateArgs, cfg: &Config, run: &Run) -> Result<Option<PositivesOptions>> {
+/// `--positives` / `[positives]` (sharded like the corpus: each shard
+/// scans the samples whose content is its own, `merge` classifies them).
+fn positives(a: &GateArgs, cfg: &Config, _run: &Run) -> Result<Option<PositivesOptions>> {
     let paths = if !a.positives.is_empty() {
         a.positives.clone()
     } else {
@@ -411,11 +410,6 @@ fn positives(a: &GateArgs, cfg: &Config, run: &Run) -> Result<Option<PositivesOp
             ));
         }
         return Ok(None);
-    }
-    if run.shard.is_some() {
-        return Err(Error::usage(
-            "--positives cannot be combined with --shard yet: run the detection check unsharded",
-        ));
     }
     let meta = match &cfg.positives.meta {
         Some(m) if m.iter().any(|k| k.trim().is_empty()) => {

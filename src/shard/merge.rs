@@ -25,6 +25,18 @@ pub struct Merged {
     pub policy: Policy,
     pub lock: Option<(Lock, PathBuf)>,
     pub timings: PartialTimings,
+    /// `gate --positives`: the samples, split off the merged walk.
+    pub positives: Option<MergedPositives>,
+}
+
+/// The known-bad samples of a merged run.
+pub struct MergedPositives {
+    pub corpus: Corpus,
+    pub outcomes: Vec<Outcome>,
+    pub meta: Vec<String>,
+    pub require_tested: bool,
+    /// Every shard's sha1/md5 of its samples.
+    pub digests: Vec<crate::verdict::detections::ShortDigest>,
 }
 
 impl Merged {
@@ -39,8 +51,16 @@ impl Merged {
             interrupted: self.interrupted,
             policy: &self.policy,
             performance: None,
-            // Sharded runs refuse --positives (see settings).
-            positives: None,
+            positives: self
+                .positives
+                .as_ref()
+                .map(|p| crate::verdict::detections::Positives {
+                    corpus: &p.corpus,
+                    outcomes: &p.outcomes,
+                    meta: &p.meta,
+                    require_tested: p.require_tested,
+                    digests: Some(&p.digests),
+                }),
         }
     }
 }
@@ -49,7 +69,8 @@ impl Merged {
 /// shard files involved (exit 2).
 pub fn merge(parts: &[(PathBuf, Partial)]) -> Result<Merged> {
     let (first_path, first) = check_run(parts)?;
-    let (corpus, outcomes) = assemble(parts, first)?;
+    let (mut corpus, mut outcomes) = assemble(parts, first)?;
+    let positives = split_positives(parts, &mut corpus, &mut outcomes)?;
     let key = &first.key;
     let command = crate::verdict::report::RunKind::by_name(&key.command)
         .ok_or_else(|| Error::shards(&[], format!("unknown command {:?}", key.command)))?;
@@ -74,7 +95,75 @@ pub fn merge(parts: &[(PathBuf, Partial)]) -> Result<Merged> {
             .as_ref()
             .map(|l| (l.lock.clone(), PathBuf::from(&l.path))),
         timings,
+        positives,
     })
+}
+
+/// `gate --positives`: the samples are the files of the merged walk from
+/// the index every shard names on; split them off, with every shard's
+/// digests. A content that is both a sample and a clean file is an error,
+/// as in a single run.
+fn split_positives(
+    parts: &[(PathBuf, Partial)],
+    corpus: &mut Corpus,
+    outcomes: &mut Vec<Outcome>,
+) -> Result<Option<MergedPositives>> {
+    let (first_path, first) = &parts[0];
+    let same = |a: &PositivesFacts, b: &PositivesFacts| {
+        (&a.roots, a.first, &a.skipped, &a.meta, a.require_tested)
+            == (&b.roots, b.first, &b.skipped, &b.meta, b.require_tested)
+    };
+    for (path, p) in parts {
+        let agree = match (&first.facts.positives, &p.facts.positives) {
+            (None, None) => true,
+            (Some(a), Some(b)) => same(a, b),
+            _ => false,
+        };
+        if !agree {
+            return Err(Error::shards(
+                &[first_path.as_path(), path.as_path()],
+                format!(
+                    "mismatched shards: {} and {} differ in their known-bad samples (--positives)",
+                    first_path.display(),
+                    path.display()
+                ),
+            ));
+        }
+    }
+    let Some(pf) = &first.facts.positives else {
+        return Ok(None);
+    };
+    if pf.first > corpus.files.len() {
+        return Err(Error::shards(
+            &[first_path.as_path()],
+            format!(
+                "partial report {}: the samples start at file {} of {}",
+                first_path.display(),
+                pf.first,
+                corpus.files.len()
+            ),
+        ));
+    }
+    let samples = Corpus {
+        roots: pf.roots.clone(),
+        files: corpus.files.split_off(pf.first),
+        skipped: pf.skipped.clone(),
+    };
+    let theirs = outcomes.split_off(pf.first);
+    crate::verdict::detections::disjoint_contents(corpus, outcomes, &samples, &theirs)?;
+    let mut digests: Vec<_> = parts
+        .iter()
+        .flat_map(|(_, p)| p.facts.positives.iter().flat_map(|x| x.digests.clone()))
+        .collect();
+    digests.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    digests.dedup();
+    Ok(Some(MergedPositives {
+        corpus: samples,
+        outcomes: theirs,
+        meta: pf.meta.clone(),
+        require_tested: pf.require_tested,
+        digests,
+    }))
 }
 
 /// The policy the shards applied, from the first one's facts (the keys

@@ -86,6 +86,26 @@ pub struct Facts {
     pub deny_warnings: bool,
     pub deny_codes: Vec<String>,
     pub lock: Option<LockFacts>,
+    /// `gate --positives`: the known-bad samples are files of the walk
+    /// from index `first` on (after the clean corpus), sharded by content
+    /// like it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub positives: Option<PositivesFacts>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PositivesFacts {
+    pub roots: Vec<String>,
+    /// The walk index of the first sample.
+    pub first: usize,
+    /// The samples' walk-level skips (every shard carries all of them).
+    pub skipped: Vec<Unscanned>,
+    pub meta: Vec<String>,
+    pub require_tested: bool,
+    /// sha1 and md5 of this shard's samples, when a rule names a sample by
+    /// one of them (merge does not read the samples).
+    pub digests: Vec<crate::verdict::detections::ShortDigest>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -112,6 +132,18 @@ pub struct RulesetFacts {
     pub per_file_externals: Vec<String>,
     pub rules: Vec<RuleInfo>,
     pub warnings: Vec<Diagnostic>,
+    /// `gate --positives`: each namespace's rule declarations as the
+    /// parser read them (renames, private rules and the samples named in
+    /// meta are judged from them after the merge).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decls: Vec<NamespaceDecls>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceDecls {
+    pub namespace: String,
+    pub rules: Vec<crate::rules::source::RuleDecl>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -154,8 +186,22 @@ pub struct HitFact {
 }
 
 impl RulesetFacts {
-    pub fn of(rs: &Ruleset) -> Self {
+    /// `decls`: carry the rule declarations (for `--positives`).
+    pub fn of(rs: &Ruleset, decls: bool) -> Self {
+        let mut by_ns: Vec<NamespaceDecls> = Vec::new();
+        if decls {
+            for s in &rs.sources {
+                match by_ns.iter_mut().find(|d| d.namespace == s.namespace) {
+                    Some(d) => d.rules.extend(s.info.rules.iter().cloned()),
+                    None => by_ns.push(NamespaceDecls {
+                        namespace: s.namespace.clone(),
+                        rules: s.info.rules.clone(),
+                    }),
+                }
+            }
+        }
         RulesetFacts {
+            decls: by_ns,
             label: rs.label.to_string(),
             paths: rs.paths.clone(),
             files: rs.files.clone(),
@@ -204,7 +250,20 @@ impl RulesetFacts {
             per_file_externals,
             declared_std: BTreeSet::new(),
             cache: Err("rebuilt from a partial report".into()),
-            sources: Vec::new(),
+            sources: self
+                .decls
+                .iter()
+                .map(|d| crate::rules::Source {
+                    origin: String::new(),
+                    namespace: d.namespace.clone(),
+                    bytes: Vec::new(),
+                    info: crate::rules::source::SourceInfo {
+                        rules: d.rules.clone(),
+                        ..Default::default()
+                    },
+                    included: false,
+                })
+                .collect(),
         })
     }
 }

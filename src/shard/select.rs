@@ -16,6 +16,10 @@ use std::path::Path;
 
 /// This shard's part of the corpus, after hashing every file (on every
 /// thread) to learn which contents are its own.
+///
+/// `clean_files`: how many of `corpus.files` are the clean corpus; the
+/// rest are known-bad samples (`gate --positives`), sharded the same way
+/// but never looked up in the corpus lock.
 pub fn select(
     corpus: Corpus,
     pre: Vec<Option<PreHashed>>,
@@ -23,12 +27,16 @@ pub fn select(
     opts: &ScanOptions,
     cache: Option<&mut crate::store::Cache>,
     lock: Option<(&Lock, &Path)>,
+    clean_files: usize,
 ) -> Result<(Corpus, Vec<Option<PreHashed>>, Option<ShardRun>)> {
     // With a corpus lock, a locked file's shard comes from its locked hash:
     // the shard does not read the files of other shards. (Its own files
     // are read and hashed by the scan; a content that differs from the
     // lock stops the run.)
-    let from_lock = locked_hashes(&corpus, lock);
+    let mut from_lock = locked_hashes(&corpus, lock);
+    for l in from_lock.iter_mut().skip(clean_files) {
+        *l = None;
+    }
     let skip: Vec<bool> = from_lock.iter().map(Option::is_some).collect();
     let pre =
         crate::corpus::read::hash_rest(&corpus.files, pre, &skip, &opts.limits(), opts.threads);
@@ -55,6 +63,7 @@ pub fn select(
         digest,
         total_files: corpus.files.len(),
         total_skipped: corpus.skipped.len(),
+        clean_files,
         file_index: Vec::new(),
         skipped_index: Vec::new(),
     };
@@ -150,11 +159,21 @@ pub struct ShardRun {
     digest: String,
     total_files: usize,
     total_skipped: usize,
+    /// Files of the whole walk before the known-bad samples.
+    clean_files: usize,
     file_index: Vec<usize>,
     skipped_index: Vec<usize>,
 }
 
 impl ShardRun {
+    /// How many of this shard's files are known-bad samples (the last ones).
+    pub fn own_samples(&self) -> usize {
+        self.file_index
+            .iter()
+            .filter(|i| **i >= self.clean_files)
+            .count()
+    }
+
     /// A file placed by its locked hash must still have that content.
     pub fn check_locked(
         &self,
@@ -203,10 +222,27 @@ impl ShardRun {
                 options: key_options(run, exceptions.as_ref(), lock.as_ref()),
             },
             facts: Facts {
-                candidate: RulesetFacts::of(run.candidate),
-                baseline: run.baseline.map(RulesetFacts::of),
+                candidate: RulesetFacts::of(run.candidate, run.positives.is_some()),
+                baseline: run
+                    .baseline
+                    .map(|b| RulesetFacts::of(b, run.positives.is_some())),
                 roots: run.corpus.roots.clone(),
-                files: self.file_facts(run.corpus, run.outcomes),
+                files: self.file_facts(run),
+                positives: run.positives.as_ref().map(|p| PositivesFacts {
+                    roots: p.corpus.roots.clone(),
+                    first: self.clean_files,
+                    skipped: p.corpus.skipped.clone(),
+                    meta: p.meta.to_vec(),
+                    require_tested: p.require_tested,
+                    digests: if crate::verdict::detections::names_short_hashes(
+                        run.candidate,
+                        p.meta,
+                    ) {
+                        crate::verdict::detections::short_digests_of(p.corpus, p.outcomes)
+                    } else {
+                        Vec::new()
+                    },
+                }),
                 skipped: self
                     .skipped_index
                     .iter()
@@ -227,11 +263,18 @@ impl ShardRun {
         }
     }
 
-    fn file_facts(&self, corpus: &Corpus, outcomes: &[Outcome]) -> Vec<FileFact> {
-        corpus
+    /// Every file of the shard: its clean files, then its samples.
+    fn file_facts(&self, run: &ShardInputs<'_>) -> Vec<FileFact> {
+        let (pos_files, pos_out): (&[crate::corpus::CorpusFile], &[Outcome]) = match &run.positives
+        {
+            Some(p) => (&p.corpus.files, p.outcomes),
+            None => (&[], &[]),
+        };
+        run.corpus
             .files
             .iter()
-            .zip(outcomes)
+            .chain(pos_files)
+            .zip(run.outcomes.iter().chain(pos_out))
             .zip(&self.file_index)
             .map(|((f, o), &index)| FileFact {
                 index,
@@ -256,6 +299,17 @@ pub struct ShardInputs<'a> {
     pub scan: &'a ScanOptions,
     pub lock: Option<(&'a Lock, &'a Path)>,
     pub interrupted: bool,
+    /// `gate --positives`: this shard's samples and their scans.
+    pub positives: Option<ShardPositives<'a>>,
+}
+
+/// A shard's known-bad samples and what is asked of them.
+pub struct ShardPositives<'a> {
+    /// The shard's samples (roots and walk-level skips of all of them).
+    pub corpus: &'a Corpus,
+    pub outcomes: &'a [Outcome],
+    pub meta: &'a [String],
+    pub require_tested: bool,
 }
 
 /// The options every shard of one run must share (the key's `options`).
@@ -286,6 +340,23 @@ fn key_options(
         exceptions
             .map(|e| text_digest(&e.text))
             .unwrap_or_else(|| "none".into()),
+    );
+    opt(
+        "positives",
+        match &run.positives {
+            Some(p) => text_digest(&format!(
+                "{:?}\n{:?}\n{:?}\n{}",
+                p.corpus.roots,
+                p.corpus
+                    .skipped
+                    .iter()
+                    .map(|u| (&u.path, u.reason.as_str()))
+                    .collect::<Vec<_>>(),
+                p.meta,
+                p.require_tested
+            )),
+            None => "none".into(),
+        },
     );
     opt(
         "lock",

@@ -14,6 +14,17 @@ pub enum Change {
     Unchanged,
 }
 
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Added => "added",
+            Change::Modified => "modified",
+            Change::Removed => "removed",
+            Change::Unchanged => "unchanged",
+        }
+    }
+}
+
 /// A rule named in the change list.
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct RuleRef {

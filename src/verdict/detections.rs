@@ -50,6 +50,85 @@ pub struct Positives<'a> {
     pub meta: &'a [String],
     /// An added or modified rule that detects no sample blocks.
     pub require_tested: bool,
+    /// sha1 and md5 of the samples by sha256, when they were taken where
+    /// the samples were read (a merge of sharded runs); else the samples
+    /// are read again when a rule names one by sha1 or md5.
+    pub digests: Option<&'a [ShortDigest]>,
+}
+
+/// A sample's sha1 and md5 beside its sha256 (hex).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShortDigest {
+    pub sha256: String,
+    pub sha1: String,
+    pub md5: String,
+}
+
+/// Does a rule of `cand` name a sample by sha1 or md5 under `meta`? (Then
+/// the samples' short digests are needed.)
+pub fn names_short_hashes(cand: &Ruleset, meta: &[String]) -> bool {
+    cand.sources.iter().flat_map(|s| &s.info.rules).any(|d| {
+        d.hashes
+            .iter()
+            .any(|(k, h)| h.len() != 64 && meta.iter().any(|m| m.eq_ignore_ascii_case(k)))
+    })
+}
+
+/// The sha1 and md5 of every scanned sample (read again, checked against
+/// the sha256 of the scan), for a shard's partial report.
+pub fn short_digests_of(corpus: &Corpus, outcomes: &[Outcome]) -> Vec<ShortDigest> {
+    let mut out: BTreeMap<[u8; 32], ShortDigest> = BTreeMap::new();
+    for (f, o) in corpus.files.iter().zip(outcomes) {
+        if let Outcome::Scanned { sha256, .. } = o {
+            if out.contains_key(sha256) {
+                continue;
+            }
+            let (sha1, md5) = short_digests(&f.path, sha256);
+            if !sha1.is_empty() {
+                out.insert(
+                    *sha256,
+                    ShortDigest {
+                        sha256: crate::util::hex::hex(sha256),
+                        sha1,
+                        md5,
+                    },
+                );
+            }
+        }
+    }
+    out.into_values().collect()
+}
+
+/// A content that is both a sample and a clean file is an error naming
+/// both paths (it would be a false positive and a detection at once).
+pub fn disjoint_contents(
+    clean: &Corpus,
+    clean_out: &[Outcome],
+    pos: &Corpus,
+    pos_out: &[Outcome],
+) -> crate::error::Result<()> {
+    let mut seen: std::collections::HashMap<[u8; 32], &str> = std::collections::HashMap::new();
+    for (f, o) in clean.files.iter().zip(clean_out) {
+        if let Outcome::Scanned { sha256, .. } = o {
+            seen.entry(*sha256).or_insert(f.display.as_str());
+        }
+    }
+    for (f, o) in pos.files.iter().zip(pos_out) {
+        if let Outcome::Scanned { sha256, .. } = o {
+            if let Some(other) = seen.get(sha256) {
+                return Err(crate::error::Error::input(
+                    "positives",
+                    &f.display,
+                    format!(
+                        "sample {} has the same content as the clean corpus file {other}: a content is known-bad or known-clean, not both",
+                        f.display
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What the report says of the positives.
@@ -163,7 +242,7 @@ pub fn build(
     if let Some(b) = baseline {
         renames(candidate, b, &mut lost, &mut gained, &mut kept);
     }
-    let (excepted, exception_reports) = match exceptions {
+    let (mut excepted, exception_reports) = match exceptions {
         Some(set) => super::policy::apply_exceptions(
             set,
             Kind::LostDetection,
@@ -172,8 +251,13 @@ pub fn build(
         ),
         None => (Vec::new(), Vec::new()),
     };
-    for f in &mut lost {
-        f.blocking = true;
+    for f in lost.iter_mut().chain(excepted.iter_mut()) {
+        f.blocking = f.exception.is_none();
+        // The line to fix is the candidate's, when the rule is still there.
+        let key = (f.rule.namespace.clone(), f.rule.identifier.clone());
+        if let Some(info) = candidate.info.get(&key) {
+            f.rule = info.clone();
+        }
     }
     let change = |k: &RuleKey| changes.and_then(|m| m.get(k).copied());
     // Added or modified (every rule without a baseline).
@@ -400,10 +484,15 @@ fn sample_digests(p: &Positives<'_>, short: bool) -> Vec<SampleDigest> {
             continue;
         };
         let e = by_sha.entry(*sha256).or_insert_with(|| {
-            let (sha1, md5) = if short {
-                short_digests(&f.path, sha256)
-            } else {
-                (String::new(), String::new())
+            let hex = crate::util::hex::hex(sha256);
+            let (sha1, md5) = match p.digests {
+                Some(known) => known
+                    .iter()
+                    .find(|d| d.sha256 == hex)
+                    .map(|d| (d.sha1.clone(), d.md5.clone()))
+                    .unwrap_or_default(),
+                None if short => short_digests(&f.path, sha256),
+                None => (String::new(), String::new()),
             };
             SampleDigest {
                 sha256: crate::util::hex::hex(sha256),
@@ -431,6 +520,127 @@ fn short_digests(path: &std::path::Path, sha256: &[u8; 32]) -> (String, String) 
         crate::util::hex::hex(&sha1::Sha1::digest(&data)),
         crate::util::hex::hex(&md5::Md5::digest(&data)),
     )
+}
+
+/// What a problem of the positives is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// The baseline detected a sample the candidate does not.
+    LostDetection,
+    /// A rule does not detect a sample its meta names.
+    MissedSample,
+    /// An added or modified rule detects no sample (`--require-tested`).
+    UntestedRule,
+}
+
+impl ProblemKind {
+    /// A stable code (SARIF rule id, Code Quality check name).
+    pub fn code(self) -> &'static str {
+        match self {
+            ProblemKind::LostDetection => "fpgate/lost-detection",
+            ProblemKind::MissedSample => "fpgate/missed-sample",
+            ProblemKind::UntestedRule => "fpgate/untested-rule",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ProblemKind::LostDetection => "lost detection of a known-bad sample",
+            ProblemKind::MissedSample => "a sample named in the rule's meta is not detected",
+            ProblemKind::UntestedRule => "an added or modified rule detects no known-bad sample",
+        }
+    }
+}
+
+/// One problem the positives found, located at the rule's line: what the
+/// line-oriented formats (SARIF, annotations, concise, Code Quality, JUnit)
+/// report.
+#[derive(Debug, Clone)]
+pub struct Problem<'a> {
+    pub kind: ProblemKind,
+    /// The rule's name (`NS:rule` outside the default namespace).
+    pub rule: String,
+    pub namespace: String,
+    pub identifier: String,
+    pub source: Option<&'a str>,
+    pub line: Option<usize>,
+    pub message: String,
+    pub blocking: bool,
+    /// The exception that accepts it (a lost detection only).
+    pub exception: Option<&'a super::exceptions::ExceptionReport>,
+    /// Stable across runs for the same rule and sample (or meta hash).
+    pub fingerprint: String,
+}
+
+impl Detections {
+    /// Every lost detection (blocking or excepted), every missed expected
+    /// sample, and every untested rule that blocks, in report order.
+    pub fn problems(&self) -> Vec<Problem<'_>> {
+        let digest = |parts: &[&str]| {
+            use sha2::Digest as _;
+            crate::util::hex::hex(&sha2::Sha256::digest(parts.join("\u{0}").as_bytes()))
+        };
+        let mut out = Vec::new();
+        for f in self.lost.iter().chain(&self.excepted) {
+            out.push(Problem {
+                kind: ProblemKind::LostDetection,
+                rule: f.rule.name(),
+                namespace: f.rule.namespace.clone(),
+                identifier: f.rule.identifier.clone(),
+                source: f.rule.source.as_deref(),
+                line: f.rule.line,
+                message: f.message(),
+                blocking: f.blocking,
+                exception: f.exception.as_ref(),
+                fingerprint: digest(&["lost", &f.rule.name(), &f.sha256]),
+            });
+        }
+        for x in self
+            .expected_samples
+            .iter()
+            .filter(|x| x.status == ExpectedStatus::Missed)
+        {
+            let name = crate::rules::rule_name(&x.namespace, &x.identifier);
+            out.push(Problem {
+                kind: ProblemKind::MissedSample,
+                message: format!(
+                    "missed sample: rule {name} names the sample {} = {} in its meta, and does not detect it ({}){}",
+                    x.meta,
+                    x.hash,
+                    x.paths.join(", "),
+                    if x.blocking { "" } else { " (an unchanged rule: reported, not blocking)" }
+                ),
+                fingerprint: digest(&["missed", &name, &x.hash]),
+                rule: name,
+                namespace: x.namespace.clone(),
+                identifier: x.identifier.clone(),
+                source: x.source.as_deref(),
+                line: x.line,
+                blocking: x.blocking,
+                exception: None,
+            });
+        }
+        for u in self.untested_rules.iter().filter(|u| u.blocking) {
+            let name = crate::rules::rule_name(&u.namespace, &u.identifier);
+            out.push(Problem {
+                kind: ProblemKind::UntestedRule,
+                message: format!(
+                    "untested rule: {} rule {name} detects none of the {} known-bad sample(s) (--require-tested)",
+                    u.rule_change.map(|c| c.as_str()).unwrap_or("new"),
+                    self.scanned_samples
+                ),
+                fingerprint: digest(&["untested", &name]),
+                rule: name,
+                namespace: u.namespace.clone(),
+                identifier: u.identifier.clone(),
+                source: u.source.as_deref(),
+                line: u.line,
+                blocking: true,
+                exception: None,
+            });
+        }
+        out
+    }
 }
 
 /// The exception status lines of both kinds, in file order.

@@ -95,6 +95,53 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// The one-line message of a finding, with its evidence: what happened
+    /// to which file, and which patterns matched (for a lost detection, the
+    /// patterns that matched in the baseline and no longer do).
+    pub fn message(&self) -> String {
+        let paths = self.paths.join(", ");
+        let name = self.rule.name();
+        let mut m = match self.class {
+            Class::Lost => format!(
+                "lost detection: rule {name} no longer detects the known-bad sample {paths}"
+            ),
+            Class::Gained => {
+                format!("gained detection: rule {name} detects the known-bad sample {paths}")
+            }
+            Class::Kept => {
+                format!("kept detection: rule {name} detects the known-bad sample {paths}")
+            }
+            c => format!(
+                "{} false positive: rule {name} matches the known-clean file {paths}",
+                c.as_str()
+            ),
+        };
+        if self.tier == Tier::Critical {
+            m.push_str(" (CRITICAL tier)");
+        }
+        m.push_str(&format!(" [sha256 {}, {} bytes]", self.sha256, self.size));
+        let ev: Vec<String> = self
+            .patterns
+            .iter()
+            .filter_map(|p| {
+                p.matches.first().map(|x| {
+                    format!(
+                        "{} at 0x{:x} \"{}\" ({} match(es))",
+                        p.identifier, x.offset, x.text, p.match_count
+                    )
+                })
+            })
+            .collect();
+        if !ev.is_empty() {
+            m.push_str(match self.class {
+                Class::Lost => ". The baseline matched: ",
+                _ => ". Matched: ",
+            });
+            m.push_str(&ev.join("; "));
+        }
+        m
+    }
+
     /// Report order: critical first, then by rule, then by path.
     pub fn order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
         (a.tier, &a.rule.namespace, &a.rule.identifier, &a.paths).cmp(&(

@@ -362,9 +362,8 @@ fn bad_positives_are_errors_and_unreadable_samples_fail_closed() {
         r.stderr
     );
     std::fs::remove_file(p.join("positives/copy.bin")).unwrap();
-    // --require-tested alone, and with --shard.
+    // --require-tested without samples.
     assert_eq!(go(&["--require-tested"]).code, 2);
-    assert_eq!(go(&["--positives", "positives", "--shard", "1/2"]).code, 2);
     // An unreadable sample: unscanned, the run is incomplete (exit 3).
     open_up(p.path());
     for d in ["candidate", "released", "positives", "positives/tools"] {
@@ -406,4 +405,273 @@ fn bad_positives_are_errors_and_unreadable_samples_fail_closed() {
         "{:?}",
         unscanned(&j)
     );
+}
+
+/// The line of `rule NAME` in a file.
+fn rule_line(file: &std::path::Path, name: &str) -> usize {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains(&format!("rule {name}")))
+        .unwrap()
+        + 1
+}
+
+/// A narrowed rule (lost), a rule that misses the sample its meta names
+/// (missed) and an untested added rule under --require-tested.
+fn three_problems() -> Project {
+    let p = project();
+    narrow(&p);
+    let md5 = {
+        use md5::Digest;
+        md5::Md5::digest(mimikatz_like())
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+    };
+    p.file_ref(
+        "candidate/new.yar",
+        format!(
+            "rule New_Tool {{\n  meta:\n    md5 = \"{md5}\"\n  strings:\n    $a = \"lsadump::sam\" fullword\n  condition:\n    $a and filesize > 1MB\n}}\n"
+        ),
+    );
+    p
+}
+
+#[test]
+fn every_format_carries_the_detection_problems_at_the_rules_line() {
+    let p = three_problems();
+    let line = rule_line(
+        &p.join("candidate/hacktools.yar"),
+        "HackTool_Mimikatz_Strings",
+    );
+    let formats = [
+        "sarif",
+        "junit",
+        "github",
+        "concise",
+        "codequality",
+        "markdown",
+        "html",
+    ];
+    let mut extra = vec!["--no-cache".to_string(), "--require-tested".to_string()];
+    for f in formats {
+        extra.push("--report".into());
+        extra.push(format!("{f}=out.{f}"));
+    }
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let r = gate(&p, &extra);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let read = |f: &str| std::fs::read_to_string(p.join(&format!("out.{f}"))).unwrap();
+
+    // SARIF: one result per problem, at the candidate's line to fix.
+    let sarif: Value = serde_json::from_str(&read("sarif")).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let by_id =
+        |id: &str| -> Vec<&Value> { results.iter().filter(|x| x["ruleId"] == id).collect() };
+    let lost = by_id("fpgate/lost-detection");
+    assert_eq!(lost.len(), 1, "{results:#?}");
+    let loc = &lost[0]["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], "candidate/hacktools.yar");
+    assert_eq!(loc["region"]["startLine"], line);
+    let text = lost[0]["message"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("no longer detects the known-bad sample positives/tools/mimi.exe"),
+        "{text}"
+    );
+    assert!(text.contains("The baseline matched: $m1 at 0x"), "{text}");
+    let missed = by_id("fpgate/missed-sample");
+    assert_eq!(missed.len(), 1);
+    assert_eq!(
+        missed[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "candidate/new.yar"
+    );
+    // New_Tool detects nothing, nor does the narrowed rule any more.
+    assert_eq!(by_id("fpgate/untested-rule").len(), 2);
+    // Every result's ruleIndex points at its rule.
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap();
+    for x in results {
+        assert_eq!(
+            rules[x["ruleIndex"].as_u64().unwrap() as usize]["id"],
+            x["ruleId"]
+        );
+    }
+
+    let gh = read("github");
+    assert!(
+        gh.contains(&format!("::error file=candidate/hacktools.yar,line={line},title=fpgate%3A HackTool_Mimikatz_Strings%3A lost detection")),
+        "{gh}"
+    );
+    assert_eq!(gh.matches("::error ").count(), 4, "{gh}");
+
+    let concise = read("concise");
+    assert!(
+        concise.contains(&format!("candidate/hacktools.yar:{line}:1: error: lost detection: rule HackTool_Mimikatz_Strings")),
+        "{concise}"
+    );
+    assert!(
+        concise.contains("candidate/new.yar:1:1: error: missed sample: rule New_Tool"),
+        "{concise}"
+    );
+    assert!(
+        concise.contains("candidate/new.yar:1:1: error: untested rule: added rule New_Tool"),
+        "{concise}"
+    );
+
+    let cq: Value = serde_json::from_str(&read("codequality")).unwrap();
+    let lost: Vec<&Value> = cq
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["check_name"] == "fpgate/lost-detection")
+        .collect();
+    assert_eq!(lost.len(), 1);
+    assert_eq!(lost[0]["severity"], "critical");
+    assert_eq!(lost[0]["location"]["lines"]["begin"], line);
+
+    let junit = read("junit");
+    let case = junit
+        .split("<testcase ")
+        .find(|c| c.starts_with("name=\"HackTool_Mimikatz_Strings\""))
+        .unwrap();
+    assert!(case.contains("type=\"several\""), "{case}");
+    assert!(
+        case.contains("1 lost detection(s) of known-bad samples, known-bad samples detected: none"),
+        "{case}"
+    );
+    let case = junit
+        .split("<testcase ")
+        .find(|c| c.starts_with("name=\"New_Tool\""))
+        .unwrap();
+    assert!(case.contains("type=\"several\""), "{case}");
+
+    let md = read("markdown");
+    assert!(
+        md.contains("### Known-bad samples: 1 lost, 1 kept, 0 gained, 0 excepted"),
+        "{md}"
+    );
+    assert!(md.contains("positives/tools/mimi.exe"), "{md}");
+    assert!(md.contains("$m1 ×"), "{md}");
+
+    let html = read("html");
+    let table = &html[html.find("id=\"coverage\"").unwrap()..];
+    let row = table
+        .split("<tr")
+        .find(|r| r.contains(">HackTool_Mimikatz_Strings<"))
+        .unwrap();
+    assert!(row.starts_with(" class=\"lost blocking\""), "{row}");
+    let row = table
+        .split("<tr")
+        .find(|r| r.contains(">Test_EICAR_File<"))
+        .unwrap();
+    assert!(row.starts_with(" class=\"tested\""), "{row}");
+}
+
+#[test]
+fn sharded_runs_merge_to_the_report_of_one_run_without_reading_the_samples() {
+    let p = three_problems();
+    // A walk-level skip among the samples: reported the same way.
+    std::os::unix::fs::symlink("/nonexistent/target", p.join("positives/dangling")).unwrap();
+    let base = [
+        "--no-cache",
+        "--require-tested",
+        "--allow-incomplete",
+        "--today",
+        "2026-11-30",
+    ];
+    let one = gate(&p, &base);
+    assert_eq!(one.code, 1, "{}", one.stderr);
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("timings");
+        v
+    };
+    let want = strip(one.json());
+    assert_eq!(want["detections"]["counts"]["lost"], 1);
+    assert_eq!(
+        want["detections"]["counts"]["expected_missed"], 1,
+        "md5 from the sample"
+    );
+    for n in [1u32, 2, 3] {
+        let out = p.join(&format!("parts-{n}"));
+        std::fs::create_dir_all(&out).unwrap();
+        let parts: Vec<String> = (1..=n)
+            .map(|k| {
+                let part = out.join(format!("{k}.json")).display().to_string();
+                let shard = format!("{k}/{n}");
+                let mut args = base.to_vec();
+                args.extend(["--shard", shard.as_str(), "-o", part.as_str()]);
+                let r = gate(&p, &args);
+                assert_eq!(r.code, 0, "shard {k}/{n}: {}", r.stderr);
+                part
+            })
+            .collect();
+        // merge reads only the partial reports: the samples may be gone.
+        let moved = p.join("positives-away");
+        std::fs::rename(p.join("positives"), &moved).unwrap();
+        let m = run(p
+            .cmd(&[])
+            .arg("merge")
+            .args(&parts)
+            .args(["--format", "json"]));
+        std::fs::rename(&moved, p.join("positives")).unwrap();
+        assert_eq!(m.code, one.code, "N={n}: {}", m.stderr);
+        assert_eq!(strip(m.json()), want, "N={n}");
+    }
+    // Shards of runs with different samples do not merge.
+    let out = p.join("mixed");
+    std::fs::create_dir_all(&out).unwrap();
+    let a = out.join("1.json").display().to_string();
+    let b = out.join("2.json").display().to_string();
+    let mut args = base.to_vec();
+    args.extend(["--shard", "1/2", "-o", a.as_str()]);
+    assert_eq!(gate(&p, &args).code, 0);
+    p.file_ref("positives/extra.bin", b"another sample");
+    let mut args = base.to_vec();
+    args.extend(["--shard", "2/2", "-o", b.as_str()]);
+    assert_eq!(gate(&p, &args).code, 0);
+    let m = run(p.cmd(&[]).arg("merge").args([&a, &b]));
+    assert_eq!(m.code, 2, "{}", m.stderr);
+    assert!(m.stderr.contains("mismatched shards"), "{}", m.stderr);
+}
+
+#[test]
+fn the_demo_blocks_the_narrowed_rule_and_names_the_lost_sample() {
+    let bin = assert_cmd::cargo::cargo_bin("fpgate");
+    let r = run(assert_cmd::Command::new("bash")
+        .arg(root().join("examples/positives-demo/run.sh"))
+        .args(["--format", "json"])
+        .env("FPGATE", &bin)
+        .env("FPGATE_CACHE", test_cache())
+        .timeout(std::time::Duration::from_secs(120)));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let j = r.json();
+    let d = &j["detections"];
+    assert_eq!(
+        listed(d, "lost"),
+        [(
+            "HackTool_Mimikatz_Strings".into(),
+            "positives/tools/mimi.exe".into()
+        )]
+    );
+    assert_eq!(d["counts"]["kept"], 1, "EICAR still detected");
+    assert_eq!(
+        j["verdict"]["counts"]["new"], 0,
+        "no false positive involved"
+    );
+    // The human report says which patterns were lost.
+    let r = run(assert_cmd::Command::new("bash")
+        .arg(root().join("examples/positives-demo/run.sh"))
+        .env("FPGATE", &bin)
+        .env("FPGATE_CACHE", test_cache())
+        .env("NO_COLOR", "1")
+        .timeout(std::time::Duration::from_secs(120)));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("positives/tools/mimi.exe"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("$m1"), "{}", r.stdout);
 }
