@@ -316,6 +316,8 @@ pub fn build(
 /// A lost (rule, sample) whose baseline rule reappears in the candidate
 /// under another name with the same body, detecting the same sample, is
 /// kept: the gained finding moves to `kept` with a note, the loss goes.
+/// So is a loss by a rule the candidate removed when a rule the candidate
+/// added detects the sample (a rename with edits, a split, a merge).
 fn renames(
     cand: &Ruleset,
     base: &Ruleset,
@@ -346,6 +348,40 @@ fn renames(
         kept.push(g);
         false
     });
+    // A removed rule whose sample an added rule detects: renamed and
+    // edited, or split into several rules (or several merged into one).
+    // The detection moved; every added rule that took it is kept.
+    let in_cand = |f: &Finding| {
+        cand_bodies.contains_key(&(f.rule.namespace.clone(), f.rule.identifier.clone()))
+    };
+    let in_base = |f: &Finding| {
+        base_bodies.contains_key(&(f.rule.namespace.clone(), f.rule.identifier.clone()))
+    };
+    let mut moved: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    lost.retain(|l| {
+        if in_cand(l) {
+            return true;
+        }
+        let takers: Vec<usize> = gained
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.sha256 == l.sha256 && !in_base(g))
+            .map(|(i, _)| i)
+            .collect();
+        for &i in &takers {
+            moved.entry(i).or_default().push(l.rule.name());
+        }
+        takers.is_empty()
+    });
+    for (i, from) in moved.into_iter().rev() {
+        let mut g = gained.remove(i);
+        g.class = Class::Kept;
+        g.notes.push(format!(
+            "detection moved from the removed rule(s) {} (renamed, split or merged)",
+            from.join(", ")
+        ));
+        kept.push(g);
+    }
 }
 
 /// Each rule's body digest (without its name).

@@ -593,6 +593,15 @@ fn sharded_runs_merge_to_the_report_of_one_run_without_reading_the_samples() {
         want["detections"]["counts"]["expected_missed"], 1,
         "md5 from the sample"
     );
+    // The results cache answers the same, cold and warm.
+    for round in ["cold", "warm"] {
+        let mut args = base.to_vec();
+        args[0] = "--cache";
+        args.insert(1, "cache");
+        let r = gate(&p, &args);
+        assert_eq!(r.code, one.code, "{round}: {}", r.stderr);
+        assert_eq!(strip(r.json()), want, "cached ({round}) == --no-cache");
+    }
     for n in [1u32, 2, 3] {
         let out = p.join(&format!("parts-{n}"));
         std::fs::create_dir_all(&out).unwrap();
@@ -674,4 +683,65 @@ fn the_demo_blocks_the_narrowed_rule_and_names_the_lost_sample() {
         r.stdout
     );
     assert!(r.stdout.contains("$m1"), "{}", r.stdout);
+}
+
+#[test]
+fn a_split_rule_keeps_its_sample_and_a_removed_one_loses_it() {
+    let p = project();
+    let f = p.join("candidate/hacktools.yar");
+    let text = std::fs::read_to_string(&f).unwrap();
+    let start = text.find("rule HackTool_Mimikatz_Strings").unwrap();
+    let end = start + text[start..].find("\n}\n").unwrap() + 3;
+    let without = format!("{}{}", &text[..start], &text[end..]);
+    std::fs::write(&f, &without).unwrap();
+    // Removed, nothing added: the loss blocks.
+    let r = gate(&p, &["--no-cache"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let d = &r.json()["detections"];
+    assert_eq!(
+        listed(d, "lost"),
+        [(
+            "HackTool_Mimikatz_Strings".into(),
+            "positives/tools/mimi.exe".into()
+        )]
+    );
+    // Reported at the baseline's rule, since the candidate has none.
+    assert_eq!(d["lost"][0]["rule"]["source"], "released/hacktools.yar");
+    // Split into two added rules that each detect the sample: kept, twice.
+    p.file_ref(
+        "candidate/mimikatz.yar",
+        "rule HackTool_Mimikatz_Modules { strings: $m1 = \"sekurlsa::logonpasswords\" $m2 = \"lsadump::sam\" condition: all of them }\n\
+         rule HackTool_Mimikatz_Banner { strings: $b1 = \"gentilkiwi\" condition: $b1 }\n",
+    );
+    let r = gate(&p, &["--no-cache"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let d = &r.json()["detections"];
+    assert_eq!(d["counts"]["lost"], 0, "{d}");
+    let moved: Vec<&str> = d["kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| {
+            k["notes"].as_array().is_some_and(|n| {
+                n.iter().any(|n| {
+                    n.as_str()
+                        .unwrap()
+                        .contains("moved from the removed rule(s) HackTool_Mimikatz_Strings")
+                })
+            })
+        })
+        .map(|k| k["rule"]["identifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        moved,
+        ["HackTool_Mimikatz_Banner", "HackTool_Mimikatz_Modules"]
+    );
+    // An added rule that detects a different sample takes nothing over.
+    p.file_ref(
+        "candidate/mimikatz.yar",
+        "rule HackTool_Other { strings: $a = \"EICAR\" condition: $a }\n",
+    );
+    let r = gate(&p, &["--no-cache"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.json()["detections"]["counts"]["lost"], 1);
 }
