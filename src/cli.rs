@@ -128,6 +128,12 @@ pub struct GateArgs {
     /// fpgate-exceptions.toml beside it, if present].
     #[arg(long, value_name = "FILE")]
     pub exceptions: Option<PathBuf>,
+    /// Apply fpgate.toml and the exceptions file as they are at
+    /// --baseline-ref instead of the working tree's, so a change cannot
+    /// loosen the gate that judges it (the working tree's are still diffed
+    /// and reported) [config: policy.source = "base"].
+    #[arg(long)]
+    pub policy_from_base: bool,
     /// Stale exceptions (that matched nothing) fail the gate.
     #[arg(long)]
     pub strict: bool,

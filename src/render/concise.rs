@@ -47,6 +47,21 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+    if let Some(c) = &r.policy_changes {
+        for (file, line, msg, dir, blocking) in c.lines() {
+            if !blocking && dir == crate::verdict::policy_changes::Direction::Tightens {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "{}:{}:1: {}: {}",
+                term(file.unwrap_or("fpgate.toml")),
+                line.unwrap_or(1),
+                if blocking { "error" } else { "warning" },
+                term(&msg)
+            );
+        }
+    }
     let level = if r.verdict.allow_incomplete {
         "warning"
     } else {

@@ -64,6 +64,32 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(out, "::error {}::{}", props.join(","), gh_data(&p.message));
         }
     }
+    if let Some(c) = &r.policy_changes {
+        use crate::verdict::policy_changes::Direction;
+        for (file, line, msg, dir, blocking) in c.lines() {
+            if !blocking && dir == Direction::Tightens {
+                continue;
+            }
+            let mut props = Vec::new();
+            if let Some(f) = file.filter(|f| !f.contains(':')) {
+                props.push(format!("file={}", gh_property(f)));
+                if let Some(l) = line {
+                    props.push(format!("line={l}"));
+                }
+            }
+            props.push(format!(
+                "title={}",
+                gh_property(&format!("fpgate: the gate's policy {}", dir.as_str()))
+            ));
+            let _ = writeln!(
+                out,
+                "::{} {}::{}",
+                if blocking { "error" } else { "warning" },
+                props.join(","),
+                gh_data(&msg)
+            );
+        }
+    }
     if !r.unscanned.is_empty() && !r.verdict.allow_incomplete {
         let _ = writeln!(
             out,

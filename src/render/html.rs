@@ -65,7 +65,7 @@ pub fn render(r: &Report) -> String {
         .chain(&fps.fixed)
         .collect();
     let mut out = String::new();
-    for part in [head, charts, table, cards, coverage, unscanned] {
+    for part in [head, charts, table, cards, coverage, policy, unscanned] {
         part(&mut out, r, &all);
     }
 
@@ -353,6 +353,53 @@ fn coverage(out: &mut String, r: &Report, _all: &[&Finding]) {
             row.expected[0],
             row.expected[1],
             row.expected[2]
+        );
+    }
+    let _ = writeln!(out, "</tbody></table>");
+}
+
+/// `gate --baseline-ref`: the policy's own changes against the base.
+fn policy(out: &mut String, r: &Report, _all: &[&Finding]) {
+    let Some(c) = &r.policy_changes else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<h2>Policy changes since <code>{}</code></h2><p>{} relax, {} tighten, {} other; the {} policy is applied.</p>",
+        h(&c.base_ref),
+        c.counts.relaxes,
+        c.counts.tightens,
+        c.counts.changed,
+        match c.source {
+            crate::verdict::policy_changes::Source::Base => "base revision's",
+            crate::verdict::policy_changes::Source::Worktree => "working tree's",
+        }
+    );
+    for n in &c.notes {
+        let _ = writeln!(out, "<p class=\"muted\">{}</p>", h(n));
+    }
+    let lines = c.lines();
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "<table class=\"sortable\" id=\"policy-changes\"><thead><tr><th>where</th><th>direction</th><th>change</th></tr></thead><tbody>"
+    );
+    for (file, line, msg, dir, blocking) in lines {
+        let _ = writeln!(
+            out,
+            "<tr class=\"{}\"><td><code>{}:{}</code></td><td>{}{}</td><td>{}</td></tr>",
+            dir.as_str(),
+            h(file.unwrap_or("?")),
+            line.unwrap_or(0),
+            dir.as_str(),
+            if blocking {
+                " <span class=\"crit\">(blocks)</span>"
+            } else {
+                ""
+            },
+            h(&msg)
         );
     }
     let _ = writeln!(out, "</tbody></table>");

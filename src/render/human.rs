@@ -22,6 +22,7 @@ pub fn render(r: &Report, style: Style) -> String {
         detections,
         blocking_warnings,
         exceptions,
+        policy_changes,
         rule_changes,
         profile,
         performance,
@@ -137,6 +138,64 @@ fn exceptions(out: &mut String, r: &Report, style: Style) {
             out.push('\n');
         }
     }
+}
+
+/// `gate --baseline-ref`: the policy's own changes against the base.
+fn policy_changes(out: &mut String, r: &Report, style: Style) {
+    let Some(c) = &r.policy_changes else {
+        return;
+    };
+    let applied = match c.source {
+        crate::verdict::policy_changes::Source::Base => "the base's policy is applied",
+        crate::verdict::policy_changes::Source::Worktree => "the working tree's policy is applied",
+    };
+    for n in &c.notes {
+        let _ = writeln!(out, "policy: {}", term(n));
+    }
+    let lines = c.lines();
+    if lines.is_empty() {
+        let _ = writeln!(
+            out,
+            "POLICY unchanged since {} ({applied})\n",
+            term(&c.base_ref)
+        );
+        return;
+    }
+    let title = format!(
+        "POLICY CHANGES since {} ({} relax, {} tighten, {} other; {applied}{})",
+        term(&c.base_ref),
+        c.counts.relaxes,
+        c.counts.tightens,
+        c.counts.changed,
+        if c.counts.blocking > 0 {
+            "; blocking under policy.changes = \"block\""
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        out,
+        "{}\n",
+        if c.counts.relaxes > 0 || c.counts.blocking > 0 {
+            style.yellow(&title)
+        } else {
+            title
+        }
+    );
+    for (file, line, msg, _, blocking) in lines {
+        let at = match (file, line) {
+            (Some(f), Some(l)) => format!("{}:{l}", term(f)),
+            (Some(f), None) => term(f),
+            _ => "?".into(),
+        };
+        let _ = writeln!(
+            out,
+            "  {at}: {}{}",
+            term(&msg),
+            if blocking { " [blocks]" } else { "" }
+        );
+    }
+    out.push('\n');
 }
 
 /// Added, modified and removed rules (gate with a baseline).

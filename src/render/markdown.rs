@@ -9,7 +9,14 @@ use std::fmt::Write;
 /// The markdown summary (GitHub step summary, PR comments).
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
-    for part in [summary, blocking, detections, lists, unscanned] {
+    for part in [
+        summary,
+        blocking,
+        detections,
+        policy_changes,
+        lists,
+        unscanned,
+    ] {
         part(&mut out, r);
     }
     out
@@ -124,6 +131,54 @@ fn detections(out: &mut String, r: &Report) {
         .collect();
     for p in others {
         let _ = writeln!(out, "- {}", md(&p.message));
+    }
+    out.push('\n');
+}
+
+/// `gate --baseline-ref`: the policy's own changes against the base.
+fn policy_changes(out: &mut String, r: &Report) {
+    let Some(c) = &r.policy_changes else {
+        return;
+    };
+    let lines = c.lines();
+    let _ = writeln!(
+        out,
+        "### Policy changes since `{}`: {} relax, {} tighten, {} other\n",
+        c.base_ref.replace('`', "'"),
+        c.counts.relaxes,
+        c.counts.tightens,
+        c.counts.changed
+    );
+    let _ = writeln!(
+        out,
+        "Applied: the {} policy{}.\n",
+        match c.source {
+            crate::verdict::policy_changes::Source::Base => "base revision's",
+            crate::verdict::policy_changes::Source::Worktree => "working tree's",
+        },
+        if c.mode == crate::verdict::policy_changes::Mode::Block {
+            "; changes that do not tighten the gate block (`policy.changes = \"block\"`)"
+        } else {
+            ""
+        }
+    );
+    for n in &c.notes {
+        let _ = writeln!(out, "- {}", md(n));
+    }
+    if !lines.is_empty() {
+        let _ = writeln!(out, "| where | change | direction |");
+        let _ = writeln!(out, "|---|---|---|");
+        for (file, line, msg, dir, blocking) in lines {
+            let _ = writeln!(
+                out,
+                "| {}:{} | {} | {}{} |",
+                md(file.unwrap_or("?")),
+                line.unwrap_or(0),
+                md(&msg),
+                dir.as_str(),
+                if blocking { " **(blocks)**" } else { "" }
+            );
+        }
     }
     out.push('\n');
 }

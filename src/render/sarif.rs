@@ -108,6 +108,30 @@ pub fn render(r: &Report) -> String {
         }
     }
 
+    if let Some(c) = &r.policy_changes {
+        for (file, line, msg, dir, blocking) in c.lines() {
+            let id = "fpgate/policy-change".to_string();
+            rules.entry(id.clone()).or_insert_with(|| {
+                json!({
+                    "id": id,
+                    "name": "policy-change",
+                    "shortDescription": { "text": "the gate's own policy (fpgate.toml, exceptions) differs from the base revision's" },
+                    "defaultConfiguration": { "level": "warning" },
+                })
+            });
+            // A file at the base (`REF:path`) is no location in the tree.
+            let at = file.filter(|f| !f.contains(':'));
+            results.push(json!({
+                "ruleId": id,
+                "level": if blocking { "error" } else if dir == crate::verdict::policy_changes::Direction::Tightens { "note" } else { "warning" },
+                "message": { "text": msg },
+                "locations": [location(at.or(Some("fpgate.toml")), line.filter(|_| at.is_some()))],
+                "partialFingerprints": { "fpgate/policy/v1": hex(&Sha256::digest(msg.as_bytes())) },
+                "properties": { "direction": dir.as_str(), "blocking": blocking, "baseRef": c.base_ref },
+            }));
+        }
+    }
+
     // ruleIndex ties each result to its rule description.
     let ids: Vec<String> = rules.keys().cloned().collect();
     for res in &mut results {

@@ -28,6 +28,8 @@ pub struct Config {
     pub warnings: WarningsSection,
     #[serde(default)]
     pub positives: PositivesSection,
+    #[serde(default)]
+    pub policy: PolicySection,
     /// External variables, typed as TOML types.
     #[serde(default)]
     pub defines: BTreeMap<String, toml::Value>,
@@ -55,6 +57,17 @@ pub struct RulesSection {
     /// `--ignore-module` for each.
     #[serde(default)]
     pub ignore_modules: Vec<String>,
+}
+
+/// `[policy]`: where the gate's policy comes from, and what a change of it
+/// does (with a base revision, `--baseline-ref`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// `"worktree"` (default) or `"base"` (`--policy-from-base`).
+    pub source: Option<crate::verdict::policy_changes::Source>,
+    /// `"report"` (default) or `"block"`.
+    pub changes: Option<crate::verdict::policy_changes::Mode>,
 }
 
 /// `[positives]`: known-bad samples for `gate` (detection regression).

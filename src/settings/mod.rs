@@ -3,6 +3,7 @@
 //! Every refusal (a bad flag, a bad key, flags that cannot go together, two
 //! reports to one place) happens here, before any corpus file is read.
 
+pub mod base;
 pub mod config;
 
 use crate::cli::{
@@ -91,7 +92,9 @@ impl Run {
     }
 
     pub fn gate(a: &GateArgs) -> Result<Run> {
-        let cfg = load(&a.common)?;
+        let head = load(&a.common)?;
+        let from = policy_source(a, head)?;
+        let cfg = from.cfg;
         let candidate = pick(
             &a.candidate,
             &cfg,
@@ -114,7 +117,8 @@ impl Run {
         let mut run = Run::common(RunKind::Gate, candidate, baseline, &a.common, &cfg)?;
         run.perf = perf;
         run.positives = positives(a, &cfg, &run)?;
-        run.policy = gate_policy(a, &cfg, &run.policy)?;
+        run.policy = gate_policy(a, &cfg, &run.policy, from.base_exceptions)?;
+        run.policy.changes = from.changes;
         run.lock = a
             .lock
             .clone()
@@ -461,18 +465,115 @@ fn perf_options(a: &GateArgs, baseline: &Baseline) -> Result<Option<PerfOptions>
 }
 
 /// The gate's policy: exceptions, their date, strictness, warnings.
-fn gate_policy(a: &GateArgs, cfg: &Config, common: &Policy) -> Result<Policy> {
+/// The policy a gate applies, and its changes against the base revision.
+struct PolicyFrom {
+    /// The config the run applies: the working tree's, or the base's.
+    cfg: Config,
+    changes: Option<crate::verdict::policy_changes::PolicyChanges>,
+    /// With the policy from the base: the base's exceptions (None: the
+    /// base has no exceptions file), applied instead of the working tree's.
+    base_exceptions: Option<Option<exceptions::ExceptionSet>>,
+}
+
+/// With a base revision (`--baseline-ref`), read the base's policy, diff
+/// the working tree's against it, and pick the one to apply: the base's
+/// under `--policy-from-base` or `policy.source = "base"` (in either
+/// config: the change cannot opt out of what its base demands).
+fn policy_source(a: &GateArgs, head: Config) -> Result<PolicyFrom> {
+    use crate::verdict::policy_changes::{Mode, Source};
+    let rev = match (&a.baseline_ref, a.baseline.is_empty()) {
+        (Some(r), _) => Some(r.clone()),
+        (None, true) => head.rules.baseline_ref.clone(),
+        (None, false) => None,
+    };
+    let wants_base = a.policy_from_base || head.policy.source == Some(Source::Base);
+    let Some(rev) = rev else {
+        if wants_base {
+            return Err(Error::usage(
+                "the policy from the base needs a base revision: give --baseline-ref REF",
+            ));
+        }
+        return Ok(PolicyFrom {
+            cfg: head,
+            changes: None,
+            base_exceptions: None,
+        });
+    };
+    let base = base::read(&rev, &head, a.exceptions.as_deref())?;
+    let base_policy = base.config.as_ref().map(|c| &c.0.policy);
+    let source = if wants_base || base_policy.and_then(|p| p.source) == Some(Source::Base) {
+        Source::Base
+    } else {
+        Source::Worktree
+    };
+    if source == Source::Base && a.baseline_ref.is_none() {
+        return Err(Error::usage(format!(
+            "the policy comes from the base revision, which must then be given on the command line (--baseline-ref {rev}): rules.baseline_ref is part of the configuration under review and could name the change itself"
+        )));
+    }
+    let mode = if [Some(&head.policy), base_policy]
+        .into_iter()
+        .flatten()
+        .any(|p| p.changes == Some(Mode::Block))
+    {
+        Mode::Block
+    } else {
+        Mode::Report
+    };
+    let head_text = head
+        .file
+        .as_ref()
+        .and_then(|f| std::fs::read_to_string(f).ok());
+    let (file, required) = exceptions_file(a.exceptions.as_deref(), &head);
+    let head_exc = if source == Source::Base {
+        // Not applied: a broken file is reported, not fatal.
+        exceptions::load(&file, false).ok().flatten()
+    } else {
+        exceptions::load(&file, required)?
+    };
+    let changes = base::diff(
+        &base,
+        (&head, head_text.as_deref()),
+        head_exc.as_ref(),
+        source,
+        mode,
+    )?;
+    if source == Source::Worktree {
+        return Ok(PolicyFrom {
+            cfg: head,
+            changes: Some(changes),
+            base_exceptions: None,
+        });
+    }
+    let base_exc = base.exception_set()?;
+    Ok(PolicyFrom {
+        cfg: base.into_config(&head),
+        changes: Some(changes),
+        base_exceptions: Some(base_exc),
+    })
+}
+
+fn gate_policy(
+    a: &GateArgs,
+    cfg: &Config,
+    common: &Policy,
+    base_exceptions: Option<Option<exceptions::ExceptionSet>>,
+) -> Result<Policy> {
     let (file, required) = exceptions_file(a.exceptions.as_deref(), cfg);
     let mut deny_codes = cfg.warnings.deny_codes.clone();
     deny_codes.extend(a.deny_warning_codes.iter().cloned());
     Ok(Policy {
-        exceptions: exceptions::load(&file, required)?,
+        exceptions: match base_exceptions {
+            Some(set) => set,
+            None => exceptions::load(&file, required)?,
+        },
         today: a.today.as_deref().map(date).transpose()?,
         strict: a.strict || cfg.exceptions.strict.unwrap_or(false),
         deny_warnings: a.deny_warnings || cfg.warnings.deny.unwrap_or(false),
         deny_codes,
         allow_incomplete: common.allow_incomplete,
         allow_unevaluated: common.allow_unevaluated,
+        changes: None,
     })
 }
 

@@ -193,6 +193,7 @@ fn policy(parts: &[(PathBuf, Partial)], first_path: &Path) -> Result<Policy> {
         deny_codes: f.deny_codes.clone(),
         allow_incomplete: f.allow_incomplete,
         allow_unevaluated: f.allow_unevaluated,
+        changes: f.policy_changes.clone(),
     })
 }
 

@@ -91,6 +91,9 @@ pub struct Facts {
     /// like it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub positives: Option<PositivesFacts>,
+    /// `gate --baseline-ref`: the policy's changes against the base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_changes: Option<crate::verdict::policy_changes::PolicyChanges>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

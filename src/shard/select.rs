@@ -228,6 +228,7 @@ impl ShardRun {
                     .map(|b| RulesetFacts::of(b, run.positives.is_some())),
                 roots: run.corpus.roots.clone(),
                 files: self.file_facts(run),
+                policy_changes: p.changes.clone(),
                 positives: run.positives.as_ref().map(|p| PositivesFacts {
                     roots: p.corpus.roots.clone(),
                     first: self.clean_files,

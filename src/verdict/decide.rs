@@ -40,8 +40,15 @@ pub fn decide(f: &Facts<'_>, policy: &Policy) -> Verdict {
     let strict_fail = policy.strict && counts.exceptions_stale > 0;
     let perf_blocks = f.performance.is_some_and(|p| p.blocked);
     let detections_block = f.detections.is_some_and(|d| d.blocking > 0);
-    let blocked =
-        !blocking.is_empty() || !f.blocking_warnings.is_empty() || strict_fail || detections_block;
+    let policy_block = policy
+        .changes
+        .as_ref()
+        .is_some_and(|c| c.counts.blocking > 0);
+    let blocked = !blocking.is_empty()
+        || !f.blocking_warnings.is_empty()
+        || strict_fail
+        || detections_block
+        || policy_block;
     let result = if blocked || perf_blocks {
         Exit::Blocked
     } else if f.interrupted
@@ -108,6 +115,28 @@ fn reasons(f: &Facts<'_>, blocking: &[&Finding], counts: &Counts, policy: &Polic
     }
     if let Some(d) = f.detections {
         reasons.extend(detection_reasons(d));
+    }
+    if let Some(c) = policy.changes.as_ref().filter(|c| c.counts.blocking > 0) {
+        let named: Vec<String> = c
+            .settings
+            .iter()
+            .filter(|s| s.blocking)
+            .map(|s| format!("{} ({})", s.key, s.direction.as_str()))
+            .chain(c.exceptions.iter().filter(|e| e.blocking).map(|e| {
+                format!(
+                    "exception {} for {} ({}:{})",
+                    e.change, e.rule, e.file, e.line
+                )
+            }))
+            .take(5)
+            .collect();
+        reasons.push(format!(
+            "{} change(s) of the gate's own policy since {} need a second review (policy.changes = \"block\"): {}{}",
+            c.counts.blocking,
+            c.base_ref,
+            named.join(", "),
+            if c.counts.blocking > named.len() { ", ..." } else { "" }
+        ));
     }
     if !f.blocking_warnings.is_empty() {
         reasons.push(format!(

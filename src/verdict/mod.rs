@@ -10,6 +10,7 @@ pub mod detections;
 pub mod exceptions;
 pub mod perf;
 pub mod policy;
+pub mod policy_changes;
 pub mod report;
 
 use crate::corpus::Corpus;
@@ -136,6 +137,7 @@ pub fn build(inp: Inputs<'_>) -> Report {
         profile: None,
         unscanned,
         detections,
+        policy_changes: inp.policy.changes.clone(),
         verdict,
         timings: Timings::default(),
         candidate_rules: inp.candidate.info.values().cloned().collect(),

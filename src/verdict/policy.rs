@@ -31,6 +31,9 @@ pub struct Policy {
     /// Candidate rules the engine could not evaluate (an ignored module) do
     /// not fail the run.
     pub allow_unevaluated: bool,
+    /// `gate --baseline-ref`: the policy's own changes against the base
+    /// revision (blocking under `policy.changes = "block"`).
+    pub changes: Option<super::policy_changes::PolicyChanges>,
 }
 
 impl Policy {
@@ -51,6 +54,7 @@ impl Default for Policy {
             deny_codes: Vec::new(),
             allow_incomplete: false,
             allow_unevaluated: false,
+            changes: None,
         }
     }
 }

@@ -392,6 +392,10 @@ pub struct Report {
     /// samples, untested rules, samples named in rule meta.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detections: Option<crate::verdict::detections::Detections>,
+    /// `gate --baseline-ref`: fpgate.toml and the exceptions file against
+    /// the base revision's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_changes: Option<crate::verdict::policy_changes::PolicyChanges>,
     pub verdict: Verdict,
     pub timings: Timings,
     /// Every rule of the candidate set (for per-rule formats such as JUnit).

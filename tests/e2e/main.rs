@@ -13,6 +13,7 @@ mod namespaces;
 mod oracle;
 mod perf;
 mod policy;
+mod policy_base;
 mod positives;
 mod recipes;
 mod reports;
