@@ -199,7 +199,10 @@ pub fn scan(s: &Run) -> Result<Scanned> {
     let lock = s
         .lock
         .as_ref()
-        .map(|p| crate::corpus::lock::load(p))
+        .map(|p| match &s.lock_text {
+            Some(text) => crate::corpus::lock::parse(text, p),
+            None => crate::corpus::lock::load(p),
+        })
         .transpose()?;
     let clean_files = corpus.files.len() - positives.as_ref().map_or(0, |p| p.1);
     let (mut corpus, prehashed, shard) = match s.shard {

@@ -152,6 +152,16 @@ pub fn read(rev: &str, head: &Config, exceptions_flag: Option<&Path>) -> Result<
     })
 }
 
+/// A working-tree path's file as it is at `rev`: `REF:path` and its text
+/// (None: no such file there).
+pub fn file_at(rev: &str, path: &Path) -> Result<Option<(String, String)>> {
+    let top = top(rev)?;
+    match relative(&top, path) {
+        Some(rel) => Ok(show(&top, rev, &rel)?.map(|t| (format!("{rev}:{rel}"), t))),
+        None => Ok(None),
+    }
+}
+
 impl BasePolicy {
     /// The base's exceptions, parsed (errors name `REF:path:line`).
     pub fn exception_set(&self) -> Result<Option<ExceptionSet>> {

@@ -57,6 +57,9 @@ pub struct Run {
     pub policy: Policy,
     /// The corpus lock to check against.
     pub lock: Option<PathBuf>,
+    /// The lock's text when it was read at the base revision (the policy
+    /// from the base; `lock` is then `REF:path`, for messages).
+    pub lock_text: Option<String>,
     /// `gate --perf`.
     pub perf: Option<PerfOptions>,
     /// `gate --positives`.
@@ -123,6 +126,13 @@ impl Run {
             .lock
             .clone()
             .or_else(|| cfg.corpus.lock.as_ref().map(|p| cfg.resolve(p)));
+        // The policy from the base: the base's lock, not the change's.
+        if let (Some(rev), Some(lock), None) = (&from.base_rev, &run.lock, &a.lock) {
+            if let Some((shown, text)) = base::file_at(rev, lock)? {
+                run.lock = Some(PathBuf::from(shown));
+                run.lock_text = Some(text);
+            }
+        }
         Ok(run)
     }
 
@@ -187,6 +197,7 @@ impl Run {
                 ..Policy::default()
             },
             lock: None,
+            lock_text: None,
             perf: None,
             positives: None,
             cache,
@@ -473,6 +484,8 @@ struct PolicyFrom {
     /// With the policy from the base: the base's exceptions (None: the
     /// base has no exceptions file), applied instead of the working tree's.
     base_exceptions: Option<Option<exceptions::ExceptionSet>>,
+    /// With the policy from the base: the revision (its lock is read there).
+    base_rev: Option<String>,
 }
 
 /// With a base revision (`--baseline-ref`), read the base's policy, diff
@@ -497,6 +510,7 @@ fn policy_source(a: &GateArgs, head: Config) -> Result<PolicyFrom> {
             cfg: head,
             changes: None,
             base_exceptions: None,
+            base_rev: None,
         });
     };
     let base = base::read(&rev, &head, a.exceptions.as_deref())?;
@@ -543,10 +557,12 @@ fn policy_source(a: &GateArgs, head: Config) -> Result<PolicyFrom> {
             cfg: head,
             changes: Some(changes),
             base_exceptions: None,
+            base_rev: None,
         });
     }
     let base_exc = base.exception_set()?;
     Ok(PolicyFrom {
+        base_rev: Some(base.rev.clone()),
         cfg: base.into_config(&head),
         changes: Some(changes),
         base_exceptions: Some(base_exc),

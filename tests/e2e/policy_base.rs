@@ -309,3 +309,46 @@ fn bad_and_missing_base_policies() {
         r.stderr
     );
 }
+
+#[test]
+fn the_base_lock_applies_with_the_policy_from_the_base() {
+    let p = repo(&format!("{BASE_CONFIG}").replace(
+        "critical = [\"**/Squirrel.exe\"]\n",
+        "critical = [\"**/Squirrel.exe\"]\nlock = \"corpus.lock\"\n",
+    ));
+    let r = p.run(&[
+        "corpus",
+        "index",
+        "--corpus",
+        "corpus",
+        "--output",
+        "corpus.lock",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    p.git(&["add", "corpus.lock"]);
+    p.git(&["commit", "-qm", "lock"]);
+    // The change drops the critical installer from the corpus and writes a
+    // lock to match.
+    std::fs::remove_file(p.join("corpus/Squirrel.exe")).unwrap();
+    let r = p.run(&[
+        "corpus",
+        "index",
+        "--corpus",
+        "corpus",
+        "--output",
+        "corpus.lock",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        gate(&p, &[]).code,
+        0,
+        "the change's own lock agrees with it"
+    );
+    let r = gate(&p, &["--policy-from-base"]);
+    assert_eq!(r.code, 2, "the base's lock does not: {}", r.stderr);
+    assert!(
+        r.stderr.contains("HEAD:corpus.lock") && r.stderr.contains("Squirrel.exe"),
+        "{}",
+        r.stderr
+    );
+}

@@ -131,13 +131,19 @@ fn pull_request_workflow_run_locally_blocks_with_an_annotation_on_the_rule_line(
     git(&["add", "."]);
     git(&["commit", "-q", "-m", "released rules"]);
     git(&["update-ref", "refs/remotes/origin/main", "main"]);
-    // ...and a pull request that adds the Shh/Updater-B rule.
+    // ...and a pull request that adds the Shh/Updater-B rule, and an
+    // exception for it in the same change (the policy comes from the base:
+    // it does not apply, and it is shown).
     git(&["checkout", "-q", "-b", "update"]);
     std::fs::copy(
         root().join("rules/candidate/updaters.yar"),
         p.join("rules/updaters.yar"),
     )
     .unwrap();
+    write(
+        &p.join("fpgate-exceptions.toml"),
+        b"[[exception]]\nrule = \"Shh_Updater_B\"\npath = \"**\"\nreason = \"mine\"\nowner = \"pr\"\nexpires = \"2099-01-01\"\ncritical = true\n",
+    );
     git(&["add", "."]);
     git(&["commit", "-q", "-m", "add updater heuristic"]);
 
@@ -176,6 +182,15 @@ fn pull_request_workflow_run_locally_blocks_with_an_annotation_on_the_rule_line(
     assert!(
         md.contains("BLOCKED") && md.contains("added: `Shh_Updater_B`"),
         "{md}"
+    );
+    assert!(
+        md.contains("Applied: the base revision's policy")
+            && md.contains("exception added for rule Shh\\_Updater\\_B"),
+        "{md}"
+    );
+    assert!(
+        stderr.contains("::warning file=fpgate-exceptions.toml,line=1,title=fpgate%3A the gate's policy relaxes::"),
+        "{stderr}"
     );
 }
 
