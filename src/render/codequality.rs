@@ -60,6 +60,30 @@ pub fn render(r: &Report) -> String {
             }));
         }
     }
+    if let Some(c) = &r.policy_changes {
+        use crate::verdict::policy_changes::Direction;
+        for (file, line, msg, dir, blocking) in c.lines() {
+            let severity = match (blocking, dir) {
+                (true, _) => "critical",
+                (false, Direction::Relaxes) => "major",
+                (false, Direction::Changed) => "minor",
+                (false, Direction::Tightens) => "info",
+            };
+            issues.push(json!({
+                "type": "issue",
+                "check_name": "fpgate/policy-change",
+                "description": msg,
+                "categories": ["Security"],
+                "severity": severity,
+                "fingerprint": crate::util::hex::hex(&<sha2::Sha256 as sha2::Digest>::digest(msg.as_bytes())),
+                "location": {
+                    // A file at the base (`REF:path`) is no location in the tree.
+                    "path": file.filter(|f| !f.contains(':')).unwrap_or("fpgate.toml"),
+                    "lines": { "begin": line.unwrap_or(1) }
+                }
+            }));
+        }
+    }
     let mut s = serde_json::to_string_pretty(&issues).expect("code quality serialises");
     s.push('\n');
     s

@@ -29,19 +29,31 @@ pub fn render(r: &Report) -> String {
         .filter(|x| failures.contains_key(&(x.namespace.clone(), x.identifier.clone())))
         .count();
     let n_err = if incomplete { rules.len() - n_fail } else { 0 };
+    // Cases beside the candidate's rules: removed rules that lost a sample,
+    // and the policy's changes.
+    let removed = failures
+        .keys()
+        .filter(|(ns, id)| {
+            !rules
+                .iter()
+                .any(|x| &x.namespace == ns && &x.identifier == id)
+        })
+        .count();
+    let policy = r.policy_changes.as_ref();
+    let policy_fail = policy.is_some_and(|c| c.counts.blocking > 0) as usize;
+    let tests = rules.len() + removed + policy.is_some() as usize;
+    let n_fail = n_fail + removed + policy_fail;
     let time = r.timings.scan_seconds;
 
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"fpgate\" tests=\"{}\" failures=\"{n_fail}\" errors=\"{n_err}\" time=\"{time:.3}\">",
-        rules.len()
+        "<testsuites name=\"fpgate\" tests=\"{tests}\" failures=\"{n_fail}\" errors=\"{n_err}\" time=\"{time:.3}\">"
     );
     let _ = writeln!(
         out,
-        "  <testsuite name=\"fpgate {}: false positives on the clean corpus\" tests=\"{}\" failures=\"{n_fail}\" errors=\"{n_err}\" skipped=\"0\" time=\"{time:.3}\">",
+        "  <testsuite name=\"fpgate {}: false positives on the clean corpus\" tests=\"{tests}\" failures=\"{n_fail}\" errors=\"{n_err}\" skipped=\"0\" time=\"{time:.3}\">",
         xml(r.command.as_str()),
-        rules.len()
     );
     properties(&mut out, r);
     for rule in rules {
@@ -91,6 +103,33 @@ pub fn render(r: &Report) -> String {
         );
         failure(&mut out, msgs);
         let _ = writeln!(out, "    </testcase>");
+    }
+    // `gate --baseline-ref`: the gate's own policy, one case.
+    if let Some(c) = &r.policy_changes {
+        let blocking: Vec<String> = c
+            .lines()
+            .into_iter()
+            .filter(|l| l.4)
+            .map(|(f, l, m, _, _)| format!("{}:{}: {m}", f.unwrap_or("?"), l.unwrap_or(0)))
+            .collect();
+        let _ = write!(
+            out,
+            "    <testcase name=\"policy changes since {}\" classname=\"fpgate.policy\" time=\"0\"",
+            xml(&c.base_ref)
+        );
+        if blocking.is_empty() {
+            let _ = writeln!(out, "/>");
+        } else {
+            let _ = writeln!(
+                out,
+                ">\n      <failure message=\"{}\" type=\"policy_change\">{}</failure>\n    </testcase>",
+                xml(&format!(
+                    "{} change(s) of the gate's own policy need a second review",
+                    blocking.len()
+                )),
+                xml(&blocking.join("\n"))
+            );
+        }
     }
     let _ = writeln!(out, "  </testsuite>");
     let _ = writeln!(out, "</testsuites>");

@@ -260,6 +260,29 @@ fn block_mode_blocks_a_relaxing_change_and_names_it() {
         0,
         "no rule change"
     );
+    // JUnit: one failing case for the policy; Code Quality: an issue each.
+    let r = gate(
+        &p,
+        &["--report", "junit=j.xml", "--report", "codequality=cq.json"],
+    );
+    assert_eq!(r.code, 1);
+    let junit = std::fs::read_to_string(p.join("j.xml")).unwrap();
+    assert!(
+        junit.contains("<testcase name=\"policy changes since HEAD\" classname=\"fpgate.policy\""),
+        "{junit}"
+    );
+    assert!(junit.contains("type=\"policy_change\""), "{junit}");
+    assert!(junit.contains("failures=\"1\""), "{junit}");
+    let cq: Value =
+        serde_json::from_str(&std::fs::read_to_string(p.join("cq.json")).unwrap()).unwrap();
+    let policy: Vec<&Value> = cq
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["check_name"] == "fpgate/policy-change")
+        .collect();
+    assert_eq!(policy.len(), 6);
+    assert!(policy.iter().all(|i| i["severity"] == "critical"));
 }
 
 #[test]
