@@ -500,6 +500,20 @@ fn policy_source(a: &GateArgs, head: Config) -> Result<PolicyFrom> {
         (None, false) => None,
     };
     let wants_base = a.policy_from_base || head.policy.source == Some(Source::Base);
+    if a.common.config.no_config {
+        if a.policy_from_base {
+            return Err(Error::usage(
+                "--policy-from-base applies the base revision's fpgate.toml: it cannot be combined with --no-config",
+            ));
+        }
+        // No config: no policy of the working tree to compare.
+        return Ok(PolicyFrom {
+            cfg: head,
+            changes: None,
+            base_exceptions: None,
+            base_rev: None,
+        });
+    }
     let Some(rev) = rev else {
         if wants_base {
             return Err(Error::usage(

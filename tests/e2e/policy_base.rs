@@ -375,3 +375,59 @@ fn the_base_lock_applies_with_the_policy_from_the_base() {
         r.stderr
     );
 }
+
+#[test]
+fn shards_carry_the_policy_changes_and_no_config_means_no_diff() {
+    let p = repo(BASE_CONFIG);
+    relax(&p);
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("timings");
+        v
+    };
+    let one = gate(&p, &[]);
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    let want = strip(one.json());
+    assert_eq!(want["policy_changes"]["counts"]["relaxes"], 5);
+    let parts: Vec<String> = (1..=2)
+        .map(|k| {
+            let part = p.join(&format!("part{k}.json")).display().to_string();
+            let shard = format!("{k}/2");
+            let r = gate(&p, &["--shard", &shard, "-o", &part]);
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            part
+        })
+        .collect();
+    let m = run(p.cmd(&["merge"]).args(&parts).args(["--format", "json"]));
+    assert_eq!(m.code, one.code, "{}", m.stderr);
+    assert_eq!(strip(m.json()), want);
+    // --no-config: there is no policy of the working tree to compare.
+    let r = p.run(&[
+        "gate",
+        "--no-config",
+        "--baseline-ref",
+        "HEAD",
+        "--candidate",
+        "rules",
+        "--corpus",
+        "corpus",
+        "--no-cache",
+        "--format",
+        "json",
+    ]);
+    // (The default exceptions file beside it still applies, as ever.)
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.json().get("policy_changes").is_none());
+    let r = p.run(&[
+        "gate",
+        "--no-config",
+        "--policy-from-base",
+        "--baseline-ref",
+        "HEAD",
+        "--candidate",
+        "rules",
+        "--corpus",
+        "corpus",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--no-config"), "{}", r.stderr);
+}
