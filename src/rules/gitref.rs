@@ -36,12 +36,9 @@ fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
-/// Extract the rule files under `paths` as they were at `rev`.
-pub fn extract(
-    rev: &str,
-    paths: &[RulePath],
-    exts: &crate::rules::Extensions,
-) -> Result<Extracted> {
+/// The top directory of the current repository, with `rev` checked to be
+/// one of its commits (an error naming `rev` otherwise).
+pub fn top_of(rev: &str) -> Result<PathBuf> {
     if rev.starts_with('-') {
         return Err(Error::git(
             Some(rev),
@@ -65,7 +62,29 @@ pub fn extract(
             ),
         )
     })?;
+    Ok(top)
+}
 
+/// The text of the file `rel` (relative to the repository's top, `/`
+/// separated) at `rev`, or None when it does not exist there.
+pub fn text_at(top: &Path, rev: &str, rel: &str) -> Result<Option<String>> {
+    let spec = format!("{rev}:{rel}");
+    if git(top, &["cat-file", "-e", &spec]).is_err() {
+        return Ok(None);
+    }
+    let bytes = git(top, &["show", &spec])?;
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| Error::input("git file", &spec, format!("{spec} is not UTF-8 text")))
+}
+
+/// Extract the rule files under `paths` as they were at `rev`.
+pub fn extract(
+    rev: &str,
+    paths: &[RulePath],
+    exts: &crate::rules::Extensions,
+) -> Result<Extracted> {
+    let top = top_of(rev)?;
     let dir = tempfile::tempdir()
         .map_err(|e| Error::io("temporary directory", format!("temporary directory: {e}")))?;
     let mut files: Vec<RuleFile> = Vec::new();

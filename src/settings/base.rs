@@ -9,14 +9,14 @@
 //! `policy.changes = "block"` makes a relaxing edit block.
 
 use super::config::{self, Config};
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::rules::gitref::{text_at, top_of};
 use crate::verdict::exceptions::{self, ExceptionSet, Target};
 use crate::verdict::policy_changes::{
     Direction, ExceptionChange, Mode, PolicyChanges, SettingChange, Source,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The base revision's policy files.
 pub struct BasePolicy {
@@ -26,51 +26,6 @@ pub struct BasePolicy {
     pub config: Option<(Config, String)>,
     /// The base's exceptions file: `REF:path` and text.
     pub exceptions: Option<(String, String)>,
-}
-
-fn git(dir: &Path, args: &[&str]) -> std::result::Result<Vec<u8>, String> {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .map_err(|e| format!("git: {e}"))?;
-    if out.status.success() {
-        Ok(out.stdout)
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
-}
-
-/// The repository's top directory and `rev` checked as a commit.
-fn top(rev: &str) -> Result<PathBuf> {
-    if rev.starts_with('-') {
-        return Err(Error::git(
-            Some(rev),
-            format!("--baseline-ref {rev:?} is not a revision"),
-        ));
-    }
-    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e.to_string()))?;
-    let top = git(&cwd, &["rev-parse", "--show-toplevel"]).map_err(|e| {
-        Error::git(
-            Some(rev),
-            format!("the base policy needs a git repository: {e}"),
-        )
-    })?;
-    let top = PathBuf::from(String::from_utf8_lossy(&top).trim())
-        .canonicalize()
-        .map_err(|e| Error::git(Some(rev), format!("git top level: {e}")))?;
-    git(&top, &["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")]).map_err(
-        |_| {
-            Error::git(
-                Some(rev),
-                format!(
-                    "--baseline-ref {rev:?}: no such revision in {} (a shallow CI checkout needs it fetched, e.g. git fetch origin main)",
-                    top.display()
-                ),
-            )
-        },
-    )?;
-    Ok(top)
 }
 
 /// `path` (in the working tree, existing or not) relative to `top`, with
@@ -92,31 +47,18 @@ fn relative(top: &Path, path: &Path) -> Option<String> {
     Some(parts.join("/"))
 }
 
-/// The text of `rel` at `rev`, or None when it does not exist there.
-fn show(top: &Path, rev: &str, rel: &str) -> Result<Option<String>> {
-    let spec = format!("{rev}:{rel}");
-    if git(top, &["cat-file", "-e", &spec]).is_err() {
-        return Ok(None);
-    }
-    let bytes = git(top, &["show", &spec])
-        .map_err(|e| Error::git(Some(rev), format!("git show {spec}: {e}")))?;
-    String::from_utf8(bytes)
-        .map(Some)
-        .map_err(|_| Error::input("base policy", &spec, format!("{spec} is not UTF-8 text")))
-}
-
 /// Read the base's fpgate.toml (at the working tree config's path, or
 /// `fpgate.toml` in the current directory when there is none) and its
 /// exceptions file. A config at REF that does not parse is an error naming
 /// `REF:path` and the line; no config at REF is "no base policy".
 pub fn read(rev: &str, head: &Config, exceptions_flag: Option<&Path>) -> Result<BasePolicy> {
-    let top = top(rev)?;
+    let top = top_of(rev)?;
     let cfg_path = head
         .file
         .clone()
         .unwrap_or_else(|| PathBuf::from(config::FILE_NAME));
     let config = match relative(&top, &cfg_path) {
-        Some(rel) => match show(&top, rev, &rel)? {
+        Some(rel) => match text_at(&top, rev, &rel)? {
             Some(text) => {
                 let shown = format!("{rev}:{rel}");
                 let mut c = config::parse(&text, Path::new(&shown))?;
@@ -142,7 +84,7 @@ pub fn read(rev: &str, head: &Config, exceptions_flag: Option<&Path>) -> Result<
         (None, None) => head.resolve(Path::new(exceptions::DEFAULT_FILE)),
     };
     let exceptions = match relative(&top, &exc_path) {
-        Some(rel) => show(&top, rev, &rel)?.map(|t| (format!("{rev}:{rel}"), t)),
+        Some(rel) => text_at(&top, rev, &rel)?.map(|t| (format!("{rev}:{rel}"), t)),
         None => None,
     };
     Ok(BasePolicy {
@@ -155,9 +97,9 @@ pub fn read(rev: &str, head: &Config, exceptions_flag: Option<&Path>) -> Result<
 /// A working-tree path's file as it is at `rev`: `REF:path` and its text
 /// (None: no such file there).
 pub fn file_at(rev: &str, path: &Path) -> Result<Option<(String, String)>> {
-    let top = top(rev)?;
+    let top = top_of(rev)?;
     match relative(&top, path) {
-        Some(rel) => Ok(show(&top, rev, &rel)?.map(|t| (format!("{rev}:{rel}"), t))),
+        Some(rel) => Ok(text_at(&top, rev, &rel)?.map(|t| (format!("{rev}:{rel}"), t))),
         None => Ok(None),
     }
 }
