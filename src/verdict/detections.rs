@@ -512,26 +512,33 @@ struct SampleDigest {
 }
 
 /// The digests of every scanned sample: sha256 from the scan; sha1 and md5
-/// (only when a rule names a sample by one) from reading the sample again.
+/// (only when a rule names a sample by one) from the shards' partial
+/// reports after a merge, else from reading the samples again.
 fn sample_digests(p: &Positives<'_>, short: bool) -> Vec<SampleDigest> {
+    let computed;
+    let known: &[ShortDigest] = match p.digests {
+        Some(known) => known,
+        None if short => {
+            computed = short_digests_of(p.corpus, p.outcomes);
+            &computed
+        }
+        None => &[],
+    };
+    let short_of: std::collections::HashMap<&str, &ShortDigest> =
+        known.iter().map(|d| (d.sha256.as_str(), d)).collect();
     let mut by_sha: BTreeMap<[u8; 32], SampleDigest> = BTreeMap::new();
     for (f, o) in p.corpus.files.iter().zip(p.outcomes) {
         let Outcome::Scanned { sha256, .. } = o else {
             continue;
         };
         let e = by_sha.entry(*sha256).or_insert_with(|| {
-            let hex = crate::util::hex::hex(sha256);
-            let (sha1, md5) = match p.digests {
-                Some(known) => known
-                    .iter()
-                    .find(|d| d.sha256 == hex)
-                    .map(|d| (d.sha1.clone(), d.md5.clone()))
-                    .unwrap_or_default(),
-                None if short => short_digests(&f.path, sha256),
-                None => (String::new(), String::new()),
-            };
+            let sha256 = crate::util::hex::hex(sha256);
+            let (sha1, md5) = short_of
+                .get(sha256.as_str())
+                .map(|d| (d.sha1.clone(), d.md5.clone()))
+                .unwrap_or_default();
             SampleDigest {
-                sha256: crate::util::hex::hex(sha256),
+                sha256,
                 sha1,
                 md5,
                 paths: Vec::new(),
