@@ -76,6 +76,8 @@ fn dispatch(c: &Command) -> Result<Exit> {
         Command::Exceptions(ExceptionsCommand::Add(a)) => {
             commands::exceptions_add::run(&settings::ExceptionsAdd::of(a)?)
         }
+        Command::History(a) => commands::history::run(a),
+        Command::Explain(a) => commands::explain::run(a),
         Command::Completions { shell } => commands::docs::completions(*shell, cli_command()),
         Command::Man { command } => commands::docs::man(cli_command(), command.as_deref()),
     }
@@ -91,6 +93,8 @@ fn error_report(c: &Command) -> (&'static str, Option<Option<PathBuf>>) {
         Command::Exceptions(_) => ("exceptions add", None),
         Command::Check(a) => ("check", json_target(&a.common.out)),
         Command::Merge(a) => ("merge", json_target(&a.out)),
+        Command::History(_) => ("history", None),
+        Command::Explain(a) => ("explain", json_target(&a.common.out)),
         Command::Completions { .. } => ("completions", None),
         Command::Man { .. } => ("man", None),
     }

@@ -46,6 +46,15 @@ pub enum Command {
     /// mismatched shard (exit 2).
     #[command(after_help = EXIT_HELP)]
     Merge(MergeArgs),
+    /// List the recorded runs (the run history beside the results cache),
+    /// newest last: when, what, the verdict and the findings per class.
+    History(HistoryListArgs),
+    /// Triage the new false positives of a JSON report: how common each
+    /// pattern is in the corpus, which patterns the condition needs, and
+    /// narrowings of each rule validated over the corpus (and --positives).
+    /// Prints the report again with that added; nothing is applied.
+    #[command(after_help = EXIT_HELP)]
+    Explain(ExplainArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     /// to stdout, e.g. `fpgate completions bash > /etc/bash_completion.d/fpgate`.
     Completions {
@@ -107,6 +116,58 @@ pub struct MergeArgs {
     pub partials: Vec<PathBuf>,
     #[command(flatten)]
     pub out: OutputArgs,
+    #[command(flatten)]
+    pub history: HistoryArgs,
+    /// Where the run history is kept (the results cache directory; as for
+    /// scan and gate).
+    #[arg(long, value_name = "DIR", env = "FPGATE_CACHE")]
+    pub cache: Option<PathBuf>,
+}
+
+/// The run history: every run is recorded beside the results cache.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Add a section "new since the last run of these rules" to every
+    /// format: findings the previous run of the same command, rule paths
+    /// and corpus roots did not have, and the trend of the last 30 runs.
+    /// `--since-last=block`: such a finding (without an exception) blocks
+    /// [config: history.since_last].
+    #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "report")]
+    pub since_last: Option<crate::triage::history::SinceLast>,
+    /// Do not record this run in the run history.
+    #[arg(long)]
+    pub no_history: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryListArgs {
+    /// Only runs of this command (scan, gate, check).
+    #[arg(long, value_name = "COMMAND")]
+    pub command: Option<String>,
+    /// At most this many runs (the newest).
+    #[arg(long, default_value_t = 30)]
+    pub limit: usize,
+    /// One JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Where the run history is kept (the results cache directory).
+    #[arg(long, value_name = "DIR", env = "FPGATE_CACHE")]
+    pub cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A JSON report of `fpgate gate`, `check` or `scan`.
+    #[arg(value_name = "REPORT.json")]
+    pub report: PathBuf,
+    /// Known-bad samples the narrowings must keep detecting
+    /// [default: positives.paths of fpgate.toml].
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub positives: Vec<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 #[derive(Debug, Args)]
@@ -327,6 +388,15 @@ pub struct CommonArgs {
     /// (wins over --cache and FPGATE_CACHE).
     #[arg(long)]
     pub no_cache: bool,
+    /// Triage each rule with a new false positive: how many clean files
+    /// each of its patterns occurs in, which matched patterns the condition
+    /// needs, and narrowings of the rule run over the corpus (and the
+    /// known-bad samples) that clear the false positives without losing a
+    /// detection, as diffs [config: triage.explain].
+    #[arg(long)]
+    pub explain: bool,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     #[command(flatten)]
     pub config: ConfigArgs,
 }

@@ -36,5 +36,6 @@ pub mod rules;
 pub mod settings;
 pub mod shard;
 pub mod store;
+pub mod triage;
 pub mod util;
 pub mod verdict;

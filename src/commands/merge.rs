@@ -24,6 +24,7 @@ pub fn run(s: &Merge) -> Result<Exit> {
         m.timings.threads,
         None,
     );
+    crate::triage::history::apply(&mut report, &s.history)?;
     crate::render::emit::emit(&report, &s.output)?;
     Ok(report.exit())
 }

@@ -80,6 +80,9 @@ pub fn conclude(
         },
         done.lock.as_ref().zip(s.lock.as_deref()),
     )?;
+    if s.explain {
+        report.triage = Some(triage(s, &report, &done)?);
+    }
     report.profile = done.profile;
     report.timings = Timings::of(
         &report.corpus,
@@ -89,8 +92,47 @@ pub fn conclude(
         s.scan.threads,
         done.cache,
     );
+    crate::triage::history::apply(&mut report, &s.history)?;
     crate::render::emit::emit(&report, &s.output)?;
     Ok(report.exit())
+}
+
+/// `--explain`: the triage of the new false positives, over the same clean
+/// files and samples the run scanned.
+fn triage(s: &Run, report: &Report, done: &Scanned) -> Result<crate::triage::Triage> {
+    let samples: &[crate::corpus::CorpusFile] = done
+        .positives
+        .as_ref()
+        .map_or(&[], |(p, _)| p.files.as_slice());
+    let started = Instant::now();
+    let fps: Vec<crate::triage::Fp> = report
+        .false_positives
+        .new
+        .iter()
+        .map(crate::triage::Fp::of)
+        .collect();
+    let t = crate::triage::analyse(
+        &fps,
+        &done.candidate,
+        &done.corpus.files,
+        samples,
+        &crate::triage::Options {
+            compile: &s.compile,
+            scan: &s.scan,
+            cache_dir: s.cache.as_deref(),
+            explain: true,
+        },
+    )?;
+    if !s.output.quiet && !t.rules.is_empty() {
+        eprintln!(
+            "fpgate: triage of {} rule(s) in {:.2}s ({} of {} files answered by the results cache)",
+            t.rules.len(),
+            started.elapsed().as_secs_f64(),
+            t.files_from_cache,
+            done.corpus.files.len() + samples.len()
+        );
+    }
+    Ok(t)
 }
 
 /// A shard's run ends with its partial report; `merge` gives the verdict.

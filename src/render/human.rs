@@ -18,7 +18,9 @@ pub const WARNING_LINES: usize = 20;
 pub fn render(r: &Report, style: Style) -> String {
     let mut out = String::new();
     for part in [
+        since_last,
         findings,
+        triage_notes,
         detections,
         blocking_warnings,
         exceptions,
@@ -55,13 +57,21 @@ fn findings(out: &mut String, r: &Report, style: Style) {
             "the candidate matches, the baseline did not: these block the release",
         )
     };
-    section(out, style, &fps.new, &style.red(new_title), new_note);
+    section(
+        out,
+        style,
+        &fps.new,
+        &style.red(new_title),
+        new_note,
+        r.triage.as_ref(),
+    );
     section(
         out,
         style,
         &fps.persisting,
         &style.yellow("PERSISTING false positives"),
         "already matched by the baseline: reported, not blocking",
+        None,
     );
     section(
         out,
@@ -69,6 +79,7 @@ fn findings(out: &mut String, r: &Report, style: Style) {
         &fps.fixed,
         &style.green("FIXED false positives"),
         "matched by the baseline, no longer by the candidate",
+        None,
     );
     section(
         out,
@@ -76,7 +87,73 @@ fn findings(out: &mut String, r: &Report, style: Style) {
         &fps.excepted,
         &style.dim("EXCEPTED false positives"),
         "covered by an exception: reported, not blocking",
+        None,
     );
+}
+
+/// `--since-last`: what is new since the last run of these rules.
+fn since_last(out: &mut String, r: &Report, style: Style) {
+    let Some(h) = &r.history else {
+        return;
+    };
+    let lines = crate::render::since_last_lines(h);
+    let title = format!("SINCE THE LAST RUN: {}", lines[0]);
+    let _ = writeln!(
+        out,
+        "{}\n",
+        if h.new_since_last.is_empty() {
+            title
+        } else if h.blocking > 0 {
+            style.red(&title)
+        } else {
+            style.yellow(&title)
+        }
+    );
+    for n in &lines[1..] {
+        let _ = writeln!(out, "  {}", term(n));
+    }
+    for f in &h.new_since_last {
+        let crit = if f.tier == crate::corpus::Tier::Critical {
+            " [CRITICAL]"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  + rule {} ({} {}){}{} on {}",
+            term(&f.rule()),
+            f.class.as_str(),
+            if f.excepted { "excepted" } else { "finding" },
+            crit,
+            match (&f.source, f.line) {
+                (Some(s), Some(l)) => format!(" {}:{l}", term(s)),
+                _ => String::new(),
+            },
+            term(&f.paths.join(", "))
+        );
+    }
+    if h.trend.len() > 1 {
+        let counts: Vec<String> = h.trend.iter().map(|t| t.findings.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "  findings per run, last {} runs (oldest first): {}",
+            h.trend.len(),
+            counts.join(" ")
+        );
+    }
+    out.push('\n');
+}
+
+/// Triage notes that concern the whole run (rules left out, unscanned).
+fn triage_notes(out: &mut String, r: &Report, style: Style) {
+    if let Some(t) = &r.triage {
+        for n in &t.notes {
+            let _ = writeln!(out, "{}", style.yellow(&format!("triage: {}", term(n))));
+        }
+        if !t.notes.is_empty() {
+            out.push('\n');
+        }
+    }
 }
 
 /// Compiler warnings the warning policy turns into blocking findings.
@@ -405,6 +482,7 @@ fn detections(out: &mut String, r: &Report, style: Style) {
         &d.lost,
         &style.red("LOST detections"),
         "the baseline detected these known-bad samples, the candidate does not (shown: what matched in the baseline); these block the release",
+        None,
     );
     section(
         out,
@@ -412,6 +490,7 @@ fn detections(out: &mut String, r: &Report, style: Style) {
         &d.excepted,
         &style.dim("EXCEPTED lost detections"),
         "covered by a lost_detection exception: reported, not blocking",
+        None,
     );
     section(
         out,
@@ -419,6 +498,7 @@ fn detections(out: &mut String, r: &Report, style: Style) {
         &d.gained,
         &style.green("GAINED detections"),
         "known-bad samples only the candidate detects",
+        None,
     );
     let _ = writeln!(
         out,
@@ -504,7 +584,14 @@ fn detections(out: &mut String, r: &Report, style: Style) {
 }
 
 /// One list of findings under its title, grouped by rule.
-fn section(out: &mut String, style: Style, list: &[Finding], title: &str, note: &str) {
+fn section(
+    out: &mut String,
+    style: Style,
+    list: &[Finding],
+    title: &str,
+    note: &str,
+    tri: Option<&crate::triage::Triage>,
+) {
     if list.is_empty() {
         return;
     }
@@ -521,8 +608,12 @@ fn section(out: &mut String, style: Style, list: &[Finding], title: &str, note: 
             j += 1;
         }
         rule_header(out, style, &list[i..j]);
+        let t = tri.and_then(|t| t.rule_of(&list[i]).map(|r| (t, r)));
         for f in &list[i..j] {
-            finding(out, style, f);
+            finding(out, style, f, t);
+        }
+        if let Some((t, rt)) = t {
+            triage_rule(out, style, t, rt);
         }
         out.push('\n');
         i = j;
@@ -572,7 +663,12 @@ fn rule_header(out: &mut String, style: Style, group: &[Finding]) {
 }
 
 /// One finding: its paths, exception, notes, hash, and the evidence.
-fn finding(out: &mut String, style: Style, f: &Finding) {
+fn finding(
+    out: &mut String,
+    style: Style,
+    f: &Finding,
+    tri: Option<(&crate::triage::Triage, &crate::triage::RuleTriage)>,
+) {
     let crit = if f.tier == crate::corpus::Tier::Critical {
         format!(" {}", style.red("[CRITICAL]"))
     } else {
@@ -631,8 +727,142 @@ fn finding(out: &mut String, style: Style, f: &Finding) {
                 p.match_count - p.matches.len()
             );
         }
+        if let Some((t, rt)) = tri {
+            let _ = writeln!(
+                out,
+                "        {}",
+                style.dim(&crate::render::triage_note(t, rt, &f.sha256, &p.identifier))
+            );
+        }
     }
     if f.patterns.is_empty() {
         let _ = writeln!(out, "      (condition matched without any string)");
     }
+    if let Some(n) = tri.and_then(|(_, rt)| rt.necessity_of(&f.sha256)) {
+        let _ = writeln!(
+            out,
+            "      {}",
+            style.bold(&term(&crate::render::necessity_line(n)))
+        );
+    }
+}
+
+/// A triaged rule's notes, narrowings that qualified (as diffs) and the
+/// ones that did not.
+fn triage_rule(
+    out: &mut String,
+    style: Style,
+    t: &crate::triage::Triage,
+    rt: &crate::triage::RuleTriage,
+) {
+    for n in &rt.notes {
+        let _ = writeln!(out, "    {}", style.yellow(&format!("triage: {}", term(n))));
+    }
+    if !t.explained {
+        return;
+    }
+    let against = if t.samples > 0 {
+        format!(
+            "{} clean files and {} known-bad samples",
+            t.clean_files, t.samples
+        )
+    } else {
+        format!(
+            "{} clean files (no known-bad samples: give --positives to check detections)",
+            t.clean_files
+        )
+    };
+    if rt.suggestions.is_empty() {
+        let _ = writeln!(
+            out,
+            "    {}",
+            style.yellow(&format!("no narrowing tried clears every false positive of this rule without losing a detection (run over {against})"))
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "    {} (each run over {against}; nothing is applied):",
+            style.green("SUGGESTED narrowings")
+        );
+        for s in &rt.suggestions {
+            let _ = writeln!(
+                out,
+                "    * {}: clears {} false positive(s); clean files matched {} -> {}; samples detected {} -> {}",
+                term(&s.summary),
+                s.clears,
+                s.clean_files_before,
+                s.clean_files_after,
+                s.samples_before,
+                s.samples_after
+            );
+            for l in s.diff.lines() {
+                let l = term(l);
+                let shown = if l.starts_with('+') && !l.starts_with("+++") {
+                    style.green(&l)
+                } else if l.starts_with('-') && !l.starts_with("---") {
+                    style.red(&l)
+                } else {
+                    l
+                };
+                let _ = writeln!(out, "      {shown}");
+            }
+        }
+    }
+    for r in &rt.rejected {
+        let _ = writeln!(out, "    {}", style.dim(&format!("tried: {}", term(r))));
+    }
+}
+
+/// `fpgate explain`: the triage alone, rule by rule.
+pub fn triage_report(t: &crate::triage::Triage, style: Style) -> String {
+    let mut out = String::new();
+    for n in &t.notes {
+        let _ = writeln!(out, "{}", style.yellow(&format!("triage: {}", term(n))));
+    }
+    if t.rules.is_empty() {
+        let _ = writeln!(out, "no new false positive to explain");
+    }
+    for rt in &t.rules {
+        let loc = match (&rt.source, rt.line) {
+            (Some(s), Some(l)) => format!("{}:{l}", term(s)),
+            _ => "source unknown".into(),
+        };
+        let _ = writeln!(
+            out,
+            "\nrule {}  {}  - {} new false positive(s)",
+            style.bold(&term(&rt.name())),
+            style.dim(&loc),
+            rt.false_positives
+        );
+        if !rt.patterns.is_empty() {
+            let _ = writeln!(
+                out,
+                "  patterns (clean files of {} each occurs in alone):",
+                t.clean_files
+            );
+            for p in &rt.patterns {
+                let _ = writeln!(
+                    out,
+                    "    {:>6}  {}{}",
+                    p.clean_files,
+                    term(&p.definition),
+                    if p.in_false_positives > 0 {
+                        format!("  (in {} of the false positives)", p.in_false_positives)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+        for n in &rt.necessity {
+            let _ = writeln!(out, "  {}:", term(&n.paths.join(", ")));
+            let _ = writeln!(
+                out,
+                "    {}",
+                style.bold(&term(&crate::render::necessity_line(n)))
+            );
+        }
+        triage_rule(&mut out, style, t, rt);
+    }
+    out
 }

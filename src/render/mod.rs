@@ -170,3 +170,74 @@ mod tests {
         assert!(check_distinct(&[c, d]).is_err());
     }
 }
+
+/// The triage of one matched pattern of a finding, one line: how common it
+/// is in clean files, and whether this false positive needs it.
+pub fn triage_note(
+    t: &crate::triage::Triage,
+    rt: &crate::triage::RuleTriage,
+    sha256: &str,
+    pattern: &str,
+) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = rt.prevalence(pattern) {
+        parts.push(format!(
+            "{pattern} alone occurs in {} of {} clean files",
+            p.clean_files, t.clean_files
+        ));
+    }
+    if let Some(n) = rt.necessity_of(sha256) {
+        if n.necessary.iter().any(|x| x == pattern) {
+            parts.push("necessary: without it the rule does not match this file".into());
+        } else if n.not_necessary.iter().any(|x| x == pattern) {
+            parts.push("not necessary: the rule matches this file without it".into());
+        }
+    }
+    parts.join("; ")
+}
+
+/// What one false positive needs, one line.
+pub fn necessity_line(n: &crate::triage::Necessity) -> String {
+    if n.necessary.is_empty() {
+        format!(
+            "no single matched pattern is necessary: the rule still matches with any one of {} taken out",
+            n.not_necessary.join(", ")
+        )
+    } else {
+        format!(
+            "the condition needs {}: narrowing {} clears this false positive",
+            n.necessary.join(", "),
+            if n.necessary.len() == 1 {
+                "it"
+            } else {
+                "any one of them"
+            }
+        )
+    }
+}
+
+/// The history section's lines: the comparison, then one line per finding
+/// new since the last run.
+pub fn since_last_lines(h: &crate::triage::history::HistorySection) -> Vec<String> {
+    let mut out = Vec::new();
+    match &h.previous {
+        Some(p) => out.push(format!(
+            "{} finding(s) new since the last run of these rules (run {} at {}), {} gone{}",
+            h.new_since_last.len(),
+            p.id,
+            p.at,
+            h.gone_since_last,
+            if h.blocking > 0 {
+                format!("; {} block (--since-last=block)", h.blocking)
+            } else {
+                String::new()
+            }
+        )),
+        None => out.push(
+            "no earlier run of these rules over this corpus is recorded: nothing to compare with"
+                .into(),
+        ),
+    }
+    out.extend(h.notes.iter().cloned());
+    out
+}

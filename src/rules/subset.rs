@@ -130,3 +130,83 @@ fn dependencies_first(keys: &RuleKeys, members: &[usize]) -> Vec<usize> {
     }
     out
 }
+
+/// One rule's text, and what it needs to compile on its own: the imports
+/// of its namespace that it (or a rule it uses) names, and the text of the
+/// rules it depends on (global rules of its namespace included), in an
+/// order that compiles.
+#[derive(Debug, Clone)]
+pub struct Standalone {
+    pub namespace: String,
+    /// Imports and the rules it depends on.
+    pub context: String,
+    /// The rule's own declaration, as written.
+    pub rule: String,
+    /// Where the declaration starts in its source file (1-based line).
+    pub line: usize,
+    pub origin: String,
+    /// Modules the rule's namespace imports.
+    pub imports: BTreeSet<String>,
+}
+
+impl Standalone {
+    /// The unit's source with the rule's declaration replaced by `rule`
+    /// and `extra_imports` added.
+    pub fn with_rule(&self, rule: &str, extra_imports: &[&str]) -> String {
+        let mut s = String::new();
+        for m in extra_imports {
+            let line = format!("import \"{m}\"\n");
+            if !self.context.contains(&line) {
+                s.push_str(&line);
+            }
+        }
+        s.push_str(&self.context);
+        s.push_str(rule);
+        s.push('\n');
+        s
+    }
+}
+
+/// The rule `key` of `rs` with its context (see `Standalone`), or why not.
+pub fn standalone(rs: &Ruleset, key: &super::RuleKey) -> std::result::Result<Standalone, String> {
+    let keys = rs.cache.as_ref().map_err(Clone::clone)?;
+    let &i = keys
+        .by_name
+        .get(key)
+        .ok_or_else(|| format!("rule {}:{} not found", key.0, key.1))?;
+    let members = closure(keys, &[i]);
+    let text = |j: usize| -> std::result::Result<&str, String> {
+        let s = &rs.sources[keys.rules[j].source];
+        let (a, b) = keys.rules[j].span;
+        s.bytes
+            .get(a..b)
+            .and_then(|p| std::str::from_utf8(p).ok())
+            .ok_or_else(|| format!("rule span outside {}", s.origin))
+    };
+    let mut context = namespace_text(rs, keys, &key.0, &members).map_err(|e| e.to_string())?;
+    // namespace_text ends with every member, the rule among them: keep the
+    // imports and the others, the rule itself goes last, as written.
+    let own = text(i)?;
+    let own_line = format!("{own}\n");
+    if let Some(at) = context.rfind(&own_line) {
+        context.replace_range(at..at + own_line.len(), "");
+    }
+    let s = &rs.sources[keys.rules[i].source];
+    let line = s
+        .bytes
+        .get(..keys.rules[i].span.0)
+        .map_or(1, |b| b.iter().filter(|&&c| c == b'\n').count() + 1);
+    Ok(Standalone {
+        namespace: key.0.clone(),
+        context,
+        rule: own.to_string(),
+        line,
+        origin: s.origin.clone(),
+        imports: rs
+            .sources
+            .iter()
+            .filter(|x| x.namespace == key.0)
+            .flat_map(|x| x.info.imports.iter().cloned())
+            .collect(),
+    })
+}

@@ -11,6 +11,7 @@
 use super::config::{self, Config};
 use crate::error::Result;
 use crate::rules::gitref::{text_at, top_of};
+use crate::triage::history::SinceLast;
 use crate::verdict::exceptions::{self, ExceptionSet, Target};
 use crate::verdict::policy_changes::{
     Direction, ExceptionChange, Mode, PolicyChanges, SettingChange, Source,
@@ -168,6 +169,17 @@ fn settings(c: &Config) -> BTreeMap<String, Vec<String>> {
             Mode::Block => "block".to_string(),
         }),
     );
+    one(
+        "history.since_last",
+        Some(
+            match c.history.since_last.unwrap_or_default() {
+                SinceLast::Off => "off",
+                SinceLast::Report => "report",
+                SinceLast::Block => "block",
+            }
+            .to_string(),
+        ),
+    );
     let mut list = |k: &str, v: Vec<String>| {
         if !v.is_empty() {
             m.insert(k.to_string(), v);
@@ -205,6 +217,7 @@ fn settings(c: &Config) -> BTreeMap<String, Vec<String>> {
 /// Which way a change of `key` from `before` to `after` moves the gate.
 fn direction(key: &str, before: &[String], after: &[String]) -> Direction {
     let flag = |v: &[String]| v.first().map(String::as_str) == Some("true");
+    let flag_block = |v: &[String]| v.first().map(String::as_str) == Some("block");
     let removed = before.iter().any(|b| !after.contains(b));
     let added = after.iter().any(|a| !before.contains(a));
     match key {
@@ -222,6 +235,16 @@ fn direction(key: &str, before: &[String], after: &[String]) -> Direction {
                 Direction::Tightens
             } else {
                 Direction::Relaxes
+            }
+        }
+        // Only `block` blocks on what is new since the last run.
+        "history.since_last" => {
+            if flag_block(before) && !flag_block(after) {
+                Direction::Relaxes
+            } else if flag_block(after) && !flag_block(before) {
+                Direction::Tightens
+            } else {
+                Direction::Changed
             }
         }
         // Each entry checks something: dropping one checks less.

@@ -30,6 +30,10 @@ pub struct Config {
     pub positives: PositivesSection,
     #[serde(default)]
     pub policy: PolicySection,
+    #[serde(default)]
+    pub history: HistorySection,
+    #[serde(default)]
+    pub triage: TriageSection,
     /// External variables, typed as TOML types.
     #[serde(default)]
     pub defines: BTreeMap<String, toml::Value>,
@@ -68,6 +72,23 @@ pub struct PolicySection {
     pub source: Option<crate::verdict::policy_changes::Source>,
     /// `"report"` (default) or `"block"`.
     pub changes: Option<crate::verdict::policy_changes::Mode>,
+}
+
+/// `[history]`: the run history (see `triage::history`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySection {
+    /// `"off"` (default), `"report"` or `"block"` (`--since-last`).
+    pub since_last: Option<crate::triage::history::SinceLast>,
+    /// Record runs (default true; `--no-history`).
+    pub record: Option<bool>,
+}
+
+/// `[triage]`: `--explain` by default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriageSection {
+    pub explain: Option<bool>,
 }
 
 /// `[positives]`: known-bad samples for `gate` (detection regression).

@@ -68,6 +68,10 @@ pub struct Run {
     pub cache: Option<PathBuf>,
     pub shard: Option<Shard>,
     pub output: Output,
+    /// The run history and `--since-last`.
+    pub history: crate::triage::history::HistoryOptions,
+    /// `--explain`: triage the new false positives.
+    pub explain: bool,
 }
 
 impl Run {
@@ -92,6 +96,59 @@ impl Run {
             &a.common,
             &cfg,
         )
+    }
+
+    /// `fpgate explain REPORT.json`: the report's candidate rules over its
+    /// corpus roots (or `--corpus`), the samples of `--positives` or the
+    /// config; the rest as for `check`.
+    pub fn explain(
+        a: &crate::cli::ExplainArgs,
+        report: &serde_json::Value,
+    ) -> Result<(Run, Vec<PathBuf>)> {
+        let cfg = load(&a.common)?;
+        let name = a.report.display().to_string();
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        };
+        let rules: Vec<RulePath> = strings(&report["rulesets"]["candidate"]["paths"])
+            .iter()
+            .map(|p| p.parse::<RulePath>())
+            .collect::<std::result::Result<_, String>>()
+            .map_err(|e| {
+                Error::input(
+                    "report",
+                    &name,
+                    format!("{name}: rulesets.candidate.paths: {e}"),
+                )
+            })?;
+        if rules.is_empty() {
+            return Err(Error::input(
+                "report",
+                &name,
+                format!("{name}: no rulesets.candidate.paths: not a JSON report of fpgate scan, check or gate"),
+            ));
+        }
+        let mut run = Run::common(RunKind::Check, rules, Baseline::None, &a.common, &cfg)?;
+        if a.common.corpus.is_empty() {
+            let roots: Vec<PathBuf> = strings(&report["corpus"]["roots"])
+                .into_iter()
+                .map(PathBuf::from)
+                .collect();
+            if !roots.is_empty() {
+                run.corpus = roots;
+            }
+        }
+        run.explain = true;
+        let positives = if !a.positives.is_empty() {
+            a.positives.clone()
+        } else {
+            cfg.resolve_all(&cfg.positives.paths)
+        };
+        Ok((run, positives))
     }
 
     pub fn gate(a: &GateArgs) -> Result<Run> {
@@ -203,7 +260,34 @@ impl Run {
             cache,
             shard: c.shard,
             output: output(&c.out)?,
+            history: history_options(&c.history, c.cache.as_deref(), Some(cfg)),
+            explain: c.explain || cfg.triage.explain.unwrap_or(false),
         })
+    }
+}
+
+/// Where the run history is (beside the results cache, even when the
+/// cache itself is off) and what `--since-last` does.
+fn history_options(
+    a: &crate::cli::HistoryArgs,
+    cache: Option<&Path>,
+    cfg: Option<&Config>,
+) -> crate::triage::history::HistoryOptions {
+    use crate::triage::history::{HistoryOptions, FILE};
+    let record = !a.no_history && cfg.and_then(|c| c.history.record).unwrap_or(true);
+    let dir = cache.map(Path::to_path_buf).or_else(|| {
+        cfg.and_then(|c| match &c.scan.cache {
+            Some(toml::Value::String(d)) => Some(c.resolve(Path::new(d))),
+            _ => None,
+        })
+        .or_else(crate::store::default_dir)
+    });
+    HistoryOptions {
+        file: dir.filter(|_| record).map(|d| d.join(FILE)),
+        since_last: a
+            .since_last
+            .or_else(|| cfg.and_then(|c| c.history.since_last))
+            .unwrap_or_default(),
     }
 }
 
@@ -212,6 +296,7 @@ impl Run {
 pub struct Merge {
     pub partials: Vec<PathBuf>,
     pub output: Output,
+    pub history: crate::triage::history::HistoryOptions,
 }
 
 impl Merge {
@@ -219,6 +304,7 @@ impl Merge {
         Ok(Merge {
             partials: a.partials.clone(),
             output: output(&a.out)?,
+            history: history_options(&a.history, a.cache.as_deref(), None),
         })
     }
 }

@@ -260,3 +260,12 @@ fn count(f: &Facts<'_>) -> Counts {
         by_tier,
     }
 }
+
+/// A check made after the findings were decided (the run history's
+/// `--since-last=block`) blocks the release: the verdict becomes blocked,
+/// whatever it was, with `reason` first.
+pub fn block(v: &mut Verdict, reason: String) {
+    v.result = Exit::Blocked;
+    v.exit_code = Exit::Blocked.code();
+    v.reasons.insert(0, reason);
+}

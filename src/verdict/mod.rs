@@ -138,6 +138,8 @@ pub fn build(inp: Inputs<'_>) -> Report {
         unscanned,
         detections,
         policy_changes: inp.policy.changes.clone(),
+        history: None,
+        triage: None,
         verdict,
         timings: Timings::default(),
         candidate_rules: inp.candidate.info.values().cloned().collect(),

@@ -396,6 +396,14 @@ pub struct Report {
     /// the base revision's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_changes: Option<crate::verdict::policy_changes::PolicyChanges>,
+    /// `--since-last`: findings new since the last run of these rules, and
+    /// the trend of the last runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<crate::triage::history::HistorySection>,
+    /// `--explain`: prevalence and necessity of the new false positives'
+    /// patterns, and validated narrowings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triage: Option<crate::triage::Triage>,
     pub verdict: Verdict,
     pub timings: Timings,
     /// Every rule of the candidate set (for per-rule formats such as JUnit).

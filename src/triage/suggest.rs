@@ -1,0 +1,365 @@
+//! Mechanical narrowings of a rule with false positives, and the test each
+//! must pass to be proposed: run over the corpus and the known-bad samples,
+//! it matches none of the rule's new false positives and still detects
+//! every sample the rule as written detects. Nothing is ever applied.
+
+use super::syntax::{PatternKind, RuleSyntax};
+use super::PatternPrevalence;
+use crate::rules::subset::Standalone;
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// At most this many suggestions per rule (the narrowest first).
+pub const MAX_SUGGESTIONS: usize = 5;
+
+/// A narrowing to try.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    pub kind: &'static str,
+    pub summary: String,
+    /// Order among equally good suggestions (smaller edits first).
+    pub rank: u8,
+    /// The edited rule declaration.
+    pub rule: String,
+    /// The probe unit: context and the edited rule.
+    pub text: String,
+}
+
+/// A narrowing that passed.
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+pub struct Suggestion {
+    /// fullword, ascii_only, wide_only, drop_pattern, filesize, not_signed.
+    pub kind: String,
+    pub summary: String,
+    /// A unified diff of the rule's source file.
+    pub diff: String,
+    /// The rule's new false positives it clears (all of them).
+    pub clears: usize,
+    /// Clean corpus files the rule matches as written, and narrowed.
+    pub clean_files_before: usize,
+    pub clean_files_after: usize,
+    /// Known-bad samples the rule detects as written, and narrowed.
+    pub samples_before: usize,
+    pub samples_after: usize,
+    #[serde(skip)]
+    pub rank: u8,
+}
+
+/// What the narrowings are derived from.
+pub struct Context<'a> {
+    pub st: &'a Standalone,
+    pub syntax: &'a RuleSyntax,
+    pub prevalence: &'a [PatternPrevalence],
+    /// Patterns that matched in the false positives.
+    pub matched: BTreeSet<String>,
+    pub fp_sizes: Vec<u64>,
+    /// Is any false positive a PE file?
+    pub fp_pe: bool,
+    /// Sizes of the samples the rule detects as written.
+    pub sample_sizes: Vec<u64>,
+}
+
+/// Every narrowing worth trying for the rule of `c`.
+pub fn variants(c: &Context<'_>) -> Vec<Variant> {
+    let rule = &c.st.rule;
+    let mut out = Vec::new();
+    let mut push =
+        |kind: &'static str, rank: u8, summary: String, new_rule: String, imports: &[&str]| {
+            let text = c.st.with_rule(&new_rule, imports);
+            out.push(Variant {
+                kind,
+                summary,
+                rank,
+                rule: new_rule,
+                text,
+            });
+        };
+    for p in &c.syntax.patterns {
+        if !c.matched.contains(&p.identifier) || p.identifier == "$" {
+            continue;
+        }
+        let id = &p.identifier;
+        if p.kind != PatternKind::Hex
+            && !p.has("fullword")
+            && !p.has("base64")
+            && !p.has("base64wide")
+        {
+            let mut r = rule.clone();
+            r.insert_str(p.span.1, " fullword");
+            push("fullword", 0, format!("add `fullword` to {id}"), r, &[]);
+        }
+        if p.kind == PatternKind::Text && p.has("ascii") && p.has("wide") {
+            for (drop, keep, kind) in [
+                ("wide", "ascii", "ascii_only"),
+                ("ascii", "wide", "wide_only"),
+            ] {
+                if let Some((_, (a, b))) = p.modifiers.iter().find(|(m, _)| m == drop) {
+                    let mut r = rule.clone();
+                    // The modifier and the blank before it.
+                    let start = rule[..*a].trim_end().len();
+                    r.replace_range(start..*b, "");
+                    push(
+                        kind,
+                        1,
+                        format!("match {id} as {keep} only (drop `{drop}`)"),
+                        r,
+                        &[],
+                    );
+                }
+            }
+        }
+    }
+    // Drop the most common matched pattern (when others remain).
+    if c.syntax.patterns.len() > 1 {
+        let most = c
+            .prevalence
+            .iter()
+            .filter(|p| c.matched.contains(&p.identifier) && p.identifier != "$")
+            .max_by(|a, b| (a.clean_files, &b.identifier).cmp(&(b.clean_files, &a.identifier)));
+        if let Some(m) = most {
+            if let Some(p) = c
+                .syntax
+                .patterns
+                .iter()
+                .find(|p| p.identifier == m.identifier)
+            {
+                let mut r = rule.clone();
+                // The whole line when the definition has it to itself.
+                let line_start = rule[..p.span.0].rfind('\n').map_or(0, |i| i + 1);
+                let line_end = rule[p.span.1..]
+                    .find('\n')
+                    .map_or(rule.len(), |i| p.span.1 + i + 1);
+                let alone = rule[line_start..p.span.0].trim().is_empty()
+                    && rule[p.span.1..line_end].trim().is_empty();
+                if alone {
+                    r.replace_range(line_start..line_end, "");
+                } else {
+                    r.replace_range(p.span.0..p.span.1, "");
+                }
+                push(
+                    "drop_pattern",
+                    2,
+                    format!(
+                        "drop {} (the most common matched pattern: in {} clean file(s))",
+                        m.identifier, m.clean_files
+                    ),
+                    r,
+                    &[],
+                );
+            }
+        }
+    }
+    if let Some((a, b)) = c.syntax.condition {
+        let cond = &rule[a..b];
+        let with = |extra: &str| {
+            let mut r = rule.clone();
+            r.replace_range(a..b, &format!("({cond}) and {extra}"));
+            r
+        };
+        if let Some(bound) = filesize_bound(&c.fp_sizes, &c.sample_sizes) {
+            push(
+                "filesize",
+                3,
+                format!("bound the file size: `filesize {bound}`"),
+                with(&format!("filesize {bound}")),
+                &[],
+            );
+        }
+        if c.fp_pe {
+            let note = if c.st.imports.contains("pe") {
+                String::new()
+            } else {
+                " (and `import \"pe\"` at the top of the file)".to_string()
+            };
+            push(
+                "not_signed",
+                4,
+                format!("exclude signed PE files: `not pe.is_signed`{note}"),
+                with("not pe.is_signed"),
+                &["pe"],
+            );
+        }
+    }
+    out
+}
+
+/// Sizes as a rule author writes them: 1, 2 or 5 times a power of ten,
+/// in bytes, KB or MB.
+fn nice_sizes() -> Vec<u64> {
+    let mut v = Vec::new();
+    for unit in [1u64, 1024, 1024 * 1024] {
+        let mut p = 1u64;
+        while p <= 1000 {
+            for m in [1, 2, 5] {
+                v.push(m * p * unit);
+            }
+            p *= 10;
+        }
+    }
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+fn size_text(n: u64) -> String {
+    const MB: u64 = 1024 * 1024;
+    if n >= MB && n % MB == 0 {
+        format!("{}MB", n / MB)
+    } else if n >= 1024 && n % 1024 == 0 {
+        format!("{}KB", n / 1024)
+    } else {
+        n.to_string()
+    }
+}
+
+/// A `filesize` comparison that separates the false positives from the
+/// samples: `< N` when every false positive is larger than every detected
+/// sample (or there are no samples), `> N` when every one is smaller.
+fn filesize_bound(fps: &[u64], samples: &[u64]) -> Option<String> {
+    let (min_fp, max_fp) = (*fps.iter().min()?, *fps.iter().max()?);
+    let nice = nice_sizes();
+    let max_s = samples.iter().max().copied();
+    let min_s = samples.iter().min().copied();
+    // Upper bound: the first nice size above every sample, if it stays at
+    // or below the smallest false positive; else the smallest one itself.
+    if max_s.is_none_or(|s| s < min_fp) {
+        let n = match max_s {
+            Some(s) => nice
+                .iter()
+                .copied()
+                .find(|&n| n > s && n <= min_fp)
+                .unwrap_or(min_fp),
+            None => nice
+                .iter()
+                .copied()
+                .rev()
+                .find(|&n| n <= min_fp)
+                .unwrap_or(min_fp),
+        };
+        if n > 0 {
+            return Some(format!("< {}", size_text(n)));
+        }
+    }
+    if let Some(s) = min_s.filter(|&s| s > max_fp) {
+        let n = nice
+            .iter()
+            .copied()
+            .rev()
+            .find(|&n| n < s && n >= max_fp)
+            .unwrap_or(max_fp);
+        return Some(format!("> {}", size_text(n)));
+    }
+    None
+}
+
+/// Does variant `v` (matching `hits`, indices into clean files then
+/// samples) qualify against the rule as written (`as_is`)?
+pub fn judge(
+    v: &Variant,
+    hits: &BTreeSet<usize>,
+    as_is: &BTreeSet<usize>,
+    fp_files: &BTreeSet<usize>,
+    clean_n: usize,
+    st: &Standalone,
+) -> std::result::Result<Suggestion, String> {
+    let still = fp_files.iter().filter(|i| hits.contains(i)).count();
+    if still > 0 {
+        return Err(format!(
+            "{}: still matches {still} of the false positive file(s)",
+            v.summary
+        ));
+    }
+    let samples_before: BTreeSet<usize> = as_is.iter().copied().filter(|&i| i >= clean_n).collect();
+    let lost = samples_before.iter().filter(|i| !hits.contains(i)).count();
+    if lost > 0 {
+        return Err(format!(
+            "{}: loses {lost} detection(s) of known-bad samples",
+            v.summary
+        ));
+    }
+    Ok(Suggestion {
+        kind: v.kind.to_string(),
+        summary: v.summary.clone(),
+        diff: diff(&st.origin, st.line, &st.rule, &v.rule),
+        clears: fp_files.len(),
+        clean_files_before: as_is.iter().filter(|&&i| i < clean_n).count(),
+        clean_files_after: hits.iter().filter(|&&i| i < clean_n).count(),
+        samples_before: samples_before.len(),
+        samples_after: hits.iter().filter(|&&i| i >= clean_n).count(),
+        rank: v.rank,
+    })
+}
+
+/// A unified diff of one edited region of a rule that starts at `line` of
+/// `origin` (every narrowing edits one region), with two lines of context.
+pub fn diff(origin: &str, line: usize, old: &str, new: &str) -> String {
+    let a: Vec<&str> = old.split('\n').collect();
+    let b: Vec<&str> = new.split('\n').collect();
+    let pre = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let max_suf = a.len().min(b.len()) - pre;
+    let suf = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(max_suf)
+        .take_while(|(x, y)| x == y)
+        .count();
+    const CTX: usize = 2;
+    let from = pre.saturating_sub(CTX);
+    let a_end = (a.len() - suf + CTX).min(a.len());
+    let b_end = (b.len() - suf + CTX).min(b.len());
+    let mut out = format!(
+        "--- a/{origin}\n+++ b/{origin}\n@@ -{},{} +{},{} @@\n",
+        line + from,
+        a_end - from,
+        line + from,
+        b_end - from
+    );
+    for l in &a[from..pre] {
+        out.push_str(&format!(" {l}\n"));
+    }
+    for l in &a[pre..a.len() - suf] {
+        out.push_str(&format!("-{l}\n"));
+    }
+    for l in &b[pre..b.len() - suf] {
+        out.push_str(&format!("+{l}\n"));
+    }
+    for l in &a[a.len() - suf..a_end] {
+        out.push_str(&format!(" {l}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_separate_false_positives_from_samples() {
+        assert_eq!(
+            filesize_bound(&[223_232, 1_899_520], &[]).as_deref(),
+            Some("< 200KB")
+        );
+        assert_eq!(
+            filesize_bound(&[223_232], &[40_000]).as_deref(),
+            Some("< 50KB")
+        );
+        assert_eq!(
+            filesize_bound(&[1000], &[5_000_000]).as_deref(),
+            Some("> 2MB")
+        );
+        assert_eq!(filesize_bound(&[1000, 9000], &[5000]), None);
+        assert_eq!(filesize_bound(&[], &[5000]), None);
+    }
+
+    #[test]
+    fn a_diff_shows_the_changed_lines_at_their_file_lines() {
+        let old = "rule r {\n strings:\n  $a = \"x\"\n condition:\n  $a\n}";
+        let new = "rule r {\n strings:\n  $a = \"x\" fullword\n condition:\n  $a\n}";
+        let d = diff("r.yar", 10, old, new);
+        assert_eq!(
+            d,
+            "--- a/r.yar\n+++ b/r.yar\n@@ -10,5 +10,5 @@\n rule r {\n  strings:\n-  $a = \"x\"\n+  $a = \"x\" fullword\n  condition:\n   $a\n"
+        );
+    }
+}
