@@ -125,7 +125,7 @@ pub struct MergeArgs {
 }
 
 /// The run history: every run is recorded beside the results cache.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
     /// Add a section "new since the last run of these rules" to every
     /// format: findings the previous run of the same command, rule paths
@@ -284,7 +284,7 @@ pub struct ExceptionsAddArgs {
 pub use crate::render::{Format, ReportTarget};
 
 /// Where and how a run's reports go (scan, gate, check, merge).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
     /// Report format written to stdout (or --output) [default: human].
     #[arg(long, value_enum)]
@@ -306,7 +306,7 @@ pub struct OutputArgs {
     pub quiet: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
     /// Configuration file [default: the nearest fpgate.toml in the current
     /// directory or above].
@@ -317,7 +317,7 @@ pub struct ConfigArgs {
     pub no_config: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Known-clean files or directories, searched recursively
     /// [default: corpus.paths of fpgate.toml].

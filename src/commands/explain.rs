@@ -102,13 +102,14 @@ pub fn run(a: &ExplainArgs) -> Result<Exit> {
     crate::render::output::write(path.as_deref(), body.as_bytes())?;
     if !s.output.quiet {
         eprintln!(
-            "fpgate explain: {} rule(s), {} new false positive(s), {} clean file(s), {} sample(s) in {:.2}s ({} answered by the results cache)",
+            "fpgate explain: {} rule(s), {} new false positive(s), {} clean file(s), {} sample(s) in {:.2}s ({} of {} file lookups answered by the results cache)",
             t.rules.len(),
             fps.len(),
             t.clean_files,
             t.samples,
             started.elapsed().as_secs_f64(),
-            t.files_from_cache
+            t.files_from_cache,
+            t.probe_files
         );
     }
     Ok(Exit::Pass)

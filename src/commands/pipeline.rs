@@ -125,11 +125,11 @@ fn triage(s: &Run, report: &Report, done: &Scanned) -> Result<crate::triage::Tri
     )?;
     if !s.output.quiet && !t.rules.is_empty() {
         eprintln!(
-            "fpgate: triage of {} rule(s) in {:.2}s ({} of {} files answered by the results cache)",
+            "fpgate: triage of {} rule(s) in {:.2}s ({} of {} file lookups answered by the results cache)",
             t.rules.len(),
             started.elapsed().as_secs_f64(),
             t.files_from_cache,
-            done.corpus.files.len() + samples.len()
+            t.probe_files
         );
     }
     Ok(t)

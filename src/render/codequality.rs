@@ -84,6 +84,25 @@ pub fn render(r: &Report) -> String {
             }));
         }
     }
+    if let Some(hs) = &r.history {
+        for l in hs.lines() {
+            let f = l.finding;
+            issues.push(json!({
+                "type": "issue",
+                "check_name": "fpgate/new-since-last",
+                "description": l.message,
+                "categories": ["Bug Risk"],
+                "severity": if l.blocking { "critical" } else { "major" },
+                "fingerprint": crate::util::hex::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+                    format!("since-last\n{}\n{}\n{}", f.namespace, f.identifier, f.sha256).as_bytes()
+                )),
+                "location": {
+                    "path": f.source.as_deref().unwrap_or("unknown"),
+                    "lines": { "begin": f.line.unwrap_or(1) }
+                }
+            }));
+        }
+    }
     let mut s = serde_json::to_string_pretty(&issues).expect("code quality serialises");
     s.push('\n');
     s

@@ -62,6 +62,18 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+    if let Some(hs) = &r.history {
+        for l in hs.lines() {
+            let _ = writeln!(
+                out,
+                "{}:{}:1: {}: {}",
+                term(l.finding.source.as_deref().unwrap_or("unknown")),
+                l.finding.line.unwrap_or(1),
+                if l.blocking { "error" } else { "warning" },
+                term(&l.message)
+            );
+        }
+    }
     let level = if r.verdict.allow_incomplete {
         "warning"
     } else {

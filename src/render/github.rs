@@ -90,6 +90,31 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
+    if let Some(hs) = &r.history {
+        for l in hs.lines() {
+            let mut props = Vec::new();
+            if let Some(f) = &l.finding.source {
+                props.push(format!("file={}", gh_property(f)));
+                if let Some(n) = l.finding.line {
+                    props.push(format!("line={n}"));
+                }
+            }
+            props.push(format!(
+                "title={}",
+                gh_property(&format!(
+                    "fpgate: {}: new since the last run",
+                    l.finding.rule()
+                ))
+            ));
+            let _ = writeln!(
+                out,
+                "::{} {}::{}",
+                if l.blocking { "error" } else { "warning" },
+                props.join(","),
+                gh_data(&l.message)
+            );
+        }
+    }
     if !r.unscanned.is_empty() && !r.verdict.allow_incomplete {
         let _ = writeln!(
             out,

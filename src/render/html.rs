@@ -65,7 +65,9 @@ pub fn render(r: &Report) -> String {
         .chain(&fps.fixed)
         .collect();
     let mut out = String::new();
-    for part in [head, charts, table, cards, coverage, policy, unscanned] {
+    for part in [
+        head, since_last, charts, trend, table, cards, triage, coverage, policy, unscanned,
+    ] {
         part(&mut out, r, &all);
     }
 
@@ -183,7 +185,7 @@ fn table(out: &mut String, _r: &Report, all: &[&Finding]) {
 }
 
 /// A card per rule with its evidence.
-fn cards(out: &mut String, _r: &Report, all: &[&Finding]) {
+fn cards(out: &mut String, r: &Report, all: &[&Finding]) {
     // A card per rule with evidence.
     let _ = writeln!(out, "<h2>Evidence per rule</h2>");
     let mut by_rule: BTreeMap<(String, String, &str), Vec<&Finding>> = BTreeMap::new();
@@ -242,6 +244,10 @@ fn cards(out: &mut String, _r: &Report, all: &[&Finding]) {
             for n in &f.notes {
                 let _ = writeln!(out, "<p class=\"crit\">{}</p>", h(n));
             }
+            let tri = (f.class == crate::verdict::report::Class::New && f.exception.is_none())
+                .then(|| r.triage.as_ref())
+                .flatten()
+                .and_then(|t| t.rule_of(f).map(|rt| (t, rt)));
             for p in &f.patterns {
                 for m in &p.matches {
                     let _ = writeln!(
@@ -254,6 +260,20 @@ fn cards(out: &mut String, _r: &Report, all: &[&Finding]) {
                         h(&m.text)
                     );
                 }
+                if let Some((t, rt)) = tri {
+                    let _ = writeln!(
+                        out,
+                        "<p class=\"muted prevalence\">{}</p>",
+                        h(&crate::render::triage_note(t, rt, &f.sha256, &p.identifier))
+                    );
+                }
+            }
+            if let Some(n) = tri.and_then(|(_, rt)| rt.necessity_of(&f.sha256)) {
+                let _ = writeln!(
+                    out,
+                    "<p class=\"necessity\"><b>{}</b></p>",
+                    h(&crate::render::necessity_line(n))
+                );
             }
         }
         let _ = writeln!(out, "</div>");
@@ -434,6 +454,277 @@ fn unscanned(out: &mut String, r: &Report, _all: &[&Finding]) {
         r.timings.threads
     );
     let _ = writeln!(out, "<script>{SCRIPT}</script></body></html>");
+}
+
+/// `--since-last`: what is new since the last run of these rules.
+fn since_last(out: &mut String, r: &Report, _all: &[&Finding]) {
+    let Some(hs) = &r.history else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<section id=\"since-last\"><h2>Since the last run</h2><ul>"
+    );
+    for l in crate::render::since_last_lines(hs) {
+        let _ = writeln!(out, "<li>{}</li>", h(&l));
+    }
+    let _ = writeln!(out, "</ul>");
+    if !hs.new_since_last.is_empty() {
+        let _ = writeln!(
+            out,
+            "<table class=\"sortable\" id=\"new-since-last\"><thead><tr><th>rule</th><th>file</th><th>tier</th><th>class</th></tr></thead><tbody>"
+        );
+        for f in &hs.new_since_last {
+            let _ = writeln!(
+                out,
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}{}</td></tr>",
+                h(&f.rule()),
+                h(&f.paths.join(", ")),
+                f.tier.as_str(),
+                f.class.as_str(),
+                if f.excepted { " (excepted)" } else { "" }
+            );
+        }
+        let _ = writeln!(out, "</tbody></table>");
+    }
+    let _ = writeln!(out, "</section>");
+}
+
+/// `--since-last`: false positives per run over the last runs of these
+/// rules (all, per tier, and the rules with the most), as an SVG line
+/// chart, and the per-rule counts as a table.
+fn trend(out: &mut String, r: &Report, _all: &[&Finding]) {
+    let Some(hs) = &r.history else {
+        return;
+    };
+    let runs = &hs.trend;
+    if runs.is_empty() {
+        return;
+    }
+    let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+    for run in runs {
+        for (rule, n) in &run.by_rule {
+            *totals.entry(rule.clone()).or_default() += n;
+        }
+    }
+    let mut top: Vec<(&String, &usize)> = totals.iter().collect();
+    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let top: Vec<&String> = top.into_iter().take(5).map(|(k, _)| k).collect();
+    let series: Vec<(String, &str, bool, Vec<usize>)> = [
+        (
+            "all findings".to_string(),
+            "#1b1f24",
+            false,
+            runs.iter().map(|x| x.findings).collect(),
+        ),
+        (
+            "critical tier".to_string(),
+            "#c62828",
+            false,
+            runs.iter()
+                .map(|x| x.by_tier.get("critical").copied().unwrap_or(0))
+                .collect(),
+        ),
+        (
+            "standard tier".to_string(),
+            "#b26a00",
+            false,
+            runs.iter()
+                .map(|x| x.by_tier.get("standard").copied().unwrap_or(0))
+                .collect(),
+        ),
+    ]
+    .into_iter()
+    .chain(
+        top.iter()
+            .zip(["#1565c0", "#6a1b9a", "#00838f", "#558b2f", "#8d6e63"])
+            .map(|(rule, colour)| {
+                (
+                    format!("rule {rule}"),
+                    colour,
+                    true,
+                    runs.iter()
+                        .map(|x| x.by_rule.get(*rule).copied().unwrap_or(0))
+                        .collect(),
+                )
+            }),
+    )
+    .collect();
+    let max = series
+        .iter()
+        .flat_map(|s| s.3.iter().copied())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let (w, ht, left, top_m, bottom) = (640.0, 260.0, 40.0, 20.0, 40.0);
+    let plot_w = w - left - 20.0;
+    let plot_h = ht - top_m - bottom;
+    let x = |i: usize| {
+        left + if runs.len() > 1 {
+            plot_w * i as f64 / (runs.len() - 1) as f64
+        } else {
+            plot_w / 2.0
+        }
+    };
+    let y = |n: usize| top_m + plot_h - plot_h * n as f64 / max as f64;
+    let _ = writeln!(
+        out,
+        "<h2>Trend: false positives per run (last {} runs of these rules)</h2><div class=\"chart\"><svg id=\"chart-trend\" role=\"img\" aria-label=\"false positives per run\" width=\"{w}\" height=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
+        runs.len(),
+        ht + 22.0 * series.len() as f64
+    );
+    // Axes, the scale, the run ids.
+    let _ = write!(
+        out,
+        "<line x1=\"{left}\" y1=\"{top_m}\" x2=\"{left}\" y2=\"{}\" stroke=\"#8c959f\"/><line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#8c959f\"/><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{max}</text><text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">0</text>",
+        top_m + plot_h,
+        top_m + plot_h,
+        left + plot_w,
+        top_m + plot_h,
+        left - 4.0,
+        top_m + 4.0,
+        left - 4.0,
+        top_m + plot_h + 4.0
+    );
+    let step = runs.len().div_ceil(10).max(1);
+    for (i, run) in runs.iter().enumerate() {
+        if i % step == 0 || i + 1 == runs.len() {
+            let _ = write!(
+                out,
+                "<text x=\"{:.1}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">#{}</text>",
+                x(i),
+                top_m + plot_h + 14.0,
+                run.id
+            );
+        }
+    }
+    for (k, (label, colour, dashed, values)) in series.iter().enumerate() {
+        let points: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{:.1},{:.1}", x(i), y(*n)))
+            .collect();
+        let dash = if *dashed {
+            " stroke-dasharray=\"5 3\""
+        } else {
+            ""
+        };
+        let _ = write!(
+            out,
+            "<polyline class=\"series\" data-series=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash} points=\"{}\"/>",
+            h(label),
+            points.join(" ")
+        );
+        for (i, n) in values.iter().enumerate() {
+            let _ = write!(
+                out,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"><title>run #{} ({}): {} {n}</title></circle>",
+                x(i),
+                y(*n),
+                runs[i].id,
+                h(&runs[i].at),
+                h(label)
+            );
+        }
+        let ly = ht + 22.0 * k as f64;
+        let shown: String = label.chars().take(60).collect();
+        let _ = write!(
+            out,
+            "<line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/><text x=\"{}\" y=\"{}\" font-size=\"12\">{} (now {})</text>",
+            ly - 4.0,
+            left + 30.0,
+            ly - 4.0,
+            left + 38.0,
+            ly,
+            h(&shown),
+            values.last().copied().unwrap_or(0)
+        );
+    }
+    let _ = writeln!(out, "</svg></div>");
+    // Per rule and run, newest runs last.
+    let _ = write!(out, "<table id=\"trend-rules\"><thead><tr><th>rule</th>");
+    for run in runs {
+        let _ = write!(out, "<th title=\"{}\">#{}</th>", h(&run.at), run.id);
+    }
+    let _ = writeln!(out, "</tr></thead><tbody>");
+    for rule in totals.keys() {
+        let _ = write!(out, "<tr><td>{}</td>", h(rule));
+        for run in runs {
+            let _ = write!(
+                out,
+                "<td>{}</td>",
+                run.by_rule.get(rule).copied().unwrap_or(0)
+            );
+        }
+        let _ = writeln!(out, "</tr>");
+    }
+    let _ = writeln!(out, "</tbody></table>");
+}
+
+/// `--explain`: per rule, the notes and the narrowings that passed.
+fn triage(out: &mut String, r: &Report, _all: &[&Finding]) {
+    let Some(t) = &r.triage else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<section id=\"triage\"><h2>Triage of the new false positives</h2>"
+    );
+    for n in &t.notes {
+        let _ = writeln!(out, "<p class=\"muted\">{}</p>", h(n));
+    }
+    for rt in &t.rules {
+        let _ = writeln!(out, "<div class=\"card\"><h3>{}</h3>", h(&rt.name()));
+        let _ = writeln!(
+            out,
+            "<table><thead><tr><th>pattern</th><th>clean files it occurs in (of {})</th><th>false positives it occurs in</th></tr></thead><tbody>",
+            t.clean_files
+        );
+        for p in &rt.patterns {
+            let _ = writeln!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                h(&p.definition),
+                p.clean_files,
+                p.in_false_positives
+            );
+        }
+        let _ = writeln!(out, "</tbody></table>");
+        for n in &rt.notes {
+            let _ = writeln!(out, "<p class=\"muted\">{}</p>", h(n));
+        }
+        for n in &rt.necessity {
+            let _ = writeln!(
+                out,
+                "<p><code>{}</code>: {}</p>",
+                h(&n.paths.join(", ")),
+                h(&crate::render::necessity_line(n))
+            );
+        }
+        if t.explained {
+            if rt.suggestions.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "<p>No narrowing tried clears every false positive of this rule without losing a detection.</p>"
+                );
+            }
+            for s in &rt.suggestions {
+                let _ = writeln!(
+                    out,
+                    "<p class=\"suggestion\"><b>Suggested:</b> {} (clears {} false positive(s); clean files {} → {}; samples {} → {})</p><pre>{}</pre>",
+                    h(&s.summary),
+                    s.clears,
+                    s.clean_files_before,
+                    s.clean_files_after,
+                    s.samples_before,
+                    s.samples_after,
+                    h(&s.diff)
+                );
+            }
+        }
+        let _ = writeln!(out, "</div>");
+    }
+    let _ = writeln!(out, "</section>");
 }
 
 fn tier(f: &Finding) -> &'static str {

@@ -41,8 +41,10 @@ pub fn render(r: &Report) -> String {
         .count();
     let policy = r.policy_changes.as_ref();
     let policy_fail = policy.is_some_and(|c| c.counts.blocking > 0) as usize;
-    let tests = rules.len() + removed + policy.is_some() as usize;
-    let n_fail = n_fail + removed + policy_fail;
+    let since = r.history.as_ref();
+    let since_fail = since.is_some_and(|h| h.blocking > 0) as usize;
+    let tests = rules.len() + removed + policy.is_some() as usize + since.is_some() as usize;
+    let n_fail = n_fail + removed + policy_fail + since_fail;
     let time = r.timings.scan_seconds;
 
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -128,6 +130,29 @@ pub fn render(r: &Report) -> String {
                     blocking.len()
                 )),
                 xml(&blocking.join("\n"))
+            );
+        }
+    }
+    // `--since-last`: one case, failing when a new finding blocks.
+    if let Some(hs) = &r.history {
+        let lines = hs.lines();
+        let _ = write!(
+            out,
+            "    <testcase name=\"new since the last run\" classname=\"fpgate.history\" time=\"0\""
+        );
+        if hs.blocking == 0 {
+            let _ = writeln!(out, "/>");
+        } else {
+            let text: Vec<&str> = lines
+                .iter()
+                .filter(|l| l.blocking)
+                .map(|l| l.message.as_str())
+                .collect();
+            let _ = writeln!(
+                out,
+                ">\n      <failure message=\"{}\" type=\"new_since_last\">{}</failure>\n    </testcase>",
+                xml(&format!("{} finding(s) new since the last run of these rules", hs.blocking)),
+                xml(&text.join("\n"))
             );
         }
     }

@@ -11,7 +11,9 @@ pub fn render(r: &Report) -> String {
     let mut out = String::new();
     for part in [
         summary,
+        since_last,
         blocking,
+        triage,
         detections,
         policy_changes,
         lists,
@@ -68,7 +70,12 @@ fn summary(out: &mut String, r: &Report) {
 
 /// The tables of blocking false positives.
 fn blocking(out: &mut String, r: &Report) {
-    table(out, "New false positives", &r.false_positives.new);
+    table(
+        out,
+        "New false positives",
+        &r.false_positives.new,
+        r.triage.as_ref(),
+    );
     let blocking_persisting: Vec<Finding> = r
         .false_positives
         .persisting
@@ -80,7 +87,109 @@ fn blocking(out: &mut String, r: &Report) {
         out,
         "Persisting false positives on critical files",
         &blocking_persisting,
+        None,
     );
+}
+
+/// `--since-last`: findings new since the last run of these rules.
+fn since_last(out: &mut String, r: &Report) {
+    let Some(h) = &r.history else {
+        return;
+    };
+    let lines = crate::render::since_last_lines(h);
+    let _ = writeln!(out, "### Since the last run\n");
+    for l in &lines {
+        let _ = writeln!(out, "- {}", md(l));
+    }
+    out.push('\n');
+    if !h.new_since_last.is_empty() {
+        let _ = writeln!(out, "| rule | file | tier | class |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for f in &h.new_since_last {
+            let loc = match (&f.source, f.line) {
+                (Some(s), Some(l)) => format!("{} ({}:{l})", md(&f.rule()), md(s)),
+                _ => md(&f.rule()),
+            };
+            let files: Vec<String> = f.paths.iter().map(|p| md(p)).collect();
+            let _ = writeln!(
+                out,
+                "| {loc} | {} | {} | {}{} |",
+                files.join("<br>"),
+                f.tier.as_str(),
+                f.class.as_str(),
+                if f.excepted { " (excepted)" } else { "" }
+            );
+        }
+        out.push('\n');
+    }
+    if h.trend.len() > 1 {
+        let counts: Vec<String> = h.trend.iter().map(|t| t.findings.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "Findings per run, last {} runs (oldest first): {}\n",
+            h.trend.len(),
+            counts.join(", ")
+        );
+    }
+}
+
+/// `--explain`: per rule, what each false positive needs, and the
+/// narrowings that passed (as diffs).
+fn triage(out: &mut String, r: &Report) {
+    let Some(t) = &r.triage else {
+        return;
+    };
+    let _ = writeln!(out, "### Triage of the new false positives\n");
+    for n in &t.notes {
+        let _ = writeln!(out, "- {}", md(n));
+    }
+    for rt in &t.rules {
+        let _ = writeln!(out, "#### {}\n", md(&rt.name()));
+        for n in &rt.notes {
+            let _ = writeln!(out, "- {}", md(n));
+        }
+        for n in &rt.necessity {
+            let _ = writeln!(
+                out,
+                "- {}: {}",
+                md(&n.paths.join(", ")),
+                md(&crate::render::necessity_line(n))
+            );
+        }
+        if t.explained {
+            if rt.suggestions.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "\nNo narrowing tried clears every false positive without losing a detection."
+                );
+            }
+            for s in &rt.suggestions {
+                let _ = writeln!(
+                    out,
+                    "\n**Suggested:** {} (clears {} false positive(s); clean files {} → {}; samples {} → {})\n",
+                    md(&s.summary),
+                    s.clears,
+                    s.clean_files_before,
+                    s.clean_files_after,
+                    s.samples_before,
+                    s.samples_after
+                );
+                // The longest run of backticks inside decides the fence.
+                let fence = "`".repeat(3.max(longest_backticks(&s.diff) + 1));
+                let _ = writeln!(out, "{fence}diff\n{}{fence}", s.diff);
+            }
+        }
+        out.push('\n');
+    }
+}
+
+fn longest_backticks(s: &str) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for c in s.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        best = best.max(run);
+    }
+    best
 }
 
 /// `gate --positives`: the counts, the lost detections (with the patterns
@@ -271,7 +380,7 @@ fn unscanned(out: &mut String, r: &Report) {
     }
 }
 
-fn table(out: &mut String, title: &str, list: &[Finding]) {
+fn table(out: &mut String, title: &str, list: &[Finding], tri: Option<&crate::triage::Triage>) {
     if list.is_empty() {
         return;
     }
@@ -283,7 +392,15 @@ fn table(out: &mut String, title: &str, list: &[Finding]) {
             (Some(s), Some(l)) => format!("{} ({}:{l})", md(&f.rule.name()), md(s)),
             _ => md(&f.rule.name()),
         };
-        let pats = patterns(f);
+        let mut pats = patterns(f);
+        if let Some((t, rt)) = tri.and_then(|t| t.rule_of(f).map(|rt| (t, rt))) {
+            for (cell, p) in pats.iter_mut().zip(&f.patterns) {
+                cell.push_str(&format!(
+                    " — {}",
+                    md(&crate::render::triage_note(t, rt, &f.sha256, &p.identifier))
+                ));
+            }
+        }
         let files: Vec<String> = f.paths.iter().map(|p| md(p)).collect();
         let _ = writeln!(
             out,

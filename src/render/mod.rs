@@ -199,10 +199,18 @@ pub fn triage_note(
 /// What one false positive needs, one line.
 pub fn necessity_line(n: &crate::triage::Necessity) -> String {
     if n.necessary.is_empty() {
-        format!(
+        let pairs: Vec<String> = n.necessary_pairs.iter().map(|p| p.join(" + ")).collect();
+        let mut line = format!(
             "no single matched pattern is necessary: the rule still matches with any one of {} taken out",
             n.not_necessary.join(", ")
-        )
+        );
+        if !pairs.is_empty() {
+            line.push_str(&format!(
+                "; taking out both of {} clears it",
+                pairs.join(", or ")
+            ));
+        }
+        line
     } else {
         format!(
             "the condition needs {}: narrowing {} clears this false positive",

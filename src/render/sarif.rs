@@ -132,6 +132,29 @@ pub fn render(r: &Report) -> String {
         }
     }
 
+    if let Some(hs) = &r.history {
+        for l in hs.lines() {
+            let id = "fpgate/new-since-last".to_string();
+            rules.entry(id.clone()).or_insert_with(|| {
+                json!({
+                    "id": id,
+                    "name": "new-since-last",
+                    "shortDescription": { "text": "a finding the previous run of these rules did not have" },
+                    "defaultConfiguration": { "level": "warning" },
+                })
+            });
+            let f = l.finding;
+            results.push(json!({
+                "ruleId": id,
+                "level": if l.blocking { "error" } else { "warning" },
+                "message": { "text": l.message },
+                "locations": [location(f.source.as_deref(), f.line)],
+                "partialFingerprints": { "fpgate/since-last/v1": hex(&Sha256::digest(format!("{}\n{}\n{}", f.namespace, f.identifier, f.sha256).as_bytes())) },
+                "properties": { "sha256": f.sha256, "paths": f.paths, "tier": f.tier.as_str(), "blocking": l.blocking },
+            }));
+        }
+    }
+
     // ruleIndex ties each result to its rule description.
     let ids: Vec<String> = rules.keys().cloned().collect();
     for res in &mut results {

@@ -132,16 +132,14 @@ impl Run {
                 format!("{name}: no rulesets.candidate.paths: not a JSON report of fpgate scan, check or gate"),
             ));
         }
-        let mut run = Run::common(RunKind::Check, rules, Baseline::None, &a.common, &cfg)?;
-        if a.common.corpus.is_empty() {
-            let roots: Vec<PathBuf> = strings(&report["corpus"]["roots"])
+        let mut common = a.common.clone();
+        if common.corpus.is_empty() {
+            common.corpus = strings(&report["corpus"]["roots"])
                 .into_iter()
                 .map(PathBuf::from)
                 .collect();
-            if !roots.is_empty() {
-                run.corpus = roots;
-            }
         }
+        let mut run = Run::common(RunKind::Check, rules, Baseline::None, &common, &cfg)?;
         run.explain = true;
         let positives = if !a.positives.is_empty() {
             a.positives.clone()

@@ -116,6 +116,34 @@ impl SinceLastFinding {
     }
 }
 
+/// One line per finding new since the last run, for the machine formats.
+pub struct SinceLastLine<'a> {
+    pub finding: &'a SinceLastFinding,
+    pub message: String,
+    pub blocking: bool,
+}
+
+impl HistorySection {
+    pub fn lines(&self) -> Vec<SinceLastLine<'_>> {
+        let run = self.previous.as_ref().map_or(0, |p| p.id);
+        self.new_since_last
+            .iter()
+            .map(|f| SinceLastLine {
+                finding: f,
+                message: format!(
+                    "new since the last run of these rules (run {run}): rule {} matches the known-clean file {} ({} finding{}{})",
+                    f.rule(),
+                    f.paths.join(", "),
+                    f.class.as_str(),
+                    if f.tier == Tier::Critical { ", critical tier" } else { "" },
+                    if f.excepted { ", excepted" } else { "" }
+                ),
+                blocking: self.mode == SinceLast::Block && !f.excepted,
+            })
+            .collect()
+    }
+}
+
 /// One recorded run.
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct PastRun {
@@ -410,6 +438,19 @@ pub fn apply(report: &mut Report, o: &HistoryOptions) -> Result<()> {
         Err(e) if o.since_last == SinceLast::Block => return Err(e),
         Err(e) => {
             eprintln!("fpgate: {e}; this run is not recorded");
+            if o.since_last == SinceLast::Report {
+                report.history = Some(HistorySection {
+                    mode: o.since_last,
+                    run: None,
+                    series: series(report).0,
+                    previous: None,
+                    new_since_last: Vec::new(),
+                    gone_since_last: 0,
+                    blocking: 0,
+                    trend: Vec::new(),
+                    notes: vec![format!("{e}: nothing to compare with")],
+                });
+            }
             return Ok(());
         }
     };

@@ -42,7 +42,9 @@ pub struct Triage {
     pub explained: bool,
     /// One entry per rule with a new false positive.
     pub rules: Vec<RuleTriage>,
-    /// Files the results cache answered for the probe scan.
+    /// File lookups of the probe scans (each scan looks at every clean
+    /// file and sample), and how many of them the results cache answered.
+    pub probe_files: usize,
     pub files_from_cache: usize,
     pub notes: Vec<String>,
 }
@@ -91,6 +93,10 @@ pub struct Necessity {
     pub necessary: Vec<String>,
     /// Matched patterns the rule still matches without (one at a time).
     pub not_necessary: Vec<String>,
+    /// Pairs of matched patterns, neither necessary alone, whose removal
+    /// together clears the match (measured when at most 8 patterns matched).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub necessary_pairs: Vec<Vec<String>>,
 }
 
 impl Triage {
@@ -179,10 +185,15 @@ pub struct Options<'a> {
     pub explain: bool,
 }
 
-/// A never-matching stand-in for a pattern taken out: 32 bytes no clean
-/// file is expected to hold (checked against the false positives).
-fn absent_bytes() -> [u8; 32] {
-    Sha256::digest(b"fpgate: this pattern was taken out").into()
+/// Pairs of matched patterns are taken out together when at most this
+/// many patterns matched (28 pairs).
+const MAX_PAIRED: usize = 8;
+
+/// A never-matching stand-in for pattern `id` taken out: 32 bytes derived
+/// from its name, which no file is expected to hold (a rule run with it
+/// must lose the pattern's matches; the rule as is is run beside it).
+fn absent_bytes(id: &str) -> [u8; 32] {
+    Sha256::digest(format!("fpgate: pattern {id} was taken out").as_bytes()).into()
 }
 
 fn unit_name(kind: &str, text: &str) -> String {
@@ -198,8 +209,8 @@ struct Plan<'a> {
     syntax: syntax::RuleSyntax,
     /// The rule as is, alone.
     as_is: String,
-    /// (matched pattern, unit namespace of the rule without it)
-    without: Vec<(String, String)>,
+    /// (matched patterns taken out, unit namespace of the rule without them)
+    without: Vec<(Vec<String>, String)>,
     variants: Vec<suggest::Variant>,
     triage: RuleTriage,
 }
@@ -292,32 +303,58 @@ pub fn analyse(
             .iter()
             .flat_map(|f| f.patterns.iter().map(String::as_str))
             .collect();
-        let stand_in = crate::util::hex::spaced_hex(&absent_bytes());
-        let mut without = Vec::new();
+        let mut takeable: Vec<(&str, &syntax::PatternSyntax)> = Vec::new();
         for id in &matched {
             let same: Vec<&syntax::PatternSyntax> = syn
                 .patterns
                 .iter()
                 .filter(|p| p.identifier == *id)
                 .collect();
-            let [p] = same.as_slice() else {
-                t.notes.push(format!(
+            match same.as_slice() {
+                [p] => takeable.push((id, p)),
+                _ => t.notes.push(format!(
                     "{id}: anonymous or repeated pattern identifier, its necessity is not measured"
-                ));
-                continue;
-            };
+                )),
+            }
+        }
+        // One at a time; and two at a time when few patterns matched (a
+        // condition such as `1 of ($a, $b)` needs one of a pair).
+        let mut sets: Vec<Vec<usize>> = (0..takeable.len()).map(|i| vec![i]).collect();
+        if takeable.len() <= MAX_PAIRED {
+            for i in 0..takeable.len() {
+                for j in i + 1..takeable.len() {
+                    sets.push(vec![i, j]);
+                }
+            }
+        }
+        let mut without = Vec::new();
+        for set in sets {
+            let mut picked: Vec<&syntax::PatternSyntax> =
+                set.iter().map(|&i| takeable[i].1).collect();
+            // Edit from the end so earlier spans stay valid.
+            picked.sort_by_key(|p| std::cmp::Reverse(p.span.0));
             let mut rule = st.rule.clone();
-            rule.replace_range(p.span.0..p.span.1, &format!("{id} = {{ {stand_in} }}"));
+            for p in &picked {
+                let stand_in = crate::util::hex::spaced_hex(&absent_bytes(&p.identifier));
+                rule.replace_range(
+                    p.span.0..p.span.1,
+                    &format!("{} = {{ {stand_in} }}", p.identifier),
+                );
+            }
+            let ids: Vec<String> = set.iter().map(|&i| takeable[i].0.to_string()).collect();
             let text = st.with_rule(&rule, &[]);
             if probe::compiles(&text, o.compile).is_err() {
-                t.notes.push(format!(
-                    "{id}: the rule does not compile with the pattern taken out, its necessity is not measured"
-                ));
+                if ids.len() == 1 {
+                    t.notes.push(format!(
+                        "{}: the rule does not compile with the pattern taken out, its necessity is not measured",
+                        ids[0]
+                    ));
+                }
                 continue;
             }
             let ns = unit_name("without", &text);
             units.insert(ns.clone(), text);
-            without.push((id.to_string(), ns));
+            without.push((ids, ns));
         }
         plans.push(Plan {
             key,
@@ -349,6 +386,7 @@ pub fn analyse(
         o.cache_dir,
     )?;
     out.files_from_cache = found.from_cache;
+    out.probe_files = all_files.len();
     let clean_n = clean.len();
     let count_clean = |ns: &str, id: &str| -> BTreeSet<usize> {
         found
@@ -415,21 +453,30 @@ pub fn analyse(
                 paths: f.map(|f| f.paths.clone()).unwrap_or_default(),
                 necessary: Vec::new(),
                 not_necessary: Vec::new(),
+                necessary_pairs: Vec::new(),
             };
             let in_file: BTreeSet<&str> = f
                 .map(|f| f.patterns.iter().map(String::as_str).collect())
                 .unwrap_or_default();
-            for (id, ns) in &plan.without {
-                if !in_file.contains(id.as_str()) {
+            let mut pairs = Vec::new();
+            for (ids, ns) in &plan.without {
+                if !ids.iter().all(|id| in_file.contains(id.as_str())) {
                     continue;
                 }
                 let still = found.matched_by(&(ns.clone(), plan.key.1.clone()));
-                if ix.iter().any(|i| still.contains(i)) {
-                    n.not_necessary.push(id.clone());
-                } else {
-                    n.necessary.push(id.clone());
+                let clears = !ix.iter().any(|i| still.contains(i));
+                match ids.as_slice() {
+                    [id] if clears => n.necessary.push(id.clone()),
+                    [id] => n.not_necessary.push(id.clone()),
+                    _ if clears => pairs.push(ids.clone()),
+                    _ => {}
                 }
             }
+            // A pair matters only when neither of its patterns is needed alone.
+            n.necessary_pairs = pairs
+                .into_iter()
+                .filter(|p| !p.iter().any(|id| n.necessary.contains(id)))
+                .collect();
             t.necessity.push(n);
         }
         if o.explain {
@@ -476,6 +523,7 @@ pub fn analyse(
             o.cache_dir,
         )?;
         out.files_from_cache += found2.from_cache;
+        out.probe_files += all_files.len();
         for plan in &plans {
             let Some(t) = results
                 .iter_mut()

@@ -132,13 +132,19 @@ pub fn read(text: &str) -> RuleSyntax {
                     continue;
                 }
                 let t = String::from_utf8_lossy(src.get(span.range()).unwrap_or_default());
+                if kind == SyntaxKind::REGEXP && modifier.is_none() {
+                    if let Some(p) = pattern.as_mut() {
+                        p.kind = PatternKind::Regex;
+                    }
+                }
                 if kind == SyntaxKind::PATTERN_IDENT {
                     if let Some(p) = pattern.as_mut().filter(|p| p.identifier.is_empty()) {
                         p.identifier = t.into_owned();
                     }
                 } else if let Some(m) = modifier.as_mut().filter(|m| m.0.is_empty()) {
                     m.0 = t.into_owned();
-                } else if in_condition {
+                }
+                if in_condition {
                     if !after_colon {
                         after_colon = kind == SyntaxKind::COLON;
                     } else {

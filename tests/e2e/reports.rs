@@ -382,7 +382,7 @@ fn a_report_on_stdout_replaces_the_default_and_clashes_are_refused() {
 
 // ---- HTML in a real browser ------------------------------------------------
 
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser", "google-chrome"]
         .iter()
         .find_map(|name| {
@@ -394,7 +394,7 @@ fn chromium() -> Option<PathBuf> {
         })
 }
 
-fn headless(browser: &Path, profile: &Path) -> std::process::Command {
+pub(crate) fn headless(browser: &Path, profile: &Path) -> std::process::Command {
     let mut c = std::process::Command::new(browser);
     c.args([
         "--headless",
