@@ -35,6 +35,13 @@ pub fn render(r: &Report, style: Style) -> String {
     ] {
         part(&mut out, r, style);
     }
+    if r.triage.is_none() && !r.false_positives.new.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.dim("hint: --explain shows how common each matched pattern is in the corpus, which ones the condition needs, and narrowings that clear these false positives")
+        );
+    }
     if !r.verdict.reasons.is_empty() {
         let _ = writeln!(out, "why: {}", r.verdict.reasons.join("; "));
     }
@@ -854,13 +861,24 @@ pub fn triage_report(t: &crate::triage::Triage, style: Style) -> String {
                 );
             }
         }
+        // False positives that need the same patterns, together.
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
         for n in &rt.necessity {
-            let _ = writeln!(out, "  {}:", term(&n.paths.join(", ")));
-            let _ = writeln!(
-                out,
-                "    {}",
-                style.bold(&term(&crate::render::necessity_line(n)))
-            );
+            let line = crate::render::necessity_line(n);
+            match groups.iter_mut().find(|g| g.0 == line) {
+                Some(g) => g.1.extend(n.paths.iter().cloned()),
+                None => groups.push((line, n.paths.clone())),
+            }
+        }
+        for (line, paths) in groups {
+            let shown: Vec<&str> = paths.iter().take(5).map(String::as_str).collect();
+            let more = if paths.len() > shown.len() {
+                format!(" and {} more", paths.len() - shown.len())
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "  {}{more}:", term(&shown.join(", ")));
+            let _ = writeln!(out, "    {}", style.bold(&term(&line)));
         }
         triage_rule(&mut out, style, t, rt);
     }

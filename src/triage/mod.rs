@@ -541,7 +541,15 @@ pub fn analyse(
                 .collect();
             for v in &plan.variants {
                 let hits = found2.matched_by(&(unit_name("narrow", &v.text), plan.key.1.clone()));
-                let judged = suggest::judge(v, &hits, &as_is_hits, &fp_any, clean_n, &plan.st);
+                let judged = suggest::judge(
+                    v,
+                    &hits,
+                    &as_is_hits,
+                    &fp_any,
+                    plan.findings.len(),
+                    clean_n,
+                    &plan.st,
+                );
                 match judged {
                     Ok(s) => t.suggestions.push(s),
                     Err(why) => t.rejected.push(why),

@@ -259,6 +259,7 @@ pub fn judge(
     hits: &BTreeSet<usize>,
     as_is: &BTreeSet<usize>,
     fp_files: &BTreeSet<usize>,
+    false_positives: usize,
     clean_n: usize,
     st: &Standalone,
 ) -> std::result::Result<Suggestion, String> {
@@ -281,7 +282,7 @@ pub fn judge(
         kind: v.kind.to_string(),
         summary: v.summary.clone(),
         diff: diff(&st.origin, st.line, &st.rule, &v.rule),
-        clears: fp_files.len(),
+        clears: false_positives,
         clean_files_before: as_is.iter().filter(|&&i| i < clean_n).count(),
         clean_files_after: hits.iter().filter(|&&i| i < clean_n).count(),
         samples_before: samples_before.len(),
@@ -290,42 +291,66 @@ pub fn judge(
     })
 }
 
-/// A unified diff of one edited region of a rule that starts at `line` of
-/// `origin` (every narrowing edits one region), with two lines of context.
+/// A unified diff of a rule declaration that starts at `line` of `origin`
+/// and its edited form: a longest-common-subsequence line diff, with two
+/// lines of context around each change.
 pub fn diff(origin: &str, line: usize, old: &str, new: &str) -> String {
     let a: Vec<&str> = old.split('\n').collect();
     let b: Vec<&str> = new.split('\n').collect();
-    let pre = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let max_suf = a.len().min(b.len()) - pre;
-    let suf = a
-        .iter()
-        .rev()
-        .zip(b.iter().rev())
-        .take(max_suf)
-        .take_while(|(x, y)| x == y)
-        .count();
+    // lcs[i][j]: the longest common subsequence of a[i..] and b[j..].
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    // The edit script: (' ' | '-' | '+', line of a or b, text).
+    let mut ops: Vec<(char, usize, usize, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            ops.push((' ', i, j, a[i]));
+            i += 1;
+            j += 1;
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            ops.push(('-', i, j, a[i]));
+            i += 1;
+        } else {
+            ops.push(('+', i, j, b[j]));
+            j += 1;
+        }
+    }
     const CTX: usize = 2;
-    let from = pre.saturating_sub(CTX);
-    let a_end = (a.len() - suf + CTX).min(a.len());
-    let b_end = (b.len() - suf + CTX).min(b.len());
-    let mut out = format!(
-        "--- a/{origin}\n+++ b/{origin}\n@@ -{},{} +{},{} @@\n",
-        line + from,
-        a_end - from,
-        line + from,
-        b_end - from
-    );
-    for l in &a[from..pre] {
-        out.push_str(&format!(" {l}\n"));
-    }
-    for l in &a[pre..a.len() - suf] {
-        out.push_str(&format!("-{l}\n"));
-    }
-    for l in &b[pre..b.len() - suf] {
-        out.push_str(&format!("+{l}\n"));
-    }
-    for l in &a[a.len() - suf..a_end] {
-        out.push_str(&format!(" {l}\n"));
+    let changed: Vec<usize> = (0..ops.len()).filter(|&k| ops[k].0 != ' ').collect();
+    let mut out = format!("--- a/{origin}\n+++ b/{origin}\n");
+    let mut k = 0;
+    while k < changed.len() {
+        // A hunk: changes closer than twice the context share one.
+        let from = changed[k].saturating_sub(CTX);
+        let mut last = changed[k];
+        while k + 1 < changed.len() && changed[k + 1] <= last + 2 * CTX + 1 {
+            k += 1;
+            last = changed[k];
+        }
+        let to = (last + CTX + 1).min(ops.len());
+        let hunk = &ops[from..to];
+        let a_len = hunk.iter().filter(|o| o.0 != '+').count();
+        let b_len = hunk.iter().filter(|o| o.0 != '-').count();
+        out.push_str(&format!(
+            "@@ -{},{a_len} +{},{b_len} @@\n",
+            line + hunk[0].1,
+            line + hunk[0].2
+        ));
+        for (op, _, _, text) in hunk {
+            out.push(*op);
+            out.push_str(text);
+            out.push('\n');
+        }
+        k += 1;
     }
     out
 }
@@ -350,6 +375,17 @@ mod tests {
         );
         assert_eq!(filesize_bound(&[1000, 9000], &[5000]), None);
         assert_eq!(filesize_bound(&[], &[5000]), None);
+    }
+
+    #[test]
+    fn a_diff_keeps_unchanged_lines_of_a_wrapped_condition_as_context() {
+        let old = "rule r {\n condition:\n  for any i in (1..#a):\n  (\n   x\n  )\n}";
+        let new = "rule r {\n condition:\n  (for any i in (1..#a):\n  (\n   x\n  )) and filesize < 1KB\n}";
+        let d = diff("r.yar", 1, old, new);
+        assert_eq!(
+            d,
+            "--- a/r.yar\n+++ b/r.yar\n@@ -1,7 +1,7 @@\n rule r {\n  condition:\n-  for any i in (1..#a):\n+  (for any i in (1..#a):\n   (\n    x\n-  )\n+  )) and filesize < 1KB\n }\n"
+        );
     }
 
     #[test]
