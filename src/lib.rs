@@ -18,6 +18,7 @@
 //   engine                             the parallel scan; asks a `Planner`
 //   cache                              the planner: what the store already knows
 //   verdict                            findings, policy, exceptions, decision
+//   triage                             after the verdict: run history, --explain
 //   shard                              partial reports and their merge
 //   render                             one module per report format, writing
 //   cli, settings                      flags; flags + fpgate.toml -> settings

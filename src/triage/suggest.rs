@@ -4,9 +4,9 @@
 //! every sample the rule as written detects. Nothing is ever applied.
 
 use super::syntax::{PatternKind, RuleSyntax};
-use super::PatternPrevalence;
 use crate::rules::subset::Standalone;
-use serde::Serialize;
+use crate::verdict::triage::PatternPrevalence;
+pub use crate::verdict::triage::Suggestion;
 use std::collections::BTreeSet;
 
 /// At most this many suggestions per rule (the narrowest first).
@@ -23,26 +23,6 @@ pub struct Variant {
     pub rule: String,
     /// The probe unit: context and the edited rule.
     pub text: String,
-}
-
-/// A narrowing that passed.
-#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
-pub struct Suggestion {
-    /// fullword, ascii_only, wide_only, drop_pattern, filesize, not_signed.
-    pub kind: String,
-    pub summary: String,
-    /// A unified diff of the rule's source file.
-    pub diff: String,
-    /// The rule's new false positives it clears (all of them).
-    pub clears: usize,
-    /// Clean corpus files the rule matches as written, and narrowed.
-    pub clean_files_before: usize,
-    pub clean_files_after: usize,
-    /// Known-bad samples the rule detects as written, and narrowed.
-    pub samples_before: usize,
-    pub samples_after: usize,
-    #[serde(skip)]
-    pub rank: u8,
 }
 
 /// What the narrowings are derived from.
@@ -147,6 +127,27 @@ pub fn variants(c: &Context<'_>) -> Vec<Variant> {
                     &[],
                 );
             }
+        }
+    }
+    // Require one more pattern of an `N of (...)`.
+    for &(a, b, e) in &c.syntax.quantifiers {
+        let q = rule[a..b].trim();
+        let expr = rule[b..e].trim();
+        let next = match q {
+            "any" => Some(2),
+            n => n.parse::<u32>().ok().map(|n| n + 1),
+        };
+        if let Some(next) = next {
+            let mut r = rule.clone();
+            r.replace_range(a..b, &next.to_string());
+            let line = rule[..a].matches('\n').count() + c.st.line;
+            push(
+                "quantifier",
+                2,
+                format!("require `{next} {expr}` instead of `{q} {expr}` (line {line})"),
+                r,
+                &[],
+            );
         }
     }
     if let Some((a, b)) = c.syntax.condition {

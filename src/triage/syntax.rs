@@ -39,6 +39,9 @@ pub struct RuleSyntax {
     pub patterns: Vec<PatternSyntax>,
     /// The condition's expression (after `condition:`).
     pub condition: Option<(usize, usize)>,
+    /// The quantifiers of `... of` expressions in the condition (`any`,
+    /// `2`, `all`...), by byte span, with the end of their expression.
+    pub quantifiers: Vec<(usize, usize, usize)>,
     /// The parser found errors: nothing is edited.
     pub errors: bool,
 }
@@ -90,6 +93,11 @@ pub fn read(text: &str) -> RuleSyntax {
                             in_condition = true;
                             after_colon = false;
                         }
+                        SyntaxKind::QUANTIFIER
+                            if in_condition && stack.last() == Some(&SyntaxKind::OF_EXPR) =>
+                        {
+                            out.quantifiers.push((span.start(), span.end(), span.end()));
+                        }
                         _ => {}
                     }
                 }
@@ -101,6 +109,11 @@ pub fn read(text: &str) -> RuleSyntax {
                     continue;
                 }
                 match kind {
+                    SyntaxKind::OF_EXPR => {
+                        if let Some(q) = out.quantifiers.last_mut().filter(|q| q.2 == q.1) {
+                            q.2 = span.end();
+                        }
+                    }
                     SyntaxKind::PATTERN_MOD => {
                         if let (Some(p), Some(mut m)) = (pattern.as_mut(), modifier.take()) {
                             m.1 .1 = span.end();
@@ -185,5 +198,11 @@ mod tests {
         assert_eq!(&text[a..b], "$a = \"Update.exe\" ascii wide");
         let (a, b) = r.condition.unwrap();
         assert_eq!(&text[a..b], "2 of ($a, $b) and\n  $c");
+        let q: Vec<(&str, &str)> = r
+            .quantifiers
+            .iter()
+            .map(|&(a, b, e)| (&text[a..b], &text[a..e]))
+            .collect();
+        assert_eq!(q, [("2", "2 of ($a, $b)")]);
     }
 }

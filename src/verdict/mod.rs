@@ -8,10 +8,12 @@ pub mod classify;
 pub mod decide;
 pub mod detections;
 pub mod exceptions;
+pub mod history;
 pub mod perf;
 pub mod policy;
 pub mod policy_changes;
 pub mod report;
+pub mod triage;
 
 use crate::corpus::Corpus;
 use crate::engine::Outcome;

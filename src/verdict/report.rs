@@ -399,11 +399,11 @@ pub struct Report {
     /// `--since-last`: findings new since the last run of these rules, and
     /// the trend of the last runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub history: Option<crate::triage::history::HistorySection>,
+    pub history: Option<crate::verdict::history::HistorySection>,
     /// `--explain`: prevalence and necessity of the new false positives'
     /// patterns, and validated narrowings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub triage: Option<crate::triage::Triage>,
+    pub triage: Option<crate::verdict::triage::Triage>,
     pub verdict: Verdict,
     pub timings: Timings,
     /// Every rule of the candidate set (for per-rule formats such as JUnit).

@@ -62,6 +62,14 @@ fn github_nightly_workflow_is_wired() {
         .as_str()
         .unwrap();
     assert!(scan.contains("--report html=fpgate-nightly.html"));
+    // What is new since last night needs last night's history.
+    assert!(scan.contains("--since-last"));
+    let cache = step(steps, "Restore the results cache and the run history");
+    assert_eq!(cache["with"]["path"].as_str(), Some("~/.cache/fpgate"));
+    assert_eq!(
+        cache["with"]["restore-keys"].as_str(),
+        Some("fpgate-nightly-")
+    );
 }
 
 #[test]

@@ -594,6 +594,24 @@ fn json_report_schema_is_current_and_reports_validate() {
         ]))
         .json(),
     );
+    // With the history and triage sections (twice: a previous run and a
+    // trend of two).
+    let cache = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        reports.push(
+            demo(&[
+                "--format",
+                "json",
+                "--explain",
+                "--since-last",
+                "--cache",
+                cache.path().to_str().unwrap(),
+            ])
+            .json(),
+        );
+    }
+    assert!(reports[3]["history"]["previous"]["id"].is_i64());
+    assert!(reports[3]["triage"]["rules"][0]["suggestions"].is_array());
     for r in &reports {
         let errors: Vec<String> = validator.iter_errors(r).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "{errors:#?}");
