@@ -162,6 +162,11 @@ pub struct ExplainArgs {
     /// A JSON report of `fpgate gate`, `check` or `scan`.
     #[arg(value_name = "REPORT.json")]
     pub report: PathBuf,
+    /// The rule files the report's candidate rules are in now [default: the
+    /// report's rulesets.candidate.paths, which must lie in the current
+    /// repository: a report is data, and rule files are quoted in errors].
+    #[arg(long, num_args = 1.., value_name = "[NS:]PATH")]
+    pub rules: Vec<RulePath>,
     /// Known-bad samples the narrowings must keep detecting
     /// [default: positives.paths of fpgate.toml].
     #[arg(long, num_args = 1.., value_name = "PATH")]

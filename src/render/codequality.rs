@@ -21,7 +21,7 @@ pub fn render(r: &Report) -> String {
         .chain(&fps.persisting)
         .chain(&fps.fixed)
         .chain(&fps.excepted)
-        .map(issue)
+        .map(|f| issue(f, r.triage.as_ref()))
         .collect();
     for w in &r.blocking_warnings {
         issues.push(json!({
@@ -108,7 +108,7 @@ pub fn render(r: &Report) -> String {
     s
 }
 
-fn issue(f: &Finding) -> Value {
+fn issue(f: &Finding, t: Option<&crate::verdict::triage::Triage>) -> Value {
     let severity = match (f.blocking, f.exception.is_some(), f.tier) {
         (true, _, Tier::Critical) => "blocker",
         (true, _, Tier::Standard) => "critical",
@@ -118,7 +118,7 @@ fn issue(f: &Finding) -> Value {
     json!({
         "type": "issue",
         "check_name": format!("fpgate/{}", f.rule.name()),
-        "description": message(f),
+        "description": message(f, t),
         "categories": ["Bug Risk"],
         "severity": severity,
         "fingerprint": fingerprint(f),

@@ -20,7 +20,7 @@ pub fn render(r: &Report) -> String {
             "{}:{}:1: error: {} [{}]",
             term(f.rule.source.as_deref().unwrap_or("?")),
             f.rule.line.unwrap_or(1),
-            term(&message(f)),
+            term(&message(f, r.triage.as_ref())),
             f.rule.name()
         );
     }

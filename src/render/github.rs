@@ -24,7 +24,12 @@ pub fn render(r: &Report) -> String {
             "title={}",
             gh_property(&format!("fpgate: {} flags a clean file", f.rule.name()))
         ));
-        let _ = writeln!(out, "::error {}::{}", props.join(","), gh_data(&message(f)));
+        let _ = writeln!(
+            out,
+            "::error {}::{}",
+            props.join(","),
+            gh_data(&message(f, r.triage.as_ref()))
+        );
     }
     for w in &r.blocking_warnings {
         let mut props = Vec::new();

@@ -225,7 +225,7 @@ fn failures(r: &Report) -> BTreeMap<(String, String), Vec<(&'static str, String)
         failures
             .entry((f.rule.namespace.clone(), f.rule.identifier.clone()))
             .or_default()
-            .push(("false_positive", message(f)));
+            .push(("false_positive", message(f, r.triage.as_ref())));
     }
     for w in &r.blocking_warnings {
         if let Some(rule) = &w.rule {

@@ -47,9 +47,40 @@ pub fn fingerprint(f: &Finding) -> String {
     hex(&h.finalize())
 }
 
-/// The one-line message of a finding, with its evidence.
-pub fn message(f: &Finding) -> String {
-    f.message()
+/// The one-line message of a finding, with its evidence, and with
+/// `--explain` what the triage found (prevalence, what it needs).
+pub fn message(f: &Finding, t: Option<&crate::verdict::triage::Triage>) -> String {
+    let mut m = f.message();
+    if let Some((t, rt)) = t.and_then(|t| t.rule_of(f).map(|rt| (t, rt))) {
+        let prevalence: Vec<String> = f
+            .patterns
+            .iter()
+            .filter_map(|p| {
+                rt.prevalence(&p.identifier).map(|x| {
+                    format!(
+                        "{} in {} of {} clean files",
+                        p.identifier, x.clean_files, t.clean_files
+                    )
+                })
+            })
+            .collect();
+        if !prevalence.is_empty() {
+            m.push_str(&format!(". Alone, {}", prevalence.join(", ")));
+        }
+        if let Some(n) = rt.necessity_of(&f.sha256) {
+            let line = crate::render::necessity_line(n);
+            let mut c = line.chars();
+            let first = c
+                .next()
+                .map(|x| x.to_uppercase().collect::<String>())
+                .unwrap_or_default();
+            m.push_str(&format!(". {first}{}", c.as_str()));
+        }
+        if let Some(s) = rt.suggestions.first() {
+            m.push_str(&format!(". Suggested narrowing: {}", s.summary));
+        }
+    }
+    m
 }
 
 fn location(source: Option<&str>, line: Option<usize>) -> Value {
@@ -77,7 +108,7 @@ pub fn render(r: &Report) -> String {
         rules
             .entry(id.clone())
             .or_insert_with(|| rule_description(&id, f));
-        results.push(finding_result(&id, f, suppressed));
+        results.push(finding_result(&id, f, suppressed, r.triage.as_ref()));
     }
 
     for w in &r.blocking_warnings {
@@ -214,12 +245,17 @@ fn rule_description(id: &str, f: &Finding) -> Value {
 }
 
 /// One finding as a SARIF result (suppressed when an exception covers it).
-fn finding_result(id: &str, f: &Finding, suppressed: bool) -> Value {
+fn finding_result(
+    id: &str,
+    f: &Finding,
+    suppressed: bool,
+    t: Option<&crate::verdict::triage::Triage>,
+) -> Value {
     let mut res = json!({
         "ruleId": id,
         "level": "error",
         "kind": "fail",
-        "message": { "text": message(f) },
+        "message": { "text": message(f, t) },
         "locations": [location(f.rule.source.as_deref(), f.rule.line)],
         "partialFingerprints": { "fpgate/rule+file/v2": fingerprint(f) },
         "properties": {

@@ -114,17 +114,22 @@ impl Run {
                 .filter_map(|x| x.as_str().map(str::to_string))
                 .collect()
         };
-        let rules: Vec<RulePath> = strings(&report["rulesets"]["candidate"]["paths"])
-            .iter()
-            .map(|p| p.parse::<RulePath>())
-            .collect::<std::result::Result<_, String>>()
-            .map_err(|e| {
-                Error::input(
-                    "report",
-                    &name,
-                    format!("{name}: rulesets.candidate.paths: {e}"),
-                )
-            })?;
+        let rules: Vec<RulePath> = if !a.rules.is_empty() {
+            a.rules.clone()
+        } else {
+            let named = strings(&report["rulesets"]["candidate"]["paths"])
+                .iter()
+                .map(|p| p.parse::<RulePath>())
+                .collect::<std::result::Result<Vec<_>, String>>()
+                .map_err(|e| {
+                    Error::input(
+                        "report",
+                        &name,
+                        format!("{name}: rulesets.candidate.paths: {e}"),
+                    )
+                })?;
+            confine_to_repository(&named, &name)?
+        };
         if rules.is_empty() {
             return Err(Error::input(
                 "report",
@@ -262,6 +267,37 @@ impl Run {
             explain: c.explain || cfg.triage.explain.unwrap_or(false),
         })
     }
+}
+
+/// Rule paths named by a report (`fpgate explain`) must lie in the current
+/// directory's repository (the nearest directory above it that holds
+/// `.git`, else the current directory): a report is data, and a rule file is
+/// quoted in compile errors, so a report may not name `/proc/self/environ`.
+fn confine_to_repository(paths: &[RulePath], report: &str) -> Result<Vec<RulePath>> {
+    let cwd = std::env::current_dir()
+        .and_then(|d| d.canonicalize())
+        .map_err(|e| Error::io(".", format!("current directory: {e}")))?;
+    let home = cwd
+        .ancestors()
+        .find(|a| a.join(".git").exists())
+        .unwrap_or(&cwd)
+        .to_path_buf();
+    for p in paths {
+        if let Ok(c) = p.path.canonicalize() {
+            if !c.starts_with(&home) {
+                return Err(Error::input(
+                    "report",
+                    report,
+                    format!(
+                        "{report}: rule path {} lies outside this repository ({}); give the rules with --rules",
+                        p.path.display(),
+                        home.display()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(paths.to_vec())
 }
 
 /// Where the run history is (beside the results cache, even when the

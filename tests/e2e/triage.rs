@@ -346,4 +346,19 @@ fn explain_refuses_what_is_not_a_report() {
     let r = p.run(&["explain", "missing.json", "--no-config"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("missing.json"), "{}", r.stderr);
+    // A report is data: the rule files it names must be in this repository
+    // (a rule file is quoted in compile errors).
+    p.file_ref(
+        "hostile.json",
+        r#"{"schema_version": 1, "rulesets": {"candidate": {"paths": ["/proc/self/environ"]}},
+            "corpus": {"roots": ["."]}, "false_positives": {"new": []}}"#,
+    );
+    let r = p.run(&["explain", "hostile.json", "--no-config"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("lies outside this repository"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("PATH="), "{}", r.stderr);
 }
