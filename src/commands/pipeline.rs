@@ -36,6 +36,8 @@ pub struct Scanned {
     pub scan_seconds: f64,
     pub cache: Option<crate::cache::CacheStats>,
     pub profile: Option<Vec<engine::RuleCost>>,
+    /// A gate's baseline sharing the candidate's scan: (shared, own) rules.
+    pub shared_scan: Option<crate::verdict::report::SharedScan>,
 }
 
 /// Run `s` to its exit code: a verdict, or for a shard, its partial report.
@@ -92,6 +94,7 @@ pub fn conclude(
         s.scan.threads,
         done.cache,
     );
+    report.timings.shared_scan = done.shared_scan;
     crate::triage::history::apply(&mut report, &s.history)?;
     crate::render::emit::emit(&report, &s.output)?;
     Ok(report.exit())
@@ -278,11 +281,20 @@ pub fn scan(s: &Run) -> Result<Scanned> {
             }
         }
     }
-    let mut outcomes = engine::scan_files(
+    // A gate searches each file once with every rule: the baseline takes
+    // the candidate's results for the rules they share (see `Sharing`).
+    // `--profile` times the candidate's full rules alone.
+    let sharing = if sets.len() == 2 && !s.scan.profile {
+        engine::Sharing::of(&sets, 0, 1, &s.compile)
+    } else {
+        None
+    };
+    let mut outcomes = engine::scan_files_sharing(
         &corpus.files,
         &prehashed,
         &sets,
         cache_run.as_ref().map(|r| r as &dyn engine::Planner),
+        sharing.as_ref(),
         &s.scan,
         &progress,
     );
@@ -313,7 +325,14 @@ pub fn scan(s: &Run) -> Result<Scanned> {
         }
         None => None,
     };
+    let shared_scan = sharing
+        .as_ref()
+        .map(|sh| crate::verdict::report::SharedScan {
+            shared_rules: sh.shared.len(),
+            own_rules: sh.rest_keys.len(),
+        });
     Ok(Scanned {
+        shared_scan,
         positives,
         profile: s.scan.profile.then(|| engine::take_profile(50)),
         candidate,

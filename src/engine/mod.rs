@@ -152,6 +152,78 @@ pub fn contents(outcomes: &[Outcome], ok: &[bool]) -> Vec<Option<crate::corpus::
         .collect()
 }
 
+/// A gate's baseline scanned with the candidate's results: the rules the
+/// two sets share (same name, same key: the same tokens, dependencies and
+/// context, so the same verdict on every file) are taken from the
+/// candidate's scan of the file, and only the baseline's other rules (with
+/// the rules they use) run, compiled on their own. A file is then searched
+/// once with every rule and once more with the few changed ones, not twice
+/// with every rule.
+pub struct Sharing {
+    /// The ruleset whose results are shared (the candidate, 0) and the one
+    /// that takes them (the baseline, 1).
+    pub from: usize,
+    pub to: usize,
+    /// The baseline's rules that are not shared, with their dependencies;
+    /// `None` when every baseline rule is shared.
+    pub rest: Option<Rules>,
+    /// The rules `rest` holds (their results come from it).
+    pub rest_keys: HashSet<RuleKey>,
+    /// Baseline rules answered by the candidate's results.
+    pub shared: HashSet<RuleKey>,
+}
+
+impl Sharing {
+    /// The sharing of `to` with `from`, or `None` when either set has no
+    /// rule keys or the rest does not compile on its own (both are then
+    /// scanned in full, as before).
+    pub fn of(
+        rulesets: &[&Ruleset],
+        from: usize,
+        to: usize,
+        opts: &crate::rules::CompileOptions,
+    ) -> Option<Sharing> {
+        let (a, b) = (rulesets.get(from)?, rulesets.get(to)?);
+        let (ka, kb) = (a.cache.as_ref().ok()?, b.cache.as_ref().ok()?);
+        let uncached: HashSet<&str> = kb.uncached.iter().map(|(r, _)| r.as_str()).collect();
+        let mut shared = HashSet::new();
+        let mut rest = Vec::new();
+        for (i, r) in kb.rules.iter().enumerate() {
+            let same = ka
+                .by_name
+                .get(&r.key)
+                .is_some_and(|&j| ka.rules[j].efp == r.efp);
+            // Only compiled rules can be shared (an unevaluated rule is
+            // in neither scan).
+            if same && b.info.contains_key(&r.key) && !uncached.contains(r.key.1.as_str()) {
+                shared.insert(r.key.clone());
+            } else if b.info.contains_key(&r.key) {
+                rest.push(i);
+            }
+        }
+        if rest.is_empty() {
+            return Some(Sharing {
+                from,
+                to,
+                rest: None,
+                rest_keys: HashSet::new(),
+                shared,
+            });
+        }
+        let closure = crate::rules::subset::closure(kb, &rest);
+        let rules = crate::rules::subset::compile_subset(b, &closure, opts).ok()?;
+        let rest_keys: HashSet<RuleKey> =
+            closure.iter().map(|&i| kb.rules[i].key.clone()).collect();
+        Some(Sharing {
+            from,
+            to,
+            rest: Some(rules),
+            rest_keys,
+            shared,
+        })
+    }
+}
+
 /// Scan every file with every ruleset. The result is in the order of `files`.
 /// `pre` may hold early hashes (see `prehash`), by file index.
 pub fn scan_files<'r>(
@@ -159,6 +231,20 @@ pub fn scan_files<'r>(
     pre: &[Option<PreHashed>],
     rulesets: &'r [&'r Ruleset],
     planner: Option<&'r dyn Planner>,
+    opts: &ScanOptions,
+    progress: &ProgressBar,
+) -> Vec<Outcome> {
+    scan_files_sharing(files, pre, rulesets, planner, None, opts, progress)
+}
+
+/// `scan_files`, with a gate's baseline taking the candidate's results for
+/// the rules they share (see `Sharing`).
+pub fn scan_files_sharing<'r>(
+    files: &[CorpusFile],
+    pre: &[Option<PreHashed>],
+    rulesets: &'r [&'r Ruleset],
+    planner: Option<&'r dyn Planner>,
+    sharing: Option<&'r Sharing>,
     opts: &ScanOptions,
     progress: &ProgressBar,
 ) -> Vec<Outcome> {
@@ -174,7 +260,7 @@ pub fn scan_files<'r>(
             .enumerate()
             .with_min_len(1)
             .map_init(
-                || Worker::new(rulesets, planner, opts),
+                || Worker::new(rulesets, planner, sharing, opts),
                 |w, (i, f)| {
                     let out = w.process(
                         f,
@@ -226,7 +312,7 @@ mod tests {
     fn outcome_of(path: std::path::PathBuf) -> Outcome {
         let rs = ruleset();
         let sets = [&rs];
-        let mut w = Worker::new(&sets, None, &opts());
+        let mut w = Worker::new(&sets, None, None, &opts());
         let f = CorpusFile {
             display: path.display().to_string(),
             rel: String::new(),

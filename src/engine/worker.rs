@@ -38,6 +38,9 @@ pub(super) struct Worker<'r> {
     scanners: Vec<Option<Scanner<'r>>>,
     /// Per ruleset, a scanner of its changed rules only (see `Planner::delta_rules`).
     delta_scanners: Vec<Option<Scanner<'r>>>,
+    sharing: Option<&'r super::Sharing>,
+    /// A scanner of the baseline rules the candidate does not share.
+    rest_scanner: Option<Scanner<'r>>,
     opts: ScanOptions,
     buf: Vec<u8>,
 }
@@ -57,6 +60,7 @@ impl<'r> Worker<'r> {
     pub(super) fn new(
         rulesets: &'r [&'r Ruleset],
         planner: Option<&'r dyn Planner>,
+        sharing: Option<&'r super::Sharing>,
         opts: &ScanOptions,
     ) -> Self {
         let mut w = Worker {
@@ -64,6 +68,8 @@ impl<'r> Worker<'r> {
             planner,
             scanners: Vec::new(),
             delta_scanners: Vec::new(),
+            sharing,
+            rest_scanner: None,
             opts: opts.clone(),
             buf: Vec::new(),
         };
@@ -83,6 +89,11 @@ impl<'r> Worker<'r> {
                 Some(s)
             })
             .collect();
+        self.rest_scanner = self.sharing.and_then(|sh| {
+            let mut s = Scanner::new(sh.rest.as_ref()?);
+            s.set_timeout(timeout);
+            Some(s)
+        });
     }
 
     /// The file's cache subjects (`None` without a cache).
@@ -258,14 +269,27 @@ impl<'r> Worker<'r> {
         f: &CorpusFile,
         plans: &[Plan],
     ) -> Result<Vec<Vec<Hit>>, (Reason, String)> {
-        let mut all = Vec::with_capacity(self.scanners.len());
+        let mut all: Vec<Vec<Hit>> = Vec::with_capacity(self.scanners.len());
         let timeout = self.opts.timeout;
-        for (i, (full, rs)) in self
-            .scanners
-            .iter_mut()
-            .zip(self.rulesets.iter())
-            .enumerate()
-        {
+        // The baseline takes the candidate's results when both run in full.
+        let sharing = self.sharing.filter(|sh| {
+            plans.get(sh.from) == Some(&Plan::Full) && plans.get(sh.to) == Some(&Plan::Full)
+        });
+        for i in 0..self.rulesets.len() {
+            let rs = self.rulesets[i];
+            if let Some(sh) = sharing.filter(|sh| sh.to == i) {
+                let mut hits: Vec<Hit> = all[sh.from]
+                    .iter()
+                    .filter(|h| sh.shared.contains(&h.rule) && !sh.rest_keys.contains(&h.rule))
+                    .cloned()
+                    .collect();
+                if let Some(scanner) = self.rest_scanner.as_mut() {
+                    hits.extend(scan_one(scanner, rs, f, &self.buf, timeout)?);
+                }
+                hits.sort_by(|a, b| a.rule.cmp(&b.rule));
+                all.push(hits);
+                continue;
+            }
             let scanner = match (plans[i], self.delta_scanners.get_mut(i)) {
                 (Plan::Skip, _) => {
                     all.push(Vec::new());
@@ -273,6 +297,7 @@ impl<'r> Worker<'r> {
                 }
                 (Plan::Delta, Some(Some(d))) => d,
                 _ => {
+                    let full = &mut self.scanners[i];
                     if full.is_none() {
                         // Built by the first worker that needs it; a build
                         // that fails leaves the file unscanned.
@@ -287,35 +312,48 @@ impl<'r> Worker<'r> {
                     full.as_mut().expect("made above")
                 }
             };
-            for ext in &rs.per_file_externals {
-                let value = external_value(ext, f, &self.buf);
-                scanner
-                    .set_global(ext, value.as_str())
-                    .map_err(|e| (Reason::ScanError, format!("setting `{ext}`: {e}")))?;
-            }
-            let results = scanner
-                .scan(&self.buf)
-                .map_err(|e| scan_failure(e, || format!("{} ruleset scan", rs.label), timeout))?;
-            let matched: Vec<crate::rules::RuleKey> = results
-                .matching_rules()
-                .map(|rule| (rule.namespace().to_string(), rule.identifier().to_string()))
-                .collect();
-            // Evidence from the rule alone (see `evidence`), so it does not
-            // depend on which other rules ran on this file.
-            let mut hits = Vec::with_capacity(matched.len());
-            for rule in matched {
-                let patterns = rs.evidence.of(&rule, &self.buf, timeout).map_err(|e| {
-                    scan_failure(
-                        e,
-                        || format!("{} ruleset: evidence of {}", rs.label, rule.1),
-                        timeout,
-                    )
-                })?;
-                hits.push(Hit { rule, patterns });
-            }
+            let mut hits = scan_one(scanner, rs, f, &self.buf, timeout)?;
             hits.sort_by(|a, b| a.rule.cmp(&b.rule));
             all.push(hits);
         }
         Ok(all)
     }
+}
+
+/// One scanner of ruleset `rs` over `buf`: the matching rules, each with
+/// its evidence.
+fn scan_one(
+    scanner: &mut Scanner<'_>,
+    rs: &Ruleset,
+    f: &CorpusFile,
+    buf: &[u8],
+    timeout: Duration,
+) -> Result<Vec<Hit>, (Reason, String)> {
+    for ext in &rs.per_file_externals {
+        let value = external_value(ext, f, buf);
+        scanner
+            .set_global(ext, value.as_str())
+            .map_err(|e| (Reason::ScanError, format!("setting `{ext}`: {e}")))?;
+    }
+    let results = scanner
+        .scan(buf)
+        .map_err(|e| scan_failure(e, || format!("{} ruleset scan", rs.label), timeout))?;
+    let matched: Vec<crate::rules::RuleKey> = results
+        .matching_rules()
+        .map(|rule| (rule.namespace().to_string(), rule.identifier().to_string()))
+        .collect();
+    // Evidence from the rule alone (see `evidence`), so it does not depend
+    // on which other rules ran on this file.
+    let mut hits = Vec::with_capacity(matched.len());
+    for rule in matched {
+        let patterns = rs.evidence.of(&rule, buf, timeout).map_err(|e| {
+            scan_failure(
+                e,
+                || format!("{} ruleset: evidence of {}", rs.label, rule.1),
+                timeout,
+            )
+        })?;
+        hits.push(Hit { rule, patterns });
+    }
+    Ok(hits)
 }

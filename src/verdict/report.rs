@@ -338,6 +338,17 @@ pub struct Timings {
     /// What the results cache saved in this run (absent with `--no-cache`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheStats>,
+    /// A gate: the baseline rules answered by the candidate's scan of each
+    /// file (same rule, same key), and the ones run on their own (modified,
+    /// removed, and the rules they use). Absent when both sets ran in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_scan: Option<SharedScan>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
+pub struct SharedScan {
+    pub shared_rules: usize,
+    pub own_rules: usize,
 }
 
 impl Timings {
@@ -361,6 +372,7 @@ impl Timings {
             files_per_s: per_s(corpus.scanned_files as f64),
             threads,
             cache,
+            shared_scan: None,
         }
     }
 }
