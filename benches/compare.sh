@@ -44,7 +44,7 @@ cmds = {
                "-j", threads, "--format", "json", "-o", "/dev/null", "--quiet",
                "--max-file-size", "4G", "--allow-incomplete",
                # engine against engine: no results cache (a warm cache skips the scan)
-               "--no-cache"],
+               "--no-cache", "--no-history"],
     "yr": [yr, "scan", "-r", "-p", threads, "-w", rules, corpus],
 }
 

@@ -71,13 +71,7 @@ pub fn run(a: &ExplainArgs) -> Result<Exit> {
     }
     let target = s.output.targets.first();
     let (format, path) = target.map_or((Format::Human, None), |t| (t.format, t.path.clone()));
-    let color = format == Format::Human
-        && path.is_none()
-        && crate::render::output::use_color(
-            s.output.color,
-            std::io::IsTerminal::is_terminal(&std::io::stdout()),
-            std::env::var("NO_COLOR").ok().as_deref(),
-        );
+    let color = target.is_some_and(|t| crate::render::emit::human_color(t, s.output.color));
     let body = match format {
         Format::Json => {
             let mut b = serde_json::to_string_pretty(&serde_json::json!({

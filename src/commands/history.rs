@@ -3,21 +3,13 @@
 use crate::cli::HistoryListArgs;
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::triage::history::{History, FILE};
+use crate::triage::history::History;
 
 pub fn run(a: &HistoryListArgs) -> Result<Exit> {
     let cfg =
         crate::settings::config::Config::load(a.config.config.as_deref(), a.config.no_config)?;
-    let dir = a
-        .cache
-        .clone()
-        .or_else(|| match &cfg.scan.cache {
-            Some(toml::Value::String(d)) => Some(cfg.resolve(std::path::Path::new(d))),
-            _ => None,
-        })
-        .or_else(crate::store::default_dir)
+    let file = crate::settings::history_file(a.cache.as_deref(), Some(&cfg))
         .ok_or_else(|| Error::usage("no cache directory: give --cache DIR"))?;
-    let file = dir.join(FILE);
     let runs = if file.exists() {
         let h = History::open(&file)?;
         let mut runs = h.runs(None, None, usize::MAX)?;

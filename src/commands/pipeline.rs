@@ -298,6 +298,10 @@ pub fn scan(s: &Run) -> Result<Scanned> {
         &s.scan,
         &progress,
     );
+    let shared_scan = sharing.map(|sh| crate::verdict::report::SharedScan {
+        shared_rules: sh.shared.len(),
+        own_rules: sh.rest_keys.len(),
+    });
     let mut cache_stats = None;
     if let (Some(c), Some(run)) = (cache.as_mut(), cache_run) {
         cache_stats = Some(run.stats(c.path.parent().unwrap_or(Path::new("."))));
@@ -325,12 +329,6 @@ pub fn scan(s: &Run) -> Result<Scanned> {
         }
         None => None,
     };
-    let shared_scan = sharing
-        .as_ref()
-        .map(|sh| crate::verdict::report::SharedScan {
-            shared_rules: sh.shared.len(),
-            own_rules: sh.rest_keys.len(),
-        });
     Ok(Scanned {
         shared_scan,
         positives,

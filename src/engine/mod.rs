@@ -156,71 +156,89 @@ pub fn contents(outcomes: &[Outcome], ok: &[bool]) -> Vec<Option<crate::corpus::
 /// two sets share (same name, same key: the same tokens, dependencies and
 /// context, so the same verdict on every file) are taken from the
 /// candidate's scan of the file, and only the baseline's other rules (with
-/// the rules they use) run, compiled on their own. A file is then searched
-/// once with every rule and once more with the few changed ones, not twice
-/// with every rule.
-pub struct Sharing {
+/// the rules they use) run, compiled on their own when a file first needs
+/// them. A file is then searched once with every rule and once more with
+/// the few changed ones, not twice with every rule.
+pub struct Sharing<'r> {
     /// The ruleset whose results are shared (the candidate, 0) and the one
     /// that takes them (the baseline, 1).
     pub from: usize,
     pub to: usize,
-    /// The baseline's rules that are not shared, with their dependencies;
-    /// `None` when every baseline rule is shared.
-    pub rest: Option<Rules>,
+    baseline: &'r Ruleset,
+    opts: crate::rules::CompileOptions,
+    /// The baseline's rules that are not shared, with their dependencies
+    /// (indices into its rule keys); empty when every rule is shared.
+    closure: Vec<usize>,
+    /// `closure` compiled, on first use; `None` inside when it does not
+    /// compile on its own (the baseline then runs in full, as before).
+    rest: std::sync::OnceLock<Option<Rules>>,
     /// The rules `rest` holds (their results come from it).
     pub rest_keys: HashSet<RuleKey>,
     /// Baseline rules answered by the candidate's results.
     pub shared: HashSet<RuleKey>,
 }
 
-impl Sharing {
+impl<'r> Sharing<'r> {
     /// The sharing of `to` with `from`, or `None` when either set has no
-    /// rule keys or the rest does not compile on its own (both are then
-    /// scanned in full, as before).
+    /// rule keys.
     pub fn of(
-        rulesets: &[&Ruleset],
+        rulesets: &[&'r Ruleset],
         from: usize,
         to: usize,
         opts: &crate::rules::CompileOptions,
-    ) -> Option<Sharing> {
-        let (a, b) = (rulesets.get(from)?, rulesets.get(to)?);
+    ) -> Option<Sharing<'r>> {
+        let (a, b) = (*rulesets.get(from)?, *rulesets.get(to)?);
         let (ka, kb) = (a.cache.as_ref().ok()?, b.cache.as_ref().ok()?);
         let uncached: HashSet<&str> = kb.uncached.iter().map(|(r, _)| r.as_str()).collect();
         let mut shared = HashSet::new();
         let mut rest = Vec::new();
         for (i, r) in kb.rules.iter().enumerate() {
+            // Only compiled rules count (an unevaluated rule is in neither
+            // scan).
+            if !b.info.contains_key(&r.key) {
+                continue;
+            }
             let same = ka
                 .by_name
                 .get(&r.key)
                 .is_some_and(|&j| ka.rules[j].efp == r.efp);
-            // Only compiled rules can be shared (an unevaluated rule is
-            // in neither scan).
-            if same && b.info.contains_key(&r.key) && !uncached.contains(r.key.1.as_str()) {
+            if same && !uncached.contains(r.key.1.as_str()) {
                 shared.insert(r.key.clone());
-            } else if b.info.contains_key(&r.key) {
+            } else {
                 rest.push(i);
             }
         }
-        if rest.is_empty() {
-            return Some(Sharing {
-                from,
-                to,
-                rest: None,
-                rest_keys: HashSet::new(),
-                shared,
-            });
-        }
-        let closure = crate::rules::subset::closure(kb, &rest);
-        let rules = crate::rules::subset::compile_subset(b, &closure, opts).ok()?;
-        let rest_keys: HashSet<RuleKey> =
-            closure.iter().map(|&i| kb.rules[i].key.clone()).collect();
+        let closure = if rest.is_empty() {
+            Vec::new()
+        } else {
+            crate::rules::subset::closure(kb, &rest)
+        };
+        let rest_keys = closure.iter().map(|&i| kb.rules[i].key.clone()).collect();
         Some(Sharing {
             from,
             to,
-            rest: Some(rules),
+            baseline: b,
+            opts: opts.clone(),
+            closure,
+            rest: std::sync::OnceLock::new(),
             rest_keys,
             shared,
         })
+    }
+
+    /// Does the baseline run rules of its own?
+    pub fn has_rest(&self) -> bool {
+        !self.closure.is_empty()
+    }
+
+    /// The baseline's own rules, compiled on first use; `None` when they
+    /// do not compile on their own.
+    pub fn rest(&self) -> Option<&Rules> {
+        self.rest
+            .get_or_init(|| {
+                crate::rules::subset::compile_subset(self.baseline, &self.closure, &self.opts).ok()
+            })
+            .as_ref()
     }
 }
 
@@ -244,7 +262,7 @@ pub fn scan_files_sharing<'r>(
     pre: &[Option<PreHashed>],
     rulesets: &'r [&'r Ruleset],
     planner: Option<&'r dyn Planner>,
-    sharing: Option<&'r Sharing>,
+    sharing: Option<&'r Sharing<'r>>,
     opts: &ScanOptions,
     progress: &ProgressBar,
 ) -> Vec<Outcome> {

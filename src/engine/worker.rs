@@ -38,7 +38,7 @@ pub(super) struct Worker<'r> {
     scanners: Vec<Option<Scanner<'r>>>,
     /// Per ruleset, a scanner of its changed rules only (see `Planner::delta_rules`).
     delta_scanners: Vec<Option<Scanner<'r>>>,
-    sharing: Option<&'r super::Sharing>,
+    sharing: Option<&'r super::Sharing<'r>>,
     /// A scanner of the baseline rules the candidate does not share.
     rest_scanner: Option<Scanner<'r>>,
     opts: ScanOptions,
@@ -60,7 +60,7 @@ impl<'r> Worker<'r> {
     pub(super) fn new(
         rulesets: &'r [&'r Ruleset],
         planner: Option<&'r dyn Planner>,
-        sharing: Option<&'r super::Sharing>,
+        sharing: Option<&'r super::Sharing<'r>>,
         opts: &ScanOptions,
     ) -> Self {
         let mut w = Worker {
@@ -89,11 +89,8 @@ impl<'r> Worker<'r> {
                 Some(s)
             })
             .collect();
-        self.rest_scanner = self.sharing.and_then(|sh| {
-            let mut s = Scanner::new(sh.rest.as_ref()?);
-            s.set_timeout(timeout);
-            Some(s)
-        });
+        // Made when a file first needs it (see `scan_buf`).
+        self.rest_scanner = None;
     }
 
     /// The file's cache subjects (`None` without a cache).
@@ -271,9 +268,12 @@ impl<'r> Worker<'r> {
     ) -> Result<Vec<Vec<Hit>>, (Reason, String)> {
         let mut all: Vec<Vec<Hit>> = Vec::with_capacity(self.scanners.len());
         let timeout = self.opts.timeout;
-        // The baseline takes the candidate's results when both run in full.
+        // The baseline takes the candidate's results when both run in full
+        // (and its own rules, if any, compile on their own).
         let sharing = self.sharing.filter(|sh| {
-            plans.get(sh.from) == Some(&Plan::Full) && plans.get(sh.to) == Some(&Plan::Full)
+            plans.get(sh.from) == Some(&Plan::Full)
+                && plans.get(sh.to) == Some(&Plan::Full)
+                && (!sh.has_rest() || sh.rest().is_some())
         });
         for i in 0..self.rulesets.len() {
             let rs = self.rulesets[i];
@@ -283,7 +283,12 @@ impl<'r> Worker<'r> {
                     .filter(|h| sh.shared.contains(&h.rule) && !sh.rest_keys.contains(&h.rule))
                     .cloned()
                     .collect();
-                if let Some(scanner) = self.rest_scanner.as_mut() {
+                if let Some(rules) = sh.rest().filter(|_| sh.has_rest()) {
+                    let scanner = self.rest_scanner.get_or_insert_with(|| {
+                        let mut s = Scanner::new(rules);
+                        s.set_timeout(timeout);
+                        s
+                    });
                     hits.extend(scan_one(scanner, rs, f, &self.buf, timeout)?);
                 }
                 hits.sort_by(|a, b| a.rule.cmp(&b.rule));

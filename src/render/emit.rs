@@ -48,18 +48,24 @@ pub fn print_warnings(rs: &Ruleset, quiet: bool) {
     }
 }
 
+/// Colour for a report target: human format on a terminal's stdout, as
+/// `--color` and `NO_COLOR` say.
+pub fn human_color(t: &ReportTarget, choice: ColorChoice) -> bool {
+    t.format == Format::Human
+        && t.path.is_none()
+        && output::use_color(
+            choice,
+            std::io::stdout().is_terminal(),
+            std::env::var("NO_COLOR").ok().as_deref(),
+        )
+}
+
 /// Write every report of a run, and what CI and a person at the terminal
 /// also need.
 pub fn emit(report: &Report, out: &Output) -> Result<()> {
     let targets = &out.targets;
     for t in targets {
-        let color = t.format == Format::Human
-            && t.path.is_none()
-            && output::use_color(
-                out.color,
-                std::io::stdout().is_terminal(),
-                std::env::var("NO_COLOR").ok().as_deref(),
-            );
+        let color = human_color(t, out.color);
         let body = super::render(t.format, report, color);
         output::write(t.path.as_deref(), body.as_bytes())?;
     }

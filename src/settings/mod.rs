@@ -307,22 +307,27 @@ fn history_options(
     cache: Option<&Path>,
     cfg: Option<&Config>,
 ) -> crate::triage::history::HistoryOptions {
-    use crate::triage::history::{HistoryOptions, FILE};
     let record = !a.no_history && cfg.and_then(|c| c.history.record).unwrap_or(true);
+    crate::triage::history::HistoryOptions {
+        file: history_file(cache, cfg).filter(|_| record),
+        since_last: a
+            .since_last
+            .or_else(|| cfg.and_then(|c| c.history.since_last))
+            .unwrap_or_default(),
+    }
+}
+
+/// The run history's file: in `--cache DIR`, else the config's
+/// `scan.cache` directory, else the default cache directory.
+pub fn history_file(cache: Option<&Path>, cfg: Option<&Config>) -> Option<PathBuf> {
     let dir = cache.map(Path::to_path_buf).or_else(|| {
         cfg.and_then(|c| match &c.scan.cache {
             Some(toml::Value::String(d)) => Some(c.resolve(Path::new(d))),
             _ => None,
         })
         .or_else(crate::store::default_dir)
-    });
-    HistoryOptions {
-        file: dir.filter(|_| record).map(|d| d.join(FILE)),
-        since_last: a
-            .since_last
-            .or_else(|| cfg.and_then(|c| c.history.since_last))
-            .unwrap_or_default(),
-    }
+    })?;
+    Some(dir.join(crate::triage::history::FILE))
 }
 
 /// The settings of `merge`.

@@ -92,6 +92,11 @@ pub struct Options<'a> {
     pub explain: bool,
 }
 
+/// A rule of one pattern definition alone (prevalence).
+fn pattern_alone(def: &str) -> String {
+    format!("rule pattern {{\n  strings:\n    {def}\n  condition:\n    any of them\n}}\n")
+}
+
 /// Pairs of matched patterns are taken out together when at most this
 /// many patterns matched (28 pairs).
 const MAX_PAIRED: usize = 8;
@@ -198,9 +203,7 @@ pub fn analyse(
         // Prevalence: each pattern alone.
         for p in &syn.patterns {
             let def = &st.rule[p.span.0..p.span.1];
-            let text = format!(
-                "rule pattern {{\n  strings:\n    {def}\n  condition:\n    any of them\n}}\n"
-            );
+            let text = pattern_alone(def);
             units.insert(unit_name("pattern", &text), text);
         }
         let as_is = st.with_rule(&st.rule, &[]);
@@ -327,9 +330,7 @@ pub fn analyse(
             .collect();
         for p in &plan.syntax.patterns {
             let def = &plan.st.rule[p.span.0..p.span.1];
-            let text = format!(
-                "rule pattern {{\n  strings:\n    {def}\n  condition:\n    any of them\n}}\n"
-            );
+            let text = pattern_alone(def);
             let hits = count_clean(&unit_name("pattern", &text), "pattern");
             t.patterns.push(PatternPrevalence {
                 identifier: p.identifier.clone(),

@@ -411,6 +411,19 @@ pub(crate) fn headless(browser: &Path, profile: &Path) -> std::process::Command 
     c
 }
 
+/// A screenshot of `page` to `shot`: a PNG, and not a blank one.
+pub(crate) fn screenshot(browser: &Path, profile: &Path, page: &Path, shot: &Path) {
+    let out = headless(browser, profile)
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let png = std::fs::read(shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 10_000, "a blank page would be tiny");
+}
+
 #[test]
 fn html_report_renders_in_a_headless_browser() {
     let Some(browser) = chromium() else {
@@ -484,16 +497,7 @@ fn html_report_renders_in_a_headless_browser() {
             "an injected script element was created"
         );
 
-        let shot = d.path().join("shot.png");
-        let out = headless(&browser, profile.path())
-            .arg(format!("--screenshot={}", shot.display()))
-            .arg(format!("file://{}", page.display()))
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let png = std::fs::read(&shot).unwrap();
-        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-        assert!(png.len() > 10_000, "a blank page would be tiny");
+        screenshot(&browser, profile.path(), page, &d.path().join("shot.png"));
     }
     // The hostile name is shown as text.
     let profile = tempfile::tempdir().unwrap();
