@@ -160,7 +160,12 @@ impl Cache {
             let mut q = tx.prepare_cached(
                 "INSERT OR REPLACE INTO stat VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
-            for (path, e, format) in &w.stats {
+            // In key order: B-tree inserts then touch each page once
+            // instead of a random page per row (a million rows would
+            // otherwise not fit the page cache and cost superlinear time).
+            let mut stats: Vec<_> = w.stats.iter().collect();
+            stats.sort_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
+            for (path, e, format) in stats {
                 let key = path.as_os_str().as_bytes();
                 let n = e.stamp.parts();
                 q.execute(params![
@@ -192,7 +197,9 @@ impl Cache {
                 q.execute(params![&id[..], now])?;
             }
             let mut q = tx.prepare_cached("INSERT OR REPLACE INTO done VALUES (?1, ?2, ?3, ?4)")?;
-            for (subject, set, hits) in &w.done {
+            let mut done: Vec<_> = w.done.iter().collect();
+            done.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+            for (subject, set, hits) in done {
                 let blob = serde_json::to_vec(hits).unwrap_or_default();
                 q.execute(params![
                     &subject[..],
