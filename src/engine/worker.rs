@@ -275,8 +275,8 @@ impl<'r> Worker<'r> {
                 && plans.get(sh.to) == Some(&Plan::Full)
                 && (!sh.has_rest() || sh.rest().is_some())
         });
-        for i in 0..self.rulesets.len() {
-            let rs = self.rulesets[i];
+        let rulesets = self.rulesets;
+        for (i, &rs) in rulesets.iter().enumerate() {
             if let Some(sh) = sharing.filter(|sh| sh.to == i) {
                 let mut hits: Vec<Hit> = all[sh.from]
                     .iter()

@@ -204,9 +204,9 @@ fn nice_sizes() -> Vec<u64> {
 
 fn size_text(n: u64) -> String {
     const MB: u64 = 1024 * 1024;
-    if n >= MB && n % MB == 0 {
+    if n >= MB && n.is_multiple_of(MB) {
         format!("{}MB", n / MB)
-    } else if n >= 1024 && n % 1024 == 0 {
+    } else if n >= 1024 && n.is_multiple_of(1024) {
         format!("{}KB", n / 1024)
     } else {
         n.to_string()
