@@ -92,6 +92,25 @@ pub struct Options<'a> {
     pub explain: bool,
 }
 
+/// Per false positive (by content), the indices of its clean files.
+fn fp_files<'a>(
+    findings: &[&'a Fp],
+    display_index: &BTreeMap<&str, usize>,
+) -> BTreeMap<&'a str, BTreeSet<usize>> {
+    findings
+        .iter()
+        .map(|f| {
+            (
+                f.sha256.as_str(),
+                f.paths
+                    .iter()
+                    .filter_map(|p| display_index.get(p.as_str()).copied())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
 /// A rule of one pattern definition alone (prevalence).
 fn pattern_alone(def: &str) -> String {
     format!("rule pattern {{\n  strings:\n    {def}\n  condition:\n    any of them\n}}\n")
@@ -315,19 +334,7 @@ pub fn analyse(
     let mut second: BTreeMap<String, String> = BTreeMap::new();
     for plan in plans.iter_mut() {
         let mut t = plan.triage.clone();
-        let fp_files: BTreeMap<&str, BTreeSet<usize>> = plan
-            .findings
-            .iter()
-            .map(|f| {
-                (
-                    f.sha256.as_str(),
-                    f.paths
-                        .iter()
-                        .filter_map(|p| display_index.get(p.as_str()).copied())
-                        .collect(),
-                )
-            })
-            .collect();
+        let fp_files = fp_files(&plan.findings, &display_index);
         for p in &plan.syntax.patterns {
             let def = &plan.st.rule[p.span.0..p.span.1];
             let text = pattern_alone(def);
@@ -441,11 +448,9 @@ pub fn analyse(
             };
             let as_is_hits =
                 found.matched_by(&(unit_name("rule", &plan.as_is), plan.key.1.clone()));
-            let fp_any: BTreeSet<usize> = plan
-                .findings
-                .iter()
-                .flat_map(|f| f.paths.iter())
-                .filter_map(|p| display_index.get(p.as_str()).copied())
+            let fp_any: BTreeSet<usize> = fp_files(&plan.findings, &display_index)
+                .into_values()
+                .flatten()
                 .collect();
             for v in &plan.variants {
                 let hits = found2.matched_by(&(unit_name("narrow", &v.text), plan.key.1.clone()));
