@@ -414,6 +414,9 @@ fn walk_and_hash(s: &Run, mut cache: Option<Cache>, compiled: &AtomicBool) -> Re
         Some(cache) => crate::cache::stat_lookup(cache, &c.files, s.scan.follow_symlinks),
         None => Vec::new(),
     };
+    // Fills the core the compiler leaves idle, without taking it from the
+    // compiler (the thread ends with the early hashes).
+    crate::util::background_thread();
     let pre = crate::corpus::read::prehash(&c.files, known, &s.scan.limits(), compiled);
     Ok((c, positives, pre, cache))
 }

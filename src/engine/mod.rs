@@ -18,9 +18,9 @@ use crate::corpus::{CorpusFile, Reason};
 use crate::rules::evidence::PatternEvidence;
 use crate::rules::{RuleKey, Ruleset};
 use indicatif::ProgressBar;
-use rayon::prelude::*;
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use worker::Worker;
 use yara_x::Rules;
@@ -268,40 +268,88 @@ pub fn scan_files_sharing<'r>(
 ) -> Vec<Outcome> {
     let claimed: Mutex<HashSet<[u8; 32]>> = Mutex::new(HashSet::new());
     let path_dependent = rulesets.iter().any(|r| r.path_dependent());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads)
-        .thread_name(|i| format!("fpgate-scan-{i}"))
-        .build();
-    let run = || {
-        files
-            .par_iter()
-            .enumerate()
-            .with_min_len(1)
-            .map_init(
-                || Worker::new(rulesets, planner, sharing, opts),
-                |w, (i, f)| {
-                    let out = w.process(
-                        f,
-                        pre.get(i).and_then(Option::as_ref),
-                        &claimed,
-                        path_dependent,
-                    );
-                    progress.inc(1);
-                    out
-                },
-            )
-            .collect()
+    let order = schedule(files.len(), pre);
+    let next = AtomicUsize::new(0);
+    let slots: Vec<OnceLock<Outcome>> = (0..files.len()).map(|_| OnceLock::new()).collect();
+    // One worker (its scanners made once) per thread, each taking the next
+    // file of `order` until none is left.
+    let work = || {
+        let mut w = Worker::new(rulesets, planner, sharing, opts);
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&i) = order.get(k) else { break };
+            let out = w.process(
+                &files[i],
+                pre.get(i).and_then(Option::as_ref),
+                &claimed,
+                path_dependent,
+            );
+            let _ = slots[i].set(out);
+            progress.inc(1);
+        }
     };
-    match pool {
-        Ok(pool) => pool.install(run),
-        // Could not spawn threads: scan on the current one rather than fail.
-        Err(_) => run(),
-    }
+    std::thread::scope(|scope| {
+        for i in 1..opts.threads.max(1) {
+            // A thread that cannot be spawned leaves its share to the others.
+            let _ = std::thread::Builder::new()
+                .name(format!("fpgate-scan-{i}"))
+                .spawn_scoped(scope, work);
+        }
+        // This thread is a worker too (the only one if none could be
+        // spawned: the scan runs rather than fails).
+        work();
+    });
+    slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner().unwrap_or(Outcome::Unscanned {
+                reason: Reason::Interrupted,
+                detail: "the scan stopped before this file".into(),
+                sha256: None,
+                size: None,
+            })
+        })
+        .collect()
+}
+
+/// The order files are scanned in: the largest first, so no thread is left
+/// with a large file when the others have finished (sizes known from the
+/// early hashes; files without one first, in corpus order, since their
+/// size is unknown).
+fn schedule(n: usize, pre: &[Option<PreHashed>]) -> Vec<usize> {
+    let size = |i: usize| pre.get(i).and_then(Option::as_ref).map(|p| p.stamp.size);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by_key(|&i| match size(i) {
+        None => (0, 0, i),
+        Some(s) => (1, u64::MAX - s, i),
+    });
+    order
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_of_unknown_size_first_then_the_largest() {
+        let pre = |size: u64| {
+            let d = tempfile::tempdir().unwrap();
+            let p = d.path().join("f");
+            std::fs::write(&p, vec![0u8; size as usize]).unwrap();
+            let stamp =
+                crate::corpus::read::read_into(&p, &mut Vec::new(), &opts().limits()).unwrap();
+            Some(PreHashed {
+                stamp,
+                sha256: [0; 32],
+                format: crate::corpus::format::Format::Other,
+                cached: false,
+            })
+        };
+        let pres = vec![pre(10), None, pre(300), pre(20), None, pre(300)];
+        assert_eq!(schedule(6, &pres), [1, 4, 2, 5, 3, 0]);
+        // Files beyond the early hashes count as unknown.
+        assert_eq!(schedule(3, &[]), [0, 1, 2]);
+    }
     use crate::corpus::read::prehash;
     use sha2::{Digest, Sha256};
 

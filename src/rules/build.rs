@@ -105,24 +105,34 @@ impl Job {
     /// The full compile: rules and warnings, or every error. Keeps the
     /// compiled rules and each file's warnings in the cache.
     pub fn full(&self) -> Result<(Rules, Vec<Diagnostic>)> {
+        let (rules, warnings) = self.compile()?;
+        self.keep(&rules, &warnings);
+        Ok((rules, warnings))
+    }
+
+    /// The full compile, nothing kept.
+    pub fn compile(&self) -> Result<(Rules, Vec<Diagnostic>)> {
         let tops = self.tops();
         let roots = self.roots.clone();
         let allowed = move |o: &str| crate::rules::includes::origin_allowed(o, &tops, &roots);
-        let (rules, warnings) = crate::rules::compiler::compile_now(
+        crate::rules::compiler::compile_now(
             self.label,
             &self.sources,
             &self.include_dirs,
             &self.opts,
             &self.declared_std,
             &allowed,
-        )?;
+        )
+    }
+
+    /// Keep a full compile's rules and each file's warnings in the cache.
+    pub fn keep(&self, rules: &Rules, warnings: &[Diagnostic]) {
         if let Some(dir) = &self.opts.cache_dir {
-            if let (Ok(r), Ok(w)) = (rules.serialize(), serde_json::to_vec(&warnings)) {
+            if let (Ok(r), Ok(w)) = (rules.serialize(), serde_json::to_vec(warnings)) {
                 crate::store::compiled_put(dir, &self.key, &r, &w);
             }
-            self.remember_warnings(&warnings);
+            self.remember_warnings(warnings);
         }
-        Ok((rules, warnings))
     }
 
     /// Each file's share of `warnings`, kept under the file's key. Nothing

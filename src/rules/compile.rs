@@ -51,20 +51,23 @@ pub fn compile_files(
     roots: &[PathBuf],
     opts: &CompileOptions,
 ) -> Result<Ruleset> {
-    let (sources, include_dirs) = read_sources(files, roots, opts)?;
+    let (mut sources, include_dirs, later) = read_sources(files, roots, opts)?;
+    // Exact although `later` is not parsed yet: a file parsed later names
+    // no standard external (see `source::needed_before_compile`).
     let (declared_std, per_file_externals) = externals(&sources, opts);
-    let (rules, warnings) = compiled(
-        crate::rules::build::Job {
-            label,
-            sources: sources.iter().filter(|s| !s.included).cloned().collect(),
-            include_dirs,
-            opts: opts.clone(),
-            declared_std: declared_std.clone(),
-            roots: roots.to_vec(),
-            key: compiled_key(&sources, opts, &declared_std),
-        },
-        opts,
-    )?;
+    let job = Job {
+        label,
+        sources: sources.iter().filter(|s| !s.included).cloned().collect(),
+        include_dirs,
+        opts: opts.clone(),
+        declared_std: declared_std.clone(),
+        roots: roots.to_vec(),
+        key: compiled_key(&sources, opts, &declared_std),
+    };
+    let (rules, warnings) = match later {
+        Some(later) => overlapped(job, &mut sources, later, opts)?,
+        None => compiled(job, opts)?,
+    };
     let info = rule_info(&sources);
     let fingerprint = ruleset_fingerprint(&info, &opts.defines);
     let cache = crate::rules::keys::compute(&sources, &info, &per_file_externals, opts);
@@ -96,23 +99,63 @@ pub fn compile_files(
     })
 }
 
+/// The top-level files whose parse waits: their indices in the sources.
+struct Later(Vec<usize>);
+
 /// Read and parse the top-level files, then the files they include (checked
 /// by the include sandbox, namespace by namespace: an included file's rules
 /// are in the namespace of the file that includes it). Returns the sources
 /// and the include dirs.
+///
+/// On a cold parse (no cache, or the cache knows none of the files), the
+/// files the compile does not depend on are left unparsed (`Later`): they
+/// are parsed while yara-x compiles (`overlapped`). Their `info` is empty
+/// until then, which is exact for what happens before the compile: such a
+/// file has no `include` and names no standard external.
 fn read_sources(
     files: &[RuleFile],
     roots: &[PathBuf],
     opts: &CompileOptions,
-) -> Result<(Vec<Source>, Vec<PathBuf>)> {
+) -> Result<(Vec<Source>, Vec<PathBuf>, Option<Later>)> {
     use rayon::prelude::*;
     let bytes: Vec<Vec<u8>> = files
         .par_iter()
         .map(|f| read_rule_file(&f.disk, &f.shown))
         .collect::<Result<_>>()?;
-    let infos = {
+    let (infos, later) = {
         let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
-        source::analyse_all(&refs, opts.cache_dir.as_deref())
+        let known = source::lookup(&refs, opts.cache_dir.as_deref());
+        let cold = known.iter().all(Option::is_none);
+        let wait: Vec<bool> = refs
+            .par_iter()
+            .map(|b| !cold || source::needed_before_compile(b))
+            .collect();
+        let later: Vec<usize> = (0..refs.len()).filter(|&i| !wait[i]).collect();
+        // Parse now what the compile waits for (the parses of `later`
+        // stay empty); or everything, when nothing waits.
+        let now: Vec<&[u8]> = (0..refs.len())
+            .filter(|&i| wait[i])
+            .map(|i| refs[i])
+            .collect();
+        let now_known: Vec<Option<SourceInfo>> = known
+            .into_iter()
+            .zip(&wait)
+            .filter(|(_, w)| **w)
+            .map(|(k, _)| k)
+            .collect();
+        let mut parsed =
+            source::finish(&now, now_known, opts.cache_dir.as_deref(), true).into_iter();
+        let infos: Vec<SourceInfo> = wait
+            .iter()
+            .map(|w| {
+                if *w {
+                    parsed.next().unwrap_or_default()
+                } else {
+                    SourceInfo::default()
+                }
+            })
+            .collect();
+        (infos, (!later.is_empty()).then_some(Later(later)))
     };
     let mut sources: Vec<Source> = files
         .iter()
@@ -152,7 +195,84 @@ fn read_sources(
         at = end;
     }
     sources.extend(included);
-    Ok((sources, include_dirs))
+    Ok((sources, include_dirs, later))
+}
+
+/// The cold compile: yara-x compiles the whole set on this thread while the
+/// files in `later` are parsed on the others (the parse is needed only to
+/// describe the rules: lines, fingerprints, keys). The compiler's warnings
+/// are placed in their rules once the parse is in, and only then kept in
+/// the cache, so they are the same as those of `compiled`. A compiled set
+/// the cache already holds is used as `compiled` uses it.
+fn overlapped(
+    mut job: Job,
+    sources: &mut [Source],
+    later: Later,
+    opts: &CompileOptions,
+) -> Result<(LazyRules, Vec<Diagnostic>)> {
+    let cache_dir = opts.cache_dir.as_deref();
+    let parse = |sources: &[Source]| {
+        let refs: Vec<&[u8]> = later
+            .0
+            .iter()
+            .map(|&i| sources[i].bytes.as_slice())
+            .collect();
+        // One thread: the compiler's thread keeps a core of its own.
+        source::finish(&refs, vec![None; refs.len()], cache_dir, false)
+    };
+    let fill = |sources: &mut [Source], infos: Vec<SourceInfo>| {
+        for (&i, info) in later.0.iter().zip(infos) {
+            sources[i].info = info;
+        }
+    };
+    let in_cache = cache_dir.is_some_and(|dir| crate::store::compiled_exists(dir, &job.key));
+    if in_cache {
+        let infos = parse(sources);
+        fill(&mut job.sources, infos.clone());
+        fill(sources, infos);
+        return compiled(job, opts);
+    }
+    let (full, infos) = std::thread::scope(|scope| {
+        let shared: &[Source] = sources;
+        let parsing = scope.spawn(move || {
+            crate::util::background_thread();
+            parse(shared)
+        });
+        let full = job.compile();
+        let infos = parsing.join();
+        (full, infos)
+    });
+    let infos = match infos {
+        Ok(i) => i,
+        Err(_) => return Err(crate::error::Error::internal("rule parse panicked")),
+    };
+    fill(&mut job.sources, infos.clone());
+    fill(sources, infos);
+    let place = |ws: &mut Vec<Diagnostic>| {
+        for w in ws.iter_mut() {
+            super::compiler::attach_rule(w, &job.sources);
+        }
+    };
+    match full {
+        Ok((rules, mut warnings)) => {
+            place(&mut warnings);
+            job.keep(&rules, &warnings);
+            Ok((LazyRules::ready(rules), warnings))
+        }
+        Err(crate::error::Error::Compile {
+            ruleset,
+            errors,
+            mut warnings,
+        }) => {
+            place(&mut warnings);
+            Err(crate::error::Error::Compile {
+                ruleset,
+                errors,
+                warnings,
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The standard externals the sources use and the user did not define
@@ -293,4 +413,110 @@ fn ruleset_fingerprint(info: &BTreeMap<RuleKey, RuleInfo>, defines: &[Define]) -
         ));
     }
     hex(&h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything a compile says of a ruleset, as text to compare.
+    fn described(rs: &Ruleset) -> String {
+        let keys = rs
+            .cache
+            .as_ref()
+            .map(|k| format!("{:?}", k.rules.iter().map(|r| r.efp).collect::<Vec<_>>()))
+            .unwrap_or_else(|e| e.clone());
+        let infos: Vec<String> = rs
+            .sources
+            .iter()
+            .map(|s| serde_json::to_string(&s.info).unwrap())
+            .collect();
+        format!(
+            "{:?}\n{}\n{}\n{:?}\n{:?}\n{}\n{:?}",
+            rs.info,
+            serde_json::to_string(&rs.warnings).unwrap(),
+            rs.fingerprint,
+            rs.declared_std,
+            rs.per_file_externals,
+            keys,
+            infos
+        )
+    }
+
+    #[test]
+    fn parsing_beside_the_compiler_describes_the_set_as_parsing_first() {
+        let d = tempfile::tempdir().unwrap();
+        let w = |n: &str, t: &str| std::fs::write(d.path().join(n), t).unwrap();
+        // Parsed while yara-x compiles: no include, no standard external;
+        // one warning to place in its rule.
+        w(
+            "a.yar",
+            "rule Plain { strings: $a = \"abc\" condition: $a }\n\
+             rule Warned {\n strings: $b = { 4D 5A }\n condition: $b and 2\n}\n",
+        );
+        // Parsed before: names a standard external; includes a file.
+        w(
+            "b.yar",
+            "rule ByName { condition: filename == \"x.exe\" and 1 }\n",
+        );
+        w(
+            "c.yar",
+            "include \"helper.inc\"\nrule UsesHelper { condition: Helper }\n",
+        );
+        w(
+            "helper.inc",
+            "private rule Helper { strings: $h = \"zz\" condition: $h }\n",
+        );
+        let a = std::fs::read(d.path().join("a.yar")).unwrap();
+        assert!(!source::needed_before_compile(&a));
+        let paths = [RulePath::plain(d.path())];
+
+        // No cache: the cold parse, beside the compiler.
+        let cold = compile("candidate", &paths, &CompileOptions::default()).unwrap();
+        assert_eq!(cold.warnings.len(), 3, "{:?}", cold.warnings);
+        assert!(cold
+            .warnings
+            .iter()
+            .any(|w| w.rule.as_deref() == Some("Warned")));
+        assert!(cold
+            .warnings
+            .iter()
+            .any(|w| w.rule.as_deref() == Some("ByName")));
+        assert!(cold.declared_std.contains("filename"));
+
+        // A cache: the first compile is cold (beside the compiler), the
+        // second finds every parse in the cache and parses before compiling.
+        let cache = tempfile::tempdir().unwrap();
+        let opts = CompileOptions {
+            cache_dir: Some(cache.path().to_path_buf()),
+            ..CompileOptions::default()
+        };
+        let first = compile("candidate", &paths, &opts).unwrap();
+        let known = {
+            let refs: Vec<&[u8]> = first.sources.iter().map(|s| s.bytes.as_slice()).collect();
+            source::lookup(&refs, Some(cache.path()))
+        };
+        assert!(
+            known.iter().any(Option::is_some),
+            "parses kept in the cache"
+        );
+        let warm = compile("candidate", &paths, &opts).unwrap();
+        assert_eq!(described(&cold), described(&first));
+        assert_eq!(described(&cold), described(&warm));
+        // And the compiled rules agree: each set finds the same rules.
+        let data = b"MZ abc zz";
+        let hits = |rs: &Ruleset| {
+            let mut s = yara_x::Scanner::new(rs.rules.get().unwrap());
+            s.set_global("filename", "x.exe").unwrap();
+            let r = s.scan(data).unwrap();
+            let mut v: Vec<String> = r
+                .matching_rules()
+                .map(|r| r.identifier().to_string())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(hits(&cold), ["ByName", "Plain", "UsesHelper", "Warned"]);
+        assert_eq!(hits(&cold), hits(&warm));
+    }
 }

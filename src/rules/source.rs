@@ -53,36 +53,74 @@ pub struct SourceInfo {
 /// `analyse` for many files, in parallel, each answered from the results
 /// cache (`cache_dir`) when the same bytes were analysed before.
 pub fn analyse_all(files: &[&[u8]], cache_dir: Option<&std::path::Path>) -> Vec<SourceInfo> {
+    let known = lookup(files, cache_dir);
+    finish(files, known, cache_dir, true)
+}
+
+const DOMAIN: &str = "source-info";
+
+/// The parses the results cache holds for `files` (none without a cache).
+/// A file that mentions `include` anywhere is never answered from the
+/// cache: the include sandbox never rests on a value read back from it.
+pub fn lookup(files: &[&[u8]], cache_dir: Option<&std::path::Path>) -> Vec<Option<SourceInfo>> {
     use rayon::prelude::*;
-    const DOMAIN: &str = "source-info";
-    let keys: Vec<[u8; 32]> = files.par_iter().map(|b| source_key(b)).collect();
-    let known: Vec<Option<SourceInfo>> = match cache_dir {
-        Some(dir) => crate::store::small_get(dir, DOMAIN, &keys)
-            .into_iter()
-            .map(|v| v.and_then(|v| serde_json::from_slice(&v).ok()))
-            .collect(),
-        None => vec![None; files.len()],
+    let Some(dir) = cache_dir else {
+        return vec![None; files.len()];
     };
-    // A file that mentions `include` anywhere is always parsed afresh: the
-    // include sandbox never rests on a value read back from the cache.
-    let out: Vec<(SourceInfo, bool)> = files
-        .par_iter()
-        .zip(known)
-        .map(|(b, k)| match k {
-            Some(info) if !mentions_include(b) => (info, false),
-            _ => (analyse(b), true),
+    let keys: Vec<[u8; 32]> = files.par_iter().map(|b| source_key(b)).collect();
+    crate::store::small_get(dir, DOMAIN, &keys)
+        .into_iter()
+        .zip(files)
+        .map(|(v, b)| {
+            v.and_then(|v| serde_json::from_slice(&v).ok())
+                .filter(|_| !mentions_include(b))
         })
-        .collect();
+        .collect()
+}
+
+/// `known` completed: every file it has no parse for is parsed (on every
+/// thread when `parallel`, else on this one) and the new parses are kept in
+/// the cache.
+pub fn finish(
+    files: &[&[u8]],
+    known: Vec<Option<SourceInfo>>,
+    cache_dir: Option<&std::path::Path>,
+    parallel: bool,
+) -> Vec<SourceInfo> {
+    use rayon::prelude::*;
+    let one = |(b, k): (&&[u8], Option<SourceInfo>)| match k {
+        Some(info) => (info, false),
+        None => (analyse(b), true),
+    };
+    let out: Vec<(SourceInfo, bool)> = if parallel {
+        files.par_iter().zip(known).map(one).collect()
+    } else {
+        files.iter().zip(known).map(one).collect()
+    };
     if let Some(dir) = cache_dir {
         let rows: Vec<([u8; 32], Vec<u8>)> = out
             .iter()
-            .zip(&keys)
+            .zip(files)
             .filter(|((_, fresh), _)| *fresh)
-            .filter_map(|((info, _), k)| Some((*k, serde_json::to_vec(info).ok()?)))
+            .filter_map(|((info, _), b)| Some((source_key(b), serde_json::to_vec(info).ok()?)))
             .collect();
         crate::store::small_put(dir, DOMAIN, &rows);
     }
     out.into_iter().map(|(i, _)| i).collect()
+}
+
+/// True when the compile must wait for this file's parse: it may include
+/// another file (the include sandbox checks every `include` before the
+/// compiler sees it) or may use a standard external variable (which is
+/// declared before any source is added). Any other file's parse only
+/// describes its rules, and can run while the compiler works. Both are
+/// tested on the raw bytes, so a file that is not `needed_before_compile`
+/// has no `include` statement and no standard external in its conditions.
+pub fn needed_before_compile(b: &[u8]) -> bool {
+    mentions_include(b)
+        || super::STANDARD_EXTERNALS
+            .iter()
+            .any(|e| b.windows(e.len()).any(|w| w == e.as_bytes()))
 }
 
 /// The cache key of a file's parse: the analysis and engine versions and

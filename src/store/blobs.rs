@@ -29,6 +29,18 @@ pub fn compiled_get(dir: &Path, key: &[u8; 32]) -> Lookup<(Vec<u8>, Vec<u8>)> {
     }
 }
 
+/// True when the store has a row for this compiled set (sound or not:
+/// `compiled_get` tells which).
+pub fn compiled_exists(dir: &Path, key: &[u8; 32]) -> bool {
+    let Ok(conn) = try_open(&dir.join(FILE)) else {
+        return false;
+    };
+    conn.query_row("SELECT 1 FROM compiled WHERE key = ?1", [&key[..]], |_| {
+        Ok(())
+    })
+    .is_ok()
+}
+
 /// A lookup in the store: found, not there, or there but failing its
 /// checksum (the caller says so and does the work again).
 pub enum Lookup<T> {

@@ -29,7 +29,7 @@ mod blobs;
 mod results;
 mod stats;
 
-pub use blobs::{compiled_get, compiled_put, small_get, small_put, Lookup};
+pub use blobs::{compiled_exists, compiled_get, compiled_put, small_get, small_put, Lookup};
 pub use stats::stat_row;
 
 use crate::corpus::read::Stamp;

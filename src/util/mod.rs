@@ -20,3 +20,18 @@ mod tests {
         assert_eq!(super::line_col("ab", 0), (1, 1));
     }
 }
+
+/// Lower the calling thread's scheduling priority (Linux: `nice` is per
+/// thread). For helper threads whose work only fills a core the critical
+/// path leaves idle (early hashing, parsing beside the compiler): with two
+/// cores and three busy threads, the compiler keeps its core. Elsewhere a
+/// no-op (`setpriority` there would lower the whole process).
+pub fn background_thread() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread's own id.
+    unsafe {
+        let tid = libc::gettid();
+        let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, (now + 10).min(19));
+    }
+}
