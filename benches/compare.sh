@@ -9,6 +9,10 @@
 # THREADS worker threads for both tools (default: 2)
 # RUNS    runs per tool, interleaved fpgate/yr/fpgate/yr... (default: 5)
 #
+# YR_ARGS  extra arguments for yr only, split on spaces: rules that use
+#          external variables need them defined for yr (fpgate sets them per
+#          file), e.g. YR_ARGS='-d filename="x" -d extension="x"' for rules/.
+#
 # Needs `yr` on PATH or in $YR (cargo install --locked yara-x-cli --version 1.22.1).
 # Prints the median wall time of each tool, the ratio, MB/s, files/s and the
 # peak RSS. fpgate's time includes everything its gate needs: sha256 of every
@@ -25,10 +29,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fpgate-target}"
 cargo build --release --quiet
 FPGATE="$CARGO_TARGET_DIR/release/fpgate"
 
-python3 - "$FPGATE" "$YR" "$RULES" "$CORPUS" "$THREADS" "$RUNS" <<'PY'
+python3 - "$FPGATE" "$YR" "$RULES" "$CORPUS" "$THREADS" "$RUNS" "${YR_ARGS:-}" <<'PY'
 import os, statistics, subprocess, sys, time, resource
 
-fpgate, yr, rules, corpus, threads, runs = sys.argv[1:7]
+fpgate, yr, rules, corpus, threads, runs, yr_args = sys.argv[1:8]
 runs = int(runs)
 files = 0
 size = 0
@@ -45,7 +49,7 @@ cmds = {
                "--max-file-size", "4G", "--allow-incomplete",
                # engine against engine: no results cache (a warm cache skips the scan)
                "--no-cache", "--no-history"],
-    "yr": [yr, "scan", "-r", "-p", threads, "-w", rules, corpus],
+    "yr": [yr, "scan", "-r", "-p", threads, "-w"] + yr_args.split() + [rules, corpus],
 }
 
 def measure(cmd):
@@ -78,4 +82,9 @@ for k, rs in res.items():
     print(f"{k:7s} median {m:7.3f}s  (min {min(walls):.3f}, max {max(walls):.3f})  "
           f"{size/1e6/m:8.1f} MB/s  {files/m:8.1f} files/s  peak RSS {rss/1024:.0f} MiB  exit {codes}")
 print(f"ratio fpgate/yr = {med['fpgate']/med['yr']:.3f}  (below 1: fpgate is faster)")
+# Each round's two runs were taken back to back: their ratio is less exposed
+# to a machine whose speed drifts between rounds.
+paired = [a[0] / b[0] for a, b in zip(res["fpgate"], res["yr"])]
+print(f"paired ratio (median of the rounds) = {statistics.median(paired):.3f}  "
+      f"[{' '.join(f'{r:.2f}' for r in paired)}]")
 PY
