@@ -9,7 +9,7 @@ use crate::corpus::{self, Corpus};
 use crate::engine::{self, Outcome};
 use crate::error::{Error, Result};
 use crate::exit::Exit;
-use crate::rules::{self, Ruleset};
+use crate::rules::{self, CompileOptions, Ruleset};
 use crate::settings::{Baseline, Run};
 use crate::store::Cache;
 use crate::util::interrupt;
@@ -368,11 +368,17 @@ fn prepare(s: &Run) -> Result<Prepared> {
             None
         }
     });
+    // Two rulesets compiling side by side keep both cores busy: no core is
+    // left for parsing beside the compiler.
+    let opts = CompileOptions {
+        parse_first: !matches!(s.baseline, Baseline::None),
+        ..s.compile.clone()
+    };
     let (candidate, baseline, walked) = std::thread::scope(|scope| {
-        let base = scope.spawn(|| compile_baseline(s));
+        let base = scope.spawn(|| compile_baseline(s, &opts));
         let compiled_ref = &compiled;
         let walk = scope.spawn(move || walk_and_hash(s, cache, compiled_ref));
-        let candidate = rules::compile("candidate", &s.candidate, &s.compile);
+        let candidate = rules::compile("candidate", &s.candidate, &opts);
         let baseline = base
             .join()
             .unwrap_or_else(|_| Err(Error::internal("baseline compilation panicked")));
@@ -467,13 +473,13 @@ fn walk_positives(paths: &[std::path::PathBuf], clean: &Corpus, follow: bool) ->
     Ok(pos)
 }
 
-fn compile_baseline(s: &Run) -> Result<Option<Ruleset>> {
+fn compile_baseline(s: &Run, opts: &CompileOptions) -> Result<Option<Ruleset>> {
     Ok(match &s.baseline {
         Baseline::None => None,
-        Baseline::Paths(p) => Some(rules::compile("baseline", p, &s.compile)?),
+        Baseline::Paths(p) => Some(rules::compile("baseline", p, opts)?),
         Baseline::GitRef(r) => {
             // The extracted files live until the baseline is compiled.
-            let x = crate::rules::gitref::extract(r, &s.candidate, &s.compile.extensions)?;
+            let x = crate::rules::gitref::extract(r, &s.candidate, &opts.extensions)?;
             let root = x
                 .dir
                 .path()
@@ -484,7 +490,7 @@ fn compile_baseline(s: &Run) -> Result<Option<Ruleset>> {
                 x.display_paths.clone(),
                 &x.files,
                 &[root],
-                &s.compile,
+                opts,
             )?)
         }
     })

@@ -125,7 +125,7 @@ fn read_sources(
     let (infos, later) = {
         let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
         let known = source::lookup(&refs, opts.cache_dir.as_deref());
-        let cold = known.iter().all(Option::is_none);
+        let cold = known.iter().all(Option::is_none) && !opts.parse_first;
         let wait: Vec<bool> = refs
             .par_iter()
             .map(|b| !cold || source::needed_before_compile(b))

@@ -148,6 +148,12 @@ pub struct CompileOptions {
     /// Modules the engine treats as unsupported (`yr --ignore-module`): the
     /// rules that use them are not compiled, and are reported unevaluated.
     pub ignored_modules: Vec<String>,
+    /// Parse every rule file before compiling, even on a cold parse. Set
+    /// when two rulesets compile side by side (a gate): both cores are then
+    /// busy compiling, and the parse is faster on every thread first than
+    /// on one thread beside the compiler (see `compile::read_sources`).
+    /// Changes when the work is done, never its result.
+    pub parse_first: bool,
 }
 
 /// A rule the engine did not compile because it uses an ignored module

@@ -249,6 +249,7 @@ impl Run {
                 relaxed_re_syntax: c.relaxed_re_syntax
                     || cfg.rules.relaxed_re_syntax.unwrap_or(false),
                 ignored_modules: ignored_modules(c, cfg)?,
+                parse_first: false,
             },
             policy: Policy {
                 allow_incomplete: c.allow_incomplete || cfg.scan.allow_incomplete.unwrap_or(false),
