@@ -17,6 +17,7 @@ use crate::verdict;
 use crate::verdict::report::{Report, Timings};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// A finished scan: everything the verdict (or a partial report) is
@@ -374,11 +375,28 @@ fn prepare(s: &Run) -> Result<Prepared> {
         parse_first: !matches!(s.baseline, Baseline::None),
         ..s.compile.clone()
     };
+    // The baseline validates the files it shares with the candidate against
+    // the candidate's full compile (see `rules::build::Reference`), waiting
+    // for it only if the compiled-rules cache does not have the baseline.
+    let (sent, received) = std::sync::mpsc::sync_channel(1);
+    let received = Mutex::new(Some(received));
+    let reference = || -> Option<Arc<rules::build::Reference>> {
+        let rx = received.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        rx.recv().ok().flatten()
+    };
     let (candidate, baseline, walked) = std::thread::scope(|scope| {
-        let base = scope.spawn(|| compile_baseline(s, &opts));
+        let base = scope.spawn(|| compile_baseline(s, &opts, &reference));
         let compiled_ref = &compiled;
         let walk = scope.spawn(move || walk_and_hash(s, cache, compiled_ref));
         let candidate = rules::compile("candidate", &s.candidate, &opts);
+        // Err: the run stops at the candidate's errors; the baseline then
+        // compiles on its own. A panic drops `sent`: the same.
+        let _ = sent.send(
+            candidate
+                .as_ref()
+                .ok()
+                .map(|c| Arc::new(rules::build::Reference::of(c))),
+        );
         let baseline = base
             .join()
             .unwrap_or_else(|_| Err(Error::internal("baseline compilation panicked")));
@@ -473,10 +491,19 @@ fn walk_positives(paths: &[std::path::PathBuf], clean: &Corpus, follow: bool) ->
     Ok(pos)
 }
 
-fn compile_baseline(s: &Run, opts: &CompileOptions) -> Result<Option<Ruleset>> {
+fn compile_baseline(
+    s: &Run,
+    opts: &CompileOptions,
+    reference: rules::ReferenceFn,
+) -> Result<Option<Ruleset>> {
     Ok(match &s.baseline {
         Baseline::None => None,
-        Baseline::Paths(p) => Some(rules::compile("baseline", p, opts)?),
+        Baseline::Paths(p) => Some(rules::compile_against(
+            "baseline",
+            p,
+            opts,
+            Some(reference),
+        )?),
         Baseline::GitRef(r) => {
             // The extracted files live until the baseline is compiled.
             let x = crate::rules::gitref::extract(r, &s.candidate, &opts.extensions)?;
@@ -485,12 +512,13 @@ fn compile_baseline(s: &Run, opts: &CompileOptions) -> Result<Option<Ruleset>> {
                 .path()
                 .canonicalize()
                 .map_err(|e| Error::io(x.dir.path().display(), e.to_string()))?;
-            Some(rules::compile_files(
+            Some(rules::compile_files_against(
                 "baseline",
                 x.display_paths.clone(),
                 &x.files,
                 &[root],
                 opts,
+                Some(reference),
             )?)
         }
     })

@@ -200,6 +200,24 @@ impl Job {
                 .into_iter()
                 .map(|b| b.and_then(|b| serde_json::from_slice(&b).ok()))
                 .collect();
+        let (out, rows) = self.validate_known(known, &keys)?;
+        crate::store::small_put(dir, "file-warnings", &rows);
+        Some(out)
+    }
+
+    /// Validate the set with the compiler, the pattern definitions of the
+    /// files `known` has warnings for stubbed (their patterns were checked
+    /// by another compile, which gave those warnings). `Some` when valid and
+    /// `known` had at least one file: the warnings of the whole set, and the
+    /// rows to keep for the other files (each under its `keys` entry).
+    pub fn validate_known(
+        &self,
+        known: Vec<Option<Vec<Diagnostic>>>,
+        keys: &[[u8; 32]],
+    ) -> Option<(Vec<Diagnostic>, Vec<([u8; 32], Vec<u8>)>)> {
+        if self.sources.is_empty() || self.sources.iter().any(|s| !s.info.includes.is_empty()) {
+            return None;
+        }
         if known.iter().all(Option::is_none) {
             return None;
         }
@@ -252,13 +270,100 @@ impl Job {
                         .cloned()
                         .collect();
                     if let Ok(v) = serde_json::to_vec(&mine) {
-                        rows.push((key, v));
+                        rows.push((*key, v));
                     }
                     out.extend(mine);
                 }
             }
         }
-        crate::store::small_put(dir, "file-warnings", &rows);
+        Some((out, rows))
+    }
+}
+
+/// A ruleset another full compile accepted (a gate's candidate): its
+/// top-level files by namespace and content, and its warnings. A file of
+/// another set that is byte for byte one of these files, in the same
+/// namespace and compiled with the same options, has patterns that compile
+/// and the same warnings (patterns are checked rule by rule; the rest of the
+/// set is checked for real by `validate_known`).
+pub struct Reference {
+    files: Vec<(String, [u8; 32], String)>,
+    warnings: Vec<Diagnostic>,
+    placed: bool,
+}
+
+impl Reference {
+    pub fn of(rs: &crate::rules::Ruleset) -> Self {
+        let files: Vec<(String, [u8; 32], String)> = rs
+            .sources
+            .iter()
+            .filter(|s| !s.included)
+            .map(|s| {
+                (
+                    s.namespace.clone(),
+                    Sha256::digest(&s.bytes).into(),
+                    s.origin.clone(),
+                )
+            })
+            .collect();
+        // Every warning must lie in a top-level file to be handed on.
+        let placed = rs.warnings.iter().all(|w| {
+            w.file
+                .as_ref()
+                .is_some_and(|f| files.iter().any(|(_, _, o)| o == f))
+        });
+        Reference {
+            files,
+            warnings: rs.warnings.clone(),
+            placed,
+        }
+    }
+
+    /// Per top-level file of `job`, the warnings of its identical file
+    /// here, moved to the job's file name; `None` where there is none.
+    fn known_for(&self, job: &Job) -> Vec<Option<Vec<Diagnostic>>> {
+        job.sources
+            .iter()
+            .map(|s| {
+                if !self.placed {
+                    return None;
+                }
+                let sha: [u8; 32] = Sha256::digest(&s.bytes).into();
+                let (_, _, origin) = self
+                    .files
+                    .iter()
+                    .find(|(ns, h, _)| *ns == s.namespace && *h == sha)?;
+                Some(
+                    self.warnings
+                        .iter()
+                        .filter(|w| w.file.as_deref() == Some(origin.as_str()))
+                        .map(|w| moved(w, origin, &s.origin))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A diagnostic of one file given to an identical file of another name.
+fn moved(d: &Diagnostic, from: &str, to: &str) -> Diagnostic {
+    let mut d = d.clone();
+    d.file = Some(to.to_string());
+    d.rendered = d
+        .rendered
+        .replacen(&format!("--> {from}:"), &format!("--> {to}:"), 1);
+    d
+}
+
+impl Job {
+    /// `validate_known` with the files `r` holds identical copies of: the
+    /// set's warnings, or `None` when this path does not apply.
+    pub fn validate_against(&self, r: &Reference) -> Option<Vec<Diagnostic>> {
+        let keys: Vec<[u8; 32]> = self.sources.iter().map(|s| self.file_key(s)).collect();
+        let (out, rows) = self.validate_known(r.known_for(self), &keys)?;
+        if let Some(dir) = &self.opts.cache_dir {
+            crate::store::small_put(dir, "file-warnings", &rows);
+        }
         Some(out)
     }
 }

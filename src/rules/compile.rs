@@ -3,7 +3,7 @@
 //! compile (or load the compiled set from the cache, or validate an edit
 //! without compiling what did not change), and describe every rule.
 
-use super::build::{Job, LazyRules};
+use super::build::{Job, LazyRules, Reference};
 use super::compiler::hash_context;
 use super::files::read_rule_file;
 use super::source::{self, SourceInfo};
@@ -23,6 +23,21 @@ use yara_x::Rules;
 /// Compile the rule files under `paths` (each into its namespace). Any
 /// compile error is `Error::Compile` (exit 2).
 pub fn compile(label: &'static str, paths: &[RulePath], opts: &CompileOptions) -> Result<Ruleset> {
+    compile_against(label, paths, opts, None)
+}
+
+/// Another set's compile, waited for only when this set is not in the
+/// compiled-rules cache (see `build::Reference`).
+pub type ReferenceFn<'a> = &'a (dyn Fn() -> Option<std::sync::Arc<Reference>> + Sync);
+
+/// `compile`, validating the files identical to `reference`'s without
+/// compiling their patterns again (a gate's baseline).
+pub fn compile_against(
+    label: &'static str,
+    paths: &[RulePath],
+    opts: &CompileOptions,
+    reference: Option<ReferenceFn>,
+) -> Result<Ruleset> {
     let files: Vec<RuleFile> = super::files::collect_namespaced(paths, &opts.extensions)?
         .into_iter()
         .map(|(namespace, f)| RuleFile {
@@ -33,12 +48,13 @@ pub fn compile(label: &'static str, paths: &[RulePath], opts: &CompileOptions) -
         .collect();
     let shown: Vec<String> = paths.iter().map(RulePath::to_string).collect();
     let dirs: Vec<PathBuf> = paths.iter().map(|p| p.path.clone()).collect();
-    compile_files(
+    compile_files_against(
         label,
         shown,
         &files,
         &crate::rules::includes::roots(&dirs),
         opts,
+        reference,
     )
 }
 
@@ -50,6 +66,18 @@ pub fn compile_files(
     files: &[RuleFile],
     roots: &[PathBuf],
     opts: &CompileOptions,
+) -> Result<Ruleset> {
+    compile_files_against(label, paths, files, roots, opts, None)
+}
+
+/// `compile_files` with a `reference` (see `compile_against`).
+pub fn compile_files_against(
+    label: &'static str,
+    paths: Vec<String>,
+    files: &[RuleFile],
+    roots: &[PathBuf],
+    opts: &CompileOptions,
+    reference: Option<ReferenceFn>,
 ) -> Result<Ruleset> {
     let (mut sources, include_dirs, later) = read_sources(files, roots, opts)?;
     // Exact although `later` is not parsed yet: a file parsed later names
@@ -66,7 +94,7 @@ pub fn compile_files(
     };
     let (rules, warnings) = match later {
         Some(later) => overlapped(job, &mut sources, later, opts)?,
-        None => compiled(job, opts)?,
+        None => compiled(job, opts, reference)?,
     };
     let info = rule_info(&sources);
     let fingerprint = ruleset_fingerprint(&info, &opts.defines);
@@ -230,7 +258,7 @@ fn overlapped(
         let infos = parse(sources);
         fill(&mut job.sources, infos.clone());
         fill(sources, infos);
-        return compiled(job, opts);
+        return compiled(job, opts, None);
     }
     let (full, infos) = std::thread::scope(|scope| {
         let shared: &[Source] = sources;
@@ -305,7 +333,11 @@ fn externals(
 /// included files too, the definitions, the versions) is loaded from the
 /// cache instead of compiled; an edited one is validated without compiling
 /// what did not change (see `build`).
-fn compiled(job: Job, opts: &CompileOptions) -> Result<(LazyRules, Vec<Diagnostic>)> {
+fn compiled(
+    job: Job,
+    opts: &CompileOptions,
+    reference: Option<ReferenceFn>,
+) -> Result<(LazyRules, Vec<Diagnostic>)> {
     let cached =
         opts.cache_dir
             .as_ref()
@@ -331,17 +363,45 @@ fn compiled(job: Job, opts: &CompileOptions) -> Result<(LazyRules, Vec<Diagnosti
         });
         return Ok((rules, warnings));
     }
-    match job.validate() {
+    // Without its compiled form, a set validated before (same `job.key`:
+    // every byte, the definitions, the externals, the versions) is valid,
+    // with the same warnings; the complete rules are built only if a scan
+    // needs them.
+    let validated = |job: &Job| {
+        let dir = opts.cache_dir.as_ref()?;
+        let w = crate::store::small_get(dir, VALIDATED, &[job.key]).pop()??;
+        serde_json::from_slice::<Vec<Diagnostic>>(&w).ok()
+    };
+    if let Some(warnings) = validated(&job) {
+        return Ok((build_later(job), warnings));
+    }
+    // Files identical to another set's that compiled in full (a gate's
+    // candidate): their patterns are not compiled again.
+    let valid = reference
+        .and_then(|f| f())
+        .and_then(|r| job.validate_against(&r))
+        .or_else(|| job.validate());
+    match valid {
         Some(warnings) => {
-            let rules =
-                LazyRules::later(move || job.full().map(|r| r.0).map_err(|e| e.to_string()));
-            Ok((rules, warnings))
+            if let (Some(dir), Ok(w)) = (&opts.cache_dir, serde_json::to_vec(&warnings)) {
+                crate::store::small_put(dir, VALIDATED, &[(job.key, w)]);
+            }
+            Ok((build_later(job), warnings))
         }
         None => {
             let (rules, warnings) = job.full()?;
             Ok((LazyRules::ready(rules), warnings))
         }
     }
+}
+
+/// The cache domain of sets validated without being compiled in full.
+const VALIDATED: &str = "validated-set";
+
+/// The complete rules, compiled when a scan first needs them (a build that
+/// fails then leaves the files it was needed for unscanned).
+fn build_later(job: Job) -> LazyRules {
+    LazyRules::later(move || job.full().map(|r| r.0).map_err(|e| e.to_string()))
 }
 
 /// What the report says of each rule, from the parser: the same values the

@@ -27,7 +27,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-pub use compile::{compile, compile_files};
+pub use compile::{compile, compile_against, compile_files, compile_files_against, ReferenceFn};
 pub use define::{Define, DefineValue};
 pub use files::{collect_rule_files, Extensions, RulePath, DEFAULT_NAMESPACE};
 

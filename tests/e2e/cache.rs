@@ -208,7 +208,10 @@ fn damaged_compiled_rules_are_compiled_again() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(kept, 2, "candidate and baseline are kept compiled");
+    // The baseline, validated against the candidate's full compile, is never
+    // built on this corpus (each rule it shares with the candidate takes the
+    // candidate's result), so only the candidate's compiled form is kept.
+    assert_eq!(kept, 1, "the candidate is kept compiled");
     // Flip one bit in the middle of every compiled ruleset (native code).
     let rows: Vec<(Vec<u8>, Vec<u8>)> = conn
         .prepare("SELECT key, rules FROM compiled WHERE length(rules) > 0")

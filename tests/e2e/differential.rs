@@ -626,3 +626,138 @@ fn compile_options_keep_cached_equal_to_uncached() {
     let (code, _) = same(&ws, "options dropped");
     assert_eq!(code, 2);
 }
+
+/// A gate's baseline validated against the candidate's full compile (files
+/// byte-identical to a candidate file are not compiled in full again) says
+/// what the baseline's own full compile says: the same rules, warnings
+/// (file, line, rule, rendered text), verdicts; and a broken baseline file
+/// is still an error.
+#[test]
+fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
+    let same = "rule Same {\n  strings: $a = { 41 41 41 41 }\n  condition: $a and 2\n}\n\
+                private rule Helper { strings: $h = \"HHHH\" condition: $h }\n";
+    let p = Project::new()
+        .file("baseline/a_same.yar", same)
+        .file("candidate/a_same.yar", same)
+        .file(
+            "baseline/b_changed.yar",
+            "rule Changed { strings: $b = \"BBBB\" condition: $b and 1 }\n\
+             rule UsesHelper { condition: Helper }\n",
+        )
+        .file(
+            "candidate/b_changed.yar",
+            "rule Changed { strings: $b = \"BBBB\" condition: $b and filesize > 6 }\n\
+             rule UsesHelper { condition: Helper }\n",
+        )
+        .file(
+            "baseline/c_removed.yar",
+            "rule Removed { strings: $c = \"CCCC\" condition: $c }\n",
+        )
+        .corpus(&[
+            ("f1", b"AAAA"),
+            ("f2", b"BBBB"),
+            ("f3", b"CCCC"),
+            ("f4", b"HHHH"),
+            ("f5", b"BBBB and more"),
+        ]);
+    let described = |r: &serde_json::Value, set: &str| {
+        let mut rs = r["rulesets"][set].clone();
+        // The names differ by directory only.
+        let text = serde_json::to_string(&rs)
+            .unwrap()
+            .replace("baseline/", "SET/");
+        rs = serde_json::from_str(&text).unwrap();
+        rs.as_object_mut().unwrap().remove("paths");
+        rs
+    };
+    // The baseline's own full compile: as the candidate of a scan.
+    let own = p.run(&[
+        "scan",
+        "--rules",
+        "baseline",
+        "--corpus",
+        "corpus",
+        "--no-cache",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(own.code, 1, "{}", own.stderr);
+    let own = own.json();
+    assert_eq!(
+        own["rulesets"]["candidate"]["warnings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let empty = p.join("empty-cache");
+    for cache in [vec!["--no-cache"], vec!["--cache", empty.to_str().unwrap()]] {
+        let mut args = vec![
+            "gate",
+            "--baseline",
+            "baseline",
+            "--candidate",
+            "candidate",
+            "--corpus",
+            "corpus",
+            "--format",
+            "json",
+        ];
+        args.extend(cache.iter().copied());
+        let g = p.run(&args);
+        // Nothing new: Changed now needs more than 6 bytes, and f5 has them.
+        assert_eq!(g.code, 0, "{}", g.stderr);
+        let g = g.json();
+        assert_eq!(
+            described(&g, "baseline"),
+            described(&own, "candidate"),
+            "{cache:?}"
+        );
+        // The path was taken: the baseline's complete rules were never built
+        // (a cold cache says so; each shared rule came from the candidate).
+        if cache[0] == "--cache" {
+            let loaded = &g["timings"]["cache"]["full_rules_loaded"];
+            assert!(
+                !loaded.as_array().unwrap().iter().any(|v| v == "baseline"),
+                "{loaded}"
+            );
+        }
+        // The verdicts: what two plain yara-x loops say (see `oracle`).
+        let found = |class: &str| pairs(&g, class);
+        let has = |class: &str, rule: &str, file: &str| {
+            found(class)
+                .iter()
+                .any(|(r, p)| r == rule && p.ends_with(file))
+        };
+        assert!(has("fixed", "Removed", "f3"), "{:?}", found("fixed"));
+        assert!(has("fixed", "Changed", "f2"), "{:?}", found("fixed"));
+        assert!(has("persisting", "Same", "f1"), "{:?}", found("persisting"));
+        assert!(
+            has("persisting", "UsesHelper", "f4"),
+            "{:?}",
+            found("persisting")
+        );
+    }
+    // A broken baseline file that the candidate does not have: exit 2, the
+    // baseline's error.
+    p.file_ref(
+        "baseline/c_removed.yar",
+        "rule Removed { condition: nosuch }\n",
+    );
+    let g = p.run(&[
+        "gate",
+        "--baseline",
+        "baseline",
+        "--candidate",
+        "candidate",
+        "--corpus",
+        "corpus",
+        "--no-cache",
+    ]);
+    assert_eq!(g.code, 2, "{}", g.stderr);
+    assert!(
+        g.stderr.contains("baseline") && g.stderr.contains("nosuch"),
+        "{}",
+        g.stderr
+    );
+}
