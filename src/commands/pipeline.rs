@@ -369,8 +369,10 @@ fn prepare(s: &Run) -> Result<Prepared> {
             None
         }
     });
-    // Two rulesets compiling side by side keep both cores busy: no core is
-    // left for parsing beside the compiler.
+    // A gate parses both sets first: the baseline needs its parse to be
+    // validated against the candidate (the parse beside the compiler comes
+    // with a full compile), and the candidate's parse beside its compile
+    // measured no faster in a gate (docs/performance.md).
     let opts = CompileOptions {
         parse_first: !matches!(s.baseline, Baseline::None),
         ..s.compile.clone()
