@@ -382,17 +382,27 @@ fn prepare(s: &Run) -> Result<Prepared> {
     // for it only if the compiled-rules cache does not have the baseline.
     let (sent, received) = std::sync::mpsc::sync_channel(1);
     let received = Mutex::new(Some(received));
-    let reference = || -> Option<Arc<rules::build::Reference>> {
-        let rx = received.lock().unwrap_or_else(|e| e.into_inner()).take()?;
-        rx.recv().ok().flatten()
+    let reference = || -> Result<Option<Arc<rules::build::Reference>>> {
+        let Some(rx) = received.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return Ok(None);
+        };
+        match rx.recv() {
+            Ok(Some(r)) => Ok(Some(r)),
+            // The candidate does not compile: the run stops at its errors
+            // (below), so compiling the baseline would only delay exit 2.
+            Ok(None) => Err(Error::internal(
+                "the baseline was not compiled: the candidate does not compile",
+            )),
+            Err(_) => Ok(None),
+        }
     };
     let (candidate, baseline, walked) = std::thread::scope(|scope| {
         let base = scope.spawn(|| compile_baseline(s, &opts, &reference));
         let compiled_ref = &compiled;
         let walk = scope.spawn(move || walk_and_hash(s, cache, compiled_ref));
         let candidate = rules::compile("candidate", &s.candidate, &opts);
-        // Err: the run stops at the candidate's errors; the baseline then
-        // compiles on its own. A panic drops `sent`: the same.
+        // Err: the run stops at the candidate's errors, and the baseline
+        // stops too. A panic drops `sent`: the baseline compiles on its own.
         let _ = sent.send(
             candidate
                 .as_ref()

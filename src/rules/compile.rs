@@ -28,7 +28,8 @@ pub fn compile(label: &'static str, paths: &[RulePath], opts: &CompileOptions) -
 
 /// Another set's compile, waited for only when this set is not in the
 /// compiled-rules cache (see `build::Reference`).
-pub type ReferenceFn<'a> = &'a (dyn Fn() -> Option<std::sync::Arc<Reference>> + Sync);
+/// An error stops this compile (the run stops at the other set's errors).
+pub type ReferenceFn<'a> = &'a (dyn Fn() -> Result<Option<std::sync::Arc<Reference>>> + Sync);
 
 /// `compile`, validating the files identical to `reference`'s without
 /// compiling their patterns again (a gate's baseline).
@@ -377,8 +378,11 @@ fn compiled(
     }
     // Files identical to another set's that compiled in full (a gate's
     // candidate): their patterns are not compiled again.
+    let reference = match reference {
+        Some(f) => f()?,
+        None => None,
+    };
     let valid = reference
-        .and_then(|f| f())
         .and_then(|r| job.validate_against(&r))
         .or_else(|| job.validate());
     match valid {

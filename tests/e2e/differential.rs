@@ -760,4 +760,27 @@ fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
         "{}",
         g.stderr
     );
+    // A broken candidate: exit 2 with the candidate's error, whatever the
+    // baseline (which stops waiting for it and is not compiled).
+    p.file_ref(
+        "candidate/a_same.yar",
+        "rule Same { condition: alsonosuch }\n",
+    );
+    let g = p.run(&[
+        "gate",
+        "--baseline",
+        "baseline",
+        "--candidate",
+        "candidate",
+        "--corpus",
+        "corpus",
+        "--no-cache",
+    ]);
+    assert_eq!(g.code, 2, "{}", g.stderr);
+    assert!(
+        g.stderr.contains("candidate") && g.stderr.contains("alsonosuch"),
+        "{}",
+        g.stderr
+    );
+    assert!(!g.stderr.contains("was not compiled"), "{}", g.stderr);
 }
