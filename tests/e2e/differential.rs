@@ -690,8 +690,8 @@ fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
             .len(),
         3
     );
-    let empty = p.join("empty-cache");
-    for cache in [vec!["--no-cache"], vec!["--cache", empty.to_str().unwrap()]] {
+    // `fpgate gate` of baseline/ and candidate/ over corpus/, then `extra`.
+    let gate = |extra: &[&str]| {
         let mut args = vec![
             "gate",
             "--baseline",
@@ -700,11 +700,15 @@ fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
             "candidate",
             "--corpus",
             "corpus",
-            "--format",
-            "json",
         ];
-        args.extend(cache.iter().copied());
-        let g = p.run(&args);
+        args.extend_from_slice(extra);
+        p.run(&args)
+    };
+    let empty = p.join("empty-cache");
+    for cache in [vec!["--no-cache"], vec!["--cache", empty.to_str().unwrap()]] {
+        let mut extra = vec!["--format", "json"];
+        extra.extend(cache.iter().copied());
+        let g = gate(&extra);
         // Nothing new: Changed now needs more than 6 bytes, and f5 has them.
         assert_eq!(g.code, 0, "{}", g.stderr);
         let g = g.json();
@@ -744,16 +748,7 @@ fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
         "baseline/c_removed.yar",
         "rule Removed { condition: nosuch }\n",
     );
-    let g = p.run(&[
-        "gate",
-        "--baseline",
-        "baseline",
-        "--candidate",
-        "candidate",
-        "--corpus",
-        "corpus",
-        "--no-cache",
-    ]);
+    let g = gate(&["--no-cache"]);
     assert_eq!(g.code, 2, "{}", g.stderr);
     assert!(
         g.stderr.contains("baseline") && g.stderr.contains("nosuch"),
@@ -766,16 +761,7 @@ fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
         "candidate/a_same.yar",
         "rule Same { condition: alsonosuch }\n",
     );
-    let g = p.run(&[
-        "gate",
-        "--baseline",
-        "baseline",
-        "--candidate",
-        "candidate",
-        "--corpus",
-        "corpus",
-        "--no-cache",
-    ]);
+    let g = gate(&["--no-cache"]);
     assert_eq!(g.code, 2, "{}", g.stderr);
     assert!(
         g.stderr.contains("candidate") && g.stderr.contains("alsonosuch"),
