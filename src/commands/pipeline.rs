@@ -369,45 +369,49 @@ fn prepare(s: &Run) -> Result<Prepared> {
             None
         }
     });
-    // A gate parses both sets first: the baseline needs its parse to be
-    // validated against the candidate (the parse beside the compiler comes
-    // with a full compile), and the candidate's parse beside its compile
-    // measured no faster in a gate (docs/performance.md).
-    let opts = CompileOptions {
-        parse_first: !matches!(s.baseline, Baseline::None),
+    // A gate's baseline is validated against the candidate (see
+    // `rules::build::Reference`): it parses first, the candidate beside its
+    // own compile, as a scan does.
+    let base_opts = CompileOptions {
+        parse_first: true,
         ..s.compile.clone()
     };
-    // The baseline validates the files it shares with the candidate against
-    // the candidate's full compile (see `rules::build::Reference`), waiting
-    // for it only if the compiled-rules cache does not have the baseline.
-    let (sent, received) = std::sync::mpsc::sync_channel(1);
-    let received = Mutex::new(Some(received));
-    let reference = || -> Result<Option<Arc<rules::build::Reference>>> {
-        let Some(rx) = received.lock().unwrap_or_else(|e| e.into_inner()).take() else {
-            return Ok(None);
-        };
-        match rx.recv() {
-            Ok(Some(r)) => Ok(Some(r)),
-            // The candidate does not compile: the run stops at its errors
-            // (below), so compiling the baseline would only delay exit 2.
-            Ok(None) => Err(Error::internal(
-                "the baseline was not compiled: the candidate does not compile",
-            )),
-            Err(_) => Ok(None),
-        }
+    let (files_sent, files) = std::sync::mpsc::sync_channel(1);
+    let (outcome_sent, outcome) = std::sync::mpsc::sync_channel(1);
+    let lead = Lead {
+        files: Mutex::new(files),
+        outcome: Mutex::new(outcome),
     };
     let (candidate, baseline, walked) = std::thread::scope(|scope| {
-        let base = scope.spawn(|| compile_baseline(s, &opts, &reference));
+        // Moved in: a panicking candidate drops the senders before the
+        // scope waits for the baseline, which then compiles alone.
+        let files_sent = Mutex::new(Some(files_sent));
+        let outcome_sent = outcome_sent;
+        let tell = |f: Arc<rules::build::Files>| {
+            if let Some(tx) = files_sent.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = tx.send(f);
+            }
+        };
+        let lead = &lead;
+        let base = scope.spawn(move || compile_baseline(s, &base_opts, rules::Link::Follows(lead)));
         let compiled_ref = &compiled;
         let walk = scope.spawn(move || walk_and_hash(s, cache, compiled_ref));
-        let candidate = rules::compile("candidate", &s.candidate, &opts);
+        let link = if matches!(s.baseline, Baseline::None) {
+            rules::Link::Alone
+        } else {
+            rules::Link::Leads(&tell)
+        };
+        let candidate = rules::compile_linked("candidate", &s.candidate, &s.compile, link);
+        // A candidate that stopped before reading all its files: the
+        // baseline learns it from its outcome.
+        drop(files_sent.lock().unwrap_or_else(|e| e.into_inner()).take());
         // Err: the run stops at the candidate's errors, and the baseline
-        // stops too. A panic drops `sent`: the baseline compiles on its own.
-        let _ = sent.send(
+        // stops too.
+        let _ = outcome_sent.send(
             candidate
                 .as_ref()
                 .ok()
-                .map(|c| Arc::new(rules::build::Reference::of(c))),
+                .map(|c| Arc::new(rules::Reference::of(c))),
         );
         let baseline = base
             .join()
@@ -431,6 +435,40 @@ fn prepare(s: &Run) -> Result<Prepared> {
     })
 }
 
+/// The candidate as the gate's baseline sees it (see `rules::build::Lead`).
+struct Lead {
+    files: Mutex<std::sync::mpsc::Receiver<Arc<rules::build::Files>>>,
+    outcome: Mutex<std::sync::mpsc::Receiver<Option<Arc<rules::Reference>>>>,
+}
+
+impl rules::build::Lead for Lead {
+    fn files(&self) -> Option<Arc<rules::build::Files>> {
+        self.files
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recv()
+            .ok()
+    }
+
+    fn outcome(&self) -> Result<Option<Arc<rules::Reference>>> {
+        match self
+            .outcome
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recv()
+        {
+            Ok(Some(r)) => Ok(Some(r)),
+            // The candidate does not compile: the run stops at its errors
+            // (see `prepare`), so compiling the baseline would only delay
+            // exit 2.
+            Ok(None) => Err(Error::internal(
+                "the baseline was not compiled: the candidate does not compile",
+            )),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
 /// Walk the corpus, look the files up in the stat cache, then hash the
 /// others on the otherwise idle core until the rules are compiled; the scan
 /// reuses those hashes.
@@ -450,9 +488,10 @@ fn walk_and_hash(s: &Run, mut cache: Option<Cache>, compiled: &AtomicBool) -> Re
         Some(cache) => crate::cache::stat_lookup(cache, &c.files, s.scan.follow_symlinks),
         None => Vec::new(),
     };
-    // Fills the core the compiler leaves idle, without taking it from the
-    // compiler (the thread ends with the early hashes).
-    crate::util::background_thread();
+    // Fills a core nothing else wants, without taking it from the compilers
+    // or the parses (the thread ends with the early hashes; what it did not
+    // hash, the scan hashes).
+    crate::util::idle_thread();
     let pre = crate::corpus::read::prehash(&c.files, known, &s.scan.limits(), compiled);
     Ok((c, positives, pre, cache))
 }
@@ -503,19 +542,10 @@ fn walk_positives(paths: &[std::path::PathBuf], clean: &Corpus, follow: bool) ->
     Ok(pos)
 }
 
-fn compile_baseline(
-    s: &Run,
-    opts: &CompileOptions,
-    reference: rules::ReferenceFn,
-) -> Result<Option<Ruleset>> {
+fn compile_baseline(s: &Run, opts: &CompileOptions, link: rules::Link) -> Result<Option<Ruleset>> {
     Ok(match &s.baseline {
         Baseline::None => None,
-        Baseline::Paths(p) => Some(rules::compile_against(
-            "baseline",
-            p,
-            opts,
-            Some(reference),
-        )?),
+        Baseline::Paths(p) => Some(rules::compile_linked("baseline", p, opts, link)?),
         Baseline::GitRef(r) => {
             // The extracted files live until the baseline is compiled.
             let x = crate::rules::gitref::extract(r, &s.candidate, &opts.extensions)?;
@@ -524,13 +554,13 @@ fn compile_baseline(
                 .path()
                 .canonicalize()
                 .map_err(|e| Error::io(x.dir.path().display(), e.to_string()))?;
-            Some(rules::compile_files_against(
+            Some(rules::compile_files_linked(
                 "baseline",
                 x.display_paths.clone(),
                 &x.files,
                 &[root],
                 opts,
-                Some(reference),
+                link,
             )?)
         }
     })

@@ -215,10 +215,21 @@ impl Job {
         known: Vec<Option<Vec<Diagnostic>>>,
         keys: &[[u8; 32]],
     ) -> Option<(Vec<Diagnostic>, Vec<([u8; 32], Vec<u8>)>)> {
+        let stub: Vec<bool> = known.iter().map(Option::is_some).collect();
+        let fresh = self.check_stubbed(&stub)?;
+        Some(self.assemble(known, &fresh, keys))
+    }
+
+    /// Compile the set with the pattern definitions of the files `stub`
+    /// marks replaced by trivial ones: `Some(warnings)` when yara-x accepts
+    /// it, at least one file is stubbed, no file includes another and every
+    /// warning lies in a top-level file (only the warnings of the files not
+    /// stubbed are meaningful); `None` otherwise.
+    fn check_stubbed(&self, stub: &[bool]) -> Option<Vec<Diagnostic>> {
         if self.sources.is_empty() || self.sources.iter().any(|s| !s.info.includes.is_empty()) {
             return None;
         }
-        if known.iter().all(Option::is_none) {
+        if !stub.iter().any(|s| *s) {
             return None;
         }
         let mut compiler = crate::rules::compiler::new_compiler(
@@ -227,10 +238,11 @@ impl Job {
             &self.declared_std,
         )
         .ok()?;
-        for (s, k) in self.sources.iter().zip(&known) {
-            let text = match k {
-                Some(_) => stubbed(s),
-                None => s.bytes.clone(),
+        for (s, stubbed_here) in self.sources.iter().zip(stub) {
+            let text = if *stubbed_here {
+                stubbed(s)
+            } else {
+                s.bytes.clone()
             };
             let _ = compiler
                 .new_namespace(&s.namespace)
@@ -258,6 +270,18 @@ impl Job {
         {
             return None;
         }
+        Some(fresh)
+    }
+
+    /// The set's warnings: `known`'s for the files it has, `fresh`'s (the
+    /// stubbed compile's) for the others, in file order; and the rows to
+    /// keep for those others.
+    fn assemble(
+        &self,
+        known: Vec<Option<Vec<Diagnostic>>>,
+        fresh: &[Diagnostic],
+        keys: &[[u8; 32]],
+    ) -> (Vec<Diagnostic>, Vec<([u8; 32], Vec<u8>)>) {
         let mut out = Vec::new();
         let mut rows = Vec::new();
         for ((s, k), key) in self.sources.iter().zip(known).zip(keys) {
@@ -276,8 +300,62 @@ impl Job {
                 }
             }
         }
-        Some((out, rows))
+        (out, rows)
     }
+}
+
+/// The top-level files of a set, by namespace and content (and name),
+/// known as soon as they are read.
+pub struct Files(Vec<(String, [u8; 32], String)>);
+
+impl Files {
+    pub fn of(sources: &[Source]) -> Self {
+        Files(
+            sources
+                .iter()
+                .filter(|s| !s.included)
+                .map(|s| {
+                    (
+                        s.namespace.clone(),
+                        Sha256::digest(&s.bytes).into(),
+                        s.origin.clone(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// The name of the file here with `s`'s namespace and bytes.
+    fn origin_of(&self, s: &Source) -> Option<&str> {
+        let sha: [u8; 32] = Sha256::digest(&s.bytes).into();
+        self.0
+            .iter()
+            .find(|(ns, h, _)| *ns == s.namespace && *h == sha)
+            .map(|(_, _, o)| o.as_str())
+    }
+}
+
+/// A gate's candidate, as its baseline sees it (the baseline is validated
+/// against it; see `Reference`).
+pub trait Lead: Sync {
+    /// The candidate's top-level files, once read (waits for the read, not
+    /// the compile); `None` if it stopped before.
+    fn files(&self) -> Option<std::sync::Arc<Files>>;
+    /// The candidate's full compile (waits for it). `Err` when it failed:
+    /// the run stops at its errors, so this compile stops too. `Ok(None)`
+    /// when its outcome is unknown (it panicked): compile alone.
+    fn outcome(&self) -> Result<Option<std::sync::Arc<Reference>>>;
+}
+
+/// How a compile relates to another one running beside it.
+#[derive(Clone, Copy)]
+pub enum Link<'a> {
+    /// On its own.
+    Alone,
+    /// A gate's candidate: hands its files to the baseline once read.
+    Leads(&'a (dyn Fn(std::sync::Arc<Files>) + Sync)),
+    /// A gate's baseline: validated against the candidate.
+    Follows(&'a dyn Lead),
 }
 
 /// A ruleset another full compile accepted (a gate's candidate): its
@@ -287,30 +365,19 @@ impl Job {
 /// and the same warnings (patterns are checked rule by rule; the rest of the
 /// set is checked for real by `validate_known`).
 pub struct Reference {
-    files: Vec<(String, [u8; 32], String)>,
+    files: Files,
     warnings: Vec<Diagnostic>,
     placed: bool,
 }
 
 impl Reference {
     pub fn of(rs: &crate::rules::Ruleset) -> Self {
-        let files: Vec<(String, [u8; 32], String)> = rs
-            .sources
-            .iter()
-            .filter(|s| !s.included)
-            .map(|s| {
-                (
-                    s.namespace.clone(),
-                    Sha256::digest(&s.bytes).into(),
-                    s.origin.clone(),
-                )
-            })
-            .collect();
+        let files = Files::of(&rs.sources);
         // Every warning must lie in a top-level file to be handed on.
         let placed = rs.warnings.iter().all(|w| {
             w.file
                 .as_ref()
-                .is_some_and(|f| files.iter().any(|(_, _, o)| o == f))
+                .is_some_and(|f| files.0.iter().any(|(_, _, o)| o == f))
         });
         Reference {
             files,
@@ -328,15 +395,11 @@ impl Reference {
                 if !self.placed {
                     return None;
                 }
-                let sha: [u8; 32] = Sha256::digest(&s.bytes).into();
-                let (_, _, origin) = self
-                    .files
-                    .iter()
-                    .find(|(ns, h, _)| *ns == s.namespace && *h == sha)?;
+                let origin = self.files.origin_of(s)?;
                 Some(
                     self.warnings
                         .iter()
-                        .filter(|w| w.file.as_deref() == Some(origin.as_str()))
+                        .filter(|w| w.file.as_deref() == Some(origin))
                         .map(|w| moved(w, origin, &s.origin))
                         .collect(),
                 )
@@ -356,15 +419,45 @@ fn moved(d: &Diagnostic, from: &str, to: &str) -> Diagnostic {
 }
 
 impl Job {
-    /// `validate_known` with the files `r` holds identical copies of: the
-    /// set's warnings, or `None` when this path does not apply.
-    pub fn validate_against(&self, r: &Reference) -> Option<Vec<Diagnostic>> {
+    /// Validated against a gate's candidate: the files identical to the
+    /// candidate's are stubbed and checked beside the candidate's compile
+    /// (file identity needs only the bytes), then take the candidate's
+    /// warnings once it has compiled. `Ok(None)` when this path does not
+    /// apply or the stubbed set has an error (the caller then validates or
+    /// compiles otherwise); `Err` when the candidate failed.
+    pub fn validate_following(&self, lead: &dyn Lead) -> Result<Option<Vec<Diagnostic>>> {
+        let stub: Vec<bool> = match lead.files() {
+            Some(files) => self
+                .sources
+                .iter()
+                .map(|s| files.origin_of(s).is_some())
+                .collect(),
+            None => Vec::new(),
+        };
+        let fresh = self.check_stubbed(&stub);
+        let Some(reference) = lead.outcome()? else {
+            return Ok(None);
+        };
+        let Some(fresh) = fresh else {
+            return Ok(None);
+        };
+        let known = reference.known_for(self);
+        // Every stubbed file takes the warnings of the file its patterns
+        // were checked in (an unplaced warning there makes `known` empty).
+        if stub.iter().zip(&known).any(|(s, k)| *s && k.is_none()) {
+            return Ok(None);
+        }
+        let known = known
+            .into_iter()
+            .zip(&stub)
+            .map(|(k, s)| k.filter(|_| *s))
+            .collect();
         let keys: Vec<[u8; 32]> = self.sources.iter().map(|s| self.file_key(s)).collect();
-        let (out, rows) = self.validate_known(r.known_for(self), &keys)?;
+        let (out, rows) = self.assemble(known, &fresh, &keys);
         if let Some(dir) = &self.opts.cache_dir {
             crate::store::small_put(dir, "file-warnings", &rows);
         }
-        Some(out)
+        Ok(Some(out))
     }
 }
 

@@ -3,7 +3,7 @@
 //! compile (or load the compiled set from the cache, or validate an edit
 //! without compiling what did not change), and describe every rule.
 
-use super::build::{Job, LazyRules, Reference};
+use super::build::{Files, Job, LazyRules, Link};
 use super::compiler::hash_context;
 use super::files::read_rule_file;
 use super::source::{self, SourceInfo};
@@ -23,21 +23,16 @@ use yara_x::Rules;
 /// Compile the rule files under `paths` (each into its namespace). Any
 /// compile error is `Error::Compile` (exit 2).
 pub fn compile(label: &'static str, paths: &[RulePath], opts: &CompileOptions) -> Result<Ruleset> {
-    compile_against(label, paths, opts, None)
+    compile_linked(label, paths, opts, Link::Alone)
 }
 
-/// Another set's compile, waited for only when this set is not in the
-/// compiled-rules cache (see `build::Reference`).
-/// An error stops this compile (the run stops at the other set's errors).
-pub type ReferenceFn<'a> = &'a (dyn Fn() -> Result<Option<std::sync::Arc<Reference>>> + Sync);
-
-/// `compile`, validating the files identical to `reference`'s without
-/// compiling their patterns again (a gate's baseline).
-pub fn compile_against(
+/// `compile`, linked to another compile running beside it (a gate's
+/// candidate and baseline; see `build::Reference`).
+pub fn compile_linked(
     label: &'static str,
     paths: &[RulePath],
     opts: &CompileOptions,
-    reference: Option<ReferenceFn>,
+    link: Link,
 ) -> Result<Ruleset> {
     let files: Vec<RuleFile> = super::files::collect_namespaced(paths, &opts.extensions)?
         .into_iter()
@@ -49,13 +44,13 @@ pub fn compile_against(
         .collect();
     let shown: Vec<String> = paths.iter().map(RulePath::to_string).collect();
     let dirs: Vec<PathBuf> = paths.iter().map(|p| p.path.clone()).collect();
-    compile_files_against(
+    compile_files_linked(
         label,
         shown,
         &files,
         &crate::rules::includes::roots(&dirs),
         opts,
-        reference,
+        link,
     )
 }
 
@@ -68,19 +63,22 @@ pub fn compile_files(
     roots: &[PathBuf],
     opts: &CompileOptions,
 ) -> Result<Ruleset> {
-    compile_files_against(label, paths, files, roots, opts, None)
+    compile_files_linked(label, paths, files, roots, opts, Link::Alone)
 }
 
-/// `compile_files` with a `reference` (see `compile_against`).
-pub fn compile_files_against(
+/// `compile_files`, linked (see `compile_linked`).
+pub fn compile_files_linked(
     label: &'static str,
     paths: Vec<String>,
     files: &[RuleFile],
     roots: &[PathBuf],
     opts: &CompileOptions,
-    reference: Option<ReferenceFn>,
+    link: Link,
 ) -> Result<Ruleset> {
     let (mut sources, include_dirs, later) = read_sources(files, roots, opts)?;
+    if let Link::Leads(tell) = link {
+        tell(std::sync::Arc::new(Files::of(&sources)));
+    }
     // Exact although `later` is not parsed yet: a file parsed later names
     // no standard external (see `source::needed_before_compile`).
     let (declared_std, per_file_externals) = externals(&sources, opts);
@@ -95,7 +93,7 @@ pub fn compile_files_against(
     };
     let (rules, warnings) = match later {
         Some(later) => overlapped(job, &mut sources, later, opts)?,
-        None => compiled(job, opts, reference)?,
+        None => compiled(job, opts, link)?,
     };
     let info = rule_info(&sources);
     let fingerprint = ruleset_fingerprint(&info, &opts.defines);
@@ -172,8 +170,14 @@ fn read_sources(
             .filter(|(_, w)| **w)
             .map(|(k, _)| k)
             .collect();
-        let mut parsed =
-            source::finish(&now, now_known, opts.cache_dir.as_deref(), true).into_iter();
+        let finish = || source::finish(&now, now_known, opts.cache_dir.as_deref(), true);
+        // A gate's baseline parses beside the candidate's compile, below
+        // its priority (see `CompileOptions::parse_first`).
+        let mut parsed = match crate::util::background_pool().filter(|_| opts.parse_first) {
+            Some(pool) => pool.install(finish),
+            None => finish(),
+        }
+        .into_iter();
         let infos: Vec<SourceInfo> = wait
             .iter()
             .map(|w| {
@@ -246,8 +250,16 @@ fn overlapped(
             .iter()
             .map(|&i| sources[i].bytes.as_slice())
             .collect();
-        // One thread: the compiler's thread keeps a core of its own.
-        source::finish(&refs, vec![None; refs.len()], cache_dir, false)
+        let none = vec![None; refs.len()];
+        // Below the compiler's priority: the compiler keeps a core of its
+        // own, the parse takes what it leaves.
+        match crate::util::background_pool() {
+            Some(pool) => pool.install(|| source::finish(&refs, none, cache_dir, true)),
+            None => {
+                crate::util::background_thread();
+                source::finish(&refs, none, cache_dir, false)
+            }
+        }
     };
     let fill = |sources: &mut [Source], infos: Vec<SourceInfo>| {
         for (&i, info) in later.0.iter().zip(infos) {
@@ -259,14 +271,11 @@ fn overlapped(
         let infos = parse(sources);
         fill(&mut job.sources, infos.clone());
         fill(sources, infos);
-        return compiled(job, opts, None);
+        return compiled(job, opts, Link::Alone);
     }
     let (full, infos) = std::thread::scope(|scope| {
         let shared: &[Source] = sources;
-        let parsing = scope.spawn(move || {
-            crate::util::background_thread();
-            parse(shared)
-        });
+        let parsing = scope.spawn(move || parse(shared));
         let full = job.compile();
         let infos = parsing.join();
         (full, infos)
@@ -334,11 +343,7 @@ fn externals(
 /// included files too, the definitions, the versions) is loaded from the
 /// cache instead of compiled; an edited one is validated without compiling
 /// what did not change (see `build`).
-fn compiled(
-    job: Job,
-    opts: &CompileOptions,
-    reference: Option<ReferenceFn>,
-) -> Result<(LazyRules, Vec<Diagnostic>)> {
+fn compiled(job: Job, opts: &CompileOptions, link: Link) -> Result<(LazyRules, Vec<Diagnostic>)> {
     let cached =
         opts.cache_dir
             .as_ref()
@@ -378,13 +383,11 @@ fn compiled(
     }
     // Files identical to another set's that compiled in full (a gate's
     // candidate): their patterns are not compiled again.
-    let reference = match reference {
-        Some(f) => f()?,
-        None => None,
+    let following = match link {
+        Link::Follows(lead) => job.validate_following(lead)?,
+        _ => None,
     };
-    let valid = reference
-        .and_then(|r| job.validate_against(&r))
-        .or_else(|| job.validate());
+    let valid = following.or_else(|| job.validate());
     match valid {
         Some(warnings) => {
             if let (Some(dir), Ok(w)) = (&opts.cache_dir, serde_json::to_vec(&warnings)) {

@@ -27,7 +27,8 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-pub use compile::{compile, compile_against, compile_files, compile_files_against, ReferenceFn};
+pub use build::{Link, Reference};
+pub use compile::{compile, compile_files, compile_files_linked, compile_linked};
 pub use define::{Define, DefineValue};
 pub use files::{collect_rule_files, Extensions, RulePath, DEFAULT_NAMESPACE};
 
@@ -148,11 +149,12 @@ pub struct CompileOptions {
     /// Modules the engine treats as unsupported (`yr --ignore-module`): the
     /// rules that use them are not compiled, and are reported unevaluated.
     pub ignored_modules: Vec<String>,
-    /// Parse every rule file before compiling, even on a cold parse. Set
-    /// when two rulesets compile side by side (a gate): both cores are then
-    /// busy compiling, and the parse is faster on every thread first than
-    /// on one thread beside the compiler (see `compile::read_sources`).
-    /// Changes when the work is done, never its result.
+    /// Parse every rule file before compiling, even on a cold parse, on the
+    /// background threads (below the priority of a compile). Set for a
+    /// gate's baseline, which needs its parse to be validated against the
+    /// candidate (`build::Link`) while the candidate compiles; the parses
+    /// of files both sets have are shared (`source::finish`). Changes when
+    /// the work is done, never its result.
     pub parse_first: bool,
 }
 

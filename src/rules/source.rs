@@ -20,7 +20,8 @@ pub use super::tokens::{RuleDecl, FINGERPRINT_SCHEME};
 
 use super::tokens::{self, Lines};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 use yara_x_parser::ast::{Item, MetaValue, WithSpan, AST};
 use yara_x_parser::cst::{CSTStream, Event};
 use yara_x_parser::Parser;
@@ -90,7 +91,7 @@ pub fn finish(
     use rayon::prelude::*;
     let one = |(b, k): (&&[u8], Option<SourceInfo>)| match k {
         Some(info) => (info, false),
-        None => (analyse(b), true),
+        None => (analysed(b), true),
     };
     let out: Vec<(SourceInfo, bool)> = if parallel {
         files.par_iter().zip(known).map(one).collect()
@@ -107,6 +108,23 @@ pub fn finish(
         crate::store::small_put(dir, DOMAIN, &rows);
     }
     out.into_iter().map(|(i, _)| i).collect()
+}
+
+/// `analyse`, once per content in this process: a gate's baseline shares
+/// most of its files with the candidate, and the two sets are parsed side
+/// by side (a parse is a function of the bytes alone). A file being parsed
+/// by another thread is waited for, not parsed twice.
+fn analysed(b: &[u8]) -> SourceInfo {
+    type Done = Mutex<HashMap<[u8; 32], Arc<OnceLock<SourceInfo>>>>;
+    static DONE: OnceLock<Done> = OnceLock::new();
+    let cell = DONE
+        .get_or_init(Done::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(source_key(b))
+        .or_default()
+        .clone();
+    cell.get_or_init(|| analyse(b)).clone()
 }
 
 /// True when the compile must wait for this file's parse: it may include
@@ -389,6 +407,28 @@ global rule Second { condition: filesize < 10 }
             "a file with `include` is parsed afresh"
         );
         assert_eq!(again[1].rules[0].identifier, "b");
+    }
+
+    #[test]
+    fn files_parsed_side_by_side_are_parsed_as_alone() {
+        // Two sets sharing files, parsed on two threads at once (a gate):
+        // each file's parse is its own, whichever thread made it.
+        let a = b"rule a { strings: $a = \"aaaa\" condition: $a }".to_vec();
+        let b = b"import \"pe\"\nrule b : t { condition: pe.is_dll() }".to_vec();
+        let c = b"rule c { condition: filename == \"x\" }".to_vec();
+        let one: Vec<&[u8]> = vec![&a, &b, &c, &a];
+        let two: Vec<&[u8]> = vec![&c, &a, &b];
+        let (x, y) = std::thread::scope(|s| {
+            let x = s.spawn(|| finish(&one, vec![None; 4], None, true));
+            let y = s.spawn(|| finish(&two, vec![None; 3], None, false));
+            (x.join().unwrap(), y.join().unwrap())
+        });
+        let json = |i: &SourceInfo| serde_json::to_string(i).unwrap();
+        for (file, info) in one.iter().zip(&x).chain(two.iter().zip(&y)) {
+            assert_eq!(json(info), json(&analyse(file)));
+        }
+        assert_eq!(x[0].rules[0].identifier, "a");
+        assert_eq!(y[2].imports, vec!["pe"]);
     }
 
     #[test]

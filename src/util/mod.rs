@@ -21,17 +21,47 @@ mod tests {
     }
 }
 
-/// Lower the calling thread's scheduling priority (Linux: `nice` is per
-/// thread). For helper threads whose work only fills a core the critical
-/// path leaves idle (early hashing, parsing beside the compiler): with two
-/// cores and three busy threads, the compiler keeps its core. Elsewhere a
-/// no-op (`setpriority` there would lower the whole process).
-pub fn background_thread() {
+/// Lower the calling thread's scheduling priority by `by` (Linux: `nice`
+/// is per thread). For helper threads whose work only fills a core the
+/// critical path leaves idle: with two cores and three busy threads, the
+/// compiler keeps its core. Elsewhere a no-op (`setpriority` there would
+/// lower the whole process).
+fn lower_priority(by: i32) {
     #[cfg(target_os = "linux")]
     // SAFETY: plain system calls on the calling thread's own id.
     unsafe {
         let tid = libc::gettid();
         let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
-        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, (now + 10).min(19));
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, (now + by).min(19));
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = by;
+}
+
+/// Background work the next step waits for (parsing beside the compiler,
+/// a gate's baseline): below the compiler, above `idle_thread`.
+pub fn background_thread() {
+    lower_priority(10);
+}
+
+/// Work that only saves the next step some time if a core is idle anyway
+/// (early hashing: what it does not hash, the scan hashes).
+pub fn idle_thread() {
+    lower_priority(19);
+}
+
+/// A thread pool for `background_thread` work on every core (rayon's own
+/// pool runs at normal priority, and would take the compiler's core).
+/// `None` if its threads cannot be started: the caller works on its own
+/// thread then.
+pub fn background_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("fpgate-background-{i}"))
+            .start_handler(|_| background_thread())
+            .build()
+            .ok()
+    })
+    .as_ref()
 }

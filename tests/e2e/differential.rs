@@ -742,6 +742,30 @@ fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
             found("persisting")
         );
     }
+    // One worker thread everywhere (`RAYON_NUM_THREADS` also sizes the
+    // background pool the baseline parses on while the candidate compiles):
+    // the same baseline, and no wait on a thread that is itself waiting (a
+    // hang fails the run's time limit).
+    let mut one = p.cmd(&[
+        "gate",
+        "--baseline",
+        "baseline",
+        "--candidate",
+        "candidate",
+        "--corpus",
+        "corpus",
+        "--no-cache",
+        "-j",
+        "1",
+        "--format",
+        "json",
+    ]);
+    let g = run(one.env("RAYON_NUM_THREADS", "1"));
+    assert_eq!(g.code, 0, "{}", g.stderr);
+    assert_eq!(
+        described(&g.json(), "baseline"),
+        described(&own, "candidate")
+    );
     // A broken baseline file that the candidate does not have: exit 2, the
     // baseline's error.
     p.file_ref(
