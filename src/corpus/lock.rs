@@ -40,12 +40,13 @@ pub struct LockEntry {
 pub fn corpus_hash(entries: &[LockEntry]) -> String {
     let mut h = Sha256::new();
     for e in entries {
-        h.update(format!(
-            "{}\t{}\t{}\t{}\t{}\n",
-            e.path, e.size, e.sha256, e.format, e.tier
-        ));
+        hash_line(&mut h, &e.path, e.size, &e.sha256, &e.format, &e.tier);
     }
     hex(&h.finalize())
+}
+
+fn hash_line(h: &mut Sha256, path: &str, size: u64, sha256: &str, format: &str, tier: &str) {
+    h.update(format!("{path}\t{size}\t{sha256}\t{format}\t{tier}\n"));
 }
 
 /// What a scanned file's content is: its sha256, size and format.
@@ -54,29 +55,59 @@ pub type Content = ([u8; 32], u64, crate::corpus::format::Format);
 /// Entries for the files whose content is given (the scanned ones), sorted
 /// by path. `contents` is in the order of `corpus.files`.
 pub fn entries(corpus: &Corpus, contents: &[Option<Content>]) -> Result<Vec<LockEntry>> {
-    let mut by_path: BTreeMap<String, LockEntry> = BTreeMap::new();
-    for (f, c) in corpus.files.iter().zip(contents) {
-        let Some((sha256, size, format)) = c else {
-            continue;
-        };
-        let e = LockEntry {
+    Ok(in_order(corpus, contents)?
+        .into_iter()
+        .map(|(f, (sha256, size, format))| LockEntry {
             path: f.rel.clone(),
             size: *size,
             sha256: hex(sha256),
             format: format.to_string(),
             tier: crate::corpus::Tier::of(f.critical).as_str().to_string(),
-        };
-        if let Some(prev) = by_path.insert(f.rel.clone(), e) {
-            return Err(Error::corpus(
-                Some(&prev.path),
-                format!(
-                    "two corpus roots both hold {} (relative paths must be unique across roots)",
-                    prev.path
-                ),
-            ));
-        }
+        })
+        .collect())
+}
+
+/// `corpus_hash(&entries(corpus, contents)?)`, without holding the entries
+/// (a report's corpus hash, over a million files).
+pub fn hash_of(corpus: &Corpus, contents: &[Option<Content>]) -> Result<String> {
+    let mut h = Sha256::new();
+    for (f, (sha256, size, format)) in in_order(corpus, contents)? {
+        let tier = crate::corpus::Tier::of(f.critical).as_str();
+        hash_line(
+            &mut h,
+            &f.rel,
+            *size,
+            &hex(sha256),
+            &format.to_string(),
+            tier,
+        );
     }
-    Ok(by_path.into_values().collect())
+    Ok(hex(&h.finalize()))
+}
+
+/// The files whose content is given, sorted by their root-relative path,
+/// which must be unique.
+fn in_order<'a>(
+    corpus: &'a Corpus,
+    contents: &'a [Option<Content>],
+) -> Result<Vec<(&'a crate::corpus::CorpusFile, &'a Content)>> {
+    let mut out: Vec<_> = corpus
+        .files
+        .iter()
+        .zip(contents)
+        .filter_map(|(f, c)| Some((f, c.as_ref()?)))
+        .collect();
+    out.sort_by(|a, b| a.0.rel.cmp(&b.0.rel));
+    if let Some(w) = out.windows(2).find(|w| w[0].0.rel == w[1].0.rel) {
+        let path = &w[0].0.rel;
+        return Err(Error::corpus(
+            Some(path),
+            format!(
+                "two corpus roots both hold {path} (relative paths must be unique across roots)"
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 pub fn build(entries: Vec<LockEntry>) -> Lock {
@@ -239,6 +270,48 @@ mod tests {
             format: "other".into(),
             tier: "standard".into(),
         }
+    }
+
+    #[test]
+    fn the_streamed_corpus_hash_is_the_hash_of_the_entries() {
+        use crate::corpus::format::Format;
+        use crate::corpus::CorpusFile;
+        let file = |rel: &str, critical| CorpusFile {
+            path: format!("root/{rel}").into(),
+            display: format!("root/{rel}"),
+            rel: rel.into(),
+            critical,
+        };
+        let mut corpus = Corpus {
+            files: vec![
+                file("b/z", false),
+                file("a", true),
+                file("b/a", false),
+                file("c", false),
+            ],
+            ..Default::default()
+        };
+        let contents = vec![
+            Some(([2; 32], 10, Format::Pe)),
+            Some(([1; 32], 0, Format::Other)),
+            Some(([2; 32], 10, Format::Pe)),
+            None, // not scanned: not in the lock, not in the hash
+        ];
+        let listed = entries(&corpus, &contents).unwrap();
+        let paths: Vec<&str> = listed.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["a", "b/a", "b/z"]);
+        assert_eq!(listed[0].tier, "critical");
+        assert_eq!(hash_of(&corpus, &contents).unwrap(), corpus_hash(&listed));
+        let mut other = contents.clone();
+        other[2] = Some(([3; 32], 10, Format::Pe));
+        assert_ne!(hash_of(&corpus, &other).unwrap(), corpus_hash(&listed));
+        // Two roots holding the same relative path: an error either way.
+        corpus.files[3] = file("a", false);
+        let mut dup = contents.clone();
+        dup[3] = Some(([4; 32], 1, Format::Elf));
+        let e = hash_of(&corpus, &dup).unwrap_err().to_string();
+        assert!(e.contains("two corpus roots both hold a"), "{e}");
+        assert_eq!(entries(&corpus, &dup).unwrap_err().to_string(), e);
     }
 
     #[test]

@@ -102,8 +102,7 @@ pub fn classify(
         }
     }
     summary.hash =
-        crate::corpus::lock::entries(corpus, &crate::engine::contents(outcomes, &scanned_ok))
-            .map(|e| crate::corpus::lock::corpus_hash(&e))
+        crate::corpus::lock::hash_of(corpus, &crate::engine::contents(outcomes, &scanned_ok))
             .unwrap_or_default();
     unscanned.sort();
     unscanned.dedup();
