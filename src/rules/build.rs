@@ -18,7 +18,13 @@
 //!   what makes compiling slow). Any error sends the set to the full compile,
 //!   whose diagnostics the user then sees, exactly as without this path.
 //! - Warnings of the files the cache knows come from the cache; warnings of
-//!   the changed files from this compile, which compiles them in full.
+//!   the changed files from this compile, which compiles them in full. A
+//!   known file's warnings about its pattern definitions depend on its own
+//!   text only; its other warnings can depend on other files (a rule using a
+//!   rule another file made ignored warns `ignored_rule`), so they must be
+//!   the ones this compile gives the file, or the set is compiled in full.
+//!   A gate's baseline does the same with the candidate's compile as what
+//!   is known (`Reference`).
 //! - The compiled rules are built only when a scan needs them (`LazyRules`),
 //!   and a build that fails then makes those files unscanned (fail closed).
 //!
@@ -217,7 +223,7 @@ impl Job {
     ) -> Option<(Vec<Diagnostic>, Vec<([u8; 32], Vec<u8>)>)> {
         let stub: Vec<bool> = known.iter().map(Option::is_some).collect();
         let fresh = self.check_stubbed(&stub)?;
-        Some(self.assemble(known, &fresh, keys))
+        self.assemble(known, &fresh, keys)
     }
 
     /// Compile the set with the pattern definitions of the files `stub`
@@ -275,24 +281,33 @@ impl Job {
 
     /// The set's warnings: `known`'s for the files it has, `fresh`'s (the
     /// stubbed compile's) for the others, in file order; and the rows to
-    /// keep for those others.
+    /// keep for those others. `None` when a known file's warnings outside
+    /// its pattern definitions are not the ones the stubbed compile found
+    /// for it: those warnings can depend on other files (a rule that uses
+    /// a rule another file has made ignored warns `ignored_rule`), so the
+    /// file's warnings in this set are not known (the caller compiles it).
     fn assemble(
         &self,
         known: Vec<Option<Vec<Diagnostic>>>,
         fresh: &[Diagnostic],
         keys: &[[u8; 32]],
-    ) -> (Vec<Diagnostic>, Vec<([u8; 32], Vec<u8>)>) {
+    ) -> Option<(Vec<Diagnostic>, Vec<([u8; 32], Vec<u8>)>)> {
         let mut out = Vec::new();
         let mut rows = Vec::new();
         for ((s, k), key) in self.sources.iter().zip(known).zip(keys) {
+            let mine: Vec<Diagnostic> = fresh
+                .iter()
+                .filter(|w| w.file.as_deref() == Some(s.origin.as_str()))
+                .cloned()
+                .collect();
             match k {
-                Some(w) => out.extend(w),
+                Some(w) => {
+                    if outside_patterns(&w) != outside_patterns(&mine) {
+                        return None;
+                    }
+                    out.extend(w)
+                }
                 None => {
-                    let mine: Vec<Diagnostic> = fresh
-                        .iter()
-                        .filter(|w| w.file.as_deref() == Some(s.origin.as_str()))
-                        .cloned()
-                        .collect();
                     if let Ok(v) = serde_json::to_vec(&mine) {
                         rows.push((*key, v));
                     }
@@ -300,8 +315,30 @@ impl Job {
                 }
             }
         }
-        (out, rows)
+        Some((out, rows))
     }
+}
+
+/// The warnings yara-x gives on a pattern definition, from the pattern
+/// itself and its own rule's condition (`slow_pattern` is not given for a
+/// pattern the condition anchors): the stubbed compile cannot give them, and
+/// another file cannot change them.
+const PATTERN_WARNINGS: [&str; 5] = [
+    "slow_pattern",
+    "duplicate_pattern_value",
+    "consecutive_jumps",
+    "text_as_hex",
+    "redundant_modifier",
+];
+
+/// The warnings of one file that are not about a pattern definition, as
+/// compared between a stubbed compile and a full one (columns and rendered
+/// text left out: a stub can shift the columns after it on its line).
+fn outside_patterns(ws: &[Diagnostic]) -> Vec<(&str, &str, Option<u64>, Option<&str>)> {
+    ws.iter()
+        .filter(|w| !PATTERN_WARNINGS.contains(&w.code.as_str()))
+        .map(|w| (w.code.as_str(), w.title.as_str(), w.line, w.rule.as_deref()))
+        .collect()
 }
 
 /// The top-level files of a set, by namespace and content (and name),
@@ -453,7 +490,9 @@ impl Job {
             .map(|(k, s)| k.filter(|_| *s))
             .collect();
         let keys: Vec<[u8; 32]> = self.sources.iter().map(|s| self.file_key(s)).collect();
-        let (out, rows) = self.assemble(known, &fresh, &keys);
+        let Some((out, rows)) = self.assemble(known, &fresh, &keys) else {
+            return Ok(None);
+        };
         if let Some(dir) = &self.opts.cache_dir {
             crate::store::small_put(dir, "file-warnings", &rows);
         }

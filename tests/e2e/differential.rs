@@ -794,3 +794,117 @@ fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
     );
     assert!(!g.stderr.contains("was not compiled"), "{}", g.stderr);
 }
+
+/// A file's warnings can depend on another file: yara-x ignores a rule that
+/// uses a module left out (`--ignore-module`), and every rule that uses
+/// that rule, with an `ignored_rule` warning in the using rule's own file.
+/// A file byte-identical to a file compiled elsewhere (a gate's candidate,
+/// an earlier run in the cache) must not take that file's warnings when
+/// the set it is in does not give them.
+#[test]
+fn warnings_that_depend_on_another_file_are_not_taken_from_an_identical_file() {
+    let uses = "rule X { strings: $x = \"XXXX\" condition: $x or Helper }\n";
+    let ignored = "import \"foo\"\nrule Helper { condition: foo.x }\n";
+    let plain = "rule Helper { condition: filesize > 100 }\n";
+    let p = Project::new()
+        .file("candidate/a.yar", ignored)
+        .file("candidate/z.yar", uses)
+        .file("baseline/a.yar", plain)
+        .file("baseline/z.yar", uses)
+        .file("set/a.yar", ignored)
+        .file("set/z.yar", uses)
+        .corpus(&[("f1", b"XXXX")]);
+    let run_with = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--ignore-module", "foo", "--format", "json"]);
+        p.run(&all)
+    };
+    // A set as a report describes it, its directory's name left out.
+    let described = |r: &Value, set: &str| {
+        let text = serde_json::to_string(&r["rulesets"][set]).unwrap();
+        let text = ["baseline/", "candidate/", "set/"]
+            .iter()
+            .fold(text, |t, d| t.replace(d, "SET/"));
+        let mut v: Value = serde_json::from_str(&text).unwrap();
+        v.as_object_mut().unwrap().remove("paths");
+        v
+    };
+    let codes = |r: &Value| -> Vec<(String, String)> {
+        r["rulesets"]["candidate"]["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| (w["code"].to_string(), w["file"].to_string()))
+            .collect()
+    };
+    // The scenario: z.yar warns in the candidate, not in the baseline.
+    let cand = run_with(&[
+        "scan",
+        "--rules",
+        "candidate",
+        "--corpus",
+        "corpus",
+        "--no-cache",
+    ]);
+    assert!(
+        codes(&cand.json()).contains(&(
+            "\"ignored_rule\"".to_string(),
+            "\"candidate/z.yar\"".to_string()
+        )),
+        "{}",
+        cand.stderr
+    );
+    let own = run_with(&[
+        "scan",
+        "--rules",
+        "baseline",
+        "--corpus",
+        "corpus",
+        "--no-cache",
+    ]);
+    assert_eq!(own.code, 1, "{}", own.stderr);
+    let own = own.json();
+    assert_eq!(codes(&own), vec![]);
+    // A gate's baseline, validated against the candidate.
+    let empty = p.join("empty-cache");
+    for cache in [vec!["--no-cache"], vec!["--cache", empty.to_str().unwrap()]] {
+        let mut args = vec![
+            "gate",
+            "--baseline",
+            "baseline",
+            "--candidate",
+            "candidate",
+            "--corpus",
+            "corpus",
+        ];
+        args.extend(cache.iter().copied());
+        let g = run_with(&args);
+        assert!(matches!(g.code, 0 | 1 | 3), "{}", g.stderr);
+        assert_eq!(
+            described(&g.json(), "baseline"),
+            described(&own, "candidate"),
+            "{cache:?}"
+        );
+    }
+    // The cache: z.yar's warnings kept by a run of the set, then a.yar
+    // edited so that Helper no longer uses the module.
+    let cache = p.join("cache");
+    let cache = cache.to_str().unwrap();
+    let first = run_with(&[
+        "scan", "--rules", "set", "--corpus", "corpus", "--cache", cache,
+    ]);
+    assert_eq!(first.code, 3, "{}", first.stderr);
+    p.file_ref("set/a.yar", plain);
+    let cached = run_with(&[
+        "scan", "--rules", "set", "--corpus", "corpus", "--cache", cache,
+    ]);
+    let plain_run = run_with(&["scan", "--rules", "set", "--corpus", "corpus", "--no-cache"]);
+    assert_eq!(cached.code, plain_run.code, "{}", cached.stderr);
+    let (cached, plain_run) = (cached.json(), plain_run.json());
+    assert_eq!(
+        described(&cached, "candidate"),
+        described(&plain_run, "candidate")
+    );
+    assert_eq!(codes(&plain_run), vec![]);
+    assert_eq!(pairs(&cached, "new"), pairs(&plain_run, "new"));
+}
