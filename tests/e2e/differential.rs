@@ -627,6 +627,17 @@ fn compile_options_keep_cached_equal_to_uncached() {
     assert_eq!(code, 2);
 }
 
+/// A ruleset as a report describes it, without its paths, and with
+/// `baseline/` written `SET/` in its file names.
+fn described(r: &Value, set: &str) -> Value {
+    let text = serde_json::to_string(&r["rulesets"][set])
+        .unwrap()
+        .replace("baseline/", "SET/");
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    v.as_object_mut().unwrap().remove("paths");
+    v
+}
+
 /// A gate's baseline validated against the candidate's full compile (files
 /// byte-identical to a candidate file are not compiled in full again) says
 /// what the baseline's own full compile says: the same rules, warnings
@@ -660,16 +671,6 @@ fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
             ("f4", b"HHHH"),
             ("f5", b"BBBB and more"),
         ]);
-    let described = |r: &serde_json::Value, set: &str| {
-        let mut rs = r["rulesets"][set].clone();
-        // The names differ by directory only.
-        let text = serde_json::to_string(&rs)
-            .unwrap()
-            .replace("baseline/", "SET/");
-        rs = serde_json::from_str(&text).unwrap();
-        rs.as_object_mut().unwrap().remove("paths");
-        rs
-    };
     // The baseline's own full compile: as the candidate of a scan.
     let own = p.run(&[
         "scan",
@@ -691,7 +692,7 @@ fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
         3
     );
     // `fpgate gate` of baseline/ and candidate/ over corpus/, then `extra`.
-    let gate = |extra: &[&str]| {
+    let gate_cmd = |extra: &[&str]| {
         let mut args = vec![
             "gate",
             "--baseline",
@@ -702,8 +703,9 @@ fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
             "corpus",
         ];
         args.extend_from_slice(extra);
-        p.run(&args)
+        p.cmd(&args)
     };
+    let gate = |extra: &[&str]| run(&mut gate_cmd(extra));
     let empty = p.join("empty-cache");
     for cache in [vec!["--no-cache"], vec!["--cache", empty.to_str().unwrap()]] {
         let mut extra = vec!["--format", "json"];
@@ -746,20 +748,7 @@ fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
     // background pool the baseline parses on while the candidate compiles):
     // the same baseline, and no wait on a thread that is itself waiting (a
     // hang fails the run's time limit).
-    let mut one = p.cmd(&[
-        "gate",
-        "--baseline",
-        "baseline",
-        "--candidate",
-        "candidate",
-        "--corpus",
-        "corpus",
-        "--no-cache",
-        "-j",
-        "1",
-        "--format",
-        "json",
-    ]);
+    let mut one = gate_cmd(&["--no-cache", "-j", "1", "--format", "json"]);
     let g = run(one.env("RAYON_NUM_THREADS", "1"));
     assert_eq!(g.code, 0, "{}", g.stderr);
     assert_eq!(
@@ -818,16 +807,6 @@ fn warnings_that_depend_on_another_file_are_not_taken_from_an_identical_file() {
         let mut all = args.to_vec();
         all.extend(["--ignore-module", "foo", "--format", "json"]);
         p.run(&all)
-    };
-    // A set as a report describes it, its directory's name left out.
-    let described = |r: &Value, set: &str| {
-        let text = serde_json::to_string(&r["rulesets"][set]).unwrap();
-        let text = ["baseline/", "candidate/", "set/"]
-            .iter()
-            .fold(text, |t, d| t.replace(d, "SET/"));
-        let mut v: Value = serde_json::from_str(&text).unwrap();
-        v.as_object_mut().unwrap().remove("paths");
-        v
     };
     let codes = |r: &Value| -> Vec<(String, String)> {
         r["rulesets"]["candidate"]["warnings"]
