@@ -87,9 +87,14 @@ impl Cache {
                     continue;
                 };
                 known.done.entry(subject).or_default().push(si);
-                let list = known.hits.entry(subject).or_default();
+                // Most contents match nothing: no entry for them (a million
+                // empty lists cost tens of MB).
                 for (e, ev) in hits {
-                    if efps.contains(&e) && !list.iter().any(|(x, _)| *x == e) {
+                    if !efps.contains(&e) {
+                        continue;
+                    }
+                    let list = known.hits.entry(subject).or_default();
+                    if !list.iter().any(|(x, _)| *x == e) {
                         list.push((e, ev));
                     }
                 }
