@@ -258,11 +258,9 @@ impl<'r> CacheRun<'r> {
         p.keys?;
         let mut sets: Vec<u32> = self
             .known
-            .done
-            .get(a)
-            .into_iter()
-            .chain(self.known.done.get(b))
-            .flatten()
+            .done(a)
+            .iter()
+            .chain(self.known.done(b))
             .copied()
             .collect();
         sets.sort_unstable();

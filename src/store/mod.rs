@@ -71,10 +71,42 @@ pub struct Known<E> {
     pub sets: Vec<Vec<Efp>>,
     /// Their ids.
     pub set_ids: Vec<SetId>,
-    /// Per subject, the sets (indices into `sets`) it was scanned with.
-    pub done: HashMap<Subject, Vec<u32>>,
+    /// Per subject, the sets (indices into `sets`) it was scanned with: an
+    /// index into `lists` (a million contents share a few such lists).
+    done: HashMap<Subject, u32>,
+    /// The distinct lists of sets, sorted, each once (see `done`).
+    lists: Vec<Vec<u32>>,
     /// Per subject, the rules of this run it matched, with evidence.
     pub hits: HashMap<Subject, Vec<(Efp, E)>>,
+}
+
+impl<E> Known<E> {
+    /// The sets (indices into `sets`) `subject` was scanned with, sorted.
+    pub fn done(&self, subject: &Subject) -> &[u32] {
+        self.done
+            .get(subject)
+            .map_or(&[], |&l| self.lists[l as usize].as_slice())
+    }
+
+    /// How many subjects have results.
+    pub fn subjects(&self) -> usize {
+        self.done.len()
+    }
+
+    /// Record that `subject` was scanned with set `set`. `index` finds a
+    /// list among `lists` (kept beside, while loading).
+    fn add_done(&mut self, subject: Subject, set: u32, index: &mut HashMap<Vec<u32>, u32>) {
+        let mut list = self.done(&subject).to_vec();
+        if let Err(at) = list.binary_search(&set) {
+            list.insert(at, set);
+        }
+        let next = self.lists.len() as u32;
+        let id = *index.entry(list).or_insert_with_key(|l| {
+            self.lists.push(l.clone());
+            next
+        });
+        self.done.insert(subject, id);
+    }
 }
 
 /// Results of this run to store.
@@ -93,6 +125,7 @@ impl<E> Default for Known<E> {
             sets: Vec::new(),
             set_ids: Vec::new(),
             done: HashMap::new(),
+            lists: Vec::new(),
             hits: HashMap::new(),
         }
     }
@@ -419,7 +452,7 @@ mod tests {
         let want: std::collections::HashSet<Efp> = [e2].into_iter().collect();
         let k = c.known(&want);
         assert_eq!(k.sets.len(), 1);
-        assert_eq!(k.done[&subject], vec![0]);
+        assert_eq!(k.done(&subject), &[0]);
         assert_eq!(k.hits[&subject], vec![(e2, ev)]);
         // A row edited behind fpgate's back (here: its match removed) is
         // not trusted.
@@ -427,7 +460,7 @@ mod tests {
             .execute("UPDATE done SET hits = ?1", [&b"[]"[..]])
             .unwrap();
         let k = c.known::<Vec<String>>(&want);
-        assert!(k.done.is_empty());
+        assert_eq!(k.subjects(), 0);
         assert_eq!(c.bad_rows, 1);
     }
 

@@ -30,6 +30,7 @@ impl Cache {
         let mut bad = 0;
         let tx = self.conn.transaction()?;
         let mut set_index: HashMap<Vec<u8>, u32> = HashMap::new();
+        let mut lists: HashMap<Vec<u32>, u32> = HashMap::new();
         {
             let mut q = tx.prepare("SELECT id, rules, chk FROM rulesets")?;
             let mut rows = q.query([])?;
@@ -86,7 +87,7 @@ impl Cache {
                     bad += 1;
                     continue;
                 };
-                known.done.entry(subject).or_default().push(si);
+                known.add_done(subject, si, &mut lists);
                 // Most contents match nothing: no entry for them (a million
                 // empty lists cost tens of MB).
                 for (e, ev) in hits {
@@ -101,10 +102,6 @@ impl Cache {
             }
         }
         tx.commit()?;
-        for v in known.done.values_mut() {
-            v.sort_unstable();
-            v.dedup();
-        }
         self.note_bad(bad);
         Ok(known)
     }
