@@ -89,11 +89,15 @@ pub fn finish(
     parallel: bool,
 ) -> Vec<SourceInfo> {
     use rayon::prelude::*;
+    // A fresh parse comes with its key (the cache's and the memo's).
     let one = |(b, k): (&&[u8], Option<SourceInfo>)| match k {
-        Some(info) => (info, false),
-        None => (analysed(b), true),
+        Some(info) => (info, None),
+        None => {
+            let key = source_key(b);
+            (analysed(b, key), Some(key))
+        }
     };
-    let out: Vec<(SourceInfo, bool)> = if parallel {
+    let out: Vec<(SourceInfo, Option<[u8; 32]>)> = if parallel {
         files.par_iter().zip(known).map(one).collect()
     } else {
         files.iter().zip(known).map(one).collect()
@@ -101,9 +105,7 @@ pub fn finish(
     if let Some(dir) = cache_dir {
         let rows: Vec<([u8; 32], Vec<u8>)> = out
             .iter()
-            .zip(files)
-            .filter(|((_, fresh), _)| *fresh)
-            .filter_map(|((info, _), b)| Some((source_key(b), serde_json::to_vec(info).ok()?)))
+            .filter_map(|(info, key)| Some(((*key)?, serde_json::to_vec(info).ok()?)))
             .collect();
         crate::store::small_put(dir, DOMAIN, &rows);
     }
@@ -114,14 +116,15 @@ pub fn finish(
 /// most of its files with the candidate, and the two sets are parsed side
 /// by side (a parse is a function of the bytes alone). A file being parsed
 /// by another thread is waited for, not parsed twice.
-fn analysed(b: &[u8]) -> SourceInfo {
+/// `key` is `source_key(b)`.
+fn analysed(b: &[u8], key: [u8; 32]) -> SourceInfo {
     type Done = Mutex<HashMap<[u8; 32], Arc<OnceLock<SourceInfo>>>>;
     static DONE: OnceLock<Done> = OnceLock::new();
     let cell = DONE
         .get_or_init(Done::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .entry(source_key(b))
+        .entry(key)
         .or_default()
         .clone();
     cell.get_or_init(|| analyse(b)).clone()

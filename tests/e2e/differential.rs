@@ -755,31 +755,33 @@ fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
         described(&g.json(), "baseline"),
         described(&own, "candidate")
     );
+    // `file` made `text`: the gate exits 2 naming `set` and `word`.
+    let broken = |file: &str, text: &str, set: &str, word: &str| {
+        p.file_ref(file, text);
+        let g = gate(&["--no-cache"]);
+        assert_eq!(g.code, 2, "{}", g.stderr);
+        assert!(
+            g.stderr.contains(set) && g.stderr.contains(word),
+            "{}",
+            g.stderr
+        );
+        g
+    };
     // A broken baseline file that the candidate does not have: exit 2, the
     // baseline's error.
-    p.file_ref(
+    broken(
         "baseline/c_removed.yar",
         "rule Removed { condition: nosuch }\n",
-    );
-    let g = gate(&["--no-cache"]);
-    assert_eq!(g.code, 2, "{}", g.stderr);
-    assert!(
-        g.stderr.contains("baseline") && g.stderr.contains("nosuch"),
-        "{}",
-        g.stderr
+        "baseline",
+        "nosuch",
     );
     // A broken candidate: exit 2 with the candidate's error, whatever the
     // baseline (which stops waiting for it and is not compiled).
-    p.file_ref(
+    let g = broken(
         "candidate/a_same.yar",
         "rule Same { condition: alsonosuch }\n",
-    );
-    let g = gate(&["--no-cache"]);
-    assert_eq!(g.code, 2, "{}", g.stderr);
-    assert!(
-        g.stderr.contains("candidate") && g.stderr.contains("alsonosuch"),
-        "{}",
-        g.stderr
+        "candidate",
+        "alsonosuch",
     );
     assert!(!g.stderr.contains("was not compiled"), "{}", g.stderr);
 }
