@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fpgate::corpus::{walk, WalkOptions};
 use fpgate::engine::{scan_files, ScanOptions};
-use fpgate::rules::{compile, CompileOptions};
+use fpgate::rules::{compile, CompileOptions, RulePath};
 use indicatif::ProgressBar;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,13 +13,23 @@ use std::time::Duration;
 fn bench_scan(c: &mut Criterion) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let copts = CompileOptions::default();
-    let candidate = compile("candidate", &[root.join("rules/candidate")], &copts).unwrap();
-    let baseline = compile("baseline", &[root.join("rules/released")], &copts).unwrap();
+    let candidate = compile(
+        "candidate",
+        &[RulePath::plain(root.join("rules/candidate"))],
+        &copts,
+    )
+    .unwrap();
+    let baseline = compile(
+        "baseline",
+        &[RulePath::plain(root.join("rules/released"))],
+        &copts,
+    )
+    .unwrap();
     let corpus = walk(&[root.join("corpus")], &WalkOptions::default()).unwrap();
     let bytes: u64 = corpus
         .files
         .iter()
-        .map(|f| std::fs::metadata(&f.path).unwrap().len())
+        .map(|f| std::fs::metadata(f.path()).unwrap().len())
         .sum();
 
     let mut g = c.benchmark_group("bundled_corpus");
@@ -61,7 +71,14 @@ fn bench_scan(c: &mut Criterion) {
     g.finish();
 
     c.bench_function("compile_candidate", |b| {
-        b.iter(|| compile("candidate", &[root.join("rules/candidate")], &copts).unwrap())
+        b.iter(|| {
+            compile(
+                "candidate",
+                &[RulePath::plain(root.join("rules/candidate"))],
+                &copts,
+            )
+            .unwrap()
+        })
     });
 }
 

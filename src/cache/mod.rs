@@ -442,7 +442,7 @@ pub fn stat_lookup(
 ) -> Vec<Option<PreHashed>> {
     let abs: Vec<std::path::PathBuf> = files
         .iter()
-        .map(|f| std::path::absolute(&f.path).unwrap_or_else(|_| f.path.clone()))
+        .map(|f| std::path::absolute(f.path()).unwrap_or_else(|_| f.path().to_path_buf()))
         .collect();
     let entries = cache.stats(&abs);
     files
@@ -451,9 +451,9 @@ pub fn stat_lookup(
         .map(|(f, e)| {
             let (e, format) = e?;
             let meta = if follow_symlinks {
-                std::fs::metadata(&f.path)
+                std::fs::metadata(&f.path())
             } else {
-                std::fs::symlink_metadata(&f.path)
+                std::fs::symlink_metadata(&f.path())
             }
             .ok()?;
             if !meta.file_type().is_file() || Stamp::of(&meta) != e.stamp {

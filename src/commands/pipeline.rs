@@ -206,9 +206,7 @@ pub fn finish(inp: verdict::Inputs<'_>, lock: Option<(&Lock, &Path)>) -> Result<
             .files
             .iter()
             .zip(outcomes)
-            .map(|(f, o)| {
-                matches!(o, Outcome::Scanned { .. }) && !unscanned.contains(f.display.as_str())
-            })
+            .map(|(f, o)| matches!(o, Outcome::Scanned { .. }) && !unscanned.contains(f.display()))
             .collect();
         let current = crate::corpus::lock::entries(corpus, &engine::contents(outcomes, &ok))?;
         report.corpus.lock = Some(crate::corpus::lock::check(
@@ -521,20 +519,24 @@ fn walk_positives(paths: &[std::path::PathBuf], clean: &Corpus, follow: bool) ->
         ),
         other => other,
     })?;
-    let canon = |f: &corpus::CorpusFile| f.path.canonicalize().unwrap_or_else(|_| f.path.clone());
+    let canon = |f: &corpus::CorpusFile| {
+        f.path()
+            .canonicalize()
+            .unwrap_or_else(|_| f.path().to_path_buf())
+    };
     let clean_files: std::collections::HashMap<std::path::PathBuf, &str> = clean
         .files
         .iter()
-        .map(|f| (canon(f), f.display.as_str()))
+        .map(|f| (canon(f), f.display()))
         .collect();
     for f in &pos.files {
         if let Some(other) = clean_files.get(&canon(f)) {
             return Err(Error::input(
                 "positives",
-                &f.display,
+                &f.display(),
                 format!(
                     "{} is both a known-bad sample and a clean corpus file ({other}): a file is one or the other",
-                    f.display
+                    f.display()
                 ),
             ));
         }

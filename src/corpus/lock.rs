@@ -55,12 +55,14 @@ pub type Content = ([u8; 32], u64, crate::corpus::format::Format);
 /// Entries for the files whose content is given (the scanned ones), sorted
 /// by path. `contents` is in the order of `corpus.files`.
 pub fn entries(corpus: &Corpus, contents: &[Option<Content>]) -> Result<Vec<LockEntry>> {
-    Ok(in_order(corpus, contents)?
+    let content = |i: usize| contents.get(i).copied().flatten();
+    Ok(in_order(corpus, content)?
         .into_iter()
+        .filter_map(|i| Some((&corpus.files[i], content(i)?)))
         .map(|(f, (sha256, size, format))| LockEntry {
-            path: f.rel.clone(),
-            size: *size,
-            sha256: hex(sha256),
+            path: f.rel().to_string(),
+            size,
+            sha256: hex(&sha256),
             format: format.to_string(),
             tier: crate::corpus::Tier::of(f.critical).as_str().to_string(),
         })
@@ -68,16 +70,21 @@ pub fn entries(corpus: &Corpus, contents: &[Option<Content>]) -> Result<Vec<Lock
 }
 
 /// `corpus_hash(&entries(corpus, contents)?)`, without holding the entries
-/// (a report's corpus hash, over a million files).
-pub fn hash_of(corpus: &Corpus, contents: &[Option<Content>]) -> Result<String> {
+/// or the contents (a report's corpus hash, over a million files):
+/// `content(i)` is the content of `corpus.files[i]`, if it was scanned.
+pub fn hash_of(corpus: &Corpus, content: impl Fn(usize) -> Option<Content>) -> Result<String> {
     let mut h = Sha256::new();
-    for (f, (sha256, size, format)) in in_order(corpus, contents)? {
+    for i in in_order(corpus, &content)? {
+        let Some((sha256, size, format)) = content(i) else {
+            continue;
+        };
+        let f = &corpus.files[i];
         let tier = crate::corpus::Tier::of(f.critical).as_str();
         hash_line(
             &mut h,
-            &f.rel,
-            *size,
-            &hex(sha256),
+            f.rel(),
+            size,
+            &hex(&sha256),
             &format.to_string(),
             tier,
         );
@@ -85,21 +92,19 @@ pub fn hash_of(corpus: &Corpus, contents: &[Option<Content>]) -> Result<String> 
     Ok(hex(&h.finalize()))
 }
 
-/// The files whose content is given, sorted by their root-relative path,
-/// which must be unique.
-fn in_order<'a>(
-    corpus: &'a Corpus,
-    contents: &'a [Option<Content>],
-) -> Result<Vec<(&'a crate::corpus::CorpusFile, &'a Content)>> {
-    let mut out: Vec<_> = corpus
-        .files
-        .iter()
-        .zip(contents)
-        .filter_map(|(f, c)| Some((f, c.as_ref()?)))
+/// The indices of the files whose content is given, sorted by their
+/// root-relative path, which must be unique. (With one root, that is the
+/// corpus order, which is checked rather than sorted.)
+fn in_order(corpus: &Corpus, content: impl Fn(usize) -> Option<Content>) -> Result<Vec<usize>> {
+    let mut out: Vec<usize> = (0..corpus.files.len())
+        .filter(|&i| content(i).is_some())
         .collect();
-    out.sort_by(|a, b| a.0.rel.cmp(&b.0.rel));
-    if let Some(w) = out.windows(2).find(|w| w[0].0.rel == w[1].0.rel) {
-        let path = &w[0].0.rel;
+    let rel = |i: usize| corpus.files[i].rel();
+    if !out.windows(2).all(|w| rel(w[0]) < rel(w[1])) {
+        out.sort_by(|&a, &b| rel(a).cmp(rel(b)));
+    }
+    if let Some(w) = out.windows(2).find(|w| rel(w[0]) == rel(w[1])) {
+        let path = rel(w[0]);
         return Err(Error::corpus(
             Some(path),
             format!(
@@ -202,7 +207,7 @@ pub fn check(
         .iter()
         .zip(scanned)
         .filter(|(_, ok)| !**ok)
-        .map(|(f, _)| f.rel.as_str())
+        .map(|(f, _)| f.rel())
         .collect();
     let mut missing = Vec::new();
     let mut changed = Vec::new();
@@ -276,12 +281,8 @@ mod tests {
     fn the_streamed_corpus_hash_is_the_hash_of_the_entries() {
         use crate::corpus::format::Format;
         use crate::corpus::CorpusFile;
-        let file = |rel: &str, critical| CorpusFile {
-            path: format!("root/{rel}").into(),
-            display: format!("root/{rel}"),
-            rel: rel.into(),
-            critical,
-        };
+        let file =
+            |rel: &str, critical| CorpusFile::new(format!("root/{rel}").into(), rel, critical);
         let mut corpus = Corpus {
             files: vec![
                 file("b/z", false),
@@ -301,15 +302,21 @@ mod tests {
         let paths: Vec<&str> = listed.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["a", "b/a", "b/z"]);
         assert_eq!(listed[0].tier, "critical");
-        assert_eq!(hash_of(&corpus, &contents).unwrap(), corpus_hash(&listed));
+        assert_eq!(
+            hash_of(&corpus, |i| contents[i]).unwrap(),
+            corpus_hash(&listed)
+        );
         let mut other = contents.clone();
         other[2] = Some(([3; 32], 10, Format::Pe));
-        assert_ne!(hash_of(&corpus, &other).unwrap(), corpus_hash(&listed));
+        assert_ne!(
+            hash_of(&corpus, |i| other[i]).unwrap(),
+            corpus_hash(&listed)
+        );
         // Two roots holding the same relative path: an error either way.
         corpus.files[3] = file("a", false);
         let mut dup = contents.clone();
         dup[3] = Some(([4; 32], 1, Format::Elf));
-        let e = hash_of(&corpus, &dup).unwrap_err().to_string();
+        let e = hash_of(&corpus, |i| dup[i]).unwrap_err().to_string();
         assert!(e.contains("two corpus roots both hold a"), "{e}");
         assert_eq!(entries(&corpus, &dup).unwrap_err().to_string(), e);
     }

@@ -91,17 +91,82 @@ pub struct Unscanned {
     pub detail: String,
 }
 
-/// A regular file to scan.
+/// A regular file to scan. One allocation for the common case (a UTF-8
+/// path under its root): the corpus of a million files is held whole.
 #[derive(Debug, Clone)]
 pub struct CorpusFile {
-    pub path: PathBuf,
-    /// The path as reported: as reached from the root the user gave.
-    pub display: String,
-    /// The path relative to its corpus root (the file name for a root that
-    /// is a file): what the corpus lock and tier globs refer to.
-    pub rel: String,
+    /// The path as reported: as reached from the root the user gave (lossy
+    /// UTF-8, see `display`).
+    shown: Box<str>,
+    /// Where in `shown` the root-relative path starts.
+    rel_at: u32,
     /// In the critical tier (config glob or corpus manifest).
     pub critical: bool,
+    /// The rare rest: the path itself when it is not UTF-8, a relative
+    /// path that is not a suffix of the shown one.
+    odd: Option<Box<Odd>>,
+}
+
+#[derive(Debug, Clone)]
+struct Odd {
+    path: Option<PathBuf>,
+    rel: Option<String>,
+}
+
+impl CorpusFile {
+    /// A file at `path`, shown as `display(path)`, at `rel` under its root.
+    pub fn new(path: PathBuf, rel: &str, critical: bool) -> CorpusFile {
+        let shown = display(&path);
+        let raw = (path.to_str() != Some(shown.as_str())).then_some(path);
+        CorpusFile::of_parts(shown, raw, rel, critical)
+    }
+
+    /// As reported in a partial report: the path is its shown form.
+    pub fn shown(shown: String, rel: &str, critical: bool) -> CorpusFile {
+        CorpusFile::of_parts(shown, None, rel, critical)
+    }
+
+    fn of_parts(shown: String, path: Option<PathBuf>, rel: &str, critical: bool) -> CorpusFile {
+        let rel_at = shown
+            .len()
+            .checked_sub(rel.len())
+            .filter(|&at| shown.get(at..) == Some(rel))
+            .and_then(|at| u32::try_from(at).ok());
+        let odd = (path.is_some() || rel_at.is_none()).then(|| {
+            Box::new(Odd {
+                path,
+                rel: rel_at.is_none().then(|| rel.to_string()),
+            })
+        });
+        CorpusFile {
+            shown: shown.into_boxed_str(),
+            rel_at: rel_at.unwrap_or(0),
+            critical,
+            odd,
+        }
+    }
+
+    /// The file to open.
+    pub fn path(&self) -> &Path {
+        match self.odd.as_ref().and_then(|o| o.path.as_deref()) {
+            Some(p) => p,
+            None => Path::new(&*self.shown),
+        }
+    }
+
+    /// The path as reported: as reached from the root the user gave.
+    pub fn display(&self) -> &str {
+        &self.shown
+    }
+
+    /// The path relative to its corpus root (the file name for a root that
+    /// is a file): what the corpus lock and tier globs refer to.
+    pub fn rel(&self) -> &str {
+        match self.odd.as_ref().and_then(|o| o.rel.as_deref()) {
+            Some(r) => r,
+            None => &self.shown[self.rel_at as usize..],
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -146,7 +211,7 @@ fn glob_set(kind: &str, globs: &[String]) -> Result<globset::GlobSet> {
 pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
     let globs = glob_set("critical", &opts.critical)?;
     let excluded = glob_set("exclude", &opts.exclude)?;
-    let mut files: BTreeMap<String, CorpusFile> = BTreeMap::new();
+    let mut files: Vec<CorpusFile> = Vec::new();
     let mut skipped: BTreeMap<String, Unscanned> = BTreeMap::new();
     let mut skip = |path: &Path, reason: Reason, detail: String| {
         let p = display(path);
@@ -182,8 +247,7 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
             match entry {
                 Ok(e) if e.file_type().is_dir() => {}
                 Ok(e) if e.file_type().is_file() => {
-                    let f = corpus_file(e, root, &manifest_critical, &globs);
-                    files.insert(f.display.clone(), f);
+                    files.push(corpus_file(e, root, &manifest_critical, &globs));
                 }
                 Ok(e) if e.file_type().is_symlink() => skip(
                     e.path(),
@@ -204,10 +268,22 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
     if files.is_empty() {
         return Err(empty_corpus(roots, &skipped));
     }
+    // Sorted by the reported path; a path reached from two roots is listed
+    // once, as the later root has it. (Two non-UTF-8 paths shown alike are
+    // two files, both scanned.)
+    files.sort_by(|a, b| a.display().cmp(b.display()));
+    files.dedup_by(|later, kept| {
+        let same = later.path() == kept.path();
+        if same {
+            std::mem::swap(later, kept);
+        }
+        same
+    });
+    files.shrink_to_fit();
 
     Ok(Corpus {
         roots: roots.iter().map(|r| display(r)).collect(),
-        files: files.into_values().collect(),
+        files,
         skipped: skipped.into_values().collect(),
     })
 }
@@ -223,15 +299,10 @@ fn corpus_file(
         Ok(r) if !r.as_os_str().is_empty() => display(r),
         _ => e.file_name().to_string_lossy().into_owned(),
     };
-    let shown = display(e.path());
-    let critical =
-        manifest_critical.contains(&rel) || globs.is_match(&rel) || globs.is_match(&shown);
-    CorpusFile {
-        path: e.into_path(),
-        display: shown,
-        rel,
-        critical,
-    }
+    let critical = manifest_critical.contains(&rel)
+        || globs.is_match(&rel)
+        || globs.is_match(display(e.path()));
+    CorpusFile::new(e.into_path(), &rel, critical)
 }
 
 /// What a special file is, in words.
@@ -400,13 +471,13 @@ impl Tier {
 pub fn external_value(name: &str, f: &CorpusFile, data: &[u8]) -> String {
     match name {
         "filename" => f
-            .path
+            .path()
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        "filepath" => f.display.clone(),
+        "filepath" => f.display().to_string(),
         "extension" => f
-            .path
+            .path()
             .extension()
             .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
             .unwrap_or_default(),
@@ -441,9 +512,57 @@ mod tests {
         let names: Vec<_> = c
             .files
             .iter()
-            .map(|f| f.path.strip_prefix(d.path()).unwrap().to_path_buf())
+            .map(|f| f.path().strip_prefix(d.path()).unwrap().to_path_buf())
             .collect();
         assert_eq!(names, vec![PathBuf::from("a/z"), PathBuf::from("b")]);
+    }
+
+    #[test]
+    fn a_file_keeps_its_path_its_shown_path_and_its_relative_path() {
+        use std::os::unix::ffi::OsStrExt;
+        let f = CorpusFile::new("root/a/b.exe".into(), "a/b.exe", true);
+        assert_eq!(
+            (f.path(), f.display(), f.rel(), f.critical),
+            (Path::new("root/a/b.exe"), "root/a/b.exe", "a/b.exe", true)
+        );
+        assert!(f.odd.is_none(), "one allocation for the common case");
+        // Not UTF-8: opened by its own bytes, shown lossily.
+        let raw = PathBuf::from(std::ffi::OsStr::from_bytes(b"root/\xff.bin"));
+        let f = CorpusFile::new(raw.clone(), "\u{fffd}.bin", false);
+        assert_eq!(f.path(), raw.as_path());
+        assert_eq!(
+            (f.display(), f.rel()),
+            ("root/\u{fffd}.bin", "\u{fffd}.bin")
+        );
+        // A relative path that is not a suffix of the shown one is kept.
+        let f = CorpusFile::shown("x/y".into(), "other", false);
+        assert_eq!(
+            (f.path(), f.display(), f.rel()),
+            (Path::new("x/y"), "x/y", "other")
+        );
+    }
+
+    #[test]
+    fn two_files_shown_alike_are_both_scanned_and_one_path_from_two_roots_once() {
+        use std::os::unix::ffi::OsStrExt;
+        let d = tempfile::tempdir().unwrap();
+        for name in [&b"\xfe"[..], b"\xff", b"z"] {
+            std::fs::write(d.path().join(std::ffi::OsStr::from_bytes(name)), b"x").unwrap();
+        }
+        let root = d.path().to_path_buf();
+        let c = walk(&[root.clone(), root.join("z")], &WalkOptions::default()).unwrap();
+        let raw: Vec<_> = c.files.iter().map(|f| f.path().to_path_buf()).collect();
+        let shown: Vec<_> = c.files.iter().map(|f| f.display().to_string()).collect();
+        let base = display(&root);
+        assert_eq!(
+            shown,
+            [
+                format!("{base}/z"),
+                format!("{base}/\u{fffd}"),
+                format!("{base}/\u{fffd}")
+            ]
+        );
+        assert_ne!(raw[1], raw[2]);
     }
 
     #[test]
@@ -469,7 +588,7 @@ mod tests {
             .files
             .iter()
             .filter(|f| f.critical)
-            .map(|f| f.rel.as_str())
+            .map(|f| f.rel())
             .collect();
         assert_eq!(crit, vec!["app/Update.exe", "os/svchost.exe"]);
 

@@ -379,12 +379,7 @@ mod tests {
         let rs = ruleset();
         let sets = [&rs];
         let mut w = Worker::new(&sets, None, None, &opts());
-        let f = CorpusFile {
-            display: path.display().to_string(),
-            rel: String::new(),
-            critical: false,
-            path,
-        };
+        let f = CorpusFile::new(path, "", false);
         w.process(&f, None, &Mutex::new(HashSet::new()), false)
     }
 
@@ -429,12 +424,7 @@ mod tests {
             .map(|n| {
                 let p = d.path().join(n);
                 std::fs::write(&p, b"xxabcxx").unwrap();
-                CorpusFile {
-                    display: n.to_string(),
-                    rel: n.to_string(),
-                    critical: false,
-                    path: p,
-                }
+                CorpusFile::new(p, n, false)
             })
             .collect();
         let rs = ruleset();
@@ -461,19 +451,14 @@ mod tests {
             .map(|n| {
                 let p = d.path().join(n);
                 std::fs::write(&p, format!("{n} before")).unwrap();
-                CorpusFile {
-                    display: n.to_string(),
-                    rel: n.to_string(),
-                    critical: false,
-                    path: p,
-                }
+                CorpusFile::new(p, n, false)
             })
             .collect();
         let stop = std::sync::atomic::AtomicBool::new(false);
         let pre = prehash(&files, Vec::new(), &opts().limits(), &stop);
         assert!(pre.iter().all(Option::is_some));
         // Same length, new content: the stamp (mtime/ctime) differs.
-        std::fs::write(&files[1].path, "edited after!").unwrap();
+        std::fs::write(files[1].path(), "edited after!").unwrap();
         let rs = ruleset();
         let out = scan_files(&files, &pre, &[&rs], None, &opts(), &ProgressBar::hidden());
         let sha = |o: &Outcome| match o {

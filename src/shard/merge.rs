@@ -320,13 +320,14 @@ fn assemble(parts: &[(PathBuf, Partial)], first: &Partial) -> Result<(Corpus, Ve
                 return Err(bad(format!("{} is reported by two shards", f.display)));
             }
             check_file(f, p.shard, rulesets, &known_rules).map_err(bad)?;
+            if f.path != f.display {
+                return Err(bad(format!(
+                    "{} is reported with two paths ({})",
+                    f.display, f.path
+                )));
+            }
             *slot = Some((
-                CorpusFile {
-                    path: PathBuf::from(&f.path),
-                    display: f.display.clone(),
-                    rel: f.rel.clone(),
-                    critical: f.critical,
-                },
+                CorpusFile::shown(f.display.clone(), &f.rel, f.critical),
                 f.outcome.to_outcome().map_err(|e| bad(e.to_string()))?,
             ));
         }

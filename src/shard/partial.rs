@@ -378,7 +378,9 @@ pub fn corpus_digest(corpus: &Corpus, shas: &[Option<[u8; 32]>]) -> String {
         let content = sha.map(|s| hex(&s)).unwrap_or_else(|| "-".into());
         h.update(format!(
             "file\t{}\t{}\t{}\t{content}\n",
-            f.display, f.rel, f.critical
+            f.display(),
+            f.rel(),
+            f.critical
         ));
     }
     for u in &corpus.skipped {

@@ -49,7 +49,7 @@ pub fn select(
     for ((f, p), l) in corpus.files.iter().zip(&pre).zip(&from_lock) {
         let sha = match (p, l) {
             (Some(p), Some(l)) if p.sha256 != *l => {
-                return Err(lock_mismatch(lock, &f.rel));
+                return Err(lock_mismatch(lock, &f.rel()));
             }
             (Some(p), _) => Some(p.sha256),
             (None, l) => *l,
@@ -89,7 +89,7 @@ fn locked_hashes(corpus: &Corpus, lock: Option<(&Lock, &Path)>) -> Vec<Option<[u
     corpus
         .files
         .iter()
-        .map(|f| locked.get(f.rel.as_str()).copied())
+        .map(|f| locked.get(f.rel()).copied())
         .collect()
 }
 
@@ -110,7 +110,7 @@ impl ShardRun {
         for (i, ((f, p), sha)) in corpus.files.into_iter().zip(pre).zip(shas).enumerate() {
             let owner = match sha {
                 Some(sha) => Shard::of_content(sha, shard.count),
-                None => Shard::of_path(&f.display, shard.count),
+                None => Shard::of_path(&f.display(), shard.count),
             };
             if owner == shard.index {
                 self.locked.push(from_lock[i]);
@@ -188,7 +188,7 @@ impl ShardRun {
             };
             if let (Some(sha), Some(l)) = (sha, l) {
                 if sha != l {
-                    return Err(lock_mismatch(lock, &f.rel));
+                    return Err(lock_mismatch(lock, &f.rel()));
                 }
             }
         }
@@ -279,9 +279,9 @@ impl ShardRun {
             .zip(&self.file_index)
             .map(|((f, o), &index)| FileFact {
                 index,
-                path: f.path.display().to_string(),
-                display: f.display.clone(),
-                rel: f.rel.clone(),
+                path: f.path().display().to_string(),
+                display: f.display().to_string(),
+                rel: f.rel().to_string(),
                 critical: f.critical,
                 outcome: OutcomeFact::of(o),
             })

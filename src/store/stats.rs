@@ -114,7 +114,7 @@ pub fn stat_row(
     if stamp.racy(now, 2) {
         return None;
     }
-    let abs = std::path::absolute(&f.path).ok()?;
+    let abs = std::path::absolute(&f.path()).ok()?;
     Some((abs, StatEntry { stamp, sha256 }, format.to_string()))
 }
 

@@ -183,7 +183,7 @@ pub fn analyse(
     let display_index: BTreeMap<&str, usize> = clean
         .iter()
         .enumerate()
-        .map(|(i, f)| (f.display.as_str(), i))
+        .map(|(i, f)| (f.display(), i))
         .collect();
     let mut units: BTreeMap<String, String> = BTreeMap::new();
     let mut plans: Vec<Plan<'_>> = Vec::new();
@@ -409,7 +409,11 @@ pub fn analyse(
                 sample_sizes: as_is_hits
                     .iter()
                     .filter(|&&i| i >= clean_n)
-                    .filter_map(|&i| std::fs::metadata(&all_files[i].path).ok().map(|m| m.len()))
+                    .filter_map(|&i| {
+                        std::fs::metadata(&all_files[i].path())
+                            .ok()
+                            .map(|m| m.len())
+                    })
                     .collect(),
             };
             for v in suggest::variants(&ctx) {

@@ -19,15 +19,24 @@ pub struct Classified {
     pub unscanned: Vec<Unscanned>,
 }
 
-/// Every path of one content, and what the content is.
-struct Group {
+/// Every path of one content (indices into the corpus, in its order), and
+/// what the content is.
+struct Group<'a> {
+    sha256: &'a [u8; 32],
     size: u64,
     format: crate::corpus::format::Format,
-    files: Vec<usize>,
+    files: &'a [usize],
 }
 
-/// (class, rule, content) -> (paths, evidence)
-type Found = BTreeMap<(Class, RuleKey, [u8; 32]), (BTreeSet<String>, Vec<PatternEvidence>)>;
+/// (class, rule, content) -> (paths, evidence, the content's size and format)
+type Found = BTreeMap<
+    (Class, RuleKey, [u8; 32]),
+    (
+        BTreeSet<String>,
+        Vec<PatternEvidence>,
+        (u64, crate::corpus::format::Format),
+    ),
+>;
 
 /// Classify a finished scan. `changes` (gate with a baseline) marks each
 /// finding's rule as added, modified or unchanged.
@@ -42,9 +51,9 @@ pub fn classify(
     let critical: BTreeSet<&str> = files
         .iter()
         .filter(|f| f.critical)
-        .map(|f| f.display.as_str())
+        .map(|f| f.display())
         .collect();
-    let (groups, mut unscanned, failed) = group(corpus, outcomes);
+    let (by_content, mut unscanned, failed) = group(corpus, outcomes);
     let mut summary = CorpusSummary {
         roots: corpus.roots.clone(),
         entries: files.len() + corpus.skipped.len(),
@@ -54,7 +63,8 @@ pub fn classify(
     };
     let mut found: Found = BTreeMap::new();
     let mut scanned_ok = vec![false; files.len()];
-    for (sha, g) in &groups {
+    for g in groups(&by_content, outcomes) {
+        let sha = g.sha256;
         let scans: Vec<(usize, &Vec<Vec<Hit>>)> = g
             .files
             .iter()
@@ -71,44 +81,47 @@ pub fn classify(
                 "content was never scanned".into(),
                 String::new(),
             ));
-            for &i in &g.files {
+            for &i in g.files {
                 unscanned.push(Unscanned {
-                    path: files[i].display.clone(),
+                    path: files[i].display().to_string(),
                     reason,
                     detail: format!("{detail} (same content as {owner})"),
                 });
             }
             continue;
         }
-        for &i in &g.files {
+        for &i in g.files {
             scanned_ok[i] = true;
         }
-        summary.count(g);
+        summary.count(&g);
         // One scan stands for every path of the content, unless each path
         // was scanned on its own (per-path external variables).
         let per_path = scans.len() == g.files.len();
         for (i, hits) in scans {
             let paths: Vec<String> = if per_path {
-                vec![files[i].display.clone()]
+                vec![files[i].display().to_string()]
             } else {
-                g.files.iter().map(|&j| files[j].display.clone()).collect()
+                g.files
+                    .iter()
+                    .map(|&j| files[j].display().to_string())
+                    .collect()
             };
             for (class, rule, evidence) in classify_hits(hits, baseline.is_some()) {
                 let e = found
                     .entry((class, rule, *sha))
-                    .or_insert_with(|| (BTreeSet::new(), evidence));
+                    .or_insert_with(|| (BTreeSet::new(), evidence, (g.size, g.format)));
                 e.0.extend(paths.iter().cloned());
             }
         }
     }
     summary.hash =
-        crate::corpus::lock::hash_of(corpus, &crate::engine::contents(outcomes, &scanned_ok))
+        crate::corpus::lock::hash_of(corpus, |i| outcomes[i].content().filter(|_| scanned_ok[i]))
             .unwrap_or_default();
     unscanned.sort();
     unscanned.dedup();
     summary.unscanned_files = unscanned.len();
 
-    let findings = findings(found, &groups, &critical, (candidate, baseline), changes);
+    let findings = findings(found, &critical, (candidate, baseline), changes);
     Classified {
         corpus: summary,
         findings,
@@ -119,18 +132,16 @@ pub fn classify(
 /// The findings, each with its rule's description, tier and change.
 fn findings(
     found: Found,
-    groups: &BTreeMap<[u8; 32], Group>,
     critical: &BTreeSet<&str>,
     (candidate, baseline): (&Ruleset, Option<&Ruleset>),
     changes: Option<&BTreeMap<RuleKey, Change>>,
 ) -> FalsePositives {
     let mut findings = FalsePositives::default();
-    for ((class, rule, sha), (paths, patterns)) in found {
+    for ((class, rule, sha), (paths, patterns, (size, format))) in found {
         let ruleset = match class {
             Class::Fixed | Class::Lost => baseline.unwrap_or(candidate),
             _ => candidate,
         };
-        let g = &groups[&sha];
         let f = Finding {
             class,
             blocking: false,
@@ -145,8 +156,8 @@ fn findings(
                 (Some(map), _) => map.get(&rule).copied(),
             },
             sha256: crate::util::hex::hex(&sha),
-            size: g.size,
-            format: g.format,
+            size,
+            format,
             paths: paths.into_iter().collect(),
             patterns,
             exception: None,
@@ -176,56 +187,64 @@ impl CorpusSummary {
 /// A content's scan failure: reason, detail, and the path that failed.
 type Failure = (Reason, String, String);
 
-/// Group the scanned files by content; list the unscanned ones (the walk's
+/// The scanned files ordered by content (then corpus order), so that each
+/// content's paths are a run (see `groups`); the unscanned ones (the walk's
 /// skips first) and the failures of contents that were read.
 fn group(
     corpus: &Corpus,
     outcomes: &[Outcome],
-) -> (
-    BTreeMap<[u8; 32], Group>,
-    Vec<Unscanned>,
-    BTreeMap<[u8; 32], Failure>,
-) {
-    let mut groups: BTreeMap<[u8; 32], Group> = BTreeMap::new();
+) -> (Vec<usize>, Vec<Unscanned>, BTreeMap<[u8; 32], Failure>) {
+    let mut by_content = Vec::new();
     let mut unscanned = corpus.skipped.clone();
     let mut failed = BTreeMap::new();
     for (i, out) in outcomes.iter().enumerate() {
-        let display = &corpus.files[i].display;
         match out {
-            Outcome::Scanned {
-                sha256,
-                size,
-                format,
-                ..
-            } => {
-                groups
-                    .entry(*sha256)
-                    .or_insert(Group {
-                        size: *size,
-                        format: *format,
-                        files: Vec::new(),
-                    })
-                    .files
-                    .push(i);
-            }
+            Outcome::Scanned { .. } => by_content.push(i),
             Outcome::Unscanned {
                 reason,
                 detail,
                 sha256,
                 ..
             } => {
+                let display = corpus.files[i].display();
                 unscanned.push(Unscanned {
-                    path: display.clone(),
+                    path: display.to_string(),
                     reason: *reason,
                     detail: detail.clone(),
                 });
                 if let Some(sha) = sha256 {
-                    failed.insert(*sha, (*reason, detail.clone(), display.clone()));
+                    failed.insert(*sha, (*reason, detail.clone(), display.to_string()));
                 }
             }
         }
     }
-    (groups, unscanned, failed)
+    let sha = |i: usize| outcomes[i].content().map(|c| c.0);
+    by_content.sort_unstable_by(|&a, &b| sha(a).cmp(&sha(b)).then(a.cmp(&b)));
+    (by_content, unscanned, failed)
+}
+
+/// The contents of `by_content` (see `group`), in sha256 order.
+fn groups<'a>(by_content: &'a [usize], outcomes: &'a [Outcome]) -> impl Iterator<Item = Group<'a>> {
+    let content = |i: usize| match &outcomes[i] {
+        Outcome::Scanned {
+            sha256,
+            size,
+            format,
+            ..
+        } => Some((sha256, *size, *format)),
+        Outcome::Unscanned { .. } => None,
+    };
+    by_content
+        .chunk_by(move |&a, &b| content(a).map(|c| c.0) == content(b).map(|c| c.0))
+        .filter_map(move |files| {
+            let (sha256, size, format) = content(files[0])?;
+            Some(Group {
+                sha256,
+                size,
+                format,
+                files,
+            })
+        })
 }
 
 /// What the report says of a rule (its name alone if the ruleset does not

@@ -84,7 +84,7 @@ pub fn short_digests_of(corpus: &Corpus, outcomes: &[Outcome]) -> Vec<ShortDiges
             if out.contains_key(sha256) {
                 continue;
             }
-            let (sha1, md5) = short_digests(&f.path, sha256);
+            let (sha1, md5) = short_digests(&f.path(), sha256);
             if !sha1.is_empty() {
                 out.insert(
                     *sha256,
@@ -111,7 +111,7 @@ pub fn disjoint_contents(
     let mut seen: std::collections::HashMap<[u8; 32], &str> = std::collections::HashMap::new();
     for (f, o) in clean.files.iter().zip(clean_out) {
         if let Outcome::Scanned { sha256, .. } = o {
-            seen.entry(*sha256).or_insert(f.display.as_str());
+            seen.entry(*sha256).or_insert(f.display());
         }
     }
     for (f, o) in pos.files.iter().zip(pos_out) {
@@ -119,10 +119,10 @@ pub fn disjoint_contents(
             if let Some(other) = seen.get(sha256) {
                 return Err(crate::error::Error::input(
                     "positives",
-                    &f.display,
+                    &f.display(),
                     format!(
                         "sample {} has the same content as the clean corpus file {other}: a content is known-bad or known-clean, not both",
-                        f.display
+                        f.display()
                     ),
                 ));
             }
@@ -544,7 +544,7 @@ fn sample_digests(p: &Positives<'_>, short: bool) -> Vec<SampleDigest> {
                 paths: Vec::new(),
             }
         });
-        e.paths.push(f.display.clone());
+        e.paths.push(f.display().to_string());
     }
     by_sha.into_values().collect()
 }
