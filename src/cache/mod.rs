@@ -301,7 +301,7 @@ impl<'r> CacheRun<'r> {
     pub fn prepare_deltas(
         &mut self,
         files: &[CorpusFile],
-        pre: &[Option<PreHashed>],
+        pre: &[Option<Box<PreHashed>>],
         opts: &CompileOptions,
     ) -> Vec<String> {
         let mut log = Vec::new();
@@ -439,7 +439,7 @@ pub fn stat_lookup(
     cache: &mut store::Cache,
     files: &[CorpusFile],
     follow_symlinks: bool,
-) -> Vec<Option<PreHashed>> {
+) -> Vec<Option<Box<PreHashed>>> {
     let abs: Vec<std::path::PathBuf> = files
         .iter()
         .map(|f| std::path::absolute(f.path()).unwrap_or_else(|_| f.path().to_path_buf()))
@@ -459,12 +459,12 @@ pub fn stat_lookup(
             if !meta.file_type().is_file() || Stamp::of(&meta) != e.stamp {
                 return None;
             }
-            Some(PreHashed {
+            Some(Box::new(PreHashed {
                 stamp: e.stamp,
                 sha256: e.sha256,
                 format,
                 cached: true,
-            })
+            }))
         })
         .collect()
 }

@@ -225,7 +225,7 @@ struct Prepared {
     /// The positives: roots and skipped entries, and how many files (the
     /// last ones of `corpus`).
     positives: Option<(Corpus, usize)>,
-    prehashed: Vec<Option<PreHashed>>,
+    prehashed: Vec<Option<Box<PreHashed>>>,
     cache: Option<Cache>,
 }
 
@@ -499,7 +499,7 @@ fn walk_and_hash(s: &Run, mut cache: Option<Cache>, compiled: &AtomicBool) -> Re
 type Walked = (
     Corpus,
     Option<(Corpus, usize)>,
-    Vec<Option<PreHashed>>,
+    Vec<Option<Box<PreHashed>>>,
     Option<Cache>,
 );
 

@@ -167,10 +167,10 @@ pub fn read_into(
 /// stamp (size, mtime, ctime, inode) is unchanged.
 pub fn prehash(
     files: &[CorpusFile],
-    mut out: Vec<Option<PreHashed>>,
+    mut out: Vec<Option<Box<PreHashed>>>,
     opts: &ReadLimits,
     stop: &std::sync::atomic::AtomicBool,
-) -> Vec<Option<PreHashed>> {
+) -> Vec<Option<Box<PreHashed>>> {
     out.resize(files.len(), None);
     let mut buf = Vec::new();
     for (slot, f) in out.iter_mut().zip(files) {
@@ -181,12 +181,12 @@ pub fn prehash(
             continue;
         }
         if let Ok(stamp) = read_into(&f.path(), &mut buf, opts) {
-            *slot = Some(PreHashed {
+            *slot = Some(Box::new(PreHashed {
                 stamp,
                 sha256: Sha256::digest(&buf).into(),
                 format: crate::corpus::format::detect(&buf),
                 cached: false,
-            });
+            }));
         }
     }
     out
@@ -197,11 +197,11 @@ pub fn prehash(
 /// its own).
 pub fn hash_rest(
     files: &[CorpusFile],
-    mut pre: Vec<Option<PreHashed>>,
+    mut pre: Vec<Option<Box<PreHashed>>>,
     skip: &[bool],
     opts: &ReadLimits,
     threads: usize,
-) -> Vec<Option<PreHashed>> {
+) -> Vec<Option<Box<PreHashed>>> {
     pre.resize(files.len(), None);
     let run = || {
         files
@@ -213,12 +213,12 @@ pub fn hash_rest(
                     return p;
                 }
                 let stamp = read_into(&f.path(), buf, opts).ok()?;
-                Some(PreHashed {
+                Some(Box::new(PreHashed {
                     stamp,
                     sha256: Sha256::digest(&*buf).into(),
                     format: crate::corpus::format::detect(buf),
                     cached: false,
-                })
+                }))
             })
             .collect()
     };

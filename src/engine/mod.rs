@@ -246,7 +246,7 @@ impl<'r> Sharing<'r> {
 /// `pre` may hold early hashes (see `prehash`), by file index.
 pub fn scan_files<'r>(
     files: &[CorpusFile],
-    pre: &[Option<PreHashed>],
+    pre: &[Option<Box<PreHashed>>],
     rulesets: &'r [&'r Ruleset],
     planner: Option<&'r dyn Planner>,
     opts: &ScanOptions,
@@ -259,7 +259,7 @@ pub fn scan_files<'r>(
 /// the rules they share (see `Sharing`).
 pub fn scan_files_sharing<'r>(
     files: &[CorpusFile],
-    pre: &[Option<PreHashed>],
+    pre: &[Option<Box<PreHashed>>],
     rulesets: &'r [&'r Ruleset],
     planner: Option<&'r dyn Planner>,
     sharing: Option<&'r Sharing<'r>>,
@@ -280,7 +280,7 @@ pub fn scan_files_sharing<'r>(
             let Some(&i) = order.get(k) else { break };
             let out = w.process(
                 &files[i],
-                pre.get(i).and_then(Option::as_ref),
+                pre.get(i).and_then(Option::as_deref),
                 &claimed,
                 path_dependent,
             );
@@ -316,7 +316,7 @@ pub fn scan_files_sharing<'r>(
 /// with a large file when the others have finished (sizes known from the
 /// early hashes; files without one first, in corpus order, since their
 /// size is unknown).
-fn schedule(n: usize, pre: &[Option<PreHashed>]) -> Vec<usize> {
+fn schedule(n: usize, pre: &[Option<Box<PreHashed>>]) -> Vec<usize> {
     let size = |i: usize| pre.get(i).and_then(Option::as_ref).map(|p| p.stamp.size);
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by_key(|&i| match size(i) {
@@ -338,12 +338,12 @@ mod tests {
             std::fs::write(&p, vec![0u8; size as usize]).unwrap();
             let stamp =
                 crate::corpus::read::read_into(&p, &mut Vec::new(), &opts().limits()).unwrap();
-            Some(PreHashed {
+            Some(Box::new(PreHashed {
                 stamp,
                 sha256: [0; 32],
                 format: crate::corpus::format::Format::Other,
                 cached: false,
-            })
+            }))
         };
         let pres = vec![pre(10), None, pre(300), pre(20), None, pre(300)];
         assert_eq!(schedule(6, &pres), [1, 4, 2, 5, 3, 0]);

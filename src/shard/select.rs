@@ -22,13 +22,13 @@ use std::path::Path;
 /// but never looked up in the corpus lock.
 pub fn select(
     corpus: Corpus,
-    pre: Vec<Option<PreHashed>>,
+    pre: Vec<Option<Box<PreHashed>>>,
     shard: Shard,
     opts: &ScanOptions,
     cache: Option<&mut crate::store::Cache>,
     lock: Option<(&Lock, &Path)>,
     clean_files: usize,
-) -> Result<(Corpus, Vec<Option<PreHashed>>, Option<ShardRun>)> {
+) -> Result<(Corpus, Vec<Option<Box<PreHashed>>>, Option<ShardRun>)> {
     // With a corpus lock, a locked file's shard comes from its locked hash:
     // the shard does not read the files of other shards. (Its own files
     // are read and hashed by the scan; a content that differs from the
@@ -100,10 +100,10 @@ impl ShardRun {
     fn take_own(
         &mut self,
         corpus: Corpus,
-        pre: Vec<Option<PreHashed>>,
+        pre: Vec<Option<Box<PreHashed>>>,
         shas: &[Option<[u8; 32]>],
         from_lock: &[Option<[u8; 32]>],
-    ) -> (Corpus, Vec<Option<PreHashed>>) {
+    ) -> (Corpus, Vec<Option<Box<PreHashed>>>) {
         let shard = self.shard;
         let mut files = Vec::new();
         let mut kept = Vec::new();

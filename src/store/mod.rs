@@ -32,8 +32,10 @@ mod stats;
 pub use blobs::{compiled_exists, compiled_get, compiled_put, small_get, small_put, Lookup};
 pub use stats::stat_row;
 
+use crate::corpus::format::Format;
 use crate::corpus::read::Stamp;
 use crate::error::Error;
+use crate::util::chunked::Chunked;
 use rusqlite::{Connection, ErrorCode};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -114,9 +116,10 @@ impl<E> Known<E> {
 pub struct Writes<E> {
     /// Rule sets this run used: kept from expiring (see `KEEP_SECONDS`).
     pub touch: Vec<SetId>,
-    pub stats: Vec<(PathBuf, StatEntry, String)>,
+    /// Rows pushed for each file while the scan runs: grown by chunks.
+    pub stats: Chunked<(Box<Path>, StatEntry, Format)>,
     pub sets: Vec<(SetId, Vec<Efp>)>,
-    pub done: Vec<(Subject, SetId, Vec<(Efp, E)>)>,
+    pub done: Chunked<(Subject, SetId, Vec<(Efp, E)>)>,
 }
 
 impl<E> Default for Known<E> {
@@ -135,9 +138,9 @@ impl<E> Default for Writes<E> {
     fn default() -> Self {
         Writes {
             touch: Vec::new(),
-            stats: Vec::new(),
+            stats: Chunked::default(),
             sets: Vec::new(),
-            done: Vec::new(),
+            done: Chunked::default(),
         }
     }
 }
@@ -446,7 +449,9 @@ mod tests {
         let ev = vec!["$a at 0x10".to_string()];
         c.write(&Writes {
             sets: vec![(id, vec![e1, e2])],
-            done: vec![(subject, id, vec![(e2, ev.clone())])],
+            done: [(subject, id, vec![(e2, ev.clone())])]
+                .into_iter()
+                .collect(),
             ..Default::default()
         });
         let want: std::collections::HashSet<Efp> = [e2].into_iter().collect();
@@ -479,14 +484,22 @@ mod tests {
         };
         c.write(&Writes {
             sets: vec![(old_id, vec![old]), (new_id, vec![new])],
-            done: vec![
+            done: [
                 ([7; 32], old_id, Vec::<(Efp, ())>::new()),
                 ([7; 32], new_id, vec![]),
-            ],
-            stats: vec![
-                (kept.clone(), entry, "other".into()),
-                (d.path().join("gone"), entry, "other".into()),
-            ],
+            ]
+            .into_iter()
+            .collect(),
+            stats: [
+                (kept.clone().into_boxed_path(), entry, Format::Other),
+                (
+                    d.path().join("gone").into_boxed_path(),
+                    entry,
+                    Format::Other,
+                ),
+            ]
+            .into_iter()
+            .collect(),
             ..Default::default()
         });
         // The old set was last used 40 days ago; the last collection was

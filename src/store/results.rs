@@ -180,8 +180,8 @@ impl Cache {
                     n[5],
                     n[6],
                     &e.sha256[..],
-                    format,
-                    stat_check(key, &n, &e.sha256, format)
+                    format.as_str(),
+                    stat_check(key, &n, &e.sha256, format.as_str())
                 ])?;
             }
             let now = unix_now();

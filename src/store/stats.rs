@@ -5,7 +5,7 @@
 use super::{blob, check, int, unix_now, Cache, StatEntry, Writes};
 use crate::corpus::format::Format;
 use crate::corpus::read::{PreHashed, Stamp};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 impl Cache {
     /// Store the stamps and hashes of files hashed in this run (not those
@@ -13,7 +13,7 @@ impl Cache {
     /// seconds: see `Stamp::racy`).
     pub fn remember_stats<'a>(
         &mut self,
-        files: impl Iterator<Item = (&'a crate::corpus::CorpusFile, &'a Option<PreHashed>)>,
+        files: impl Iterator<Item = (&'a crate::corpus::CorpusFile, &'a Option<Box<PreHashed>>)>,
     ) {
         let now = unix_now();
         let stats = files
@@ -110,12 +110,12 @@ pub fn stat_row(
     sha256: [u8; 32],
     format: Format,
     now: i64,
-) -> Option<(PathBuf, StatEntry, String)> {
+) -> Option<(Box<Path>, StatEntry, Format)> {
     if stamp.racy(now, 2) {
         return None;
     }
-    let abs = std::path::absolute(&f.path()).ok()?;
-    Some((abs, StatEntry { stamp, sha256 }, format.to_string()))
+    let abs = std::path::absolute(f.path()).ok()?;
+    Some((abs.into_boxed_path(), StatEntry { stamp, sha256 }, format))
 }
 
 pub(super) fn stat_check(path: &[u8], n: &[i64; 7], sha: &[u8], format: &str) -> i64 {

@@ -1,5 +1,6 @@
 //! Small helpers every layer uses: hex forms, escaping, the interrupt flag.
 
+pub mod chunked;
 pub mod escape;
 pub mod hex;
 pub mod interrupt;
