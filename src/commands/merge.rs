@@ -8,12 +8,16 @@ use std::time::Instant;
 
 pub fn run(s: &Merge) -> Result<Exit> {
     let started = Instant::now();
-    let parts = s
-        .partials
-        .iter()
-        .map(|p| Ok((p.clone(), crate::shard::partial::load(p)?)))
-        .collect::<Result<Vec<_>>>()?;
-    let m = crate::shard::merge::merge(&parts)?;
+    // Each partial's files are taken out as soon as it is read: the merge
+    // of a million files holds them once (see `shard::merge::take_files`).
+    let mut parts = Vec::new();
+    let mut files = Vec::new();
+    for p in &s.partials {
+        let mut partial = crate::shard::partial::load(p)?;
+        files.push(crate::shard::merge::take_files(p, &mut partial)?);
+        parts.push((p.clone(), partial));
+    }
+    let m = crate::shard::merge::merge(&parts, files)?;
     let mut report =
         super::pipeline::finish(m.inputs(), m.lock.as_ref().map(|(l, p)| (l, p.as_path())))?;
     report.timings = Timings::of(

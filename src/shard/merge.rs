@@ -67,9 +67,10 @@ impl Merged {
 
 /// Check a set of partial reports and combine them. Every failure names the
 /// shard files involved (exit 2).
-pub fn merge(parts: &[(PathBuf, Partial)]) -> Result<Merged> {
+/// `files[k]` are the files of `parts[k]`, taken out by `take_files`.
+pub fn merge(parts: &[(PathBuf, Partial)], files: Vec<Vec<ShardFile>>) -> Result<Merged> {
     let (first_path, first) = check_run(parts)?;
-    let (mut corpus, mut outcomes) = assemble(parts, first)?;
+    let (mut corpus, mut outcomes) = assemble(parts, files, first)?;
     let positives = split_positives(parts, &mut corpus, &mut outcomes)?;
     let key = &first.key;
     let command = crate::verdict::report::RunKind::by_name(&key.command)
@@ -281,12 +282,17 @@ fn check_run(parts: &[(PathBuf, Partial)]) -> Result<(&Path, &Partial)> {
 
 /// Every corpus entry exactly once, in the shard its content picks, in the
 /// order of the whole corpus walk.
-fn assemble(parts: &[(PathBuf, Partial)], first: &Partial) -> Result<(Corpus, Vec<Outcome>)> {
+fn assemble(
+    parts: &[(PathBuf, Partial)],
+    part_files: Vec<Vec<ShardFile>>,
+    first: &Partial,
+) -> Result<(Corpus, Vec<Outcome>)> {
     let n = first.shard.count;
     let key = &first.key;
     let listed: usize = parts
         .iter()
-        .map(|(_, p)| p.facts.files.len() + p.facts.skipped.len())
+        .zip(&part_files)
+        .map(|((_, p), files)| files.len() + p.facts.skipped.len())
         .sum();
     let total = key.corpus_files.saturating_add(key.corpus_skipped);
     if listed != total {
@@ -294,42 +300,18 @@ fn assemble(parts: &[(PathBuf, Partial)], first: &Partial) -> Result<(Corpus, Ve
             "the partial reports list {listed} corpus entries, their key says {total}: an edited or truncated shard?"
         )));
     }
-    let rulesets = 1 + first.facts.baseline.is_some() as usize;
-    let known_rules: BTreeSet<(&str, &str)> = std::iter::once(&first.facts.candidate)
-        .chain(first.facts.baseline.as_ref())
-        .flat_map(|r| r.rules.iter())
-        .map(|r| (r.namespace.as_str(), r.identifier.as_str()))
-        .collect();
     let mut files: Vec<Option<(CorpusFile, Outcome)>> = vec![None; key.corpus_files];
     let mut skipped: Vec<Option<Unscanned>> = vec![None; key.corpus_skipped];
-    for (path, p) in parts {
-        let bad = |what: String| Error::Shards {
-            files: vec![path.display().to_string()],
-            shard: Some(p.shard.to_string()),
-            message: format!(
-                "partial report {} (shard {}) is inconsistent: {what}",
-                path.display(),
-                p.shard
-            ),
-        };
-        for f in &p.facts.files {
+    for ((path, p), part_files) in parts.iter().zip(part_files) {
+        let bad = |what: String| inconsistent(path, p, what);
+        for (index, f, outcome) in part_files {
             let slot = files
-                .get_mut(f.index)
-                .ok_or_else(|| bad(format!("file index {} is outside the corpus", f.index)))?;
+                .get_mut(index)
+                .ok_or_else(|| bad(format!("file index {index} is outside the corpus")))?;
             if slot.is_some() {
-                return Err(bad(format!("{} is reported by two shards", f.display)));
+                return Err(bad(format!("{} is reported by two shards", f.display())));
             }
-            check_file(f, p.shard, rulesets, &known_rules).map_err(bad)?;
-            if f.path != f.display {
-                return Err(bad(format!(
-                    "{} is reported with two paths ({})",
-                    f.display, f.path
-                )));
-            }
-            *slot = Some((
-                CorpusFile::shown(f.display.clone(), &f.rel, f.critical),
-                f.outcome.to_outcome().map_err(|e| bad(e.to_string()))?,
-            ));
+            *slot = Some((f, outcome));
         }
         for (i, u) in &p.facts.skipped {
             let slot = skipped
@@ -361,6 +343,52 @@ fn assemble(parts: &[(PathBuf, Partial)], first: &Partial) -> Result<(Corpus, Ve
     };
 
     Ok((corpus, outcomes))
+}
+
+/// A corpus file as a shard reported it: its index in the whole corpus
+/// walk, the file, its outcome.
+pub type ShardFile = (usize, CorpusFile, Outcome);
+
+/// Take the file facts out of a partial report just read, checked (see
+/// `check_file`) and converted: the merge holds each file once, not as a
+/// fact and again as its result.
+pub fn take_files(path: &Path, p: &mut Partial) -> Result<Vec<ShardFile>> {
+    let facts = std::mem::take(&mut p.facts.files);
+    let rulesets = 1 + p.facts.baseline.is_some() as usize;
+    let known_rules: BTreeSet<(&str, &str)> = std::iter::once(&p.facts.candidate)
+        .chain(p.facts.baseline.as_ref())
+        .flat_map(|r| r.rules.iter())
+        .map(|r| (r.namespace.as_str(), r.identifier.as_str()))
+        .collect();
+    let bad = |what: String| inconsistent(path, p, what);
+    facts
+        .into_iter()
+        .map(|f| {
+            check_file(&f, p.shard, rulesets, &known_rules).map_err(bad)?;
+            if f.path != f.display {
+                return Err(bad(format!(
+                    "{} is reported with two paths ({})",
+                    f.display, f.path
+                )));
+            }
+            let outcome = f.outcome.to_outcome().map_err(|e| bad(e.to_string()))?;
+            let file = CorpusFile::shown(f.display, &f.rel, f.critical);
+            Ok((f.index, file, outcome))
+        })
+        .collect()
+}
+
+/// A partial report that contradicts itself or the others.
+fn inconsistent(path: &Path, p: &Partial, what: String) -> Error {
+    Error::Shards {
+        files: vec![path.display().to_string()],
+        shard: Some(p.shard.to_string()),
+        message: format!(
+            "partial report {} (shard {}) is inconsistent: {what}",
+            path.display(),
+            p.shard
+        ),
+    }
 }
 
 /// A shard's file fact is what its shard can report: results for every

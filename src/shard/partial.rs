@@ -405,36 +405,84 @@ pub fn load(path: &Path) -> Result<Partial> {
     parse(&text, path)
 }
 
-/// Parse one partial report (`path` is for messages).
+/// Parse one partial report (`path` is for messages). Its kind and schema
+/// are read first (skipping the rest) so that another file gets its own
+/// error; then the report is parsed into its types directly (no JSON tree:
+/// a shard of a million-file corpus would need several times its size).
 pub fn parse(text: &str, path: &Path) -> Result<Partial> {
-    let shown = path.display();
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        Error::input(
-            "partial report",
-            &shown,
-            format!(
-                "partial report {shown}:{}:{}: not JSON (truncated?): {e}",
-                e.line(),
-                e.column()
-            ),
-        )
-    })?;
-    if v.get("kind").and_then(|k| k.as_str()) != Some(KIND) {
-        return Err(Error::input("partial report", &shown, format!(
-            "{shown} is not an fpgate partial report (no \"kind\": \"{KIND}\"): write one with --shard K/N"
-        )));
+    #[derive(Deserialize)]
+    struct Header {
+        kind: Option<serde_json::Value>,
+        schema_version: Option<serde_json::Value>,
     }
-    if v.get("schema_version").and_then(|k| k.as_u64()) != Some(SCHEMA as u64) {
+    let shown = path.display();
+    let not_ours = || {
+        Error::input("partial report", &shown, format!(
+            "{shown} is not an fpgate partial report (no \"kind\": \"{KIND}\"): write one with --shard K/N"
+        ))
+    };
+    let header: Header = match serde_json::from_str(text) {
+        Ok(h) => h,
+        Err(e) if e.is_data() => return Err(not_ours()),
+        Err(e) => {
+            return Err(Error::input(
+                "partial report",
+                &shown,
+                format!(
+                    "partial report {shown}:{}:{}: not JSON (truncated?): {e}",
+                    e.line(),
+                    e.column()
+                ),
+            ))
+        }
+    };
+    if header.kind.as_ref().and_then(|k| k.as_str()) != Some(KIND) {
+        return Err(not_ours());
+    }
+    if header.schema_version.as_ref().and_then(|k| k.as_u64()) != Some(SCHEMA as u64) {
         return Err(Error::input("partial report", &shown, format!(
             "partial report {shown}: schema_version {} is not {SCHEMA} (made by another fpgate version?)",
-            v.get("schema_version").unwrap_or(&serde_json::Value::Null)
+            header.schema_version.unwrap_or(serde_json::Value::Null)
         )));
     }
-    serde_json::from_value(v).map_err(|e| {
+    serde_json::from_str(text).map_err(|e| {
         Error::input(
             "partial report",
             &shown,
             format!("partial report {shown}: {e}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(text: &str) -> String {
+        parse(text, Path::new("p.json")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn what_is_not_a_partial_report_is_named_before_its_fields_are_read() {
+        let e = refused("{\"kind\": \"fpgate-partial\",\n \"schema");
+        assert!(
+            e.contains("p.json:2:") && e.contains("not JSON (truncated?)"),
+            "{e}"
+        );
+        for other in ["[1, 2]", "{\"kind\": \"fpgate-report\", \"x\": [1]}", "{}"] {
+            let e = refused(other);
+            assert!(
+                e.contains("is not an fpgate partial report"),
+                "{other}: {e}"
+            );
+        }
+        let e = refused(&format!(
+            "{{\"kind\": \"{KIND}\", \"schema_version\": 999}}"
+        ));
+        assert!(e.contains("schema_version 999 is not"), "{e}");
+        let e = refused(&format!(
+            "{{\"kind\": \"{KIND}\", \"schema_version\": {SCHEMA}, \"shard\": 1}}"
+        ));
+        assert!(e.starts_with("partial report p.json: "), "{e}");
+    }
 }

@@ -215,8 +215,12 @@ fn truncated_edited_and_foreign_partials_are_refused() {
     let mut v: Value = serde_json::from_str(&text).unwrap();
     v["facts"]["files"].as_array_mut().unwrap().push(moved);
     std::fs::write(&bad, v.to_string()).unwrap();
+    // (Each partial's files are checked as it is read, before the count.)
     let err = refused(&with(&bad));
-    assert!(err.contains("edited or truncated shard"), "{err}");
+    assert!(
+        err.contains("belongs to shard 1/2, not to this one"),
+        "{err}"
+    );
     files.remove(at);
     let first_edited = out.path().join("first-edited.json");
     std::fs::write(&first_edited, first.to_string()).unwrap();
