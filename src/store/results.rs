@@ -30,7 +30,8 @@ impl Cache {
         let mut bad = 0;
         let tx = self.conn.transaction()?;
         let mut set_index: HashMap<Vec<u8>, u32> = HashMap::new();
-        let mut lists: HashMap<Vec<u32>, u32> = HashMap::new();
+        // (subject, set) pairs, gathered by chunks, then one exact list.
+        let mut pairs: crate::util::chunked::Chunked<(Subject, u32)> = Default::default();
         {
             let mut q = tx.prepare("SELECT id, rules, chk FROM rulesets")?;
             let mut rows = q.query([])?;
@@ -87,7 +88,7 @@ impl Cache {
                     bad += 1;
                     continue;
                 };
-                known.add_done(subject, si, &mut lists);
+                pairs.push((subject, si));
                 // Most contents match nothing: no entry for them (a million
                 // empty lists cost tens of MB).
                 for (e, ev) in hits {
@@ -102,6 +103,10 @@ impl Cache {
             }
         }
         tx.commit()?;
+        let mut all = Vec::with_capacity(pairs.len());
+        all.extend(pairs.iter().copied());
+        drop(pairs);
+        known.set_done(all);
         self.note_bad(bad);
         Ok(known)
     }
