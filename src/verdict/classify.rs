@@ -22,7 +22,7 @@ pub struct Classified {
 /// Every path of one content (indices into the corpus, in its order), and
 /// what the content is.
 struct Group<'a> {
-    sha256: &'a [u8; 32],
+    sha256: [u8; 32],
     size: u64,
     format: crate::corpus::format::Format,
     files: &'a [usize],
@@ -64,7 +64,7 @@ pub fn classify(
     let mut found: Found = BTreeMap::new();
     let mut scanned_ok = vec![false; files.len()];
     for g in groups(&by_content, outcomes) {
-        let sha = g.sha256;
+        let sha = &g.sha256;
         let scans: Vec<(usize, &Vec<Vec<Hit>>)> = g
             .files
             .iter()
@@ -225,19 +225,11 @@ fn group(
 
 /// The contents of `by_content` (see `group`), in sha256 order.
 fn groups<'a>(by_content: &'a [usize], outcomes: &'a [Outcome]) -> impl Iterator<Item = Group<'a>> {
-    let content = |i: usize| match &outcomes[i] {
-        Outcome::Scanned {
-            sha256,
-            size,
-            format,
-            ..
-        } => Some((sha256, *size, *format)),
-        Outcome::Unscanned { .. } => None,
-    };
+    let sha = |i: usize| outcomes[i].content().map(|c| c.0);
     by_content
-        .chunk_by(move |&a, &b| content(a).map(|c| c.0) == content(b).map(|c| c.0))
-        .filter_map(move |files| {
-            let (sha256, size, format) = content(files[0])?;
+        .chunk_by(move |&a, &b| sha(a) == sha(b))
+        .filter_map(|files| {
+            let (sha256, size, format) = outcomes[files[0]].content()?;
             Some(Group {
                 sha256,
                 size,
