@@ -629,6 +629,18 @@ fn compile_options_keep_cached_equal_to_uncached() {
 
 /// A ruleset as a report describes it, without its paths, and with
 /// `baseline/` written `SET/` in its file names.
+/// `fpgate gate` of baseline/ and candidate/ over corpus/ (a workspace's
+/// layout in the two gate tests below).
+const GATE: [&str; 7] = [
+    "gate",
+    "--baseline",
+    "baseline",
+    "--candidate",
+    "candidate",
+    "--corpus",
+    "corpus",
+];
+
 fn described(r: &Value, set: &str) -> Value {
     let text = serde_json::to_string(&r["rulesets"][set])
         .unwrap()
@@ -693,15 +705,7 @@ fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
     );
     // `fpgate gate` of baseline/ and candidate/ over corpus/, then `extra`.
     let gate_cmd = |extra: &[&str]| {
-        let mut args = vec![
-            "gate",
-            "--baseline",
-            "baseline",
-            "--candidate",
-            "candidate",
-            "--corpus",
-            "corpus",
-        ];
+        let mut args = GATE.to_vec();
         args.extend_from_slice(extra);
         p.cmd(&args)
     };
@@ -849,15 +853,7 @@ fn warnings_that_depend_on_another_file_are_not_taken_from_an_identical_file() {
     // A gate's baseline, validated against the candidate.
     let empty = p.join("empty-cache");
     for cache in [vec!["--no-cache"], vec!["--cache", empty.to_str().unwrap()]] {
-        let mut args = vec![
-            "gate",
-            "--baseline",
-            "baseline",
-            "--candidate",
-            "candidate",
-            "--corpus",
-            "corpus",
-        ];
+        let mut args = GATE.to_vec();
         args.extend(cache.iter().copied());
         let g = run_with(&args);
         assert!(matches!(g.code, 0 | 1 | 3), "{}", g.stderr);
