@@ -641,6 +641,16 @@ const GATE: [&str; 7] = [
     "corpus",
 ];
 
+/// The baseline's own full compile: `fpgate scan` with it as the candidate.
+const OWN: [&str; 6] = [
+    "scan",
+    "--rules",
+    "baseline",
+    "--corpus",
+    "corpus",
+    "--no-cache",
+];
+
 fn described(r: &Value, set: &str) -> Value {
     let text = serde_json::to_string(&r["rulesets"][set])
         .unwrap()
@@ -684,16 +694,7 @@ fn a_baseline_validated_against_the_candidate_equals_its_own_full_compile() {
             ("f5", b"BBBB and more"),
         ]);
     // The baseline's own full compile: as the candidate of a scan.
-    let own = p.run(&[
-        "scan",
-        "--rules",
-        "baseline",
-        "--corpus",
-        "corpus",
-        "--no-cache",
-        "--format",
-        "json",
-    ]);
+    let own = p.run(&[&OWN[..], &["--format", "json"]].concat());
     assert_eq!(own.code, 1, "{}", own.stderr);
     let own = own.json();
     assert_eq!(
@@ -839,14 +840,7 @@ fn warnings_that_depend_on_another_file_are_not_taken_from_an_identical_file() {
         "{}",
         cand.stderr
     );
-    let own = run_with(&[
-        "scan",
-        "--rules",
-        "baseline",
-        "--corpus",
-        "corpus",
-        "--no-cache",
-    ]);
+    let own = run_with(&OWN);
     assert_eq!(own.code, 1, "{}", own.stderr);
     let own = own.json();
     assert_eq!(codes(&own), vec![]);
