@@ -269,11 +269,15 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
         return Err(empty_corpus(roots, &skipped));
     }
     // Sorted by the reported path; a path reached from two roots is listed
-    // once, as the later root has it. (Two non-UTF-8 paths shown alike are
-    // two files, both scanned.)
-    files.sort_by(|a, b| a.display().cmp(b.display()));
+    // once, as the later root has it (the sort is stable, and equal paths are
+    // next to each other). Two non-UTF-8 paths shown alike are two files,
+    // both scanned.
+    files.sort_by(|a, b| {
+        let by_path = || a.path().as_os_str().cmp(b.path().as_os_str());
+        a.display().cmp(b.display()).then_with(by_path)
+    });
     files.dedup_by(|later, kept| {
-        let same = later.path() == kept.path();
+        let same = later.path().as_os_str() == kept.path().as_os_str();
         if same {
             std::mem::swap(later, kept);
         }
@@ -550,7 +554,10 @@ mod tests {
             std::fs::write(d.path().join(std::ffi::OsStr::from_bytes(name)), b"x").unwrap();
         }
         let root = d.path().to_path_buf();
-        let c = walk(&[root.clone(), root.join("z")], &WalkOptions::default()).unwrap();
+        // The root twice: each file once, although the two shown alike sort
+        // between the copies of each other.
+        let roots = [root.clone(), root.clone(), root.join("z")];
+        let c = walk(&roots, &WalkOptions::default()).unwrap();
         let raw: Vec<_> = c.files.iter().map(|f| f.path().to_path_buf()).collect();
         let shown: Vec<_> = c.files.iter().map(|f| f.display().to_string()).collect();
         let base = display(&root);
