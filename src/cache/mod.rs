@@ -451,9 +451,9 @@ pub fn stat_lookup(
         .map(|(f, e)| {
             let (e, format) = e?;
             let meta = if follow_symlinks {
-                std::fs::metadata(&f.path())
+                std::fs::metadata(f.path())
             } else {
-                std::fs::symlink_metadata(&f.path())
+                std::fs::symlink_metadata(f.path())
             }
             .ok()?;
             if !meta.file_type().is_file() || Stamp::of(&meta) != e.stamp {

@@ -43,7 +43,7 @@ pub fn run(a: &Index) -> Result<Exit> {
                 ok.push(false);
                 problems.push(format!(
                     "{} ({}: {detail})",
-                    crate::util::escape::term(&f.display()),
+                    crate::util::escape::term(f.display()),
                     reason.as_str()
                 ));
             }

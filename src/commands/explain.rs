@@ -47,7 +47,7 @@ pub fn run(a: &ExplainArgs) -> Result<Exit> {
     let missing: Vec<&str> = fps
         .iter()
         .flat_map(|f| f.paths.iter())
-        .filter(|p| !corpus.files.iter().any(|c| &c.display() == *p))
+        .filter(|p| !corpus.files.iter().any(|c| c.display() == *p))
         .map(String::as_str)
         .collect();
     let mut t = triage::analyse(

@@ -533,7 +533,7 @@ fn walk_positives(paths: &[std::path::PathBuf], clean: &Corpus, follow: bool) ->
         if let Some(other) = clean_files.get(&canon(f)) {
             return Err(Error::input(
                 "positives",
-                &f.display(),
+                f.display(),
                 format!(
                     "{} is both a known-bad sample and a clean corpus file ({other}): a file is one or the other",
                     f.display()

@@ -180,7 +180,7 @@ pub fn prehash(
         if slot.is_some() {
             continue;
         }
-        if let Ok(stamp) = read_into(&f.path(), &mut buf, opts) {
+        if let Ok(stamp) = read_into(f.path(), &mut buf, opts) {
             *slot = Some(Box::new(PreHashed {
                 stamp,
                 sha256: Sha256::digest(&buf).into(),
@@ -212,7 +212,7 @@ pub fn hash_rest(
                 if p.is_some() || skip.get(i).copied().unwrap_or(false) || interrupted() {
                     return p;
                 }
-                let stamp = read_into(&f.path(), buf, opts).ok()?;
+                let stamp = read_into(f.path(), buf, opts).ok()?;
                 Some(Box::new(PreHashed {
                     stamp,
                     sha256: Sha256::digest(&*buf).into(),

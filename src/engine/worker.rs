@@ -258,7 +258,7 @@ impl<'r> Worker<'r> {
 
     /// Read the whole file into `self.buf`, fail-closed on anything odd.
     fn read(&mut self, f: &CorpusFile) -> Result<Stamp, (Reason, String)> {
-        read_into(&f.path(), &mut self.buf, &self.opts.limits())
+        read_into(f.path(), &mut self.buf, &self.opts.limits())
     }
 
     fn scan_buf(

@@ -49,7 +49,7 @@ pub fn select(
     for ((f, p), l) in corpus.files.iter().zip(&pre).zip(&from_lock) {
         let sha = match (p, l) {
             (Some(p), Some(l)) if p.sha256 != *l => {
-                return Err(lock_mismatch(lock, &f.rel()));
+                return Err(lock_mismatch(lock, f.rel()));
             }
             (Some(p), _) => Some(p.sha256),
             (None, l) => *l,
@@ -110,7 +110,7 @@ impl ShardRun {
         for (i, ((f, p), sha)) in corpus.files.into_iter().zip(pre).zip(shas).enumerate() {
             let owner = match sha {
                 Some(sha) => Shard::of_content(sha, shard.count),
-                None => Shard::of_path(&f.display(), shard.count),
+                None => Shard::of_path(f.display(), shard.count),
             };
             if owner == shard.index {
                 self.locked.push(from_lock[i]);
@@ -188,7 +188,7 @@ impl ShardRun {
             };
             if let (Some(sha), Some(l)) = (sha, l) {
                 if sha != l {
-                    return Err(lock_mismatch(lock, &f.rel()));
+                    return Err(lock_mismatch(lock, f.rel()));
                 }
             }
         }

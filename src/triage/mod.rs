@@ -409,11 +409,7 @@ pub fn analyse(
                 sample_sizes: as_is_hits
                     .iter()
                     .filter(|&&i| i >= clean_n)
-                    .filter_map(|&i| {
-                        std::fs::metadata(&all_files[i].path())
-                            .ok()
-                            .map(|m| m.len())
-                    })
+                    .filter_map(|&i| std::fs::metadata(all_files[i].path()).ok().map(|m| m.len()))
                     .collect(),
             };
             for v in suggest::variants(&ctx) {

@@ -84,7 +84,7 @@ pub fn short_digests_of(corpus: &Corpus, outcomes: &[Outcome]) -> Vec<ShortDiges
             if out.contains_key(sha256) {
                 continue;
             }
-            let (sha1, md5) = short_digests(&f.path(), sha256);
+            let (sha1, md5) = short_digests(f.path(), sha256);
             if !sha1.is_empty() {
                 out.insert(
                     *sha256,
@@ -119,7 +119,7 @@ pub fn disjoint_contents(
             if let Some(other) = seen.get(sha256) {
                 return Err(crate::error::Error::input(
                     "positives",
-                    &f.display(),
+                    f.display(),
                     format!(
                         "sample {} has the same content as the clean corpus file {other}: a content is known-bad or known-clean, not both",
                         f.display()

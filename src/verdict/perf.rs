@@ -121,7 +121,7 @@ pub fn sample(files: &[CorpusFile], outcomes: &[Outcome], opts: &PerfOptions) ->
         if out.len() >= opts.sample_files || bytes >= opts.sample_bytes {
             break;
         }
-        if let Ok(data) = std::fs::read(&f.path()) {
+        if let Ok(data) = std::fs::read(f.path()) {
             bytes += data.len() as u64;
             out.push(data);
         }
