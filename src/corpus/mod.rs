@@ -5,6 +5,7 @@
 
 pub mod format;
 pub mod lock;
+pub mod mapped;
 pub mod read;
 
 use crate::error::{Error, Result};

@@ -6,6 +6,7 @@
 //! and for sharded runs) and the stamps the stat cache compares.
 
 use crate::corpus::format::Format;
+use crate::corpus::mapped::{Mapped, MAP_FROM};
 use crate::corpus::{CorpusFile, Reason};
 use crate::util::interrupt::interrupted;
 use rayon::prelude::*;
@@ -84,33 +85,24 @@ pub struct PreHashed {
     pub cached: bool,
 }
 
-/// Read a whole file into `buf`, fail-closed on anything odd: opened
-/// non-blocking and (unless following links) without following a link,
-/// checked to be a regular file within the size limit, and re-checked
-/// after the read so a file that changed meanwhile is reported.
-pub fn read_into(
+/// Open a corpus file to read it, fail-closed on anything odd: opened
+/// non-blocking (a FIFO cannot hang the reader) and, unless following
+/// links, without following a link; it must be a regular file within the
+/// size limit. Returns the file and what it looked like when opened.
+pub fn open_checked(
     path: &std::path::Path,
-    buf: &mut Vec<u8>,
     opts: &ReadLimits,
-) -> Result<Stamp, (Reason, String)> {
-    let io = |e: std::io::Error| -> (Reason, String) {
-        let reason = match e.kind() {
-            std::io::ErrorKind::NotFound => Reason::Vanished,
-            _ if e.raw_os_error() == Some(libc::ELOOP) => Reason::Symlink,
-            _ => Reason::Unreadable,
-        };
-        (reason, e.to_string())
-    };
+) -> Result<(File, std::fs::Metadata), (Reason, String)> {
     let mut flags = libc::O_NONBLOCK;
     if !opts.follow_symlinks {
         flags |= libc::O_NOFOLLOW;
     }
-    let mut file = File::options()
+    let file = File::options()
         .read(true)
         .custom_flags(flags)
         .open(path)
-        .map_err(io)?;
-    let before = file.metadata().map_err(io)?;
+        .map_err(io_failure)?;
+    let before = file.metadata().map_err(io_failure)?;
     if !before.file_type().is_file() {
         return Err((Reason::NotRegular, "not a regular file when opened".into()));
     }
@@ -124,6 +116,40 @@ pub fn read_into(
             ),
         ));
     }
+    Ok((file, before))
+}
+
+/// Why a file could not be read, from the error.
+pub fn io_failure(e: std::io::Error) -> (Reason, String) {
+    let reason = match e.kind() {
+        std::io::ErrorKind::NotFound => Reason::Vanished,
+        _ if e.raw_os_error() == Some(libc::ELOOP) => Reason::Symlink,
+        _ => Reason::Unreadable,
+    };
+    (reason, e.to_string())
+}
+
+/// Read a whole file into `buf`, fail-closed on anything odd (see
+/// `open_checked`), and re-checked after the read so a file that changed
+/// meanwhile is reported.
+pub fn read_into(
+    path: &std::path::Path,
+    buf: &mut Vec<u8>,
+    opts: &ReadLimits,
+) -> Result<Stamp, (Reason, String)> {
+    let (file, before) = open_checked(path, opts)?;
+    read_opened(file, &before, buf, opts)
+}
+
+/// Read a file opened by `open_checked` (`before`: its metadata then) into
+/// `buf`, and check that it did not change meanwhile.
+pub fn read_opened(
+    mut file: File,
+    before: &std::fs::Metadata,
+    buf: &mut Vec<u8>,
+    opts: &ReadLimits,
+) -> Result<Stamp, (Reason, String)> {
+    let io = io_failure;
     buf.clear();
     // Shrink a buffer that an earlier huge file left behind, so one big
     // file does not pin its size in every worker for the rest of the run.
@@ -180,16 +206,34 @@ pub fn prehash(
         if slot.is_some() {
             continue;
         }
-        if let Ok(stamp) = read_into(f.path(), &mut buf, opts) {
-            *slot = Some(Box::new(PreHashed {
-                stamp,
-                sha256: Sha256::digest(&buf).into(),
-                format: crate::corpus::format::detect(&buf),
-                cached: false,
-            }));
-        }
+        *slot = early_hash(f, &mut buf, opts);
     }
     out
+}
+
+/// One file's early hash: read (or mapped, from `MAP_FROM` bytes, as the
+/// scan does) and hashed; `None` if it could not be, or changed meanwhile
+/// (the scan will say why).
+fn early_hash(f: &CorpusFile, buf: &mut Vec<u8>, opts: &ReadLimits) -> Option<Box<PreHashed>> {
+    let (file, before) = open_checked(f.path(), opts).ok()?;
+    let hashed = |stamp, data: &[u8]| {
+        Some(Box::new(PreHashed {
+            stamp,
+            sha256: Sha256::digest(data).into(),
+            format: crate::corpus::format::detect(data),
+            cached: false,
+        }))
+    };
+    if before.len() >= MAP_FROM {
+        if let Some(m) = Mapped::new(&file, before.len()) {
+            let stamp = Stamp::of(&before);
+            let out = hashed(stamp, m.data());
+            let now = file.metadata().ok()?;
+            return out.filter(|_| !m.faulted() && Stamp::of(&now) == stamp);
+        }
+    }
+    let stamp = read_opened(file, &before, buf, opts).ok()?;
+    hashed(stamp, buf)
 }
 
 /// Hash, on every thread, the files `pre` has no hash for and `skip` does
@@ -212,13 +256,7 @@ pub fn hash_rest(
                 if p.is_some() || skip.get(i).copied().unwrap_or(false) || interrupted() {
                     return p;
                 }
-                let stamp = read_into(f.path(), buf, opts).ok()?;
-                Some(Box::new(PreHashed {
-                    stamp,
-                    sha256: Sha256::digest(&*buf).into(),
-                    format: crate::corpus::format::detect(buf),
-                    cached: false,
-                }))
+                early_hash(f, buf, opts)
             })
             .collect()
     };

@@ -416,6 +416,95 @@ mod tests {
         );
     }
 
+    /// The repository's rule sets (candidate, baseline) and its corpus.
+    fn repository() -> (Vec<Ruleset>, Vec<CorpusFile>) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let set = |label: &'static str| {
+            let mut paths: Vec<_> = std::fs::read_dir(root.join("rules").join(label))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "yar"))
+                .collect();
+            paths.sort();
+            let paths: Vec<_> = paths
+                .iter()
+                .map(|p| crate::rules::RulePath::plain(p))
+                .collect();
+            crate::rules::compile(label, &paths, &Default::default()).unwrap()
+        };
+        let corpus = crate::corpus::walk(&[root.join("corpus")], &Default::default()).unwrap();
+        (vec![set("candidate"), set("released")], corpus.files)
+    }
+
+    #[test]
+    fn mapped_files_give_what_read_files_give() {
+        let (sets, files) = repository();
+        let sets: Vec<&Ruleset> = sets.iter().collect();
+        let run = |map_from: u64| -> Vec<String> {
+            let o = ScanOptions {
+                max_file_size: 64 << 20,
+                ..opts()
+            };
+            let mut w = Worker::new(&sets, None, None, &o);
+            w.map_from = map_from;
+            let claimed = Mutex::new(HashSet::new());
+            files
+                .iter()
+                .map(|f| format!("{:?}", w.process(f, None, &claimed, true)))
+                .collect()
+        };
+        let (read, mapped) = (run(u64::MAX), run(0));
+        assert_eq!(read, mapped);
+        // A real match with evidence (the candidate's overbroad rule on a
+        // 218 KiB installer), and every file scanned.
+        assert!(read
+            .iter()
+            .any(|o| o.contains("Shh_Updater_B") && o.contains("offset")));
+        assert!(read.iter().all(|o| o.starts_with("Scanned")));
+        let big = files.iter().filter(|f| {
+            std::fs::metadata(f.path()).unwrap().len() >= crate::corpus::mapped::MAP_FROM
+        });
+        assert!(big.count() >= 5);
+    }
+
+    #[test]
+    fn a_mapped_file_that_changes_before_its_scan_ends_is_not_used() {
+        let d = tempfile::tempdir().unwrap();
+        let rs = ruleset();
+        let sets = [&rs];
+        let mut content = vec![b'x'; 300_000];
+        content[250_000..250_003].copy_from_slice(b"abc");
+        for change in ["truncated", "rewritten"] {
+            let p = d.path().join(change);
+            std::fs::write(&p, &content).unwrap();
+            let f = CorpusFile::new(p.clone(), change, false);
+            let mut w = Worker::new(&sets, None, None, &opts());
+            w.map_from = 0;
+            let stamp = w.read(&f).unwrap();
+            let file = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+            if change == "truncated" {
+                file.set_len(1000).unwrap();
+            } else {
+                use std::io::{Seek, Write};
+                let mut file = file;
+                file.seek(std::io::SeekFrom::Start(250_000)).unwrap();
+                file.write_all(b"zzz").unwrap();
+                // A different mtime even within one clock tick.
+                file.set_modified(std::time::UNIX_EPOCH).unwrap();
+            }
+            let claimed = Mutex::new(HashSet::new());
+            let out = w.process_read(&f, None, stamp, &claimed, false);
+            match &out {
+                Outcome::Unscanned {
+                    reason: Reason::Changed,
+                    detail,
+                    ..
+                } => assert!(detail.contains("while being scanned"), "{detail}"),
+                other => panic!("{change}: {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn duplicates_are_scanned_once_with_evidence() {
         let d = tempfile::tempdir().unwrap();

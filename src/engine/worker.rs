@@ -1,9 +1,11 @@
-//! One scan worker: reads a file into its reusable buffer, hashes it, asks
-//! the planner (if any) what each ruleset still has to run on it, and runs
-//! that from the same buffer. One worker per thread, the rules shared.
+//! One scan worker: reads a file into its reusable buffer (or maps it, from
+//! `MAP_FROM` bytes on), hashes it, asks the planner (if any) what each
+//! ruleset still has to run on it, and runs that over the same bytes. One
+//! worker per thread, the rules shared.
 
 use super::{Answer, Hit, Outcome, Plan, Planner, ScanOptions, Subjects};
-use crate::corpus::read::{read_into, PreHashed, Stamp};
+use crate::corpus::mapped::{Mapped, MAP_FROM};
+use crate::corpus::read::{io_failure, open_checked, read_opened, PreHashed, Stamp};
 use crate::corpus::{external_value, format, CorpusFile, Reason};
 use crate::rules::Ruleset;
 use crate::util::interrupt::interrupted;
@@ -42,7 +44,20 @@ pub(super) struct Worker<'r> {
     /// A scanner of the baseline rules the candidate does not share.
     rest_scanner: Option<Scanner<'r>>,
     opts: ScanOptions,
+    /// The file being scanned: read into `buf`, or mapped (with the open
+    /// file, for the check after use).
     buf: Vec<u8>,
+    mapped: Option<(Mapped, std::fs::File)>,
+    /// Files of this size or more are mapped (`MAP_FROM`; tests set it).
+    pub(super) map_from: u64,
+}
+
+/// The bytes of the file being scanned.
+fn data<'a>(mapped: &'a Option<(Mapped, std::fs::File)>, buf: &'a [u8]) -> &'a [u8] {
+    match mapped {
+        Some((m, _)) => m.data(),
+        None => buf,
+    }
 }
 
 impl Drop for Worker<'_> {
@@ -72,6 +87,8 @@ impl<'r> Worker<'r> {
             rest_scanner: None,
             opts: opts.clone(),
             buf: Vec::new(),
+            mapped: None,
+            map_from: MAP_FROM,
         };
         w.reset_scanners();
         w
@@ -157,52 +174,89 @@ impl<'r> Worker<'r> {
             Ok(stamp) => stamp,
             Err((reason, detail)) => return unscanned(reason, detail),
         };
+        let out = self.process_read(f, pre, stamp, claimed, path_dependent);
+        // Unmapped now, not when the next file is read.
+        self.mapped = None;
+        out
+    }
+
+    /// The rest of `process` once the file is read (or mapped): hash it, ask
+    /// the planner, scan what is left to scan.
+    pub(super) fn process_read(
+        &mut self,
+        f: &CorpusFile,
+        pre: Option<&PreHashed>,
+        stamp: Stamp,
+        claimed: &Mutex<HashSet<[u8; 32]>>,
+        path_dependent: bool,
+    ) -> Outcome {
         let size = stamp.size;
         let sha256: [u8; 32] = match pre {
             Some(p) if p.stamp == stamp => p.sha256,
-            _ => Sha256::digest(&self.buf).into(),
+            _ => Sha256::digest(data(&self.mapped, &self.buf)).into(),
         };
-        let format = format::detect(&self.buf);
+        let format = format::detect(data(&self.mapped, &self.buf));
+        let subj = self.subjects(&sha256, f);
+        let plans = self.plans(subj.as_ref());
+        let scan = if plans.iter().all(|p| *p == Plan::Skip) {
+            None
+        } else {
+            let first = claimed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(sha256);
+            // Unless another path of this content is being scanned.
+            (first || path_dependent).then(|| self.scan_guarded(f, &plans))
+        };
+        // Nothing that was read is used (stored, or answered) before it is
+        // known that the file did not change while it was read.
+        if let Err((reason, detail)) = self.settled(&stamp) {
+            let ours = scan.is_some();
+            return Outcome::Unscanned {
+                reason,
+                detail,
+                // A content this file claimed: its duplicates share the failure.
+                sha256: ours.then_some(sha256),
+                size: ours.then_some(size),
+            };
+        }
         if let Some(c) = self.planner {
             if !pre.is_some_and(|p| p.cached && p.stamp == stamp) {
                 c.record_stat(f, stamp, sha256, format);
             }
         }
-        let subj = self.subjects(&sha256, f);
-        let plans = self.plans(subj.as_ref());
         let scanned = |hits| Outcome::Scanned {
             sha256,
             size,
             format,
             hits,
         };
-        if plans.iter().all(|p| *p == Plan::Skip) {
-            self.count(Answer::ReadOnly);
-            let empty = vec![Vec::new(); plans.len()];
-            return scanned(Some(self.assemble(subj.as_ref(), &plans, empty)));
-        }
-        let first = claimed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(sha256);
-        if !first && !path_dependent {
-            // Another path of this content is being scanned.
-            self.count(Answer::ReadOnly);
-            return scanned(None);
-        }
-        self.count(if plans.contains(&Plan::Full) {
-            Answer::Full
-        } else {
-            Answer::Delta
-        });
-        match self.scan_guarded(f, &plans) {
-            Ok(hits) => scanned(Some(self.assemble(subj.as_ref(), &plans, hits))),
-            Err((reason, detail)) => Outcome::Unscanned {
-                reason,
-                detail,
-                sha256: Some(sha256),
-                size: Some(size),
-            },
+        match scan {
+            None if plans.iter().all(|p| *p == Plan::Skip) => {
+                self.count(Answer::ReadOnly);
+                let empty = vec![Vec::new(); plans.len()];
+                scanned(Some(self.assemble(subj.as_ref(), &plans, empty)))
+            }
+            None => {
+                self.count(Answer::ReadOnly);
+                scanned(None)
+            }
+            Some(result) => {
+                self.count(if plans.contains(&Plan::Full) {
+                    Answer::Full
+                } else {
+                    Answer::Delta
+                });
+                match result {
+                    Ok(hits) => scanned(Some(self.assemble(subj.as_ref(), &plans, hits))),
+                    Err((reason, detail)) => Outcome::Unscanned {
+                        reason,
+                        detail,
+                        sha256: Some(sha256),
+                        size: Some(size),
+                    },
+                }
+            }
         }
     }
 
@@ -256,9 +310,44 @@ impl<'r> Worker<'r> {
         }
     }
 
-    /// Read the whole file into `self.buf`, fail-closed on anything odd.
-    fn read(&mut self, f: &CorpusFile) -> Result<Stamp, (Reason, String)> {
-        read_into(f.path(), &mut self.buf, &self.opts.limits())
+    /// Open the file, fail-closed on anything odd, and map it (from
+    /// `map_from` bytes on) or read it whole into `self.buf`.
+    pub(super) fn read(&mut self, f: &CorpusFile) -> Result<Stamp, (Reason, String)> {
+        self.mapped = None;
+        let limits = self.opts.limits();
+        let (file, before) = open_checked(f.path(), &limits)?;
+        if before.len() >= self.map_from {
+            if let Some(m) = Mapped::new(&file, before.len()) {
+                self.mapped = Some((m, file));
+                return Ok(Stamp::of(&before));
+            }
+        }
+        read_opened(file, &before, &mut self.buf, &limits)
+    }
+
+    /// After its data was used: a mapped file must be as it was when it was
+    /// mapped (a read file was checked after the copy, in `read_opened`).
+    fn settled(&self, stamp: &Stamp) -> Result<(), (Reason, String)> {
+        let Some((m, file)) = &self.mapped else {
+            return Ok(());
+        };
+        let now = file.metadata().map_err(io_failure)?;
+        if m.faulted() || Stamp::of(&now) != *stamp {
+            let cut = if m.faulted() {
+                ", cut short under the scan"
+            } else {
+                ""
+            };
+            return Err((
+                Reason::Changed,
+                format!(
+                    "changed while being scanned (size {} -> {}{cut})",
+                    stamp.size,
+                    now.len()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn scan_buf(
@@ -289,7 +378,13 @@ impl<'r> Worker<'r> {
                         s.set_timeout(timeout);
                         s
                     });
-                    hits.extend(scan_one(scanner, rs, f, &self.buf, timeout)?);
+                    hits.extend(scan_one(
+                        scanner,
+                        rs,
+                        f,
+                        data(&self.mapped, &self.buf),
+                        timeout,
+                    )?);
                 }
                 hits.sort_by(|a, b| a.rule.cmp(&b.rule));
                 all.push(hits);
@@ -317,7 +412,7 @@ impl<'r> Worker<'r> {
                     full.as_mut().expect("made above")
                 }
             };
-            let mut hits = scan_one(scanner, rs, f, &self.buf, timeout)?;
+            let mut hits = scan_one(scanner, rs, f, data(&self.mapped, &self.buf), timeout)?;
             hits.sort_by(|a, b| a.rule.cmp(&b.rule));
             all.push(hits);
         }

@@ -536,3 +536,68 @@ fn completions_and_man_pages_describe_every_command() {
     let r = run(fpgate().args(["man", "nope"]));
     assert_eq!(r.code, 2);
 }
+
+#[test]
+fn a_file_truncated_while_it_is_scanned_is_reported_changed_not_a_crash() {
+    // Files of 64 KiB and more are mapped, not copied; reading a mapped page
+    // past the end of a file that shrank raises SIGBUS. Here the file is cut
+    // while fpgate has it mapped (seen in /proc/PID/maps).
+    let d = setup(&[("small.bin", b"fine")]);
+    let big = d.path().join("corpus/big.bin");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_fpgate"))
+        .current_dir(d.path())
+        .env("FPGATE_CACHE", test_cache())
+        .args([
+            "scan",
+            "--rules",
+            "r.yar",
+            "--corpus",
+            "corpus",
+            "--format",
+            "json",
+            "--no-cache",
+            "--max-file-size",
+            "1G",
+            "-j",
+            "1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let maps = format!("/proc/{}/maps", child.id());
+    let started = std::time::Instant::now();
+    let mut cut = false;
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        let Ok(m) = std::fs::read_to_string(&maps) else {
+            break; // exited
+        };
+        if m.contains("big.bin") {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&big)
+                .unwrap()
+                .set_len(4096)
+                .unwrap();
+            cut = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(cut, "the file was never seen mapped: {stderr}");
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        unscanned(&j),
+        vec![("corpus/big.bin".to_string(), "changed".to_string())]
+    );
+    let detail = j["unscanned"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("changed while being scanned"), "{detail}");
+    assert_eq!(j["corpus"]["scanned_files"], 1);
+}
