@@ -422,8 +422,8 @@ impl<'r> CacheRun<'r> {
     }
 
     /// Remember a file's stamp and content hash.
-    pub fn record_stat(&self, f: &CorpusFile, stamp: Stamp, sha: [u8; 32], format: Format) {
-        if let Some(row) = store::stat_row(f, stamp, sha, format, self.now) {
+    pub fn record_stat(&self, file: usize, stamp: Stamp, sha: [u8; 32], format: Format) {
+        if let Some(row) = store::stat_row(file, stamp, sha, format, self.now) {
             self.writes
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -485,8 +485,8 @@ impl Planner for CacheRun<'_> {
     fn assemble(&self, ruleset: usize, s: &Subjects, plan: Plan, fresh: Vec<Hit>) -> Vec<Hit> {
         CacheRun::assemble(self, ruleset, s, plan, fresh)
     }
-    fn record_stat(&self, f: &CorpusFile, stamp: Stamp, sha: [u8; 32], format: Format) {
-        CacheRun::record_stat(self, f, stamp, sha, format)
+    fn record_stat(&self, file: usize, stamp: Stamp, sha: [u8; 32], format: Format) {
+        CacheRun::record_stat(self, file, stamp, sha, format)
     }
     fn count(&self, answer: Answer) {
         CacheRun::count(self, answer)

@@ -206,15 +206,23 @@ pub fn prehash(
         if slot.is_some() {
             continue;
         }
-        *slot = early_hash(f, &mut buf, opts);
+        // Read, not mapped: this runs on the core the compiler leaves idle,
+        // where a copy costs no wall time (and the scan's mapping is then
+        // the only one of a file).
+        *slot = early_hash(f, &mut buf, opts, false);
     }
     out
 }
 
-/// One file's early hash: read (or mapped, from `MAP_FROM` bytes, as the
-/// scan does) and hashed; `None` if it could not be, or changed meanwhile
-/// (the scan will say why).
-fn early_hash(f: &CorpusFile, buf: &mut Vec<u8>, opts: &ReadLimits) -> Option<Box<PreHashed>> {
+/// One file's early hash: read (or, with `map`, mapped from `MAP_FROM`
+/// bytes on, as the scan does) and hashed; `None` if it could not be, or
+/// changed meanwhile (the scan will say why).
+fn early_hash(
+    f: &CorpusFile,
+    buf: &mut Vec<u8>,
+    opts: &ReadLimits,
+    map: bool,
+) -> Option<Box<PreHashed>> {
     let (file, before) = open_checked(f.path(), opts).ok()?;
     let hashed = |stamp, data: &[u8]| {
         Some(Box::new(PreHashed {
@@ -224,7 +232,7 @@ fn early_hash(f: &CorpusFile, buf: &mut Vec<u8>, opts: &ReadLimits) -> Option<Bo
             cached: false,
         }))
     };
-    if before.len() >= MAP_FROM {
+    if map && before.len() >= MAP_FROM {
         if let Some(m) = Mapped::new(&file, before.len()) {
             let stamp = Stamp::of(&before);
             let out = hashed(stamp, m.data());
@@ -256,7 +264,7 @@ pub fn hash_rest(
                 if p.is_some() || skip.get(i).copied().unwrap_or(false) || interrupted() {
                     return p;
                 }
-                early_hash(f, buf, opts)
+                early_hash(f, buf, opts, true)
             })
             .collect()
     };

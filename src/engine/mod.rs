@@ -73,7 +73,7 @@ pub trait Planner: Sync {
     /// results for the others.
     fn assemble(&self, ruleset: usize, s: &Subjects, plan: Plan, fresh: Vec<Hit>) -> Vec<Hit>;
     /// A file's stamp and content hash, read in this run.
-    fn record_stat(&self, f: &CorpusFile, stamp: Stamp, sha: [u8; 32], format: Format);
+    fn record_stat(&self, file: usize, stamp: Stamp, sha: [u8; 32], format: Format);
     /// How a file was answered.
     fn count(&self, answer: Answer);
 }
@@ -280,6 +280,7 @@ pub fn scan_files_sharing<'r>(
             let Some(&i) = order.get(k) else { break };
             let out = w.process(
                 &files[i],
+                i,
                 pre.get(i).and_then(Option::as_deref),
                 &claimed,
                 path_dependent,
@@ -380,7 +381,7 @@ mod tests {
         let sets = [&rs];
         let mut w = Worker::new(&sets, None, None, &opts());
         let f = CorpusFile::new(path, "", false);
-        w.process(&f, None, &Mutex::new(HashSet::new()), false)
+        w.process(&f, 0, None, &Mutex::new(HashSet::new()), false)
     }
 
     fn reason(o: &Outcome) -> Option<Reason> {
@@ -450,7 +451,8 @@ mod tests {
             let claimed = Mutex::new(HashSet::new());
             files
                 .iter()
-                .map(|f| format!("{:?}", w.process(f, None, &claimed, true)))
+                .enumerate()
+                .map(|(i, f)| format!("{:?}", w.process(f, i, None, &claimed, true)))
                 .collect()
         };
         let (read, mapped) = (run(u64::MAX), run(0));
@@ -493,7 +495,7 @@ mod tests {
                 file.set_modified(std::time::UNIX_EPOCH).unwrap();
             }
             let claimed = Mutex::new(HashSet::new());
-            let out = w.process_read(&f, None, stamp, &claimed, false);
+            let out = w.process_read(&f, 0, None, stamp, &claimed, false);
             match &out {
                 Outcome::Unscanned {
                     reason: Reason::Changed,

@@ -148,9 +148,11 @@ impl<'r> Worker<'r> {
             .collect()
     }
 
+    /// Scan `f`, file `index` of the run's file list.
     pub(super) fn process(
         &mut self,
         f: &CorpusFile,
+        index: usize,
         pre: Option<&PreHashed>,
         claimed: &Mutex<HashSet<[u8; 32]>>,
         path_dependent: bool,
@@ -167,14 +169,14 @@ impl<'r> Worker<'r> {
                 "the run was interrupted before this file was scanned".into(),
             );
         }
-        if let Some(out) = self.answered_unread(f, pre) {
+        if let Some(out) = self.answered_unread(f, index, pre) {
             return out;
         }
         let stamp = match self.read(f) {
             Ok(stamp) => stamp,
             Err((reason, detail)) => return unscanned(reason, detail),
         };
-        let out = self.process_read(f, pre, stamp, claimed, path_dependent);
+        let out = self.process_read(f, index, pre, stamp, claimed, path_dependent);
         // Unmapped now, not when the next file is read.
         self.mapped = None;
         out
@@ -185,6 +187,7 @@ impl<'r> Worker<'r> {
     pub(super) fn process_read(
         &mut self,
         f: &CorpusFile,
+        index: usize,
         pre: Option<&PreHashed>,
         stamp: Stamp,
         claimed: &Mutex<HashSet<[u8; 32]>>,
@@ -222,7 +225,7 @@ impl<'r> Worker<'r> {
         }
         if let Some(c) = self.planner {
             if !pre.is_some_and(|p| p.cached && p.stamp == stamp) {
-                c.record_stat(f, stamp, sha256, format);
+                c.record_stat(index, stamp, sha256, format);
             }
         }
         let scanned = |hits| Outcome::Scanned {
@@ -268,7 +271,12 @@ impl<'r> Worker<'r> {
 
     /// Known content whose every result the planner has: answered without
     /// reading the file.
-    fn answered_unread(&self, f: &CorpusFile, pre: Option<&PreHashed>) -> Option<Outcome> {
+    fn answered_unread(
+        &self,
+        f: &CorpusFile,
+        index: usize,
+        pre: Option<&PreHashed>,
+    ) -> Option<Outcome> {
         let (c, p) = (self.planner?, pre?);
         let subj = self.subjects(&p.sha256, f);
         let plans = self.plans(subj.as_ref());
@@ -276,7 +284,7 @@ impl<'r> Worker<'r> {
             return None;
         }
         if !p.cached {
-            c.record_stat(f, p.stamp, p.sha256, p.format);
+            c.record_stat(index, p.stamp, p.sha256, p.format);
         }
         c.count(Answer::Unread);
         let empty = vec![Vec::new(); plans.len()];

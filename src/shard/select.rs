@@ -43,7 +43,7 @@ pub fn select(
     // Remember every hash, not only this shard's: tomorrow's run of this
     // shard hashes the whole corpus again.
     if let Some(cache) = cache {
-        cache.remember_stats(corpus.files.iter().zip(&pre));
+        cache.remember_stats(&corpus.files, &pre);
     }
     let mut shas = Vec::with_capacity(pre.len());
     for ((f, p), l) in corpus.files.iter().zip(&pre).zip(&from_lock) {

@@ -132,8 +132,10 @@ impl<E> Known<E> {
 pub struct Writes<E> {
     /// Rule sets this run used: kept from expiring (see `KEEP_SECONDS`).
     pub touch: Vec<SetId>,
-    /// Rows pushed for each file while the scan runs: grown by chunks.
-    pub stats: Chunked<(Box<Path>, StatEntry, Format)>,
+    /// Stat rows pushed for each file while the scan runs (grown by
+    /// chunks): the file's index in the run's file list, not its path,
+    /// which `Cache::write` takes from that list as it writes the row.
+    pub stats: Chunked<(u32, StatEntry, Format)>,
     pub sets: Vec<(SetId, Vec<Efp>)>,
     pub done: Chunked<(Subject, SetId, Vec<(Efp, E)>)>,
 }
@@ -451,6 +453,7 @@ fn init(conn: &Connection) -> Result<(), Bad> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::corpus::CorpusFile;
     use rusqlite::params;
 
     #[test]
@@ -481,13 +484,16 @@ mod tests {
         let subject: Subject = [7; 32];
         // The store keeps any serialisable evidence; here, strings.
         let ev = vec!["$a at 0x10".to_string()];
-        c.write(&Writes {
-            sets: vec![(id, vec![e1, e2])],
-            done: [(subject, id, vec![(e2, ev.clone())])]
-                .into_iter()
-                .collect(),
-            ..Default::default()
-        });
+        c.write(
+            &Writes {
+                sets: vec![(id, vec![e1, e2])],
+                done: [(subject, id, vec![(e2, ev.clone())])]
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            },
+            &[],
+        );
         let want: std::collections::HashSet<Efp> = [e2].into_iter().collect();
         let k = c.known(&want);
         assert_eq!(k.sets.len(), 1);
@@ -516,26 +522,31 @@ mod tests {
             stamp,
             sha256: [3; 32],
         };
-        c.write(&Writes {
-            sets: vec![(old_id, vec![old]), (new_id, vec![new])],
-            done: [
-                ([7; 32], old_id, Vec::<(Efp, ())>::new()),
-                ([7; 32], new_id, vec![]),
-            ]
-            .into_iter()
-            .collect(),
-            stats: [
-                (kept.clone().into_boxed_path(), entry, Format::Other),
-                (
-                    d.path().join("gone").into_boxed_path(),
-                    entry,
-                    Format::Other,
-                ),
-            ]
-            .into_iter()
-            .collect(),
-            ..Default::default()
-        });
+        // Stat rows name files by their index in the run's file list.
+        let files = [
+            CorpusFile::new(kept.clone(), "kept", false),
+            CorpusFile::new(d.path().join("gone"), "gone", false),
+        ];
+        c.write(
+            &Writes {
+                sets: vec![(old_id, vec![old]), (new_id, vec![new])],
+                done: [
+                    ([7; 32], old_id, Vec::<(Efp, ())>::new()),
+                    ([7; 32], new_id, vec![]),
+                ]
+                .into_iter()
+                .collect(),
+                stats: [(1, entry, Format::Other), (0, entry, Format::Other)]
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            },
+            &files,
+        );
+        assert_eq!(
+            c.stats(&[std::path::absolute(&kept).unwrap()]),
+            vec![Some((entry, Format::Other))]
+        );
         // The old set was last used 40 days ago; the last collection was
         // two days ago.
         let now = unix_now();
@@ -548,7 +559,7 @@ mod tests {
         c.conn
             .execute("UPDATE meta SET value = ?1", [now - 2 * 86_400])
             .unwrap();
-        c.write(&Writes::<()>::default());
+        c.write(&Writes::<()>::default(), &[]);
         let count = |sql: &str| -> i64 { c.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
         assert_eq!(count("SELECT count(*) FROM rulesets"), 1);
         assert_eq!(count("SELECT count(*) FROM done"), 1);

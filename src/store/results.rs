@@ -112,9 +112,10 @@ impl Cache {
     }
 
     /// Store this run's results in one transaction. Failing to store is
-    /// reported, not fatal: the results are already in the report.
-    pub fn write<E: Serialize>(&mut self, w: &Writes<E>) {
-        let r = self.try_write(w);
+    /// reported, not fatal: the results are already in the report. `files`
+    /// is the run's file list, which the stat rows index.
+    pub fn write<E: Serialize>(&mut self, w: &Writes<E>, files: &[crate::corpus::CorpusFile]) {
+        let r = self.try_write(w, files);
         self.recover(r, "could not store results", ());
     }
 
@@ -158,7 +159,11 @@ impl Cache {
         Ok(())
     }
 
-    fn try_write<E: Serialize>(&mut self, w: &Writes<E>) -> rusqlite::Result<()> {
+    fn try_write<E: Serialize>(
+        &mut self,
+        w: &Writes<E>,
+        files: &[crate::corpus::CorpusFile],
+    ) -> rusqlite::Result<()> {
         use std::os::unix::ffi::OsStrExt;
         let tx = self
             .conn
@@ -167,12 +172,20 @@ impl Cache {
             let mut q = tx.prepare_cached(
                 "INSERT OR REPLACE INTO stat VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
-            // In key order: B-tree inserts then touch each page once
+            // In file order, which is path order (sorted runs, one per
+            // corpus root): B-tree inserts then touch each page once
             // instead of a random page per row (a million rows would
             // otherwise not fit the page cache and cost superlinear time).
+            // The absolute path is made here, row by row, not held.
             let mut stats: Vec<_> = w.stats.iter().collect();
-            stats.sort_by(|a, b| a.0.as_os_str().as_bytes().cmp(b.0.as_os_str().as_bytes()));
-            for (path, e, format) in stats {
+            stats.sort_unstable_by_key(|r| r.0);
+            for (i, e, format) in stats {
+                let Some(f) = files.get(*i as usize) else {
+                    continue;
+                };
+                let Ok(path) = std::path::absolute(f.path()) else {
+                    continue;
+                };
                 let key = path.as_os_str().as_bytes();
                 let n = e.stamp.parts();
                 q.execute(params![

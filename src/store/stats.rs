@@ -5,27 +5,33 @@
 use super::{blob, check, int, unix_now, Cache, StatEntry, Writes};
 use crate::corpus::format::Format;
 use crate::corpus::read::{PreHashed, Stamp};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 impl Cache {
     /// Store the stamps and hashes of files hashed in this run (not those
     /// that came from the stat cache, nor files modified in the last
     /// seconds: see `Stamp::racy`).
-    pub fn remember_stats<'a>(
+    pub fn remember_stats(
         &mut self,
-        files: impl Iterator<Item = (&'a crate::corpus::CorpusFile, &'a Option<Box<PreHashed>>)>,
+        files: &[crate::corpus::CorpusFile],
+        pre: &[Option<Box<PreHashed>>],
     ) {
         let now = unix_now();
-        let stats = files
-            .filter_map(|(f, p)| {
+        let stats = pre
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
                 let p = p.as_ref().filter(|p| !p.cached)?;
-                stat_row(f, p.stamp, p.sha256, p.format, now)
+                stat_row(i, p.stamp, p.sha256, p.format, now)
             })
             .collect();
-        self.write(&Writes::<()> {
-            stats,
-            ..Default::default()
-        });
+        self.write(
+            &Writes::<()> {
+                stats,
+                ..Default::default()
+            },
+            files,
+        );
     }
 
     /// The stat entries of `paths` (absolute), in order.
@@ -102,20 +108,24 @@ impl Cache {
     }
 }
 
-/// A stat-cache row for a file read in this run, unless it was modified
-/// within the last 2 seconds of `now` (see `Stamp::racy`).
+/// A stat-cache row for file `index` of the run's file list, read in this
+/// run, unless it was modified within the last 2 seconds of `now` (see
+/// `Stamp::racy`).
 pub fn stat_row(
-    f: &crate::corpus::CorpusFile,
+    index: usize,
     stamp: Stamp,
     sha256: [u8; 32],
     format: Format,
     now: i64,
-) -> Option<(Box<Path>, StatEntry, Format)> {
+) -> Option<(u32, StatEntry, Format)> {
     if stamp.racy(now, 2) {
         return None;
     }
-    let abs = std::path::absolute(f.path()).ok()?;
-    Some((abs.into_boxed_path(), StatEntry { stamp, sha256 }, format))
+    Some((
+        u32::try_from(index).ok()?,
+        StatEntry { stamp, sha256 },
+        format,
+    ))
 }
 
 pub(super) fn stat_check(path: &[u8], n: &[i64; 7], sha: &[u8], format: &str) -> i64 {

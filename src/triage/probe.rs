@@ -123,7 +123,7 @@ pub fn run(
         let st = r.stats(Path::new("."));
         from_cache = st.files_unread + st.files_read_not_scanned;
         let writes = r.writes.into_inner().unwrap_or_else(|e| e.into_inner());
-        c.write(&writes);
+        c.write(&writes, files);
         let _ = c.take_notes();
     }
     Ok(Found {

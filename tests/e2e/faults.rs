@@ -541,7 +541,8 @@ fn completions_and_man_pages_describe_every_command() {
 fn a_file_truncated_while_it_is_scanned_is_reported_changed_not_a_crash() {
     // Files of 64 KiB and more are mapped, not copied; reading a mapped page
     // past the end of a file that shrank raises SIGBUS. Here the file is cut
-    // while fpgate has it mapped (seen in /proc/PID/maps).
+    // while fpgate has it mapped (seen in /proc/PID/maps: the scan's mapping,
+    // since the early hashing beside the compiler reads, not maps).
     let d = setup(&[("small.bin", b"fine")]);
     let big = d.path().join("corpus/big.bin");
     std::fs::File::create(&big)
