@@ -47,7 +47,7 @@ fn bench_scan(c: &mut Criterion) {
             b.iter(|| {
                 scan_files(
                     &corpus.files,
-                    &[],
+                    Vec::new(),
                     &[&candidate],
                     None,
                     &opts,
@@ -59,7 +59,7 @@ fn bench_scan(c: &mut Criterion) {
             b.iter(|| {
                 scan_files(
                     &corpus.files,
-                    &[],
+                    Vec::new(),
                     &[&candidate, &baseline],
                     None,
                     &opts,

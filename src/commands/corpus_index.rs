@@ -21,7 +21,14 @@ pub fn run(a: &Index) -> Result<Exit> {
         follow_symlinks,
         profile: false,
     };
-    let outcomes = engine::scan_files(&corpus.files, &[], &[], None, &opts, &ProgressBar::hidden());
+    let outcomes = engine::scan_files(
+        &corpus.files,
+        Vec::new(),
+        &[],
+        None,
+        &opts,
+        &ProgressBar::hidden(),
+    );
 
     let mut problems: Vec<String> = corpus
         .skipped

@@ -290,7 +290,7 @@ pub fn scan(s: &Run) -> Result<Scanned> {
     };
     let mut outcomes = engine::scan_files_sharing(
         &corpus.files,
-        &prehashed,
+        prehashed,
         &sets,
         cache_run.as_ref().map(|r| r as &dyn engine::Planner),
         sharing.as_ref(),

@@ -246,7 +246,7 @@ impl<'r> Sharing<'r> {
 /// `pre` may hold early hashes (see `prehash`), by file index.
 pub fn scan_files<'r>(
     files: &[CorpusFile],
-    pre: &[Option<Box<PreHashed>>],
+    pre: Vec<Option<Box<PreHashed>>>,
     rulesets: &'r [&'r Ruleset],
     planner: Option<&'r dyn Planner>,
     opts: &ScanOptions,
@@ -259,7 +259,7 @@ pub fn scan_files<'r>(
 /// the rules they share (see `Sharing`).
 pub fn scan_files_sharing<'r>(
     files: &[CorpusFile],
-    pre: &[Option<Box<PreHashed>>],
+    pre: Vec<Option<Box<PreHashed>>>,
     rulesets: &'r [&'r Ruleset],
     planner: Option<&'r dyn Planner>,
     sharing: Option<&'r Sharing<'r>>,
@@ -268,7 +268,10 @@ pub fn scan_files_sharing<'r>(
 ) -> Vec<Outcome> {
     let claimed: Mutex<HashSet<[u8; 32]>> = Mutex::new(HashSet::new());
     let path_dependent = rulesets.iter().any(|r| r.path_dependent());
-    let order = schedule(files.len(), pre);
+    let order = schedule(files.len(), &pre);
+    // Each early hash is taken by the worker that scans its file and freed
+    // when that file is done: a million of them are not all held to the end.
+    let pre: Vec<Mutex<Option<Box<PreHashed>>>> = pre.into_iter().map(Mutex::new).collect();
     let next = AtomicUsize::new(0);
     let slots: Vec<OnceLock<Outcome>> = (0..files.len()).map(|_| OnceLock::new()).collect();
     // One worker (its scanners made once) per thread, each taking the next
@@ -278,13 +281,10 @@ pub fn scan_files_sharing<'r>(
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
             let Some(&i) = order.get(k) else { break };
-            let out = w.process(
-                &files[i],
-                i,
-                pre.get(i).and_then(Option::as_deref),
-                &claimed,
-                path_dependent,
-            );
+            let early = pre
+                .get(i)
+                .and_then(|p| p.lock().unwrap_or_else(|e| e.into_inner()).take());
+            let out = w.process(&files[i], i, early.as_deref(), &claimed, path_dependent);
             let _ = slots[i].set(out);
             progress.inc(1);
         }
@@ -519,7 +519,14 @@ mod tests {
             })
             .collect();
         let rs = ruleset();
-        let out = scan_files(&files, &[], &[&rs], None, &opts(), &ProgressBar::hidden());
+        let out = scan_files(
+            &files,
+            Vec::new(),
+            &[&rs],
+            None,
+            &opts(),
+            &ProgressBar::hidden(),
+        );
         let scanned: Vec<_> = out
             .iter()
             .filter_map(|o| match o {
@@ -551,7 +558,7 @@ mod tests {
         // Same length, new content: the stamp (mtime/ctime) differs.
         std::fs::write(files[1].path(), "edited after!").unwrap();
         let rs = ruleset();
-        let out = scan_files(&files, &pre, &[&rs], None, &opts(), &ProgressBar::hidden());
+        let out = scan_files(&files, pre, &[&rs], None, &opts(), &ProgressBar::hidden());
         let sha = |o: &Outcome| match o {
             Outcome::Scanned { sha256, .. } => *sha256,
             other => panic!("{other:?}"),

@@ -112,7 +112,7 @@ pub fn run(
     scan.profile = false;
     let outcomes = engine::scan_files(
         files,
-        &pre,
+        pre,
         &sets,
         run.as_ref().map(|r| r as &dyn engine::Planner),
         &scan,
