@@ -10,9 +10,11 @@
 //! to the handler that was there before (the engine's, or the default).
 //!
 //! The scan of a mapped file sees the file as it is, not a private copy, so
-//! the worker checks the file's stamp after it has used the data, not after
-//! reading it (see `Mapped::settled`).
+//! its user checks the file after it has used the data, not after mapping
+//! it (see `Mapped::unchanged`).
 
+use crate::corpus::read::{io_failure, Stamp};
+use crate::corpus::Reason;
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -47,45 +49,86 @@ static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
 pub struct Mapped {
     map: memmap2::Mmap,
     slot: usize,
+    file: File,
+    /// The file when it was mapped.
+    stamp: Stamp,
 }
 
 impl Mapped {
-    /// Map `len` bytes of `file` (its size when opened), or `None` when it
-    /// cannot be mapped (the caller reads it instead): mapping refused by
-    /// the file system, no free slot, or the guard not installed.
-    pub fn new(file: &File, len: u64) -> Option<Mapped> {
-        let len = usize::try_from(len).ok().filter(|&l| l > 0)?;
+    /// Map `file` (`before`: its metadata when opened), or give it back
+    /// when it cannot be mapped (the caller reads it instead): empty,
+    /// mapping refused by the file system, no free slot, or the guard not
+    /// installed.
+    pub fn new(file: File, before: &std::fs::Metadata) -> Result<Mapped, File> {
+        let Some(len) = usize::try_from(before.len()).ok().filter(|&l| l > 0) else {
+            return Err(file);
+        };
         if !guard_installed() {
-            return None;
+            return Err(file);
         }
-        let slot = LIVE.iter().position(|s| {
+        let Some(slot) = LIVE.iter().position(|s| {
             s.base
                 .compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
-        })?;
+        }) else {
+            return Err(file);
+        };
         // SAFETY: the mapping is read-only and private; what another process
         // does to the file meanwhile is what the handler (truncation) and the
-        // stamp check after use (`settled`) are for.
-        let map = unsafe { memmap2::MmapOptions::new().len(len).populate().map(file) };
+        // check after use (`unchanged`) are for.
+        let map = unsafe { memmap2::MmapOptions::new().len(len).populate().map(&file) };
         let s = &LIVE[slot];
         let Ok(map) = map else {
             s.base.store(0, Ordering::Release);
-            return None;
+            return Err(file);
         };
         s.faulted.store(false, Ordering::Relaxed);
         s.len.store(len, Ordering::Release);
         s.base.store(map.as_ptr() as usize, Ordering::Release);
-        Some(Mapped { map, slot })
+        Ok(Mapped {
+            map,
+            slot,
+            file,
+            stamp: Stamp::of(before),
+        })
     }
 
     pub fn data(&self) -> &[u8] {
         &self.map
     }
 
+    /// The file when it was mapped.
+    pub fn stamp(&self) -> Stamp {
+        self.stamp
+    }
+
     /// Whether the file shrank under the mapping while it was read (what was
     /// read past its new end was zeros, not the file).
     pub fn faulted(&self) -> bool {
         LIVE[self.slot].faulted.load(Ordering::Acquire)
+    }
+
+    /// Called once the data has been used: the file must be as it was when
+    /// it was mapped (size, times, inode), and not cut short meanwhile, or
+    /// what was read of it stands for nothing.
+    pub fn unchanged(&self) -> Result<(), (Reason, String)> {
+        let now = self.file.metadata().map_err(io_failure)?;
+        if self.faulted() || Stamp::of(&now) != self.stamp {
+            let cut = if self.faulted() {
+                ", cut short under the scan"
+            } else {
+                ""
+            };
+            return Err((
+                Reason::Changed,
+                format!(
+                    "changed while being scanned (size {} -> {}{cut})",
+                    self.stamp.size,
+                    now.len()
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -199,9 +242,9 @@ mod tests {
         let len = 5 * 4096 + 100;
         t.write_all(&vec![7u8; len]).unwrap();
         t.flush().unwrap();
-        let file = File::open(t.path()).unwrap();
-        let m = Mapped::new(&file, len as u64).expect("maps");
+        let m = map(t.path());
         assert!(!m.faulted());
+        assert!(m.unchanged().is_ok());
         assert_eq!(m.data()[len - 1], 7);
         // Another writer shrinks the file: the pages past the new end are
         // gone, and reading them would raise SIGBUS.
@@ -209,18 +252,28 @@ mod tests {
         let tail = std::hint::black_box(m.data())[len - 1];
         assert_eq!(tail, 0);
         assert!(m.faulted());
+        let (reason, detail) = m.unchanged().unwrap_err();
+        assert_eq!(reason, Reason::Changed);
+        assert!(detail.contains("cut short"), "{detail}");
         drop(m);
         // The slot is free again and a new mapping starts unfaulted.
         std::fs::write(t.path(), vec![1u8; len]).unwrap();
-        let file = File::open(t.path()).unwrap();
-        let m = Mapped::new(&file, len as u64).expect("maps");
+        let m = map(t.path());
         assert!(!m.faulted());
         assert!(m.data().iter().all(|&b| b == 1));
+    }
+
+    fn map(path: &std::path::Path) -> Mapped {
+        let file = File::open(path).unwrap();
+        let before = file.metadata().unwrap();
+        Mapped::new(file, &before).expect("maps")
     }
 
     #[test]
     fn an_empty_file_is_not_mapped() {
         let t = tempfile::NamedTempFile::new().unwrap();
-        assert!(Mapped::new(t.as_file(), 0).is_none());
+        let file = File::open(t.path()).unwrap();
+        let before = file.metadata().unwrap();
+        assert!(Mapped::new(file, &before).is_err());
     }
 }

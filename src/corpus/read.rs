@@ -223,7 +223,7 @@ fn early_hash(
     opts: &ReadLimits,
     map: bool,
 ) -> Option<Box<PreHashed>> {
-    let (file, before) = open_checked(f.path(), opts).ok()?;
+    let (mut file, before) = open_checked(f.path(), opts).ok()?;
     let hashed = |stamp, data: &[u8]| {
         Some(Box::new(PreHashed {
             stamp,
@@ -233,11 +233,12 @@ fn early_hash(
         }))
     };
     if map && before.len() >= MAP_FROM {
-        if let Some(m) = Mapped::new(&file, before.len()) {
-            let stamp = Stamp::of(&before);
-            let out = hashed(stamp, m.data());
-            let now = file.metadata().ok()?;
-            return out.filter(|_| !m.faulted() && Stamp::of(&now) == stamp);
+        match Mapped::new(file, &before) {
+            Ok(m) => {
+                let out = hashed(m.stamp(), m.data());
+                return out.filter(|_| m.unchanged().is_ok());
+            }
+            Err(f) => file = f,
         }
     }
     let stamp = read_opened(file, &before, buf, opts).ok()?;

@@ -427,10 +427,7 @@ mod tests {
                 .filter(|p| p.extension().is_some_and(|e| e == "yar"))
                 .collect();
             paths.sort();
-            let paths: Vec<_> = paths
-                .iter()
-                .map(|p| crate::rules::RulePath::plain(p))
-                .collect();
+            let paths: Vec<_> = paths.iter().map(crate::rules::RulePath::plain).collect();
             crate::rules::compile(label, &paths, &Default::default()).unwrap()
         };
         let corpus = crate::corpus::walk(&[root.join("corpus")], &Default::default()).unwrap();

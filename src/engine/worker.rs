@@ -5,7 +5,7 @@
 
 use super::{Answer, Hit, Outcome, Plan, Planner, ScanOptions, Subjects};
 use crate::corpus::mapped::{Mapped, MAP_FROM};
-use crate::corpus::read::{io_failure, open_checked, read_opened, PreHashed, Stamp};
+use crate::corpus::read::{open_checked, read_opened, PreHashed, Stamp};
 use crate::corpus::{external_value, format, CorpusFile, Reason};
 use crate::rules::Ruleset;
 use crate::util::interrupt::interrupted;
@@ -44,20 +44,16 @@ pub(super) struct Worker<'r> {
     /// A scanner of the baseline rules the candidate does not share.
     rest_scanner: Option<Scanner<'r>>,
     opts: ScanOptions,
-    /// The file being scanned: read into `buf`, or mapped (with the open
-    /// file, for the check after use).
+    /// The file being scanned: read into `buf`, or mapped.
     buf: Vec<u8>,
-    mapped: Option<(Mapped, std::fs::File)>,
+    mapped: Option<Mapped>,
     /// Files of this size or more are mapped (`MAP_FROM`; tests set it).
     pub(super) map_from: u64,
 }
 
 /// The bytes of the file being scanned.
-fn data<'a>(mapped: &'a Option<(Mapped, std::fs::File)>, buf: &'a [u8]) -> &'a [u8] {
-    match mapped {
-        Some((m, _)) => m.data(),
-        None => buf,
-    }
+fn data<'a>(mapped: &'a Option<Mapped>, buf: &'a [u8]) -> &'a [u8] {
+    mapped.as_ref().map_or(buf, Mapped::data)
 }
 
 impl Drop for Worker<'_> {
@@ -201,7 +197,8 @@ impl<'r> Worker<'r> {
         let format = format::detect(data(&self.mapped, &self.buf));
         let subj = self.subjects(&sha256, f);
         let plans = self.plans(subj.as_ref());
-        let scan = if plans.iter().all(|p| *p == Plan::Skip) {
+        let skip = plans.iter().all(|p| *p == Plan::Skip);
+        let scan = if skip {
             None
         } else {
             let first = claimed
@@ -213,7 +210,7 @@ impl<'r> Worker<'r> {
         };
         // Nothing that was read is used (stored, or answered) before it is
         // known that the file did not change while it was read.
-        if let Err((reason, detail)) = self.settled(&stamp) {
+        if let Err((reason, detail)) = self.mapped.as_ref().map_or(Ok(()), Mapped::unchanged) {
             let ours = scan.is_some();
             return Outcome::Unscanned {
                 reason,
@@ -235,7 +232,7 @@ impl<'r> Worker<'r> {
             hits,
         };
         match scan {
-            None if plans.iter().all(|p| *p == Plan::Skip) => {
+            None if skip => {
                 self.count(Answer::ReadOnly);
                 let empty = vec![Vec::new(); plans.len()];
                 scanned(Some(self.assemble(subj.as_ref(), &plans, empty)))
@@ -323,39 +320,18 @@ impl<'r> Worker<'r> {
     pub(super) fn read(&mut self, f: &CorpusFile) -> Result<Stamp, (Reason, String)> {
         self.mapped = None;
         let limits = self.opts.limits();
-        let (file, before) = open_checked(f.path(), &limits)?;
+        let (mut file, before) = open_checked(f.path(), &limits)?;
         if before.len() >= self.map_from {
-            if let Some(m) = Mapped::new(&file, before.len()) {
-                self.mapped = Some((m, file));
-                return Ok(Stamp::of(&before));
+            match Mapped::new(file, &before) {
+                Ok(m) => {
+                    let stamp = m.stamp();
+                    self.mapped = Some(m);
+                    return Ok(stamp);
+                }
+                Err(f) => file = f,
             }
         }
         read_opened(file, &before, &mut self.buf, &limits)
-    }
-
-    /// After its data was used: a mapped file must be as it was when it was
-    /// mapped (a read file was checked after the copy, in `read_opened`).
-    fn settled(&self, stamp: &Stamp) -> Result<(), (Reason, String)> {
-        let Some((m, file)) = &self.mapped else {
-            return Ok(());
-        };
-        let now = file.metadata().map_err(io_failure)?;
-        if m.faulted() || Stamp::of(&now) != *stamp {
-            let cut = if m.faulted() {
-                ", cut short under the scan"
-            } else {
-                ""
-            };
-            return Err((
-                Reason::Changed,
-                format!(
-                    "changed while being scanned (size {} -> {}{cut})",
-                    stamp.size,
-                    now.len()
-                ),
-            ));
-        }
-        Ok(())
     }
 
     fn scan_buf(
