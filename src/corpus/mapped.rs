@@ -109,11 +109,20 @@ impl Mapped {
     }
 
     /// Called once the data has been used: the file must be as it was when
-    /// it was mapped (size, times, inode), and not cut short meanwhile, or
-    /// what was read of it stands for nothing.
+    /// it was mapped (size, times, inode), and no page of it may have failed
+    /// to read, or what was read of it stands for nothing.
     pub fn unchanged(&self) -> Result<(), (Reason, String)> {
         let now = self.file.metadata().map_err(io_failure)?;
-        if self.faulted() || Stamp::of(&now) != self.stamp {
+        let stamp_now = Stamp::of(&now);
+        if self.faulted() && stamp_now == self.stamp {
+            // SIGBUS on a file that did not change: the storage failed to
+            // deliver a page (an I/O error), not a writer.
+            return Err((
+                Reason::Unreadable,
+                "a page of the mapped file could not be read (I/O error)".into(),
+            ));
+        }
+        if self.faulted() || stamp_now != self.stamp {
             let cut = if self.faulted() {
                 ", cut short under the scan"
             } else {
@@ -267,6 +276,19 @@ mod tests {
         let file = File::open(path).unwrap();
         let before = file.metadata().unwrap();
         Mapped::new(file, &before).expect("maps")
+    }
+
+    #[test]
+    fn a_fault_on_an_unchanged_file_is_a_read_error() {
+        let mut t = tempfile::NamedTempFile::new().unwrap();
+        t.write_all(&[5u8; 3 * 4096]).unwrap();
+        t.flush().unwrap();
+        let m = map(t.path());
+        // What the handler does on a SIGBUS that no writer caused (a disk
+        // that fails to deliver a page): the file's stamp stays the same.
+        LIVE[m.slot].faulted.store(true, Ordering::Release);
+        let (reason, detail) = m.unchanged().unwrap_err();
+        assert_eq!(reason, Reason::Unreadable, "{detail}");
     }
 
     #[test]
