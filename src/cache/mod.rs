@@ -145,10 +145,8 @@ impl<'r> CacheRun<'r> {
             .iter()
             .map(|s| s.iter().copied().collect())
             .collect();
-        let mut writes = Writes {
-            touch: known.set_ids.clone(),
-            ..Default::default()
-        };
+        let mut writes = Writes::default();
+        writes.touch = known.set_ids.clone();
         let plans = rulesets
             .iter()
             .map(|rs| {
@@ -379,10 +377,10 @@ impl<'r> CacheRun<'r> {
         let [plain, path] = found;
         let mut w = self.writes.lock().unwrap_or_else(|e| e.into_inner());
         if !sets[0].1.is_empty() {
-            w.done.push((a, sets[0].0, plain));
+            w.push_done(a, sets[0].0, plain);
         }
         if !sets[1].1.is_empty() {
-            w.done.push((b, sets[1].0, path));
+            w.push_done(b, sets[1].0, path);
         }
     }
 

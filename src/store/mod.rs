@@ -127,6 +127,10 @@ impl<E> Known<E> {
     }
 }
 
+/// A result row waiting to be written: subject, rule set (index into
+/// `Writes::done_sets`), matches (none: `None`).
+type DoneRow<E> = (Subject, u32, Option<Box<[(Efp, E)]>>);
+
 /// Results of this run to store.
 #[derive(Debug)]
 pub struct Writes<E> {
@@ -137,7 +141,27 @@ pub struct Writes<E> {
     /// which `Cache::write` takes from that list as it writes the row.
     pub stats: Chunked<(u32, StatEntry, Format)>,
     pub sets: Vec<(SetId, Vec<Efp>)>,
-    pub done: Chunked<(Subject, SetId, Vec<(Efp, E)>)>,
+    /// Result rows pushed for each file scanned (see `push_done`): the
+    /// subject, the rule set (an index into `done_sets`: a run records
+    /// under a few) and the matches, boxed since most files match nothing.
+    done: Chunked<DoneRow<E>>,
+    done_sets: Vec<SetId>,
+}
+
+impl<E> Writes<E> {
+    /// Remember that `subject` was scanned with rule set `set` and matched
+    /// `hits` (rule key, evidence).
+    pub fn push_done(&mut self, subject: Subject, set: SetId, hits: Vec<(Efp, E)>) {
+        let at = match self.done_sets.iter().position(|s| *s == set) {
+            Some(at) => at,
+            None => {
+                self.done_sets.push(set);
+                self.done_sets.len() - 1
+            }
+        };
+        let hits = (!hits.is_empty()).then(|| hits.into_boxed_slice());
+        self.done.push((subject, at as u32, hits));
+    }
 }
 
 impl<E> Default for Known<E> {
@@ -159,6 +183,7 @@ impl<E> Default for Writes<E> {
             stats: Chunked::default(),
             sets: Vec::new(),
             done: Chunked::default(),
+            done_sets: Vec::new(),
         }
     }
 }
@@ -484,28 +509,37 @@ mod tests {
         let subject: Subject = [7; 32];
         // The store keeps any serialisable evidence; here, strings.
         let ev = vec!["$a at 0x10".to_string()];
-        c.write(
-            &Writes {
-                sets: vec![(id, vec![e1, e2])],
-                done: [(subject, id, vec![(e2, ev.clone())])]
-                    .into_iter()
-                    .collect(),
-                ..Default::default()
-            },
-            &[],
-        );
+        let other_id = set_id(&[e2]);
+        let clean: Subject = [8; 32];
+        let mut w = Writes {
+            sets: vec![(id, vec![e1, e2]), (other_id, vec![e2])],
+            ..Default::default()
+        };
+        w.push_done(subject, id, vec![(e2, ev.clone())]);
+        w.push_done(clean, other_id, vec![]);
+        w.push_done(clean, id, vec![]);
+        c.write(&w, &[]);
         let want: std::collections::HashSet<Efp> = [e2].into_iter().collect();
         let k = c.known(&want);
-        assert_eq!(k.sets.len(), 1);
-        assert_eq!(k.done(&subject), &[0]);
+        assert_eq!(k.sets.len(), 2);
+        let index = |s: &SetId| k.set_ids.iter().position(|x| x == s).unwrap() as u32;
+        assert_eq!(k.done(&subject), &[index(&id)]);
+        let mut both = vec![index(&id), index(&other_id)];
+        both.sort();
+        assert_eq!(k.done(&clean), both.as_slice());
         assert_eq!(k.hits[&subject], vec![(e2, ev)]);
+        assert!(!k.hits.contains_key(&clean));
         // A row edited behind fpgate's back (here: its match removed) is
         // not trusted.
         c.conn
-            .execute("UPDATE done SET hits = ?1", [&b"[]"[..]])
+            .execute(
+                "UPDATE done SET hits = ?1 WHERE subject = ?2",
+                params![&b"[]"[..], &subject[..]],
+            )
             .unwrap();
         let k = c.known::<Vec<String>>(&want);
-        assert_eq!(k.subjects(), 0);
+        assert_eq!(k.done(&subject), &[] as &[u32]);
+        assert_eq!(k.subjects(), 1);
         assert_eq!(c.bad_rows, 1);
     }
 
@@ -527,22 +561,16 @@ mod tests {
             CorpusFile::new(kept.clone(), "kept", false),
             CorpusFile::new(d.path().join("gone"), "gone", false),
         ];
-        c.write(
-            &Writes {
-                sets: vec![(old_id, vec![old]), (new_id, vec![new])],
-                done: [
-                    ([7; 32], old_id, Vec::<(Efp, ())>::new()),
-                    ([7; 32], new_id, vec![]),
-                ]
+        let mut w = Writes {
+            sets: vec![(old_id, vec![old]), (new_id, vec![new])],
+            stats: [(1, entry, Format::Other), (0, entry, Format::Other)]
                 .into_iter()
                 .collect(),
-                stats: [(1, entry, Format::Other), (0, entry, Format::Other)]
-                    .into_iter()
-                    .collect(),
-                ..Default::default()
-            },
-            &files,
-        );
+            ..Default::default()
+        };
+        w.push_done([7; 32], old_id, Vec::<(Efp, ())>::new());
+        w.push_done([7; 32], new_id, vec![]);
+        c.write(&w, &files);
         assert_eq!(
             c.stats(&[std::path::absolute(&kept).unwrap()]),
             vec![Some((entry, Format::Other))]

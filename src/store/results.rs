@@ -218,8 +218,11 @@ impl Cache {
             }
             let mut q = tx.prepare_cached("INSERT OR REPLACE INTO done VALUES (?1, ?2, ?3, ?4)")?;
             let mut done: Vec<_> = w.done.iter().collect();
-            done.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+            let set_of = |i: u32| &w.done_sets[i as usize];
+            done.sort_by(|a, b| (&a.0, set_of(a.1)).cmp(&(&b.0, set_of(b.1))));
             for (subject, set, hits) in done {
+                let set = set_of(*set);
+                let hits: &[(Efp, E)] = hits.as_deref().unwrap_or_default();
                 let blob = serde_json::to_vec(hits).unwrap_or_default();
                 q.execute(params![
                     &subject[..],
