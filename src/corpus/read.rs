@@ -89,7 +89,7 @@ pub struct PreHashed {
 /// non-blocking (a FIFO cannot hang the reader) and, unless following
 /// links, without following a link; it must be a regular file within the
 /// size limit. Returns the file and what it looked like when opened.
-pub fn open_checked(
+fn open_checked(
     path: &std::path::Path,
     opts: &ReadLimits,
 ) -> Result<(File, std::fs::Metadata), (Reason, String)> {
@@ -137,19 +137,37 @@ pub fn read_into(
     buf: &mut Vec<u8>,
     opts: &ReadLimits,
 ) -> Result<Stamp, (Reason, String)> {
-    let (file, before) = open_checked(path, opts)?;
-    read_opened(file, &before, buf, opts)
+    read_or_map(path, buf, opts, u64::MAX).map(|(stamp, _)| stamp)
+}
+
+/// Open a corpus file fail-closed (see `open_checked`) and map it when it
+/// has `map_from` bytes or more, else read it whole into `buf` (checked as
+/// `read_into` checks). Returns its stamp and, if it was mapped, the
+/// mapping, whose user must check it after use (`Mapped::unchanged`).
+pub fn read_or_map(
+    path: &std::path::Path,
+    buf: &mut Vec<u8>,
+    opts: &ReadLimits,
+    map_from: u64,
+) -> Result<(Stamp, Option<Mapped>), (Reason, String)> {
+    let (mut file, before) = open_checked(path, opts)?;
+    if before.len() >= map_from {
+        match Mapped::new(file, &before) {
+            Ok(m) => return Ok((m.stamp(), Some(m))),
+            Err(f) => file = f,
+        }
+    }
+    Ok((read_opened(file, &before, buf, opts)?, None))
 }
 
 /// Read a file opened by `open_checked` (`before`: its metadata then) into
 /// `buf`, and check that it did not change meanwhile.
-pub fn read_opened(
+fn read_opened(
     mut file: File,
     before: &std::fs::Metadata,
     buf: &mut Vec<u8>,
     opts: &ReadLimits,
 ) -> Result<Stamp, (Reason, String)> {
-    let io = io_failure;
     buf.clear();
     // Shrink a buffer that an earlier huge file left behind, so one big
     // file does not pin its size in every worker for the rest of the run.
@@ -160,8 +178,8 @@ pub fn read_opened(
     (&mut file)
         .take(opts.max_file_size.saturating_add(1))
         .read_to_end(buf)
-        .map_err(io)?;
-    let after = file.metadata().map_err(io)?;
+        .map_err(io_failure)?;
+    let after = file.metadata().map_err(io_failure)?;
     let read = buf.len() as u64;
     if read != before.len()
         || after.len() != before.len()
@@ -223,26 +241,19 @@ fn early_hash(
     opts: &ReadLimits,
     map: bool,
 ) -> Option<Box<PreHashed>> {
-    let (mut file, before) = open_checked(f.path(), opts).ok()?;
-    let hashed = |stamp, data: &[u8]| {
-        Some(Box::new(PreHashed {
-            stamp,
-            sha256: Sha256::digest(data).into(),
-            format: crate::corpus::format::detect(data),
-            cached: false,
-        }))
-    };
-    if map && before.len() >= MAP_FROM {
-        match Mapped::new(file, &before) {
-            Ok(m) => {
-                let out = hashed(m.stamp(), m.data());
-                return out.filter(|_| m.unchanged().is_ok());
-            }
-            Err(f) => file = f,
-        }
+    let map_from = if map { MAP_FROM } else { u64::MAX };
+    let (stamp, mapped) = read_or_map(f.path(), buf, opts, map_from).ok()?;
+    let data = mapped.as_ref().map_or(&buf[..], Mapped::data);
+    let hashed = Box::new(PreHashed {
+        stamp,
+        sha256: Sha256::digest(data).into(),
+        format: crate::corpus::format::detect(data),
+        cached: false,
+    });
+    match mapped.map_or(Ok(()), |m| m.unchanged()) {
+        Ok(()) => Some(hashed),
+        Err(_) => None,
     }
-    let stamp = read_opened(file, &before, buf, opts).ok()?;
-    hashed(stamp, buf)
 }
 
 /// Hash, on every thread, the files `pre` has no hash for and `skip` does

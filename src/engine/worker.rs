@@ -5,7 +5,7 @@
 
 use super::{Answer, Hit, Outcome, Plan, Planner, ScanOptions, Subjects};
 use crate::corpus::mapped::{Mapped, MAP_FROM};
-use crate::corpus::read::{open_checked, read_opened, PreHashed, Stamp};
+use crate::corpus::read::{read_or_map, PreHashed, Stamp};
 use crate::corpus::{external_value, format, CorpusFile, Reason};
 use crate::rules::Ruleset;
 use crate::util::interrupt::interrupted;
@@ -320,18 +320,9 @@ impl<'r> Worker<'r> {
     pub(super) fn read(&mut self, f: &CorpusFile) -> Result<Stamp, (Reason, String)> {
         self.mapped = None;
         let limits = self.opts.limits();
-        let (mut file, before) = open_checked(f.path(), &limits)?;
-        if before.len() >= self.map_from {
-            match Mapped::new(file, &before) {
-                Ok(m) => {
-                    let stamp = m.stamp();
-                    self.mapped = Some(m);
-                    return Ok(stamp);
-                }
-                Err(f) => file = f,
-            }
-        }
-        read_opened(file, &before, &mut self.buf, &limits)
+        let (stamp, mapped) = read_or_map(f.path(), &mut self.buf, &limits, self.map_from)?;
+        self.mapped = mapped;
+        Ok(stamp)
     }
 
     fn scan_buf(
