@@ -382,6 +382,7 @@ impl<'r> CacheRun<'r> {
         if !sets[1].1.is_empty() {
             w.push_done(b, sets[1].0, path);
         }
+        w.spill_if_full();
     }
 
     /// The matches of ruleset `i` on a file: `fresh` for the rules that
@@ -422,11 +423,9 @@ impl<'r> CacheRun<'r> {
     /// Remember a file's stamp and content hash.
     pub fn record_stat(&self, file: usize, stamp: Stamp, sha: [u8; 32], format: Format) {
         if let Some(row) = store::stat_row(file, stamp, sha, format, self.now) {
-            self.writes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .stats
-                .push(row);
+            let mut w = self.writes.lock().unwrap_or_else(|e| e.into_inner());
+            w.stats.push(row);
+            w.spill_if_full();
         }
     }
 }
@@ -438,33 +437,27 @@ pub fn stat_lookup(
     files: &[CorpusFile],
     follow_symlinks: bool,
 ) -> Vec<Option<Box<PreHashed>>> {
-    let abs: Vec<std::path::PathBuf> = files
+    let abs = files
         .iter()
-        .map(|f| std::path::absolute(f.path()).unwrap_or_else(|_| f.path().to_path_buf()))
-        .collect();
-    let entries = cache.stats(&abs);
-    files
-        .iter()
-        .zip(entries)
-        .map(|(f, e)| {
-            let (e, format) = e?;
-            let meta = if follow_symlinks {
-                std::fs::metadata(f.path())
-            } else {
-                std::fs::symlink_metadata(f.path())
-            }
-            .ok()?;
-            if !meta.file_type().is_file() || Stamp::of(&meta) != e.stamp {
-                return None;
-            }
-            Some(Box::new(PreHashed {
-                stamp: e.stamp,
-                sha256: e.sha256,
-                format,
-                cached: true,
-            }))
-        })
-        .collect()
+        .map(|f| std::path::absolute(f.path()).unwrap_or_else(|_| f.path().to_path_buf()));
+    cache.stats(abs, |i, e, format| {
+        let f = &files[i];
+        let meta = if follow_symlinks {
+            std::fs::metadata(f.path())
+        } else {
+            std::fs::symlink_metadata(f.path())
+        }
+        .ok()?;
+        if !meta.file_type().is_file() || Stamp::of(&meta) != e.stamp {
+            return None;
+        }
+        Some(Box::new(PreHashed {
+            stamp: e.stamp,
+            sha256: e.sha256,
+            format,
+            cached: true,
+        }))
+    })
 }
 
 impl Planner for CacheRun<'_> {

@@ -304,8 +304,8 @@ pub fn scan(s: &Run) -> Result<Scanned> {
     let mut cache_stats = None;
     if let (Some(c), Some(run)) = (cache.as_mut(), cache_run) {
         cache_stats = Some(run.stats(c.path.parent().unwrap_or(Path::new("."))));
-        let writes = run.writes.into_inner().unwrap_or_else(|e| e.into_inner());
-        c.write(&writes, &corpus.files);
+        let mut writes = run.writes.into_inner().unwrap_or_else(|e| e.into_inner());
+        c.write(&mut writes, &corpus.files);
     }
     if let Some(c) = cache.as_mut() {
         print_notes(c);

@@ -27,6 +27,7 @@
 
 mod blobs;
 mod results;
+mod spill;
 mod stats;
 
 pub use blobs::{compiled_exists, compiled_get, compiled_put, small_get, small_put, Lookup};
@@ -146,6 +147,12 @@ pub struct Writes<E> {
     /// under a few) and the matches, boxed since most files match nothing.
     done: Chunked<DoneRow<E>>,
     done_sets: Vec<SetId>,
+    /// Where rows go once `spill::SPILL_AT` are held (see `spill`).
+    spill: Option<spill::Spill>,
+    /// The spill could not be made or written: rows stay in memory.
+    spill_off: bool,
+    /// Rows held before they are spilled (`spill::SPILL_AT`; tests set less).
+    spill_at: usize,
 }
 
 impl<E> Writes<E> {
@@ -161,6 +168,63 @@ impl<E> Writes<E> {
         };
         let hits = (!hits.is_empty()).then(|| hits.into_boxed_slice());
         self.done.push((subject, at as u32, hits));
+    }
+}
+
+impl<E: serde::Serialize> Writes<E> {
+    /// Move the rows held in memory to the spill once there are enough of
+    /// them (see `spill`).
+    pub fn spill_if_full(&mut self) {
+        if self.done.len() + self.stats.len() >= self.spill_at {
+            self.spill_held();
+        }
+    }
+
+    /// Before the rows are written: the rows still in memory join the
+    /// spilled ones, so all are written in one sorted pass.
+    fn spill_rest(&mut self) {
+        if self.spill.is_some() {
+            self.spill_held();
+        }
+    }
+
+    fn spill_held(&mut self) {
+        if self.spill_off || (self.done.is_empty() && self.stats.is_empty()) {
+            return;
+        }
+        if self.spill.is_none() {
+            match spill::Spill::open() {
+                Ok(s) => self.spill = Some(s),
+                Err(_) => {
+                    self.spill_off = true;
+                    return;
+                }
+            }
+        }
+        let Some(sp) = self.spill.as_mut() else {
+            return;
+        };
+        let sets = &self.done_sets;
+        let done = self
+            .done
+            .iter()
+            .map(|(subject, set, hits)| {
+                let hits: &[(Efp, E)] = hits.as_deref().unwrap_or_default();
+                (
+                    *subject,
+                    sets[*set as usize],
+                    serde_json::to_vec(hits).unwrap_or_default(),
+                )
+            })
+            .collect();
+        match sp.append(done, self.stats.iter().collect()) {
+            Ok(()) => {
+                self.done = Chunked::default();
+                self.stats = Chunked::default();
+            }
+            // Kept in memory; what was spilled before is still written.
+            Err(_) => self.spill_off = true,
+        }
     }
 }
 
@@ -184,6 +248,9 @@ impl<E> Default for Writes<E> {
             sets: Vec::new(),
             done: Chunked::default(),
             done_sets: Vec::new(),
+            spill: None,
+            spill_off: false,
+            spill_at: spill::SPILL_AT,
         }
     }
 }
@@ -499,6 +566,83 @@ mod tests {
         );
     }
 
+    /// The rows a run stores, spilled to disk part way (a threshold of 5
+    /// rows, so several batches and a rest still in memory) or held to the
+    /// end, make the same tables, and what is read back is the same.
+    #[test]
+    fn spilled_rows_are_stored_as_held_rows_are() {
+        let d = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..23)
+            .map(|i| {
+                let p = d.path().join(format!("f{i:02}"));
+                std::fs::write(&p, [i as u8]).unwrap();
+                p
+            })
+            .collect();
+        let files: Vec<CorpusFile> = paths
+            .iter()
+            .map(|p| CorpusFile::new(p.clone(), &p.file_name().unwrap().to_string_lossy(), false))
+            .collect();
+        let (e1, e2): (Efp, Efp) = ([1; 16], [2; 16]);
+        let (id, other) = (set_id(&[e1, e2]), set_id(&[e2]));
+        let tables = |spill_at: usize| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut c = Cache::open(dir.path()).unwrap();
+            let mut w = Writes {
+                sets: vec![(id, vec![e1, e2]), (other, vec![e2])],
+                spill_at,
+                ..Default::default()
+            };
+            // Out of order, as workers finish them.
+            for i in (0..files.len()).rev() {
+                let meta = std::fs::metadata(&paths[i]).unwrap();
+                let entry = StatEntry {
+                    stamp: Stamp::of(&meta),
+                    sha256: [i as u8; 32],
+                };
+                w.stats.push((i as u32, entry, Format::Other));
+                let hits = if i % 4 == 0 {
+                    vec![(e2, format!("$a at {i}"))]
+                } else {
+                    vec![]
+                };
+                w.push_done([(i * 7 % 23) as u8; 32], id, hits);
+                w.push_done([(i * 7 % 23) as u8; 32], other, vec![]);
+                w.spill_if_full();
+            }
+            assert_eq!(w.spill.is_some(), spill_at < 1000);
+            c.write(&mut w, &files);
+            let dump = |sql: &str| -> Vec<String> {
+                let mut q = c.conn.prepare(sql).unwrap();
+                q.query_map([], |r| r.get::<_, String>(0))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            };
+            let stat = dump(
+                "SELECT quote(path) || quote(sha256) || size || mtime_ns || format || chk \
+                 FROM stat ORDER BY path",
+            );
+            let done = dump(
+                "SELECT quote(subject) || quote(ruleset) || quote(hits) || chk \
+                 FROM done ORDER BY subject, ruleset",
+            );
+            let want: std::collections::HashSet<Efp> = [e1, e2].into_iter().collect();
+            let k = c.known::<String>(&want);
+            let mut hits: Vec<_> = k.hits.into_iter().collect();
+            hits.sort();
+            let found = c.stats(paths.iter().cloned(), |i, e, f| Some((i, e, f)));
+            (stat, done, hits, found)
+        };
+        let held = tables(usize::MAX);
+        let spilled = tables(5);
+        assert_eq!(held.0.len(), 23);
+        assert_eq!(held.1.len(), 46);
+        assert_eq!(held.2.len(), 6);
+        assert!(held.3.iter().all(Option::is_some));
+        assert_eq!(held, spilled);
+    }
+
     #[test]
     fn round_trip_and_checksums() {
         let d = tempfile::tempdir().unwrap();
@@ -518,7 +662,7 @@ mod tests {
         w.push_done(subject, id, vec![(e2, ev.clone())]);
         w.push_done(clean, other_id, vec![]);
         w.push_done(clean, id, vec![]);
-        c.write(&w, &[]);
+        c.write(&mut w, &[]);
         let want: std::collections::HashSet<Efp> = [e2].into_iter().collect();
         let k = c.known(&want);
         assert_eq!(k.sets.len(), 2);
@@ -570,9 +714,12 @@ mod tests {
         };
         w.push_done([7; 32], old_id, Vec::<(Efp, ())>::new());
         w.push_done([7; 32], new_id, vec![]);
-        c.write(&w, &files);
+        c.write(&mut w, &files);
         assert_eq!(
-            c.stats(&[std::path::absolute(&kept).unwrap()]),
+            c.stats(
+                [std::path::absolute(&kept).unwrap()].into_iter(),
+                |_, e, f| Some((e, f))
+            ),
             vec![Some((entry, Format::Other))]
         );
         // The old set was last used 40 days ago; the last collection was
@@ -587,7 +734,7 @@ mod tests {
         c.conn
             .execute("UPDATE meta SET value = ?1", [now - 2 * 86_400])
             .unwrap();
-        c.write(&Writes::<()>::default(), &[]);
+        c.write(&mut Writes::<()>::default(), &[]);
         let count = |sql: &str| -> i64 { c.conn.query_row(sql, [], |r| r.get(0)).unwrap() };
         assert_eq!(count("SELECT count(*) FROM rulesets"), 1);
         assert_eq!(count("SELECT count(*) FROM done"), 1);

@@ -4,8 +4,10 @@
 
 use super::stats::stat_check;
 use super::{
-    blob, check, int, set_id, unix_now, Cache, Efp, Known, SetId, Subject, Writes, KEEP_SECONDS,
+    blob, check, int, set_id, unix_now, Cache, Efp, Known, SetId, StatEntry, Subject, Writes,
+    KEEP_SECONDS,
 };
+use crate::corpus::format::Format;
 use rusqlite::params;
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::HashMap;
@@ -114,7 +116,8 @@ impl Cache {
     /// Store this run's results in one transaction. Failing to store is
     /// reported, not fatal: the results are already in the report. `files`
     /// is the run's file list, which the stat rows index.
-    pub fn write<E: Serialize>(&mut self, w: &Writes<E>, files: &[crate::corpus::CorpusFile]) {
+    pub fn write<E: Serialize>(&mut self, w: &mut Writes<E>, files: &[crate::corpus::CorpusFile]) {
+        w.spill_rest();
         let r = self.try_write(w, files);
         self.recover(r, "could not store results", ());
     }
@@ -176,15 +179,15 @@ impl Cache {
             // corpus root): B-tree inserts then touch each page once
             // instead of a random page per row (a million rows would
             // otherwise not fit the page cache and cost superlinear time).
-            // The absolute path is made here, row by row, not held.
-            let mut stats: Vec<_> = w.stats.iter().collect();
-            stats.sort_unstable_by_key(|r| r.0);
-            for (i, e, format) in stats {
-                let Some(f) = files.get(*i as usize) else {
-                    continue;
+            // The absolute path is made here, row by row, not held. Spilled
+            // rows come back sorted; rows still in memory (a spill that
+            // failed part way) follow, sorted.
+            let mut put_stat = |i: u32, e: &StatEntry, format: Format| -> rusqlite::Result<()> {
+                let Some(f) = files.get(i as usize) else {
+                    return Ok(());
                 };
                 let Ok(path) = std::path::absolute(f.path()) else {
-                    continue;
+                    return Ok(());
                 };
                 let key = path.as_os_str().as_bytes();
                 let n = e.stamp.parts();
@@ -201,6 +204,15 @@ impl Cache {
                     format.as_str(),
                     stat_check(key, &n, &e.sha256, format.as_str())
                 ])?;
+                Ok(())
+            };
+            if let Some(sp) = &w.spill {
+                through_spill(|f| sp.each_stat(f), |(i, e, f)| put_stat(i, &e, f))?;
+            }
+            let mut stats: Vec<_> = w.stats.iter().collect();
+            stats.sort_unstable_by_key(|r| r.0);
+            for (i, e, format) in stats {
+                put_stat(*i, e, *format)?;
             }
             let now = unix_now();
             let mut q =
@@ -217,22 +229,51 @@ impl Cache {
                 q.execute(params![&id[..], now])?;
             }
             let mut q = tx.prepare_cached("INSERT OR REPLACE INTO done VALUES (?1, ?2, ?3, ?4)")?;
+            let mut put_done = |subject: &Subject, set: &SetId, blob: &[u8]| {
+                q.execute(params![
+                    &subject[..],
+                    &set[..],
+                    blob,
+                    check(&[subject, set, blob])
+                ])
+                .map(|_| ())
+            };
+            if let Some(sp) = &w.spill {
+                through_spill(
+                    |f| sp.each_done(f),
+                    |(s, set, hits)| put_done(&s, &set, &hits),
+                )?;
+            }
             let mut done: Vec<_> = w.done.iter().collect();
             let set_of = |i: u32| &w.done_sets[i as usize];
             done.sort_by(|a, b| (&a.0, set_of(a.1)).cmp(&(&b.0, set_of(b.1))));
             for (subject, set, hits) in done {
-                let set = set_of(*set);
                 let hits: &[(Efp, E)] = hits.as_deref().unwrap_or_default();
                 let blob = serde_json::to_vec(hits).unwrap_or_default();
-                q.execute(params![
-                    &subject[..],
-                    &set[..],
-                    &blob,
-                    check(&[subject, set, &blob])
-                ])?;
+                put_done(subject, set_of(*set), &blob)?;
             }
         }
         Self::collect_garbage(&tx, unix_now())?;
         tx.commit()
+    }
+}
+
+/// Feed spilled rows (`each`) to `put`: an error on either side stops it
+/// and is the store's error.
+fn through_spill<R>(
+    each: impl FnOnce(&mut dyn FnMut(R) -> std::io::Result<()>) -> std::io::Result<()>,
+    mut put: impl FnMut(R) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    let mut failed = None;
+    let r = each(&mut |row| {
+        put(row).map_err(|e| {
+            failed = Some(e);
+            std::io::Error::other("the cache refused a row")
+        })
+    });
+    match (r, failed) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(e)) => Err(e),
+        (Err(e), None) => Err(rusqlite::Error::ToSqlConversionFailure(Box::new(e))),
     }
 }

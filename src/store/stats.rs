@@ -17,33 +17,41 @@ impl Cache {
         pre: &[Option<Box<PreHashed>>],
     ) {
         let now = unix_now();
-        let stats = pre
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
-                let p = p.as_ref().filter(|p| !p.cached)?;
-                stat_row(i, p.stamp, p.sha256, p.format, now)
-            })
-            .collect();
-        self.write(
-            &Writes::<()> {
-                stats,
-                ..Default::default()
-            },
-            files,
-        );
+        let mut w = Writes::<()>::default();
+        for (i, p) in pre.iter().enumerate() {
+            let Some(p) = p.as_ref().filter(|p| !p.cached) else {
+                continue;
+            };
+            if let Some(row) = stat_row(i, p.stamp, p.sha256, p.format, now) {
+                w.stats.push(row);
+                w.spill_if_full();
+            }
+        }
+        self.write(&mut w, files);
     }
 
-    /// The stat entries of `paths` (absolute), in order.
-    pub fn stats(&mut self, paths: &[PathBuf]) -> Vec<Option<(StatEntry, Format)>> {
-        let r = self.try_stats(paths);
-        self.recover(r, "reading file stamps", vec![None; paths.len()])
-    }
-
-    fn try_stats(
+    /// Look the files up by their absolute paths, in order: `keep` gets
+    /// each file's entry (by index) and says what to hold of it. Nothing
+    /// else is held per file (a million paths, rows and answers were once
+    /// all in memory at the same time). If the store fails part way, no
+    /// file counts as known.
+    pub fn stats<T>(
         &mut self,
-        paths: &[PathBuf],
-    ) -> rusqlite::Result<Vec<Option<(StatEntry, Format)>>> {
+        paths: impl ExactSizeIterator<Item = PathBuf>,
+        mut keep: impl FnMut(usize, StatEntry, Format) -> Option<T>,
+    ) -> Vec<Option<T>> {
+        let n = paths.len();
+        let r = self.try_stats(paths, &mut keep);
+        let mut out = self.recover(r, "reading file stamps", Vec::new());
+        out.resize_with(n, || None);
+        out
+    }
+
+    fn try_stats<T>(
+        &mut self,
+        paths: impl ExactSizeIterator<Item = PathBuf>,
+        keep: &mut impl FnMut(usize, StatEntry, Format) -> Option<T>,
+    ) -> rusqlite::Result<Vec<Option<T>>> {
         use std::os::unix::ffi::OsStrExt;
         let mut bad = 0;
         let mut out = Vec::with_capacity(paths.len());
@@ -54,7 +62,7 @@ impl Cache {
                     "SELECT dev, ino, size, mtime, mtime_ns, ctime, ctime_ns, sha256, format, chk
                      FROM stat WHERE path = ?1",
                 )?;
-                for p in paths {
+                for (i, p) in paths.enumerate() {
                     let key = p.as_os_str().as_bytes();
                     let row = q
                         .query_row([key], |r| {
@@ -74,7 +82,7 @@ impl Cache {
                             rusqlite::Error::QueryReturnedNoRows => Ok(None),
                             e => Err(e),
                         })?;
-                    out.push(row.and_then(|(n, sha, format, chk)| {
+                    let entry = row.and_then(|(n, sha, format, chk)| {
                         let (Some(n), Some(sha), Some(format), Some(chk)) = (n, sha, format, chk)
                         else {
                             bad += 1;
@@ -98,7 +106,8 @@ impl Cache {
                             },
                             format,
                         ))
-                    }));
+                    });
+                    out.push(entry.and_then(|(e, format)| keep(i, e, format)));
                 }
             }
             tx.commit()?;

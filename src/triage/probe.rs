@@ -122,8 +122,8 @@ pub fn run(
     if let (Some(c), Some(r)) = (cache.as_mut(), run) {
         let st = r.stats(Path::new("."));
         from_cache = st.files_unread + st.files_read_not_scanned;
-        let writes = r.writes.into_inner().unwrap_or_else(|e| e.into_inner());
-        c.write(&writes, files);
+        let mut writes = r.writes.into_inner().unwrap_or_else(|e| e.into_inner());
+        c.write(&mut writes, files);
         let _ = c.take_notes();
     }
     Ok(Found {
