@@ -20,7 +20,7 @@ use crate::rules::{RuleKey, Ruleset};
 use indicatif::ProgressBar;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Duration;
 use worker::Worker;
 use yara_x::Rules;
@@ -269,11 +269,18 @@ pub fn scan_files_sharing<'r>(
     let claimed: Mutex<HashSet<[u8; 32]>> = Mutex::new(HashSet::new());
     let path_dependent = rulesets.iter().any(|r| r.path_dependent());
     let order = schedule(files.len(), &pre);
-    // Each early hash is taken by the worker that scans its file and freed
-    // when that file is done: a million of them are not all held to the end.
-    let pre: Vec<Mutex<Option<Box<PreHashed>>>> = pre.into_iter().map(Mutex::new).collect();
+    // The early hashes and the outcomes, in file order, behind one lock
+    // taken twice a file: each early hash is taken by the worker that
+    // scans its file (and freed when that file is done), and each outcome
+    // is written where it is returned from, so no second list of a million
+    // outcomes is made at the end.
+    let table = Mutex::new(Table {
+        pre,
+        out: (0..files.len()).map(|_| Table::NOT_SCANNED).collect(),
+        done: vec![false; files.len()],
+    });
+    let lock = || table.lock().unwrap_or_else(|e| e.into_inner());
     let next = AtomicUsize::new(0);
-    let slots: Vec<OnceLock<Outcome>> = (0..files.len()).map(|_| OnceLock::new()).collect();
     // One worker (its scanners made once) per thread, each taking the next
     // file of `order` until none is left.
     let work = || {
@@ -281,11 +288,13 @@ pub fn scan_files_sharing<'r>(
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
             let Some(&i) = order.get(k) else { break };
-            let early = pre
-                .get(i)
-                .and_then(|p| p.lock().unwrap_or_else(|e| e.into_inner()).take());
+            let early = lock().pre.get_mut(i).and_then(Option::take);
             let out = w.process(&files[i], i, early.as_deref(), &claimed, path_dependent);
-            let _ = slots[i].set(out);
+            drop(early);
+            let mut t = lock();
+            t.out[i] = out;
+            t.done[i] = true;
+            drop(t);
             progress.inc(1);
         }
     };
@@ -300,17 +309,35 @@ pub fn scan_files_sharing<'r>(
         // spawned: the scan runs rather than fails).
         work();
     });
-    slots
-        .into_iter()
-        .map(|s| {
-            s.into_inner().unwrap_or(Outcome::Unscanned {
-                reason: Reason::Interrupted,
-                detail: "the scan stopped before this file".into(),
-                sha256: None,
-                size: None,
-            })
-        })
-        .collect()
+    let Table { mut out, done, .. } = table.into_inner().unwrap_or_else(|e| e.into_inner());
+    for (o, _) in out.iter_mut().zip(done).filter(|(_, d)| !d) {
+        *o = Outcome::Unscanned {
+            reason: Reason::Interrupted,
+            detail: "the scan stopped before this file".into(),
+            sha256: None,
+            size: None,
+        };
+    }
+    out
+}
+
+/// What the scan's workers share, by file index (see `scan_files_sharing`).
+struct Table {
+    pre: Vec<Option<Box<PreHashed>>>,
+    out: Vec<Outcome>,
+    /// Which outcomes were written.
+    done: Vec<bool>,
+}
+
+impl Table {
+    /// What an outcome is until its file is done (no allocation: a million
+    /// of them are made).
+    const NOT_SCANNED: Outcome = Outcome::Unscanned {
+        reason: Reason::Interrupted,
+        detail: String::new(),
+        sha256: None,
+        size: None,
+    };
 }
 
 /// The order files are scanned in: the largest first, so no thread is left
