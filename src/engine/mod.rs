@@ -129,6 +129,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// What an outcome is until its file is done: a placeholder that
+    /// allocates nothing (a million of them are made at once), replaced
+    /// before anything reads it.
+    pub const NOT_YET: Outcome = Outcome::Unscanned {
+        reason: Reason::Interrupted,
+        detail: String::new(),
+        sha256: None,
+        size: None,
+    };
+
     /// The content of a scanned file (sha256, size, format).
     pub fn content(&self) -> Option<crate::corpus::lock::Content> {
         match self {
@@ -276,7 +286,7 @@ pub fn scan_files_sharing<'r>(
     // outcomes is made at the end.
     let table = Mutex::new(Table {
         pre,
-        out: (0..files.len()).map(|_| Table::NOT_SCANNED).collect(),
+        out: (0..files.len()).map(|_| Outcome::NOT_YET).collect(),
         done: vec![false; files.len()],
     });
     let lock = || table.lock().unwrap_or_else(|e| e.into_inner());
@@ -327,17 +337,6 @@ struct Table {
     out: Vec<Outcome>,
     /// Which outcomes were written.
     done: Vec<bool>,
-}
-
-impl Table {
-    /// What an outcome is until its file is done (no allocation: a million
-    /// of them are made).
-    const NOT_SCANNED: Outcome = Outcome::Unscanned {
-        reason: Reason::Interrupted,
-        detail: String::new(),
-        sha256: None,
-        size: None,
-    };
 }
 
 /// The order files are scanned in: the largest first, so no thread is left

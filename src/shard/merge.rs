@@ -300,18 +300,25 @@ fn assemble(
             "the partial reports list {listed} corpus entries, their key says {total}: an edited or truncated shard?"
         )));
     }
-    let mut files: Vec<Option<(CorpusFile, Outcome)>> = vec![None; key.corpus_files];
+    // The files and their outcomes go straight to where the report reads
+    // them, by corpus index (no list of pairs split into two lists at the
+    // end: a million files were held twice for a moment).
+    let mut cfiles: Vec<Option<CorpusFile>> = vec![None; key.corpus_files];
+    let mut outcomes: Vec<Outcome> = (0..key.corpus_files)
+        .map(|_| crate::engine::Outcome::NOT_YET)
+        .collect();
     let mut skipped: Vec<Option<Unscanned>> = vec![None; key.corpus_skipped];
     for ((path, p), part_files) in parts.iter().zip(part_files) {
         let bad = |what: String| inconsistent(path, p, what);
         for (index, f, outcome) in part_files {
-            let slot = files
+            let slot = cfiles
                 .get_mut(index)
                 .ok_or_else(|| bad(format!("file index {index} is outside the corpus")))?;
             if slot.is_some() {
                 return Err(bad(format!("{} is reported by two shards", f.display())));
             }
-            *slot = Some((f, outcome));
+            *slot = Some(f);
+            outcomes[index] = outcome;
         }
         for (i, u) in &p.facts.skipped {
             let slot = skipped
@@ -326,7 +333,7 @@ fn assemble(
             *slot = Some(u.clone());
         }
     }
-    let lost = files.iter().filter(|f| f.is_none()).count()
+    let lost = cfiles.iter().filter(|f| f.is_none()).count()
         + skipped.iter().filter(|s| s.is_none()).count();
     if lost > 0 {
         return Err(Error::shards(&[], format!(
@@ -335,7 +342,7 @@ fn assemble(
             key.corpus_files + key.corpus_skipped
         )));
     }
-    let (cfiles, outcomes): (Vec<CorpusFile>, Vec<Outcome>) = files.into_iter().flatten().unzip();
+    let cfiles: Vec<CorpusFile> = cfiles.into_iter().flatten().collect();
     let corpus = Corpus {
         roots: first.facts.roots.clone(),
         files: cfiles,
