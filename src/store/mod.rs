@@ -128,6 +128,12 @@ impl<E> Known<E> {
     }
 }
 
+/// What a result row stores of its matches: the JSON list (`[]` for none).
+fn hits_blob<E: serde::Serialize>(hits: &Option<Box<[(Efp, E)]>>) -> Vec<u8> {
+    let hits: &[(Efp, E)] = hits.as_deref().unwrap_or_default();
+    serde_json::to_vec(hits).unwrap_or_default()
+}
+
 /// A result row waiting to be written: subject, rule set (index into
 /// `Writes::done_sets`), matches (none: `None`).
 type DoneRow<E> = (Subject, u32, Option<Box<[(Efp, E)]>>);
@@ -208,14 +214,7 @@ impl<E: serde::Serialize> Writes<E> {
         let done = self
             .done
             .iter()
-            .map(|(subject, set, hits)| {
-                let hits: &[(Efp, E)] = hits.as_deref().unwrap_or_default();
-                (
-                    *subject,
-                    sets[*set as usize],
-                    serde_json::to_vec(hits).unwrap_or_default(),
-                )
-            })
+            .map(|(subject, set, hits)| (*subject, sets[*set as usize], hits_blob(hits)))
             .collect();
         match sp.append(done, self.stats.iter().collect()) {
             Ok(()) => {

@@ -248,9 +248,7 @@ impl Cache {
             let set_of = |i: u32| &w.done_sets[i as usize];
             done.sort_by(|a, b| (&a.0, set_of(a.1)).cmp(&(&b.0, set_of(b.1))));
             for (subject, set, hits) in done {
-                let hits: &[(Efp, E)] = hits.as_deref().unwrap_or_default();
-                let blob = serde_json::to_vec(hits).unwrap_or_default();
-                put_done(subject, set_of(*set), &blob)?;
+                put_done(subject, set_of(*set), &super::hits_blob(hits))?;
             }
         }
         Self::collect_garbage(&tx, unix_now())?;
