@@ -234,3 +234,51 @@ fn damaged_compiled_rules_are_compiled_again() {
     assert_eq!(r, plain);
     assert!(err.contains("damaged compiled rules ignored"), "{err}");
 }
+
+/// Past 65,536 rows waiting to be written, the cache's rows go to disk as
+/// sorted runs and are merged at the end (`store::spill`). A corpus big
+/// enough for that (23,000 small files plus the real ones: a stat row and
+/// two result rows each, with rules that read the path): the cold and the
+/// warm run give the report of a run without the cache, and the warm run
+/// scans nothing, so every spilled row was stored and found.
+#[test]
+fn rows_spilled_to_disk_are_stored_and_found() {
+    let (_w, cache, cand, corpus) = workspace();
+    let gen = corpus.join("gen");
+    for k in 0..23u32 {
+        let dir = gen.join(format!("{k:02}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..1000u32 {
+            let n = k * 1000 + i;
+            let mut body = b"MZ".to_vec();
+            body.extend_from_slice(&n.to_le_bytes().repeat(16));
+            std::fs::write(dir.join(format!("f{i:04}.bin")), body).unwrap();
+        }
+    }
+    age(&gen);
+    let (plain, _, _) = gate(None, &cand, &corpus);
+    let files = plain["corpus"]["files"].as_u64().unwrap();
+    assert!(files > 23_000, "{files}");
+    let (cold, s1, _) = gate(Some(&cache), &cand, &corpus);
+    assert_eq!(cold, plain);
+    assert_eq!(n(&s1, "files_scanned_all_rules"), files);
+    // The premise: more rows than are held in memory.
+    let db = rusqlite::Connection::open(cache.join("fpgate-cache.sqlite")).unwrap();
+    let rows: i64 = db
+        .query_row(
+            "SELECT (SELECT count(*) FROM stat) + (SELECT count(*) FROM done)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(rows > 65_536, "{rows} rows");
+    drop(db);
+    let (warm, s2, _) = gate(Some(&cache), &cand, &corpus);
+    assert_eq!(warm, plain, "a warm rerun gives the identical report");
+    assert_eq!(n(&s2, "files_scanned_all_rules"), 0);
+    assert_eq!(n(&s2, "files_scanned_changed_rules"), 0);
+    assert_eq!(
+        n(&s2, "files_unread") + n(&s2, "files_read_not_scanned"),
+        files
+    );
+}
