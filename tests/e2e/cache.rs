@@ -49,13 +49,26 @@ fn workspace() -> (Project, PathBuf, PathBuf, PathBuf) {
 #[test]
 fn warm_rerun_reads_nothing_and_reports_the_same() {
     let (_w, cache, cand, corpus) = workspace();
-    let (plain, none, _) = gate(None, &cand, &corpus);
+    cold_then_warm_agree_with_no_cache(&cache, &cand, &corpus, || ());
+}
+
+/// A gate without the cache, then with a cold cache (`after_cold` runs
+/// next), then warm: both cached reports equal the uncached one, the cold
+/// run scans every file and the warm run none. Returns the file count.
+fn cold_then_warm_agree_with_no_cache(
+    cache: &Path,
+    cand: &Path,
+    corpus: &Path,
+    after_cold: impl FnOnce(),
+) -> u64 {
+    let (plain, none, _) = gate(None, cand, corpus);
     assert!(none.is_null());
-    let (cold, s1, _) = gate(Some(&cache), &cand, &corpus);
+    let (cold, s1, _) = gate(Some(cache), cand, corpus);
     assert_eq!(cold, plain);
     let files = plain["corpus"]["files"].as_u64().unwrap();
     assert_eq!(n(&s1, "files_scanned_all_rules"), files);
-    let (warm, s2, _) = gate(Some(&cache), &cand, &corpus);
+    after_cold();
+    let (warm, s2, _) = gate(Some(cache), cand, corpus);
     assert_eq!(warm, plain, "a warm rerun gives the identical report");
     assert_eq!(n(&s2, "files_scanned_all_rules"), 0);
     assert_eq!(n(&s2, "files_scanned_changed_rules"), 0);
@@ -65,6 +78,7 @@ fn warm_rerun_reads_nothing_and_reports_the_same() {
         n(&s2, "files_unread") + n(&s2, "files_read_not_scanned"),
         files
     );
+    files
 }
 
 #[test]
@@ -256,29 +270,18 @@ fn rows_spilled_to_disk_are_stored_and_found() {
         }
     }
     age(&gen);
-    let (plain, _, _) = gate(None, &cand, &corpus);
-    let files = plain["corpus"]["files"].as_u64().unwrap();
-    assert!(files > 23_000, "{files}");
-    let (cold, s1, _) = gate(Some(&cache), &cand, &corpus);
-    assert_eq!(cold, plain);
-    assert_eq!(n(&s1, "files_scanned_all_rules"), files);
     // The premise: more rows than are held in memory.
-    let db = rusqlite::Connection::open(cache.join("fpgate-cache.sqlite")).unwrap();
-    let rows: i64 = db
-        .query_row(
-            "SELECT (SELECT count(*) FROM stat) + (SELECT count(*) FROM done)",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert!(rows > 65_536, "{rows} rows");
-    drop(db);
-    let (warm, s2, _) = gate(Some(&cache), &cand, &corpus);
-    assert_eq!(warm, plain, "a warm rerun gives the identical report");
-    assert_eq!(n(&s2, "files_scanned_all_rules"), 0);
-    assert_eq!(n(&s2, "files_scanned_changed_rules"), 0);
-    assert_eq!(
-        n(&s2, "files_unread") + n(&s2, "files_read_not_scanned"),
-        files
-    );
+    let rows_stored = || {
+        let db = rusqlite::Connection::open(cache.join("fpgate-cache.sqlite")).unwrap();
+        let rows: i64 = db
+            .query_row(
+                "SELECT (SELECT count(*) FROM stat) + (SELECT count(*) FROM done)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(rows > 65_536, "{rows} rows");
+    };
+    let files = cold_then_warm_agree_with_no_cache(&cache, &cand, &corpus, rows_stored);
+    assert!(files > 23_000, "{files}");
 }
