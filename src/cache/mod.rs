@@ -292,10 +292,17 @@ impl<'r> CacheRun<'r> {
         }
     }
 
-    /// Before the scan: for the files already hashed, find the rules the
-    /// cache lacks; when that is a minority of a ruleset (one rule edited),
-    /// compile those rules with their dependencies so the scan runs only
-    /// them. Returns a line for stderr per ruleset where that failed.
+    /// Before the scan: find the rules the cache lacks, for the files
+    /// already hashed and, whatever was hashed, the rules no result in the
+    /// cache covers (an edited rule is new to every file); when that is a
+    /// minority of a ruleset (one rule edited), compile those rules with
+    /// their dependencies so the scan runs only them. Returns a line for
+    /// stderr per ruleset where that failed.
+    ///
+    /// The rules no stored result covers do not depend on how many files
+    /// the early hashing reached before the rules compiled: with none (a
+    /// busy machine, stamps too recent to trust), an edited rule still runs
+    /// alone.
     pub fn prepare_deltas(
         &mut self,
         files: &[CorpusFile],
@@ -313,7 +320,15 @@ impl<'r> CacheRun<'r> {
                 continue;
             };
             let n = keys.rules.len();
-            let mut union = mask_new(n);
+            let mut union = self.plans[i].all.clone();
+            for m in &self.plans[i].set_masks {
+                for (u, w) in union.iter_mut().zip(m) {
+                    *u &= !w;
+                }
+            }
+            if mask_count(&union) == n {
+                union = mask_new(n);
+            }
             for (a, b) in &known {
                 let Some(m) = self.missing(i, a, b) else {
                     continue;
@@ -481,5 +496,69 @@ impl Planner for CacheRun<'_> {
     }
     fn count(&self, answer: Answer) {
         CacheRun::count(self, answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{compile, RulePath};
+
+    const RULES: &str = r#"
+rule Mz { strings: $a = { 4D 5A } condition: $a at 0 }
+rule Big { condition: filesize > 4 }
+rule Word { strings: $w = "clean" condition: $w }
+"#;
+
+    fn ruleset(dir: &std::path::Path, src: &str) -> Ruleset {
+        let f = dir.join("r.yar");
+        std::fs::write(&f, src).unwrap();
+        compile(
+            "candidate",
+            &[RulePath::plain(&f)],
+            &CompileOptions::default(),
+        )
+        .unwrap()
+    }
+
+    /// One rule edited since the cached run, and no file hashed before the
+    /// scan (the early hashing reached none): the edited rule alone runs,
+    /// and the file's answer is the cached matches plus the fresh one.
+    #[test]
+    fn an_edited_rule_runs_alone_when_no_file_was_hashed_early() {
+        let d = tempfile::tempdir().unwrap();
+        let data = b"MZ a clean file";
+        let path = d.path().join("x.bin");
+        std::fs::write(&path, data).unwrap();
+        let files = vec![CorpusFile::new(path, "x.bin", false)];
+        let s = subjects(&Sha256::digest(data).into(), &files[0]);
+        let mut cache = store::Cache::open(&d.path().join("cache")).unwrap();
+        let opts = CompileOptions::default();
+
+        let v1 = ruleset(d.path(), RULES);
+        let mut run = CacheRun::new(&mut cache, &[&v1]);
+        assert!(run.prepare_deltas(&files, &[None], &opts).is_empty());
+        assert!(run.plans[0].delta.is_none(), "a cold cache: no delta");
+        assert_eq!(run.plan(0, &s), Plan::Full);
+        let hits = |names: &[&str]| -> Vec<Hit> {
+            names
+                .iter()
+                .map(|n| Hit {
+                    rule: ("default".to_string(), n.to_string()),
+                    patterns: Vec::new(),
+                })
+                .collect()
+        };
+        run.record(0, &s, Plan::Full, &hits(&["Big", "Mz", "Word"]));
+        let mut w = run.writes.into_inner().unwrap();
+        cache.write(&mut w, &files);
+
+        let v2 = ruleset(d.path(), &RULES.replace("\"clean\"", "\"dirty\""));
+        let mut run = CacheRun::new(&mut cache, &[&v2]);
+        assert!(run.prepare_deltas(&files, &[None], &opts).is_empty());
+        assert_eq!(run.plans[0].delta.as_ref().map(|d| d.count), Some(1));
+        assert_eq!(run.plan(0, &s), Plan::Delta);
+        let got = run.assemble(0, &s, Plan::Delta, Vec::new());
+        assert_eq!(got, hits(&["Big", "Mz"]), "cached matches; Word ran again");
     }
 }
