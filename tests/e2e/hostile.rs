@@ -405,7 +405,17 @@ fn sigterm_writes_a_partial_report_and_exits_non_zero() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    // Interrupted once the scan runs (the handler is installed before it):
+    // a worker maps the first file it scans; the early hashing only reads.
+    let maps = format!("/proc/{}/maps", child.id());
+    let waiting = std::time::Instant::now();
+    while !std::fs::read_to_string(&maps).is_ok_and(|m| m.contains("/corpus/f")) {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(60),
+            "the scan never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
