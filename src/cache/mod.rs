@@ -59,6 +59,20 @@ pub struct RulesetPlan<'r> {
     all: Mask,
 }
 
+impl RulesetPlan<'_> {
+    /// The rules of this ruleset that none of the known sets `sets`
+    /// (indices into `set_masks`) covers.
+    fn not_covered_by(&self, sets: impl IntoIterator<Item = usize>) -> Mask {
+        let mut m = self.all.clone();
+        for s in sets {
+            for (w, c) in m.iter_mut().zip(&self.set_masks[s]) {
+                *w &= !c;
+            }
+        }
+        m
+    }
+}
+
 /// Everything one run needs from and gives to the cache.
 pub struct CacheRun<'r> {
     pub known: Known,
@@ -268,12 +282,7 @@ impl<'r> CacheRun<'r> {
         if let Some(m) = memo.get(&key) {
             return Some(m.clone());
         }
-        let mut m = p.all.clone();
-        for &s in &key.1 {
-            for (w, c) in m.iter_mut().zip(&p.set_masks[s as usize]) {
-                *w &= !c;
-            }
-        }
+        let m = p.not_covered_by(key.1.iter().map(|&s| s as usize));
         memo.insert(key, m.clone());
         Some(m)
     }
@@ -322,12 +331,8 @@ impl<'r> CacheRun<'r> {
             let n = keys.rules.len();
             // The rules no stored result covers (all of them, so no delta,
             // when the cache knows nothing), then what each hashed file lacks.
-            let mut union = self.plans[i].all.clone();
-            for m in &self.plans[i].set_masks {
-                for (u, w) in union.iter_mut().zip(m) {
-                    *u &= !w;
-                }
-            }
+            let p = &self.plans[i];
+            let mut union = p.not_covered_by(0..p.set_masks.len());
             for (a, b) in &known {
                 let Some(m) = self.missing(i, a, b) else {
                     continue;

@@ -304,9 +304,7 @@ fn assemble(
     // them, by corpus index (no list of pairs split into two lists at the
     // end: a million files were held twice for a moment).
     let mut cfiles: Vec<Option<CorpusFile>> = vec![None; key.corpus_files];
-    let mut outcomes: Vec<Outcome> = (0..key.corpus_files)
-        .map(|_| crate::engine::Outcome::NOT_YET)
-        .collect();
+    let mut outcomes: Vec<Outcome> = (0..key.corpus_files).map(|_| Outcome::NOT_YET).collect();
     let mut skipped: Vec<Option<Unscanned>> = vec![None; key.corpus_skipped];
     for ((path, p), part_files) in parts.iter().zip(part_files) {
         let bad = |what: String| inconsistent(path, p, what);

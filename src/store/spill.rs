@@ -233,9 +233,8 @@ impl Spill {
     }
 
     /// Sort the rows and append them, each kind as one run.
-    pub fn append(&mut self, mut done: Vec<DoneRow>, stats: Vec<&StatRow>) -> io::Result<()> {
+    pub fn append(&mut self, mut done: Vec<DoneRow>, mut stats: Vec<&StatRow>) -> io::Result<()> {
         done.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        let mut stats = stats;
         stats.sort_unstable_by_key(|r| r.0);
         self.done.append(done.iter())?;
         self.stats.append(stats.into_iter())
@@ -282,10 +281,18 @@ mod tests {
         .unwrap();
         s.append(Vec::new(), Vec::new()).unwrap();
         let mut got = Vec::new();
-        s.each_stat(|r| Ok(got.push(r))).unwrap();
+        s.each_stat(|r| {
+            got.push(r);
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(got, [row(0), row(1), row(4), row(5), row(9)]);
         let mut got = Vec::new();
-        s.each_done(|r| Ok(got.push(r))).unwrap();
+        s.each_done(|r| {
+            got.push(r);
+            Ok(())
+        })
+        .unwrap();
         assert_eq!(
             got,
             [
