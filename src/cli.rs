@@ -194,12 +194,20 @@ pub struct GateArgs {
     /// fpgate-exceptions.toml beside it, if present].
     #[arg(long, value_name = "FILE")]
     pub exceptions: Option<PathBuf>,
-    /// Apply fpgate.toml and the exceptions file as they are at
-    /// --baseline-ref instead of the working tree's, so a change cannot
+    /// Apply fpgate.toml, the exceptions file and the corpus lock as they
+    /// are at --baseline-ref, not the working tree's, so a change cannot
     /// loosen the gate that judges it (the working tree's are still diffed
-    /// and reported) [config: policy.source = "base"].
+    /// and reported). The default whenever --baseline-ref is given; kept
+    /// so scripts that pass it keep working.
     #[arg(long)]
     pub policy_from_base: bool,
+    /// Apply the working tree's fpgate.toml, exceptions file and lock even
+    /// though --baseline-ref is given (a local check of one's own change,
+    /// such as the pre-commit hook); the base's are still diffed. Only the
+    /// command line, or policy.trust_worktree = true in the base's config,
+    /// can ask for this: the change under review cannot.
+    #[arg(long, conflicts_with = "policy_from_base")]
+    pub policy_from_worktree: bool,
     /// Stale exceptions (that matched nothing) fail the gate.
     #[arg(long)]
     pub strict: bool,

@@ -37,6 +37,13 @@ pub enum Reason {
     DanglingSymlink,
     /// A symlink that points back at one of its ancestors.
     SymlinkLoop,
+    /// A followed symlink that resolves outside every corpus root (or into
+    /// a kernel pseudo file system): a change may not make the gate read
+    /// the CI runner's files.
+    OutsideRoots,
+    /// Version-control metadata (`.git` and the like): holds a CI job's
+    /// credentials, never read.
+    VcsMetadata,
     /// Permission denied or an I/O error while listing or reading.
     Unreadable,
     /// Listed, then gone before it could be read.
@@ -62,6 +69,8 @@ impl Reason {
             Reason::Symlink => "symlink",
             Reason::DanglingSymlink => "dangling_symlink",
             Reason::SymlinkLoop => "symlink_loop",
+            Reason::OutsideRoots => "outside_roots",
+            Reason::VcsMetadata => "vcs_metadata",
             Reason::Unreadable => "unreadable",
             Reason::Vanished => "vanished",
             Reason::Changed => "changed",
@@ -223,6 +232,9 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
         });
     };
 
+    // Where followed links may lead: into a root (the roots themselves were
+    // confined when the settings were made).
+    let allowed: Vec<PathBuf> = roots.iter().filter_map(|r| r.canonicalize().ok()).collect();
     for root in roots {
         if std::fs::symlink_metadata(root).is_err() {
             return Err(Error::corpus(
@@ -231,18 +243,32 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
             ));
         }
         let manifest_critical = manifest_tiers(&root.join(MANIFEST))?;
-        // A root named on the command line is followed even if it is a link:
-        // the user asked for it by name.
+        // Entries the filter below leaves out with a reason (it cannot
+        // borrow `skip`, which the loop uses).
+        let refused = std::cell::RefCell::new(Vec::new());
+        // A root is followed even if it is a link: it was resolved and
+        // confined when the settings were made.
         let walker = walkdir::WalkDir::new(root)
             .follow_links(opts.follow_symlinks)
             .follow_root_links(true)
             .sort_by_file_name();
         let walker = walker.into_iter().filter_entry(|e| {
-            if e.depth() == 0 || excluded.is_empty() {
+            if e.depth() == 0 {
                 return true;
             }
-            let rel = e.path().strip_prefix(root).map(display).unwrap_or_default();
-            !(excluded.is_match(&rel) || excluded.is_match(display(e.path())))
+            if !excluded.is_empty() {
+                let rel = e.path().strip_prefix(root).map(display).unwrap_or_default();
+                if excluded.is_match(&rel) || excluded.is_match(display(e.path())) {
+                    return false;
+                }
+            }
+            match confined(e, &allowed) {
+                None => true,
+                Some(why) => {
+                    refused.borrow_mut().push((e.path().to_path_buf(), why));
+                    false
+                }
+            }
         });
         for entry in walker {
             match entry {
@@ -264,6 +290,10 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
                     skip(&path, reason, detail);
                 }
             }
+        }
+        // After the walk: the filter may leave out the last entries.
+        for (path, (reason, detail)) in refused.into_inner() {
+            skip(&path, reason, detail);
         }
     }
     if files.is_empty() {
@@ -291,6 +321,54 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
         files,
         skipped: skipped.into_values().collect(),
     })
+}
+
+/// Why an entry below a root may not be read, if it may not: it is
+/// version-control metadata, or a followed link that resolves outside every
+/// root (`allowed`, canonical) or into metadata or a pseudo file system.
+fn confined(e: &walkdir::DirEntry, allowed: &[PathBuf]) -> Option<(Reason, String)> {
+    use crate::util::paths::{is_pseudo, is_vcs_name, vcs_component};
+    if is_vcs_name(e.file_name()) {
+        return Some((
+            Reason::VcsMetadata,
+            "version-control metadata, not read (leave it out with corpus.exclude)".into(),
+        ));
+    }
+    // Only a link that is followed leads anywhere (one that is not is
+    // unscanned as a link).
+    if !e.path_is_symlink() || e.file_type().is_symlink() {
+        return None;
+    }
+    let target = match e.path().canonicalize() {
+        Ok(t) => t,
+        // Dangling links and loops are the walk's own errors.
+        Err(_) => return None,
+    };
+    let inside = allowed
+        .iter()
+        .find(|r| target.starts_with(r))
+        .filter(|r| !is_pseudo(&target) || is_pseudo(r));
+    match inside {
+        None => Some((
+            Reason::OutsideRoots,
+            format!(
+                "symbolic link to {}, outside the corpus roots: not read (give that path as a root on the command line if it is meant)",
+                display(&target)
+            ),
+        )),
+        Some(r) => {
+            let rel = target.strip_prefix(r).unwrap_or(&target);
+            vcs_component(rel).map(|v| {
+                (
+                    Reason::VcsMetadata,
+                    format!(
+                        "symbolic link into version-control metadata ({v}): {}, not read",
+                        display(&target)
+                    ),
+                )
+            })
+        }
+    }
 }
 
 /// A regular file of the walk, with its root-relative path and its tier.
@@ -605,6 +683,65 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("MANIFEST:2: unknown tier"), "{e}");
+    }
+
+    #[test]
+    fn followed_links_stay_in_the_roots_and_out_of_vcs_metadata() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("netrc"), b"secret").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("corpus");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(d.path().join(".git")).unwrap();
+        std::fs::write(d.path().join(".git/config"), b"token").unwrap();
+        std::fs::write(root.join("sub/a"), b"x").unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        std::fs::write(root.join(".git/HEAD"), b"ref").unwrap();
+        let link = |to: &Path, name: &str| std::os::unix::fs::symlink(to, root.join(name)).unwrap();
+        link(&root.join("sub/a"), "inside");
+        link(&outside.path().join("netrc"), "file-out");
+        link(outside.path(), "dir-out");
+        link(&d.path().join(".git/config"), "git-config");
+        link(&root.join(".git"), "git-dir");
+        link(Path::new("/proc/self/environ"), "environ");
+        let follow = WalkOptions {
+            follow_symlinks: true,
+            ..Default::default()
+        };
+        let c = walk(&[root.clone()], &follow).unwrap();
+        let files: Vec<&str> = c.files.iter().map(|f| f.rel()).collect();
+        assert_eq!(files, ["inside", "sub/a"]);
+        let mut reasons: Vec<(String, Reason)> = c
+            .skipped
+            .iter()
+            .map(|s| (s.path.rsplit('/').next().unwrap().to_string(), s.reason))
+            .collect();
+        reasons.sort();
+        assert_eq!(
+            reasons,
+            [
+                (".git".to_string(), Reason::VcsMetadata),
+                ("dir-out".into(), Reason::OutsideRoots),
+                ("environ".into(), Reason::OutsideRoots),
+                ("file-out".into(), Reason::OutsideRoots),
+                ("git-config".into(), Reason::OutsideRoots),
+                ("git-dir".into(), Reason::VcsMetadata),
+            ]
+        );
+        // Not following: links are unscanned as links, metadata still is.
+        let c = walk(&[root.clone()], &WalkOptions::default()).unwrap();
+        assert_eq!(c.files.len(), 1);
+        assert!(c
+            .skipped
+            .iter()
+            .any(|s| s.reason == Reason::VcsMetadata && s.path.ends_with("/.git")));
+        // Excluded metadata is not part of the corpus at all.
+        let excl = WalkOptions {
+            exclude: vec!["**/.git".into()],
+            ..Default::default()
+        };
+        let c = walk(&[root], &excl).unwrap();
+        assert!(c.skipped.iter().all(|s| s.reason == Reason::Symlink));
     }
 
     #[test]

@@ -216,7 +216,13 @@ fn collect_dir(
     files: &mut BTreeSet<PathBuf>,
 ) -> Result<()> {
     let before = files.len();
-    for entry in walkdir::WalkDir::new(p).sort_by_file_name() {
+    // Version-control metadata under a rule directory (a whole checkout
+    // given as rules) holds no rules, and may hold a CI job's token.
+    let walker = walkdir::WalkDir::new(p)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !crate::util::paths::is_vcs_name(e.file_name()));
+    for entry in walker {
         let entry = entry.map_err(|e| {
             Error::rule_file(p.display(), format!("rule path {}: {e}", p.display()))
         })?;
@@ -276,6 +282,16 @@ fn linked_rule_file(path: &Path, roots: &[PathBuf], exts: &Extensions) -> Result
             path.display(),
             target.display()
         )));
+    }
+    if let Some(v) = crate::rules::includes::in_metadata(&target, roots) {
+        return Err(Error::rule_file(
+            path.display(),
+            format!(
+                "rule path {} is a symbolic link into version-control metadata ({v}): {}; refused",
+                path.display(),
+                target.display()
+            ),
+        ));
     }
     if is_dir {
         return Ok(false);

@@ -61,6 +61,14 @@ fn outside(roots: &[PathBuf]) -> String {
         .join(", ")
 }
 
+/// The version-control metadata component (`.git`...) of the canonical
+/// `path` below the rule path it lies under, if any: a rule path may be a
+/// whole checkout, whose `.git/config` holds a CI job's token.
+pub fn in_metadata(path: &Path, roots: &[PathBuf]) -> Option<String> {
+    let root = roots.iter().find(|r| path.starts_with(r))?;
+    crate::util::paths::vcs_component(path.strip_prefix(root).ok()?)
+}
+
 /// Resolve one include statement as yara-x will: the first candidate that
 /// canonicalizes and reads. Refuses a candidate outside the roots or one
 /// that is not a plain, bounded file before anything is read from it.
@@ -79,6 +87,14 @@ fn resolve(
                 "{at}: include {target:?} resolves outside the rule paths ({}); rules may only include files under the rule paths given",
                 outside(roots)
             )));
+        }
+        if let Some(v) = in_metadata(&canon, roots) {
+            return Err(Error::rule_file(
+                at,
+                format!(
+                "{at}: include {target:?} resolves into version-control metadata ({v}); refused"
+            ),
+            ));
         }
         let Ok(meta) = std::fs::metadata(&canon) else {
             continue;

@@ -162,6 +162,7 @@ fn settings(c: &Config) -> BTreeMap<String, Vec<String>> {
             Source::Base => "base".to_string(),
         }),
     );
+    one("policy.trust_worktree", b(c.policy.trust_worktree));
     one(
         "policy.changes",
         Some(match c.policy.changes.unwrap_or_default() {
@@ -214,6 +215,38 @@ fn settings(c: &Config) -> BTreeMap<String, Vec<String>> {
     m
 }
 
+/// Keys whose values are paths fpgate reads.
+const PATH_KEYS: &[&str] = &[
+    "corpus.paths",
+    "positives.paths",
+    "corpus.lock",
+    "exceptions.file",
+    "rules.candidate",
+    "rules.baseline",
+];
+
+/// For a path-valued `key`: why `value`, resolved against the config's
+/// directory, may not be read (outside the checkout, in its `.git`, a
+/// pseudo file); `None` when it may, or is no path key.
+fn escaping_path(cfg: &Config, key: &str, value: &str) -> Option<String> {
+    if !PATH_KEYS.contains(&key) {
+        return None;
+    }
+    let path = match key {
+        "rules.candidate" | "rules.baseline" => value
+            .parse::<crate::rules::RulePath>()
+            .map(|r| r.path)
+            .unwrap_or_else(|_| PathBuf::from(value)),
+        _ => PathBuf::from(value),
+    };
+    let resolved = cfg.resolve(&path);
+    // A path that does not exist is judged where it would lead lexically.
+    let real = resolved
+        .canonicalize()
+        .unwrap_or_else(|_| crate::util::paths::lexical(&resolved));
+    crate::util::paths::escapes(&real, &cfg.checkout())
+}
+
 /// Which way a change of `key` from `before` to `after` moves the gate.
 fn direction(key: &str, before: &[String], after: &[String]) -> Direction {
     let flag = |v: &[String]| v.first().map(String::as_str) == Some("true");
@@ -247,14 +280,19 @@ fn direction(key: &str, before: &[String], after: &[String]) -> Direction {
                 Direction::Changed
             }
         }
-        // Each entry checks something: dropping one checks less.
-        "corpus.paths"
-        | "corpus.critical"
-        | "warnings.deny_codes"
-        | "positives.paths"
-        | "positives.meta"
-        | "rules.candidate"
+        // Each entry makes fpgate read more: dropping one checks less, and
+        // adding one is never "tightens", since what is read can be printed
+        // (a corpus file's bytes as evidence, a rule file in an error).
+        "corpus.paths" | "positives.paths" | "rules.candidate" | "rules.baseline"
         | "rules.extensions" => {
+            if removed {
+                Direction::Relaxes
+            } else {
+                Direction::Changed
+            }
+        }
+        // Each entry checks something: dropping one checks less.
+        "corpus.critical" | "warnings.deny_codes" | "positives.meta" => {
             if removed {
                 Direction::Relaxes
             } else if added {
@@ -281,6 +319,13 @@ fn direction(key: &str, before: &[String], after: &[String]) -> Direction {
                 Direction::Tightens
             } else {
                 Direction::Relaxes
+            }
+        }
+        "policy.trust_worktree" => {
+            if flag(after) && !flag(before) {
+                Direction::Relaxes
+            } else {
+                Direction::Tightens
             }
         }
         "policy.changes" => {
@@ -372,7 +417,15 @@ pub fn diff(
         if a == b {
             continue;
         }
-        let dir = direction(key, b, a);
+        let mut dir = direction(key, b, a);
+        let escaping: Vec<String> = a
+            .iter()
+            .filter(|v| !b.contains(v))
+            .filter_map(|v| escaping_path(head_cfg, key, v))
+            .collect();
+        if !escaping.is_empty() && dir == Direction::Tightens {
+            dir = Direction::Changed;
+        }
         let show = |v: &[String]| (!v.is_empty()).then(|| v.join(", "));
         let mut detail = match (show(b), show(a)) {
             (Some(x), Some(y)) => format!("{x} -> {y}"),
@@ -389,6 +442,11 @@ pub fn diff(
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+        }
+        for e in &escaping {
+            detail.push_str(&format!(
+                "; {e}: a config may not name it, and it is not read"
+            ));
         }
         let (file, line) = match head_text.and_then(|t| key_line(t, key)) {
             Some(l) => (head_file.clone(), Some(l)),
@@ -592,6 +650,17 @@ mod tests {
             Tightens
         );
         assert_eq!(direction("corpus.exclude", &[], &s(&["x/**"])), Relaxes);
+        // More to read is never "tightens": what is read can be printed.
+        assert_eq!(
+            direction("corpus.paths", &s(&["a"]), &s(&["a", "b"])),
+            Changed
+        );
+        assert_eq!(direction("positives.paths", &[], &s(&["s"])), Changed);
+        assert_eq!(direction("rules.candidate", &s(&["r"]), &[]), Relaxes);
+        assert_eq!(
+            direction("policy.trust_worktree", &[], &s(&["true"])),
+            Relaxes
+        );
         assert_eq!(direction("corpus.lock", &s(&["l"]), &[]), Relaxes);
         assert_eq!(direction("scan.timeout", &s(&["60"]), &s(&["5"])), Changed);
         assert_eq!(direction("policy.changes", &s(&["block"]), &[]), Relaxes);

@@ -68,8 +68,15 @@ pub struct RulesSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySection {
-    /// `"worktree"` (default) or `"base"` (`--policy-from-base`).
+    /// `"base"` or `"worktree"`. Since the base's policy became the
+    /// default with a base revision on the command line, `"base"` is what
+    /// happens anyway and `"worktree"` opts out of nothing (kept so old
+    /// configs parse; a note says so).
     pub source: Option<crate::verdict::policy_changes::Source>,
+    /// Read from the base revision's config only: `true` lets the working
+    /// tree's policy apply to changes against that base (a repository whose
+    /// every change is trusted). In the config under review it does nothing.
+    pub trust_worktree: Option<bool>,
     /// `"report"` (default) or `"block"`.
     pub changes: Option<crate::verdict::policy_changes::Mode>,
 }
@@ -169,6 +176,32 @@ impl Config {
                 ..Default::default()
             });
         };
+        // The config is part of the change: a committed link named
+        // fpgate.toml may not make fpgate parse (and quote) `.git/config`.
+        match explicit {
+            Some(p) => confine_flag_root(p, &crate::util::paths::checkout_of(Path::new(".")))?,
+            None => {
+                let dir = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let home = crate::util::paths::checkout_of(dir);
+                if let Some(why) = path
+                    .canonicalize()
+                    .ok()
+                    .and_then(|c| crate::util::paths::escapes(&c, &home))
+                {
+                    return Err(Error::config(
+                        Some(&path),
+                        "",
+                        format!(
+                            "{}: refused: {why}; give a config elsewhere with --config",
+                            path.display()
+                        ),
+                    ));
+                }
+            }
+        }
         let text = std::fs::read_to_string(&path).map_err(|e| {
             Error::io(
                 path.display(),
@@ -198,52 +231,118 @@ impl Config {
         ps.iter().map(|p| self.resolve(p)).collect()
     }
 
+    /// The checkout the config belongs to: the nearest directory above the
+    /// config that holds `.git`, or the config's directory when it is in
+    /// none. What a config names must lie in it (and not in its `.git`).
+    pub fn checkout(&self) -> PathBuf {
+        crate::util::paths::checkout_of(&self.dir)
+    }
+
     /// Rule paths from the config (`key`), which must lie in the config's
-    /// repository (the nearest directory above the config that holds
-    /// `.git`), or under the config's directory when it is in none: a
-    /// config is part of the change it judges, and a rule file is echoed in
-    /// compile errors, so a config may not name `/proc/self/environ` as a
-    /// rule file. Paths elsewhere are given as flags.
+    /// checkout (see `checkout`), outside its version-control metadata: a
+    /// config is part of the change it judges, and a rule file is echoed
+    /// in compile errors, so a config may not name `/proc/self/environ` or
+    /// `.git/config` as a rule file. Paths elsewhere are given as flags.
     pub fn resolve_rules(&self, ps: &[RulePath], key: &str) -> Result<Vec<RulePath>> {
-        let dir = self.dir.canonicalize().map_err(|e| {
-            Error::io(
-                self.dir.display(),
-                format!("config directory {}: {e}", self.dir.display()),
-            )
-        })?;
-        let home = dir
-            .ancestors()
-            .find(|a| a.join(".git").exists())
-            .unwrap_or(&dir)
-            .to_path_buf();
+        let home = self.checkout();
         ps.iter()
             .map(|p| {
                 let r = self.resolve(&p.path);
                 match r.canonicalize() {
-                    Ok(c) if !c.starts_with(&home) => Err(Error::config(self.file.as_deref(), key, format!(
-                        "{key}: {} lies outside the config's repository ({}); a config may only name rules in its own repository (give other rule paths as flags)",
-                        p.path.display(),
-                        home.display()
-                    ))),
+                    Ok(c) => match crate::util::paths::escapes(&c, &home) {
+                        Some(why) => Err(Error::config(self.file.as_deref(), key, format!(
+                            "{key}: {} is refused: {why}; a config may only name rules in its own checkout (give other rule paths as flags)",
+                            p.path.display(),
+                        ))),
+                        None => Ok(p.with_path(r)),
+                    },
                     // A path that does not exist is reported where it is read.
-                    _ => Ok(p.with_path(r)),
+                    Err(_) => Ok(p.with_path(r)),
                 }
             })
             .collect()
     }
 
-    /// Corpus roots: the flag's, else the config's, else an error.
+    /// A file the config names (`key`: the corpus lock, the exceptions
+    /// file), resolved; refused when it resolves outside the checkout or
+    /// into its version-control metadata (its text would be quoted in
+    /// errors). A file that does not exist is reported where it is read.
+    pub fn confined_file(&self, p: &Path, key: &str) -> Result<PathBuf> {
+        let r = self.resolve(p);
+        if let Ok(c) = r.canonicalize() {
+            if let Some(why) = crate::util::paths::escapes(&c, &self.checkout()) {
+                return Err(Error::config(
+                    self.file.as_deref(),
+                    key,
+                    format!(
+                        "{}: {key}: {} is refused: {why}; give a file elsewhere on the command line",
+                        self.name(),
+                        p.display()
+                    ),
+                ));
+            }
+        }
+        Ok(r)
+    }
+
+    /// Corpus roots: the flag's, else the config's, else an error. Each is
+    /// confined (see `confine_roots`).
     pub fn corpus_roots(&self, flag: &[PathBuf]) -> Result<Vec<PathBuf>> {
-        if !flag.is_empty() {
-            Ok(flag.to_vec())
-        } else if !self.corpus.paths.is_empty() {
-            Ok(self.resolve_all(&self.corpus.paths))
-        } else {
-            Err(Error::corpus(
+        if flag.is_empty() && self.corpus.paths.is_empty() {
+            return Err(Error::corpus(
                 None,
                 "no corpus given: use --corpus PATH... or set corpus.paths in fpgate.toml",
-            ))
+            ));
         }
+        self.confine_roots(flag, &self.corpus.paths, "corpus.paths")
+    }
+
+    /// Roots to walk (corpus or known-bad samples): the flag's, else the
+    /// config's (`key`). Whoever names a root, it is resolved: a root the
+    /// config names (or data such as a report) must lie in the checkout,
+    /// outside its version-control metadata and the kernel's pseudo file
+    /// systems; a root given on the command line is read as given, except
+    /// that one inside the checkout which a link leads elsewhere is refused
+    /// like the config's (a change can commit `corpus` as a link to the CI
+    /// runner's home). Refusals are exit 2, before anything is read.
+    pub fn confine_roots(
+        &self,
+        flag: &[PathBuf],
+        from_cfg: &[PathBuf],
+        key: &str,
+    ) -> Result<Vec<PathBuf>> {
+        if !flag.is_empty() {
+            let home = crate::util::paths::checkout_of(Path::new("."));
+            for p in flag {
+                confine_flag_root(p, &home)?;
+            }
+            return Ok(flag.to_vec());
+        }
+        let roots = self.resolve_all(from_cfg);
+        self.confine_data_roots(&roots, key)?;
+        Ok(roots)
+    }
+
+    /// Roots named by the config, or by data (a report): each must lie in
+    /// the config's checkout, outside its metadata and pseudo files.
+    pub fn confine_data_roots(&self, roots: &[PathBuf], key: &str) -> Result<()> {
+        let home = self.checkout();
+        for r in roots {
+            let Ok(c) = r.canonicalize() else {
+                continue; // "does not exist" is the walk's error
+            };
+            if let Some(why) = crate::util::paths::escapes(&c, &home) {
+                return Err(Error::config(
+                    self.file.as_deref(),
+                    key,
+                    format!(
+                        "{key}: {} is refused: {why}; fpgate.toml may only name paths in its own checkout: give a path elsewhere on the command line",
+                        r.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// How to walk the corpus: the config's globs plus the flags'.
@@ -313,6 +412,30 @@ impl Config {
             .as_ref()
             .map(|f| f.display().to_string())
             .unwrap_or_else(|| FILE_NAME.to_string())
+    }
+}
+
+/// A root given on the command line: read as given, unless it lies in the
+/// checkout `home` and a link takes it elsewhere (outside the checkout,
+/// into its metadata or a pseudo file system): the command line named the
+/// checkout's directory, not what a change linked it to.
+pub fn confine_flag_root(p: &Path, home: &Path) -> Result<()> {
+    let lexical = crate::util::paths::lexical(p);
+    let Ok(c) = p.canonicalize() else {
+        return Ok(()); // "does not exist" is the walk's error
+    };
+    if !lexical.starts_with(home) || c == lexical {
+        return Ok(());
+    }
+    match crate::util::paths::escapes(&c, home) {
+        None => Ok(()),
+        Some(why) => Err(Error::corpus(
+            Some(&p.display().to_string()),
+            format!(
+                "{} is refused: it is a link (or lies under one) and resolves elsewhere: {why}; name the target itself on the command line if it is meant",
+                p.display()
+            ),
+        )),
     }
 }
 

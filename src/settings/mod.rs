@@ -91,7 +91,7 @@ impl Run {
         let cfg = load(&a.common)?;
         Run::common(
             RunKind::Check,
-            a.rules.clone(),
+            confine_flag_rules(&a.rules)?,
             Baseline::None,
             &a.common,
             &cfg,
@@ -115,7 +115,7 @@ impl Run {
                 .collect()
         };
         let rules: Vec<RulePath> = if !a.rules.is_empty() {
-            a.rules.clone()
+            confine_flag_rules(&a.rules)?
         } else {
             let named = strings(&report["rulesets"]["candidate"]["paths"])
                 .iter()
@@ -139,36 +139,69 @@ impl Run {
         }
         let mut common = a.common.clone();
         if common.corpus.is_empty() {
-            common.corpus = strings(&report["corpus"]["roots"])
+            // A report is data: the roots it names are confined like the
+            // config's (in this checkout, not in its .git).
+            let named: Vec<PathBuf> = strings(&report["corpus"]["roots"])
                 .into_iter()
                 .map(PathBuf::from)
                 .collect();
+            let home = crate::util::paths::checkout_of(Path::new("."));
+            for r in &named {
+                if let Some(why) = r
+                    .canonicalize()
+                    .ok()
+                    .and_then(|c| crate::util::paths::escapes(&c, &home))
+                {
+                    return Err(Error::input(
+                        "report",
+                        &name,
+                        format!("{name}: corpus root {} is refused: {why}; give the corpus with --corpus", r.display()),
+                    ));
+                }
+            }
+            common.corpus = named;
         }
         let mut run = Run::common(RunKind::Check, rules, Baseline::None, &common, &cfg)?;
         run.explain = true;
-        let positives = if !a.positives.is_empty() {
-            a.positives.clone()
-        } else {
-            cfg.resolve_all(&cfg.positives.paths)
-        };
+        let positives = cfg.confine_roots(&a.positives, &cfg.positives.paths, "positives.paths")?;
         Ok((run, positives))
     }
 
     pub fn gate(a: &GateArgs) -> Result<Run> {
         let head = load(&a.common)?;
+        // The change's rules are always gated: the candidate is the rule
+        // paths of the working tree's config (confined to its checkout),
+        // whichever policy applies, so a rule file the change adds under a
+        // new directory is never skipped because the base did not name it.
+        let head_candidate = if a.candidate.is_empty() && !head.rules.candidate.is_empty() {
+            Some(head.resolve_rules(&head.rules.candidate, "rules.candidate")?)
+        } else {
+            None
+        };
         let from = policy_source(a, head)?;
+        if from.no_base_config && a.common.corpus.is_empty() {
+            return Err(Error::usage(format!(
+                "the policy comes from the base revision {}, which has no fpgate.toml (first adoption): \
+                 give the corpus with --corpus (and the rest of the policy as flags), or apply the \
+                 working tree's policy once with --policy-from-worktree",
+                from.base_rev.as_deref().unwrap_or("?")
+            )));
+        }
         let cfg = from.cfg;
-        let candidate = pick(
-            &a.candidate,
-            &cfg,
-            &cfg.rules.candidate,
-            "--candidate",
-            "rules.candidate",
-        )?;
+        let candidate = match head_candidate {
+            Some(c) => c,
+            None => pick(
+                &a.candidate,
+                &cfg,
+                &cfg.rules.candidate,
+                "--candidate",
+                "rules.candidate",
+            )?,
+        };
         let baseline = if let Some(r) = &a.baseline_ref {
             Baseline::GitRef(r.clone())
         } else if !a.baseline.is_empty() {
-            Baseline::Paths(a.baseline.clone())
+            Baseline::Paths(confine_flag_rules(&a.baseline)?)
         } else if let Some(r) = &cfg.rules.baseline_ref {
             Baseline::GitRef(r.clone())
         } else if !cfg.rules.baseline.is_empty() {
@@ -182,10 +215,11 @@ impl Run {
         run.positives = positives(a, &cfg, &run)?;
         run.policy = gate_policy(a, &cfg, &run.policy, from.base_exceptions)?;
         run.policy.changes = from.changes;
-        run.lock = a
-            .lock
-            .clone()
-            .or_else(|| cfg.corpus.lock.as_ref().map(|p| cfg.resolve(p)));
+        run.lock = match (&a.lock, &cfg.corpus.lock) {
+            (Some(l), _) => Some(l.clone()),
+            (None, Some(p)) => Some(cfg.confined_file(p, "corpus.lock")?),
+            (None, None) => None,
+        };
         // The policy from the base: the base's lock, not the change's.
         if let (Some(rev), Some(lock), None) = (&from.base_rev, &run.lock, &a.lock) {
             if let Some((shown, text)) = base::file_at(rev, lock)? {
@@ -271,28 +305,21 @@ impl Run {
 }
 
 /// Rule paths named by a report (`fpgate explain`) must lie in the current
-/// directory's repository (the nearest directory above it that holds
-/// `.git`, else the current directory): a report is data, and a rule file is
-/// quoted in compile errors, so a report may not name `/proc/self/environ`.
+/// directory's checkout (the nearest directory above it that holds `.git`,
+/// else the current directory), outside its `.git`: a report is data, and a
+/// rule file is quoted in compile errors, so a report may not name
+/// `/proc/self/environ` or `.git/config`.
 fn confine_to_repository(paths: &[RulePath], report: &str) -> Result<Vec<RulePath>> {
-    let cwd = std::env::current_dir()
-        .and_then(|d| d.canonicalize())
-        .map_err(|e| Error::io(".", format!("current directory: {e}")))?;
-    let home = cwd
-        .ancestors()
-        .find(|a| a.join(".git").exists())
-        .unwrap_or(&cwd)
-        .to_path_buf();
+    let home = crate::util::paths::checkout_of(Path::new("."));
     for p in paths {
         if let Ok(c) = p.path.canonicalize() {
-            if !c.starts_with(&home) {
+            if let Some(why) = crate::util::paths::escapes(&c, &home) {
                 return Err(Error::input(
                     "report",
                     report,
                     format!(
-                        "{report}: rule path {} lies outside this repository ({}); give the rules with --rules",
+                        "{report}: rule path {} is refused: {why}; give the rules with --rules",
                         p.path.display(),
-                        home.display()
                     ),
                 ));
             }
@@ -383,7 +410,7 @@ pub struct ExceptionsAdd {
 impl ExceptionsAdd {
     pub fn of(a: &ExceptionsAddArgs) -> Result<ExceptionsAdd> {
         let cfg = Config::load(a.config.config.as_deref(), a.config.no_config)?;
-        let (file, _) = exceptions_file(a.file.as_deref(), &cfg);
+        let (file, _) = exceptions_file(a.file.as_deref(), &cfg)?;
         let today = match a.today.as_deref() {
             Some(d) => date(d)?,
             None => exceptions::today(),
@@ -426,6 +453,18 @@ fn load(c: &CommonArgs) -> Result<Config> {
     Config::load(c.config.config.as_deref(), c.config.no_config)
 }
 
+/// Rule paths given on the command line are read as given, except one in
+/// the checkout that a committed link leads elsewhere (see
+/// `config::confine_flag_root`): `--candidate rules/x.yar` may not compile
+/// a link to `.git/config` into an error that quotes it.
+fn confine_flag_rules(paths: &[RulePath]) -> Result<Vec<RulePath>> {
+    let home = crate::util::paths::checkout_of(Path::new("."));
+    for p in paths {
+        config::confine_flag_root(&p.path, &home)?;
+    }
+    Ok(paths.to_vec())
+}
+
 /// Flag values win; otherwise the config's (resolved against its directory).
 fn pick(
     flag: &[RulePath],
@@ -435,7 +474,7 @@ fn pick(
     key: &str,
 ) -> Result<Vec<RulePath>> {
     if !flag.is_empty() {
-        Ok(flag.to_vec())
+        confine_flag_rules(flag)
     } else if !from_cfg.is_empty() {
         cfg.resolve_rules(from_cfg, key)
     } else {
@@ -539,11 +578,7 @@ fn cache_dir(c: &CommonArgs, cfg: &Config) -> Result<Option<PathBuf>> {
 /// `--positives` / `[positives]` (sharded like the corpus: each shard
 /// scans the samples whose content is its own, `merge` classifies them).
 fn positives(a: &GateArgs, cfg: &Config, _run: &Run) -> Result<Option<PositivesOptions>> {
-    let paths = if !a.positives.is_empty() {
-        a.positives.clone()
-    } else {
-        cfg.resolve_all(&cfg.positives.paths)
-    };
+    let paths = cfg.confine_roots(&a.positives, &cfg.positives.paths, "positives.paths")?;
     if paths.is_empty() {
         if a.require_tested {
             return Err(Error::usage(
@@ -601,7 +636,6 @@ fn perf_options(a: &GateArgs, baseline: &Baseline) -> Result<Option<PerfOptions>
     }))
 }
 
-/// The gate's policy: exceptions, their date, strictness, warnings.
 /// The policy a gate applies, and its changes against the base revision.
 struct PolicyFrom {
     /// The config the run applies: the working tree's, or the base's.
@@ -612,12 +646,89 @@ struct PolicyFrom {
     base_exceptions: Option<Option<exceptions::ExceptionSet>>,
     /// With the policy from the base: the revision (its lock is read there).
     base_rev: Option<String>,
+    /// The policy from the base, and the base has no fpgate.toml.
+    no_base_config: bool,
+}
+
+impl PolicyFrom {
+    fn worktree(
+        cfg: Config,
+        changes: Option<crate::verdict::policy_changes::PolicyChanges>,
+    ) -> Self {
+        PolicyFrom {
+            cfg,
+            changes,
+            base_exceptions: None,
+            base_rev: None,
+            no_base_config: false,
+        }
+    }
+}
+
+/// Which policy a gate applies, and why (a note for stderr and the report
+/// when it is not the default).
+fn choose_source(
+    a: &GateArgs,
+    head: &Config,
+    base: &base::BasePolicy,
+) -> Result<(crate::verdict::policy_changes::Source, Vec<String>)> {
+    use crate::verdict::policy_changes::Source;
+    let rev = &base.rev;
+    let base_policy = base.config.as_ref().map(|c| &c.0.policy);
+    let asks_base = a.policy_from_base
+        || head.policy.source == Some(Source::Base)
+        || base_policy.and_then(|p| p.source) == Some(Source::Base);
+    let mut notes = Vec::new();
+    // `policy.source = "worktree"` was the documented default, and copied
+    // configs carry it: it no longer opts out of anything.
+    for (cfg, whose) in [
+        (Some(head), "the working tree's"),
+        (base.config.as_ref().map(|c| &c.0), "the base's"),
+    ] {
+        if cfg.and_then(|c| c.policy.source) == Some(Source::Worktree) && a.baseline_ref.is_some() {
+            notes.push(format!(
+                "policy.source = \"worktree\" in {whose} fpgate.toml no longer applies the working tree's policy \
+                 (the base's is the default since fpgate 0.2); a maintainer opts out with --policy-from-worktree \
+                 or policy.trust_worktree = true in the base's fpgate.toml"
+            ));
+        }
+    }
+    if a.baseline_ref.is_none() {
+        // The base named only by the configuration under review.
+        if asks_base {
+            return Err(Error::usage(format!(
+                "the policy comes from the base revision, which must then be given on the command line (--baseline-ref {rev}): rules.baseline_ref is part of the configuration under review and could name the change itself"
+            )));
+        }
+        notes.push(format!(
+            "the base revision {rev} is named only by rules.baseline_ref of the configuration under review, which cannot choose the policy: the working tree's policy is applied (give --baseline-ref {rev} on the command line to apply the base's)"
+        ));
+        return Ok((Source::Worktree, notes));
+    }
+    if a.policy_from_worktree {
+        notes.push(
+            "--policy-from-worktree: the working tree's policy is applied, as the command line asks".into(),
+        );
+        return Ok((Source::Worktree, notes));
+    }
+    let trusted = base_policy.and_then(|p| p.trust_worktree) == Some(true);
+    if trusted && !asks_base {
+        notes.push(format!(
+            "policy.trust_worktree = true in {rev}'s fpgate.toml: the working tree's policy is applied"
+        ));
+        return Ok((Source::Worktree, notes));
+    }
+    Ok((Source::Base, notes))
 }
 
 /// With a base revision (`--baseline-ref`), read the base's policy, diff
-/// the working tree's against it, and pick the one to apply: the base's
-/// under `--policy-from-base` or `policy.source = "base"` (in either
-/// config: the change cannot opt out of what its base demands).
+/// the working tree's against it, and pick the one to apply. With the base
+/// given on the command line, the base's applies unless the command line
+/// (`--policy-from-worktree`) or the base's own config
+/// (`policy.trust_worktree = true`) says otherwise: the policy under review
+/// never judges itself by default. A base named only by the config under
+/// review (`rules.baseline_ref`) cannot choose the policy: the working
+/// tree's applies, and a note says so.
 fn policy_source(a: &GateArgs, head: Config) -> Result<PolicyFrom> {
     use crate::verdict::policy_changes::{Mode, Source};
     let rev = match (&a.baseline_ref, a.baseline.is_empty()) {
@@ -625,7 +736,6 @@ fn policy_source(a: &GateArgs, head: Config) -> Result<PolicyFrom> {
         (None, true) => head.rules.baseline_ref.clone(),
         (None, false) => None,
     };
-    let wants_base = a.policy_from_base || head.policy.source == Some(Source::Base);
     if a.common.config.no_config {
         if a.policy_from_base {
             return Err(Error::usage(
@@ -633,38 +743,22 @@ fn policy_source(a: &GateArgs, head: Config) -> Result<PolicyFrom> {
             ));
         }
         // No config: no policy of the working tree to compare.
-        return Ok(PolicyFrom {
-            cfg: head,
-            changes: None,
-            base_exceptions: None,
-            base_rev: None,
-        });
+        return Ok(PolicyFrom::worktree(head, None));
     }
     let Some(rev) = rev else {
-        if wants_base {
+        if a.policy_from_base || head.policy.source == Some(Source::Base) {
             return Err(Error::usage(
                 "the policy from the base needs a base revision: give --baseline-ref REF",
             ));
         }
-        return Ok(PolicyFrom {
-            cfg: head,
-            changes: None,
-            base_exceptions: None,
-            base_rev: None,
-        });
+        return Ok(PolicyFrom::worktree(head, None));
     };
     let base = base::read(&rev, &head, a.exceptions.as_deref())?;
-    let base_policy = base.config.as_ref().map(|c| &c.0.policy);
-    let source = if wants_base || base_policy.and_then(|p| p.source) == Some(Source::Base) {
-        Source::Base
-    } else {
-        Source::Worktree
-    };
-    if source == Source::Base && a.baseline_ref.is_none() {
-        return Err(Error::usage(format!(
-            "the policy comes from the base revision, which must then be given on the command line (--baseline-ref {rev}): rules.baseline_ref is part of the configuration under review and could name the change itself"
-        )));
+    let (source, notes) = choose_source(a, &head, &base)?;
+    for n in &notes {
+        eprintln!("fpgate: note: {n}");
     }
+    let base_policy = base.config.as_ref().map(|c| &c.0.policy);
     let mode = if [Some(&head.policy), base_policy]
         .into_iter()
         .flatten()
@@ -678,34 +772,34 @@ fn policy_source(a: &GateArgs, head: Config) -> Result<PolicyFrom> {
         .file
         .as_ref()
         .and_then(|f| std::fs::read_to_string(f).ok());
-    let (file, required) = exceptions_file(a.exceptions.as_deref(), &head);
     let head_exc = if source == Source::Base {
-        // Not applied: a broken file is reported, not fatal.
-        exceptions::load(&file, false).ok().flatten()
+        // Not applied: a broken (or refused) file is reported, not fatal.
+        exceptions_file(a.exceptions.as_deref(), &head)
+            .ok()
+            .and_then(|(file, _)| exceptions::load(&file, false).ok().flatten())
     } else {
+        let (file, required) = exceptions_file(a.exceptions.as_deref(), &head)?;
         exceptions::load(&file, required)?
     };
-    let changes = base::diff(
+    let mut changes = base::diff(
         &base,
         (&head, head_text.as_deref()),
         head_exc.as_ref(),
         source,
         mode,
     )?;
+    changes.notes.extend(notes);
     if source == Source::Worktree {
-        return Ok(PolicyFrom {
-            cfg: head,
-            changes: Some(changes),
-            base_exceptions: None,
-            base_rev: None,
-        });
+        return Ok(PolicyFrom::worktree(head, Some(changes)));
     }
     let base_exc = base.exception_set()?;
+    let no_base_config = base.config.is_none();
     Ok(PolicyFrom {
         base_rev: Some(base.rev.clone()),
         cfg: base.into_config(&head),
         changes: Some(changes),
         base_exceptions: Some(base_exc),
+        no_base_config,
     })
 }
 
@@ -715,13 +809,15 @@ fn gate_policy(
     common: &Policy,
     base_exceptions: Option<Option<exceptions::ExceptionSet>>,
 ) -> Result<Policy> {
-    let (file, required) = exceptions_file(a.exceptions.as_deref(), cfg);
     let mut deny_codes = cfg.warnings.deny_codes.clone();
     deny_codes.extend(a.deny_warning_codes.iter().cloned());
     Ok(Policy {
         exceptions: match base_exceptions {
             Some(set) => set,
-            None => exceptions::load(&file, required)?,
+            None => {
+                let (file, required) = exceptions_file(a.exceptions.as_deref(), cfg)?;
+                exceptions::load(&file, required)?
+            }
         },
         today: a.today.as_deref().map(date).transpose()?,
         strict: a.strict || cfg.exceptions.strict.unwrap_or(false),
@@ -735,12 +831,17 @@ fn gate_policy(
 
 /// The exceptions file, and whether it must exist: an explicit file must;
 /// the default one may be absent.
-fn exceptions_file(flag: Option<&Path>, cfg: &Config) -> (PathBuf, bool) {
-    match (flag, &cfg.exceptions.file) {
+/// One the config names, or the default beside it, must lie in the
+/// config's checkout, outside its `.git` (a committed link could lead there).
+fn exceptions_file(flag: Option<&Path>, cfg: &Config) -> Result<(PathBuf, bool)> {
+    Ok(match (flag, &cfg.exceptions.file) {
         (Some(p), _) => (p.to_path_buf(), true),
-        (None, Some(p)) => (cfg.resolve(p), true),
-        (None, None) => (cfg.resolve(Path::new(exceptions::DEFAULT_FILE)), false),
-    }
+        (None, Some(p)) => (cfg.confined_file(p, "exceptions.file")?, true),
+        (None, None) => (
+            cfg.confined_file(Path::new(exceptions::DEFAULT_FILE), "exceptions.file")?,
+            false,
+        ),
+    })
 }
 
 /// `--today DATE`.

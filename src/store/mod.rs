@@ -468,7 +468,55 @@ fn discard(path: &Path) {
     }
 }
 
+/// Opening, and on first use creating, the database is done by one process
+/// at a time: runs started together on a new cache directory each found
+/// the file empty and raced through `journal_mode=WAL` and the schema,
+/// and SQLite answers some of those lock conflicts with "database is
+/// locked" at once, without its busy timeout (switching the journal mode
+/// and first reading a new WAL file do not wait). An exclusive `flock` on
+/// a file beside the database orders them; it is held for milliseconds, and
+/// a run that cannot get it within a minute goes on without the lock.
+struct OpenLock(Option<std::fs::File>);
+
+impl OpenLock {
+    fn take(db: &Path) -> OpenLock {
+        use std::os::unix::io::AsRawFd;
+        let mut p = db.as_os_str().to_owned();
+        p.push(".lock");
+        let Ok(f) = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(PathBuf::from(p))
+        else {
+            return OpenLock(None);
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            // SAFETY: flock on a descriptor this function owns.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return OpenLock(Some(f));
+            }
+            if std::time::Instant::now() > deadline {
+                return OpenLock(None);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for OpenLock {
+    fn drop(&mut self) {
+        use std::os::unix::io::AsRawFd;
+        if let Some(f) = &self.0 {
+            // SAFETY: as above; closing the file would release it too.
+            unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_UN) };
+        }
+    }
+}
+
 fn try_open(path: &Path) -> Result<Connection, Bad> {
+    let _one_at_a_time = OpenLock::take(path);
     let conn = Connection::open(path).map_err(classify)?;
     conn.busy_timeout(Duration::from_secs(60))
         .map_err(classify)?;

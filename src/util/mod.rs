@@ -4,6 +4,7 @@ pub mod chunked;
 pub mod escape;
 pub mod hex;
 pub mod interrupt;
+pub mod paths;
 
 /// 1-based line and column of a byte offset in a text.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {

@@ -19,5 +19,6 @@ mod positives;
 mod recipes;
 mod reports;
 mod sandbox;
+mod secure;
 mod shard;
 mod triage;
