@@ -230,7 +230,9 @@ fn policy_changes(out: &mut String, r: &Report, style: Style) {
         return;
     };
     let applied = match c.source {
-        crate::verdict::policy_changes::Source::Base => "the base's policy is applied",
+        crate::verdict::policy_changes::Source::Base => {
+            "the base's policy is applied, the default with --baseline-ref"
+        }
         crate::verdict::policy_changes::Source::Worktree => "the working tree's policy is applied",
     };
     for n in &c.notes {

@@ -98,9 +98,14 @@ fn a_relaxed_policy_is_reported_at_its_lines_in_every_format() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(changes(&r.json()), Vec::<(String, String)>::new());
     relax(&p);
+    // By default the base's policy applies: the change's exception does not.
+    let r = gate(&p, &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.json()["policy_changes"]["source"], "base");
     let r = gate(
         &p,
         &[
+            "--policy-from-worktree",
             "--report",
             "sarif=out.sarif",
             "--report",
@@ -177,6 +182,7 @@ fn a_relaxed_policy_is_reported_at_its_lines_in_every_format() {
     // Human: a section naming each change.
     let r = p.run(&[
         "gate",
+        "--policy-from-worktree",
         "--baseline-ref",
         "HEAD",
         "--no-cache",
@@ -299,10 +305,22 @@ fn bad_and_missing_base_policies() {
     let r = p.run(&["gate", "--baseline-ref", "HEAD", "--no-cache"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("HEAD:fpgate.toml:2"), "{}", r.stderr);
-    // No config at the base (first adoption): reported, not an error.
+    // No config at the base (first adoption): the base's policy is empty,
+    // so the corpus must come from the command line, or the working
+    // tree's policy is asked for there.
     p.git(&["rm", "-q", "--cached", "fpgate.toml"]);
     p.git(&["commit", "-qm", "no config"]);
     let r = gate(&p, &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("first adoption") && r.stderr.contains("--policy-from-worktree"),
+        "{}",
+        r.stderr
+    );
+    let r = gate(&p, &["--corpus", "corpus"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["policy_changes"]["source"], "base");
+    let r = gate(&p, &["--policy-from-worktree"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let j = r.json();
     assert!(j["policy_changes"]["notes"][0]
@@ -363,9 +381,15 @@ fn the_base_lock_applies_with_the_policy_from_the_base() {
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
-        gate(&p, &[]).code,
+        gate(&p, &["--policy-from-worktree"]).code,
         0,
         "the change's own lock agrees with it"
+    );
+    let r = gate(&p, &[]);
+    assert_eq!(
+        r.code, 2,
+        "the base's lock (the default) does not: {}",
+        r.stderr
     );
     let r = gate(&p, &["--policy-from-base"]);
     assert_eq!(r.code, 2, "the base's lock does not: {}", r.stderr);
@@ -384,8 +408,10 @@ fn shards_carry_the_policy_changes_and_no_config_means_no_diff() {
         v.as_object_mut().unwrap().remove("timings");
         v
     };
+    // The base's policy (the default): the change's exception does not
+    // apply, the new rule blocks.
     let one = gate(&p, &[]);
-    assert_eq!(one.code, 0, "{}", one.stderr);
+    assert_eq!(one.code, 1, "{}", one.stderr);
     let want = strip(one.json());
     assert_eq!(want["policy_changes"]["counts"]["relaxes"], 5);
     let parts: Vec<String> = (1..=2)

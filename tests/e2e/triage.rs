@@ -356,7 +356,7 @@ fn explain_refuses_what_is_not_a_report() {
     let r = p.run(&["explain", "hostile.json", "--no-config"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
-        r.stderr.contains("lies outside this repository"),
+        r.stderr.contains("rule path /proc/self/environ is refused"),
         "{}",
         r.stderr
     );
