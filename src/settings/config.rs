@@ -415,21 +415,21 @@ impl Config {
     }
 }
 
-/// A root given on the command line: read as given, unless it lies in the
-/// checkout `home` and a link takes it elsewhere (outside the checkout,
-/// into its metadata or a pseudo file system): the command line named the
-/// checkout's directory, not what a change linked it to.
+/// A path given on the command line: read as given, unless a symbolic link
+/// in a directory of the checkout `home` (which a change can commit) takes
+/// it elsewhere (outside the checkout, into its metadata or a pseudo file
+/// system): the command line named the checkout's directory, not what a
+/// change linked it to.
 pub fn confine_flag_root(p: &Path, home: &Path) -> Result<()> {
-    let lexical = crate::util::paths::lexical(p);
     let Ok(c) = p.canonicalize() else {
         return Ok(()); // "does not exist" is the walk's error
     };
-    if !lexical.starts_with(home) || c == lexical {
+    let Some(why) = crate::util::paths::escapes(&c, home) else {
         return Ok(());
-    }
-    match crate::util::paths::escapes(&c, home) {
+    };
+    match crate::util::paths::link_in_checkout(p, home) {
         None => Ok(()),
-        Some(why) => Err(Error::corpus(
+        Some(_) => Err(Error::corpus(
             Some(&p.display().to_string()),
             format!(
                 "{} is refused: it is a link (or lies under one) and resolves elsewhere: {why}; name the target itself on the command line if it is meant",

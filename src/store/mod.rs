@@ -595,6 +595,33 @@ mod tests {
     use crate::corpus::CorpusFile;
     use rusqlite::params;
 
+    /// Many opens at once of a new cache each get a usable cache (they
+    /// raced through its first initialisation: "database is locked").
+    /// Separate connections in one process lock each other as processes do.
+    #[test]
+    fn opens_at_once_on_a_new_cache_all_succeed() {
+        for round in 0..40 {
+            let d = tempfile::tempdir().unwrap();
+            let dir = d.path().join("cache");
+            let start = std::sync::Barrier::new(8);
+            let failures: Vec<String> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| {
+                        s.spawn(|| {
+                            start.wait();
+                            Cache::open(&dir).err().map(|e| e.to_string())
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .filter_map(|h| h.join().unwrap())
+                    .collect()
+            });
+            assert!(failures.is_empty(), "round {round}: {failures:?}");
+        }
+    }
+
     #[test]
     fn what_each_content_was_scanned_with_is_found_from_pairs_in_any_order() {
         let mut k = Known::<()>::default();

@@ -56,6 +56,26 @@ pub fn lexical(path: &Path) -> PathBuf {
     out
 }
 
+/// The first symbolic link on the way to `path` (taken lexically, from the
+/// root down) that sits in a directory of the checkout `home`: a link the
+/// checkout's content put there, which a change can commit. `None` when no
+/// such link is passed.
+pub fn link_in_checkout(path: &Path, home: &Path) -> Option<PathBuf> {
+    let mut prefix = PathBuf::from("/");
+    for c in lexical(path).components().skip(1) {
+        prefix.push(c);
+        let is_link = std::fs::symlink_metadata(&prefix).is_ok_and(|m| m.file_type().is_symlink());
+        let in_home = prefix
+            .parent()
+            .and_then(|d| d.canonicalize().ok())
+            .is_some_and(|d| d.starts_with(home));
+        if is_link && in_home {
+            return Some(prefix);
+        }
+    }
+    None
+}
+
 /// The checkout a path belongs to: the nearest directory at or above it
 /// (canonical) that holds `.git`, else the directory itself.
 pub fn checkout_of(dir: &Path) -> PathBuf {
@@ -97,6 +117,22 @@ mod tests {
     fn lexical_takes_dots_away_without_the_disk() {
         assert_eq!(lexical(Path::new("/a/b/../c/./d")), PathBuf::from("/a/c/d"));
         assert_eq!(lexical(Path::new("/../x")), PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn a_link_inside_the_checkout_is_found_on_the_way() {
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path().canonicalize().unwrap().join("repo");
+        std::fs::create_dir_all(home.join("real")).unwrap();
+        std::os::unix::fs::symlink("/etc", home.join("corpus")).unwrap();
+        std::os::unix::fs::symlink(&home, d.path().join("alias")).unwrap();
+        assert_eq!(
+            link_in_checkout(&home.join("corpus/ssl"), &home),
+            Some(home.join("corpus"))
+        );
+        assert_eq!(link_in_checkout(&home.join("real"), &home), None);
+        // A link outside the checkout that leads into it is not the change's.
+        assert_eq!(link_in_checkout(&d.path().join("alias/real"), &home), None);
     }
 
     #[test]

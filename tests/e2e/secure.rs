@@ -426,8 +426,10 @@ fn a_report_given_to_explain_cannot_name_the_runners_files() {
         ),
     ] {
         let report = serde_json::json!({
+            "schema_version": 1,
             "rulesets": {"candidate": {"paths": rules}},
             "corpus": {"roots": roots},
+            "false_positives": {"new": []},
         });
         r.p.file_ref("evil.json", report.to_string());
         let run = r.p.run(&["explain", "evil.json", "--no-cache"]);
