@@ -708,7 +708,7 @@ mod tests {
             follow_symlinks: true,
             ..Default::default()
         };
-        let c = walk(&[root.clone()], &follow).unwrap();
+        let c = walk(std::slice::from_ref(&root), &follow).unwrap();
         let files: Vec<&str> = c.files.iter().map(|f| f.rel()).collect();
         assert_eq!(files, ["inside", "sub/a"]);
         let mut reasons: Vec<(String, Reason)> = c
@@ -729,7 +729,7 @@ mod tests {
             ]
         );
         // Not following: links are unscanned as links, metadata still is.
-        let c = walk(&[root.clone()], &WalkOptions::default()).unwrap();
+        let c = walk(std::slice::from_ref(&root), &WalkOptions::default()).unwrap();
         assert_eq!(c.files.len(), 1);
         assert!(c
             .skipped

@@ -314,7 +314,7 @@ fn route_4_the_corpus_directory_replaced_by_a_link_outside() {
 fn route_5_inside_the_checkout_nothing_in_git() {
     // The config names .git; a committed link leads into it; the base follows.
     let r = Repo::new(&format!("{BASE_CONFIG}follow_symlinks = true\n"));
-    r.p.file_ref("fpgate.toml", format!("[rules]\ncandidate = [\"rules\"]\n[corpus]\npaths = [\"corpus\", \".git\"]\nfollow_symlinks = true\n"));
+    r.p.file_ref("fpgate.toml", "[rules]\ncandidate = [\"rules\"]\n[corpus]\npaths = [\"corpus\", \".git\"]\nfollow_symlinks = true\n");
     r.link(&r.p.join(".git/config"), "corpus/gitconfig");
     r.link(&r.p.join(".git"), "corpus/gitdir");
     let runs = assert_no_leak(&r, "route 5");
@@ -356,7 +356,7 @@ fn pseudo_files_and_the_environment() {
     r.link(Path::new("/proc/self/environ"), "corpus/environ");
     r.p.file_ref(
         "fpgate.toml",
-        format!("[rules]\ncandidate = [\"rules\"]\n[corpus]\npaths = [\"corpus\", \"/proc/self/environ\"]\nfollow_symlinks = true\n"),
+        "[rules]\ncandidate = [\"rules\"]\n[corpus]\npaths = [\"corpus\", \"/proc/self/environ\"]\nfollow_symlinks = true\n",
     );
     let runs = assert_no_leak(&r, "environ");
     assert_eq!(runs[2].1.code, 2, "{}", runs[2].1.stderr);
