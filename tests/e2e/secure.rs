@@ -182,19 +182,25 @@ fn assert_no_leak(r: &Repo, what: &str) -> Vec<(String, Run)> {
     runs
 }
 
-/// The README's command: the base's policy, and the change's edit listed.
-fn readme_gate(r: &Repo) -> Value {
-    let run = r.p.run(&[
+/// The README's command (`gate --baseline-ref BASE`), with `extra`
+/// flags, as a JSON report.
+fn gate(r: &Repo, extra: &[&str]) -> Run {
+    let mut args = vec![
         "gate",
         "--baseline-ref",
         "HEAD",
         "--no-cache",
         "--format",
         "json",
-    ]);
-    run.json()
+    ];
+    args.extend(extra);
+    r.p.run(&args)
 }
 
+/// The README's command: the base's policy, and the change's edit listed.
+fn readme_gate(r: &Repo) -> Value {
+    gate(r, &[]).json()
+}
 fn setting<'a>(j: &'a Value, key: &str) -> &'a Value {
     j["policy_changes"]["settings"]
         .as_array()
@@ -325,14 +331,7 @@ fn route_5_inside_the_checkout_nothing_in_git() {
         runs[2].1.stderr
     );
     // The README's gate: the links are unscanned, the run fails closed.
-    let run = r.p.run(&[
-        "gate",
-        "--baseline-ref",
-        "HEAD",
-        "--no-cache",
-        "--format",
-        "json",
-    ]);
+    let run = gate(&r, &[]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     let mut reasons = unscanned(&run.json());
     reasons.sort();
@@ -360,14 +359,7 @@ fn pseudo_files_and_the_environment() {
     );
     let runs = assert_no_leak(&r, "environ");
     assert_eq!(runs[2].1.code, 2, "{}", runs[2].1.stderr);
-    let run = r.p.run(&[
-        "gate",
-        "--baseline-ref",
-        "HEAD",
-        "--no-cache",
-        "--format",
-        "json",
-    ]);
+    let run = gate(&r, &[]);
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(
         unscanned(&run.json()),
@@ -465,14 +457,7 @@ fn the_changes_rules_are_always_gated() {
         "fpgate.toml",
         "[rules]\ncandidate = [\"rules\", \"rules-new\"]\n\n[corpus]\npaths = [\"corpus\"]\n",
     );
-    let run = r.p.run(&[
-        "gate",
-        "--baseline-ref",
-        "HEAD",
-        "--no-cache",
-        "--format",
-        "json",
-    ]);
+    let run = gate(&r, &[]);
     assert_eq!(run.code, 1, "{}", run.stderr);
     let j = run.json();
     assert_eq!(j["policy_changes"]["source"], "base");
@@ -498,14 +483,7 @@ fn only_the_base_or_the_command_line_trusts_the_worktree() {
     };
     let r = Repo::new(BASE_CONFIG);
     change(&r);
-    let run = r.p.run(&[
-        "gate",
-        "--baseline-ref",
-        "HEAD",
-        "--no-cache",
-        "--format",
-        "json",
-    ]);
+    let run = gate(&r, &[]);
     assert_eq!(
         run.code, 1,
         "the change's exception does not apply: {}",
@@ -519,28 +497,13 @@ fn only_the_base_or_the_command_line_trusts_the_worktree() {
     );
     let j = run.json();
     assert_eq!(setting(&j, "policy.trust_worktree")["direction"], "relaxes");
-    let run = r.p.run(&[
-        "gate",
-        "--baseline-ref",
-        "HEAD",
-        "--no-cache",
-        "--format",
-        "json",
-        "--policy-from-worktree",
-    ]);
+    let run = gate(&r, &["--policy-from-worktree"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json()["policy_changes"]["source"], "worktree");
     // The base trusts the working tree.
     let r = Repo::new(&format!("{BASE_CONFIG}\n[policy]\ntrust_worktree = true\n"));
     change(&r);
-    let run = r.p.run(&[
-        "gate",
-        "--baseline-ref",
-        "HEAD",
-        "--no-cache",
-        "--format",
-        "json",
-    ]);
+    let run = gate(&r, &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json()["policy_changes"]["source"], "worktree");
     // A base named only by the config under review cannot choose.
