@@ -80,8 +80,6 @@ impl Run {
     }
 }
 
-/// `gate --perf`: checked here, so a run that cannot measure is refused
-/// before it scans.
 /// `--positives` / `[positives]` (sharded like the corpus: each shard
 /// scans the samples whose content is its own, `merge` classifies them).
 fn positives(a: &GateArgs, cfg: &Config, _run: &Run) -> Result<Option<PositivesOptions>> {
@@ -115,6 +113,8 @@ fn positives(a: &GateArgs, cfg: &Config, _run: &Run) -> Result<Option<PositivesO
     }))
 }
 
+/// `gate --perf`: checked here, so a run that cannot measure is refused
+/// before it scans.
 fn perf_options(a: &GateArgs, baseline: &Baseline) -> Result<Option<PerfOptions>> {
     if !a.perf {
         return Ok(None);
