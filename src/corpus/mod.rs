@@ -462,6 +462,25 @@ fn empty_corpus(roots: &[PathBuf], skipped: &BTreeMap<String, Unscanned>) -> Err
 /// Paths marked `critical` in a corpus root's MANIFEST (if it has one).
 fn manifest_tiers(path: &Path) -> Result<std::collections::HashSet<String>> {
     let mut out = std::collections::HashSet::new();
+    // A manifest is the corpus' own file: a link that leads out of its
+    // root (or into `.git`) is refused, since its cells are quoted in errors.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        let root = path.parent().and_then(|r| r.canonicalize().ok());
+        let inside = match (root, path.canonicalize()) {
+            (Some(r), Ok(t)) => crate::util::paths::escapes(&t, &r).is_none(),
+            _ => true, // dangling: nothing to read
+        };
+        if !inside {
+            return Err(Error::input(
+                "corpus manifest",
+                path.display(),
+                format!(
+                    "{}: a symbolic link that leads out of its corpus root (or into version-control metadata); refused",
+                    path.display()
+                ),
+            ));
+        }
+    }
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(out);
     };
@@ -742,6 +761,22 @@ mod tests {
         };
         let c = walk(&[root], &excl).unwrap();
         assert!(c.skipped.iter().all(|s| s.reason == Reason::Symlink));
+    }
+
+    #[test]
+    fn a_manifest_linked_out_of_its_root_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("m"), "path\ttier\na\tghp_x\n").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("m"), d.path().join(MANIFEST)).unwrap();
+        let e = walk(&[d.path().to_path_buf()], &WalkOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("leads out of its corpus root") && !e.contains("ghp_"),
+            "{e}"
+        );
     }
 
     #[test]
