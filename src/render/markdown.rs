@@ -260,10 +260,11 @@ fn policy_changes(out: &mut String, r: &Report) {
     );
     let _ = writeln!(
         out,
-        "Applied: the {} policy{}.\n",
+        "Applied: the {}{}.\n",
         match c.source {
-            crate::verdict::policy_changes::Source::Base => "base revision's",
-            crate::verdict::policy_changes::Source::Worktree => "working tree's",
+            crate::verdict::policy_changes::Source::Base =>
+                "base revision's policy (the default with `--baseline-ref`)",
+            crate::verdict::policy_changes::Source::Worktree => "working tree's policy",
         },
         if c.mode == crate::verdict::policy_changes::Mode::Block {
             "; changes that do not tighten the gate block (`policy.changes = \"block\"`)"

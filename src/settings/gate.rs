@@ -195,7 +195,7 @@ fn choose_source(
         if cfg.and_then(|c| c.policy.source) == Some(Source::Worktree) && a.baseline_ref.is_some() {
             notes.push(format!(
                 "policy.source = \"worktree\" in {whose} fpgate.toml no longer applies the working tree's policy \
-                 (the base's is the default since fpgate 0.2); a maintainer opts out with --policy-from-worktree \
+                 (the base's policy is now the default); a maintainer opts out with --policy-from-worktree \
                  or policy.trust_worktree = true in the base's fpgate.toml"
             ));
         }
