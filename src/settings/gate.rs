@@ -288,7 +288,7 @@ fn policy_source(a: &GateArgs, head: Config) -> Result<PolicyFrom> {
         let (file, required) = exceptions_file(a.exceptions.as_deref(), &head)?;
         exceptions::load(&file, required)?
     };
-    let mut changes = base::diff(
+    let mut changes = super::diff::diff(
         &base,
         (&head, head_text.as_deref()),
         head_exc.as_ref(),

@@ -5,6 +5,7 @@
 
 pub mod base;
 pub mod config;
+pub mod diff;
 mod gate;
 
 use crate::cli::{
