@@ -3,6 +3,7 @@
 //! here; special files are recognised from their metadata so a FIFO is never
 //! opened, and symlinks are only followed when asked (walkdir detects loops).
 
+pub mod archive;
 pub mod format;
 pub mod lock;
 pub mod mapped;
