@@ -984,6 +984,72 @@ mod tests {
         assert!(!d.path().parent().unwrap().join("escape").exists());
     }
 
+    /// Damaged archives (bytes flipped, cut short), of every format the
+    /// real tools build: a reason or members, never a panic or a member
+    /// past its cap. A deterministic stand-in for fuzzing.
+    #[test]
+    fn damaged_archives_never_panic_or_pass_a_cap() {
+        let d = tempfile::tempdir().unwrap();
+        tree(d.path());
+        sh(
+            d.path(),
+            "cd tree && zip -qr ../a.zip . && tar cf ../a.tar . && cd .. \
+            && gzip -k a.tar && xz -k a.tar && zstd -q a.tar && bzip2 -k a.tar",
+        );
+        let caps = Caps {
+            member_bytes: 64 << 10,
+            total_bytes: 256 << 10,
+            ..Caps::default()
+        };
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut panics = Vec::new();
+        for name in [
+            "a.zip",
+            "a.tar",
+            "a.tar.gz",
+            "a.tar.xz",
+            "a.tar.zst",
+            "a.tar.bz2",
+        ] {
+            let good = std::fs::read(d.path().join(name)).unwrap();
+            for round in 0..150 {
+                let mut data = good.clone();
+                if round % 3 == 0 {
+                    data.truncate((next() as usize) % data.len());
+                }
+                for _ in 0..1 + next() % 8 {
+                    let at = (next() as usize) % data.len().max(1);
+                    if let Some(b) = data.get_mut(at) {
+                        *b ^= 1 << (next() % 8);
+                    }
+                }
+                let Some(f) = detect(&data) else { continue };
+                let r = std::panic::catch_unwind(|| {
+                    let mut total = 0u64;
+                    open(&data, name.as_bytes(), f, &caps, &mut |e| {
+                        if let Entry::File { data, .. } = e {
+                            assert!(data.len() as u64 <= caps.member_bytes);
+                            total += data.len() as u64;
+                        }
+                    });
+                    total
+                });
+                match r {
+                    // A nested member is counted in its container too.
+                    Ok(total) => assert!(total <= caps.total_bytes * 2, "{name} round {round}"),
+                    Err(_) => panics.push(format!("{name} round {round}")),
+                }
+            }
+        }
+        assert!(panics.is_empty(), "panicked on {panics:?}");
+    }
+
     #[test]
     fn names_of_what_a_lone_stream_holds() {
         assert_eq!(inner_name(b"a/x.exe.gz", Format::Gzip), b"x.exe");
