@@ -1,8 +1,9 @@
 //! The members of packages and installers, read in place: the zip family
 //! (found by its end-of-central-directory record, so a PE with a zip
 //! appended opens too), tar, lone gzip / xz / zstd / bzip2 streams (a
-//! `.tgz` is a stream around a tar) and ar (a `.deb`: its control and data
-//! tars). Formats are told by content, never by name.
+//! `.tgz` is a stream around a tar), ar (a `.deb`: its control and data
+//! tars), 7z and CAB (MSZIP, LZX). Formats are told by content, never by
+//! name.
 //!
 //! Nothing is written to disk: each regular member is decoded into memory,
 //! up to the member cap, and handed to the caller with its path (the list
@@ -69,6 +70,8 @@ pub enum Format {
     Zstd,
     Bzip2,
     Ar,
+    SevenZip,
+    Cab,
 }
 
 impl Format {
@@ -81,6 +84,8 @@ impl Format {
             Format::Zstd => "zstd",
             Format::Bzip2 => "bzip2",
             Format::Ar => "ar",
+            Format::SevenZip => "7z",
+            Format::Cab => "cab",
         }
     }
 
@@ -164,6 +169,10 @@ pub fn detect(data: &[u8]) -> Option<Format> {
         Some(Format::Bzip2)
     } else if data.starts_with(b"!<arch>\n") {
         Some(Format::Ar)
+    } else if data.starts_with(&[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c]) {
+        Some(Format::SevenZip)
+    } else if data.starts_with(b"MSCF\0\0\0\0") {
+        Some(Format::Cab)
     } else if is_tar(data) {
         Some(Format::Tar)
     } else if has_zip_end(data) {
@@ -385,6 +394,8 @@ impl<'c> Walk<'c, '_> {
             Format::Zip => self.zip(data, path, depth),
             Format::Tar => self.tar(data, path, depth),
             Format::Ar => self.ar(data, path, depth),
+            Format::SevenZip => self.seven_zip(data, path, depth),
+            Format::Cab => self.cab(data, path, depth),
             _ => self.stream(data, path, depth, f),
         }
     }
@@ -641,6 +652,150 @@ impl<'c> Walk<'c, '_> {
                 Err(e) => {
                     let (why, detail) = why_of(&e);
                     self.unscanned(path, why, detail);
+                }
+            }
+            path.pop();
+        }
+    }
+}
+
+impl Walk<'_, '_> {
+    /// A 7z archive. Its dictionary is capped before anything is decoded;
+    /// one decoder thread (the scan has the cores). A cap hit inside a
+    /// solid block abandons the block: its later entries are unscanned with
+    /// the same reason, never skipped.
+    fn seven_zip(&mut self, data: &[u8], path: &mut Vec<Vec<u8>>, depth: u32) {
+        use sevenz_rust2::{ArchiveReader, EntryDecision, Error as E, Password};
+        let kib = usize::try_from(self.caps.dictionary_bytes >> 10).unwrap_or(usize::MAX);
+        let why_7z = |e: &E| -> (Why, String) {
+            let why = match e {
+                E::MaxMemLimited { .. } => Why::Dictionary,
+                E::PasswordRequired => Why::Encrypted,
+                // Without a password: AES shows as a method not built in.
+                E::UnsupportedCompressionMethod(m) if m.to_ascii_lowercase().contains("aes") => {
+                    Why::Encrypted
+                }
+                E::UnsupportedCompressionMethod(_)
+                | E::Unsupported(_)
+                | E::UnsupportedVersion { .. }
+                | E::ExternalUnsupported => Why::Unsupported,
+                E::Io(io, _) => return why_of(io),
+                _ => Why::Corrupt,
+            };
+            (why, e.to_string())
+        };
+        let mut reader = match ArchiveReader::new_with_memory_limit(
+            io::Cursor::new(data),
+            Password::empty(),
+            kib,
+        ) {
+            Ok(r) => r,
+            Err(e) => {
+                let (why, detail) = why_7z(&e);
+                return self.unscanned(path, why, detail);
+            }
+        };
+        reader.set_thread_count(1);
+        let entries = reader.archive().files.clone();
+        if entries.len() as u64 > self.caps.members {
+            return self.unscanned(
+                path,
+                Why::Members,
+                format!("{} members, more than {}", entries.len(), self.caps.members),
+            );
+        }
+        let mut seen = vec![false; entries.len()];
+        let mut at = 0usize;
+        let mut abandoned: Option<(Why, String)> = None;
+        let result = reader.for_each_entries_with_decision(|entry, r| {
+            // Entries come in archive order; find this one's index.
+            while at < entries.len() && entries[at].name() != entry.name() {
+                at += 1;
+            }
+            if let Some(s) = seen.get_mut(at) {
+                *s = true;
+            }
+            path.push(entry.name().as_bytes().to_vec());
+            let mut decision = EntryDecision::Continue;
+            if entry.is_directory() {
+                (self.visit)(Entry::Listed {
+                    path,
+                    what: "directory".into(),
+                });
+            } else {
+                let mut g = self.guard(r, None);
+                match read_capped(&mut g, self.caps.member_bytes) {
+                    Ok(body) => self.member(&body, path, depth),
+                    Err(e) => {
+                        let (why, detail) = why_of(&e);
+                        self.unscanned(path, why, detail.clone());
+                        // The rest of this block is not decoded.
+                        abandoned = Some((why, detail));
+                        decision = EntryDecision::SkipBlock;
+                    }
+                }
+            }
+            path.pop();
+            at += 1;
+            Ok(decision)
+        });
+        if let Err(e) = result {
+            let (why, detail) = why_7z(&e);
+            abandoned.get_or_insert((why, detail));
+        }
+        // Every entry not reached is unscanned: a gate never passes over
+        // what it did not read.
+        let (why, detail) = abandoned.unwrap_or((Why::Corrupt, "not reached".into()));
+        for (i, e) in entries.iter().enumerate() {
+            if !seen[i] && !e.is_directory() {
+                path.push(e.name().as_bytes().to_vec());
+                self.unscanned(path, why, format!("not read: {detail}"));
+                path.pop();
+            }
+        }
+    }
+
+    /// A CAB: each folder's files, each decoded from its folder.
+    fn cab(&mut self, data: &[u8], path: &mut Vec<Vec<u8>>, depth: u32) {
+        let mut c = match cab::Cabinet::new(io::Cursor::new(data)) {
+            Ok(c) => c,
+            Err(e) => return self.unscanned(path, Why::Corrupt, e.to_string()),
+        };
+        let mut names = Vec::new();
+        for folder in c.folder_entries() {
+            let unsupported = match folder.compression_type() {
+                cab::CompressionType::Quantum(..) => Some("Quantum compression"),
+                _ => None,
+            };
+            for f in folder.file_entries() {
+                names.push((f.name().to_string(), unsupported));
+            }
+        }
+        if names.len() as u64 > self.caps.members {
+            return self.unscanned(
+                path,
+                Why::Members,
+                format!("{} members, more than {}", names.len(), self.caps.members),
+            );
+        }
+        for (name, unsupported) in names {
+            path.push(name.as_bytes().to_vec());
+            if let Some(what) = unsupported {
+                self.unscanned(path, Why::Unsupported, format!("{what} is not read"));
+            } else {
+                let read = match c.read_file(&name) {
+                    Ok(r) => {
+                        let mut g = self.guard(r, None);
+                        read_capped(&mut g, self.caps.member_bytes)
+                    }
+                    Err(e) => Err(e),
+                };
+                match read {
+                    Ok(body) => self.member(&body, path, depth),
+                    Err(e) => {
+                        let (why, detail) = why_of(&e);
+                        self.unscanned(path, why, detail);
+                    }
                 }
             }
             path.pop();
@@ -994,7 +1149,8 @@ mod tests {
         sh(
             d.path(),
             "cd tree && zip -qr ../a.zip . && tar cf ../a.tar . && cd .. \
-            && gzip -k a.tar && xz -k a.tar && zstd -q a.tar && bzip2 -k a.tar",
+            && gzip -k a.tar && xz -k a.tar && zstd -q a.tar && bzip2 -k a.tar \
+            && cd tree && 7zz a -bd -bso0 ../a.7z . && cd .. && gcab -c -z a.cab tree/gui.exe",
         );
         let caps = Caps {
             member_bytes: 64 << 10,
@@ -1016,6 +1172,8 @@ mod tests {
             "a.tar.xz",
             "a.tar.zst",
             "a.tar.bz2",
+            "a.7z",
+            "a.cab",
         ] {
             let good = std::fs::read(d.path().join(name)).unwrap();
             for round in 0..150 {
@@ -1048,6 +1206,85 @@ mod tests {
             }
         }
         assert!(panics.is_empty(), "panicked on {panics:?}");
+    }
+
+    #[test]
+    fn seven_zip_and_cab_list_what_7zz_and_gcab_packed() {
+        let d = tempfile::tempdir().unwrap();
+        let want = tree(d.path());
+        sh(d.path(), "cd tree && 7zz a -bd -bso0 ../a.7z bin gui.exe && 7zz a -bd -bso0 -ms=off ../b.7z bin gui.exe \
+            && cd .. && gcab -c -z c.cab tree/bin/cli.exe tree/gui.exe");
+        let caps = Caps::default();
+        for name in ["a.7z", "b.7z"] {
+            let data = std::fs::read(d.path().join(name)).unwrap();
+            let mut got: Vec<_> = entries(&data, name, &caps)
+                .into_iter()
+                .filter(|(_, w)| !w.starts_with("listed"))
+                .collect();
+            got.sort();
+            let mut expect: Vec<_> = want
+                .iter()
+                .map(|(n, s)| (format!("{name}!{n}"), s.clone()))
+                .collect();
+            expect.sort();
+            assert_eq!(got, expect, "{name}");
+        }
+        let data = std::fs::read(d.path().join("c.cab")).unwrap();
+        let mut got = entries(&data, "c.cab", &caps);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                // CAB names are Windows paths, kept as they are.
+                ("c.cab!tree\\bin\\cli.exe".to_string(), want[0].1.clone()),
+                ("c.cab!tree\\gui.exe".to_string(), want[1].1.clone())
+            ]
+        );
+        // A member cap hit inside a solid 7z block: that member and the
+        // rest of its block are unscanned, none is skipped.
+        let small = Caps {
+            member_bytes: 1000,
+            ..Caps::default()
+        };
+        let data = std::fs::read(d.path().join("a.7z")).unwrap();
+        let got = entries(&data, "a.7z", &small);
+        let files: Vec<_> = got
+            .iter()
+            .filter(|(_, w)| !w.starts_with("listed"))
+            .collect();
+        assert_eq!(files.len(), 2, "{got:?}");
+        assert!(
+            files.iter().all(|(_, w)| w.starts_with("unscanned")),
+            "{got:?}"
+        );
+        // A 7z asking for a larger dictionary than the cap is refused
+        // before decoding (7-Zip shrinks a dictionary to the data, so the
+        // data is 2 MB and the cap 1 MiB).
+        sh(
+            d.path(),
+            "echo small > s && head -c 2000000 /dev/urandom > big \
+             && 7zz a -bd -bso0 -m0=lzma2:d=1536m s.7z big",
+        );
+        let data = std::fs::read(d.path().join("s.7z")).unwrap();
+        let tight = Caps {
+            dictionary_bytes: 1 << 20,
+            ..Caps::default()
+        };
+        assert_eq!(
+            entries(&data, "s.7z", &tight),
+            [(
+                "s.7z!big".to_string(), // named: the limit is met at its block
+                "unscanned archive_dictionary".to_string()
+            )]
+        );
+        // Encrypted.
+        sh(d.path(), "7zz a -bd -bso0 -psecret -mhe=off e.7z s");
+        let data = std::fs::read(d.path().join("e.7z")).unwrap();
+        let got = entries(&data, "e.7z", &caps);
+        assert!(
+            got.iter().all(|(_, w)| w == "unscanned encrypted"),
+            "{got:?}"
+        );
     }
 
     #[test]
