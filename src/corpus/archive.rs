@@ -2,8 +2,8 @@
 //! (found by its end-of-central-directory record, so a PE with a zip
 //! appended opens too), tar, lone gzip / xz / zstd / bzip2 streams (a
 //! `.tgz` is a stream around a tar), ar (a `.deb`: its control and data
-//! tars), 7z and CAB (MSZIP, LZX). Formats are told by content, never by
-//! name.
+//! tars), 7z, CAB (MSZIP, LZX) and RPM (the cpio payload, whatever its
+//! compression). Formats are told by content, never by name.
 //!
 //! Nothing is written to disk: each regular member is decoded into memory,
 //! up to the member cap, and handed to the caller with its path (the list
@@ -72,6 +72,7 @@ pub enum Format {
     Ar,
     SevenZip,
     Cab,
+    Rpm,
 }
 
 impl Format {
@@ -86,6 +87,7 @@ impl Format {
             Format::Ar => "ar",
             Format::SevenZip => "7z",
             Format::Cab => "cab",
+            Format::Rpm => "rpm",
         }
     }
 
@@ -173,6 +175,8 @@ pub fn detect(data: &[u8]) -> Option<Format> {
         Some(Format::SevenZip)
     } else if data.starts_with(b"MSCF\0\0\0\0") {
         Some(Format::Cab)
+    } else if data.starts_with(&[0xed, 0xab, 0xee, 0xdb]) {
+        Some(Format::Rpm)
     } else if is_tar(data) {
         Some(Format::Tar)
     } else if has_zip_end(data) {
@@ -396,6 +400,7 @@ impl<'c> Walk<'c, '_> {
             Format::Ar => self.ar(data, path, depth),
             Format::SevenZip => self.seven_zip(data, path, depth),
             Format::Cab => self.cab(data, path, depth),
+            Format::Rpm => self.rpm(data, path, depth),
             _ => self.stream(data, path, depth, f),
         }
     }
@@ -752,6 +757,114 @@ impl Walk<'_, '_> {
                 self.unscanned(path, why, format!("not read: {detail}"));
                 path.pop();
             }
+        }
+    }
+
+    /// An RPM: its headers say where the payload starts; the payload is a
+    /// cpio archive, compressed or not (told by content), whose regular
+    /// files are the members (a hard link's other names carry no data and
+    /// are listed).
+    fn rpm(&mut self, data: &[u8], path: &mut Vec<Vec<u8>>, depth: u32) {
+        let mut cur = io::Cursor::new(data);
+        if let Err(e) = rpm::PackageMetadata::parse(&mut cur) {
+            return self.unscanned(path, Why::Corrupt, format!("RPM headers: {e}"));
+        }
+        let payload = &data[(cur.position() as usize).min(data.len())..];
+        let taken = Rc::new(Cell::new(0));
+        let input = Counting {
+            inner: payload,
+            n: taken.clone(),
+        };
+        let dec: Box<dyn Read + '_> = match detect(payload) {
+            Some(f) if f.is_stream() => match self.decoder(f, input) {
+                Ok(d) => d,
+                Err(e) => {
+                    let (why, detail) = why_of(&e);
+                    return self.unscanned(path, why, detail);
+                }
+            },
+            _ if payload.starts_with(b"07070") => Box::new(input),
+            _ => {
+                return self.unscanned(
+                    path,
+                    Why::Unsupported,
+                    "an RPM payload that is neither cpio nor a known compression of it".into(),
+                )
+            }
+        };
+        let mut r: Box<dyn Read + '_> = Box::new(self.guard(dec, Some(taken)));
+        let mut count = 0u64;
+        loop {
+            let entry = match cpio::newc::Reader::new(r) {
+                Ok(e) => e,
+                Err(e) => {
+                    let (why, detail) = why_of(&e);
+                    return self.unscanned(path, why, detail);
+                }
+            };
+            if entry.entry().is_trailer() {
+                return;
+            }
+            count += 1;
+            if count > self.caps.members {
+                return self.unscanned(
+                    path,
+                    Why::Members,
+                    format!("more than {} members; the rest not read", self.caps.members),
+                );
+            }
+            let (name, mode, size, nlink) = {
+                let e = entry.entry();
+                (
+                    e.name().as_bytes().to_vec(),
+                    e.mode(),
+                    e.file_size(),
+                    e.nlink(),
+                )
+            };
+            path.push(name);
+            let mut entry = entry;
+            if mode & 0o170000 == 0o100000 && !(size == 0 && nlink > 1) {
+                match read_capped(&mut entry, self.caps.member_bytes) {
+                    Ok(body) => self.member(&body, path, depth),
+                    Err(e) => {
+                        let (why, detail) = why_of(&e);
+                        self.unscanned(path, why, detail);
+                        path.pop();
+                        if why != Why::MemberSize {
+                            return;
+                        }
+                        // The rest of an oversized member is read past
+                        // (still under the total, ratio and time caps).
+                        match entry.finish() {
+                            Ok(next) => {
+                                r = next;
+                                continue;
+                            }
+                            Err(e) => {
+                                let (why, detail) = why_of(&e);
+                                return self.unscanned(path, why, detail);
+                            }
+                        }
+                    }
+                }
+            } else {
+                let what = match mode & 0o170000 {
+                    0o040000 => "directory".to_string(),
+                    0o120000 => "symbolic link".to_string(),
+                    0o100000 => "hard link (its data is under another name)".to_string(),
+                    m => format!("special file (mode {m:o})"),
+                };
+                (self.visit)(Entry::Listed { path, what });
+            }
+            path.pop();
+            r = match entry.finish() {
+                Ok(next) => next,
+                Err(e) => {
+                    let (why, detail) = why_of(&e);
+                    return self.unscanned(path, why, detail);
+                }
+            };
         }
     }
 
@@ -1285,6 +1398,51 @@ mod tests {
             got.iter().all(|(_, w)| w == "unscanned encrypted"),
             "{got:?}"
         );
+    }
+
+    #[test]
+    fn an_rpm_payload_lists_what_rpmbuild_packed() {
+        let d = tempfile::tempdir().unwrap();
+        let want = tree(d.path());
+        let top = d.path().join("rpm");
+        let spec = "Name: t\nVersion: 1\nRelease: 1\nSummary: t\nLicense: MIT\nBuildArch: noarch\n\
+            %description\nt\n%install\nmkdir -p %{buildroot}/opt/t/bin\n\
+            cp TREE/bin/cli.exe %{buildroot}/opt/t/bin/\ncp TREE/gui.exe %{buildroot}/opt/t/\n\
+            ln -s gui.exe %{buildroot}/opt/t/link.exe\n%files\n/opt/t\n";
+        let spec = spec.replace("TREE", &d.path().join("tree").display().to_string());
+        std::fs::create_dir_all(&top).unwrap();
+        std::fs::write(d.path().join("t.spec"), spec).unwrap();
+        for comp in ["w9.gzdio", "w6.xzdio", "w19.zstdio"] {
+            sh(
+                d.path(),
+                &format!(
+                    "rpmbuild -bb --quiet --define '_topdir {}' --define '_binary_payload {comp}' \
+                     --define '__os_install_post %{{nil}}' t.spec >/dev/null 2>&1 \
+                     && cp {}/RPMS/noarch/t-1-1.noarch.rpm t.rpm",
+                    top.display(),
+                    top.display()
+                ),
+            );
+            let data = std::fs::read(d.path().join("t.rpm")).unwrap();
+            let mut got = entries(&data, "t.rpm", &Caps::default());
+            got.sort();
+            let find = |p: &str| got.iter().find(|(n, _)| n == p).map(|(_, w)| w.clone());
+            assert_eq!(
+                find("t.rpm!./opt/t/bin/cli.exe"),
+                Some(want[0].1.clone()),
+                "{comp}: {got:?}"
+            );
+            assert_eq!(
+                find("t.rpm!./opt/t/gui.exe"),
+                Some(want[1].1.clone()),
+                "{comp}"
+            );
+            assert_eq!(
+                find("t.rpm!./opt/t/link.exe").as_deref(),
+                Some("listed: symbolic link"),
+                "{comp}"
+            );
+        }
     }
 
     #[test]
