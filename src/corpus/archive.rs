@@ -2,8 +2,12 @@
 //! (found by its end-of-central-directory record, so a PE with a zip
 //! appended opens too), tar, lone gzip / xz / zstd / bzip2 streams (a
 //! `.tgz` is a stream around a tar), ar (a `.deb`: its control and data
-//! tars), 7z, CAB (MSZIP, LZX) and RPM (the cpio payload, whatever its
-//! compression). Formats are told by content, never by name.
+//! tars), 7z, CAB (MSZIP, LZX), RPM (the cpio payload, whatever its
+//! compression) and MSI (its embedded CABs, members named from its File
+//! table, and its other streams, such as Binary-table DLLs). Formats are
+//! told by content, never by name; a file that only looks like a zip or a
+//! compound file (stray `PK` bytes, an Office document) and does not open
+//! as one is no container, not a failure.
 //!
 //! Nothing is written to disk: each regular member is decoded into memory,
 //! up to the member cap, and handed to the caller with its path (the list
@@ -73,6 +77,7 @@ pub enum Format {
     SevenZip,
     Cab,
     Rpm,
+    Msi,
 }
 
 impl Format {
@@ -88,6 +93,7 @@ impl Format {
             Format::SevenZip => "7z",
             Format::Cab => "cab",
             Format::Rpm => "rpm",
+            Format::Msi => "msi",
         }
     }
 
@@ -177,6 +183,8 @@ pub fn detect(data: &[u8]) -> Option<Format> {
         Some(Format::Cab)
     } else if data.starts_with(&[0xed, 0xab, 0xee, 0xdb]) {
         Some(Format::Rpm)
+    } else if data.starts_with(&[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]) {
+        Some(Format::Msi)
     } else if is_tar(data) {
         Some(Format::Tar)
     } else if has_zip_end(data) {
@@ -401,6 +409,7 @@ impl<'c> Walk<'c, '_> {
             Format::SevenZip => self.seven_zip(data, path, depth),
             Format::Cab => self.cab(data, path, depth),
             Format::Rpm => self.rpm(data, path, depth),
+            Format::Msi => self.msi(data, path, depth),
             _ => self.stream(data, path, depth, f),
         }
     }
@@ -539,6 +548,9 @@ impl<'c> Walk<'c, '_> {
     fn zip(&mut self, data: &[u8], path: &mut Vec<Vec<u8>>, depth: u32) {
         let mut z = match zip::ZipArchive::new(io::Cursor::new(data)) {
             Ok(z) => z,
+            // Found by a stray end record (a PE that links a zip library
+            // carries its signature): not a zip, no members.
+            Err(_) if !data.starts_with(b"PK") => return,
             Err(e) => return self.unscanned(path, Why::Corrupt, e.to_string()),
         };
         if z.len() as u64 > self.caps.members {
@@ -760,6 +772,63 @@ impl Walk<'_, '_> {
         }
     }
 
+    /// An MSI (a compound file with MSI tables; any other compound file is
+    /// no container): every stream that is not a table is read; an
+    /// embedded CAB is opened with its members named from the File table
+    /// (`FileName`'s long name), other streams (Binary-table DLLs such as
+    /// custom actions, an icon) are members under their stream names.
+    fn msi(&mut self, data: &[u8], path: &mut Vec<Vec<u8>>, depth: u32) {
+        let Ok(mut pkg) = msi::Package::open(io::Cursor::new(data)) else {
+            return;
+        };
+        let mut names = std::collections::HashMap::new();
+        if pkg.has_table("File") {
+            if let Ok(rows) = pkg.select_rows(msi::Select::table("File")) {
+                for row in rows {
+                    if let (Some(key), Some(name)) =
+                        (row["File"].as_str(), row["FileName"].as_str())
+                    {
+                        let long = name.rsplit('|').next().unwrap_or(name);
+                        names.insert(key.to_string(), long.to_string());
+                    }
+                }
+            }
+        }
+        let mut streams: Vec<String> = pkg.streams().collect();
+        streams.sort();
+        if streams.len() as u64 > self.caps.members {
+            return self.unscanned(
+                path,
+                Why::Members,
+                format!("{} streams, more than {}", streams.len(), self.caps.members),
+            );
+        }
+        for s in streams {
+            let read = match pkg.read_stream(&s) {
+                Ok(r) => {
+                    let mut g = self.guard(r, None);
+                    read_capped(&mut g, self.caps.member_bytes)
+                }
+                Err(e) => Err(e),
+            };
+            path.push(s.as_bytes().to_vec());
+            match read {
+                Ok(body) if detect(&body) == Some(Format::Cab) => {
+                    // The CAB is a layer: its files are the members.
+                    path.pop();
+                    self.cab_named(&body, path, depth, Some(&names));
+                    continue;
+                }
+                Ok(body) => self.member(&body, path, depth),
+                Err(e) => {
+                    let (why, detail) = why_of(&e);
+                    self.unscanned(path, why, detail);
+                }
+            }
+            path.pop();
+        }
+    }
+
     /// An RPM: its headers say where the payload starts; the payload is a
     /// cpio archive, compressed or not (told by content), whose regular
     /// files are the members (a hard link's other names carry no data and
@@ -870,29 +939,43 @@ impl Walk<'_, '_> {
 
     /// A CAB: each folder's files, each decoded from its folder.
     fn cab(&mut self, data: &[u8], path: &mut Vec<Vec<u8>>, depth: u32) {
+        self.cab_named(data, path, depth, None);
+    }
+
+    /// A CAB whose member names may be keys of a table (an MSI's File
+    /// table): `names` maps them to the names shown.
+    fn cab_named(
+        &mut self,
+        data: &[u8],
+        path: &mut Vec<Vec<u8>>,
+        depth: u32,
+        names: Option<&std::collections::HashMap<String, String>>,
+    ) {
         let mut c = match cab::Cabinet::new(io::Cursor::new(data)) {
             Ok(c) => c,
             Err(e) => return self.unscanned(path, Why::Corrupt, e.to_string()),
         };
-        let mut names = Vec::new();
+        let map = names;
+        let mut entries = Vec::new();
         for folder in c.folder_entries() {
             let unsupported = match folder.compression_type() {
                 cab::CompressionType::Quantum(..) => Some("Quantum compression"),
                 _ => None,
             };
             for f in folder.file_entries() {
-                names.push((f.name().to_string(), unsupported));
+                entries.push((f.name().to_string(), unsupported));
             }
         }
-        if names.len() as u64 > self.caps.members {
+        if entries.len() as u64 > self.caps.members {
             return self.unscanned(
                 path,
                 Why::Members,
-                format!("{} members, more than {}", names.len(), self.caps.members),
+                format!("{} members, more than {}", entries.len(), self.caps.members),
             );
         }
-        for (name, unsupported) in names {
-            path.push(name.as_bytes().to_vec());
+        for (name, unsupported) in entries {
+            let shown = map.and_then(|m| m.get(&name)).unwrap_or(&name);
+            path.push(shown.as_bytes().to_vec());
             if let Some(what) = unsupported {
                 self.unscanned(path, Why::Unsupported, format!("{what} is not read"));
             } else {
@@ -1443,6 +1526,64 @@ mod tests {
                 "{comp}"
             );
         }
+    }
+
+    #[test]
+    fn an_msi_s_cab_members_are_named_from_its_file_table() {
+        let d = tempfile::tempdir().unwrap();
+        let want = tree(d.path());
+        let wxs = r#"<?xml version="1.0" encoding="utf-8"?>
+<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
+  <Product Id="*" Name="T" Language="1033" Version="1.0.0" Manufacturer="t"
+           UpgradeCode="12345678-1234-1234-1234-123456789012">
+    <Package InstallerVersion="200" Compressed="yes" />
+    <Media Id="1" Cabinet="t.cab" EmbedCab="yes" />
+    <Directory Id="TARGETDIR" Name="SourceDir">
+      <Directory Id="ProgramFilesFolder">
+        <Directory Id="INSTALLDIR" Name="T">
+          <Component Id="C1" Guid="12345678-1234-1234-1234-123456789013">
+            <File Id="clikey" Name="cli.exe" Source="tree/bin/cli.exe" />
+            <File Id="guikey" Name="gui.exe" Source="tree/gui.exe" />
+          </Component>
+        </Directory>
+      </Directory>
+    </Directory>
+    <Binary Id="CustomAction.dll" SourceFile="tree/gui.exe" />
+    <Feature Id="F" Level="1"><ComponentRef Id="C1" /></Feature>
+  </Product>
+</Wix>
+"#;
+        std::fs::write(d.path().join("t.wxs"), wxs).unwrap();
+        sh(d.path(), "wixl -o t.msi t.wxs");
+        let data = std::fs::read(d.path().join("t.msi")).unwrap();
+        let mut got = entries(&data, "t.msi", &Caps::default());
+        got.sort();
+        let find = |p: &str| got.iter().find(|(n, _)| n == p).map(|(_, w)| w.clone());
+        assert_eq!(find("t.msi!cli.exe"), Some(want[0].1.clone()), "{got:?}");
+        assert_eq!(find("t.msi!gui.exe"), Some(want[1].1.clone()), "{got:?}");
+        assert_eq!(
+            find("t.msi!Binary.CustomAction.dll"),
+            Some(want[1].1.clone()),
+            "{got:?}"
+        );
+        assert!(
+            got.iter().all(|(_, w)| !w.starts_with("unscanned")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn what_only_looks_like_a_container_is_none() {
+        // A PE carrying an end-of-central-directory signature (as one that
+        // links a zip library does), and a compound file that is no MSI.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/pypi/setuptools-75.6.0");
+        let mut pe = std::fs::read(root.join("gui.exe")).unwrap();
+        pe.extend_from_slice(b"PK\x05\x06 not an end record");
+        assert_eq!(detect(&pe), Some(Format::Zip));
+        assert!(entries(&pe, "gui.exe", &Caps::default()).is_empty());
+        let mut cfb = vec![0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1];
+        cfb.extend_from_slice(&[0u8; 600]);
+        assert!(entries(&cfb, "x.doc", &Caps::default()).is_empty());
     }
 
     #[test]
