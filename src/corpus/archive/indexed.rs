@@ -15,12 +15,8 @@ impl Walk<'_, '_> {
             Err(_) if !data.starts_with(b"PK") => return,
             Err(e) => return self.unscanned(path, Why::Corrupt, e.to_string()),
         };
-        if z.len() as u64 > self.caps.members {
-            return self.unscanned(
-                path,
-                Why::Members,
-                format!("{} members, more than {}", z.len(), self.caps.members),
-            );
+        if self.over_members(path, z.len() as u64) {
+            return;
         }
         // Overlapping entries (several names over one compressed stream)
         // are refused whole: the classic non-recursive bomb.
@@ -73,10 +69,7 @@ impl Walk<'_, '_> {
                 };
                 match read {
                     Ok(data) => self.member(&data, path, depth),
-                    Err(e) => {
-                        let (why, detail) = why_of(&e);
-                        self.unscanned(path, why, detail);
-                    }
+                    Err(e) => self.failed(path, &e),
                 }
             }
             path.pop();
@@ -120,12 +113,8 @@ impl Walk<'_, '_> {
         };
         reader.set_thread_count(1);
         let entries = reader.archive().files.clone();
-        if entries.len() as u64 > self.caps.members {
-            return self.unscanned(
-                path,
-                Why::Members,
-                format!("{} members, more than {}", entries.len(), self.caps.members),
-            );
+        if self.over_members(path, entries.len() as u64) {
+            return;
         }
         let mut seen = vec![false; entries.len()];
         let mut at = 0usize;

@@ -378,6 +378,29 @@ impl<'c> Walk<'c, '_> {
         (self.visit)(Entry::Unscanned { path, why, detail });
     }
 
+    /// A read that failed: unscanned with the cap's reason, else corrupt.
+    fn failed(&mut self, path: &[Vec<u8>], e: &io::Error) {
+        let (why, detail) = why_of(e);
+        self.unscanned(path, why, detail);
+    }
+
+    /// Past the member cap with `n` members: the container (`path`) is
+    /// unscanned for those past it, and true is returned.
+    fn over_members(&mut self, path: &[Vec<u8>], n: u64) -> bool {
+        if n <= self.caps.members {
+            return false;
+        }
+        self.unscanned(
+            path,
+            Why::Members,
+            format!(
+                "{n} members or more, more than {}; those past it not read",
+                self.caps.members
+            ),
+        );
+        true
+    }
+
     fn guard<R: Read>(&self, inner: R, input: Option<Rc<Cell<u64>>>) -> Guarded<'c, R> {
         Guarded {
             inner,

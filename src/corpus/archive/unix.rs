@@ -18,10 +18,7 @@ impl Walk<'_, '_> {
         };
         let dec = match self.decoder(f, input) {
             Ok(d) => d,
-            Err(e) => {
-                let (why, detail) = why_of(&e);
-                return self.unscanned(path, why, detail);
-            }
+            Err(e) => return self.failed(path, &e),
         };
         let mut guarded = self.guard(dec, Some(taken));
         // Enough to tell a tar from anything else.
@@ -47,10 +44,7 @@ impl Walk<'_, '_> {
                 self.member(&head, path, depth);
                 path.pop();
             }
-            Err(e) => {
-                let (why, detail) = why_of(&e);
-                self.unscanned(path, why, detail);
-            }
+            Err(e) => self.failed(path, &e),
         }
     }
 
@@ -65,27 +59,17 @@ impl Walk<'_, '_> {
         let mut archive = tar::Archive::new(r);
         let entries = match archive.entries() {
             Ok(e) => e,
-            Err(e) => {
-                let (why, detail) = why_of(&e);
-                return self.unscanned(path, why, detail);
-            }
+            Err(e) => return self.failed(path, &e),
         };
         let mut count = 0u64;
         for entry in entries {
             let mut entry = match entry {
                 Ok(e) => e,
-                Err(e) => {
-                    let (why, detail) = why_of(&e);
-                    return self.unscanned(path, why, detail);
-                }
+                Err(e) => return self.failed(path, &e),
             };
             count += 1;
-            if count > self.caps.members {
-                return self.unscanned(
-                    path,
-                    Why::Members,
-                    format!("more than {} members; the rest not read", self.caps.members),
-                );
+            if self.over_members(path, count) {
+                return;
             }
             path.push(entry.path_bytes().into_owned());
             let kind = entry.header().entry_type();
@@ -130,12 +114,8 @@ impl Walk<'_, '_> {
                 Err(e) => return self.unscanned(path, Why::Corrupt, e.to_string()),
             };
             count += 1;
-            if count > self.caps.members {
-                return self.unscanned(
-                    path,
-                    Why::Members,
-                    format!("more than {} members; the rest not read", self.caps.members),
-                );
+            if self.over_members(path, count) {
+                return;
             }
             let name = entry.header().identifier().to_vec();
             if count == 1 && name == b"debian-binary" {
@@ -155,10 +135,7 @@ impl Walk<'_, '_> {
                     }
                     _ => self.member(&body, path, depth),
                 },
-                Err(e) => {
-                    let (why, detail) = why_of(&e);
-                    self.unscanned(path, why, detail);
-                }
+                Err(e) => self.failed(path, &e),
             }
             path.pop();
         }
@@ -182,10 +159,7 @@ impl Walk<'_, '_> {
         let dec: Box<dyn Read + '_> = match detect(payload) {
             Some(f) if f.is_stream() => match self.decoder(f, input) {
                 Ok(d) => d,
-                Err(e) => {
-                    let (why, detail) = why_of(&e);
-                    return self.unscanned(path, why, detail);
-                }
+                Err(e) => return self.failed(path, &e),
             },
             _ if payload.starts_with(b"07070") => Box::new(input),
             _ => {
@@ -201,21 +175,14 @@ impl Walk<'_, '_> {
         loop {
             let entry = match cpio::newc::Reader::new(r) {
                 Ok(e) => e,
-                Err(e) => {
-                    let (why, detail) = why_of(&e);
-                    return self.unscanned(path, why, detail);
-                }
+                Err(e) => return self.failed(path, &e),
             };
             if entry.entry().is_trailer() {
                 return;
             }
             count += 1;
-            if count > self.caps.members {
-                return self.unscanned(
-                    path,
-                    Why::Members,
-                    format!("more than {} members; the rest not read", self.caps.members),
-                );
+            if self.over_members(path, count) {
+                return;
             }
             let (name, mode, size, nlink) = {
                 let e = entry.entry();
@@ -245,10 +212,7 @@ impl Walk<'_, '_> {
                                 r = next;
                                 continue;
                             }
-                            Err(e) => {
-                                let (why, detail) = why_of(&e);
-                                return self.unscanned(path, why, detail);
-                            }
+                            Err(e) => return self.failed(path, &e),
                         }
                     }
                 }
@@ -264,10 +228,7 @@ impl Walk<'_, '_> {
             path.pop();
             r = match entry.finish() {
                 Ok(next) => next,
-                Err(e) => {
-                    let (why, detail) = why_of(&e);
-                    return self.unscanned(path, why, detail);
-                }
+                Err(e) => return self.failed(path, &e),
             };
         }
     }

@@ -1,7 +1,7 @@
 //! Windows installers: CAB, and MSI (its embedded CABs named from its File
 //! table, its other streams).
 
-use super::{detect, read_capped, why_of, Format, Walk, Why};
+use super::{detect, read_capped, Format, Walk, Why};
 use std::io;
 
 impl Walk<'_, '_> {
@@ -29,12 +29,8 @@ impl Walk<'_, '_> {
         }
         let mut streams: Vec<String> = pkg.streams().collect();
         streams.sort();
-        if streams.len() as u64 > self.caps.members {
-            return self.unscanned(
-                path,
-                Why::Members,
-                format!("{} streams, more than {}", streams.len(), self.caps.members),
-            );
+        if self.over_members(path, streams.len() as u64) {
+            return;
         }
         for s in streams {
             let read = match pkg.read_stream(&s) {
@@ -53,10 +49,7 @@ impl Walk<'_, '_> {
                     continue;
                 }
                 Ok(body) => self.member(&body, path, depth),
-                Err(e) => {
-                    let (why, detail) = why_of(&e);
-                    self.unscanned(path, why, detail);
-                }
+                Err(e) => self.failed(path, &e),
             }
             path.pop();
         }
@@ -91,12 +84,8 @@ impl Walk<'_, '_> {
                 entries.push((f.name().to_string(), unsupported));
             }
         }
-        if entries.len() as u64 > self.caps.members {
-            return self.unscanned(
-                path,
-                Why::Members,
-                format!("{} members, more than {}", entries.len(), self.caps.members),
-            );
+        if self.over_members(path, entries.len() as u64) {
+            return;
         }
         for (name, unsupported) in entries {
             let shown = map.and_then(|m| m.get(&name)).unwrap_or(&name);
@@ -113,10 +102,7 @@ impl Walk<'_, '_> {
                 };
                 match read {
                     Ok(body) => self.member(&body, path, depth),
-                    Err(e) => {
-                        let (why, detail) = why_of(&e);
-                        self.unscanned(path, why, detail);
-                    }
+                    Err(e) => self.failed(path, &e),
                 }
             }
             path.pop();
