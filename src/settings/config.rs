@@ -186,11 +186,7 @@ impl Config {
                     .filter(|p| !p.as_os_str().is_empty())
                     .unwrap_or(Path::new("."));
                 let home = crate::util::paths::checkout_of(dir);
-                if let Some(why) = path
-                    .canonicalize()
-                    .ok()
-                    .and_then(|c| crate::util::paths::escapes(&c, &home))
-                {
+                if let Some(why) = crate::util::paths::escapes_on_disk(&path, &home) {
                     return Err(Error::config(
                         Some(&path),
                         "",
@@ -248,16 +244,12 @@ impl Config {
         ps.iter()
             .map(|p| {
                 let r = self.resolve(&p.path);
-                match r.canonicalize() {
-                    Ok(c) => match crate::util::paths::escapes(&c, &home) {
-                        Some(why) => Err(Error::config(self.file.as_deref(), key, format!(
-                            "{key}: {} is refused: {why}; a config may only name rules in its own checkout (give other rule paths as flags)",
-                            p.path.display(),
-                        ))),
-                        None => Ok(p.with_path(r)),
-                    },
-                    // A path that does not exist is reported where it is read.
-                    Err(_) => Ok(p.with_path(r)),
+                match crate::util::paths::escapes_on_disk(&r, &home) {
+                    Some(why) => Err(Error::config(self.file.as_deref(), key, format!(
+                        "{key}: {} is refused: {why}; a config may only name rules in its own checkout (give other rule paths as flags)",
+                        p.path.display(),
+                    ))),
+                    None => Ok(p.with_path(r)),
                 }
             })
             .collect()
@@ -269,18 +261,16 @@ impl Config {
     /// errors). A file that does not exist is reported where it is read.
     pub fn confined_file(&self, p: &Path, key: &str) -> Result<PathBuf> {
         let r = self.resolve(p);
-        if let Ok(c) = r.canonicalize() {
-            if let Some(why) = crate::util::paths::escapes(&c, &self.checkout()) {
-                return Err(Error::config(
-                    self.file.as_deref(),
-                    key,
-                    format!(
-                        "{}: {key}: {} is refused: {why}; give a file elsewhere on the command line",
-                        self.name(),
-                        p.display()
-                    ),
-                ));
-            }
+        if let Some(why) = crate::util::paths::escapes_on_disk(&r, &self.checkout()) {
+            return Err(Error::config(
+                self.file.as_deref(),
+                key,
+                format!(
+                    "{}: {key}: {} is refused: {why}; give a file elsewhere on the command line",
+                    self.name(),
+                    p.display()
+                ),
+            ));
         }
         Ok(r)
     }
@@ -328,10 +318,8 @@ impl Config {
     pub fn confine_data_roots(&self, roots: &[PathBuf], key: &str) -> Result<()> {
         let home = self.checkout();
         for r in roots {
-            let Ok(c) = r.canonicalize() else {
-                continue; // "does not exist" is the walk's error
-            };
-            if let Some(why) = crate::util::paths::escapes(&c, &home) {
+            // A root that does not exist is the walk's error.
+            if let Some(why) = crate::util::paths::escapes_on_disk(r, &home) {
                 return Err(Error::config(
                     self.file.as_deref(),
                     key,
@@ -421,10 +409,8 @@ impl Config {
 /// system): the command line named the checkout's directory, not what a
 /// change linked it to.
 pub fn confine_flag_root(p: &Path, home: &Path) -> Result<()> {
-    let Ok(c) = p.canonicalize() else {
-        return Ok(()); // "does not exist" is the walk's error
-    };
-    let Some(why) = crate::util::paths::escapes(&c, home) else {
+    // A path that does not exist is the walk's error.
+    let Some(why) = crate::util::paths::escapes_on_disk(p, home) else {
         return Ok(());
     };
     match crate::util::paths::link_in_checkout(p, home) {

@@ -147,20 +147,12 @@ impl Run {
                 .into_iter()
                 .map(PathBuf::from)
                 .collect();
-            let home = crate::util::paths::checkout_of(Path::new("."));
-            for r in &named {
-                if let Some(why) = r
-                    .canonicalize()
-                    .ok()
-                    .and_then(|c| crate::util::paths::escapes(&c, &home))
-                {
-                    return Err(Error::input(
-                        "report",
-                        &name,
-                        format!("{name}: corpus root {} is refused: {why}; give the corpus with --corpus", r.display()),
-                    ));
-                }
-            }
+            confine_report_paths(
+                named.iter().map(PathBuf::as_path),
+                &name,
+                "corpus root",
+                "--corpus",
+            )?;
             common.corpus = named;
         }
         let mut run = Run::common(RunKind::Check, rules, Baseline::None, &common, &cfg)?;
@@ -249,22 +241,38 @@ impl Run {
 /// rule file is quoted in compile errors, so a report may not name
 /// `/proc/self/environ` or `.git/config`.
 fn confine_to_repository(paths: &[RulePath], report: &str) -> Result<Vec<RulePath>> {
+    confine_report_paths(
+        paths.iter().map(|p| p.path.as_path()),
+        report,
+        "rule path",
+        "--rules",
+    )?;
+    Ok(paths.to_vec())
+}
+
+/// Paths a report names (`what`: rule paths, corpus roots) must lie in the
+/// current directory's checkout, outside its `.git`; else exit 2, naming
+/// the flag that gives them instead.
+fn confine_report_paths<'a>(
+    paths: impl Iterator<Item = &'a Path>,
+    report: &str,
+    what: &str,
+    flag: &str,
+) -> Result<()> {
     let home = crate::util::paths::checkout_of(Path::new("."));
     for p in paths {
-        if let Ok(c) = p.path.canonicalize() {
-            if let Some(why) = crate::util::paths::escapes(&c, &home) {
-                return Err(Error::input(
-                    "report",
-                    report,
-                    format!(
-                        "{report}: rule path {} is refused: {why}; give the rules with --rules",
-                        p.path.display(),
-                    ),
-                ));
-            }
+        if let Some(why) = crate::util::paths::escapes_on_disk(p, &home) {
+            return Err(Error::input(
+                "report",
+                report,
+                format!(
+                    "{report}: {what} {} is refused: {why}; give them with {flag}",
+                    p.display()
+                ),
+            ));
         }
     }
-    Ok(paths.to_vec())
+    Ok(())
 }
 
 /// Where the run history is (beside the results cache, even when the

@@ -109,6 +109,13 @@ pub fn escapes(canonical: &Path, checkout: &Path) -> Option<String> {
     })
 }
 
+/// `escapes` for a path as it is on disk: where it leads, if it exists
+/// and may not be read. `None` for a path that may be read, or that does
+/// not exist (that is reported where it is read).
+pub fn escapes_on_disk(path: &Path, checkout: &Path) -> Option<String> {
+    escapes(&path.canonicalize().ok()?, checkout)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
