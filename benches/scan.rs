@@ -42,6 +42,7 @@ fn bench_scan(c: &mut Criterion) {
             max_file_size: 256 << 20,
             follow_symlinks: false,
             profile: false,
+            archives: Default::default(),
         };
         g.bench_function(format!("scan_candidate_{threads}t"), |b| {
             b.iter(|| {

@@ -267,6 +267,10 @@ pub struct IndexArgs {
     pub exclude: Vec<String>,
     #[arg(long)]
     pub follow_symlinks: bool,
+    /// Lock archives as files only, not their members [config:
+    /// corpus.archives = false].
+    #[arg(long)]
+    pub no_archives: bool,
     /// Write the lock even when some files could not be read.
     #[arg(long)]
     pub allow_incomplete: bool,
@@ -382,6 +386,10 @@ pub struct CommonArgs {
     /// Follow symbolic links in the corpus (loops are detected and reported).
     #[arg(long)]
     pub follow_symlinks: bool,
+    /// Scan archives (zip, jar, wheel, tar.gz, .deb, .rpm, CAB, MSI, 7z) as
+    /// files only, not their members [config: corpus.archives = false].
+    #[arg(long)]
+    pub no_archives: bool,
     /// Report the slowest rules of the (candidate) ruleset over this scan:
     /// time in conditions and in pattern matching. Needs a build with
     /// `--features profiling`.

@@ -11,6 +11,7 @@ type Known = store::Known<Evidence>;
 type Writes = store::Writes<Evidence>;
 use crate::corpus::format::Format;
 use crate::corpus::read::{PreHashed, Stamp};
+use crate::corpus::members::{Archives, Member, Shape};
 use crate::corpus::CorpusFile;
 use crate::engine::{Answer, Hit, Plan, Planner, Subjects};
 use crate::rules::keys::{Efp, RuleKeys};
@@ -84,6 +85,21 @@ pub struct CacheRun<'r> {
     /// Files answered from the cache without reading them, read but not
     /// scanned, scanned with changed rules only, scanned with every rule.
     pub counts: [std::sync::atomic::AtomicUsize; 4],
+    /// What the run's unchanged archives hold, as read before (see
+    /// `load_members`), and what this run read of others.
+    shapes: HashMap<[u8; 32], std::sync::Arc<Vec<Shape>>>,
+    new_shapes: Mutex<Vec<([u8; 32], Vec<u8>)>>,
+    /// How archives are read in this run: the key of `shapes` in the store.
+    archives: Option<std::sync::Arc<Archives>>,
+}
+
+/// Where archive shapes are kept: by fpgate version and caps.
+fn shapes_domain(archives: &Archives) -> String {
+    format!(
+        "members/{}/{}",
+        env!("CARGO_PKG_VERSION"),
+        archives.fingerprint()
+    )
 }
 
 /// A file's `Subjects` (computed once per file: plan, record and assemble
@@ -205,7 +221,49 @@ impl<'r> CacheRun<'r> {
             now: store::unix_now(),
             memo: Mutex::new(HashMap::new()),
             counts: Default::default(),
+            shapes: HashMap::new(),
+            new_shapes: Mutex::new(Vec::new()),
+            archives: None,
         }
+    }
+
+    /// Load the shapes the store keeps of the archives among `pre` (files
+    /// known to be archives), for a run that reads members as `archives`
+    /// says. Call before `prepare_deltas`.
+    pub fn load_members(
+        &mut self,
+        dir: &std::path::Path,
+        archives: &std::sync::Arc<Archives>,
+        pre: &[Option<Box<PreHashed>>],
+    ) {
+        if !archives.enabled {
+            return;
+        }
+        self.archives = Some(archives.clone());
+        let mut shas: Vec<[u8; 32]> = pre
+            .iter()
+            .flatten()
+            .filter(|p| p.container == Some(true))
+            .map(|p| p.sha256)
+            .collect();
+        shas.sort_unstable();
+        shas.dedup();
+        let domain = shapes_domain(archives);
+        for (sha, value) in shas.iter().zip(store::small_get(dir, &domain, &shas)) {
+            // A value that does not parse is a miss: the archive is read.
+            if let Some(shape) = value.and_then(|v| serde_json::from_slice::<Vec<Shape>>(&v).ok()) {
+                self.shapes.insert(*sha, std::sync::Arc::new(shape));
+            }
+        }
+    }
+
+    /// Keep the shapes of the archives this run read.
+    pub fn save_members(&self, dir: &std::path::Path) {
+        let Some(archives) = &self.archives else {
+            return;
+        };
+        let rows = std::mem::take(&mut *self.new_shapes.lock().unwrap_or_else(|e| e.into_inner()));
+        store::small_put(dir, &shapes_domain(archives), &rows);
     }
 
     pub fn count(&self, answer: Answer) {
@@ -319,11 +377,24 @@ impl<'r> CacheRun<'r> {
         opts: &CompileOptions,
     ) -> Vec<String> {
         let mut log = Vec::new();
-        let known: Vec<Subjects> = files
+        let mut known: Vec<Subjects> = files
             .iter()
             .zip(pre)
             .filter_map(|(f, p)| Some(subjects(&p.as_ref()?.sha256, f)))
             .collect();
+        // The members of the unchanged archives count as hashed files.
+        if let Some(archives) = &self.archives {
+            for (f, p) in files.iter().zip(pre) {
+                let Some(shape) = p.as_ref().and_then(|p| self.shapes.get(&p.sha256)) else {
+                    continue;
+                };
+                let x = crate::corpus::members::replay(f, shape, archives, |m| match m {
+                    Member::Known(m, c) => Some(subjects(&c.0, m)),
+                    _ => None,
+                });
+                known.extend(x.members.into_iter().filter_map(|(_, s)| s));
+            }
+        }
         for i in 0..self.plans.len() {
             let Some(keys) = self.plans[i].keys else {
                 continue;
@@ -440,8 +511,15 @@ impl<'r> CacheRun<'r> {
     }
 
     /// Remember a file's stamp and content hash.
-    pub fn record_stat(&self, file: usize, stamp: Stamp, sha: [u8; 32], format: Format) {
-        if let Some(row) = store::stat_row(file, stamp, sha, format, self.now) {
+    pub fn record_stat(
+        &self,
+        file: usize,
+        stamp: Stamp,
+        sha: [u8; 32],
+        format: Format,
+        container: bool,
+    ) {
+        if let Some(row) = store::stat_row(file, stamp, sha, format, Some(container), self.now) {
             let mut w = self.writes.lock().unwrap_or_else(|e| e.into_inner());
             w.stats.push(row);
             w.spill_if_full();
@@ -461,6 +539,10 @@ pub fn stat_lookup(
         .map(|f| std::path::absolute(f.path()).unwrap_or_else(|_| f.path().to_path_buf()));
     cache.stats(abs, |i, e, format| {
         let f = &files[i];
+        // An archive member's path is its archive's: never its stamp.
+        if f.member_names().is_some() {
+            return None;
+        }
         let meta = if follow_symlinks {
             std::fs::metadata(f.path())
         } else {
@@ -474,6 +556,7 @@ pub fn stat_lookup(
             stamp: e.stamp,
             sha256: e.sha256,
             format,
+            container: e.container,
             cached: true,
         }))
     })
@@ -495,11 +578,25 @@ impl Planner for CacheRun<'_> {
     fn assemble(&self, ruleset: usize, s: &Subjects, plan: Plan, fresh: Vec<Hit>) -> Vec<Hit> {
         CacheRun::assemble(self, ruleset, s, plan, fresh)
     }
-    fn record_stat(&self, file: usize, stamp: Stamp, sha: [u8; 32], format: Format) {
-        CacheRun::record_stat(self, file, stamp, sha, format)
+    fn record_stat(&self, file: usize, stamp: Stamp, sha: [u8; 32], format: Format, container: bool) {
+        CacheRun::record_stat(self, file, stamp, sha, format, container)
     }
     fn count(&self, answer: Answer) {
         CacheRun::count(self, answer)
+    }
+    fn members(&self, sha256: &[u8; 32]) -> Option<std::sync::Arc<Vec<Shape>>> {
+        self.shapes.get(sha256).cloned()
+    }
+    fn record_members(&self, sha256: &[u8; 32], shape: &[Shape]) {
+        if self.archives.is_none() || self.shapes.contains_key(sha256) {
+            return;
+        }
+        if let Ok(v) = serde_json::to_vec(shape) {
+            self.new_shapes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((*sha256, v));
+        }
     }
 }
 

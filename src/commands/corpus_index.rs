@@ -11,7 +11,7 @@ use std::time::Duration;
 
 pub fn run(a: &Index) -> Result<Exit> {
     let follow_symlinks = a.walk.follow_symlinks;
-    let corpus = corpus::walk(&a.corpus, &a.walk)?;
+    let mut corpus = corpus::walk(&a.corpus, &a.walk)?;
     let threads = a.threads;
     // No rules: the scan engine only reads, hashes and detects formats.
     let opts = ScanOptions {
@@ -20,15 +20,21 @@ pub fn run(a: &Index) -> Result<Exit> {
         max_file_size: u64::MAX,
         follow_symlinks,
         profile: false,
+        archives: std::sync::Arc::new(a.archives.clone()),
     };
-    let outcomes = engine::scan_files(
+    let n = corpus.files.len();
+    let scan = engine::scan_files_sharing(
         &corpus.files,
         Vec::new(),
         &[],
         None,
+        None,
         &opts,
+        n,
         &ProgressBar::hidden(),
     );
+    let mut outcomes = scan.outcomes;
+    let (_, added) = corpus::members::splice(&mut corpus, &mut outcomes, scan.members, n);
 
     let mut problems: Vec<String> = corpus
         .skipped
@@ -67,7 +73,7 @@ pub fn run(a: &Index) -> Result<Exit> {
         return Ok(Exit::Incomplete);
     }
     let entries = lock::entries(&corpus, &engine::contents(&outcomes, &ok))?;
-    let l = lock::build(entries);
+    let l = lock::build(entries, a.archives.enabled);
     let mut text = serde_json::to_string_pretty(&l).expect("lock serialises");
     text.push('\n');
     crate::render::output::write(Some(&a.output), text.as_bytes())?;
@@ -76,8 +82,16 @@ pub fn run(a: &Index) -> Result<Exit> {
         .iter()
         .filter(|e| e.tier == crate::corpus::Tier::Critical.as_str())
         .count();
+    let members = if a.archives.enabled {
+        format!(
+            ", {} of them members of {} archives",
+            added.members, added.containers
+        )
+    } else {
+        ", archives as files only (--no-archives)".to_string()
+    };
     eprintln!(
-        "fpgate: locked {} files ({} critical), corpus hash {} -> {}",
+        "fpgate: locked {} files ({} critical{members}), corpus hash {} -> {}",
         l.files.len(),
         critical_n,
         l.corpus_hash,

@@ -28,6 +28,8 @@ pub fn run(s: &Merge) -> Result<Exit> {
         m.timings.threads,
         None,
     );
+    report.timings.decoded_bytes = m.timings.decoded_bytes;
+    report.corpus.archives.read = m.archives_read;
     crate::triage::history::apply(&mut report, &s.history)?;
     crate::render::emit::emit(&report, &s.output)?;
     Ok(report.exit())

@@ -39,6 +39,8 @@ pub struct Scanned {
     pub profile: Option<Vec<engine::RuleCost>>,
     /// A gate's baseline sharing the candidate's scan: (shared, own) rules.
     pub shared_scan: Option<crate::verdict::report::SharedScan>,
+    /// Bytes the archive decoders produced.
+    pub decoded_bytes: u64,
 }
 
 /// Run `s` to its exit code: a verdict, or for a shard, its partial report.
@@ -96,6 +98,8 @@ pub fn conclude(
         done.cache,
     );
     report.timings.shared_scan = done.shared_scan;
+    report.timings.decoded_bytes = done.decoded_bytes;
+    report.corpus.archives.read = s.scan.archives.enabled;
     crate::triage::history::apply(&mut report, &s.history)?;
     crate::render::emit::emit(&report, &s.output)?;
     Ok(report.exit())
@@ -172,6 +176,7 @@ fn write_partial(
             scan_seconds: round3(done.scan_seconds),
             total_seconds: round3(started.elapsed().as_secs_f64()),
             threads: s.scan.threads,
+            decoded_bytes: done.decoded_bytes,
         },
     );
     let mut body = serde_json::to_string(&partial)
@@ -270,9 +275,15 @@ pub fn scan(s: &Run) -> Result<Scanned> {
     let mut sets: Vec<&Ruleset> = vec![&candidate];
     sets.extend(baseline.as_ref());
     let scan_started = Instant::now();
+    let cache_dir = cache
+        .as_ref()
+        .map(|c| c.path.parent().unwrap_or(Path::new(".")).to_path_buf());
     let mut cache_run = cache
         .as_mut()
         .map(|c| crate::cache::CacheRun::new(c, &sets));
+    if let (Some(run), Some(dir)) = (cache_run.as_mut(), &cache_dir) {
+        run.load_members(dir, &s.scan.archives, &prehashed);
+    }
     if let Some(run) = cache_run.as_mut() {
         for line in run.prepare_deltas(&corpus.files, &prehashed, &s.compile) {
             if !s.output.quiet {
@@ -288,13 +299,24 @@ pub fn scan(s: &Run) -> Result<Scanned> {
     } else {
         None
     };
-    let mut outcomes = engine::scan_files_sharing(
+    // The clean files' archives are opened, not the known-bad samples'.
+    let clean_here = corpus.files.len()
+        - match (&shard, &positives) {
+            (Some(sh), _) => sh.own_samples(),
+            (None, Some((_, n))) => *n,
+            (None, None) => 0,
+        };
+    let engine::Scan {
+        mut outcomes,
+        members,
+    } = engine::scan_files_sharing(
         &corpus.files,
         prehashed,
         &sets,
         cache_run.as_ref().map(|r| r as &dyn engine::Planner),
         sharing.as_ref(),
         &s.scan,
+        clean_here,
         &progress,
     );
     let shared_scan = sharing.map(|sh| crate::verdict::report::SharedScan {
@@ -304,6 +326,9 @@ pub fn scan(s: &Run) -> Result<Scanned> {
     let mut cache_stats = None;
     if let (Some(c), Some(run)) = (cache.as_mut(), cache_run) {
         cache_stats = Some(run.stats(c.path.parent().unwrap_or(Path::new("."))));
+        if let Some(dir) = &cache_dir {
+            run.save_members(dir);
+        }
         let mut writes = run.writes.into_inner().unwrap_or_else(|e| e.into_inner());
         c.write(&mut writes, &corpus.files);
     }
@@ -313,9 +338,17 @@ pub fn scan(s: &Run) -> Result<Scanned> {
     let scan_seconds = scan_started.elapsed().as_secs_f64();
     progress.finish_and_clear();
     drop(sets);
+    let mut shard = shard;
     if let Some(shard) = &shard {
         shard.check_locked(&corpus, &outcomes, lock.as_ref().zip(s.lock.as_deref()))?;
     }
+    // The members found become entries, each after its container.
+    let (origins, added) =
+        corpus::members::splice(&mut corpus, &mut outcomes, members, clean_here);
+    if let Some(shard) = shard.as_mut() {
+        shard.add_members(&origins);
+    }
+    let decoded_bytes = added.decoded;
     let positives = match positives {
         Some((mut p, n)) => {
             // A shard holds only the samples whose content is its own.
@@ -329,6 +362,7 @@ pub fn scan(s: &Run) -> Result<Scanned> {
         None => None,
     };
     Ok(Scanned {
+        decoded_bytes,
         shared_scan,
         positives,
         profile: s.scan.profile.then(|| engine::take_profile(50)),

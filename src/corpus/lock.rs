@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const KIND: &str = "fpgate-corpus-lock";
-pub const LOCK_SCHEMA: u32 = 1;
+/// Schema 2: archive members are entries (`pkg.whl!lib/x.so`) when
+/// `archives` is true. Schema 1 locks (no members) still verify.
+pub const LOCK_SCHEMA: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -22,13 +24,18 @@ pub struct Lock {
     pub fpgate_version: String,
     /// sha256 over every entry (see `corpus_hash`).
     pub corpus_hash: String,
+    /// Were archive members read (and listed as entries)? Absent in
+    /// schema 1 locks, which list none.
+    #[serde(default)]
+    pub archives: bool,
     pub files: Vec<LockEntry>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(deny_unknown_fields)]
 pub struct LockEntry {
-    /// Relative to its corpus root.
+    /// Relative to its corpus root; an archive member as
+    /// `ARCHIVE!member` (see `CorpusFile::member`).
     pub path: String,
     pub size: u64,
     pub sha256: String,
@@ -115,12 +122,13 @@ fn in_order(corpus: &Corpus, content: impl Fn(usize) -> Option<Content>) -> Resu
     Ok(out)
 }
 
-pub fn build(entries: Vec<LockEntry>) -> Lock {
+pub fn build(entries: Vec<LockEntry>, archives: bool) -> Lock {
     Lock {
         kind: KIND.into(),
         schema_version: LOCK_SCHEMA,
         fpgate_version: env!("CARGO_PKG_VERSION").into(),
         corpus_hash: corpus_hash(&entries),
+        archives,
         files: entries,
     }
 }
@@ -151,12 +159,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Lock> {
             ),
         )
     })?;
-    if lock.kind != KIND || lock.schema_version != LOCK_SCHEMA {
+    if lock.kind != KIND || !(1..=LOCK_SCHEMA).contains(&lock.schema_version) {
         return Err(Error::input(
             "corpus lock",
             path.display(),
             format!(
-                "{}: not an fpgate corpus lock of schema {LOCK_SCHEMA} (kind {:?}, schema {})",
+                "{}: not an fpgate corpus lock of schema 1 to {LOCK_SCHEMA} (kind {:?}, schema {})",
                 path.display(),
                 lock.kind,
                 lock.schema_version
@@ -188,6 +196,10 @@ pub struct LockCheck {
     pub verified: usize,
     /// Files in the corpus that the lock does not list (reported, allowed).
     pub new_files: Vec<String>,
+    /// What the check has to say beyond the counts (a lock of an older
+    /// schema, archives read in one and not the other).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Compare a run with its lock. Locked files that are missing, or present
@@ -234,6 +246,11 @@ pub fn check(
             missing.len(),
             changed.len()
         );
+        if lock.archives && missing.iter().any(|m| m.contains('!')) {
+            msg.push_str(
+                " (the lock lists archive members: run with archives read, or re-index with `fpgate corpus index --no-archives`)",
+            );
+        }
         for m in missing.iter().take(20) {
             msg.push_str(&format!("\n  missing: {}", crate::util::escape::term(m)));
         }
@@ -251,6 +268,16 @@ pub fn check(
     }
     let locked: std::collections::HashSet<&str> =
         lock.files.iter().map(|e| e.path.as_str()).collect();
+    let members_now = corpus.files.iter().any(|f| f.member_names().is_some());
+    let mut notes = Vec::new();
+    if members_now && !lock.archives {
+        notes.push(format!(
+            "{} lists no archive members (schema {}{}): the members read in this run are new files to it; re-index with `fpgate corpus index` to lock them",
+            lock_path.display(),
+            lock.schema_version,
+            if lock.schema_version < 2 { ", made before members were read" } else { ", made with --no-archives" }
+        ));
+    }
     Ok(LockCheck {
         file: lock_path.display().to_string(),
         corpus_hash: lock.corpus_hash.clone(),
@@ -260,6 +287,7 @@ pub fn check(
             .filter(|e| !locked.contains(e.path.as_str()))
             .map(|e| e.path.clone())
             .collect(),
+        notes,
     })
 }
 
@@ -325,7 +353,7 @@ mod tests {
     fn edited_or_truncated_locks_are_refused() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("corpus.lock");
-        let lock = build(vec![entry("a", 'a'), entry("b", 'b')]);
+        let lock = build(vec![entry("a", 'a'), entry("b", 'b')], true);
         std::fs::write(&p, serde_json::to_string_pretty(&lock).unwrap()).unwrap();
         assert_eq!(load(&p).unwrap(), lock);
 

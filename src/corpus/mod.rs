@@ -7,6 +7,7 @@ pub mod archive;
 pub mod format;
 pub mod lock;
 pub mod mapped;
+pub mod members;
 pub mod read;
 
 use crate::error::{Error, Result};
@@ -61,6 +62,29 @@ pub enum Reason {
     Panic,
     /// The run was interrupted (Ctrl-C, SIGTERM) before this file was scanned.
     Interrupted,
+    /// An archive nested deeper than `corpus.archive_depth`: its members
+    /// were not read.
+    ArchiveDepth,
+    /// An archive with more members than `corpus.archive_members`: those
+    /// past the cap were not read.
+    ArchiveMembers,
+    /// An archive that decodes to more than `corpus.archive_size` in all:
+    /// the rest was not read.
+    ArchiveSize,
+    /// A member that decodes to more than `corpus.archive_ratio` bytes per
+    /// compressed byte (a bomb).
+    ArchiveRatio,
+    /// Zip entries whose data overlap (a bomb technique).
+    ArchiveOverlap,
+    /// A stream that asks for a larger dictionary than
+    /// `corpus.archive_dictionary`.
+    ArchiveDictionary,
+    /// An encrypted archive member.
+    Encrypted,
+    /// A damaged or truncated archive (or member).
+    Corrupt,
+    /// An archive member stored with a method no reader here supports.
+    Unsupported,
 }
 
 impl Reason {
@@ -80,6 +104,33 @@ impl Reason {
             Reason::ScanError => "scan_error",
             Reason::Panic => "panic",
             Reason::Interrupted => "interrupted",
+            Reason::ArchiveDepth => "archive_depth",
+            Reason::ArchiveMembers => "archive_members",
+            Reason::ArchiveSize => "archive_size",
+            Reason::ArchiveRatio => "archive_ratio",
+            Reason::ArchiveOverlap => "archive_overlap",
+            Reason::ArchiveDictionary => "archive_dictionary",
+            Reason::Encrypted => "encrypted",
+            Reason::Corrupt => "corrupt",
+            Reason::Unsupported => "unsupported",
+        }
+    }
+
+    /// The reason an archive reader gives for what it did not read.
+    pub fn of_archive(why: archive::Why) -> Reason {
+        use archive::Why;
+        match why {
+            Why::Depth => Reason::ArchiveDepth,
+            Why::Members => Reason::ArchiveMembers,
+            Why::MemberSize => Reason::TooLarge,
+            Why::TotalSize => Reason::ArchiveSize,
+            Why::Ratio => Reason::ArchiveRatio,
+            Why::Overlap => Reason::ArchiveOverlap,
+            Why::Time => Reason::Timeout,
+            Why::Dictionary => Reason::ArchiveDictionary,
+            Why::Encrypted => Reason::Encrypted,
+            Why::Corrupt => Reason::Corrupt,
+            Why::Unsupported => Reason::Unsupported,
         }
     }
 }
@@ -100,6 +151,11 @@ pub struct Unscanned {
     pub path: String,
     pub reason: Reason,
     pub detail: String,
+    /// An archive member's path as components: the archive on disk, then
+    /// each member name (an empty last name: what was not read of the
+    /// archive before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<Vec<String>>,
 }
 
 /// A regular file to scan. One allocation for the common case (a UTF-8
@@ -120,8 +176,13 @@ pub struct CorpusFile {
 
 #[derive(Debug, Clone)]
 struct Odd {
+    /// The file to open: the path itself when it is not UTF-8, and for an
+    /// archive member the container on disk.
     path: Option<PathBuf>,
     rel: Option<String>,
+    /// An archive member: its names from the container on disk in (one
+    /// per level of nesting; raw bytes, they are only names).
+    member: Option<Vec<Vec<u8>>>,
 }
 
 impl CorpusFile {
@@ -147,6 +208,7 @@ impl CorpusFile {
             Box::new(Odd {
                 path,
                 rel: rel_at.is_none().then(|| rel.to_string()),
+                member: None,
             })
         });
         CorpusFile {
@@ -157,7 +219,77 @@ impl CorpusFile {
         }
     }
 
-    /// The file to open.
+    /// A member of the archive `container` (a file on disk), named by
+    /// `names` from that container in: shown as
+    /// `CONTAINER!member[!nested...]` with each name escaped (see
+    /// `escape::member_name`), so no name can forge another.
+    pub fn member(container: &CorpusFile, names: &[Vec<u8>], critical: bool) -> CorpusFile {
+        let mut suffix = String::new();
+        for n in names {
+            suffix.push('!');
+            suffix.push_str(&crate::util::escape::member_name(n));
+        }
+        let shown = format!("{}{suffix}", container.display());
+        let rel = format!("{}{suffix}", container.rel());
+        let mut f = CorpusFile::of_parts(shown, Some(container.path().to_path_buf()), &rel, critical);
+        if let Some(odd) = f.odd.as_mut() {
+            odd.member = Some(names.to_vec());
+        }
+        f
+    }
+
+    /// As reported in a partial report: a member shown as `shown`, its
+    /// names as the report carried them (`components` less the container).
+    pub fn shown_member(shown: String, rel: &str, critical: bool, components: &[String]) -> CorpusFile {
+        let mut f = CorpusFile::of_parts(shown, None, rel, critical);
+        let names = components.iter().skip(1).map(|c| c.as_bytes().to_vec()).collect();
+        let odd = f.odd.get_or_insert_with(|| {
+            Box::new(Odd {
+                path: None,
+                rel: None,
+                member: None,
+            })
+        });
+        if odd.path.is_none() {
+            odd.path = components.first().map(PathBuf::from);
+        }
+        odd.member = Some(names);
+        f
+    }
+
+    /// An archive member's names from its container on disk in (`None`
+    /// for a file on disk).
+    pub fn member_names(&self) -> Option<&[Vec<u8>]> {
+        self.odd.as_ref().and_then(|o| o.member.as_deref())
+    }
+
+    /// For an archive member: its path as components, the container on
+    /// disk (as shown) and then each member name (lossy UTF-8), as JSON
+    /// reports carry it.
+    pub fn components(&self) -> Option<Vec<String>> {
+        let names = self.member_names()?;
+        let mut out = vec![display(self.path())];
+        out.extend(names.iter().map(|n| String::from_utf8_lossy(n).into_owned()));
+        Some(out)
+    }
+
+    /// The base name: the file's, or an archive member's last name after
+    /// its last `/` (lossy UTF-8), as the `filename` external sees it.
+    pub fn file_name(&self) -> String {
+        match self.member_names().and_then(|n| n.last()) {
+            Some(name) => {
+                let base = name.rsplit(|b| *b == b'/' || *b == b'\\').next().unwrap_or(name);
+                String::from_utf8_lossy(base).into_owned()
+            }
+            None => self
+                .path()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The file to open (for an archive member, its container on disk).
     pub fn path(&self) -> &Path {
         match self.odd.as_ref().and_then(|o| o.path.as_deref()) {
             Some(p) => p,
@@ -183,8 +315,11 @@ impl CorpusFile {
 #[derive(Debug, Default)]
 pub struct Corpus {
     pub roots: Vec<String>,
+    /// Files on disk, then (after the scan) the archive members among them.
     pub files: Vec<CorpusFile>,
     pub skipped: Vec<Unscanned>,
+    /// Links, directories and devices inside archives: listed, not scanned.
+    pub listed: Vec<members::Listed>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -230,6 +365,7 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
             path: p,
             reason,
             detail,
+            components: None,
         });
     };
 
@@ -321,6 +457,7 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
         roots: roots.iter().map(|r| display(r)).collect(),
         files,
         skipped: skipped.into_values().collect(),
+        listed: Vec::new(),
     })
 }
 
@@ -573,17 +710,15 @@ impl Tier {
 /// Value of a standard external variable for one file.
 pub fn external_value(name: &str, f: &CorpusFile, data: &[u8]) -> String {
     match name {
-        "filename" => f
-            .path()
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        "filename" => f.file_name(),
         "filepath" => f.display().to_string(),
-        "extension" => f
-            .path()
-            .extension()
-            .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
-            .unwrap_or_default(),
+        "extension" => {
+            let name = f.file_name();
+            match Path::new(&name).extension() {
+                Some(e) => format!(".{}", e.to_string_lossy().to_lowercase()),
+                None => String::new(),
+            }
+        }
         "filetype" => format::file_type(data).to_string(),
         _ => String::new(),
     }

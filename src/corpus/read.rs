@@ -81,6 +81,8 @@ pub struct PreHashed {
     pub stamp: Stamp,
     pub sha256: [u8; 32],
     pub format: Format,
+    /// Is it an archive (`None`: not known, from an older stat cache)?
+    pub container: Option<bool>,
     /// Came from the stat cache (so need not be stored again).
     pub cached: bool,
 }
@@ -241,6 +243,10 @@ fn early_hash(
     opts: &ReadLimits,
     map: bool,
 ) -> Option<Box<PreHashed>> {
+    // An archive member has no stamp of its own: the scan reads it.
+    if f.member_names().is_some() {
+        return None;
+    }
     let map_from = if map { MAP_FROM } else { u64::MAX };
     let (stamp, mapped) = read_or_map(f.path(), buf, opts, map_from).ok()?;
     let data = mapped.as_ref().map_or(&buf[..], Mapped::data);
@@ -248,6 +254,7 @@ fn early_hash(
         stamp,
         sha256: Sha256::digest(data).into(),
         format: crate::corpus::format::detect(data),
+        container: Some(crate::corpus::archive::detect(data).is_some()),
         cached: false,
     });
     match mapped.map_or(Ok(()), |m| m.unchanged()) {

@@ -13,6 +13,7 @@ pub mod profile;
 mod worker;
 
 use crate::corpus::format::Format;
+use crate::corpus::members::{Expanded, Shape};
 use crate::corpus::read::{ReadLimits, Stamp};
 use crate::corpus::{CorpusFile, Reason};
 use crate::rules::evidence::PatternEvidence;
@@ -72,10 +73,16 @@ pub trait Planner: Sync {
     /// The file's matches: `fresh` for the rules that ran, the known
     /// results for the others.
     fn assemble(&self, ruleset: usize, s: &Subjects, plan: Plan, fresh: Vec<Hit>) -> Vec<Hit>;
-    /// A file's stamp and content hash, read in this run.
-    fn record_stat(&self, file: usize, stamp: Stamp, sha: [u8; 32], format: Format);
+    /// A file's stamp, content hash, format and whether it is an archive,
+    /// read in this run.
+    fn record_stat(&self, file: usize, stamp: Stamp, sha: [u8; 32], format: Format, container: bool);
     /// How a file was answered.
     fn count(&self, answer: Answer);
+    /// What the archive of content `sha256` holds, if known (see
+    /// `corpus::members::Shape`).
+    fn members(&self, sha256: &[u8; 32]) -> Option<std::sync::Arc<Vec<Shape>>>;
+    /// Remember what the archive of content `sha256` holds.
+    fn record_members(&self, sha256: &[u8; 32], shape: &[Shape]);
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +94,8 @@ pub struct ScanOptions {
     /// Collect per-rule cost of the first ruleset (needs the `profiling`
     /// build feature).
     pub profile: bool,
+    /// Whether and how the members of archives are read.
+    pub archives: std::sync::Arc<crate::corpus::members::Archives>,
 }
 
 impl ScanOptions {
@@ -253,7 +262,8 @@ impl<'r> Sharing<'r> {
 }
 
 /// Scan every file with every ruleset. The result is in the order of `files`.
-/// `pre` may hold early hashes (see `prehash`), by file index.
+/// `pre` may hold early hashes (see `prehash`), by file index. Archives are
+/// not opened (their members, if any, are entries of `files`).
 pub fn scan_files<'r>(
     files: &[CorpusFile],
     pre: Vec<Option<Box<PreHashed>>>,
@@ -262,11 +272,21 @@ pub fn scan_files<'r>(
     opts: &ScanOptions,
     progress: &ProgressBar,
 ) -> Vec<Outcome> {
-    scan_files_sharing(files, pre, rulesets, planner, None, opts, progress)
+    scan_files_sharing(files, pre, rulesets, planner, None, opts, 0, progress).outcomes
+}
+
+/// What a scan found: an outcome per file, in the order of `files`, and
+/// the members of the files that are archives, by file index.
+pub struct Scan {
+    pub outcomes: Vec<Outcome>,
+    pub members: Vec<(usize, Expanded<Outcome>)>,
 }
 
 /// `scan_files`, with a gate's baseline taking the candidate's results for
-/// the rules they share (see `Sharing`).
+/// the rules they share (see `Sharing`), and the members of the archives
+/// among the first `expand` files read and scanned too (as
+/// `opts.archives` says).
+#[allow(clippy::too_many_arguments)]
 pub fn scan_files_sharing<'r>(
     files: &[CorpusFile],
     pre: Vec<Option<Box<PreHashed>>>,
@@ -274,8 +294,9 @@ pub fn scan_files_sharing<'r>(
     planner: Option<&'r dyn Planner>,
     sharing: Option<&'r Sharing<'r>>,
     opts: &ScanOptions,
+    expand: usize,
     progress: &ProgressBar,
-) -> Vec<Outcome> {
+) -> Scan {
     let claimed: Mutex<HashSet<[u8; 32]>> = Mutex::new(HashSet::new());
     let path_dependent = rulesets.iter().any(|r| r.path_dependent());
     let order = schedule(files.len(), &pre);
@@ -288,6 +309,7 @@ pub fn scan_files_sharing<'r>(
         pre,
         out: (0..files.len()).map(|_| Outcome::NOT_YET).collect(),
         done: vec![false; files.len()],
+        members: Vec::new(),
     });
     let lock = || table.lock().unwrap_or_else(|e| e.into_inner());
     let next = AtomicUsize::new(0);
@@ -299,11 +321,16 @@ pub fn scan_files_sharing<'r>(
             let k = next.fetch_add(1, Ordering::Relaxed);
             let Some(&i) = order.get(k) else { break };
             let early = lock().pre.get_mut(i).and_then(Option::take);
-            let out = w.process(&files[i], i, early.as_deref(), &claimed, path_dependent);
+            w.expand = i < expand;
+            let (out, members) =
+                w.process(&files[i], i, early.as_deref(), &claimed, path_dependent);
             drop(early);
             let mut t = lock();
             t.out[i] = out;
             t.done[i] = true;
+            if let Some(m) = members {
+                t.members.push((i, m));
+            }
             drop(t);
             progress.inc(1);
         }
@@ -319,7 +346,12 @@ pub fn scan_files_sharing<'r>(
         // spawned: the scan runs rather than fails).
         work();
     });
-    let Table { mut out, done, .. } = table.into_inner().unwrap_or_else(|e| e.into_inner());
+    let Table {
+        mut out,
+        done,
+        mut members,
+        ..
+    } = table.into_inner().unwrap_or_else(|e| e.into_inner());
     for (o, _) in out.iter_mut().zip(done).filter(|(_, d)| !d) {
         *o = Outcome::Unscanned {
             reason: Reason::Interrupted,
@@ -328,7 +360,11 @@ pub fn scan_files_sharing<'r>(
             size: None,
         };
     }
-    out
+    members.sort_by_key(|(i, _)| *i);
+    Scan {
+        outcomes: out,
+        members,
+    }
 }
 
 /// What the scan's workers share, by file index (see `scan_files_sharing`).
@@ -337,6 +373,8 @@ struct Table {
     out: Vec<Outcome>,
     /// Which outcomes were written.
     done: Vec<bool>,
+    /// The members of the archives scanned so far, by file index.
+    members: Vec<(usize, Expanded<Outcome>)>,
 }
 
 /// The order files are scanned in: the largest first, so no thread is left
@@ -369,6 +407,7 @@ mod tests {
                 stamp,
                 sha256: [0; 32],
                 format: crate::corpus::format::Format::Other,
+                container: Some(false),
                 cached: false,
             }))
         };
@@ -399,6 +438,7 @@ mod tests {
             max_file_size: 1 << 20,
             follow_symlinks: false,
             profile: false,
+            archives: Default::default(),
         }
     }
 
@@ -407,7 +447,7 @@ mod tests {
         let sets = [&rs];
         let mut w = Worker::new(&sets, None, None, &opts());
         let f = CorpusFile::new(path, "", false);
-        w.process(&f, 0, None, &Mutex::new(HashSet::new()), false)
+        w.process(&f, 0, None, &Mutex::new(HashSet::new()), false).0
     }
 
     fn reason(o: &Outcome) -> Option<Reason> {
@@ -475,7 +515,7 @@ mod tests {
             files
                 .iter()
                 .enumerate()
-                .map(|(i, f)| format!("{:?}", w.process(f, i, None, &claimed, true)))
+                .map(|(i, f)| format!("{:?}", w.process(f, i, None, &claimed, true).0))
                 .collect()
         };
         let (read, mapped) = (run(u64::MAX), run(0));
@@ -518,7 +558,7 @@ mod tests {
                 file.set_modified(std::time::UNIX_EPOCH).unwrap();
             }
             let claimed = Mutex::new(HashSet::new());
-            let out = w.process_read(&f, 0, None, stamp, &claimed, false);
+            let (out, _) = w.process_read(&f, 0, None, stamp, &claimed, false);
             match &out {
                 Outcome::Unscanned {
                     reason: Reason::Changed,

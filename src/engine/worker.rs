@@ -6,6 +6,7 @@
 use super::{Answer, Hit, Outcome, Plan, Planner, ScanOptions, Subjects};
 use crate::corpus::mapped::{Mapped, MAP_FROM};
 use crate::corpus::read::{read_or_map, PreHashed, Stamp};
+use crate::corpus::members::{self, Expanded, Member};
 use crate::corpus::{external_value, format, CorpusFile, Reason};
 use crate::rules::Ruleset;
 use crate::util::interrupt::interrupted;
@@ -49,6 +50,8 @@ pub(super) struct Worker<'r> {
     mapped: Option<Mapped>,
     /// Files of this size or more are mapped (`MAP_FROM`; tests set it).
     pub(super) map_from: u64,
+    /// Open the file if it is an archive (as `opts.archives` says).
+    pub(super) expand: bool,
 }
 
 /// The bytes of the file being scanned.
@@ -85,6 +88,7 @@ impl<'r> Worker<'r> {
             buf: Vec::new(),
             mapped: None,
             map_from: MAP_FROM,
+            expand: false,
         };
         w.reset_scanners();
         w
@@ -152,7 +156,7 @@ impl<'r> Worker<'r> {
         pre: Option<&PreHashed>,
         claimed: &Mutex<HashSet<[u8; 32]>>,
         path_dependent: bool,
-    ) -> Outcome {
+    ) -> (Outcome, Option<Expanded<Outcome>>) {
         let unscanned = |reason, detail: String| Outcome::Unscanned {
             reason,
             detail,
@@ -160,26 +164,30 @@ impl<'r> Worker<'r> {
             size: None,
         };
         if interrupted() {
-            return unscanned(
-                Reason::Interrupted,
-                "the run was interrupted before this file was scanned".into(),
+            return (
+                unscanned(
+                    Reason::Interrupted,
+                    "the run was interrupted before this file was scanned".into(),
+                ),
+                None,
             );
+        }
+        if f.member_names().is_some() {
+            return (self.process_member(f, claimed, path_dependent), None);
         }
         if let Some(out) = self.answered_unread(f, index, pre) {
             return out;
         }
         let stamp = match self.read(f) {
             Ok(stamp) => stamp,
-            Err((reason, detail)) => return unscanned(reason, detail),
+            Err((reason, detail)) => return (unscanned(reason, detail), None),
         };
-        let out = self.process_read(f, index, pre, stamp, claimed, path_dependent);
-        // Unmapped now, not when the next file is read.
-        self.mapped = None;
-        out
+        self.process_read(f, index, pre, stamp, claimed, path_dependent)
     }
 
     /// The rest of `process` once the file is read (or mapped): hash it, ask
-    /// the planner, scan what is left to scan.
+    /// the planner, scan what is left to scan; then, for an archive, the
+    /// same for each of its members (see `corpus::members`).
     pub(super) fn process_read(
         &mut self,
         f: &CorpusFile,
@@ -188,76 +196,199 @@ impl<'r> Worker<'r> {
         stamp: Stamp,
         claimed: &Mutex<HashSet<[u8; 32]>>,
         path_dependent: bool,
-    ) -> Outcome {
+    ) -> (Outcome, Option<Expanded<Outcome>>) {
         let size = stamp.size;
+        // The bytes leave the worker while its scanners run over them (and
+        // over the members decoded from them).
+        let buf = std::mem::take(&mut self.buf);
+        let mapped = self.mapped.take();
+        let bytes = data(&mapped, &buf);
         let sha256: [u8; 32] = match pre {
             Some(p) if p.stamp == stamp => p.sha256,
-            _ => Sha256::digest(data(&self.mapped, &self.buf)).into(),
+            _ => Sha256::digest(bytes).into(),
         };
-        let format = format::detect(data(&self.mapped, &self.buf));
-        let subj = self.subjects(&sha256, f);
-        let plans = self.plans(subj.as_ref());
-        let skip = plans.iter().all(|p| *p == Plan::Skip);
-        let scan = if skip {
-            None
-        } else {
-            let first = claimed
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(sha256);
-            // Unless another path of this content is being scanned.
-            (first || path_dependent).then(|| self.scan_guarded(f, &plans))
-        };
+        let format = format::detect(bytes);
+        let container = crate::corpus::archive::detect(bytes).is_some();
+        let judged = self.judge(f, bytes, sha256, claimed, path_dependent);
+        // A copy of an archive, or one whose own scan failed, still has
+        // its members (their contents are claimed like any other).
+        let expanded = self.expand(f, bytes, &sha256, claimed, path_dependent);
+        let unchanged = mapped.as_ref().map_or(Ok(()), Mapped::unchanged);
+        drop(mapped);
+        self.buf = buf;
         // Nothing that was read is used (stored, or answered) before it is
         // known that the file did not change while it was read.
-        if let Err((reason, detail)) = self.mapped.as_ref().map_or(Ok(()), Mapped::unchanged) {
-            let ours = scan.is_some();
-            return Outcome::Unscanned {
-                reason,
-                detail,
-                // A content this file claimed: its duplicates share the failure.
-                sha256: ours.then_some(sha256),
-                size: ours.then_some(size),
-            };
+        if let Err((reason, detail)) = unchanged {
+            let ours = judged.claimed();
+            return (
+                Outcome::Unscanned {
+                    reason,
+                    detail,
+                    // A content this file claimed: its duplicates share the failure.
+                    sha256: ours.then_some(sha256),
+                    size: ours.then_some(size),
+                },
+                None,
+            );
         }
         if let Some(c) = self.planner {
-            if !pre.is_some_and(|p| p.cached && p.stamp == stamp) {
-                c.record_stat(index, stamp, sha256, format);
+            let known = pre.is_some_and(|p| p.cached && p.stamp == stamp && p.container.is_some());
+            if !known {
+                c.record_stat(index, stamp, sha256, format, container);
             }
         }
-        let scanned = |hits| Outcome::Scanned {
-            sha256,
-            size,
-            format,
-            hits,
+        (judged.outcome(sha256, size, format), expanded)
+    }
+
+    /// Scan `bytes` (of content `sha256`) as the planner says, counting how
+    /// it was answered.
+    fn judge(
+        &mut self,
+        f: &CorpusFile,
+        bytes: &[u8],
+        sha256: [u8; 32],
+        claimed: &Mutex<HashSet<[u8; 32]>>,
+        path_dependent: bool,
+    ) -> Judged {
+        let subj = self.subjects(&sha256, f);
+        let plans = self.plans(subj.as_ref());
+        if plans.iter().all(|p| *p == Plan::Skip) {
+            self.count(Answer::ReadOnly);
+            let empty = vec![Vec::new(); plans.len()];
+            return Judged::Answered {
+                hits: self.assemble(subj.as_ref(), &plans, empty),
+            };
+        }
+        let first = claimed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sha256);
+        // Unless another path of this content is being scanned.
+        if !(first || path_dependent) {
+            self.count(Answer::ReadOnly);
+            return Judged::Duplicate;
+        }
+        let result = self.scan_guarded(f, bytes, &plans);
+        self.count(if plans.contains(&Plan::Full) {
+            Answer::Full
+        } else {
+            Answer::Delta
+        });
+        match result {
+            Ok(hits) => Judged::Scanned {
+                hits: self.assemble(subj.as_ref(), &plans, hits),
+            },
+            Err((reason, detail)) => Judged::Failed { reason, detail },
+        }
+    }
+
+    /// An archive member that is an entry of the run's list (triage scans
+    /// the entries a run found): read again from its container.
+    fn process_member(
+        &mut self,
+        f: &CorpusFile,
+        claimed: &Mutex<HashSet<[u8; 32]>>,
+        path_dependent: bool,
+    ) -> Outcome {
+        let caps = &self.opts.archives.caps;
+        let Some(data) = members::read_entry(f, self.opts.max_file_size, caps) else {
+            return Outcome::Unscanned {
+                reason: Reason::Vanished,
+                detail: "the member could not be read again from its archive".into(),
+                sha256: None,
+                size: None,
+            };
         };
-        match scan {
-            None if skip => {
-                self.count(Answer::ReadOnly);
-                let empty = vec![Vec::new(); plans.len()];
-                scanned(Some(self.assemble(subj.as_ref(), &plans, empty)))
-            }
-            None => {
-                self.count(Answer::ReadOnly);
-                scanned(None)
-            }
-            Some(result) => {
-                self.count(if plans.contains(&Plan::Full) {
-                    Answer::Full
-                } else {
-                    Answer::Delta
-                });
-                match result {
-                    Ok(hits) => scanned(Some(self.assemble(subj.as_ref(), &plans, hits))),
-                    Err((reason, detail)) => Outcome::Unscanned {
-                        reason,
-                        detail,
-                        sha256: Some(sha256),
-                        size: Some(size),
-                    },
-                }
-            }
+        let sha256: [u8; 32] = Sha256::digest(&data).into();
+        let format = format::detect(&data);
+        self.judge(f, &data, sha256, claimed, path_dependent)
+            .outcome(sha256, data.len() as u64, format)
+    }
+
+    /// The members of `f`, if it is an archive, each scanned like a file.
+    fn expand(
+        &mut self,
+        f: &CorpusFile,
+        bytes: &[u8],
+        container_sha: &[u8; 32],
+        claimed: &Mutex<HashSet<[u8; 32]>>,
+        path_dependent: bool,
+    ) -> Option<Expanded<Outcome>> {
+        if !self.expand {
+            return None;
         }
+        let archives = self.opts.archives.clone();
+        let x = members::expand(f, bytes, &archives, |m| match m {
+            Member::Unscanned(_, reason, detail) => Outcome::Unscanned {
+                reason,
+                detail,
+                sha256: None,
+                size: None,
+            },
+            Member::File(..) | Member::Known(..) if interrupted() => Outcome::Unscanned {
+                reason: Reason::Interrupted,
+                detail: "the run was interrupted before this member was scanned".into(),
+                sha256: None,
+                size: None,
+            },
+            Member::File(m, data, &(sha256, size, format)) => self
+                .judge(m, data, sha256, claimed, path_dependent)
+                .outcome(sha256, size, format),
+            // Not handed over by `expand`.
+            Member::Known(..) => Outcome::Unscanned {
+                reason: Reason::ScanError,
+                detail: "internal: a member without its bytes".into(),
+                sha256: None,
+                size: None,
+            },
+        })?;
+        if let (Some(c), Some(shape)) = (self.planner, &x.shape) {
+            c.record_members(container_sha, shape);
+        }
+        Some(x)
+    }
+
+    /// An unchanged archive whose shape the planner kept and whose every
+    /// member's results it has: its members answered without reading it.
+    fn members_unread(&self, f: &CorpusFile, sha256: &[u8; 32]) -> Option<Expanded<Outcome>> {
+        let c = self.planner?;
+        let shape = c.members(sha256)?;
+        let x = members::replay(f, &shape, &self.opts.archives, |m| match m {
+            Member::Known(m, &(sha256, size, format)) => {
+                let subj = self.subjects(&sha256, m);
+                let plans = self.plans(subj.as_ref());
+                if !plans.iter().all(|p| *p == Plan::Skip) {
+                    return None;
+                }
+                let empty = vec![Vec::new(); plans.len()];
+                Some(Outcome::Scanned {
+                    sha256,
+                    size,
+                    format,
+                    hits: Some(self.assemble(subj.as_ref(), &plans, empty)),
+                })
+            }
+            Member::Unscanned(_, reason, detail) => Some(Outcome::Unscanned {
+                reason,
+                detail,
+                sha256: None,
+                size: None,
+            }),
+            Member::File(..) => None,
+        });
+        let mut out = Expanded {
+            members: Vec::with_capacity(x.members.len()),
+            listed: x.listed,
+            decoded: 0,
+            shape: None,
+        };
+        for (m, o) in x.members {
+            out.members.push((m, o?));
+        }
+        for _ in &out.members {
+            c.count(Answer::Unread);
+        }
+        Some(out)
     }
 
     fn count(&self, answer: Answer) {
@@ -267,30 +398,42 @@ impl<'r> Worker<'r> {
     }
 
     /// Known content whose every result the planner has: answered without
-    /// reading the file.
+    /// reading the file; an archive too, when its members are to be read
+    /// and the planner knows its shape and every member's results.
     fn answered_unread(
         &self,
         f: &CorpusFile,
         index: usize,
         pre: Option<&PreHashed>,
-    ) -> Option<Outcome> {
+    ) -> Option<(Outcome, Option<Expanded<Outcome>>)> {
         let (c, p) = (self.planner?, pre?);
+        let archives = self.expand && self.opts.archives.enabled;
+        if archives && p.container.is_none() {
+            return None;
+        }
         let subj = self.subjects(&p.sha256, f);
         let plans = self.plans(subj.as_ref());
         if !plans.iter().all(|p| *p == Plan::Skip) {
             return None;
         }
+        let members = if archives && p.container == Some(true) {
+            Some(self.members_unread(f, &p.sha256)?)
+        } else {
+            None
+        };
         if !p.cached {
-            c.record_stat(index, p.stamp, p.sha256, p.format);
+            let container = p.container.unwrap_or(false);
+            c.record_stat(index, p.stamp, p.sha256, p.format, container);
         }
         c.count(Answer::Unread);
         let empty = vec![Vec::new(); plans.len()];
-        Some(Outcome::Scanned {
+        let out = Outcome::Scanned {
             sha256: p.sha256,
             size: p.stamp.size,
             format: p.format,
             hits: Some(self.assemble(subj.as_ref(), &plans, empty)),
-        })
+        };
+        Some((out, members))
     }
 
     /// Scan the buffer, a panic in the engine becoming this file's failure
@@ -298,9 +441,10 @@ impl<'r> Worker<'r> {
     fn scan_guarded(
         &mut self,
         f: &CorpusFile,
+        bytes: &[u8],
         plans: &[Plan],
     ) -> Result<Vec<Vec<Hit>>, (Reason, String)> {
-        match catch_unwind(AssertUnwindSafe(|| self.scan_buf(f, plans))) {
+        match catch_unwind(AssertUnwindSafe(|| self.scan_buf(f, bytes, plans))) {
             Ok(r) => r,
             Err(panic) => {
                 // The scanner may be in any state after a panic: start afresh.
@@ -328,6 +472,7 @@ impl<'r> Worker<'r> {
     fn scan_buf(
         &mut self,
         f: &CorpusFile,
+        bytes: &[u8],
         plans: &[Plan],
     ) -> Result<Vec<Vec<Hit>>, (Reason, String)> {
         let mut all: Vec<Vec<Hit>> = Vec::with_capacity(self.scanners.len());
@@ -353,13 +498,7 @@ impl<'r> Worker<'r> {
                         s.set_timeout(timeout);
                         s
                     });
-                    hits.extend(scan_one(
-                        scanner,
-                        rs,
-                        f,
-                        data(&self.mapped, &self.buf),
-                        timeout,
-                    )?);
+                    hits.extend(scan_one(scanner, rs, f, bytes, timeout)?);
                 }
                 hits.sort_by(|a, b| a.rule.cmp(&b.rule));
                 all.push(hits);
@@ -387,7 +526,7 @@ impl<'r> Worker<'r> {
                     full.as_mut().expect("made above")
                 }
             };
-            let mut hits = scan_one(scanner, rs, f, data(&self.mapped, &self.buf), timeout)?;
+            let mut hits = scan_one(scanner, rs, f, bytes, timeout)?;
             hits.sort_by(|a, b| a.rule.cmp(&b.rule));
             all.push(hits);
         }
@@ -431,4 +570,40 @@ fn scan_one(
         hits.push(Hit { rule, patterns });
     }
     Ok(hits)
+}
+
+/// What the planner and the scan made of one content.
+enum Judged {
+    /// Every result known: nothing ran.
+    Answered { hits: Vec<Vec<Hit>> },
+    /// Another path of this content carries the scan.
+    Duplicate,
+    Scanned { hits: Vec<Vec<Hit>> },
+    Failed { reason: Reason, detail: String },
+}
+
+impl Judged {
+    /// Did this path claim the content (and so carry its result)?
+    fn claimed(&self) -> bool {
+        matches!(self, Judged::Scanned { .. } | Judged::Failed { .. })
+    }
+
+    fn outcome(self, sha256: [u8; 32], size: u64, format: format::Format) -> Outcome {
+        let scanned = |hits| Outcome::Scanned {
+            sha256,
+            size,
+            format,
+            hits,
+        };
+        match self {
+            Judged::Answered { hits } | Judged::Scanned { hits } => scanned(Some(hits)),
+            Judged::Duplicate => scanned(None),
+            Judged::Failed { reason, detail } => Outcome::Unscanned {
+                reason,
+                detail,
+                sha256: Some(sha256),
+                size: Some(size),
+            },
+        }
+    }
 }

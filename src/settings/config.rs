@@ -124,6 +124,21 @@ pub struct CorpusSection {
     #[serde(default)]
     pub exclude: Vec<String>,
     pub follow_symlinks: Option<bool>,
+    /// Read the members of archives (default true; `--no-archives`).
+    pub archives: Option<bool>,
+    /// Archives nested in archives, the outermost being depth 1 (default 5).
+    pub archive_depth: Option<u32>,
+    /// Members per archive (default 10000).
+    pub archive_members: Option<u64>,
+    /// Bytes decoded per top-level archive, a size like "1G" (default 1G).
+    pub archive_size: Option<String>,
+    /// Decoded bytes per compressed byte, checked past the first 100 KiB
+    /// (default 100).
+    pub archive_ratio: Option<u64>,
+    /// Seconds of reading per top-level archive (default 120).
+    pub archive_time: Option<u64>,
+    /// The largest dictionary a 7z/xz/zstd stream may declare (default 128M).
+    pub archive_dictionary: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -351,6 +366,60 @@ impl Config {
                 .collect(),
             exclude: self.corpus.exclude.iter().chain(exclude).cloned().collect(),
         }
+    }
+
+    /// How archives are read: `corpus.archives` (off with `no_archives`),
+    /// the caps, each member at most `member_bytes` (the run's
+    /// `max_file_size`).
+    pub fn archives(
+        &self,
+        no_archives: bool,
+        walk: &crate::corpus::WalkOptions,
+        member_bytes: u64,
+    ) -> Result<crate::corpus::members::Archives> {
+        use crate::corpus::archive::Caps;
+        let c = &self.corpus;
+        let size = |key: &str, v: &Option<String>, default: u64| -> Result<u64> {
+            match v {
+                None => Ok(default),
+                Some(s) => crate::cli::parse_size(s).map_err(|e| {
+                    Error::config(self.file.as_deref(), key, format!("fpgate.toml: {key}: {e}"))
+                }),
+            }
+        };
+        let positive = |key: &str, v: Option<u64>, default: u64| -> Result<u64> {
+            match v {
+                Some(0) => Err(Error::config(
+                    self.file.as_deref(),
+                    key,
+                    format!("fpgate.toml: {key}: must be at least 1"),
+                )),
+                Some(n) => Ok(n),
+                None => Ok(default),
+            }
+        };
+        let d = Caps::default();
+        let caps = Caps {
+            depth: positive("corpus.archive_depth", c.archive_depth.map(u64::from), d.depth.into())?
+                .min(u64::from(u32::MAX)) as u32,
+            members: positive("corpus.archive_members", c.archive_members, d.members)?,
+            member_bytes,
+            total_bytes: size("corpus.archive_size", &c.archive_size, d.total_bytes)?,
+            ratio: positive("corpus.archive_ratio", c.archive_ratio, d.ratio)?,
+            ratio_after: d.ratio_after,
+            time: std::time::Duration::from_secs(positive(
+                "corpus.archive_time",
+                c.archive_time,
+                d.time.as_secs(),
+            )?),
+            dictionary_bytes: size(
+                "corpus.archive_dictionary",
+                &c.archive_dictionary,
+                d.dictionary_bytes,
+            )?,
+        };
+        let enabled = !no_archives && c.archives.unwrap_or(true);
+        crate::corpus::members::Archives::new(enabled, caps, walk)
     }
 
     /// Worker threads: the flag's, else the config's, else every core.

@@ -40,6 +40,18 @@ fn settings(c: &Config) -> BTreeMap<String, Vec<String>> {
         c.corpus.lock.as_ref().map(|p| p.display().to_string()),
     );
     one("corpus.follow_symlinks", b(c.corpus.follow_symlinks));
+    // On unless turned off.
+    one(
+        "corpus.archives",
+        Some(c.corpus.archives.unwrap_or(true).to_string()),
+    );
+    let n = |v: Option<u64>| v.map(|n| n.to_string());
+    one("corpus.archive_depth", n(c.corpus.archive_depth.map(u64::from)));
+    one("corpus.archive_members", n(c.corpus.archive_members));
+    one("corpus.archive_size", c.corpus.archive_size.clone());
+    one("corpus.archive_ratio", n(c.corpus.archive_ratio));
+    one("corpus.archive_time", n(c.corpus.archive_time));
+    one("corpus.archive_dictionary", c.corpus.archive_dictionary.clone());
     one("positives.require_tested", b(c.positives.require_tested));
     one("rules.baseline_ref", c.rules.baseline_ref.clone());
     one("rules.relaxed_re_syntax", b(c.rules.relaxed_re_syntax));
@@ -156,6 +168,16 @@ fn direction(key: &str, before: &[String], after: &[String]) -> Direction {
                 Direction::Tightens
             } else {
                 Direction::Relaxes
+            }
+        }
+        // false reads no archive's members: what they hold goes unchecked.
+        // (A cap that is lowered leaves members unscanned, which fails the
+        // run unless incomplete runs are allowed: `changed`.)
+        "corpus.archives" => {
+            if flag(before) && !flag(after) {
+                Direction::Relaxes
+            } else {
+                Direction::Tightens
             }
         }
         // Only `block` blocks on what is new since the last run.
@@ -538,6 +560,14 @@ mod tests {
             Tightens
         );
         assert_eq!(direction("corpus.exclude", &[], &s(&["x/**"])), Relaxes);
+        assert_eq!(
+            direction("corpus.archives", &s(&["true"]), &s(&["false"])),
+            Relaxes
+        );
+        assert_eq!(
+            direction("corpus.archives", &s(&["false"]), &s(&["true"])),
+            Tightens
+        );
         // More to read is never "tightens": what is read can be printed.
         assert_eq!(
             direction("corpus.paths", &s(&["a"]), &s(&["a", "b"])),

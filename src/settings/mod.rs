@@ -184,6 +184,8 @@ impl Run {
             crate::rules::files::namespace_groups(p)?;
         }
         let cache = cache_dir(c, cfg)?;
+        let max_file_size = max_file_size(c, cfg)?;
+        let archives = cfg.archives(c.no_archives, &walk, max_file_size)?;
         let mut defines = cfg.defines()?;
         for d in &c.defines {
             defines.retain(|x| x.name != d.name);
@@ -202,9 +204,10 @@ impl Run {
                         .unwrap_or(DEFAULT_TIMEOUT_SECS)
                         .max(1),
                 ),
-                max_file_size: max_file_size(c, cfg)?,
+                max_file_size,
                 follow_symlinks: walk.follow_symlinks,
                 profile: c.profile,
+                archives: std::sync::Arc::new(archives),
             },
             walk,
             compile: CompileOptions {
@@ -328,6 +331,8 @@ impl Merge {
 pub struct Index {
     pub corpus: Vec<PathBuf>,
     pub walk: WalkOptions,
+    /// How archives' members are read (each at most `scan.max_file_size`).
+    pub archives: crate::corpus::members::Archives,
     pub threads: usize,
     pub output: PathBuf,
     pub allow_incomplete: bool,
@@ -336,9 +341,22 @@ pub struct Index {
 impl Index {
     pub fn of(a: &IndexArgs) -> Result<Index> {
         let cfg = Config::load(a.config.config.as_deref(), a.config.no_config)?;
+        let walk = cfg.walk_options(a.follow_symlinks, &a.critical, &a.exclude);
+        // Members as a scan reads them: each at most scan.max_file_size.
+        let member_bytes = match &cfg.scan.max_file_size {
+            Some(s) => crate::cli::parse_size(s).map_err(|e| {
+                Error::config(
+                    cfg.file.as_deref(),
+                    "scan.max_file_size",
+                    format!("fpgate.toml: scan.max_file_size: {e}"),
+                )
+            })?,
+            None => DEFAULT_MAX_FILE_SIZE,
+        };
         Ok(Index {
             corpus: cfg.corpus_roots(&a.corpus)?,
-            walk: cfg.walk_options(a.follow_symlinks, &a.critical, &a.exclude),
+            archives: cfg.archives(a.no_archives, &walk, member_bytes)?,
+            walk,
             threads: cfg.threads(a.threads),
             output: a.output.clone(),
             allow_incomplete: a.allow_incomplete,

@@ -5,7 +5,7 @@
 use super::partial::*;
 use super::Shard;
 use crate::corpus::lock::Lock;
-use crate::corpus::{Corpus, CorpusFile, Unscanned};
+use crate::corpus::{self, Corpus, CorpusFile, Unscanned};
 use crate::engine::Outcome;
 use crate::error::{Error, Result};
 use crate::rules::Ruleset;
@@ -27,6 +27,8 @@ pub struct Merged {
     pub timings: PartialTimings,
     /// `gate --positives`: the samples, split off the merged walk.
     pub positives: Option<MergedPositives>,
+    /// Did the shards read archives' members (their keys agree on it)?
+    pub archives_read: bool,
 }
 
 /// The known-bad samples of a merged run.
@@ -70,8 +72,16 @@ impl Merged {
 /// `files[k]` are the files of `parts[k]`, taken out by `take_files`.
 pub fn merge(parts: &[(PathBuf, Partial)], files: Vec<Vec<ShardFile>>) -> Result<Merged> {
     let (first_path, first) = check_run(parts)?;
-    let (mut corpus, mut outcomes) = assemble(parts, files, first)?;
+    let (mut corpus, mut outcomes, members) = assemble(parts, files, first)?;
     let positives = split_positives(parts, &mut corpus, &mut outcomes)?;
+    // The archive members after their archives, as a single run has them.
+    let clean = corpus.files.len();
+    corpus::members::splice(&mut corpus, &mut outcomes, members, clean);
+    corpus.listed = parts
+        .iter()
+        .flat_map(|(_, p)| p.facts.listed.iter().cloned())
+        .collect();
+    corpus.listed.sort();
     let key = &first.key;
     let command = crate::verdict::report::RunKind::by_name(&key.command)
         .ok_or_else(|| Error::shards(&[], format!("unknown command {:?}", key.command)))?;
@@ -81,6 +91,7 @@ pub fn merge(parts: &[(PathBuf, Partial)], files: Vec<Vec<ShardFile>>) -> Result
         timings.scan_seconds += p.timings.scan_seconds;
         timings.total_seconds = timings.total_seconds.max(p.timings.total_seconds);
         timings.threads += p.timings.threads;
+        timings.decoded_bytes += p.timings.decoded_bytes;
     }
     let f = &first.facts;
     Ok(Merged {
@@ -97,6 +108,7 @@ pub fn merge(parts: &[(PathBuf, Partial)], files: Vec<Vec<ShardFile>>) -> Result
             .map(|l| (l.lock.clone(), PathBuf::from(&l.path))),
         timings,
         positives,
+        archives_read: key.options.get("archives").is_some_and(|a| a != "off"),
     })
 }
 
@@ -149,6 +161,7 @@ fn split_positives(
         roots: pf.roots.clone(),
         files: corpus.files.split_off(pf.first),
         skipped: pf.skipped.clone(),
+        listed: Vec::new(),
     };
     let theirs = outcomes.split_off(pf.first);
     crate::verdict::detections::disjoint_contents(corpus, outcomes, &samples, &theirs)?;
@@ -286,13 +299,16 @@ fn assemble(
     parts: &[(PathBuf, Partial)],
     part_files: Vec<Vec<ShardFile>>,
     first: &Partial,
-) -> Result<(Corpus, Vec<Outcome>)> {
+) -> Result<(Corpus, Vec<Outcome>, Members)> {
     let n = first.shard.count;
     let key = &first.key;
+    let is_member = |f: &ShardFile| f.1.member_names().is_some();
     let listed: usize = parts
         .iter()
         .zip(&part_files)
-        .map(|((_, p), files)| files.len() + p.facts.skipped.len())
+        .map(|((_, p), files)| {
+            files.iter().filter(|f| !is_member(f)).count() + p.facts.skipped.len()
+        })
         .sum();
     let total = key.corpus_files.saturating_add(key.corpus_skipped);
     if listed != total {
@@ -306,9 +322,26 @@ fn assemble(
     let mut cfiles: Vec<Option<CorpusFile>> = vec![None; key.corpus_files];
     let mut outcomes: Vec<Outcome> = (0..key.corpus_files).map(|_| Outcome::NOT_YET).collect();
     let mut skipped: Vec<Option<Unscanned>> = vec![None; key.corpus_skipped];
+    let mut members: BTreeMap<usize, Vec<(CorpusFile, Outcome)>> = BTreeMap::new();
     for ((path, p), part_files) in parts.iter().zip(part_files) {
         let bad = |what: String| inconsistent(path, p, what);
+        // A member's archive is a file of the same shard.
+        let own: BTreeSet<usize> = part_files
+            .iter()
+            .filter(|f| !is_member(f))
+            .map(|f| f.0)
+            .collect();
         for (index, f, outcome) in part_files {
+            if f.member_names().is_some() {
+                if !own.contains(&index) {
+                    return Err(bad(format!(
+                        "{} is a member of file {index}, which this shard does not have",
+                        f.display()
+                    )));
+                }
+                members.entry(index).or_default().push((f, outcome));
+                continue;
+            }
             let slot = cfiles
                 .get_mut(index)
                 .ok_or_else(|| bad(format!("file index {index} is outside the corpus")))?;
@@ -345,10 +378,25 @@ fn assemble(
         roots: first.facts.roots.clone(),
         files: cfiles,
         skipped: skipped.into_iter().flatten().collect(),
+        listed: Vec::new(),
     };
-
-    Ok((corpus, outcomes))
+    let members = members
+        .into_iter()
+        .map(|(i, members)| {
+            let x = corpus::members::Expanded {
+                members,
+                listed: Vec::new(),
+                decoded: 0,
+                shape: None,
+            };
+            (i, x)
+        })
+        .collect();
+    Ok((corpus, outcomes, members))
 }
+
+/// The members the shards reported, by their archive's walk index.
+type Members = Vec<(usize, corpus::members::Expanded<Outcome>)>;
 
 /// A corpus file as a shard reported it: its index in the whole corpus
 /// walk, the file, its outcome.
@@ -377,7 +425,10 @@ pub fn take_files(path: &Path, p: &mut Partial) -> Result<Vec<ShardFile>> {
                 )));
             }
             let outcome = f.outcome.to_outcome().map_err(|e| bad(e.to_string()))?;
-            let file = CorpusFile::shown(f.display, &f.rel, f.critical);
+            let file = match &f.components {
+                Some(c) => CorpusFile::shown_member(f.display, &f.rel, f.critical, c),
+                None => CorpusFile::shown(f.display, &f.rel, f.critical),
+            };
             Ok((f.index, file, outcome))
         })
         .collect()
@@ -424,6 +475,10 @@ fn check_file(
         }
     }
     let n = shard.count;
+    // A member is its archive's shard's (checked where the archive is).
+    if f.components.is_some() {
+        return Ok(());
+    }
     let owner = f.outcome.shard(n).map_err(|e| e.to_string())?;
     if let Some(owner) = owner.filter(|o| *o != shard.index) {
         return Err(format!(

@@ -25,7 +25,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 pub const KIND: &str = "fpgate-partial";
-pub const SCHEMA: u32 = 1;
+/// Schema 2: archive members are file facts (`components`), and the
+/// links inside archives are listed (`listed`).
+pub const SCHEMA: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +65,9 @@ pub struct PartialTimings {
     pub scan_seconds: f64,
     pub total_seconds: f64,
     pub threads: usize,
+    /// Bytes the archive decoders produced.
+    #[serde(default)]
+    pub decoded_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -75,6 +80,9 @@ pub struct Facts {
     pub files: Vec<FileFact>,
     /// The shard's walk-level skips (symlinks, FIFOs...), with their index.
     pub skipped: Vec<(usize, Unscanned)>,
+    /// Links, directories and devices inside the shard's archives.
+    #[serde(default)]
+    pub listed: Vec<crate::corpus::members::Listed>,
     pub allow_incomplete: bool,
     #[serde(default)]
     pub allow_unevaluated: bool,
@@ -152,12 +160,17 @@ pub struct NamespaceDecls {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FileFact {
+    /// Its index in the whole corpus walk; a member's is its archive's.
     pub index: usize,
     /// The path as opened by the shard (for the record; not used).
     pub path: String,
     pub display: String,
     pub rel: String,
     pub critical: bool,
+    /// An archive member (of the file at `index`, in this shard): the
+    /// archive's path, then each member name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<Vec<String>>,
     pub outcome: OutcomeFact,
 }
 

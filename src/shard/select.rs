@@ -130,6 +130,7 @@ impl ShardRun {
             roots: corpus.roots,
             files,
             skipped,
+            listed: corpus.listed,
         };
         (corpus, kept)
     }
@@ -172,6 +173,19 @@ impl ShardRun {
             .iter()
             .filter(|i| **i >= self.clean_files)
             .count()
+    }
+
+    /// The members the scan found, spliced into the shard's files
+    /// (`origins`, see `corpus::members::splice`): each is reported at its
+    /// archive's index, so the shard that has an archive has its members
+    /// (a member shared by archives of two shards is scanned by both).
+    pub fn add_members(&mut self, origins: &[crate::corpus::members::Origin]) {
+        let index = std::mem::take(&mut self.file_index);
+        let locked = std::mem::take(&mut self.locked);
+        for o in origins {
+            self.file_index.push(index[o.index]);
+            self.locked.push(if o.member { None } else { locked[o.index] });
+        }
     }
 
     /// A file placed by its locked hash must still have that content.
@@ -244,6 +258,7 @@ impl ShardRun {
                         Vec::new()
                     },
                 }),
+                listed: run.corpus.listed.clone(),
                 skipped: self
                     .skipped_index
                     .iter()
@@ -277,13 +292,21 @@ impl ShardRun {
             .chain(pos_files)
             .zip(run.outcomes.iter().chain(pos_out))
             .zip(&self.file_index)
-            .map(|((f, o), &index)| FileFact {
-                index,
-                path: f.path().display().to_string(),
-                display: f.display().to_string(),
-                rel: f.rel().to_string(),
-                critical: f.critical,
-                outcome: OutcomeFact::of(o),
+            .map(|((f, o), &index)| {
+                let components = f.components();
+                FileFact {
+                    index,
+                    // A member's is its display: it is opened by no path.
+                    path: match components {
+                        Some(_) => f.display().to_string(),
+                        None => f.path().display().to_string(),
+                    },
+                    display: f.display().to_string(),
+                    rel: f.rel().to_string(),
+                    critical: f.critical,
+                    components,
+                    outcome: OutcomeFact::of(o),
+                }
             })
             .collect()
     }
@@ -329,6 +352,7 @@ fn key_options(
     opt("timeout_seconds", s.timeout.as_secs().to_string());
     opt("max_file_size", s.max_file_size.to_string());
     opt("follow_symlinks", s.follow_symlinks.to_string());
+    opt("archives", s.archives.fingerprint());
     opt("strict", p.strict.to_string());
     opt("deny_warnings", p.deny_warnings.to_string());
     opt("deny_codes", p.deny_codes.join(","));

@@ -65,6 +65,9 @@ pub type SetId = [u8; 16];
 pub struct StatEntry {
     pub stamp: Stamp,
     pub sha256: [u8; 32],
+    /// Is the content an archive (see `corpus::archive::detect`)? `None`
+    /// in rows an older fpgate wrote: the file is then read once more.
+    pub container: Option<bool>,
 }
 
 /// The results the cache already holds for the rules of this run.
@@ -673,6 +676,7 @@ mod tests {
                 let entry = StatEntry {
                     stamp: Stamp::of(&meta),
                     sha256: [i as u8; 32],
+                    container: Some(i % 2 == 0),
                 };
                 w.stats.push((i as u32, entry, Format::Other));
                 let hits = if i % 4 == 0 {
@@ -773,6 +777,7 @@ mod tests {
         let entry = StatEntry {
             stamp,
             sha256: [3; 32],
+            container: Some(true),
         };
         // Stat rows name files by their index in the run's file list.
         let files = [

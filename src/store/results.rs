@@ -191,6 +191,7 @@ impl Cache {
                 };
                 let key = path.as_os_str().as_bytes();
                 let n = e.stamp.parts();
+                let column = super::stats::format_column(format, e.container);
                 q.execute(params![
                     key,
                     n[0],
@@ -201,8 +202,8 @@ impl Cache {
                     n[5],
                     n[6],
                     &e.sha256[..],
-                    format.as_str(),
-                    stat_check(key, &n, &e.sha256, format.as_str())
+                    column.as_str(),
+                    stat_check(key, &n, &e.sha256, &column)
                 ])?;
                 Ok(())
             };

@@ -65,9 +65,9 @@ impl Record for StatRow {
             out.extend_from_slice(&n.to_le_bytes());
         }
         out.extend_from_slice(&self.1.sha256);
-        let name = self.2.as_str().as_bytes();
+        let name = super::stats::format_column(self.2, self.1.container);
         out.push(name.len() as u8);
-        out.extend_from_slice(name);
+        out.extend_from_slice(name.as_bytes());
     }
     fn take(r: &mut Reader<'_>) -> io::Result<Option<Self>> {
         let Some(head) = r.bytes(4 + 56 + 32 + 1)? else {
@@ -81,13 +81,14 @@ impl Record for StatRow {
         }
         let sha256: [u8; 32] = head[60..92].try_into().map_err(bad)?;
         let name = r.bytes(head[92] as usize)?.ok_or_else(|| bad(()))?;
-        let format = std::str::from_utf8(&name)
+        let (format, container) = std::str::from_utf8(&name)
             .ok()
-            .and_then(Format::by_name)
+            .and_then(super::stats::parse_format_column)
             .ok_or_else(|| bad(()))?;
         let e = StatEntry {
             stamp: Stamp::from_parts(n),
             sha256,
+            container,
         };
         Ok(Some((file, e, format)))
     }
@@ -265,6 +266,7 @@ mod tests {
                 StatEntry {
                     stamp,
                     sha256: [i as u8; 32],
+                    container: [None, Some(false), Some(true)][i as usize % 3],
                 },
                 Format::Pe,
             )

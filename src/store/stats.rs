@@ -22,7 +22,7 @@ impl Cache {
             let Some(p) = p.as_ref().filter(|p| !p.cached) else {
                 continue;
             };
-            if let Some(row) = stat_row(i, p.stamp, p.sha256, p.format, now) {
+            if let Some(row) = stat_row(i, p.stamp, p.sha256, p.format, p.container, now) {
                 w.stats.push(row);
                 w.spill_if_full();
             }
@@ -92,9 +92,9 @@ impl Cache {
                             bad += 1;
                             return None;
                         }
-                        let (Ok(sha256), Some(format)) = (
+                        let (Ok(sha256), Some((format, container))) = (
                             <[u8; 32]>::try_from(sha.as_slice()),
-                            crate::corpus::format::Format::by_name(&format),
+                            parse_format_column(&format),
                         ) else {
                             bad += 1;
                             return None;
@@ -103,6 +103,7 @@ impl Cache {
                             StatEntry {
                                 stamp: Stamp::from_parts(n),
                                 sha256,
+                                container,
                             },
                             format,
                         ))
@@ -125,6 +126,7 @@ pub fn stat_row(
     stamp: Stamp,
     sha256: [u8; 32],
     format: Format,
+    container: Option<bool>,
     now: i64,
 ) -> Option<(u32, StatEntry, Format)> {
     if stamp.racy(now, 2) {
@@ -132,9 +134,34 @@ pub fn stat_row(
     }
     Some((
         u32::try_from(index).ok()?,
-        StatEntry { stamp, sha256 },
+        StatEntry {
+            stamp,
+            sha256,
+            container,
+        },
         format,
     ))
+}
+
+/// The `format` column: the format's name, then `;archive` or `;plain`
+/// when it is known whether the content is an archive (rows of older
+/// versions carry the name alone).
+pub(super) fn format_column(format: Format, container: Option<bool>) -> String {
+    match container {
+        None => format.as_str().to_string(),
+        Some(true) => format!("{format};archive"),
+        Some(false) => format!("{format};plain"),
+    }
+}
+
+pub(super) fn parse_format_column(s: &str) -> Option<(Format, Option<bool>)> {
+    let (name, container) = match s.split_once(';') {
+        None => (s, None),
+        Some((name, "archive")) => (name, Some(true)),
+        Some((name, "plain")) => (name, Some(false)),
+        Some(_) => return None,
+    };
+    Some((Format::by_name(name)?, container))
 }
 
 pub(super) fn stat_check(path: &[u8], n: &[i64; 7], sha: &[u8], format: &str) -> i64 {

@@ -37,6 +37,31 @@ fn needs_escape(c: char) -> bool {
     c.is_control()
 }
 
+/// An archive member's name as shown after its container's path: `%`,
+/// `!` (the separator of `ARCHIVE!member`), control characters and bytes
+/// that are not UTF-8 become `%XX`, so no name can forge another member,
+/// another container or a line of a report. Everything else is kept,
+/// `/`, `..` and a leading `/` included: they are only names.
+pub fn member_name(name: &[u8]) -> String {
+    let mut out = String::with_capacity(name.len());
+    for chunk in name.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '%' || c == '!' || c.is_control() {
+                let mut b = [0u8; 4];
+                for byte in c.encode_utf8(&mut b).bytes() {
+                    let _ = write!(out, "%{byte:02X}");
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        for byte in chunk.invalid() {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
 // Escaping for each report format: every string that comes from rules,
 // metadata or file names goes through one of these.
 
@@ -143,5 +168,18 @@ mod tests {
         );
         assert_eq!(gh_data("50%\nnext"), "50%25%0Anext");
         assert_eq!(gh_property("a,b:c\n"), "a%2Cb%3Ac%0A");
+    }
+
+    #[test]
+    fn member_names_cannot_forge_a_member() {
+        assert_eq!(member_name(b"lib/a.dll"), "lib/a.dll");
+        assert_eq!(member_name(b"../../etc/passwd"), "../../etc/passwd");
+        assert_eq!(member_name(b"a!b.dll"), "a%21b.dll");
+        assert_eq!(member_name(b"100%"), "100%25");
+        assert_eq!(member_name(b"x\0y\nz"), "x%00y%0Az");
+        assert_eq!(member_name(b"\xff\xfeok"), "%FF%FEok");
+        assert_eq!(member_name("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        // C1 controls are escaped byte by byte.
+        assert_eq!(member_name("\u{9b}".as_bytes()), "%C2%9B");
     }
 }

@@ -2,7 +2,7 @@
 //! what was scanned, and classify every (rule, content) match as a new,
 //! persisting or fixed false positive.
 
-use super::report::{Class, CorpusSummary, FalsePositives, Finding};
+use super::report::{ArchivesRead, Class, CorpusSummary, FalsePositives, Finding};
 use crate::corpus::{Corpus, Reason, Tier, Unscanned};
 use crate::engine::{Hit, Outcome};
 use crate::rules::evidence::PatternEvidence;
@@ -86,6 +86,7 @@ pub fn classify(
                     path: files[i].display().to_string(),
                     reason,
                     detail: format!("{detail} (same content as {owner})"),
+                    components: files[i].components(),
                 });
             }
             continue;
@@ -121,7 +122,12 @@ pub fn classify(
     unscanned.dedup();
     summary.unscanned_files = unscanned.len();
 
-    let findings = findings(found, &critical, (candidate, baseline), changes);
+    let members: std::collections::HashMap<&str, Vec<String>> = files
+        .iter()
+        .filter_map(|f| Some((f.display(), f.components()?)))
+        .collect();
+    summary.archives = ArchivesRead::of(corpus);
+    let findings = findings(found, &critical, &members, (candidate, baseline), changes);
     Classified {
         corpus: summary,
         findings,
@@ -133,6 +139,7 @@ pub fn classify(
 fn findings(
     found: Found,
     critical: &BTreeSet<&str>,
+    members: &std::collections::HashMap<&str, Vec<String>>,
     (candidate, baseline): (&Ruleset, Option<&Ruleset>),
     changes: Option<&BTreeMap<RuleKey, Change>>,
 ) -> FalsePositives {
@@ -141,6 +148,14 @@ fn findings(
         let ruleset = match class {
             Class::Fixed | Class::Lost => baseline.unwrap_or(candidate),
             _ => candidate,
+        };
+        let path_components = if paths.iter().any(|p| members.contains_key(p.as_str())) {
+            paths
+                .iter()
+                .map(|p| members.get(p.as_str()).cloned().unwrap_or_else(|| vec![p.clone()]))
+                .collect()
+        } else {
+            Vec::new()
         };
         let f = Finding {
             class,
@@ -159,6 +174,7 @@ fn findings(
             size,
             format,
             paths: paths.into_iter().collect(),
+            path_components,
             patterns,
             exception: None,
             notes: Vec::new(),
@@ -211,6 +227,7 @@ fn group(
                     path: display.to_string(),
                     reason: *reason,
                     detail: detail.clone(),
+                    components: corpus.files[i].components(),
                 });
                 if let Some(sha) = sha256 {
                     failed.insert(*sha, (*reason, detail.clone(), display.to_string()));

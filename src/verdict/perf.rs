@@ -121,7 +121,8 @@ pub fn sample(files: &[CorpusFile], outcomes: &[Outcome], opts: &PerfOptions) ->
         if out.len() >= opts.sample_files || bytes >= opts.sample_bytes {
             break;
         }
-        if let Ok(data) = std::fs::read(f.path()) {
+        let caps = crate::corpus::archive::Caps::default();
+        if let Some(data) = crate::corpus::members::read_entry(f, u64::MAX, &caps) {
             bytes += data.len() as u64;
             out.push(data);
         }

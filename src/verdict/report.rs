@@ -83,6 +83,11 @@ pub struct Finding {
     pub size: u64,
     pub format: Format,
     pub paths: Vec<String>,
+    /// When a path names an archive member: every path as components (a
+    /// file on disk as one, a member as its archive on disk and then each
+    /// member name), in the order of `paths`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path_components: Vec<Vec<String>>,
     /// The patterns that matched: from the candidate scan, or for a fixed
     /// false positive from the baseline scan.
     pub patterns: Vec<PatternEvidence>,
@@ -259,6 +264,45 @@ pub struct CorpusSummary {
     /// Present when the run was checked against a corpus lock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock: Option<LockCheck>,
+    /// What was read of archives: their members are corpus files (counted
+    /// above, named `ARCHIVE!member`).
+    pub archives: ArchivesRead,
+}
+
+/// The members of archives in a run.
+#[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
+pub struct ArchivesRead {
+    /// Were members read (`corpus.archives`, `--no-archives`)?
+    pub read: bool,
+    /// Files on disk whose members were read.
+    pub archives: usize,
+    /// Their members (regular files, at any depth), each a corpus file;
+    /// what could not be read of an archive counts as one, unscanned.
+    pub members: usize,
+    /// Links, directories and devices inside archives: listed, not scanned
+    /// and not counted unscanned.
+    pub listed: Vec<crate::corpus::members::Listed>,
+}
+
+impl ArchivesRead {
+    /// The counts of a corpus whose members are spliced in (`read` is the
+    /// run's to set).
+    pub fn of(corpus: &crate::corpus::Corpus) -> ArchivesRead {
+        let mut archives = std::collections::BTreeSet::new();
+        let mut members = 0;
+        for f in &corpus.files {
+            if f.member_names().is_some() {
+                members += 1;
+                archives.insert(f.path());
+            }
+        }
+        ArchivesRead {
+            read: false,
+            archives: archives.len(),
+            members,
+            listed: corpus.listed.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
@@ -335,6 +379,10 @@ pub struct Timings {
     pub throughput_mb_per_s: f64,
     pub files_per_s: f64,
     pub threads: usize,
+    /// Bytes the archive decoders produced to read members (0 when no
+    /// archive was opened; a merged report sums its shards').
+    #[serde(default)]
+    pub decoded_bytes: u64,
     /// What the results cache saved in this run (absent with `--no-cache`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheStats>,
@@ -371,6 +419,7 @@ impl Timings {
             throughput_mb_per_s: per_s(corpus.bytes as f64 / 1e6),
             files_per_s: per_s(corpus.scanned_files as f64),
             threads,
+            decoded_bytes: 0,
             cache,
             shared_scan: None,
         }

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod archives;
 mod cache;
 mod check;
 mod differential;

@@ -50,7 +50,7 @@ impl Walk<'_, '_> {
             path.push(name);
             if dir || link {
                 let what = if dir { "directory" } else { "symbolic link" };
-                (self.visit)(Entry::Listed {
+                self.emit(Entry::Listed {
                     path,
                     what: what.into(),
                 });
@@ -130,7 +130,7 @@ impl Walk<'_, '_> {
             path.push(entry.name().as_bytes().to_vec());
             let mut decision = EntryDecision::Continue;
             if entry.is_directory() {
-                (self.visit)(Entry::Listed {
+                self.emit(Entry::Listed {
                     path,
                     what: "directory".into(),
                 });

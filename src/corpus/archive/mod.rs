@@ -47,7 +47,8 @@ pub struct Caps {
     /// once `ratio_after` bytes were decoded.
     pub ratio: u64,
     pub ratio_after: u64,
-    /// Wall time per top-level archive.
+    /// Wall time per top-level archive, reading only (the time the
+    /// caller spends on each member is not counted).
     pub time: Duration,
     /// The largest dictionary (window) a stream may ask for (xz, zstd).
     pub dictionary_bytes: u64,
@@ -233,27 +234,32 @@ fn has_zip_end(data: &[u8]) -> bool {
 }
 
 /// Open the container `data` (named `name`, of format `format`) and hand
-/// every member to `visit`, nested ones too.
+/// every member to `visit`, nested ones too. Returns the bytes decoded.
 pub fn open(
     data: &[u8],
     name: &[u8],
     format: Format,
     caps: &Caps,
     visit: &mut dyn FnMut(Entry<'_>),
-) {
+) -> u64 {
     let mut w = Walk {
         caps,
         started: Instant::now(),
+        visiting: Rc::new(Cell::new(Duration::ZERO)),
         produced: Rc::new(Cell::new(0)),
         visit,
     };
     let mut path = vec![name.to_vec()];
     w.container(data, &mut path, 1, format);
+    w.produced.get()
 }
 
 struct Walk<'c, 'v> {
     caps: &'c Caps,
     started: Instant,
+    /// Time spent in `visit` (scanning members), which is not the
+    /// archive's: its clock counts reading only.
+    visiting: Rc<Cell<Duration>>,
     /// Bytes decoded so far in this top-level archive.
     produced: Rc<Cell<u64>>,
     visit: &'v mut dyn FnMut(Entry<'_>),
@@ -315,6 +321,7 @@ struct Guarded<'c, R> {
     inner: R,
     caps: &'c Caps,
     started: Instant,
+    visiting: Rc<Cell<Duration>>,
     /// Decoded by this decoder.
     out: u64,
     /// Compressed bytes it took (None: not known, e.g. a stored member).
@@ -324,7 +331,7 @@ struct Guarded<'c, R> {
 
 impl<R: Read> Read for Guarded<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.started.elapsed() > self.caps.time {
+        if self.started.elapsed().saturating_sub(self.visiting.get()) > self.caps.time {
             return Err(hit(
                 Why::Time,
                 format!("archive not read within {} s", self.caps.time.as_secs()),
@@ -374,8 +381,15 @@ fn read_capped(r: &mut dyn Read, cap: u64) -> io::Result<Vec<u8>> {
 }
 
 impl<'c> Walk<'c, '_> {
+    /// Hand `e` to the caller, its time off the archive's clock.
+    fn emit(&mut self, e: Entry<'_>) {
+        let t = Instant::now();
+        (self.visit)(e);
+        self.visiting.set(self.visiting.get() + t.elapsed());
+    }
+
     fn unscanned(&mut self, path: &[Vec<u8>], why: Why, detail: String) {
-        (self.visit)(Entry::Unscanned { path, why, detail });
+        self.emit(Entry::Unscanned { path, why, detail });
     }
 
     /// A read that failed: unscanned with the cap's reason, else corrupt.
@@ -406,6 +420,7 @@ impl<'c> Walk<'c, '_> {
             inner,
             caps: self.caps,
             started: self.started,
+            visiting: self.visiting.clone(),
             out: 0,
             input,
             produced: self.produced.clone(),
@@ -414,7 +429,7 @@ impl<'c> Walk<'c, '_> {
 
     /// A regular member: handed over, then opened if it is an archive.
     fn member(&mut self, data: &[u8], path: &mut Vec<Vec<u8>>, depth: u32) {
-        (self.visit)(Entry::File { path, data });
+        self.emit(Entry::File { path, data });
         if let Some(f) = detect(data) {
             if depth >= self.caps.depth {
                 self.unscanned(

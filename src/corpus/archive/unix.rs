@@ -96,7 +96,7 @@ impl Walk<'_, '_> {
                     (tar::EntryType::Directory, _) => "directory".to_string(),
                     (k, _) => format!("{k:?}").to_lowercase(),
                 };
-                (self.visit)(Entry::Listed { path, what });
+                self.emit(Entry::Listed { path, what });
             }
             path.pop();
         }
@@ -223,7 +223,7 @@ impl Walk<'_, '_> {
                     0o100000 => "hard link (its data is under another name)".to_string(),
                     m => format!("special file (mode {m:o})"),
                 };
-                (self.visit)(Entry::Listed { path, what });
+                self.emit(Entry::Listed { path, what });
             }
             path.pop();
             r = match entry.finish() {
