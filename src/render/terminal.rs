@@ -82,8 +82,18 @@ pub fn verdict_line(r: &Report, style: Style) -> String {
         .filter(|n| *n > 0)
         .map(|n| format!(" ({n} answered from the results cache)"))
         .unwrap_or_default();
+    // Members of archives are files too: say how many were.
+    let a = &r.corpus.archives;
+    let members = if a.members > 0 {
+        format!(
+            " ({} of them in {} archive(s))",
+            a.members, a.archives
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "{word}: {what}, {} unscanned; scanned {} of {} files{cached}, {} ({} unique) in {:.2}s, {:.1} MB/s, {} threads",
+        "{word}: {what}, {} unscanned; scanned {} of {} files{members}{cached}, {} ({} unique) in {:.2}s, {:.1} MB/s, {} threads",
         c.unscanned,
         r.corpus.scanned_files,
         r.corpus.entries,

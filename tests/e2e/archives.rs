@@ -460,3 +460,161 @@ fn cached_shards_and_the_lock_agree_with_a_plain_run() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("a.zip!bin/cli.exe"), "{}", r.stderr);
 }
+
+/// Hostile archives, end to end: each is an unscanned entry with its own
+/// reason (exit 3), the run neither hangs nor panics nor grows past its
+/// memory bound, odd names are only names, and nothing is written.
+#[test]
+fn hostile_archives_are_unscanned_with_their_reasons_and_nothing_is_written() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let cli = root().join("corpus/pypi/setuptools-75.6.0/cli.exe");
+    std::fs::create_dir_all(dir.join("corpus")).unwrap();
+    std::fs::copy(&cli, dir.join("cli.exe")).unwrap();
+    let py = r#"
+import io, tarfile, zipfile
+# A nested bomb: 300 MB of zeros (more than the member cap), deflated, in a
+# zip; that zip 8 times in another.
+inner = io.BytesIO()
+with zipfile.ZipFile(inner, 'w', zipfile.ZIP_DEFLATED) as z:
+    with z.open('zeros.bin', 'w', force_zip64=True) as f:
+        block = bytes(1 << 20)
+        for _ in range(300):
+            f.write(block)
+with zipfile.ZipFile('corpus/bomb.zip', 'w') as z:
+    for i in range(8):
+        z.writestr('layer%d.zip' % i, inner.getvalue())
+# Names that try to leave the archive, a link, a newline and a byte that is
+# not UTF-8.
+cli = open('cli.exe', 'rb').read()
+with tarfile.open('corpus/hostile.tar', 'w', format=tarfile.GNU_FORMAT) as t:
+    for name in ['../../escape.exe', '/etc/cron.d/x.exe', 'a\nb.exe', b'\xff.exe'.decode('utf-8', 'surrogateescape')]:
+        i = tarfile.TarInfo(name)
+        i.size = len(cli)
+        t.addfile(i, io.BytesIO(cli))
+    l = tarfile.TarInfo('link.exe')
+    l.type = tarfile.SYMTYPE
+    l.linkname = '/etc/shadow'
+    t.addfile(l)
+"#;
+    std::fs::write(dir.join("mk.py"), py).unwrap();
+    sh(dir, "python3 mk.py");
+    sh(
+        dir,
+        "zip -q -P secret corpus/enc.zip cli.exe \
+         && tar cf t.tar cli.exe && gzip -c t.tar > t.tgz && head -c 4000 t.tgz > corpus/cut.tgz \
+         && xz --lzma2=dict=1536MiB -c cli.exe > corpus/dict.xz \
+         && cp cli.exe corpus/plain.exe",
+    );
+    std::fs::write(dir.join("r.yar"), RULES).unwrap();
+    let before = listing(dir);
+    // Peak memory of this one run (its own child process).
+    let measure = "import resource,subprocess,sys\n\
+        r=subprocess.run(sys.argv[1:],capture_output=True)\n\
+        sys.stdout.buffer.write(r.stdout)\n\
+        sys.stderr.buffer.write(r.stderr)\n\
+        open('rss','w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n\
+        sys.exit(r.returncode)";
+    let mut cmd = assert_cmd::Command::new("python3");
+    cmd.current_dir(dir)
+        .args(["-c", measure])
+        .arg(env!("CARGO_BIN_EXE_fpgate"))
+        .args([
+            "scan", "--no-config", "--no-cache", "--rules", "r.yar", "--corpus", "corpus",
+            "--format", "json", "-j", "2",
+        ])
+        .env_remove("FPGATE_CACHE");
+    let r = run(&mut cmd);
+    // New false positives block (1); the unscanned entries are listed too.
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let j = r.json();
+    let why: BTreeMap<String, String> = j["unscanned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["path"].as_str().unwrap().to_string(),
+                u["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (path, reason) in [
+        ("corpus/bomb.zip!layer0.zip!zeros.bin", "archive_ratio"),
+        ("corpus/bomb.zip!layer7.zip!zeros.bin", "archive_ratio"),
+        ("corpus/enc.zip!cli.exe", "encrypted"),
+        ("corpus/dict.xz!", "archive_dictionary"),
+    ] {
+        assert_eq!(why.get(path).map(String::as_str), Some(reason), "{path}: {why:?}");
+    }
+    // Truncated inside the member: the member, or the rest of the tar.
+    assert!(
+        why.iter()
+            .any(|(p, r)| p.starts_with("corpus/cut.tgz!") && r == "corrupt"),
+        "{why:?}"
+    );
+    // Odd names scanned under their escaped names; the link listed.
+    let mz: Vec<String> = j["false_positives"]["new"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"]["identifier"] == "MZ")
+        .flat_map(|f| f["paths"].as_array().unwrap().clone())
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    for p in [
+        "corpus/hostile.tar!../../escape.exe",
+        "corpus/hostile.tar!/etc/cron.d/x.exe",
+        "corpus/hostile.tar!a%0Ab.exe",
+        "corpus/hostile.tar!%FF.exe",
+        "corpus/plain.exe",
+    ] {
+        assert!(mz.contains(&p.to_string()), "{p}: {mz:?}");
+    }
+    assert!(j["corpus"]["archives"]["listed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["path"] == "corpus/hostile.tar!link.exe"
+            && l["what"] == "symbolic link to /etc/shadow"));
+    // Nothing was written: not beside the corpus, not above it.
+    assert_eq!(listing(dir), before);
+    assert!(!dir.join("../escape.exe").exists());
+    // The bomb was stopped by its ratio: far under one member cap (256 MiB)
+    // per thread.
+    let rss_kib: u64 = std::fs::read_to_string(dir.join("rss"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(rss_kib < 200 * 1024, "peak RSS {rss_kib} KiB");
+    // Rules that match nothing: the unscanned entries alone make the run
+    // incomplete (3), unless allowed (0).
+    std::fs::write(dir.join("none.yar"), "rule None { condition: false }").unwrap();
+    for (extra, code) in [(None, 3), (Some("--allow-incomplete"), 0)] {
+        let r = run(fpgate()
+            .current_dir(dir)
+            .args([
+                "scan",
+                "--no-config",
+                "--no-cache",
+                "--rules",
+                "none.yar",
+                "--corpus",
+                "corpus",
+            ])
+            .args(extra));
+        assert_eq!(r.code, code, "{extra:?}: {}", r.stderr);
+    }
+}
+
+/// Every path under `dir` (but the run's own `rss` file), sorted.
+fn listing(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap().into_path())
+        .filter(|p| p.file_name().is_none_or(|n| n != "rss"))
+        .collect();
+    v.sort();
+    v
+}

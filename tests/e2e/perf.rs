@@ -52,8 +52,8 @@ fn a_much_slower_candidate_is_blocked_and_its_new_rules_named() {
     assert_eq!(p["runs"], 3);
     assert_eq!(p["baseline_seconds"].as_array().unwrap().len(), 3);
     assert_eq!(
-        p["sample_files"], 23,
-        "distinct contents of the bundled corpus"
+        p["sample_files"], 24,
+        "distinct contents of the bundled corpus (Setup.exe's member Update.exe one of them)"
     );
     assert!(j["verdict"]["reasons"][0]
         .as_str()

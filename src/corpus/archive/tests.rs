@@ -112,6 +112,30 @@ fn every_format_lists_what_the_real_tools_packed() {
 }
 
 #[test]
+fn a_tar_hard_link_is_a_member_with_its_target_s_bytes() {
+    let d = tempfile::tempdir().unwrap();
+    let want = tree(d.path());
+    sh(
+        d.path(),
+        "cd tree && ln gui.exe bin/hard.exe && ln -s gui.exe soft.exe \
+         && tar cf ../h.tar gui.exe bin soft.exe && cd .. && gzip -k h.tar",
+    );
+    for name in ["h.tar", "h.tar.gz"] {
+        let data = std::fs::read(d.path().join(name)).unwrap();
+        let got = entries(&data, name, &Caps::default());
+        let find = |p: &str| got.iter().find(|(n, _)| n.ends_with(p)).map(|(_, w)| w.clone());
+        assert_eq!(find("!gui.exe"), Some(want[1].1.clone()), "{name}: {got:?}");
+        assert_eq!(find("!bin/hard.exe"), Some(want[1].1.clone()), "{name}: {got:?}");
+        assert_eq!(find("!bin/cli.exe"), Some(want[0].1.clone()), "{name}");
+        assert_eq!(
+            find("!soft.exe").as_deref(),
+            Some("listed: symbolic link to gui.exe"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn a_deb_s_tars_are_layers_and_links_are_listed() {
     let d = tempfile::tempdir().unwrap();
     let want = tree(d.path());

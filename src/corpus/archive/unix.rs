@@ -3,8 +3,12 @@
 
 use super::{detect, inner_name, is_tar, read_capped, why_of, Counting, Entry, Format, Walk, Why};
 use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::rc::Rc;
+
+/// A tar's hard links to regular members: target name -> the links' paths.
+type Links = HashMap<Vec<u8>, Vec<Vec<Vec<u8>>>>;
 
 impl Walk<'_, '_> {
     /// A lone compression stream: a tar inside is read as the tar (the
@@ -29,7 +33,23 @@ impl Walk<'_, '_> {
         }
         if is_tar(&head) {
             let chained = io::Cursor::new(head).chain(guarded);
-            return self.tar_from(chained, path, depth);
+            let links = self.tar_from(chained, path, depth);
+            if !links.is_empty() {
+                // The hard links' targets, decoded again from the start.
+                let taken = Rc::new(Cell::new(0));
+                let input = Counting {
+                    inner: data,
+                    n: taken.clone(),
+                };
+                match self.decoder(f, input) {
+                    Ok(dec) => {
+                        let again = self.guard(dec, Some(taken));
+                        self.tar_links(again, path, depth, links);
+                    }
+                    Err(e) => self.failed(path, &e),
+                }
+            }
+            return;
         }
         let rest = read_capped(
             &mut guarded,
@@ -50,42 +70,73 @@ impl Walk<'_, '_> {
 
     pub(super) fn tar(&mut self, data: &[u8], path: &mut Vec<Vec<u8>>, depth: u32) {
         let r = self.guard(data, None);
-        self.tar_from(r, path, depth);
+        let links = self.tar_from(r, path, depth);
+        if !links.is_empty() {
+            let again = self.guard(data, None);
+            self.tar_links(again, path, depth, links);
+        }
     }
 
     /// The members of a tar read from `r` (sequentially: a tar inside a
-    /// stream is never held whole).
-    pub(super) fn tar_from<R: Read>(&mut self, r: R, path: &mut Vec<Vec<u8>>, depth: u32) {
+    /// stream is never held whole). Returns the hard links to regular
+    /// members read before them, by target: they are members with their
+    /// target's bytes (see `tar_links`).
+    pub(super) fn tar_from<R: Read>(
+        &mut self,
+        r: R,
+        path: &mut Vec<Vec<u8>>,
+        depth: u32,
+    ) -> Links {
+        let mut links = Links::new();
+        let mut regular: HashSet<Vec<u8>> = HashSet::new();
         let mut archive = tar::Archive::new(r);
         let entries = match archive.entries() {
             Ok(e) => e,
-            Err(e) => return self.failed(path, &e),
+            Err(e) => {
+                self.failed(path, &e);
+                return links;
+            }
         };
         let mut count = 0u64;
         for entry in entries {
             let mut entry = match entry {
                 Ok(e) => e,
-                Err(e) => return self.failed(path, &e),
+                Err(e) => {
+                    self.failed(path, &e);
+                    return links;
+                }
             };
             count += 1;
             if self.over_members(path, count) {
-                return;
+                return links;
             }
-            path.push(entry.path_bytes().into_owned());
+            let name = entry.path_bytes().into_owned();
+            path.push(name.clone());
             let kind = entry.header().entry_type();
             if kind.is_file() || kind == tar::EntryType::Continuous {
                 match read_capped(&mut entry, self.caps.member_bytes) {
-                    Ok(data) => self.member(&data, path, depth),
+                    Ok(data) => {
+                        regular.insert(name);
+                        self.member(&data, path, depth);
+                    }
                     Err(e) => {
                         let (why, detail) = why_of(&e);
                         let stop = why != Why::MemberSize;
                         self.unscanned(path, why, detail);
                         if stop {
                             path.pop();
-                            return;
+                            return links;
                         }
                     }
                 }
+            } else if let Some(target) = entry
+                .link_name_bytes()
+                .filter(|t| kind == tar::EntryType::Link && regular.contains(t.as_ref()))
+            {
+                links
+                    .entry(target.into_owned())
+                    .or_default()
+                    .push(path.clone());
             } else {
                 let target = entry
                     .link_name_bytes()
@@ -99,6 +150,45 @@ impl Walk<'_, '_> {
                 self.emit(Entry::Listed { path, what });
             }
             path.pop();
+        }
+        links
+    }
+
+    /// The hard links of a tar (`links`, from `tar_from`), read again from
+    /// `r`: each is a member with its target's bytes.
+    fn tar_links<R: Read>(&mut self, r: R, path: &mut Vec<Vec<u8>>, depth: u32, mut links: Links) {
+        let mut archive = tar::Archive::new(r);
+        let entries = match archive.entries() {
+            Ok(e) => e,
+            Err(e) => return self.failed(path, &e),
+        };
+        for entry in entries {
+            let Ok(mut entry) = entry else {
+                // Read once already: what fails now failed then.
+                return;
+            };
+            let kind = entry.header().entry_type();
+            if !(kind.is_file() || kind == tar::EntryType::Continuous) {
+                continue;
+            }
+            let Some(names) = links.remove(entry.path_bytes().as_ref()) else {
+                continue;
+            };
+            let data = match read_capped(&mut entry, self.caps.member_bytes) {
+                Ok(d) => d,
+                Err(e) => {
+                    for link in names {
+                        self.failed(&link, &e);
+                    }
+                    continue;
+                }
+            };
+            for mut link in names {
+                self.member(&data, &mut link, depth);
+            }
+            if links.is_empty() {
+                return;
+            }
         }
     }
 
