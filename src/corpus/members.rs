@@ -236,7 +236,10 @@ pub fn expand<T>(
     // Members handed over as files: a reason given later for the same
     // path is about the container it is (what of it was not read).
     let mut files: HashSet<Vec<Vec<u8>>> = HashSet::new();
-    out.decoded = archive::open(data, &name, format, &opts.caps, &mut |e| {
+    // A reader that panics (a bug in it, or in a crate it uses) leaves the
+    // rest of the archive unscanned; what it handed over before stays.
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        archive::open(data, &name, format, &opts.caps, &mut |e| {
         let (s, bytes) = match e {
             Entry::File { path, data } => {
                 files.insert(path[1..].to_vec());
@@ -275,8 +278,27 @@ pub fn expand<T>(
         };
         out.add(container, opts, &s, bytes, &mut scan);
         shape.push(s);
-    });
-    out.shape = (!timed_out).then_some(shape);
+        })
+    }));
+    match opened {
+        Ok(decoded) => {
+            out.decoded = decoded;
+            out.shape = (!timed_out).then_some(shape);
+        }
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            let s = Shape::Unscanned {
+                names: vec![Vec::new()],
+                reason: Reason::Panic,
+                detail: format!("the {} reader panicked: {msg}", format.as_str()),
+            };
+            out.add(container, opts, &s, None, &mut scan);
+        }
+    }
     Some(out)
 }
 
@@ -551,5 +573,35 @@ mod tests {
         assert_eq!(x.members.last().unwrap().0.components().unwrap(), ["r/z.zip", ""]);
         // Off: nothing is opened.
         assert!(expand(&c, &z, &Archives::off(), |_| ()).is_none());
+    }
+
+    #[test]
+    fn a_panic_while_reading_leaves_the_rest_of_the_archive_unscanned() {
+        let z = zip_of(&[("a.bin", b"aaaa"), ("b.bin", b"bbbb")]);
+        let c = CorpusFile::new("r/z.zip".into(), "z.zip", false);
+        let opts = Archives::new(true, Caps::default(), &WalkOptions::default()).unwrap();
+        let mut seen = 0;
+        let x = expand(&c, &z, &opts, |m| match m {
+            Member::File(f, ..) => {
+                seen += 1;
+                if seen == 2 {
+                    panic!("boom on {}", f.display());
+                }
+                None
+            }
+            Member::Unscanned(_, r, d) => Some((r, d)),
+            Member::Known(..) => None,
+        })
+        .unwrap();
+        let got: Vec<(&str, &Option<(Reason, String)>)> =
+            x.members.iter().map(|(f, o)| (f.display(), o)).collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0], ("r/z.zip!a.bin", &None));
+        let (path, Some((reason, detail))) = got[1] else {
+            panic!("{got:?}")
+        };
+        assert_eq!((path, *reason), ("r/z.zip!", Reason::Panic));
+        assert!(detail.contains("zip reader panicked: boom on r/z.zip!b.bin"), "{detail}");
+        assert!(x.shape.is_none(), "not kept for the cache");
     }
 }

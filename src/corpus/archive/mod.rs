@@ -180,7 +180,7 @@ pub fn detect(data: &[u8]) -> Option<Format> {
         Some(Format::Zstd)
     } else if data.starts_with(b"BZh") && data.get(3).is_some_and(|d| (b'1'..=b'9').contains(d)) {
         Some(Format::Bzip2)
-    } else if data.starts_with(b"!<arch>\n") {
+    } else if is_deb(data) {
         Some(Format::Ar)
     } else if data.starts_with(&[b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c]) {
         Some(Format::SevenZip)
@@ -197,6 +197,14 @@ pub fn detect(data: &[u8]) -> Option<Format> {
     } else {
         None
     }
+}
+
+/// A `.deb`: an ar archive whose first member is `debian-binary`. Other ar
+/// archives (static and import libraries: `.a`, MSVC `.lib`) are files,
+/// not containers: their members are object files, and the MSVC variant
+/// (timestamps of `-1`) is not one the ar reader takes.
+fn is_deb(data: &[u8]) -> bool {
+    data.starts_with(b"!<arch>\n") && data.get(8..21) == Some(&b"debian-binary"[..])
 }
 
 /// A tar header: `ustar` at 257 (POSIX and GNU), or a v7 header whose

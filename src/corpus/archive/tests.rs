@@ -592,6 +592,17 @@ fn what_only_looks_like_a_container_is_none() {
     let mut cfb = vec![0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1];
     cfb.extend_from_slice(&[0u8; 600]);
     assert!(entries(&cfb, "x.doc", &Caps::default()).is_empty());
+    // A static library (ar, as numpy's wheels ship MSVC import libraries
+    // with timestamps of -1) is a file, not a container: only a .deb's ar
+    // is opened.
+    let d = tempfile::tempdir().unwrap();
+    tree(d.path());
+    sh(d.path(), "ar rc lib.a tree/gui.exe");
+    let lib = std::fs::read(d.path().join("lib.a")).unwrap();
+    assert_eq!(detect(&lib), None);
+    let mut msvc = b"!<arch>\n/               -1          0     0     0       4         `\n".to_vec();
+    msvc.extend_from_slice(&[0u8; 4]);
+    assert_eq!(detect(&msvc), None);
 }
 
 #[test]
