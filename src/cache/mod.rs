@@ -10,8 +10,8 @@ type Evidence = Vec<PatternEvidence>;
 type Known = store::Known<Evidence>;
 type Writes = store::Writes<Evidence>;
 use crate::corpus::format::Format;
-use crate::corpus::read::{PreHashed, Stamp};
 use crate::corpus::members::{Archives, Member, Shape};
+use crate::corpus::read::{PreHashed, Stamp};
 use crate::corpus::CorpusFile;
 use crate::engine::{Answer, Hit, Plan, Planner, Subjects};
 use crate::rules::keys::{Efp, RuleKeys};
@@ -578,7 +578,14 @@ impl Planner for CacheRun<'_> {
     fn assemble(&self, ruleset: usize, s: &Subjects, plan: Plan, fresh: Vec<Hit>) -> Vec<Hit> {
         CacheRun::assemble(self, ruleset, s, plan, fresh)
     }
-    fn record_stat(&self, file: usize, stamp: Stamp, sha: [u8; 32], format: Format, container: bool) {
+    fn record_stat(
+        &self,
+        file: usize,
+        stamp: Stamp,
+        sha: [u8; 32],
+        format: Format,
+        container: bool,
+    ) {
         CacheRun::record_stat(self, file, stamp, sha, format, container)
     }
     fn count(&self, answer: Answer) {

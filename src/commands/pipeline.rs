@@ -343,8 +343,7 @@ pub fn scan(s: &Run) -> Result<Scanned> {
         shard.check_locked(&corpus, &outcomes, lock.as_ref().zip(s.lock.as_deref()))?;
     }
     // The members found become entries, each after its container.
-    let (origins, added) =
-        corpus::members::splice(&mut corpus, &mut outcomes, members, clean_here);
+    let (origins, added) = corpus::members::splice(&mut corpus, &mut outcomes, members, clean_here);
     if let Some(shard) = shard.as_mut() {
         shard.add_members(&origins);
     }

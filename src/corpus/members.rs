@@ -11,7 +11,8 @@
 //! listed (`Listed`), neither scanned nor counted unscanned.
 
 use super::archive::{self, Caps, Entry};
-use super::{display, glob_set, Corpus, CorpusFile, Reason, WalkOptions};
+use super::walk::glob_set;
+use super::{display, Corpus, CorpusFile, Reason, WalkOptions};
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -96,15 +97,7 @@ impl Archives {
 
 /// A link, directory or device inside an archive: listed, not scanned.
 #[derive(
-    Debug,
-    Clone,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
 )]
 pub struct Listed {
     /// Shown as `ARCHIVE!member`.
@@ -240,44 +233,44 @@ pub fn expand<T>(
     // rest of the archive unscanned; what it handed over before stays.
     let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         archive::open(data, &name, format, &opts.caps, &mut |e| {
-        let (s, bytes) = match e {
-            Entry::File { path, data } => {
-                files.insert(path[1..].to_vec());
-                let s = Shape::File {
-                    names: path[1..].to_vec(),
-                    sha256: sha2::Sha256::digest(data).into(),
-                    size: data.len() as u64,
-                    format: super::format::detect(data),
-                };
-                (s, Some(data))
-            }
-            Entry::Listed { path, what } => (
-                Shape::Listed {
-                    names: path[1..].to_vec(),
-                    what,
-                },
-                None,
-            ),
-            Entry::Unscanned { path, why, detail } => {
-                let mut names = path[1..].to_vec();
-                if names.is_empty() || files.contains(&names) {
-                    // The rest of a container: `ARCHIVE!`.
-                    names.push(Vec::new());
+            let (s, bytes) = match e {
+                Entry::File { path, data } => {
+                    files.insert(path[1..].to_vec());
+                    let s = Shape::File {
+                        names: path[1..].to_vec(),
+                        sha256: sha2::Sha256::digest(data).into(),
+                        size: data.len() as u64,
+                        format: super::format::detect(data),
+                    };
+                    (s, Some(data))
                 }
-                timed_out |= why == archive::Why::Time;
-                let reason = Reason::of_archive(why);
-                (
-                    Shape::Unscanned {
-                        names,
-                        reason,
-                        detail,
+                Entry::Listed { path, what } => (
+                    Shape::Listed {
+                        names: path[1..].to_vec(),
+                        what,
                     },
                     None,
-                )
-            }
-        };
-        out.add(container, opts, &s, bytes, &mut scan);
-        shape.push(s);
+                ),
+                Entry::Unscanned { path, why, detail } => {
+                    let mut names = path[1..].to_vec();
+                    if names.is_empty() || files.contains(&names) {
+                        // The rest of a container: `ARCHIVE!`.
+                        names.push(Vec::new());
+                    }
+                    timed_out |= why == archive::Why::Time;
+                    let reason = Reason::of_archive(why);
+                    (
+                        Shape::Unscanned {
+                            names,
+                            reason,
+                            detail,
+                        },
+                        None,
+                    )
+                }
+            };
+            out.add(container, opts, &s, bytes, &mut scan);
+            shape.push(s);
         })
     }));
     match opened {
@@ -544,10 +537,7 @@ mod tests {
         std::fs::write(&p, &outer).unwrap();
         let c = CorpusFile::new(p, "p.zip", false);
         let m = CorpusFile::member(&c, &[b"lib/inner.jar".to_vec(), b"x.dll".to_vec()], false);
-        assert_eq!(
-            read_entry(&m, 1 << 20, &Caps::default()).unwrap(),
-            b"inner"
-        );
+        assert_eq!(read_entry(&m, 1 << 20, &Caps::default()).unwrap(), b"inner");
     }
 
     #[test]
@@ -570,7 +560,10 @@ mod tests {
             got.contains(&("r/z.zip!", Some(Reason::ArchiveMembers))),
             "{got:?}"
         );
-        assert_eq!(x.members.last().unwrap().0.components().unwrap(), ["r/z.zip", ""]);
+        assert_eq!(
+            x.members.last().unwrap().0.components().unwrap(),
+            ["r/z.zip", ""]
+        );
         // Off: nothing is opened.
         assert!(expand(&c, &z, &Archives::off(), |_| ()).is_none());
     }
@@ -601,7 +594,10 @@ mod tests {
             panic!("{got:?}")
         };
         assert_eq!((path, *reason), ("r/z.zip!", Reason::Panic));
-        assert!(detail.contains("zip reader panicked: boom on r/z.zip!b.bin"), "{detail}");
+        assert!(
+            detail.contains("zip reader panicked: boom on r/z.zip!b.bin"),
+            "{detail}"
+        );
         assert!(x.shape.is_none(), "not kept for the cache");
     }
 }

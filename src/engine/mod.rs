@@ -75,7 +75,14 @@ pub trait Planner: Sync {
     fn assemble(&self, ruleset: usize, s: &Subjects, plan: Plan, fresh: Vec<Hit>) -> Vec<Hit>;
     /// A file's stamp, content hash, format and whether it is an archive,
     /// read in this run.
-    fn record_stat(&self, file: usize, stamp: Stamp, sha: [u8; 32], format: Format, container: bool);
+    fn record_stat(
+        &self,
+        file: usize,
+        stamp: Stamp,
+        sha: [u8; 32],
+        format: Format,
+        container: bool,
+    );
     /// How a file was answered.
     fn count(&self, answer: Answer);
     /// What the archive of content `sha256` holds, if known (see

@@ -85,10 +85,7 @@ pub fn verdict_line(r: &Report, style: Style) -> String {
     // Members of archives are files too: say how many were.
     let a = &r.corpus.archives;
     let members = if a.members > 0 {
-        format!(
-            " ({} of them in {} archive(s))",
-            a.members, a.archives
-        )
+        format!(" ({} of them in {} archive(s))", a.members, a.archives)
     } else {
         String::new()
     };

@@ -383,7 +383,11 @@ impl Config {
             match v {
                 None => Ok(default),
                 Some(s) => crate::cli::parse_size(s).map_err(|e| {
-                    Error::config(self.file.as_deref(), key, format!("fpgate.toml: {key}: {e}"))
+                    Error::config(
+                        self.file.as_deref(),
+                        key,
+                        format!("fpgate.toml: {key}: {e}"),
+                    )
                 }),
             }
         };
@@ -400,8 +404,12 @@ impl Config {
         };
         let d = Caps::default();
         let caps = Caps {
-            depth: positive("corpus.archive_depth", c.archive_depth.map(u64::from), d.depth.into())?
-                .min(u64::from(u32::MAX)) as u32,
+            depth: positive(
+                "corpus.archive_depth",
+                c.archive_depth.map(u64::from),
+                d.depth.into(),
+            )?
+            .min(u64::from(u32::MAX)) as u32,
             members: positive("corpus.archive_members", c.archive_members, d.members)?,
             member_bytes,
             total_bytes: size("corpus.archive_size", &c.archive_size, d.total_bytes)?,

@@ -46,12 +46,18 @@ fn settings(c: &Config) -> BTreeMap<String, Vec<String>> {
         Some(c.corpus.archives.unwrap_or(true).to_string()),
     );
     let n = |v: Option<u64>| v.map(|n| n.to_string());
-    one("corpus.archive_depth", n(c.corpus.archive_depth.map(u64::from)));
+    one(
+        "corpus.archive_depth",
+        n(c.corpus.archive_depth.map(u64::from)),
+    );
     one("corpus.archive_members", n(c.corpus.archive_members));
     one("corpus.archive_size", c.corpus.archive_size.clone());
     one("corpus.archive_ratio", n(c.corpus.archive_ratio));
     one("corpus.archive_time", n(c.corpus.archive_time));
-    one("corpus.archive_dictionary", c.corpus.archive_dictionary.clone());
+    one(
+        "corpus.archive_dictionary",
+        c.corpus.archive_dictionary.clone(),
+    );
     one("positives.require_tested", b(c.positives.require_tested));
     one("rules.baseline_ref", c.rules.baseline_ref.clone());
     one("rules.relaxed_re_syntax", b(c.rules.relaxed_re_syntax));

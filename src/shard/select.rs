@@ -184,7 +184,8 @@ impl ShardRun {
         let locked = std::mem::take(&mut self.locked);
         for o in origins {
             self.file_index.push(index[o.index]);
-            self.locked.push(if o.member { None } else { locked[o.index] });
+            self.locked
+                .push(if o.member { None } else { locked[o.index] });
         }
     }
 

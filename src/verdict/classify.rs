@@ -152,7 +152,12 @@ fn findings(
         let path_components = if paths.iter().any(|p| members.contains_key(p.as_str())) {
             paths
                 .iter()
-                .map(|p| members.get(p.as_str()).cloned().unwrap_or_else(|| vec![p.clone()]))
+                .map(|p| {
+                    members
+                        .get(p.as_str())
+                        .cloned()
+                        .unwrap_or_else(|| vec![p.clone()])
+                })
                 .collect()
         } else {
             Vec::new()

@@ -32,7 +32,10 @@ rule Big { condition: filesize > 100KB }
 const TREE: &[(&str, &str)] = &[
     ("bin/cli.exe", "pypi/setuptools-75.6.0/cli.exe"),
     ("bin/gui-arm64.exe", "pypi/setuptools-75.6.0/gui-arm64.exe"),
-    ("lib/_speedups.pyd", "pypi/markupsafe-3.0.2/_speedups.cp312-win_amd64.pyd"),
+    (
+        "lib/_speedups.pyd",
+        "pypi/markupsafe-3.0.2/_speedups.cp312-win_amd64.pyd",
+    ),
     (
         "lib/_speedups.so",
         "pypi/markupsafe-3.0.2/_speedups.cpython-312-x86_64-linux-gnu.so",
@@ -413,9 +416,15 @@ fn cached_shards_and_the_lock_agree_with_a_plain_run() {
 
     // The lock lists members; a run verifies against it, and a changed
     // member inside an archive is a mismatch.
-    let idx = run(fpgate()
-        .current_dir(dir)
-        .args(["corpus", "index", "--no-config", "--corpus", "corpus", "-o", "corpus.lock"]));
+    let idx = run(fpgate().current_dir(dir).args([
+        "corpus",
+        "index",
+        "--no-config",
+        "--corpus",
+        "corpus",
+        "-o",
+        "corpus.lock",
+    ]));
     assert_eq!(idx.code, 0, "{}", idx.stderr);
     let lock: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("corpus.lock")).unwrap()).unwrap();
@@ -520,8 +529,17 @@ with tarfile.open('corpus/hostile.tar', 'w', format=tarfile.GNU_FORMAT) as t:
         .args(["-c", measure])
         .arg(env!("CARGO_BIN_EXE_fpgate"))
         .args([
-            "scan", "--no-config", "--no-cache", "--rules", "r.yar", "--corpus", "corpus",
-            "--format", "json", "-j", "2",
+            "scan",
+            "--no-config",
+            "--no-cache",
+            "--rules",
+            "r.yar",
+            "--corpus",
+            "corpus",
+            "--format",
+            "json",
+            "-j",
+            "2",
         ])
         .env_remove("FPGATE_CACHE");
     let r = run(&mut cmd);
@@ -545,7 +563,11 @@ with tarfile.open('corpus/hostile.tar', 'w', format=tarfile.GNU_FORMAT) as t:
         ("corpus/enc.zip!cli.exe", "encrypted"),
         ("corpus/dict.xz!", "archive_dictionary"),
     ] {
-        assert_eq!(why.get(path).map(String::as_str), Some(reason), "{path}: {why:?}");
+        assert_eq!(
+            why.get(path).map(String::as_str),
+            Some(reason),
+            "{path}: {why:?}"
+        );
     }
     // Truncated inside the member: the member, or the rest of the tar.
     assert!(

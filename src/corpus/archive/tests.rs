@@ -123,9 +123,17 @@ fn a_tar_hard_link_is_a_member_with_its_target_s_bytes() {
     for name in ["h.tar", "h.tar.gz"] {
         let data = std::fs::read(d.path().join(name)).unwrap();
         let got = entries(&data, name, &Caps::default());
-        let find = |p: &str| got.iter().find(|(n, _)| n.ends_with(p)).map(|(_, w)| w.clone());
+        let find = |p: &str| {
+            got.iter()
+                .find(|(n, _)| n.ends_with(p))
+                .map(|(_, w)| w.clone())
+        };
         assert_eq!(find("!gui.exe"), Some(want[1].1.clone()), "{name}: {got:?}");
-        assert_eq!(find("!bin/hard.exe"), Some(want[1].1.clone()), "{name}: {got:?}");
+        assert_eq!(
+            find("!bin/hard.exe"),
+            Some(want[1].1.clone()),
+            "{name}: {got:?}"
+        );
         assert_eq!(find("!bin/cli.exe"), Some(want[0].1.clone()), "{name}");
         assert_eq!(
             find("!soft.exe").as_deref(),
@@ -600,7 +608,8 @@ fn what_only_looks_like_a_container_is_none() {
     sh(d.path(), "ar rc lib.a tree/gui.exe");
     let lib = std::fs::read(d.path().join("lib.a")).unwrap();
     assert_eq!(detect(&lib), None);
-    let mut msvc = b"!<arch>\n/               -1          0     0     0       4         `\n".to_vec();
+    let mut msvc =
+        b"!<arch>\n/               -1          0     0     0       4         `\n".to_vec();
     msvc.extend_from_slice(&[0u8; 4]);
     assert_eq!(detect(&msvc), None);
 }

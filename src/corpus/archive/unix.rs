@@ -81,12 +81,7 @@ impl Walk<'_, '_> {
     /// stream is never held whole). Returns the hard links to regular
     /// members read before them, by target: they are members with their
     /// target's bytes (see `tar_links`).
-    pub(super) fn tar_from<R: Read>(
-        &mut self,
-        r: R,
-        path: &mut Vec<Vec<u8>>,
-        depth: u32,
-    ) -> Links {
+    pub(super) fn tar_from<R: Read>(&mut self, r: R, path: &mut Vec<Vec<u8>>, depth: u32) -> Links {
         let mut links = Links::new();
         let mut regular: HashSet<Vec<u8>> = HashSet::new();
         let mut archive = tar::Archive::new(r);
@@ -156,7 +151,7 @@ impl Walk<'_, '_> {
 
     /// The hard links of a tar (`links`, from `tar_from`), read again from
     /// `r`: each is a member with its target's bytes.
-    fn tar_links<R: Read>(&mut self, r: R, path: &mut Vec<Vec<u8>>, depth: u32, mut links: Links) {
+    fn tar_links<R: Read>(&mut self, r: R, path: &[Vec<u8>], depth: u32, mut links: Links) {
         let mut archive = tar::Archive::new(r);
         let entries = match archive.entries() {
             Ok(e) => e,

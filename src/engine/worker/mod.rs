@@ -5,8 +5,8 @@
 
 use super::{Answer, Hit, Outcome, Plan, Planner, ScanOptions, Subjects};
 use crate::corpus::mapped::{Mapped, MAP_FROM};
+use crate::corpus::members::Expanded;
 use crate::corpus::read::{read_or_map, PreHashed, Stamp};
-use crate::corpus::members::{self, Expanded, Member};
 use crate::corpus::{external_value, format, CorpusFile, Reason};
 use crate::rules::Ruleset;
 use crate::util::interrupt::interrupted;
@@ -16,6 +16,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 use std::time::Duration;
 use yara_x::{ScanError, Scanner};
+
+mod members;
 
 /// Why a file could not be scanned, from a yara-x scan error: a timeout
 /// (`what` exceeded `--timeout`) or any other error.
@@ -282,115 +284,6 @@ impl<'r> Worker<'r> {
         }
     }
 
-    /// An archive member that is an entry of the run's list (triage scans
-    /// the entries a run found): read again from its container.
-    fn process_member(
-        &mut self,
-        f: &CorpusFile,
-        claimed: &Mutex<HashSet<[u8; 32]>>,
-        path_dependent: bool,
-    ) -> Outcome {
-        let caps = &self.opts.archives.caps;
-        let Some(data) = members::read_entry(f, self.opts.max_file_size, caps) else {
-            return Outcome::Unscanned {
-                reason: Reason::Vanished,
-                detail: "the member could not be read again from its archive".into(),
-                sha256: None,
-                size: None,
-            };
-        };
-        let sha256: [u8; 32] = Sha256::digest(&data).into();
-        let format = format::detect(&data);
-        self.judge(f, &data, sha256, claimed, path_dependent)
-            .outcome(sha256, data.len() as u64, format)
-    }
-
-    /// The members of `f`, if it is an archive, each scanned like a file.
-    fn expand(
-        &mut self,
-        f: &CorpusFile,
-        bytes: &[u8],
-        container_sha: &[u8; 32],
-        claimed: &Mutex<HashSet<[u8; 32]>>,
-        path_dependent: bool,
-    ) -> Option<Expanded<Outcome>> {
-        if !self.expand {
-            return None;
-        }
-        let archives = self.opts.archives.clone();
-        let x = members::expand(f, bytes, &archives, |m| match m {
-            Member::Unscanned(_, reason, detail) => Outcome::Unscanned {
-                reason,
-                detail,
-                sha256: None,
-                size: None,
-            },
-            Member::File(..) | Member::Known(..) if interrupted() => Outcome::Unscanned {
-                reason: Reason::Interrupted,
-                detail: "the run was interrupted before this member was scanned".into(),
-                sha256: None,
-                size: None,
-            },
-            Member::File(m, data, &(sha256, size, format)) => self
-                .judge(m, data, sha256, claimed, path_dependent)
-                .outcome(sha256, size, format),
-            // Not handed over by `expand`.
-            Member::Known(..) => Outcome::Unscanned {
-                reason: Reason::ScanError,
-                detail: "internal: a member without its bytes".into(),
-                sha256: None,
-                size: None,
-            },
-        })?;
-        if let (Some(c), Some(shape)) = (self.planner, &x.shape) {
-            c.record_members(container_sha, shape);
-        }
-        Some(x)
-    }
-
-    /// An unchanged archive whose shape the planner kept and whose every
-    /// member's results it has: its members answered without reading it.
-    fn members_unread(&self, f: &CorpusFile, sha256: &[u8; 32]) -> Option<Expanded<Outcome>> {
-        let c = self.planner?;
-        let shape = c.members(sha256)?;
-        let x = members::replay(f, &shape, &self.opts.archives, |m| match m {
-            Member::Known(m, &(sha256, size, format)) => {
-                let subj = self.subjects(&sha256, m);
-                let plans = self.plans(subj.as_ref());
-                if !plans.iter().all(|p| *p == Plan::Skip) {
-                    return None;
-                }
-                let empty = vec![Vec::new(); plans.len()];
-                Some(Outcome::Scanned {
-                    sha256,
-                    size,
-                    format,
-                    hits: Some(self.assemble(subj.as_ref(), &plans, empty)),
-                })
-            }
-            Member::Unscanned(_, reason, detail) => Some(Outcome::Unscanned {
-                reason,
-                detail,
-                sha256: None,
-                size: None,
-            }),
-            Member::File(..) => None,
-        });
-        let mut out = Expanded {
-            members: Vec::with_capacity(x.members.len()),
-            listed: x.listed,
-            decoded: 0,
-            shape: None,
-        };
-        for (m, o) in x.members {
-            out.members.push((m, o?));
-        }
-        for _ in &out.members {
-            c.count(Answer::Unread);
-        }
-        Some(out)
-    }
-
     fn count(&self, answer: Answer) {
         if let Some(c) = self.planner {
             c.count(answer);
@@ -575,11 +468,18 @@ fn scan_one(
 /// What the planner and the scan made of one content.
 enum Judged {
     /// Every result known: nothing ran.
-    Answered { hits: Vec<Vec<Hit>> },
+    Answered {
+        hits: Vec<Vec<Hit>>,
+    },
     /// Another path of this content carries the scan.
     Duplicate,
-    Scanned { hits: Vec<Vec<Hit>> },
-    Failed { reason: Reason, detail: String },
+    Scanned {
+        hits: Vec<Vec<Hit>>,
+    },
+    Failed {
+        reason: Reason,
+        detail: String,
+    },
 }
 
 impl Judged {
