@@ -279,11 +279,7 @@ pub fn expand<T>(
             out.shape = (!timed_out).then_some(shape);
         }
         Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
+            let msg = crate::util::panic_message(panic.as_ref());
             let s = Shape::Unscanned {
                 names: vec![Vec::new()],
                 reason: Reason::Panic,

@@ -310,6 +310,49 @@ fn encrypted_truncated_and_overlapping_zips_are_unscanned() {
     );
 }
 
+#[test]
+fn a_zip_that_understates_its_sizes_is_never_a_short_clean_member() {
+    // 200 KB of zeros, deflated, whose headers (local and central) say it
+    // decodes to 10 bytes: what it yields is judged by what the decoder
+    // produces, never by the declared size.
+    let mut z = Vec::new();
+    {
+        let mut w = zip::ZipWriter::new(io::Cursor::new(&mut z));
+        let o = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        w.start_file("zeros", o).unwrap();
+        io::Write::write_all(&mut w, &vec![0u8; 200_000]).unwrap();
+        w.finish().unwrap();
+    }
+    let lie = 10u32.to_le_bytes();
+    // Uncompressed size: at 22 in the local header, 24 in the central one.
+    let local = z.windows(4).position(|w| w == [b'P', b'K', 3, 4]).unwrap();
+    z[local + 22..local + 26].copy_from_slice(&lie);
+    let central = z.windows(4).position(|w| w == [b'P', b'K', 1, 2]).unwrap();
+    z[central + 24..central + 28].copy_from_slice(&lie);
+    for (caps, want) in [
+        // The ratio cap stops the decoder past 100 KiB at more than 100:1.
+        (Caps::default(), "unscanned archive_ratio"),
+        // A member cap below what it really decodes to.
+        (
+            Caps {
+                ratio: u64::MAX,
+                member_bytes: 1000,
+                ..Caps::default()
+            },
+            "unscanned too_large",
+        ),
+    ] {
+        let got = entries(&z, "u.zip", &caps);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].1 == want || got[0].1 == "unscanned corrupt",
+            "{want}: {got:?}"
+        );
+        assert_ne!(got[0].1, sha(&[0u8; 10]), "never the 10 bytes it declares");
+    }
+}
+
 /// A zip whose central directory lists its one entry twice, under two
 /// names (both pointing at the same local header).
 fn overlap_copy(z: &[u8]) -> Vec<u8> {

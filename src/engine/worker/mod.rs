@@ -342,11 +342,7 @@ impl<'r> Worker<'r> {
             Err(panic) => {
                 // The scanner may be in any state after a panic: start afresh.
                 self.reset_scanners();
-                let msg = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
+                let msg = crate::util::panic_message(panic.as_ref());
                 Err((Reason::Panic, format!("scanner panicked: {msg}")))
             }
         }
