@@ -30,7 +30,10 @@ pub fn run(a: &Index) -> Result<Exit> {
         None,
         None,
         &opts,
-        n,
+        engine::Expand {
+            upto: n,
+            ..Default::default()
+        },
         &ProgressBar::hidden(),
     );
     let mut outcomes = scan.outcomes;

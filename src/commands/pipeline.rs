@@ -306,6 +306,16 @@ pub fn scan(s: &Run) -> Result<Scanned> {
             (None, Some((_, n))) => *n,
             (None, None) => 0,
         };
+    let owns = |m: &corpus::CorpusFile, sha: Option<&[u8; 32]>| {
+        shard.as_ref().is_none_or(|sh| sh.owns(m, sha))
+    };
+    let expand = match &shard {
+        Some(sh) => sh.expand(clean_here, &owns),
+        None => engine::Expand {
+            upto: clean_here,
+            ..Default::default()
+        },
+    };
     let engine::Scan {
         mut outcomes,
         members,
@@ -316,7 +326,7 @@ pub fn scan(s: &Run) -> Result<Scanned> {
         cache_run.as_ref().map(|r| r as &dyn engine::Planner),
         sharing.as_ref(),
         &s.scan,
-        clean_here,
+        expand,
         &progress,
     );
     let shared_scan = sharing.map(|sh| crate::verdict::report::SharedScan {
@@ -345,7 +355,7 @@ pub fn scan(s: &Run) -> Result<Scanned> {
     // The members found become entries, each after its container.
     let (origins, added) = corpus::members::splice(&mut corpus, &mut outcomes, members, clean_here);
     if let Some(shard) = shard.as_mut() {
-        shard.add_members(&origins);
+        shard.add_members(&mut corpus, &mut outcomes, &origins);
     }
     let decoded_bytes = added.decoded;
     let positives = match positives {

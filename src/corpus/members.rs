@@ -359,7 +359,8 @@ pub fn splice<T>(
             },
         ));
         while let Some((_, x)) = more.next_if(|(i, _)| *i == index) {
-            added.containers += 1;
+            // A file that only looked like an archive holds nothing.
+            added.containers += usize::from(!x.members.is_empty() || !x.listed.is_empty());
             added.members += x.members.len();
             added.decoded += x.decoded;
             corpus.listed.extend(x.listed);

@@ -279,7 +279,8 @@ pub fn scan_files<'r>(
     opts: &ScanOptions,
     progress: &ProgressBar,
 ) -> Vec<Outcome> {
-    scan_files_sharing(files, pre, rulesets, planner, None, opts, 0, progress).outcomes
+    let none = Expand::default();
+    scan_files_sharing(files, pre, rulesets, planner, None, opts, none, progress).outcomes
 }
 
 /// What a scan found: an outcome per file, in the order of `files`, and
@@ -289,10 +290,25 @@ pub struct Scan {
     pub members: Vec<(usize, Expanded<Outcome>)>,
 }
 
+/// Which files a scan opens as archives (as `opts.archives` says), and
+/// which of their members it keeps.
+#[derive(Clone, Copy, Default)]
+pub struct Expand<'a> {
+    /// Files before this index may be archives (the known-bad samples after
+    /// it are not opened).
+    pub upto: usize,
+    /// Files that are not the run's own (another shard's archives): only
+    /// their members are scanned, and their own outcome is not used. Empty:
+    /// none.
+    pub foreign: &'a [bool],
+    /// A sharded run: is a member (of content `sha256`, or placed by its
+    /// path when it has none) this shard's? Others are not scanned.
+    pub keep: Option<&'a (dyn Fn(&CorpusFile, Option<&[u8; 32]>) -> bool + Sync)>,
+}
+
 /// `scan_files`, with a gate's baseline taking the candidate's results for
 /// the rules they share (see `Sharing`), and the members of the archives
-/// among the first `expand` files read and scanned too (as
-/// `opts.archives` says).
+/// among the files read and scanned too (see `Expand`).
 #[allow(clippy::too_many_arguments)]
 pub fn scan_files_sharing<'r>(
     files: &[CorpusFile],
@@ -301,7 +317,7 @@ pub fn scan_files_sharing<'r>(
     planner: Option<&'r dyn Planner>,
     sharing: Option<&'r Sharing<'r>>,
     opts: &ScanOptions,
-    expand: usize,
+    expand: Expand<'_>,
     progress: &ProgressBar,
 ) -> Scan {
     let claimed: Mutex<HashSet<[u8; 32]>> = Mutex::new(HashSet::new());
@@ -328,9 +344,16 @@ pub fn scan_files_sharing<'r>(
             let k = next.fetch_add(1, Ordering::Relaxed);
             let Some(&i) = order.get(k) else { break };
             let early = lock().pre.get_mut(i).and_then(Option::take);
-            w.expand = i < expand;
-            let (out, members) =
-                w.process(&files[i], i, early.as_deref(), &claimed, path_dependent);
+            w.expand = i < expand.upto;
+            w.foreign = expand.foreign.get(i).copied().unwrap_or(false);
+            let (out, members) = w.process(
+                &files[i],
+                i,
+                early.as_deref(),
+                &claimed,
+                path_dependent,
+                expand.keep,
+            );
             drop(early);
             let mut t = lock();
             t.out[i] = out;
@@ -454,7 +477,8 @@ mod tests {
         let sets = [&rs];
         let mut w = Worker::new(&sets, None, None, &opts());
         let f = CorpusFile::new(path, "", false);
-        w.process(&f, 0, None, &Mutex::new(HashSet::new()), false).0
+        w.process(&f, 0, None, &Mutex::new(HashSet::new()), false, None)
+            .0
     }
 
     fn reason(o: &Outcome) -> Option<Reason> {
@@ -522,7 +546,7 @@ mod tests {
             files
                 .iter()
                 .enumerate()
-                .map(|(i, f)| format!("{:?}", w.process(f, i, None, &claimed, true).0))
+                .map(|(i, f)| format!("{:?}", w.process(f, i, None, &claimed, true, None).0))
                 .collect()
         };
         let (read, mapped) = (run(u64::MAX), run(0));
@@ -565,7 +589,7 @@ mod tests {
                 file.set_modified(std::time::UNIX_EPOCH).unwrap();
             }
             let claimed = Mutex::new(HashSet::new());
-            let (out, _) = w.process_read(&f, 0, None, stamp, &claimed, false);
+            let (out, _) = w.process_read(&f, 0, None, stamp, &claimed, false, None);
             match &out {
                 Outcome::Unscanned {
                     reason: Reason::Changed,

@@ -325,17 +325,13 @@ fn assemble(
     let mut members: BTreeMap<usize, Vec<(CorpusFile, Outcome)>> = BTreeMap::new();
     for ((path, p), part_files) in parts.iter().zip(part_files) {
         let bad = |what: String| inconsistent(path, p, what);
-        // A member's archive is a file of the same shard.
-        let own: BTreeSet<usize> = part_files
-            .iter()
-            .filter(|f| !is_member(f))
-            .map(|f| f.0)
-            .collect();
         for (index, f, outcome) in part_files {
+            // A member is reported by the shard of its content, at its
+            // archive's index (the archive may be another shard's).
             if f.member_names().is_some() {
-                if !own.contains(&index) {
+                if index >= key.corpus_files {
                     return Err(bad(format!(
-                        "{} is a member of file {index}, which this shard does not have",
+                        "{} is a member of file {index}, outside the corpus",
                         f.display()
                     )));
                 }
@@ -475,10 +471,6 @@ fn check_file(
         }
     }
     let n = shard.count;
-    // A member is its archive's shard's (checked where the archive is).
-    if f.components.is_some() {
-        return Ok(());
-    }
     let owner = f.outcome.shard(n).map_err(|e| e.to_string())?;
     if let Some(owner) = owner.filter(|o| *o != shard.index) {
         return Err(format!(

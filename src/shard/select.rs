@@ -66,9 +66,30 @@ pub fn select(
         clean_files,
         file_index: Vec::new(),
         skipped_index: Vec::new(),
+        foreign: Vec::new(),
     };
-    let (corpus, kept) = run.take_own(corpus, pre, &shas, &from_lock);
+    let locked_archives = locked_archives(lock);
+    let (corpus, kept) = run.take_own(
+        corpus,
+        pre,
+        &shas,
+        &from_lock,
+        &opts.archives,
+        &locked_archives,
+    );
     Ok((corpus, kept, Some(run)))
+}
+
+/// The files a corpus lock lists members of (`ARCHIVE!member`): archives,
+/// as far as the lock knows, without reading them.
+fn locked_archives(lock: Option<(&Lock, &Path)>) -> std::collections::HashSet<String> {
+    let mut out = std::collections::HashSet::new();
+    for e in lock.iter().flat_map(|(l, _)| &l.files) {
+        for (at, _) in e.path.match_indices('!') {
+            out.insert(e.path[..at].to_string());
+        }
+    }
+    out
 }
 
 /// Per corpus file, its hash in the corpus lock, if locked.
@@ -103,6 +124,8 @@ impl ShardRun {
         pre: Vec<Option<Box<PreHashed>>>,
         shas: &[Option<[u8; 32]>],
         from_lock: &[Option<[u8; 32]>],
+        archives: &crate::corpus::members::Archives,
+        locked_archives: &std::collections::HashSet<String>,
     ) -> (Corpus, Vec<Option<Box<PreHashed>>>) {
         let shard = self.shard;
         let mut files = Vec::new();
@@ -112,9 +135,18 @@ impl ShardRun {
                 Some(sha) => Shard::of_content(sha, shard.count),
                 None => Shard::of_path(f.display(), shard.count),
             };
-            if owner == shard.index {
-                self.locked.push(from_lock[i]);
+            let own = owner == shard.index;
+            // Another shard's archive is opened too: its members are
+            // sharded by their own content.
+            let foreign = !own
+                && archives.enabled
+                && i < self.clean_files
+                && (p.as_ref().is_some_and(|p| p.container == Some(true))
+                    || locked_archives.contains(f.rel()));
+            if own || foreign {
+                self.locked.push(from_lock[i].filter(|_| own));
                 self.file_index.push(i);
+                self.foreign.push(foreign);
                 files.push(f);
                 kept.push(p);
             }
@@ -164,6 +196,9 @@ pub struct ShardRun {
     clean_files: usize,
     file_index: Vec<usize>,
     skipped_index: Vec<usize>,
+    /// Per file of the scan: another shard's archive, opened for its
+    /// members only (see `expand`).
+    foreign: Vec<bool>,
 }
 
 impl ShardRun {
@@ -175,17 +210,56 @@ impl ShardRun {
             .count()
     }
 
+    /// What the scan opens as archives: the shard's own files, and other
+    /// shards' archives for their members; of the members, those whose
+    /// content (or, without one, path) is this shard's.
+    pub fn expand<'a>(
+        &'a self,
+        upto: usize,
+        keep: &'a (dyn Fn(&crate::corpus::CorpusFile, Option<&[u8; 32]>) -> bool + Sync),
+    ) -> crate::engine::Expand<'a> {
+        crate::engine::Expand {
+            upto,
+            foreign: &self.foreign,
+            keep: Some(keep),
+        }
+    }
+
+    /// Is an archive member (of content `sha256`, else placed by its path)
+    /// this shard's?
+    pub fn owns(&self, m: &crate::corpus::CorpusFile, sha256: Option<&[u8; 32]>) -> bool {
+        let n = self.shard.count;
+        let owner = match sha256 {
+            Some(sha) => Shard::of_content(sha, n),
+            None => Shard::of_path(m.display(), n),
+        };
+        owner == self.shard.index
+    }
+
     /// The members the scan found, spliced into the shard's files
     /// (`origins`, see `corpus::members::splice`): each is reported at its
-    /// archive's index, so the shard that has an archive has its members
-    /// (a member shared by archives of two shards is scanned by both).
-    pub fn add_members(&mut self, origins: &[crate::corpus::members::Origin]) {
+    /// archive's index (by the shard that owns the member, which may not be
+    /// the archive's). Other shards' archives leave the list here.
+    pub fn add_members(
+        &mut self,
+        corpus: &mut Corpus,
+        outcomes: &mut Vec<Outcome>,
+        origins: &[crate::corpus::members::Origin],
+    ) {
         let index = std::mem::take(&mut self.file_index);
         let locked = std::mem::take(&mut self.locked);
-        for o in origins {
+        let foreign = std::mem::take(&mut self.foreign);
+        let files = std::mem::take(&mut corpus.files);
+        let outs = std::mem::take(outcomes);
+        for ((o, f), out) in origins.iter().zip(files).zip(outs) {
+            if !o.member && foreign.get(o.index).copied().unwrap_or(false) {
+                continue;
+            }
             self.file_index.push(index[o.index]);
             self.locked
                 .push(if o.member { None } else { locked[o.index] });
+            corpus.files.push(f);
+            outcomes.push(out);
         }
     }
 

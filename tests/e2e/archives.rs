@@ -384,35 +384,56 @@ fn cached_shards_and_the_lock_agree_with_a_plain_run() {
             assert_eq!(j["timings"]["decoded_bytes"], 0, "{round}");
         }
     }
-    // Shards + merge == one run.
-    let mut parts = Vec::new();
-    for k in 1..=3 {
-        let out = dir.join(format!("part{k}.json"));
-        let r = scan(
-            dir,
-            &[
-                "--no-cache",
-                "--shard",
-                &format!("{k}/3"),
-                "-o",
-                out.to_str().unwrap(),
-            ],
+    // Shards + merge == one run: members are sharded by their own content
+    // (each shard opens every archive, keeps its members), without a cache
+    // and with one (cold, then warm: answered from the archives' shapes).
+    let shard_cache = dir.join("shard-cache");
+    for mode in ["no cache", "cache cold", "cache warm"] {
+        let mut parts = Vec::new();
+        for k in 1..=3 {
+            let out = dir.join(format!("part{k}.json"));
+            let shard = format!("{k}/3");
+            let mut args = vec!["--shard", &shard, "-o", out.to_str().unwrap()];
+            match mode {
+                "no cache" => args.push("--no-cache"),
+                _ => args.extend(["--cache", shard_cache.to_str().unwrap()]),
+            }
+            let r = scan(dir, &args);
+            assert_eq!(r.code, 0, "{mode}: {}", r.stderr);
+            let part: Value =
+                serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+            // A member is reported by the shard of its content.
+            for f in part["facts"]["files"].as_array().unwrap() {
+                if f.get("components").is_some() && f["outcome"]["status"] == "scanned" {
+                    let sha = f["outcome"]["sha256"].as_str().unwrap();
+                    let v = u64::from_str_radix(
+                        &sha[..16]
+                            .as_bytes()
+                            .chunks(2)
+                            .rev()
+                            .map(|c| std::str::from_utf8(c).unwrap())
+                            .collect::<String>(),
+                        16,
+                    )
+                    .unwrap();
+                    assert_eq!(v % 3 + 1, k, "{mode}: {f}");
+                }
+            }
+            parts.push(out);
+        }
+        let m = run(fpgate()
+            .current_dir(dir)
+            .args(["merge", "--format", "json"])
+            .args(&parts));
+        assert_eq!(m.code, 1, "{mode}: {}", m.stderr);
+        let merged = stable(m.json());
+        assert_eq!(
+            merged["false_positives"], plain["false_positives"],
+            "{mode}: merged findings"
         );
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        parts.push(out);
+        assert_eq!(merged["corpus"], plain["corpus"], "{mode}: merged corpus");
+        assert_eq!(merged["unscanned"], plain["unscanned"], "{mode}");
     }
-    let m = run(fpgate()
-        .current_dir(dir)
-        .args(["merge", "--format", "json"])
-        .args(&parts));
-    assert_eq!(m.code, 1, "{}", m.stderr);
-    let merged = stable(m.json());
-    assert_eq!(
-        merged["false_positives"], plain["false_positives"],
-        "merged findings"
-    );
-    assert_eq!(merged["corpus"], plain["corpus"], "merged corpus");
-    assert_eq!(merged["unscanned"], plain["unscanned"]);
 
     // The lock lists members; a run verifies against it, and a changed
     // member inside an archive is a mismatch.

@@ -3,7 +3,7 @@
 //! members answered from its shape; a member of the run's list read again
 //! from its archive (triage).
 
-use super::Worker;
+use super::{Keep, Worker};
 use crate::corpus::members::{self, Expanded, Member};
 use crate::corpus::{format, CorpusFile, Reason};
 use crate::engine::{Answer, Outcome, Plan};
@@ -44,39 +44,43 @@ impl Worker<'_> {
         container_sha: &[u8; 32],
         claimed: &Mutex<HashSet<[u8; 32]>>,
         path_dependent: bool,
+        keep: Keep<'_>,
     ) -> Option<Expanded<Outcome>> {
         if !self.expand {
             return None;
         }
+        let ours = |m: &CorpusFile, sha: Option<&[u8; 32]>| keep.is_none_or(|k| k(m, sha));
         let archives = self.opts.archives.clone();
         let x = members::expand(f, bytes, &archives, |m| match m {
-            Member::Unscanned(_, reason, detail) => Outcome::Unscanned {
+            Member::Unscanned(m, reason, detail) => ours(m, None).then(|| Outcome::Unscanned {
                 reason,
                 detail,
                 sha256: None,
                 size: None,
-            },
-            Member::File(..) | Member::Known(..) if interrupted() => Outcome::Unscanned {
+            }),
+            Member::File(m, _, c) | Member::Known(m, c) if !ours(m, Some(&c.0)) => None,
+            Member::File(..) | Member::Known(..) if interrupted() => Some(Outcome::Unscanned {
                 reason: Reason::Interrupted,
                 detail: "the run was interrupted before this member was scanned".into(),
                 sha256: None,
                 size: None,
-            },
-            Member::File(m, data, &(sha256, size, format)) => self
-                .judge(m, data, sha256, claimed, path_dependent)
-                .outcome(sha256, size, format),
+            }),
+            Member::File(m, data, &(sha256, size, format)) => Some(
+                self.judge(m, data, sha256, claimed, path_dependent)
+                    .outcome(sha256, size, format),
+            ),
             // Not handed over by `expand`.
-            Member::Known(..) => Outcome::Unscanned {
+            Member::Known(..) => Some(Outcome::Unscanned {
                 reason: Reason::ScanError,
                 detail: "internal: a member without its bytes".into(),
                 sha256: None,
                 size: None,
-            },
+            }),
         })?;
         if let (Some(c), Some(shape)) = (self.planner, &x.shape) {
             c.record_members(container_sha, shape);
         }
-        Some(x)
+        Some(kept(x, self.foreign))
     }
 
     /// An unchanged archive whose shape the planner kept and whose every
@@ -85,10 +89,16 @@ impl Worker<'_> {
         &self,
         f: &CorpusFile,
         sha256: &[u8; 32],
+        keep: Keep<'_>,
     ) -> Option<Expanded<Outcome>> {
         let c = self.planner?;
         let shape = c.members(sha256)?;
+        let ours = |m: &CorpusFile, sha: Option<&[u8; 32]>| keep.is_none_or(|k| k(m, sha));
+        // Each member: answered (Some(Some)), not this run's (Some(None)),
+        // or to be scanned (None: the archive is read).
         let x = members::replay(f, &shape, &self.opts.archives, |m| match m {
+            Member::Known(m, c) if !ours(m, Some(&c.0)) => Some(None),
+            Member::Unscanned(m, ..) if !ours(m, None) => Some(None),
             Member::Known(m, &(sha256, size, format)) => {
                 let subj = self.subjects(&sha256, m);
                 let plans = self.plans(subj.as_ref());
@@ -96,33 +106,51 @@ impl Worker<'_> {
                     return None;
                 }
                 let empty = vec![Vec::new(); plans.len()];
-                Some(Outcome::Scanned {
+                Some(Some(Outcome::Scanned {
                     sha256,
                     size,
                     format,
                     hits: Some(self.assemble(subj.as_ref(), &plans, empty)),
-                })
+                }))
             }
-            Member::Unscanned(_, reason, detail) => Some(Outcome::Unscanned {
+            Member::Unscanned(_, reason, detail) => Some(Some(Outcome::Unscanned {
                 reason,
                 detail,
                 sha256: None,
                 size: None,
-            }),
+            })),
             Member::File(..) => None,
         });
         let mut out = Expanded {
             members: Vec::with_capacity(x.members.len()),
-            listed: x.listed,
+            // Another shard's archive's links are listed by that shard.
+            listed: if self.foreign { Vec::new() } else { x.listed },
             decoded: 0,
             shape: None,
         };
         for (m, o) in x.members {
-            out.members.push((m, o?));
+            if let Some(o) = o? {
+                out.members.push((m, o));
+            }
         }
         for _ in &out.members {
             c.count(Answer::Unread);
         }
         Some(out)
+    }
+}
+
+/// The members this run keeps (the others are another shard's), and the
+/// links it lists (another shard's archive's are that shard's to list).
+fn kept(x: Expanded<Option<Outcome>>, foreign: bool) -> Expanded<Outcome> {
+    Expanded {
+        members: x
+            .members
+            .into_iter()
+            .filter_map(|(m, o)| Some((m, o?)))
+            .collect(),
+        listed: if foreign { Vec::new() } else { x.listed },
+        decoded: x.decoded,
+        shape: x.shape,
     }
 }

@@ -19,6 +19,10 @@ use yara_x::{ScanError, Scanner};
 
 mod members;
 
+/// Is a member (of content `sha256`, if it has one) this run's? (see
+/// `engine::Expand::keep`).
+type Keep<'a> = Option<&'a (dyn Fn(&CorpusFile, Option<&[u8; 32]>) -> bool + Sync)>;
+
 /// Why a file could not be scanned, from a yara-x scan error: a timeout
 /// (`what` exceeded `--timeout`) or any other error.
 fn scan_failure(
@@ -54,6 +58,8 @@ pub(super) struct Worker<'r> {
     pub(super) map_from: u64,
     /// Open the file if it is an archive (as `opts.archives` says).
     pub(super) expand: bool,
+    /// Another shard's archive: only its members are this run's.
+    pub(super) foreign: bool,
 }
 
 /// The bytes of the file being scanned.
@@ -91,6 +97,7 @@ impl<'r> Worker<'r> {
             mapped: None,
             map_from: MAP_FROM,
             expand: false,
+            foreign: false,
         };
         w.reset_scanners();
         w
@@ -158,6 +165,7 @@ impl<'r> Worker<'r> {
         pre: Option<&PreHashed>,
         claimed: &Mutex<HashSet<[u8; 32]>>,
         path_dependent: bool,
+        keep: Keep<'_>,
     ) -> (Outcome, Option<Expanded<Outcome>>) {
         let unscanned = |reason, detail: String| Outcome::Unscanned {
             reason,
@@ -177,19 +185,20 @@ impl<'r> Worker<'r> {
         if f.member_names().is_some() {
             return (self.process_member(f, claimed, path_dependent), None);
         }
-        if let Some(out) = self.answered_unread(f, index, pre) {
+        if let Some(out) = self.answered_unread(f, index, pre, keep) {
             return out;
         }
         let stamp = match self.read(f) {
             Ok(stamp) => stamp,
             Err((reason, detail)) => return (unscanned(reason, detail), None),
         };
-        self.process_read(f, index, pre, stamp, claimed, path_dependent)
+        self.process_read(f, index, pre, stamp, claimed, path_dependent, keep)
     }
 
     /// The rest of `process` once the file is read (or mapped): hash it, ask
     /// the planner, scan what is left to scan; then, for an archive, the
     /// same for each of its members (see `corpus::members`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn process_read(
         &mut self,
         f: &CorpusFile,
@@ -198,6 +207,7 @@ impl<'r> Worker<'r> {
         stamp: Stamp,
         claimed: &Mutex<HashSet<[u8; 32]>>,
         path_dependent: bool,
+        keep: Keep<'_>,
     ) -> (Outcome, Option<Expanded<Outcome>>) {
         let size = stamp.size;
         // The bytes leave the worker while its scanners run over them (and
@@ -211,10 +221,15 @@ impl<'r> Worker<'r> {
         };
         let format = format::detect(bytes);
         let container = crate::corpus::archive::detect(bytes).is_some();
-        let judged = self.judge(f, bytes, sha256, claimed, path_dependent);
+        // Another shard's archive is not scanned: its members are.
+        let judged = if self.foreign {
+            Judged::Duplicate
+        } else {
+            self.judge(f, bytes, sha256, claimed, path_dependent)
+        };
         // A copy of an archive, or one whose own scan failed, still has
         // its members (their contents are claimed like any other).
-        let expanded = self.expand(f, bytes, &sha256, claimed, path_dependent);
+        let expanded = self.expand(f, bytes, &sha256, claimed, path_dependent, keep);
         let unchanged = mapped.as_ref().map_or(Ok(()), Mapped::unchanged);
         drop(mapped);
         self.buf = buf;
@@ -298,6 +313,7 @@ impl<'r> Worker<'r> {
         f: &CorpusFile,
         index: usize,
         pre: Option<&PreHashed>,
+        keep: Keep<'_>,
     ) -> Option<(Outcome, Option<Expanded<Outcome>>)> {
         let (c, p) = (self.planner?, pre?);
         let archives = self.expand && self.opts.archives.enabled;
@@ -306,17 +322,28 @@ impl<'r> Worker<'r> {
         }
         let subj = self.subjects(&p.sha256, f);
         let plans = self.plans(subj.as_ref());
-        if !plans.iter().all(|p| *p == Plan::Skip) {
+        if !self.foreign && !plans.iter().all(|p| *p == Plan::Skip) {
             return None;
         }
         let members = if archives && p.container == Some(true) {
-            Some(self.members_unread(f, &p.sha256)?)
+            Some(self.members_unread(f, &p.sha256, keep)?)
         } else {
             None
         };
         if !p.cached {
             let container = p.container.unwrap_or(false);
             c.record_stat(index, p.stamp, p.sha256, p.format, container);
+        }
+        if self.foreign {
+            // Another shard's archive: nothing of its own is answered (or
+            // recorded); the run drops it.
+            let out = Outcome::Scanned {
+                sha256: p.sha256,
+                size: p.stamp.size,
+                format: p.format,
+                hits: None,
+            };
+            return Some((out, members));
         }
         c.count(Answer::Unread);
         let empty = vec![Vec::new(); plans.len()];
