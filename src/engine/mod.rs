@@ -303,8 +303,11 @@ pub struct Expand<'a> {
     pub foreign: &'a [bool],
     /// A sharded run: is a member (of content `sha256`, or placed by its
     /// path when it has none) this shard's? Others are not scanned.
-    pub keep: Option<&'a (dyn Fn(&CorpusFile, Option<&[u8; 32]>) -> bool + Sync)>,
+    pub keep: Option<Keep<'a>>,
 }
+
+/// Is an archive member (of content `sha256`, if it has one) the run's?
+pub type Keep<'a> = &'a (dyn Fn(&CorpusFile, Option<&[u8; 32]>) -> bool + Sync);
 
 /// `scan_files`, with a gate's baseline taking the candidate's results for
 /// the rules they share (see `Sharing`), and the members of the archives

@@ -216,7 +216,7 @@ impl ShardRun {
     pub fn expand<'a>(
         &'a self,
         upto: usize,
-        keep: &'a (dyn Fn(&crate::corpus::CorpusFile, Option<&[u8; 32]>) -> bool + Sync),
+        keep: crate::engine::Keep<'a>,
     ) -> crate::engine::Expand<'a> {
         crate::engine::Expand {
             upto,

@@ -52,7 +52,7 @@ impl Worker<'_> {
         let ours = |m: &CorpusFile, sha: Option<&[u8; 32]>| keep.is_none_or(|k| k(m, sha));
         let archives = self.opts.archives.clone();
         let x = members::expand(f, bytes, &archives, |m| match m {
-            Member::Unscanned(m, reason, detail) => ours(m, None).then(|| Outcome::Unscanned {
+            Member::Unscanned(m, reason, detail) => ours(m, None).then_some(Outcome::Unscanned {
                 reason,
                 detail,
                 sha256: None,

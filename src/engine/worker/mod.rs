@@ -19,9 +19,8 @@ use yara_x::{ScanError, Scanner};
 
 mod members;
 
-/// Is a member (of content `sha256`, if it has one) this run's? (see
-/// `engine::Expand::keep`).
-type Keep<'a> = Option<&'a (dyn Fn(&CorpusFile, Option<&[u8; 32]>) -> bool + Sync)>;
+/// Which archive members are the run's (see `engine::Expand::keep`).
+type Keep<'a> = Option<super::Keep<'a>>;
 
 /// Why a file could not be scanned, from a yara-x scan error: a timeout
 /// (`what` exceeded `--timeout`) or any other error.
