@@ -11,6 +11,8 @@ type Known = store::Known<Evidence>;
 type Writes = store::Writes<Evidence>;
 use crate::corpus::format::Format;
 use crate::corpus::members::{Archives, Member, Shape};
+
+mod shapes;
 use crate::corpus::read::{PreHashed, Stamp};
 use crate::corpus::CorpusFile;
 use crate::engine::{Answer, Hit, Plan, Planner, Subjects};
@@ -91,15 +93,6 @@ pub struct CacheRun<'r> {
     new_shapes: Mutex<Vec<([u8; 32], Vec<u8>)>>,
     /// How archives are read in this run: the key of `shapes` in the store.
     archives: Option<std::sync::Arc<Archives>>,
-}
-
-/// Where archive shapes are kept: by fpgate version and caps.
-fn shapes_domain(archives: &Archives) -> String {
-    format!(
-        "members/{}/{}",
-        env!("CARGO_PKG_VERSION"),
-        archives.fingerprint()
-    )
 }
 
 /// A file's `Subjects` (computed once per file: plan, record and assemble
@@ -225,45 +218,6 @@ impl<'r> CacheRun<'r> {
             new_shapes: Mutex::new(Vec::new()),
             archives: None,
         }
-    }
-
-    /// Load the shapes the store keeps of the archives among `pre` (files
-    /// known to be archives), for a run that reads members as `archives`
-    /// says. Call before `prepare_deltas`.
-    pub fn load_members(
-        &mut self,
-        dir: &std::path::Path,
-        archives: &std::sync::Arc<Archives>,
-        pre: &[Option<Box<PreHashed>>],
-    ) {
-        if !archives.enabled {
-            return;
-        }
-        self.archives = Some(archives.clone());
-        let mut shas: Vec<[u8; 32]> = pre
-            .iter()
-            .flatten()
-            .filter(|p| p.container == Some(true))
-            .map(|p| p.sha256)
-            .collect();
-        shas.sort_unstable();
-        shas.dedup();
-        let domain = shapes_domain(archives);
-        for (sha, value) in shas.iter().zip(store::small_get(dir, &domain, &shas)) {
-            // A value that does not parse is a miss: the archive is read.
-            if let Some(shape) = value.and_then(|v| serde_json::from_slice::<Vec<Shape>>(&v).ok()) {
-                self.shapes.insert(*sha, std::sync::Arc::new(shape));
-            }
-        }
-    }
-
-    /// Keep the shapes of the archives this run read.
-    pub fn save_members(&self, dir: &std::path::Path) {
-        let Some(archives) = &self.archives else {
-            return;
-        };
-        let rows = std::mem::take(&mut *self.new_shapes.lock().unwrap_or_else(|e| e.into_inner()));
-        store::small_put(dir, &shapes_domain(archives), &rows);
     }
 
     pub fn count(&self, answer: Answer) {
@@ -595,15 +549,7 @@ impl Planner for CacheRun<'_> {
         self.shapes.get(sha256).cloned()
     }
     fn record_members(&self, sha256: &[u8; 32], shape: &[Shape]) {
-        if self.archives.is_none() || self.shapes.contains_key(sha256) {
-            return;
-        }
-        if let Ok(v) = serde_json::to_vec(shape) {
-            self.new_shapes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((*sha256, v));
-        }
+        CacheRun::record_members(self, sha256, shape)
     }
 }
 
