@@ -87,6 +87,31 @@ pub struct PreHashed {
     pub cached: bool,
 }
 
+/// Is the file at `path` an archive (see `archive::detect_parts`)? Reads
+/// its first and last bytes only; a file that cannot be read is not (its
+/// own shard reports why).
+pub fn is_archive(path: &std::path::Path, opts: &ReadLimits) -> bool {
+    use crate::corpus::archive::{detect_parts, HEAD, TAIL};
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok((mut file, meta)) = open_checked(path, opts) else {
+        return false;
+    };
+    let mut head = Vec::with_capacity(HEAD);
+    if (&mut file)
+        .take(HEAD as u64)
+        .read_to_end(&mut head)
+        .is_err()
+    {
+        return false;
+    }
+    let from = meta.len().saturating_sub(TAIL as u64);
+    let mut tail = Vec::with_capacity(TAIL);
+    if file.seek(SeekFrom::Start(from)).is_err() || file.read_to_end(&mut tail).is_err() {
+        return false;
+    }
+    detect_parts(&head, &tail).is_some()
+}
+
 /// Open a corpus file to read it, fail-closed on anything odd: opened
 /// non-blocking (a FIFO cannot hang the reader) and, unless following
 /// links, without following a link; it must be a regular file within the

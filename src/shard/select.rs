@@ -76,6 +76,7 @@ pub fn select(
         &from_lock,
         &opts.archives,
         &locked_archives,
+        &opts.limits(),
     );
     Ok((corpus, kept, Some(run)))
 }
@@ -126,6 +127,7 @@ impl ShardRun {
         from_lock: &[Option<[u8; 32]>],
         archives: &crate::corpus::members::Archives,
         locked_archives: &std::collections::HashSet<String>,
+        limits: &crate::corpus::read::ReadLimits,
     ) -> (Corpus, Vec<Option<Box<PreHashed>>>) {
         let shard = self.shard;
         let mut files = Vec::new();
@@ -138,11 +140,19 @@ impl ShardRun {
             let own = owner == shard.index;
             // Another shard's archive is opened too: its members are
             // sharded by their own content.
+            // Whether it is an archive: from its hash (read in full), the
+            // lock (it lists members of it), else from its first and last
+            // bytes (a file placed by its locked hash is not read here).
             let foreign = !own
                 && archives.enabled
                 && i < self.clean_files
-                && (p.as_ref().is_some_and(|p| p.container == Some(true))
-                    || locked_archives.contains(f.rel()));
+                && match p.as_ref().and_then(|p| p.container) {
+                    Some(c) => c,
+                    None => {
+                        locked_archives.contains(f.rel())
+                            || crate::corpus::read::is_archive(f.path(), limits)
+                    }
+                };
             if own || foreign {
                 self.locked.push(from_lock[i].filter(|_| own));
                 self.file_index.push(i);

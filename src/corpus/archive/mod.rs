@@ -170,8 +170,22 @@ pub enum Entry<'a> {
     },
 }
 
+/// How much of a file's start and end `detect_parts` needs: a tar header,
+/// and a zip end record with the longest comment.
+pub const HEAD: usize = 512;
+pub const TAIL: usize = 65_535 + 22;
+
 /// The container format of `data`, if it is one.
 pub fn detect(data: &[u8]) -> Option<Format> {
+    let tail = &data[data.len().saturating_sub(TAIL)..];
+    detect_parts(&data[..data.len().min(HEAD)], tail)
+}
+
+/// `detect` from a file's first `HEAD` bytes and last `TAIL` bytes only
+/// (the whole file when it is shorter): whether another shard's file is an
+/// archive, without reading it all.
+pub fn detect_parts(head: &[u8], tail: &[u8]) -> Option<Format> {
+    let data = head;
     if data.starts_with(&[0x1f, 0x8b]) {
         Some(Format::Gzip)
     } else if data.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
@@ -192,7 +206,7 @@ pub fn detect(data: &[u8]) -> Option<Format> {
         Some(Format::Msi)
     } else if is_tar(data) {
         Some(Format::Tar)
-    } else if has_zip_end(data) {
+    } else if has_zip_end(tail) {
         Some(Format::Zip)
     } else {
         None

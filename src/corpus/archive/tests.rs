@@ -658,6 +658,42 @@ fn what_only_looks_like_a_container_is_none() {
 }
 
 #[test]
+fn a_file_s_head_and_tail_tell_what_the_whole_tells() {
+    let d = tempfile::tempdir().unwrap();
+    tree(d.path());
+    sh(
+        d.path(),
+        "cd tree && zip -qr ../a.zip . && tar cf ../a.tar . && cd .. && gzip -k a.tar \
+         && cat tree/gui.exe a.zip > sfx.exe && head -c 100000 /dev/urandom > r.bin \
+         && cat a.zip r.bin > zip-then-100k.bin",
+    );
+    let limits = crate::corpus::read::ReadLimits {
+        max_file_size: 1 << 30,
+        follow_symlinks: false,
+    };
+    for (name, archive) in [
+        ("a.zip", true),
+        ("a.tar", true),
+        ("a.tar.gz", true),
+        ("sfx.exe", true),
+        ("tree/gui.exe", false),
+        ("r.bin", false),
+        // The end record is more than 64 KiB from the end: no zip, as
+        // for unzip.
+        ("zip-then-100k.bin", false),
+    ] {
+        let p = d.path().join(name);
+        let data = std::fs::read(&p).unwrap();
+        assert_eq!(detect(&data).is_some(), archive, "{name}");
+        assert_eq!(
+            crate::corpus::read::is_archive(&p, &limits),
+            archive,
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn names_of_what_a_lone_stream_holds() {
     assert_eq!(inner_name(b"a/x.exe.gz", Format::Gzip), b"x.exe");
     assert_eq!(inner_name(b"x.TGZ", Format::Gzip), b"x.tar");
