@@ -82,16 +82,25 @@ impl Archives {
     /// The member of `container` named `names`, unless it (or a container
     /// it is in) is excluded.
     fn entry(&self, container: &CorpusFile, names: &[Vec<u8>]) -> Option<CorpusFile> {
-        let mut critical = container.critical;
+        let mut member = CorpusFile::member(container, names, container.critical);
+        if self.exclude.is_empty() && self.critical.is_empty() {
+            return Some(member);
+        }
         // The containers it is in, then the member itself.
         for k in 1..=names.len() {
-            let f = CorpusFile::member(container, &names[..k], false);
-            if Archives::matches(&self.exclude, &f) {
+            let inner;
+            let f = if k == names.len() {
+                &member
+            } else {
+                inner = CorpusFile::member(container, &names[..k], false);
+                &inner
+            };
+            if Archives::matches(&self.exclude, f) {
                 return None;
             }
-            critical |= Archives::matches(&self.critical, &f);
+            member.critical |= Archives::matches(&self.critical, f);
         }
-        Some(CorpusFile::member(container, names, critical))
+        Some(member)
     }
 }
 
