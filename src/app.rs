@@ -73,6 +73,8 @@ fn dispatch(c: &Command) -> Result<Exit> {
         Command::Corpus(CorpusCommand::Index(a)) => {
             commands::corpus_index::run(&settings::Index::of(a)?)
         }
+        Command::Corpus(CorpusCommand::Fetch(a)) => commands::corpus_fetch::run(a),
+        Command::Corpus(CorpusCommand::Add(a)) => commands::corpus_add::run(a),
         Command::Exceptions(ExceptionsCommand::Add(a)) => {
             commands::exceptions_add::run(&settings::ExceptionsAdd::of(a)?)
         }
@@ -89,7 +91,9 @@ fn error_report(c: &Command) -> (&'static str, Option<Option<PathBuf>>) {
     match c {
         Command::Scan(a) => ("scan", json_target(&a.common.out)),
         Command::Gate(a) => ("gate", json_target(&a.common.out)),
-        Command::Corpus(_) => ("corpus index", None),
+        Command::Corpus(CorpusCommand::Index(_)) => ("corpus index", None),
+        Command::Corpus(CorpusCommand::Fetch(_)) => ("corpus fetch", None),
+        Command::Corpus(CorpusCommand::Add(_)) => ("corpus add", None),
         Command::Exceptions(_) => ("exceptions add", None),
         Command::Check(a) => ("check", json_target(&a.common.out)),
         Command::Merge(a) => ("merge", json_target(&a.out)),

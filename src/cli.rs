@@ -88,6 +88,80 @@ pub enum CorpusCommand {
     /// tier, and one hash over the whole list.
     #[command(after_help = EXIT_HELP)]
     Index(IndexArgs),
+    /// Download what the corpus store lacks of the recipe
+    /// (fpgate-corpus.toml): each artifact is verified against its sha256
+    /// pin before anything reads it, then moved into the store atomically.
+    #[command(after_help = EXIT_HELP)]
+    Fetch(FetchArgs),
+    /// Fetch SOURCE once and append it to the recipe, pinned by the sha256
+    /// of what was downloaded (trust on first use: check it).
+    #[command(after_help = EXIT_HELP)]
+    Add(AddArgs),
+}
+
+/// Where the recipe and its store are (corpus fetch, corpus add).
+#[derive(Debug, Clone, Args)]
+pub struct RecipeArgs {
+    /// The corpus recipe [default: corpus.recipe of fpgate.toml, else
+    /// fpgate-corpus.toml beside fpgate.toml or in the current directory].
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+    /// The corpus store [default: corpus.store of fpgate.toml, else
+    /// corpus-store in the results cache directory].
+    #[arg(long, value_name = "DIR", env = "FPGATE_STORE")]
+    pub store: Option<PathBuf>,
+    /// The results cache directory, beside which the store is by default.
+    #[arg(long, value_name = "DIR", env = "FPGATE_CACHE")]
+    pub cache: Option<PathBuf>,
+    /// A download that receives nothing for SECS fails; a registry client
+    /// (pip, npm, apt-get) is stopped after 10 x SECS.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// No progress bar and no summary on stderr.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// Use the store only: an artifact it lacks is an error (exit 2).
+    #[arg(long)]
+    pub offline: bool,
+    /// Remove store contents this recipe does not name.
+    #[arg(long)]
+    pub prune: bool,
+    /// Downloads at once.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub jobs: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// What to fetch: a URL (https://, http://, file:), pypi:WHEEL.whl,
+    /// npm:NAME@VERSION or deb:PACKAGE=VERSION.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    /// The artifact's name in reports [default: the file name].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Its tier: critical or standard.
+    #[arg(long, value_name = "TIER")]
+    pub tier: Option<String>,
+    /// Its licence, as the recipe records it.
+    #[arg(long, value_name = "SPDX")]
+    pub license: Option<String>,
+    /// A note kept with the entry.
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Replace the entry of the same name (re-pin), instead of refusing.
+    #[arg(long)]
+    pub replace: bool,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,6 +345,13 @@ pub struct IndexArgs {
     /// corpus.archives = false].
     #[arg(long)]
     pub no_archives: bool,
+    /// The corpus recipe's artifacts are part of the corpus (read from the
+    /// corpus store) [config: corpus.recipe].
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+    /// The corpus store [config: corpus.store].
+    #[arg(long, value_name = "DIR", env = "FPGATE_STORE")]
+    pub store: Option<PathBuf>,
     /// Write the lock even when some files could not be read.
     #[arg(long)]
     pub allow_incomplete: bool,
@@ -390,6 +471,17 @@ pub struct CommonArgs {
     /// files only, not their members [config: corpus.archives = false].
     #[arg(long)]
     pub no_archives: bool,
+    /// Add the artifacts of this corpus recipe (fpgate-corpus.toml) to the
+    /// corpus, read from the corpus store (`fpgate corpus fetch`) and shown
+    /// by their names [config: corpus.recipe; --corpus alone leaves the
+    /// config's recipe out].
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
+    /// The corpus store the recipe's artifacts are read from [default:
+    /// corpus.store of fpgate.toml, else corpus-store in the results cache
+    /// directory].
+    #[arg(long, value_name = "DIR", env = "FPGATE_STORE")]
+    pub store: Option<PathBuf>,
     /// Report the slowest rules of the (candidate) ruleset over this scan:
     /// time in conditions and in pattern matching. Needs a build with
     /// `--features profiling`.

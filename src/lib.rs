@@ -12,7 +12,9 @@
 
 // The layers, lowest first (rustfmt sorts the declarations below):
 //   util, diagnostic, exit, error      helpers, exit codes, the error type
-//   corpus                             the clean files: walk, read, format, lock
+//   corpus                             the clean files: walk, read, format, lock,
+//                                      the recipe and its content-addressed store
+//   fetch                              the recipe's artifacts into the store
 //   store                              the SQLite store (results, stamps, blobs)
 //   rules                              rule files -> compiled sets, identity, keys
 //   engine                             the parallel scan; asks a `Planner`
@@ -32,6 +34,7 @@ pub mod diagnostic;
 pub mod engine;
 pub mod error;
 pub mod exit;
+pub mod fetch;
 pub mod render;
 pub mod rules;
 pub mod settings;

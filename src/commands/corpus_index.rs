@@ -11,7 +11,11 @@ use std::time::Duration;
 
 pub fn run(a: &Index) -> Result<Exit> {
     let follow_symlinks = a.walk.follow_symlinks;
-    let mut corpus = corpus::walk(&a.corpus, &a.walk)?;
+    let mut corpus = corpus::gather(
+        &a.corpus,
+        &a.walk,
+        a.recipe.as_ref().map(|r| (&r.recipe, &r.store)),
+    )?;
     let threads = a.threads;
     // No rules: the scan engine only reads, hashes and detects formats.
     let opts = ScanOptions {

@@ -34,7 +34,11 @@ pub fn run(a: &ExplainArgs) -> Result<Exit> {
     let (s, positives) = crate::settings::Run::explain(a, &report)?;
     let fps = Fp::from_json(&report);
     let candidate = crate::rules::compile("candidate", &s.candidate, &s.compile)?;
-    let corpus = crate::corpus::walk(&s.corpus, &s.walk)?;
+    let corpus = crate::corpus::gather(
+        &s.corpus,
+        &s.walk,
+        s.recipe.as_ref().map(|r| (&r.recipe, &r.store)),
+    )?;
     let samples = if positives.is_empty() {
         Vec::new()
     } else {

@@ -2,6 +2,8 @@
 //! the exit code of its verdict; errors go up to `app`.
 
 pub mod check;
+pub mod corpus_add;
+pub mod corpus_fetch;
 pub mod corpus_index;
 pub mod docs;
 pub mod exceptions_add;

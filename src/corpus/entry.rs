@@ -31,6 +31,8 @@ struct Odd {
     /// An archive member: its names from the container on disk in (one
     /// per level of nesting; raw bytes, they are only names).
     member: Option<Vec<Vec<u8>>>,
+    /// A recipe artifact: opened from the store, shown by its name.
+    stored: bool,
 }
 
 impl CorpusFile {
@@ -39,6 +41,22 @@ impl CorpusFile {
         let shown = display(&path);
         let raw = (path.to_str() != Some(shown.as_str())).then_some(path);
         CorpusFile::of_parts(shown, raw, rel, critical)
+    }
+
+    /// An artifact of the corpus recipe: read from `path` in the store,
+    /// shown (and matched by globs, and seen by `filepath`) as `name`.
+    pub fn stored(path: PathBuf, name: &str, critical: bool) -> CorpusFile {
+        let mut f = CorpusFile::of_parts(name.to_string(), Some(path), name, critical);
+        if let Some(odd) = f.odd.as_mut() {
+            odd.stored = true;
+        }
+        f
+    }
+
+    /// A recipe artifact (opened from the store, shown by its name), or a
+    /// member of one.
+    pub fn is_stored(&self) -> bool {
+        self.odd.as_ref().is_some_and(|o| o.stored)
     }
 
     /// As reported in a partial report: the path is its shown form.
@@ -57,6 +75,7 @@ impl CorpusFile {
                 path,
                 rel: rel_at.is_none().then(|| rel.to_string()),
                 member: None,
+                stored: false,
             })
         });
         CorpusFile {
@@ -83,6 +102,7 @@ impl CorpusFile {
             CorpusFile::of_parts(shown, Some(container.path().to_path_buf()), &rel, critical);
         if let Some(odd) = f.odd.as_mut() {
             odd.member = Some(names.to_vec());
+            odd.stored = container.is_stored();
         }
         f
     }
@@ -106,6 +126,7 @@ impl CorpusFile {
                 path: None,
                 rel: None,
                 member: None,
+                stored: false,
             })
         });
         if odd.path.is_none() {
@@ -126,7 +147,18 @@ impl CorpusFile {
     /// reports carry it.
     pub fn components(&self) -> Option<Vec<String>> {
         let names = self.member_names()?;
-        let mut out = vec![display(self.path())];
+        // The container as shown (a recipe artifact's name, not its store
+        // path): the shown path less the escaped member names.
+        let suffix: usize = names
+            .iter()
+            .map(|n| 1 + crate::util::escape::member_name(n).len())
+            .sum();
+        let container = self
+            .shown
+            .get(..self.shown.len().saturating_sub(suffix))
+            .map(str::to_string)
+            .unwrap_or_else(|| display(self.path()));
+        let mut out = vec![container];
         out.extend(
             names
                 .iter()

@@ -11,10 +11,12 @@ pub mod lock;
 pub mod mapped;
 pub mod members;
 pub mod read;
+pub mod recipe;
+pub mod store;
 mod walk;
 
 pub use entry::{display, external_value, CorpusFile};
-pub use walk::{walk, WalkOptions, MANIFEST};
+pub use walk::{gather, walk, WalkOptions, MANIFEST};
 
 use serde::Serialize;
 
@@ -168,6 +170,19 @@ pub struct Corpus {
     pub skipped: Vec<Unscanned>,
     /// Links, directories and devices inside archives: listed, not scanned.
     pub listed: Vec<members::Listed>,
+    /// The recipe whose artifacts are part of the corpus, if any.
+    pub recipe: Option<RecipeFacts>,
+}
+
+/// A corpus recipe as a report names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct RecipeFacts {
+    /// The recipe file (`REF:path` when read at a base revision).
+    pub file: String,
+    /// Artifacts it names (all in the corpus, unless excluded by a glob).
+    pub artifacts: usize,
+    /// The corpus store they were read from.
+    pub store: String,
 }
 
 /// A corpus file's tier: critical files (an OS updater, the vendor's own

@@ -121,6 +121,27 @@ pub fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
     pb
 }
 
+/// `corpus fetch`'s progress: artifacts downloaded, the current one's
+/// name (on a terminal only, as the scan's).
+pub fn fetch_bar(len: u64, quiet: bool) -> ProgressBar {
+    let show = show_progress(
+        std::io::stderr().is_terminal(),
+        std::env::var("CI").ok().as_deref(),
+        quiet,
+    );
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} fetching [{bar:30}] {pos}/{len} {wide_msg}")
+    {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    pb
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

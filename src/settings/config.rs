@@ -126,6 +126,11 @@ pub struct CorpusSection {
     pub follow_symlinks: Option<bool>,
     /// Read the members of archives (default true; `--no-archives`).
     pub archives: Option<bool>,
+    /// The corpus recipe (`fpgate-corpus.toml`): its artifacts join the
+    /// corpus, read from the store.
+    pub recipe: Option<PathBuf>,
+    /// The corpus store (default: `corpus-store` in the cache directory).
+    pub store: Option<PathBuf>,
     /// Archives nested in archives, the outermost being depth 1 (default 5).
     pub archive_depth: Option<u32>,
     /// Members per archive (default 10000).

@@ -39,6 +39,14 @@ fn settings(c: &Config) -> BTreeMap<String, Vec<String>> {
         "corpus.lock",
         c.corpus.lock.as_ref().map(|p| p.display().to_string()),
     );
+    one(
+        "corpus.recipe",
+        c.corpus.recipe.as_ref().map(|p| p.display().to_string()),
+    );
+    one(
+        "corpus.store",
+        c.corpus.store.as_ref().map(|p| p.display().to_string()),
+    );
     one("corpus.follow_symlinks", b(c.corpus.follow_symlinks));
     // On unless turned off.
     one(
@@ -126,6 +134,7 @@ const PATH_KEYS: &[&str] = &[
     "corpus.paths",
     "positives.paths",
     "corpus.lock",
+    "corpus.recipe",
     "exceptions.file",
     "rules.candidate",
     "rules.baseline",
@@ -225,7 +234,8 @@ fn direction(key: &str, before: &[String], after: &[String]) -> Direction {
                 Direction::Tightens
             }
         }
-        "corpus.lock" => match (before.is_empty(), after.is_empty()) {
+        // No lock checks less; no recipe leaves its artifacts out.
+        "corpus.lock" | "corpus.recipe" => match (before.is_empty(), after.is_empty()) {
             (false, true) => Direction::Relaxes,
             (true, false) => Direction::Tightens,
             _ => Direction::Changed,

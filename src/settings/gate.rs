@@ -59,7 +59,25 @@ impl Run {
             Baseline::None
         };
         let perf = perf_options(a, &baseline)?;
-        let mut run = Run::common(RunKind::Gate, candidate, baseline, &a.common, &cfg)?;
+        // The policy from the base: the base's recipe, not the change's
+        // (a change could drop the artifacts its rules flag).
+        let base_recipe = match (&from.base_rev, &a.common.recipe) {
+            (Some(rev), None) => {
+                match super::recipe::run_recipe_path(None, !a.common.corpus.is_empty(), &cfg)? {
+                    Some(p) => base::file_at(rev, &p)?,
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        let mut run = Run::common(
+            RunKind::Gate,
+            candidate,
+            baseline,
+            &a.common,
+            &cfg,
+            base_recipe,
+        )?;
         run.perf = perf;
         run.positives = positives(a, &cfg, &run)?;
         run.policy = gate_policy(a, &cfg, &run.policy, from.base_exceptions)?;

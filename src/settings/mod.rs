@@ -7,6 +7,7 @@ pub mod base;
 pub mod config;
 pub mod diff;
 mod gate;
+pub mod recipe;
 
 use crate::cli::{
     CheckArgs, CommonArgs, ExceptionsAddArgs, IndexArgs, MergeArgs, OutputArgs, ScanArgs,
@@ -74,6 +75,8 @@ pub struct Run {
     pub history: crate::triage::history::HistoryOptions,
     /// `--explain`: triage the new false positives.
     pub explain: bool,
+    /// The corpus recipe, whose artifacts join the corpus (from the store).
+    pub recipe: Option<recipe::RecipeRun>,
 }
 
 impl Run {
@@ -86,7 +89,7 @@ impl Run {
             "--rules",
             "rules.candidate",
         )?;
-        Run::common(RunKind::Scan, rules, Baseline::None, &a.common, &cfg)
+        Run::common(RunKind::Scan, rules, Baseline::None, &a.common, &cfg, None)
     }
 
     pub fn check(a: &CheckArgs) -> Result<Run> {
@@ -97,6 +100,7 @@ impl Run {
             Baseline::None,
             &a.common,
             &cfg,
+            None,
         )
     }
 
@@ -155,7 +159,7 @@ impl Run {
             )?;
             common.corpus = named;
         }
-        let mut run = Run::common(RunKind::Check, rules, Baseline::None, &common, &cfg)?;
+        let mut run = Run::common(RunKind::Check, rules, Baseline::None, &common, &cfg, None)?;
         run.explain = true;
         let positives = cfg.confine_roots(&a.positives, &cfg.positives.paths, "positives.paths")?;
         Ok((run, positives))
@@ -163,14 +167,33 @@ impl Run {
 
     /// What every run resolves: corpus, walk, scan, compile, cache, shard
     /// and outputs. The policy is the default one (`gate` sets its own).
+    /// `base_recipe`: the recipe's text as a base revision has it (`gate`
+    /// under review), as `(REF:path, text)`.
     fn common(
         command: RunKind,
         candidate: Vec<RulePath>,
         baseline: Baseline,
         c: &CommonArgs,
         cfg: &Config,
+        base_recipe: Option<(String, String)>,
     ) -> Result<Run> {
-        let corpus = cfg.corpus_roots(&c.corpus)?;
+        let recipe_path = recipe::run_recipe_path(c.recipe.as_deref(), !c.corpus.is_empty(), cfg)?;
+        let corpus = if recipe_path.is_some() && c.corpus.is_empty() && cfg.corpus.paths.is_empty()
+        {
+            Vec::new()
+        } else {
+            cfg.corpus_roots(&c.corpus)?
+        };
+        let recipe = match recipe_path {
+            Some(p) => {
+                let store = recipe::store_dir(c.store.as_deref(), c.cache.as_deref(), cfg)?;
+                Some(match &base_recipe {
+                    Some((shown, text)) => recipe::load(Path::new(shown), Some(text), store)?,
+                    None => recipe::load(&p, None, store)?,
+                })
+            }
+            None => None,
+        };
         let walk = cfg.walk_options(c.follow_symlinks, &c.critical, &c.exclude);
         if c.profile && !crate::engine::PROFILING {
             return Err(Error::usage(
@@ -234,6 +257,7 @@ impl Run {
             output: output(&c.out)?,
             history: history_options(&c.history, c.cache.as_deref(), Some(cfg)),
             explain: c.explain || cfg.triage.explain.unwrap_or(false),
+            recipe,
         })
     }
 }
@@ -336,6 +360,8 @@ pub struct Index {
     pub threads: usize,
     pub output: PathBuf,
     pub allow_incomplete: bool,
+    /// The corpus recipe's artifacts, locked by their names.
+    pub recipe: Option<recipe::RecipeRun>,
 }
 
 impl Index {
@@ -353,8 +379,21 @@ impl Index {
             })?,
             None => DEFAULT_MAX_FILE_SIZE,
         };
+        let recipe_path = recipe::run_recipe_path(a.recipe.as_deref(), !a.corpus.is_empty(), &cfg)?;
+        let recipe = recipe_path
+            .map(|p| {
+                let store = recipe::store_dir(a.store.as_deref(), None, &cfg)?;
+                recipe::load(&p, None, store)
+            })
+            .transpose()?;
+        let corpus = if recipe.is_some() && a.corpus.is_empty() && cfg.corpus.paths.is_empty() {
+            Vec::new()
+        } else {
+            cfg.corpus_roots(&a.corpus)?
+        };
         Ok(Index {
-            corpus: cfg.corpus_roots(&a.corpus)?,
+            corpus,
+            recipe,
             archives: cfg.archives(a.no_archives, &walk, member_bytes)?,
             walk,
             threads: cfg.threads(a.threads),

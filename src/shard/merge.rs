@@ -162,6 +162,7 @@ fn split_positives(
         files: corpus.files.split_off(pf.first),
         skipped: pf.skipped.clone(),
         listed: Vec::new(),
+        recipe: None,
     };
     let theirs = outcomes.split_off(pf.first);
     crate::verdict::detections::disjoint_contents(corpus, outcomes, &samples, &theirs)?;
@@ -375,6 +376,7 @@ fn assemble(
         files: cfiles,
         skipped: skipped.into_iter().flatten().collect(),
         listed: Vec::new(),
+        recipe: first.facts.recipe.clone(),
     };
     let members = members
         .into_iter()

@@ -76,6 +76,9 @@ pub struct Facts {
     pub candidate: RulesetFacts,
     pub baseline: Option<RulesetFacts>,
     pub roots: Vec<String>,
+    /// The corpus recipe whose artifacts are part of the corpus.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<crate::corpus::RecipeFacts>,
     /// The shard's files, with their index in the whole corpus walk.
     pub files: Vec<FileFact>,
     /// The shard's walk-level skips (symlinks, FIFOs...), with their index.

@@ -173,6 +173,7 @@ impl ShardRun {
             files,
             skipped,
             listed: corpus.listed,
+            recipe: corpus.recipe,
         };
         (corpus, kept)
     }
@@ -326,6 +327,7 @@ impl ShardRun {
                     .baseline
                     .map(|b| RulesetFacts::of(b, run.positives.is_some())),
                 roots: run.corpus.roots.clone(),
+                recipe: run.corpus.recipe.clone(),
                 files: self.file_facts(run),
                 policy_changes: p.changes.clone(),
                 positives: run.positives.as_ref().map(|p| PositivesFacts {
@@ -381,9 +383,12 @@ impl ShardRun {
                 let components = f.components();
                 FileFact {
                     index,
-                    // A member's is its display: it is opened by no path.
+                    // A member's is its display: it is opened by no path;
+                    // a recipe artifact's too (its store path is not
+                    // reported).
                     path: match components {
                         Some(_) => f.display().to_string(),
+                        None if f.is_stored() => f.display().to_string(),
                         None => f.path().display().to_string(),
                     },
                     display: f.display().to_string(),

@@ -56,6 +56,7 @@ pub fn classify(
     let (by_content, mut unscanned, failed) = group(corpus, outcomes);
     let mut summary = CorpusSummary {
         roots: corpus.roots.clone(),
+        recipe: corpus.recipe.clone(),
         entries: files.len() + corpus.skipped.len(),
         files: files.len(),
         critical_files: critical.len(),

@@ -241,6 +241,10 @@ impl RulesetSummary {
 #[derive(Debug, Clone, Serialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct CorpusSummary {
     pub roots: Vec<String>,
+    /// The corpus recipe whose artifacts are part of the corpus (shown by
+    /// their names: `NAME`, members `NAME!member`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<crate::corpus::RecipeFacts>,
     /// Every entry found: regular files plus special files and links.
     pub entries: usize,
     /// Regular files found.

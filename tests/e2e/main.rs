@@ -6,6 +6,7 @@ mod common;
 mod archives;
 mod cache;
 mod check;
+mod corpus_recipe;
 mod differential;
 mod faults;
 mod gate;

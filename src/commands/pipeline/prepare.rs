@@ -144,7 +144,11 @@ impl rules::build::Lead for Lead {
 /// others on the otherwise idle core until the rules are compiled; the scan
 /// reuses those hashes.
 fn walk_and_hash(s: &Run, mut cache: Option<Cache>, compiled: &AtomicBool) -> Result<Walked> {
-    let mut c = corpus::walk(&s.corpus, &s.walk)?;
+    let mut c = corpus::gather(
+        &s.corpus,
+        &s.walk,
+        s.recipe.as_ref().map(|r| (&r.recipe, &r.store)),
+    )?;
     let positives = match &s.positives {
         Some(p) => {
             let mut pos = walk_positives(&p.paths, &c, s.walk.follow_symlinks)?;
