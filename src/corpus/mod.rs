@@ -16,7 +16,8 @@ pub mod store;
 mod walk;
 
 pub use entry::{display, external_value, CorpusFile};
-pub use walk::{gather, walk, WalkOptions, MANIFEST};
+pub use recipe::gather;
+pub use walk::{walk, WalkOptions, MANIFEST};
 
 use serde::Serialize;
 

@@ -7,8 +7,9 @@
 //! (`fetch`); a run reads the artifacts from the store (`store`), each shown
 //! by its name: `NAME`, and its members `NAME!member`.
 
-use super::CorpusFile;
+use super::{CorpusFile, WalkOptions};
 use crate::error::{Error, Result};
+use crate::util::hex::is_sha256;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -292,13 +293,6 @@ pub struct Recipe {
     pub artifacts: Vec<Artifact>,
 }
 
-/// Is `s` a sha256 in lowercase hex?
-pub fn is_sha256(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// An artifact's name: what stands for its store path in reports, globs
 /// and `filepath`. Not empty, no control characters, no `!` (it separates
 /// members), no `%` (escapes), not absolute, no `.`/`..` components.
@@ -435,7 +429,7 @@ pub fn load(path: &Path) -> Result<Recipe> {
 pub fn corpus_files(
     recipe: &Recipe,
     store: &super::store::Store,
-    walk: &super::WalkOptions,
+    walk: &WalkOptions,
 ) -> Result<Vec<CorpusFile>> {
     let critical = super::walk::glob_set("critical", &walk.critical)?;
     let excluded = super::walk::glob_set("exclude", &walk.exclude)?;
@@ -470,6 +464,47 @@ pub fn corpus_files(
         return Err(Error::corpus(Some(&first.name), msg));
     }
     Ok(files)
+}
+
+/// The whole corpus: the roots walked (none: only the recipe), and the
+/// recipe's artifacts from the store (each verified against its pin before
+/// anything reads it), in one sorted list.
+pub fn gather(
+    roots: &[PathBuf],
+    opts: &WalkOptions,
+    recipe: Option<(&Recipe, &super::store::Store)>,
+) -> Result<super::Corpus> {
+    let Some((recipe, store)) = recipe else {
+        return super::walk(roots, opts);
+    };
+    let mut c = if roots.is_empty() {
+        super::Corpus::default()
+    } else {
+        super::walk(roots, opts)?
+    };
+    let mut stored = corpus_files(recipe, store, opts)?;
+    if stored.is_empty() && c.files.is_empty() {
+        return Err(Error::corpus(
+            Some(&recipe.file),
+            format!(
+                "the corpus is empty: {} names no artifact{}",
+                recipe.file,
+                if opts.exclude.is_empty() {
+                    ""
+                } else {
+                    " that is not excluded"
+                }
+            ),
+        ));
+    }
+    c.files.append(&mut stored);
+    super::walk::sort_files(&mut c.files);
+    c.recipe = Some(super::RecipeFacts {
+        file: recipe.file.clone(),
+        artifacts: recipe.artifacts.len(),
+        store: super::display(store.dir()),
+    });
+    Ok(c)
 }
 
 /// A path as the recipe's `file:` URLs and messages show it.

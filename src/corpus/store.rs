@@ -174,7 +174,7 @@ impl Store {
         let mut out = Vec::new();
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if super::recipe::is_sha256(&name) {
+            if crate::util::hex::is_sha256(&name) {
                 let size = e.metadata().map(|m| m.len()).unwrap_or(0);
                 out.push((name, size));
             }

@@ -142,7 +142,7 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
 /// once, as the later root has it (the sort is stable, and equal paths are
 /// next to each other). Two non-UTF-8 paths shown alike are two files,
 /// both scanned.
-fn sort_files(files: &mut Vec<CorpusFile>) {
+pub(super) fn sort_files(files: &mut Vec<CorpusFile>) {
     files.sort_by(|a, b| {
         let by_path = || a.path().as_os_str().cmp(b.path().as_os_str());
         a.display().cmp(b.display()).then_with(by_path)
@@ -155,47 +155,6 @@ fn sort_files(files: &mut Vec<CorpusFile>) {
         same
     });
     files.shrink_to_fit();
-}
-
-/// The whole corpus: the roots walked (none: only the recipe), and the
-/// recipe's artifacts from the store (each verified against its pin before
-/// anything reads it), in one sorted list.
-pub fn gather(
-    roots: &[PathBuf],
-    opts: &WalkOptions,
-    recipe: Option<(&super::recipe::Recipe, &super::store::Store)>,
-) -> Result<Corpus> {
-    let Some((recipe, store)) = recipe else {
-        return walk(roots, opts);
-    };
-    let mut c = if roots.is_empty() {
-        Corpus::default()
-    } else {
-        walk(roots, opts)?
-    };
-    let mut stored = super::recipe::corpus_files(recipe, store, opts)?;
-    if stored.is_empty() && c.files.is_empty() {
-        return Err(Error::corpus(
-            Some(&recipe.file),
-            format!(
-                "the corpus is empty: {} names no artifact{}",
-                recipe.file,
-                if opts.exclude.is_empty() {
-                    ""
-                } else {
-                    " that is not excluded"
-                }
-            ),
-        ));
-    }
-    c.files.append(&mut stored);
-    sort_files(&mut c.files);
-    c.recipe = Some(super::RecipeFacts {
-        file: recipe.file.clone(),
-        artifacts: recipe.artifacts.len(),
-        store: display(store.dir()),
-    });
-    Ok(c)
 }
 
 /// Why an entry below a root may not be read, if it may not: it is

@@ -151,9 +151,12 @@ fn pip_tags(w: &Wheel) -> Vec<String> {
     );
     // `py3`: any Python 3, so the running interpreter's version (pip reads
     // a lone `3` as 3.0, which no current package accepts).
+    // `cp39` (of `cp39-abi3`, "CPython 3.9 and later"): pip would read
+    // 3.9.0, which a Requires-Python of `!=3.9.0` excludes; the last patch
+    // release of the minor version is what the tag means.
     if version.len() > 1 {
         args.push("--python-version".into());
-        args.push(version.to_string());
+        args.push(format!("{}.{}.99", &version[..1], &version[1..]));
     }
     if !implementation.is_empty() {
         args.push("--implementation".into());
@@ -241,7 +244,7 @@ mod tests {
         };
         assert_eq!(
             pip_tags(&w("MarkupSafe-3.0.2-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")).join(" "),
-            "--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --python-version 312 --implementation cp --abi cp312"
+            "--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --python-version 3.12.99 --implementation cp --abi cp312"
         );
         assert_eq!(
             pip_tags(&w("pip-24.3.1-py3-none-any.whl")).join(" "),

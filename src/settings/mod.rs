@@ -8,10 +8,10 @@ pub mod config;
 pub mod diff;
 mod gate;
 pub mod recipe;
+mod side;
+pub use side::{ExceptionsAdd, Index, Merge};
 
-use crate::cli::{
-    CheckArgs, CommonArgs, ExceptionsAddArgs, IndexArgs, MergeArgs, OutputArgs, ScanArgs,
-};
+use crate::cli::{CheckArgs, CommonArgs, OutputArgs, ScanArgs};
 use crate::corpus::WalkOptions;
 use crate::engine::ScanOptions;
 use crate::error::{Error, Result};
@@ -304,7 +304,7 @@ fn confine_report_paths<'a>(
 
 /// Where the run history is (beside the results cache, even when the
 /// cache itself is off) and what `--since-last` does.
-fn history_options(
+pub(super) fn history_options(
     a: &crate::cli::HistoryArgs,
     cache: Option<&Path>,
     cfg: Option<&Config>,
@@ -332,108 +332,10 @@ pub fn history_file(cache: Option<&Path>, cfg: Option<&Config>) -> Option<PathBu
     Some(dir.join(crate::triage::history::FILE))
 }
 
-/// The settings of `merge`.
-#[derive(Debug, Clone)]
-pub struct Merge {
-    pub partials: Vec<PathBuf>,
-    pub output: Output,
-    pub history: crate::triage::history::HistoryOptions,
-}
-
-impl Merge {
-    pub fn of(a: &MergeArgs) -> Result<Merge> {
-        Ok(Merge {
-            partials: a.partials.clone(),
-            output: output(&a.out)?,
-            history: history_options(&a.history, a.cache.as_deref(), None),
-        })
-    }
-}
-
-/// The settings of `corpus index`.
-#[derive(Debug, Clone)]
-pub struct Index {
-    pub corpus: Vec<PathBuf>,
-    pub walk: WalkOptions,
-    /// How archives' members are read (each at most `scan.max_file_size`).
-    pub archives: crate::corpus::members::Archives,
-    pub threads: usize,
-    pub output: PathBuf,
-    pub allow_incomplete: bool,
-    /// The corpus recipe's artifacts, locked by their names.
-    pub recipe: Option<recipe::RecipeRun>,
-}
-
-impl Index {
-    pub fn of(a: &IndexArgs) -> Result<Index> {
-        let cfg = Config::load(a.config.config.as_deref(), a.config.no_config)?;
-        let walk = cfg.walk_options(a.follow_symlinks, &a.critical, &a.exclude);
-        // Members as a scan reads them: each at most scan.max_file_size.
-        let member_bytes = match &cfg.scan.max_file_size {
-            Some(s) => crate::cli::parse_size(s).map_err(|e| {
-                Error::config(
-                    cfg.file.as_deref(),
-                    "scan.max_file_size",
-                    format!("fpgate.toml: scan.max_file_size: {e}"),
-                )
-            })?,
-            None => DEFAULT_MAX_FILE_SIZE,
-        };
-        let recipe_path = recipe::run_recipe_path(a.recipe.as_deref(), !a.corpus.is_empty(), &cfg)?;
-        let recipe = recipe_path
-            .map(|p| {
-                let store = recipe::store_dir(a.store.as_deref(), None, &cfg)?;
-                recipe::load(&p, None, store)
-            })
-            .transpose()?;
-        let corpus = if recipe.is_some() && a.corpus.is_empty() && cfg.corpus.paths.is_empty() {
-            Vec::new()
-        } else {
-            cfg.corpus_roots(&a.corpus)?
-        };
-        Ok(Index {
-            corpus,
-            recipe,
-            archives: cfg.archives(a.no_archives, &walk, member_bytes)?,
-            walk,
-            threads: cfg.threads(a.threads),
-            output: a.output.clone(),
-            allow_incomplete: a.allow_incomplete,
-        })
-    }
-}
-
-/// The settings of `exceptions add`.
-#[derive(Debug, Clone)]
-pub struct ExceptionsAdd {
-    pub from: PathBuf,
-    pub file: PathBuf,
-    pub expires: jiff::civil::Date,
-}
-
-impl ExceptionsAdd {
-    pub fn of(a: &ExceptionsAddArgs) -> Result<ExceptionsAdd> {
-        let cfg = Config::load(a.config.config.as_deref(), a.config.no_config)?;
-        let (file, _) = exceptions_file(a.file.as_deref(), &cfg)?;
-        let today = match a.today.as_deref() {
-            Some(d) => date(d)?,
-            None => exceptions::today(),
-        };
-        let expires = today
-            .checked_add(jiff::Span::new().days(i64::from(a.days)))
-            .map_err(|e| Error::usage(format!("--days {}: {e}", a.days)))?;
-        Ok(ExceptionsAdd {
-            from: a.from.clone(),
-            file,
-            expires,
-        })
-    }
-}
-
 /// The report targets of a run: the main one (`--format` to stdout or
 /// `--output`) and every `--report FORMAT=PATH`. When a `--report` takes
 /// stdout and the main format was not asked for, the main one is dropped.
-fn output(o: &OutputArgs) -> Result<Output> {
+pub(super) fn output(o: &OutputArgs) -> Result<Output> {
     let mut targets = Vec::new();
     let extra_on_stdout = o.reports.iter().any(|r| r.path.is_none());
     let main_path = o.output.clone().filter(|p| p.as_os_str() != "-");
@@ -581,7 +483,7 @@ fn cache_dir(c: &CommonArgs, cfg: &Config) -> Result<Option<PathBuf>> {
 /// the default one may be absent.
 /// One the config names, or the default beside it, must lie in the
 /// config's checkout, outside its `.git` (a committed link could lead there).
-fn exceptions_file(flag: Option<&Path>, cfg: &Config) -> Result<(PathBuf, bool)> {
+pub(super) fn exceptions_file(flag: Option<&Path>, cfg: &Config) -> Result<(PathBuf, bool)> {
     Ok(match (flag, &cfg.exceptions.file) {
         (Some(p), _) => (p.to_path_buf(), true),
         (None, Some(p)) => (cfg.confined_file(p, "exceptions.file")?, true),
@@ -593,7 +495,7 @@ fn exceptions_file(flag: Option<&Path>, cfg: &Config) -> Result<(PathBuf, bool)>
 }
 
 /// `--today DATE`.
-fn date(d: &str) -> Result<jiff::civil::Date> {
+pub(super) fn date(d: &str) -> Result<jiff::civil::Date> {
     exceptions::parse_date(d)
         .ok_or_else(|| Error::usage(format!("--today {d:?} is not a date YYYY-MM-DD")))
 }

@@ -67,7 +67,15 @@ pub fn series(r: &Report) -> (String, String, String) {
         .get("candidate")
         .map(|s| s.paths.join(" "))
         .unwrap_or_default();
-    let corpus = r.corpus.roots.join(" ");
+    let mut corpus = r.corpus.roots.join(" ");
+    // A recipe is part of what the corpus is (runs without one keep their
+    // series as before).
+    if let Some(recipe) = &r.corpus.recipe {
+        if !corpus.is_empty() {
+            corpus.push(' ');
+        }
+        corpus.push_str(&format!("recipe:{}", recipe.file));
+    }
     // Relative paths name different rules from another directory.
     let cwd = std::env::current_dir().unwrap_or_default();
     let mut h = Sha256::new();

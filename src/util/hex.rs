@@ -47,6 +47,13 @@ pub fn printable(bytes: &[u8]) -> String {
 }
 
 /// Parse 64 hex digits into a sha256 digest.
+/// Is `s` a sha256 in lowercase hex (as fpgate writes them)?
+pub fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 pub fn parse_sha256(s: &str) -> Option<[u8; 32]> {
     if s.len() != 64 {
         return None;

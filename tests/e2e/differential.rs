@@ -36,7 +36,6 @@ fn workspace(with_public_set: bool) -> Ws {
     }
     copy_dir(&root().join("corpus"), &corpus);
     std::fs::remove_file(corpus.join("MANIFEST")).ok();
-    std::fs::remove_file(corpus.join("fetch.sh")).ok();
     age(d.path());
     let cache = d.path().join("cache");
     Ws {

@@ -20,8 +20,6 @@ fn gate(cand: &std::path::Path, extra: &[&str]) -> Run {
             "corpus",
             "--exclude",
             "MANIFEST",
-            "--exclude",
-            "fetch.sh",
             "--format",
             "json",
             "-q",

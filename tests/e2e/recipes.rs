@@ -54,10 +54,13 @@ fn github_nightly_workflow_is_wired() {
     let y = load("examples/github/fpgate-nightly.yml");
     assert!(y["on"]["schedule"][0]["cron"].as_str().is_some());
     let steps = &y["jobs"]["scan"]["steps"];
-    assert!(step(steps, "Build the clean corpus")["run"]
+    let fetch = step(steps, "Fetch the clean corpus")["run"]
         .as_str()
-        .unwrap()
-        .contains("corpus/fetch.sh"));
+        .unwrap();
+    assert!(
+        fetch.contains("fpgate corpus fetch --recipe fpgate-corpus.toml"),
+        "{fetch}"
+    );
     let scan = step(steps, "Scan with the released rules")["run"]
         .as_str()
         .unwrap();
@@ -131,7 +134,7 @@ fn pull_request_workflow_run_locally_blocks_with_an_annotation_on_the_rule_line(
     copy_dir(&root().join("corpus"), &p.join("corpus"));
     write(
         &p.join("fpgate.toml"),
-        b"[rules]\ncandidate = [\"rules\"]\n\n[corpus]\npaths = [\"corpus\"]\nexclude = [\"MANIFEST\", \"fetch.sh\"]\n",
+        b"[rules]\ncandidate = [\"rules\"]\n\n[corpus]\npaths = [\"corpus\"]\nexclude = [\"MANIFEST\"]\n",
     );
     git(&["init", "-q", "-b", "main"]);
     git(&["add", "."]);
