@@ -1046,3 +1046,51 @@ fn registry_sources_through_their_own_clients() {
         assert!(r.stderr.contains("the archive offers jq"), "{}", r.stderr);
     }
 }
+
+/// The repository's own recipe parses (fpgate reads it: `--offline` over an
+/// empty store names every artifact), and every artifact carries its
+/// licence and a registry source or URL.
+#[test]
+fn the_starter_recipe_parses_and_every_artifact_has_its_licence() {
+    let text = std::fs::read_to_string(root().join("fpgate-corpus.toml")).unwrap();
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    let arts = v["artifact"].as_array().unwrap();
+    assert!(arts.len() >= 30, "{}", arts.len());
+    for a in arts {
+        assert!(
+            a.get("license")
+                .and_then(|l| l.as_str())
+                .is_some_and(|l| !l.is_empty()),
+            "{a:?}"
+        );
+    }
+    let critical = arts
+        .iter()
+        .filter(|a| a.get("tier").and_then(|t| t.as_str()) == Some("critical"))
+        .count();
+    assert!(
+        critical >= 5,
+        "security products, system files and installers are critical"
+    );
+    let d = tempfile::tempdir().unwrap();
+    let r = run(fpgate()
+        .args([
+            "corpus",
+            "fetch",
+            "--no-config",
+            "--offline",
+            "--recipe",
+            "fpgate-corpus.toml",
+            "--store",
+        ])
+        .arg(d.path()));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "{n} of {n} artifact(s) of fpgate-corpus.toml could not be fetched",
+            n = arts.len()
+        )),
+        "{}",
+        r.stderr
+    );
+}

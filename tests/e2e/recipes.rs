@@ -210,6 +210,35 @@ fn stage(dir: &std::path::Path) {
     }
 }
 
+/// A small corpus recipe at `path`: two artifacts served from `file:` URLs
+/// under `dir` (a real binary of the corpus, and a text file), pinned.
+fn stage_recipe(dir: &std::path::Path, path: &std::path::Path) {
+    use sha2::Digest;
+    let served = dir.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let mut text = String::new();
+    for (name, from) in [
+        (
+            "vendor/rcedit.exe",
+            root().join("corpus/npm/electron-winstaller-5.4.4/rcedit.exe"),
+        ),
+        ("notes.txt", root().join("rules/released/packers.yar")),
+    ] {
+        let bytes = std::fs::read(&from).unwrap();
+        let file = served.join(name.replace('/', "_"));
+        std::fs::write(&file, &bytes).unwrap();
+        let pin: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        text.push_str(&format!(
+            "[[artifact]]\nname = {name:?}\nurl = \"file://{}\"\nsha256 = \"{pin}\"\n\n",
+            file.display()
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
 /// Run a recipe's shell script with fpgate on PATH.
 fn sh(dir: &std::path::Path, script: &str, env: &[(&str, String)]) -> std::process::Output {
     let bin_dir = assert_cmd::cargo::cargo_bin("fpgate")
@@ -262,7 +291,19 @@ fn github_sharded_workflow_merges_like_one_run() {
     let env = [
         ("RUNNER_TEMP", runner_temp.display().to_string()),
         ("SHARDS", shards.to_string()),
+        ("FPGATE_STORE", p.join("store").display().to_string()),
     ];
+    // The recipe, fetched by the workflow's own step.
+    stage_recipe(p, &p.join("fpgate-corpus.toml"));
+    let fetch = step(&y["jobs"]["shard"]["steps"], "Fetch the clean corpus")["run"]
+        .as_str()
+        .unwrap();
+    let out = sh(p, fetch, &env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let scan = step(&y["jobs"]["shard"]["steps"], "Scan one shard")["run"]
         .as_str()
         .unwrap();
@@ -291,13 +332,14 @@ fn github_sharded_workflow_merges_like_one_run() {
     let out = sh(p, merge, &env);
     let one = sh(
         p,
-        "fpgate scan --rules rules/released --corpus corpus \"$RUNNER_TEMP/clean-corpus\" --format json",
+        "fpgate scan --rules rules/released --corpus corpus --recipe fpgate-corpus.toml --format json",
         &env,
     );
     assert_eq!(out.status.code(), one.status.code());
     let merged: serde_json::Value =
         serde_json::from_slice(&std::fs::read(p.join("fpgate-nightly.json")).unwrap()).unwrap();
     let single: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    assert_eq!(single["corpus"]["recipe"]["artifacts"], 2, "{single:#}");
     assert_eq!(without_timings(merged), without_timings(single));
     assert!(p.join("fpgate-junit.xml").is_file() && p.join("fpgate-nightly.html").is_file());
 }
@@ -348,6 +390,7 @@ fn kubernetes_indexed_job_merges_like_one_run() {
         &p.join("rules/fpgate.toml"),
         b"[corpus]\ncritical = [\"**/Squirrel.exe\"]\n",
     );
+    stage_recipe(p, &p.join("rules/fpgate-corpus.toml"));
     assert!(sc["args"][0]
         .as_str()
         .unwrap()
@@ -383,7 +426,7 @@ fn kubernetes_indexed_job_merges_like_one_run() {
     );
     let one = sh(
         p,
-        &local("fpgate scan --config /data/rules/fpgate.toml --rules /data/rules/released --corpus /data/corpus --no-cache --format json"),
+        &local("fpgate scan --config /data/rules/fpgate.toml --rules /data/rules/released --corpus /data/corpus --recipe /data/rules/fpgate-corpus.toml --store /cache/corpus-store --no-cache --format json"),
         &[],
     );
     assert_eq!(
