@@ -104,26 +104,26 @@ fn write_file(p: &Path, content: &[u8]) -> Result<()> {
 
 /// A progress bar on stderr, or a hidden one (see `show_progress`).
 pub fn progress_bar(len: u64, quiet: bool) -> ProgressBar {
-    let show = show_progress(
-        std::io::stderr().is_terminal(),
-        std::env::var("CI").ok().as_deref(),
+    bar(
+        len,
         quiet,
-    );
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
         "{spinner} scanning [{bar:30}] {pos}/{len} files {per_sec} eta {eta}",
-    ) {
-        pb.set_style(style.progress_chars("=> "));
-    }
-    pb
+    )
 }
 
 /// `corpus fetch`'s progress: artifacts downloaded, the current one's
 /// name (on a terminal only, as the scan's).
 pub fn fetch_bar(len: u64, quiet: bool) -> ProgressBar {
+    let pb = bar(
+        len,
+        quiet,
+        "{spinner} fetching [{bar:30}] {pos}/{len} {wide_msg}",
+    );
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    pb
+}
+
+fn bar(len: u64, quiet: bool, template: &str) -> ProgressBar {
     let show = show_progress(
         std::io::stderr().is_terminal(),
         std::env::var("CI").ok().as_deref(),
@@ -133,12 +133,9 @@ pub fn fetch_bar(len: u64, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} fetching [{bar:30}] {pos}/{len} {wide_msg}")
-    {
+    if let Ok(style) = ProgressStyle::with_template(template) {
         pb.set_style(style.progress_chars("=> "));
     }
-    pb.enable_steady_tick(std::time::Duration::from_millis(200));
     pb
 }
 

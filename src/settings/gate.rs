@@ -13,7 +13,7 @@ use crate::verdict::exceptions;
 use crate::verdict::perf::PerfOptions;
 use crate::verdict::policy::Policy;
 use crate::verdict::report::RunKind;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 impl Run {
     pub fn gate(a: &GateArgs) -> Result<Run> {
@@ -314,6 +314,7 @@ fn policy_source(a: &GateArgs, head: Config) -> Result<PolicyFrom> {
         mode,
     )?;
     changes.notes.extend(notes);
+    recipe_changes(&base, &head, &mut changes);
     if source == Source::Worktree {
         return Ok(PolicyFrom::worktree(head, Some(changes)));
     }
@@ -352,4 +353,41 @@ fn gate_policy(
         allow_unevaluated: common.allow_unevaluated,
         changes: None,
     })
+}
+
+/// The corpus recipe's changes against the base's (see
+/// `diff::recipe_changes`): the recipe each config names, the base's read
+/// at the base revision. A recipe that does not parse in the working tree
+/// is a note, not an error (the base's applies).
+fn recipe_changes(
+    base: &base::BasePolicy,
+    head: &Config,
+    changes: &mut crate::verdict::policy_changes::PolicyChanges,
+) {
+    use crate::corpus::recipe;
+    let base_recipe = base.config.as_ref().and_then(|(c, _)| {
+        let p = c.corpus.recipe.as_ref()?;
+        let (shown, text) = base::file_at(&base.rev, &c.resolve(p)).ok()??;
+        recipe::parse(&text, Path::new(&shown)).ok()
+    });
+    let head_recipe = match head.corpus.recipe.as_ref() {
+        Some(p) => match recipe::load(&head.resolve(p)) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                changes
+                    .notes
+                    .push(format!("the working tree's corpus recipe is not read: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+    if base_recipe.is_none() && head_recipe.is_none() {
+        return;
+    }
+    changes.settings.extend(super::diff::recipe_changes(
+        base_recipe.as_ref(),
+        head_recipe.as_ref(),
+    ));
+    changes.settle();
 }

@@ -808,44 +808,30 @@ fn corpus_add_pins_on_first_use_and_replace_re_pins() {
         assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
     }
     // Unknown keys and bad values name the line.
-    p.file_ref(
-        "bad.toml",
-        "[[artifact]]\nurl = \"https://x/a\"\nsha256 = \"00\"\n",
-    );
-    let r = run(&mut p.cmd(&[
-        "corpus",
-        "fetch",
-        "--no-config",
-        "--recipe",
-        "bad.toml",
-        "--store",
-        "store",
-    ]));
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains("bad.toml:3:") && r.stderr.contains("not 64 hex"),
-        "{}",
-        r.stderr
-    );
-    p.file_ref(
-        "bad.toml",
-        "[[artifact]]\nurl = \"https://x/a\"\nsha = \"00\"\n",
-    );
-    let r = run(&mut p.cmd(&[
-        "corpus",
-        "fetch",
-        "--no-config",
-        "--recipe",
-        "bad.toml",
-        "--store",
-        "store",
-    ]));
-    assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains("bad.toml:3:") && r.stderr.contains("sha"),
-        "{}",
-        r.stderr
-    );
+    for (text, expect) in [
+        (
+            "[[artifact]]\nurl = \"https://x/a\"\nsha256 = \"00\"\n",
+            "not 64 hex",
+        ),
+        ("[[artifact]]\nurl = \"https://x/a\"\nsha = \"00\"\n", "sha"),
+    ] {
+        p.file_ref("bad.toml", text);
+        let r = run(&mut p.cmd(&[
+            "corpus",
+            "fetch",
+            "--no-config",
+            "--recipe",
+            "bad.toml",
+            "--store",
+            "store",
+        ]));
+        assert_eq!(r.code, 2);
+        assert!(
+            r.stderr.contains("bad.toml:3:") && r.stderr.contains(expect),
+            "{}",
+            r.stderr
+        );
+    }
 }
 
 #[test]
@@ -909,6 +895,16 @@ fn the_gate_under_review_reads_the_bases_recipe() {
     );
     let j = r.json();
     assert_eq!(j["corpus"]["recipe"]["file"], "HEAD:fpgate-corpus.toml");
+    // The policy diff names the dropped artifact, at its line in the base.
+    let dropped = j["policy_changes"]["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "recipe.artifact \"vendor/Setup.exe\"")
+        .unwrap_or_else(|| panic!("{:#}", j["policy_changes"]));
+    assert_eq!(dropped["direction"], "relaxes");
+    assert_eq!(dropped["file"], "HEAD:fpgate-corpus.toml");
+    assert_eq!(dropped["line"], 1);
     assert!(
         paths_of(&j).contains(&"vendor/Setup.exe".to_string()),
         "{j:#}"
