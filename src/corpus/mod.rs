@@ -12,6 +12,7 @@ pub mod mapped;
 pub mod members;
 pub mod read;
 pub mod recipe;
+pub mod signature;
 pub mod store;
 mod walk;
 

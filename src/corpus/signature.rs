@@ -1,0 +1,547 @@
+//! Authenticode signatures, verified to a pinned trust anchor: the
+//! decision is fpgate's, on well-kept parsers and signature mathematics
+//! (`authenticode` for the PE digest, RustCrypto's `cms`, `x509-cert` and
+//! `rsa`). Never from the engine's `pe.signatures[i].verified`, which pins
+//! no root and picks the signing certificate by serial alone (see #32).
+//!
+//! A signature counts only when all of this holds:
+//! - the file's Authenticode digest, recomputed, is the one the signature
+//!   signs (`SpcIndirectDataContent`);
+//! - the signed attributes' message digest is the hash of that content,
+//!   and the signer's signature over the attributes verifies with the key
+//!   of the one certificate whose issuer **and** serial number the signer
+//!   names (two such certificates: refused);
+//! - from that certificate, each certificate's signature verifies with the
+//!   key of the next (issuer name equal, a CA), up to a certificate that
+//!   either is pinned (the sha256 of its DER) or whose signature verifies
+//!   with the anchor certificate's own key: an anchor-shaped certificate in
+//!   the file's bag proves nothing;
+//! - the signing certificate allows code signing, every certificate on
+//!   the path is valid at the evaluation time (a date fixed in the config,
+//!   so tiers do not drift with the clock; countersignatures are not
+//!   honoured yet, so a signature whose certificate has expired by then
+//!   does not count);
+//! - if asked, the signer's subject contains the given text.
+//!
+//! Every signature of a dual-signed file (nested signatures) is examined.
+//! Hostile input (truncated blobs, tables past the end, loops, thousands of
+//! certificates) is a noted failure: never a panic (the parsers run under
+//! `catch_unwind`), never a hang (the path is at most `MAX_PATH` long and
+//! the bag at most `MAX_BAG` certificates).
+
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use const_oid::ObjectIdentifier;
+use der::{Decode, Encode};
+use sha2::Digest;
+use x509_cert::Certificate;
+
+/// Certificates on a path from the signer to the anchor, at most.
+const MAX_PATH: usize = 8;
+/// Certificates in a signature's bag, at most.
+const MAX_BAG: usize = 256;
+/// Nested signatures examined, at most.
+const MAX_SIGNATURES: usize = 8;
+
+const OID_SPC_NESTED_SIGNATURE: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.2.4.1");
+const OID_CODE_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
+const OID_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
+const OID_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
+
+/// A trust anchor: a certificate (its own key verifies the top of the
+/// path), or the sha256 of the DER of a certificate files carry.
+#[derive(Debug, Clone)]
+pub enum AnchorKey {
+    Certificate(Box<Certificate>),
+    Pinned([u8; 32]),
+}
+
+/// One tier rule's anchor.
+#[derive(Debug, Clone)]
+pub struct Anchor {
+    /// The rule's name, as reports show it.
+    pub name: String,
+    pub key: AnchorKey,
+    /// Text the signer's subject must contain (e.g. `CN=Example Corp`).
+    pub subject: Option<String>,
+}
+
+impl Anchor {
+    /// An anchor from a PEM file's first certificate.
+    pub fn from_pem(name: &str, pem: &str, subject: Option<String>) -> Result<Anchor, String> {
+        let certs = Certificate::load_pem_chain(pem.as_bytes())
+            .map_err(|e| format!("not a PEM certificate: {e}"))?;
+        let cert = certs
+            .into_iter()
+            .next()
+            .ok_or("no certificate in the PEM file")?;
+        Ok(Anchor {
+            name: name.to_string(),
+            key: AnchorKey::Certificate(Box::new(cert)),
+            subject,
+        })
+    }
+}
+
+/// A signature that verified to an anchor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedBy {
+    /// The anchor's (tier rule's) name.
+    pub anchor: String,
+    /// The signing certificate's subject.
+    pub subject: String,
+    /// The signing certificate's sha256 (DER), hex.
+    pub signer_sha256: String,
+}
+
+/// What the signatures of one file came to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Signatures that verified to an anchor (each at most once).
+    pub signed_by: Vec<SignedBy>,
+    /// Why the others did not (one line each).
+    pub notes: Vec<String>,
+}
+
+/// Verify every Authenticode signature of `data` (a PE file) against the
+/// anchors at `at_unix` (seconds). Not a PE, or no signature: an empty
+/// verdict.
+pub fn verify(data: &[u8], anchors: &[Anchor], at_unix: u64) -> Verdict {
+    match std::panic::catch_unwind(|| verify_inner(data, anchors, at_unix)) {
+        Ok(v) => v,
+        Err(p) => Verdict {
+            signed_by: Vec::new(),
+            notes: vec![format!(
+                "a signature parser panicked: {}",
+                crate::util::panic_message(&*p)
+            )],
+        },
+    }
+}
+
+fn verify_inner(data: &[u8], anchors: &[Anchor], at_unix: u64) -> Verdict {
+    let mut v = Verdict::default();
+    let (blobs, digests) = match pe_signatures(data) {
+        Ok(Some(x)) => x,
+        Ok(None) => return v,
+        Err(e) => {
+            v.notes.push(e);
+            return v;
+        }
+    };
+    // Each attribute certificate, and the signatures nested in them.
+    let mut queue: Vec<Vec<u8>> = blobs;
+    let mut seen = 0;
+    while let Some(blob) = queue.pop() {
+        seen += 1;
+        if seen > MAX_SIGNATURES {
+            v.notes.push(format!(
+                "more than {MAX_SIGNATURES} signatures: the rest not examined"
+            ));
+            break;
+        }
+        match one_signature(&blob, &digests, anchors, at_unix, &mut queue) {
+            Ok(by) => {
+                for b in by {
+                    if !v.signed_by.contains(&b) {
+                        v.signed_by.push(b);
+                    }
+                }
+            }
+            Err(e) => v.notes.push(e),
+        }
+    }
+    v
+}
+
+/// The file's Authenticode digests, by the algorithms a signature may use.
+struct Digests {
+    sha1: Vec<u8>,
+    sha256: Vec<u8>,
+}
+
+/// The attribute certificates of a PE (their DER blobs) and its digests.
+fn pe_signatures(data: &[u8]) -> Result<Option<(Vec<Vec<u8>>, Digests)>, String> {
+    use authenticode::{authenticode_digest, AttributeCertificateIterator, PeTrait};
+    use object::read::pe::{PeFile32, PeFile64};
+    if data.len() < 2 || &data[..2] != b"MZ" {
+        return Ok(None);
+    }
+    let run = |pe: &dyn PeTrait| -> Result<Option<(Vec<Vec<u8>>, Digests)>, String> {
+        let Some(iter) =
+            AttributeCertificateIterator::new(pe).map_err(|e| format!("certificate table: {e}"))?
+        else {
+            return Ok(None);
+        };
+        let mut blobs = Vec::new();
+        for c in iter {
+            let c = c.map_err(|e| format!("attribute certificate: {e}"))?;
+            blobs.push(c.data.to_vec());
+        }
+        let mut s1 = sha1::Sha1::new();
+        authenticode_digest(pe, &mut s1).map_err(|e| format!("Authenticode digest: {e}"))?;
+        let mut s256 = sha2::Sha256::new();
+        authenticode_digest(pe, &mut s256).map_err(|e| format!("Authenticode digest: {e}"))?;
+        Ok(Some((
+            blobs,
+            Digests {
+                sha1: s1.finalize().to_vec(),
+                sha256: s256.finalize().to_vec(),
+            },
+        )))
+    };
+    if let Ok(pe) = PeFile64::parse(data) {
+        return run(&pe);
+    }
+    match PeFile32::parse(data) {
+        Ok(pe) => run(&pe),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Verify one signature blob (a ContentInfo of SignedData); nested
+/// signatures found in it are pushed onto `queue`.
+fn one_signature(
+    blob: &[u8],
+    digests: &Digests,
+    anchors: &[Anchor],
+    at: u64,
+    queue: &mut Vec<Vec<u8>>,
+) -> Result<Vec<SignedBy>, String> {
+    let mut reader = der::SliceReader::new(blob).map_err(|e| format!("signature: {e}"))?;
+    let ci = ContentInfo::decode(&mut reader).map_err(|e| format!("signature: {e}"))?;
+    if ci.content_type != const_oid::db::rfc6268::ID_SIGNED_DATA {
+        return Err("signature: not SignedData".into());
+    }
+    let sd: SignedData = ci
+        .content
+        .decode_as()
+        .map_err(|e| format!("SignedData: {e}"))?;
+    let [si] = sd.signer_infos.0.as_slice() else {
+        return Err("SignedData: not exactly one signer".into());
+    };
+    // Nested signatures (dual signing) ride in the unsigned attributes.
+    if let Some(attrs) = &si.unsigned_attrs {
+        for a in attrs.iter().filter(|a| a.oid == OID_SPC_NESTED_SIGNATURE) {
+            for v in a.values.iter() {
+                if let Ok(der) = v.to_der() {
+                    queue.push(der);
+                }
+            }
+        }
+    }
+    let econtent = sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .ok_or("SignedData: no content")?;
+    let indirect: authenticode::SpcIndirectDataContent = econtent
+        .decode_as()
+        .map_err(|e| format!("SpcIndirectDataContent: {e}"))?;
+    // The file's digest, by the signature's own algorithm.
+    let alg = indirect.message_digest.digest_algorithm.oid;
+    let (file_digest, hash): (&[u8], Hash) = if alg == const_oid::db::rfc5912::ID_SHA_256 {
+        (&digests.sha256, Hash::Sha256)
+    } else if alg == const_oid::db::rfc5912::ID_SHA_1 {
+        (&digests.sha1, Hash::Sha1)
+    } else {
+        return Err(format!("digest algorithm {alg} not supported"));
+    };
+    if indirect.message_digest.digest.as_bytes() != file_digest {
+        return Err(
+            "the file's Authenticode digest does not match its signature (modified after signing)"
+                .into(),
+        );
+    }
+    if si.digest_alg.oid != alg {
+        return Err("the signer's digest algorithm differs from the content's".into());
+    }
+    // The signed attributes: the content's hash, and the signature over them.
+    let attrs = si
+        .signed_attrs
+        .as_ref()
+        .ok_or("the signer has no signed attributes")?;
+    let md = attrs
+        .iter()
+        .find(|a| a.oid == const_oid::db::rfc6268::ID_MESSAGE_DIGEST)
+        .and_then(|a| a.values.iter().next())
+        .and_then(|v| v.decode_as::<der::asn1::OctetString>().ok())
+        .ok_or("the signer has no message digest attribute")?;
+    if md.as_bytes() != hash.of(econtent.value()).as_slice() {
+        return Err("the signed message digest is not the content's".into());
+    }
+    let bag = bag(&sd)?;
+    let signer = signer_certificate(si, &bag)?;
+    let attrs_der = attrs
+        .to_der()
+        .map_err(|e| format!("signed attributes: {e}"))?;
+    verify_rsa(
+        &signer.tbs_certificate.subject_public_key_info,
+        hash,
+        &attrs_der,
+        si.signature.as_bytes(),
+    )
+    .map_err(|e| format!("the signer's signature does not verify: {e}"))?;
+    if !allows_code_signing(signer) {
+        return Err(format!(
+            "{}: not a code-signing certificate",
+            subject(signer)
+        ));
+    }
+    let mut out = Vec::new();
+    let mut why = Vec::new();
+    for a in anchors {
+        if let Some(want) = &a.subject {
+            if !subject(signer).contains(want.as_str()) {
+                why.push(format!(
+                    "{}: subject {:?} does not contain {want:?}",
+                    a.name,
+                    subject(signer)
+                ));
+                continue;
+            }
+        }
+        match path_to(signer, &bag, a, at) {
+            Ok(()) => out.push(SignedBy {
+                anchor: a.name.clone(),
+                subject: subject(signer),
+                signer_sha256: crate::util::hex::hex(&sha2::Sha256::digest(
+                    signer.to_der().unwrap_or_default(),
+                )),
+            }),
+            Err(e) => why.push(format!("{}: {e}", a.name)),
+        }
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "signed by {}, chained to no anchor ({})",
+            subject(signer),
+            why.join("; ")
+        ));
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Copy)]
+enum Hash {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl Hash {
+    fn of(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Hash::Sha1 => sha1::Sha1::digest(data).to_vec(),
+            Hash::Sha256 => sha2::Sha256::digest(data).to_vec(),
+            Hash::Sha384 => sha2::Sha384::digest(data).to_vec(),
+            Hash::Sha512 => sha2::Sha512::digest(data).to_vec(),
+        }
+    }
+
+    fn scheme(self) -> rsa::Pkcs1v15Sign {
+        match self {
+            Hash::Sha1 => rsa::Pkcs1v15Sign::new::<sha1::Sha1>(),
+            Hash::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+            Hash::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
+            Hash::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
+        }
+    }
+
+    /// The hash of an RSA certificate signature algorithm.
+    fn of_rsa_signature(oid: ObjectIdentifier) -> Option<Hash> {
+        use const_oid::db::rfc5912::*;
+        match oid {
+            o if o == SHA_1_WITH_RSA_ENCRYPTION => Some(Hash::Sha1),
+            o if o == SHA_256_WITH_RSA_ENCRYPTION => Some(Hash::Sha256),
+            o if o == SHA_384_WITH_RSA_ENCRYPTION => Some(Hash::Sha384),
+            o if o == SHA_512_WITH_RSA_ENCRYPTION => Some(Hash::Sha512),
+            _ => None,
+        }
+    }
+}
+
+/// `signature` over `message`, by the RSA key `spki`, PKCS#1 v1.5.
+fn verify_rsa(
+    spki: &x509_cert::spki::SubjectPublicKeyInfoOwned,
+    hash: Hash,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), String> {
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    if spki.algorithm.oid != const_oid::db::rfc5912::RSA_ENCRYPTION {
+        return Err(format!(
+            "key algorithm {} not supported",
+            spki.algorithm.oid
+        ));
+    }
+    let key = rsa::RsaPublicKey::from_pkcs1_der(spki.subject_public_key.raw_bytes())
+        .map_err(|e| format!("RSA key: {e}"))?;
+    key.verify(hash.scheme(), &hash.of(message), signature)
+        .map_err(|e| e.to_string())
+}
+
+/// The certificates a signature carries (at most `MAX_BAG`).
+fn bag(sd: &SignedData) -> Result<Vec<Certificate>, String> {
+    let Some(set) = &sd.certificates else {
+        return Ok(Vec::new());
+    };
+    if set.0.len() > MAX_BAG {
+        return Err(format!(
+            "{} certificates in one signature: refused",
+            set.0.len()
+        ));
+    }
+    Ok(set
+        .0
+        .iter()
+        .filter_map(|c| match c {
+            cms::cert::CertificateChoices::Certificate(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The one certificate whose issuer and serial number the signer names.
+fn signer_certificate<'a>(
+    si: &SignerInfo,
+    bag: &'a [Certificate],
+) -> Result<&'a Certificate, String> {
+    let SignerIdentifier::IssuerAndSerialNumber(id) = &si.sid else {
+        return Err("the signer is not named by issuer and serial number".into());
+    };
+    let issuer = id.issuer.to_der().map_err(|e| e.to_string())?;
+    let matching: Vec<&Certificate> = bag
+        .iter()
+        .filter(|c| {
+            c.tbs_certificate.serial_number == id.serial_number
+                && c.tbs_certificate.issuer.to_der().ok().as_deref() == Some(issuer.as_slice())
+        })
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok(one),
+        [] => Err("the signing certificate is not in the signature".into()),
+        _ => Err("two certificates carry the signer's issuer and serial number: refused".into()),
+    }
+}
+
+fn subject(c: &Certificate) -> String {
+    c.tbs_certificate.subject.to_string()
+}
+
+fn extension<'a>(c: &'a Certificate, oid: ObjectIdentifier) -> Option<&'a [u8]> {
+    c.tbs_certificate
+        .extensions
+        .as_ref()?
+        .iter()
+        .find(|e| e.extn_id == oid)
+        .map(|e| e.extn_value.as_bytes())
+}
+
+fn allows_code_signing(c: &Certificate) -> bool {
+    extension(c, OID_EKU)
+        .and_then(|v| x509_cert::ext::pkix::ExtendedKeyUsage::from_der(v).ok())
+        .is_some_and(|eku| eku.0.contains(&OID_CODE_SIGNING))
+}
+
+fn is_ca(c: &Certificate) -> bool {
+    extension(c, OID_BASIC_CONSTRAINTS)
+        .and_then(|v| x509_cert::ext::pkix::BasicConstraints::from_der(v).ok())
+        .is_some_and(|b| b.ca)
+}
+
+fn valid_at(c: &Certificate, at: u64) -> bool {
+    let v = &c.tbs_certificate.validity;
+    let from = v.not_before.to_unix_duration().as_secs();
+    let to = v.not_after.to_unix_duration().as_secs();
+    from <= at && at <= to
+}
+
+/// Does `c`'s signature verify with `issuer`'s key (and name)?
+fn signed_by(c: &Certificate, issuer: &Certificate) -> bool {
+    if c.tbs_certificate.issuer != issuer.tbs_certificate.subject {
+        return false;
+    }
+    let Some(hash) = Hash::of_rsa_signature(c.signature_algorithm.oid) else {
+        return false;
+    };
+    let Ok(tbs) = c.tbs_certificate.to_der() else {
+        return false;
+    };
+    let Some(sig) = c.signature.as_bytes() else {
+        return false;
+    };
+    verify_rsa(
+        &issuer.tbs_certificate.subject_public_key_info,
+        hash,
+        &tbs,
+        sig,
+    )
+    .is_ok()
+}
+
+fn der_sha256(c: &Certificate) -> [u8; 32] {
+    sha2::Sha256::digest(c.to_der().unwrap_or_default()).into()
+}
+
+/// A path from `leaf` to the anchor through the bag: each link's signature
+/// verified, each certificate valid at `at`, each issuer a CA.
+fn path_to(
+    leaf: &Certificate,
+    bag: &[Certificate],
+    anchor: &Anchor,
+    at: u64,
+) -> Result<(), String> {
+    let mut current = leaf;
+    let mut visited: Vec<[u8; 32]> = Vec::new();
+    for _ in 0..MAX_PATH {
+        if !valid_at(current, at) {
+            return Err(format!(
+                "{} is not valid at the evaluation date",
+                subject(current)
+            ));
+        }
+        let id = der_sha256(current);
+        if visited.contains(&id) {
+            return Err("the certificates form a loop".into());
+        }
+        visited.push(id);
+        match &anchor.key {
+            AnchorKey::Pinned(pin) if &id == pin => return Ok(()),
+            AnchorKey::Certificate(root) => {
+                if der_sha256(root) == id {
+                    return Ok(());
+                }
+                if signed_by(current, root) {
+                    if !valid_at(root, at) {
+                        return Err("the anchor is not valid at the evaluation date".into());
+                    }
+                    return Ok(());
+                }
+            }
+            AnchorKey::Pinned(_) => {}
+        }
+        // The next link: a CA in the bag whose key verifies this one.
+        match bag
+            .iter()
+            .find(|c| !visited.contains(&der_sha256(c)) && is_ca(c) && signed_by(current, c))
+        {
+            Some(next) => current = next,
+            None => {
+                return Err(format!(
+                    "no verified path from {} to the anchor",
+                    subject(leaf)
+                ))
+            }
+        }
+    }
+    Err(format!(
+        "no path of at most {MAX_PATH} certificates to the anchor"
+    ))
+}
+
+#[cfg(test)]
+#[path = "signature_tests.rs"]
+mod tests;

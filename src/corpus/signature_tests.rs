@@ -1,0 +1,547 @@
+//! Real signatures made here with openssl and osslsigncode (Debian's), on
+//! an unsigned PE of the bundled corpus, and what `verify` makes of them:
+//! a genuine chain to the pinned anchor counts; the forgeries described in
+//! #32 and hostile signature data do not, and never panic or hang.
+
+use super::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The evaluation date of these tests: an hour after the certificates
+/// were made (they are valid for ten years from now).
+fn at() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600
+}
+
+fn sh(dir: &Path, prog: &str, args: &[&str]) {
+    let out = Command::new(prog)
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{prog}: {e}"));
+    assert!(
+        out.status.success(),
+        "{prog} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let p = Pki {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::write(
+            p.path("ca.ext"),
+            "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p.path("leaf.ext"),
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p.path("tls.ext"),
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        p
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn s(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+
+    fn key(&self, name: &str) {
+        if !self.path(&format!("{name}.key")).exists() {
+            sh(
+                self.dir.path(),
+                "openssl",
+                &["genrsa", "-out", &format!("{name}.key"), "2048"],
+            );
+        }
+    }
+
+    /// A self-signed CA `name` with subject `cn`.
+    fn root(&self, name: &str, cn: &str) {
+        self.key(name);
+        sh(
+            self.dir.path(),
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "3650",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+            ],
+        );
+    }
+
+    /// A certificate `name` (key `key`), subject `cn`, issued by `issuer`
+    /// (its certificate and key `issuer_key`), with extensions `ext`,
+    /// valid from `start` for `days`, serial `serial`.
+    #[allow(clippy::too_many_arguments)]
+    fn issue(
+        &self,
+        name: &str,
+        key: &str,
+        cn: &str,
+        issuer: &str,
+        issuer_key: &str,
+        ext: &str,
+        days: &str,
+        serial: &str,
+    ) {
+        self.key(key);
+        sh(
+            self.dir.path(),
+            "openssl",
+            &[
+                "req",
+                "-new",
+                "-key",
+                &format!("{key}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={cn}"),
+            ],
+        );
+        sh(
+            self.dir.path(),
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{issuer}.pem"),
+                "-CAkey",
+                &format!("{issuer_key}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                days,
+                "-set_serial",
+                serial,
+                "-extfile",
+                ext,
+            ],
+        );
+    }
+
+    fn chain(&self, name: &str, parts: &[&str]) {
+        let mut text = String::new();
+        for p in parts {
+            text.push_str(&std::fs::read_to_string(self.path(&format!("{p}.pem"))).unwrap());
+        }
+        std::fs::write(self.path(name), text).unwrap();
+    }
+
+    /// Sign the test PE with `key` and the certificates of `chain`; with
+    /// `nest`, add a nested signature to `input` instead.
+    fn sign(&self, input: &Path, out: &str, chain: &str, key: &str, nest: bool) -> Vec<u8> {
+        let mut args = vec!["sign"];
+        if nest {
+            args.push("-nest");
+        }
+        let (c, k, i, o) = (
+            self.s(chain),
+            self.s(&format!("{key}.key")),
+            input.display().to_string(),
+            self.s(out),
+        );
+        args.extend([
+            "-certs", &c, "-key", &k, "-h", "sha256", "-in", &i, "-out", &o,
+        ]);
+        sh(self.dir.path(), "osslsigncode", &args);
+        std::fs::read(self.path(out)).unwrap()
+    }
+
+    fn anchor(&self, name: &str, cert: &str) -> Anchor {
+        let pem = std::fs::read_to_string(self.path(&format!("{cert}.pem"))).unwrap();
+        Anchor::from_pem(name, &pem, None).unwrap()
+    }
+
+    fn pin(&self, name: &str, cert: &str) -> Anchor {
+        let pem = std::fs::read_to_string(self.path(&format!("{cert}.pem"))).unwrap();
+        let c = Certificate::load_pem_chain(pem.as_bytes())
+            .unwrap()
+            .remove(0);
+        Anchor {
+            name: name.into(),
+            key: AnchorKey::Pinned(der_sha256(&c)),
+            subject: None,
+        }
+    }
+}
+
+fn unsigned_pe() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus/pypi/setuptools-75.6.0/cli-64.exe")
+}
+
+fn anchors_of(v: &Verdict) -> Vec<&str> {
+    v.signed_by.iter().map(|s| s.anchor.as_str()).collect()
+}
+
+/// The vendor's PKI: root -> intermediate -> leaf (code signing).
+fn vendor() -> Pki {
+    let p = Pki::new();
+    p.root("root", "Vendor Root CA");
+    p.issue(
+        "inter",
+        "inter",
+        "Vendor Code Signing CA",
+        "root",
+        "root",
+        "ca.ext",
+        "3650",
+        "100",
+    );
+    p.issue(
+        "leaf",
+        "leaf",
+        "Vendor Corp",
+        "inter",
+        "inter",
+        "leaf.ext",
+        "3650",
+        "4242",
+    );
+    p.chain("chain.pem", &["leaf", "inter"]);
+    p
+}
+
+#[test]
+fn a_genuine_chain_to_a_pinned_anchor_counts_and_forgeries_do_not() {
+    let p = vendor();
+    let root = p.anchor("vendor-root", "root");
+    let inter_pin = p.pin("vendor-intermediate", "inter");
+    let signed = p.sign(&unsigned_pe(), "signed.exe", "chain.pem", "leaf", false);
+
+    // Genuine: by the root certificate's key, and by the pinned intermediate.
+    let v = verify(&signed, &[root.clone(), inter_pin.clone()], at());
+    assert_eq!(
+        anchors_of(&v),
+        ["vendor-root", "vendor-intermediate"],
+        "{v:?}"
+    );
+    assert_eq!(v.signed_by[0].subject, "CN=Vendor Corp");
+    // With a subject constraint: held, and not held.
+    let mut named = root.clone();
+    named.subject = Some("CN=Vendor Corp".into());
+    assert_eq!(
+        anchors_of(&verify(&signed, &[named.clone()], at())),
+        ["vendor-root"]
+    );
+    named.subject = Some("CN=Someone Else".into());
+    assert!(verify(&signed, &[named], at()).signed_by.is_empty());
+
+    // Unsigned: nothing, and nothing to note.
+    let plain = std::fs::read(unsigned_pe()).unwrap();
+    assert_eq!(verify(&plain, &[root.clone()], at()), Verdict::default());
+
+    // Not yet valid, or expired, at the evaluation date.
+    assert!(verify(&signed, &[root.clone()], 1_000_000_000)
+        .signed_by
+        .is_empty());
+    assert!(
+        verify(&signed, &[root.clone()], 4_102_444_800 + 86_400 * 365 * 20)
+            .signed_by
+            .is_empty()
+    );
+
+    // One byte changed after signing (in the code, not the signature).
+    let mut flipped = signed.clone();
+    flipped[0x400] ^= 0x01;
+    let v = verify(&flipped, &[root.clone()], at());
+    assert!(v.signed_by.is_empty());
+    assert!(
+        v.notes
+            .iter()
+            .any(|n| n.contains("does not match its signature")),
+        "{v:?}"
+    );
+
+    // Self-signed with the vendor's name: not the anchor's key.
+    p.root("selfsigned", "Vendor Root CA");
+    p.issue(
+        "fakeleaf",
+        "fakeleaf",
+        "Vendor Corp",
+        "selfsigned",
+        "selfsigned",
+        "leaf.ext",
+        "3650",
+        "4242",
+    );
+    p.chain("fake.pem", &["fakeleaf", "selfsigned"]);
+    let forged = p.sign(
+        &unsigned_pe(),
+        "selfsigned.exe",
+        "fake.pem",
+        "fakeleaf",
+        false,
+    );
+    assert!(verify(&forged, &[root.clone(), inter_pin.clone()], at())
+        .signed_by
+        .is_empty());
+
+    // Signed under another, unpinned root.
+    p.root("other", "Other Root");
+    p.issue(
+        "otherleaf",
+        "otherleaf",
+        "Vendor Corp",
+        "other",
+        "other",
+        "leaf.ext",
+        "3650",
+        "7",
+    );
+    p.chain("other.pem", &["otherleaf", "other"]);
+    let other = p.sign(&unsigned_pe(), "other.exe", "other.pem", "otherleaf", false);
+    assert!(verify(&other, &[root.clone(), inter_pin.clone()], at())
+        .signed_by
+        .is_empty());
+    assert_eq!(
+        anchors_of(&verify(&other, &[p.anchor("other", "other")], at())),
+        ["other"]
+    );
+
+    // A same-name fake intermediate beside the genuine one: the leaf it
+    // issued does not reach the root, whatever else is in the bag.
+    p.issue(
+        "fakeinter",
+        "fakeinter",
+        "Vendor Code Signing CA",
+        "selfsigned",
+        "selfsigned",
+        "ca.ext",
+        "3650",
+        "100",
+    );
+    p.issue(
+        "leaf2",
+        "leaf2",
+        "Vendor Corp",
+        "fakeinter",
+        "fakeinter",
+        "leaf.ext",
+        "3650",
+        "4243",
+    );
+    p.chain("beside.pem", &["leaf2", "fakeinter", "inter", "root"]);
+    let beside = p.sign(&unsigned_pe(), "beside.exe", "beside.pem", "leaf2", false);
+    assert!(verify(&beside, &[root.clone(), inter_pin.clone()], at())
+        .signed_by
+        .is_empty());
+
+    // The re-signed forgery: the attacker's own key in a certificate that
+    // names the vendor's intermediate as issuer and the genuine leaf's
+    // serial, with the vendor's public certificates added to the bag.
+    p.issue(
+        "evil",
+        "evil",
+        "Vendor Corp",
+        "fakeinter",
+        "fakeinter",
+        "leaf.ext",
+        "3650",
+        "4242",
+    );
+    p.chain("evil-with-genuine.pem", &["evil", "leaf", "inter", "root"]);
+    let evil = p.sign(
+        &unsigned_pe(),
+        "evil1.exe",
+        "evil-with-genuine.pem",
+        "evil",
+        false,
+    );
+    let v = verify(&evil, &[root.clone(), inter_pin.clone()], at());
+    assert!(v.signed_by.is_empty(), "{v:?}");
+    assert!(
+        v.notes[0].contains("two certificates carry the signer's issuer and serial"),
+        "{v:?}"
+    );
+    p.chain("evil-alone.pem", &["evil", "inter", "root"]);
+    let evil = p.sign(&unsigned_pe(), "evil2.exe", "evil-alone.pem", "evil", false);
+    let v = verify(&evil, &[root.clone(), inter_pin.clone()], at());
+    assert!(v.signed_by.is_empty(), "{v:?}");
+    assert!(
+        v.notes[0].contains("no verified path from CN=Vendor Corp"),
+        "{v:?}"
+    );
+
+    // A TLS certificate under the genuine root: not for code.
+    p.issue(
+        "tls",
+        "tls",
+        "Vendor Corp",
+        "inter",
+        "inter",
+        "tls.ext",
+        "3650",
+        "9",
+    );
+    p.chain("tls-chain.pem", &["tls", "inter"]);
+    let tls = p.sign(&unsigned_pe(), "tls.exe", "tls-chain.pem", "tls", false);
+    let v = verify(&tls, &[root.clone()], at());
+    assert!(
+        v.signed_by.is_empty() && v.notes.iter().any(|n| n.contains("not a code-signing")),
+        "{v:?}"
+    );
+
+    // Dual-signed: every signature counts (the nested one is the vendor's).
+    let dual = p.sign(&p.path("other.exe"), "dual.exe", "chain.pem", "leaf", true);
+    let v = verify(&dual, &[root.clone(), p.anchor("other", "other")], at());
+    let mut got = anchors_of(&v);
+    got.sort();
+    assert_eq!(got, ["other", "vendor-root"], "{v:?}");
+}
+
+#[test]
+fn hostile_signature_data_is_never_critical_nor_a_panic() {
+    let p = vendor();
+    let root = p.anchor("vendor-root", "root");
+    let signed = p.sign(&unsigned_pe(), "signed.exe", "chain.pem", "leaf", false);
+    // The certificate table: the security directory of a PE32+ image.
+    let pe_off = u32::from_le_bytes(signed[0x3c..0x40].try_into().unwrap()) as usize;
+    let dir = pe_off + 24 + 112 + 4 * 8;
+    let table = u32::from_le_bytes(signed[dir..dir + 4].try_into().unwrap()) as usize;
+    let size = u32::from_le_bytes(signed[dir + 4..dir + 8].try_into().unwrap()) as usize;
+    assert!(table > 0 && size > 0 && table + size <= signed.len());
+
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    // The file ends inside the PKCS#7 blob.
+    cases.push(("file truncated", signed[..table + size / 2].to_vec()));
+    // The blob truncated inside a consistent table (entry and directory
+    // sizes say half of it).
+    let mut short = signed.clone();
+    let half = (size / 2) & !7;
+    short[table..table + 4].copy_from_slice(&(half as u32).to_le_bytes());
+    short[dir + 4..dir + 8].copy_from_slice(&(half as u32).to_le_bytes());
+    short.truncate(table + half);
+    cases.push(("blob truncated", short));
+    // A table pointing past the end of the file.
+    let mut past = signed.clone();
+    past[dir..dir + 4].copy_from_slice(&((signed.len() as u32) + 4096).to_le_bytes());
+    cases.push(("past the end", past));
+    // The blob's bytes scrambled (malformed DER), sizes intact.
+    let mut garbage = signed.clone();
+    for b in &mut garbage[table + 8 + 16..table + size - 16] {
+        *b = b.wrapping_mul(31).wrapping_add(7);
+    }
+    cases.push(("malformed", garbage));
+    // A loop of cross-signed CAs under the leaf.
+    p.key("a");
+    p.key("b");
+    p.root("a", "Loop A");
+    p.issue(
+        "b",
+        "b",
+        "Loop B",
+        "a",
+        "a",
+        p.s("ca.ext").as_str(),
+        "3650",
+        "2",
+    );
+    p.issue(
+        "a2",
+        "a",
+        "Loop A",
+        "b",
+        "b",
+        p.s("ca.ext").as_str(),
+        "3650",
+        "3",
+    );
+    p.issue(
+        "loopleaf",
+        "loopleaf",
+        "Vendor Corp",
+        "a2",
+        "a",
+        p.s("leaf.ext").as_str(),
+        "3650",
+        "4",
+    );
+    p.chain("loop.pem", &["loopleaf", "a2", "b"]);
+    cases.push((
+        "loop",
+        p.sign(&unsigned_pe(), "loop.exe", "loop.pem", "loopleaf", false),
+    ));
+    // More certificates in the bag than a signature may carry (distinct
+    // ones: a SET OF may not repeat one).
+    let mut many = std::fs::read_to_string(p.path("leaf.pem")).unwrap();
+    for n in 0..300 {
+        sh(
+            p.dir.path(),
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "inter.csr",
+                "-CA",
+                "root.pem",
+                "-CAkey",
+                "root.key",
+                "-out",
+                "n.pem",
+                "-days",
+                "30",
+                "-set_serial",
+                &(1000 + n).to_string(),
+            ],
+        );
+        many.push_str(&std::fs::read_to_string(p.path("n.pem")).unwrap());
+    }
+    std::fs::write(p.path("many.pem"), many).unwrap();
+    cases.push((
+        "many",
+        p.sign(&unsigned_pe(), "many.exe", "many.pem", "leaf", false),
+    ));
+    let many_notes = verify(&cases.last().unwrap().1, &[root.clone()], at()).notes;
+    assert!(
+        many_notes[0].contains("certificates in one signature: refused"),
+        "{many_notes:?}"
+    );
+
+    for (what, data) in cases {
+        let started = std::time::Instant::now();
+        let v = verify(&data, &[root.clone()], at());
+        assert!(v.signed_by.is_empty(), "{what}: {v:?}");
+        assert!(!v.notes.is_empty(), "{what}: noted");
+        assert!(started.elapsed().as_secs() < 10, "{what}: no hang");
+    }
+    // Random bytes after an MZ: not a PE, nothing to say.
+    let mut junk = b"MZ".to_vec();
+    junk.extend(std::iter::repeat_n(0xAB, 4096));
+    assert_eq!(verify(&junk, &[root], at()), Verdict::default());
+}
