@@ -161,14 +161,18 @@ struct Digests {
     sha256: Vec<u8>,
 }
 
+/// The attribute certificates of a PE (their DER blobs) and its digests;
+/// `None`: not a PE, or no certificate table.
+type Signatures = Option<(Vec<Vec<u8>>, Digests)>;
+
 /// The attribute certificates of a PE (their DER blobs) and its digests.
-fn pe_signatures(data: &[u8]) -> Result<Option<(Vec<Vec<u8>>, Digests)>, String> {
+fn pe_signatures(data: &[u8]) -> Result<Signatures, String> {
     use authenticode::{authenticode_digest, AttributeCertificateIterator, PeTrait};
     use object::read::pe::{PeFile32, PeFile64};
     if data.len() < 2 || &data[..2] != b"MZ" {
         return Ok(None);
     }
-    let run = |pe: &dyn PeTrait| -> Result<Option<(Vec<Vec<u8>>, Digests)>, String> {
+    let run = |pe: &dyn PeTrait| -> Result<Signatures, String> {
         let Some(iter) =
             AttributeCertificateIterator::new(pe).map_err(|e| format!("certificate table: {e}"))?
         else {
@@ -431,7 +435,7 @@ fn subject(c: &Certificate) -> String {
     c.tbs_certificate.subject.to_string()
 }
 
-fn extension<'a>(c: &'a Certificate, oid: ObjectIdentifier) -> Option<&'a [u8]> {
+fn extension(c: &Certificate, oid: ObjectIdentifier) -> Option<&[u8]> {
     c.tbs_certificate
         .extensions
         .as_ref()?

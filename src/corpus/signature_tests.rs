@@ -263,22 +263,27 @@ fn a_genuine_chain_to_a_pinned_anchor_counts_and_forgeries_do_not() {
 
     // Unsigned: nothing, and nothing to note.
     let plain = std::fs::read(unsigned_pe()).unwrap();
-    assert_eq!(verify(&plain, &[root.clone()], at()), Verdict::default());
+    assert_eq!(
+        verify(&plain, std::slice::from_ref(&root), at()),
+        Verdict::default()
+    );
 
     // Not yet valid, or expired, at the evaluation date.
-    assert!(verify(&signed, &[root.clone()], 1_000_000_000)
+    assert!(verify(&signed, std::slice::from_ref(&root), 1_000_000_000)
         .signed_by
         .is_empty());
-    assert!(
-        verify(&signed, &[root.clone()], 4_102_444_800 + 86_400 * 365 * 20)
-            .signed_by
-            .is_empty()
-    );
+    assert!(verify(
+        &signed,
+        std::slice::from_ref(&root),
+        4_102_444_800 + 86_400 * 365 * 20
+    )
+    .signed_by
+    .is_empty());
 
     // One byte changed after signing (in the code, not the signature).
     let mut flipped = signed.clone();
     flipped[0x400] ^= 0x01;
-    let v = verify(&flipped, &[root.clone()], at());
+    let v = verify(&flipped, std::slice::from_ref(&root), at());
     assert!(v.signed_by.is_empty());
     assert!(
         v.notes
@@ -410,7 +415,7 @@ fn a_genuine_chain_to_a_pinned_anchor_counts_and_forgeries_do_not() {
     );
     p.chain("tls-chain.pem", &["tls", "inter"]);
     let tls = p.sign(&unsigned_pe(), "tls.exe", "tls-chain.pem", "tls", false);
-    let v = verify(&tls, &[root.clone()], at());
+    let v = verify(&tls, std::slice::from_ref(&root), at());
     assert!(
         v.signed_by.is_empty() && v.notes.iter().any(|n| n.contains("not a code-signing")),
         "{v:?}"
@@ -527,7 +532,7 @@ fn hostile_signature_data_is_never_critical_nor_a_panic() {
         "many",
         p.sign(&unsigned_pe(), "many.exe", "many.pem", "leaf", false),
     ));
-    let many_notes = verify(&cases.last().unwrap().1, &[root.clone()], at()).notes;
+    let many_notes = verify(&cases.last().unwrap().1, std::slice::from_ref(&root), at()).notes;
     assert!(
         many_notes[0].contains("certificates in one signature: refused"),
         "{many_notes:?}"
@@ -535,7 +540,7 @@ fn hostile_signature_data_is_never_critical_nor_a_panic() {
 
     for (what, data) in cases {
         let started = std::time::Instant::now();
-        let v = verify(&data, &[root.clone()], at());
+        let v = verify(&data, std::slice::from_ref(&root), at());
         assert!(v.signed_by.is_empty(), "{what}: {v:?}");
         assert!(!v.notes.is_empty(), "{what}: noted");
         assert!(started.elapsed().as_secs() < 10, "{what}: no hang");
