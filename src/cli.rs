@@ -134,6 +134,10 @@ pub struct FetchArgs {
     /// Remove store contents this recipe does not name.
     #[arg(long)]
     pub prune: bool,
+    /// Fetch the recipe as it is at this git revision (the one a gate with
+    /// --baseline-ref REF reads under review), not the working tree's.
+    #[arg(long, value_name = "GIT_REF")]
+    pub baseline_ref: Option<String>,
     /// Downloads at once.
     #[arg(long, short = 'j', value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub jobs: u16,

@@ -10,7 +10,19 @@ use std::time::Instant;
 
 pub fn run(a: &FetchArgs) -> Result<Exit> {
     let s = RecipeCommand::of(&a.recipe)?;
-    let recipe = recipe::load(&s.path)?;
+    let recipe = match &a.baseline_ref {
+        Some(rev) => match crate::settings::base::file_at(rev, &s.path)? {
+            Some((shown, text)) => recipe::parse(&text, std::path::Path::new(&shown))?,
+            None => {
+                return Err(crate::error::Error::input(
+                    "recipe",
+                    s.path.display(),
+                    format!("{} does not exist at {rev}", s.path.display()),
+                ))
+            }
+        },
+        None => recipe::load(&s.path)?,
+    };
     let opts = fetch::Options {
         jobs: usize::from(a.jobs),
         timeout: s.timeout,

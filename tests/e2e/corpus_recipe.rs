@@ -887,6 +887,16 @@ fn the_gate_under_review_reads_the_bases_recipe() {
         c.args(extra);
         run(&mut c)
     };
+    // The base's recipe, fetched into a fresh store, is what the gate needs.
+    std::fs::rename(p.join("store"), p.join("store-before")).unwrap();
+    let r = p.run(&["corpus", "fetch", "-q", "--baseline-ref", "HEAD"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("2 artifact(s) in HEAD:fpgate-corpus.toml: 2 downloaded"),
+        "{}",
+        r.stdout
+    );
     let r = gate(&[]);
     assert_eq!(
         r.code, 1,
