@@ -155,24 +155,52 @@ fn verify_inner(data: &[u8], anchors: &[Anchor], at_unix: u64) -> Verdict {
     v
 }
 
-/// The file's Authenticode digests, by the algorithms a signature may use.
-struct Digests {
-    sha1: Vec<u8>,
-    sha256: Vec<u8>,
+/// The file's Authenticode digests, computed when a signature asks for
+/// one (most files are signed with SHA-256 only).
+struct Digests<'a> {
+    data: &'a [u8],
+    sha1: std::cell::OnceCell<Result<Vec<u8>, String>>,
+    sha256: std::cell::OnceCell<Result<Vec<u8>, String>>,
 }
 
-/// The attribute certificates of a PE (their DER blobs) and its digests;
-/// `None`: not a PE, or no certificate table.
-type Signatures = Option<(Vec<Vec<u8>>, Digests)>;
+impl Digests<'_> {
+    fn get(&self, hash: Hash) -> Result<&[u8], String> {
+        let (cell, run): (_, fn(&[u8]) -> Result<Vec<u8>, String>) = match hash {
+            Hash::Sha1 => (&self.sha1, |d| pe_digest(d, sha1::Sha1::new())),
+            _ => (&self.sha256, |d| pe_digest(d, sha2::Sha256::new())),
+        };
+        cell.get_or_init(|| run(self.data))
+            .as_deref()
+            .map_err(|e| e.clone())
+    }
+}
 
-/// The attribute certificates of a PE (their DER blobs) and its digests.
-fn pe_signatures(data: &[u8]) -> Result<Signatures, String> {
-    use authenticode::{authenticode_digest, AttributeCertificateIterator, PeTrait};
+/// The Authenticode digest of a PE with `hasher`.
+fn pe_digest<H: Digest + sha2::digest::Update>(
+    data: &[u8],
+    mut hasher: H,
+) -> Result<Vec<u8>, String> {
+    use object::read::pe::{PeFile32, PeFile64};
+    let done = match PeFile64::parse(data) {
+        Ok(pe) => authenticode::authenticode_digest(&pe, &mut hasher),
+        Err(_) => match PeFile32::parse(data) {
+            Ok(pe) => authenticode::authenticode_digest(&pe, &mut hasher),
+            Err(e) => return Err(format!("not a PE: {e}")),
+        },
+    };
+    done.map_err(|e| format!("Authenticode digest: {e}"))?;
+    Ok(hasher.finalize().to_vec())
+}
+
+/// The attribute certificates of a PE (their DER blobs); `None`: not a
+/// PE, or no certificate table.
+fn pe_signatures(data: &[u8]) -> Result<Option<(Vec<Vec<u8>>, Digests<'_>)>, String> {
+    use authenticode::{AttributeCertificateIterator, PeTrait};
     use object::read::pe::{PeFile32, PeFile64};
     if data.len() < 2 || &data[..2] != b"MZ" {
         return Ok(None);
     }
-    let run = |pe: &dyn PeTrait| -> Result<Signatures, String> {
+    let run = |pe: &dyn PeTrait| -> Result<Option<Vec<Vec<u8>>>, String> {
         let Some(iter) =
             AttributeCertificateIterator::new(pe).map_err(|e| format!("certificate table: {e}"))?
         else {
@@ -183,25 +211,26 @@ fn pe_signatures(data: &[u8]) -> Result<Signatures, String> {
             let c = c.map_err(|e| format!("attribute certificate: {e}"))?;
             blobs.push(c.data.to_vec());
         }
-        let mut s1 = sha1::Sha1::new();
-        authenticode_digest(pe, &mut s1).map_err(|e| format!("Authenticode digest: {e}"))?;
-        let mut s256 = sha2::Sha256::new();
-        authenticode_digest(pe, &mut s256).map_err(|e| format!("Authenticode digest: {e}"))?;
-        Ok(Some((
-            blobs,
-            Digests {
-                sha1: s1.finalize().to_vec(),
-                sha256: s256.finalize().to_vec(),
-            },
-        )))
+        Ok(Some(blobs))
     };
-    if let Ok(pe) = PeFile64::parse(data) {
-        return run(&pe);
-    }
-    match PeFile32::parse(data) {
-        Ok(pe) => run(&pe),
-        Err(_) => Ok(None),
-    }
+    let blobs = if let Ok(pe) = PeFile64::parse(data) {
+        run(&pe)?
+    } else {
+        match PeFile32::parse(data) {
+            Ok(pe) => run(&pe)?,
+            Err(_) => None,
+        }
+    };
+    Ok(blobs.map(|b| {
+        (
+            b,
+            Digests {
+                data,
+                sha1: Default::default(),
+                sha256: Default::default(),
+            },
+        )
+    }))
 }
 
 /// Verify one signature blob (a ContentInfo of SignedData); nested
@@ -245,13 +274,14 @@ fn one_signature(
         .map_err(|e| format!("SpcIndirectDataContent: {e}"))?;
     // The file's digest, by the signature's own algorithm.
     let alg = indirect.message_digest.digest_algorithm.oid;
-    let (file_digest, hash): (&[u8], Hash) = if alg == const_oid::db::rfc5912::ID_SHA_256 {
-        (&digests.sha256, Hash::Sha256)
+    let hash = if alg == const_oid::db::rfc5912::ID_SHA_256 {
+        Hash::Sha256
     } else if alg == const_oid::db::rfc5912::ID_SHA_1 {
-        (&digests.sha1, Hash::Sha1)
+        Hash::Sha1
     } else {
         return Err(format!("digest algorithm {alg} not supported"));
     };
+    let file_digest = digests.get(hash)?;
     if indirect.message_digest.digest.as_bytes() != file_digest {
         return Err(
             "the file's Authenticode digest does not match its signature (modified after signing)"

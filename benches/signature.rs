@@ -1,0 +1,182 @@
+//! What verifying a file's Authenticode signatures to a pinned anchor costs
+//! (`fpgate::corpus::signature::verify`), per signed file. Run with
+//! `cargo bench --features profiling --bench signature`.
+//!
+//! FPGATE_SIGNED_PE=FILE and FPGATE_ANCHOR_SHA256=HEX measure a real signed
+//! file against the certificate it carries with that DER sha256 (e.g.
+//! msvcp140.dll from the msvc-runtime wheel of fpgate-corpus.toml, pinned
+//! to "Microsoft Windows Third Party Component CA 2013"); without them, a
+//! PE of the bundled corpus is signed here (openssl + osslsigncode) under a
+//! test root, root -> intermediate -> leaf, RSA 2048, SHA-256.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use fpgate::corpus::signature::{verify, Anchor, AnchorKey};
+use std::path::Path;
+use std::process::Command;
+
+fn sh(dir: &Path, args: &[&str]) {
+    let st = Command::new(args[0])
+        .current_dir(dir)
+        .args(&args[1..])
+        .output()
+        .expect("openssl and osslsigncode are installed");
+    assert!(
+        st.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+}
+
+/// (signed PE, anchor) made here.
+fn made_here(dir: &Path) -> (Vec<u8>, Anchor) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::write(dir.join("ca.ext"), "basicConstraints=critical,CA:TRUE\n").unwrap();
+    std::fs::write(dir.join("leaf.ext"), "extendedKeyUsage=codeSigning\n").unwrap();
+    for k in ["root", "inter", "leaf"] {
+        sh(
+            dir,
+            &["openssl", "genrsa", "-out", &format!("{k}.key"), "2048"],
+        );
+    }
+    sh(
+        dir,
+        &[
+            "openssl",
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "root.key",
+            "-out",
+            "root.pem",
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=Bench Root",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ],
+    );
+    for (name, cn, issuer, ext) in [
+        ("inter", "Bench CA", "root", "ca.ext"),
+        ("leaf", "Bench Vendor", "inter", "leaf.ext"),
+    ] {
+        sh(
+            dir,
+            &[
+                "openssl",
+                "req",
+                "-new",
+                "-key",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={cn}"),
+            ],
+        );
+        sh(
+            dir,
+            &[
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{issuer}.pem"),
+                "-CAkey",
+                &format!("{issuer}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "3650",
+                "-set_serial",
+                "7",
+                "-extfile",
+                ext,
+            ],
+        );
+    }
+    let chain = format!(
+        "{}{}",
+        std::fs::read_to_string(dir.join("leaf.pem")).unwrap(),
+        std::fs::read_to_string(dir.join("inter.pem")).unwrap()
+    );
+    std::fs::write(dir.join("chain.pem"), chain).unwrap();
+    let pe = root.join("corpus/npm/electron-winstaller-5.4.4/Squirrel.exe");
+    sh(
+        dir,
+        &[
+            "osslsigncode",
+            "sign",
+            "-certs",
+            "chain.pem",
+            "-key",
+            "leaf.key",
+            "-h",
+            "sha256",
+            "-in",
+            pe.to_str().unwrap(),
+            "-out",
+            "signed.exe",
+        ],
+    );
+    let anchor = Anchor::from_pem(
+        "bench-root",
+        &std::fs::read_to_string(dir.join("root.pem")).unwrap(),
+        None,
+    )
+    .unwrap();
+    (std::fs::read(dir.join("signed.exe")).unwrap(), anchor)
+}
+
+fn bench_signature(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 60;
+    let (data, anchor, what) = match (
+        std::env::var_os("FPGATE_SIGNED_PE"),
+        std::env::var("FPGATE_ANCHOR_SHA256").ok(),
+    ) {
+        (Some(pe), Some(pin)) => {
+            let pin =
+                fpgate::util::hex::parse_sha256(&pin).expect("FPGATE_ANCHOR_SHA256: 64 hex digits");
+            let anchor = Anchor {
+                name: "pinned".into(),
+                key: AnchorKey::Pinned(pin),
+                subject: None,
+            };
+            (std::fs::read(&pe).unwrap(), anchor, "given")
+        }
+        _ => {
+            let (d, a) = made_here(dir.path());
+            (d, a, "made_here")
+        }
+    };
+    let v = verify(&data, std::slice::from_ref(&anchor), now);
+    assert!(
+        !v.signed_by.is_empty(),
+        "the bench file does not verify: {v:?}"
+    );
+    let mut g = c.benchmark_group("signature");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.bench_function(format!("verify_{what}"), |b| {
+        b.iter(|| verify(&data, std::slice::from_ref(&anchor), now))
+    });
+    let unsigned = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("corpus/npm/electron-winstaller-5.4.4/Squirrel.exe"),
+    )
+    .unwrap();
+    g.bench_function("unsigned_pe", |b| {
+        b.iter(|| verify(&unsigned, std::slice::from_ref(&anchor), now))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_signature);
+criterion_main!(benches);
