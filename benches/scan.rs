@@ -43,6 +43,7 @@ fn bench_scan(c: &mut Criterion) {
             follow_symlinks: false,
             profile: false,
             archives: Default::default(),
+            signatures: None,
         };
         g.bench_function(format!("scan_candidate_{threads}t"), |b| {
             b.iter(|| {

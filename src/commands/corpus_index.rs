@@ -25,6 +25,7 @@ pub fn run(a: &Index) -> Result<Exit> {
         follow_symlinks,
         profile: false,
         archives: std::sync::Arc::new(a.archives.clone()),
+        signatures: None,
     };
     let n = corpus.files.len();
     let scan = engine::scan_files_sharing(

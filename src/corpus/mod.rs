@@ -174,6 +174,9 @@ pub struct Corpus {
     pub listed: Vec<members::Listed>,
     /// The recipe whose artifacts are part of the corpus, if any.
     pub recipe: Option<RecipeFacts>,
+    /// Contents (sha256 hex) whose code signature verified to a tier
+    /// rule's anchor, and who signed them.
+    pub signed: std::collections::BTreeMap<String, Vec<signature::SignedBy>>,
 }
 
 /// A corpus recipe as a report names it.

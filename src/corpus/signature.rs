@@ -84,8 +84,55 @@ impl Anchor {
     }
 }
 
+/// The signature tier rules of a run: anchors, the evaluation time and
+/// what verdicts are cached under (the rules, the date, fpgate's version).
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub anchors: Vec<Anchor>,
+    /// Seconds since the epoch.
+    pub at: u64,
+    pub fingerprint: [u8; 32],
+}
+
+/// The verdicts of a scan, gathered while the bytes are in memory: the
+/// scan's workers hand every PE content they read to `judge`, once per
+/// content, so nothing is read again for its signature.
+#[derive(Debug)]
+pub struct Verdicts {
+    pub rules: std::sync::Arc<Rules>,
+    found: std::sync::Mutex<std::collections::HashMap<[u8; 32], Vec<SignedBy>>>,
+}
+
+impl Verdicts {
+    pub fn new(rules: std::sync::Arc<Rules>) -> Verdicts {
+        Verdicts {
+            rules,
+            found: Default::default(),
+        }
+    }
+
+    /// Verify `bytes` (content `sha256`) unless it is not a PE or was
+    /// judged already.
+    pub fn judge(&self, sha256: &[u8; 32], bytes: &[u8]) {
+        if !bytes.starts_with(b"MZ") {
+            return;
+        }
+        let lock = || self.found.lock().unwrap_or_else(|e| e.into_inner());
+        if lock().contains_key(sha256) {
+            return;
+        }
+        let v = verify(bytes, &self.rules.anchors, self.rules.at).signed_by;
+        lock().insert(*sha256, v);
+    }
+
+    /// What was judged so far (and forget it).
+    pub fn take(&self) -> std::collections::HashMap<[u8; 32], Vec<SignedBy>> {
+        std::mem::take(&mut *self.found.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 /// A signature that verified to an anchor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SignedBy {
     /// The anchor's (tier rule's) name.
     pub anchor: String,

@@ -135,6 +135,7 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
         skipped: skipped.into_values().collect(),
         listed: Vec::new(),
         recipe: None,
+        signed: Default::default(),
     })
 }
 

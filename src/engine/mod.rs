@@ -103,6 +103,8 @@ pub struct ScanOptions {
     pub profile: bool,
     /// Whether and how the members of archives are read.
     pub archives: std::sync::Arc<crate::corpus::members::Archives>,
+    /// `[[tiers.critical]]`: every PE content read is verified here.
+    pub signatures: Option<std::sync::Arc<crate::corpus::signature::Verdicts>>,
 }
 
 impl ScanOptions {
@@ -472,6 +474,7 @@ mod tests {
             follow_symlinks: false,
             profile: false,
             archives: Default::default(),
+            signatures: None,
         }
     }
 

@@ -241,7 +241,7 @@ fn cards(out: &mut String, r: &Report, all: &[&Finding]) {
                     h(&e.reason)
                 );
             }
-            for n in &f.notes {
+            for n in f.signed_by.iter().chain(&f.notes) {
                 let _ = writeln!(out, "<p class=\"crit\">{}</p>", h(n));
             }
             let tri = (f.class == crate::verdict::report::Class::New && f.exception.is_none())

@@ -699,6 +699,9 @@ fn finding(
             term(&e.reason)
         );
     }
+    for s in &f.signed_by {
+        let _ = writeln!(out, "      {}", style.red(&term(s)));
+    }
     for n in &f.notes {
         let _ = writeln!(out, "      {}", style.yellow(&term(n)));
     }

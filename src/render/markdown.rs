@@ -408,9 +408,13 @@ fn table(out: &mut String, title: &str, list: &[Finding], tri: Option<&crate::tr
             "| {loc} | {} | {} | {} |",
             files.join("<br>"),
             if f.tier == crate::corpus::Tier::Critical {
-                "**critical**"
+                if f.signed_by.is_empty() {
+                    "**critical**".to_string()
+                } else {
+                    format!("**critical** ({})", md(&f.signed_by.join("; ")))
+                }
             } else {
-                "standard"
+                "standard".to_string()
             },
             pats.join("<br>")
         );

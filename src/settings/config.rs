@@ -34,6 +34,9 @@ pub struct Config {
     pub history: HistorySection,
     #[serde(default)]
     pub triage: TriageSection,
+    /// `[tiers]`: critical files decided by verified code signatures.
+    #[serde(default)]
+    pub tiers: TiersSection,
     /// External variables, typed as TOML types.
     #[serde(default)]
     pub defines: BTreeMap<String, toml::Value>,
@@ -89,6 +92,33 @@ pub struct HistorySection {
     pub since_last: Option<crate::triage::history::SinceLast>,
     /// Record runs (default true; `--no-history`).
     pub record: Option<bool>,
+}
+
+/// `[tiers]`: `[[tiers.critical]]` rules (each a trust anchor a file's
+/// Authenticode signature must chain to) and the date signatures are
+/// judged at.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TiersSection {
+    /// `YYYY-MM-DD`: certificates must be valid on this day (fixed, so
+    /// tiers do not drift with the clock). Required with rules.
+    pub date: Option<String>,
+    #[serde(default)]
+    pub critical: Vec<TierRule>,
+}
+
+/// One `[[tiers.critical]]` rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierRule {
+    pub name: String,
+    /// A PEM certificate in the checkout whose own key must verify the
+    /// top of the signer's chain.
+    pub anchor: Option<PathBuf>,
+    /// Or: the sha256 of the DER of a certificate the files carry.
+    pub anchor_sha256: Option<String>,
+    /// Text the signer's subject must contain, e.g. `CN=Example Corp`.
+    pub subject: Option<String>,
 }
 
 /// `[triage]`: `--explain` by default.

@@ -48,6 +48,7 @@ fn settings(c: &Config) -> BTreeMap<String, Vec<String>> {
         c.corpus.store.as_ref().map(|p| p.display().to_string()),
     );
     one("corpus.follow_symlinks", b(c.corpus.follow_symlinks));
+    one("tiers.date", c.tiers.date.clone());
     // On unless turned off.
     one(
         "corpus.archives",
@@ -103,6 +104,30 @@ fn settings(c: &Config) -> BTreeMap<String, Vec<String>> {
     let paths = |v: &[PathBuf]| v.iter().map(|p| p.display().to_string()).collect();
     list("corpus.paths", paths(&c.corpus.paths));
     list("corpus.critical", c.corpus.critical.clone());
+    // Each signature tier rule as one value: a rule dropped or narrowed
+    // (another anchor, a subject added) is a value removed.
+    list(
+        "tiers.critical",
+        c.tiers
+            .critical
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} (anchor {}{})",
+                    r.name,
+                    r.anchor
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .or_else(|| r.anchor_sha256.as_ref().map(|s| format!("sha256 {s}")))
+                        .unwrap_or_default(),
+                    r.subject
+                        .as_ref()
+                        .map(|s| format!(", subject {s:?}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect(),
+    );
     list("corpus.exclude", c.corpus.exclude.clone());
     list("warnings.deny_codes", c.warnings.deny_codes.clone());
     list("positives.paths", paths(&c.positives.paths));
@@ -217,7 +242,7 @@ fn direction(key: &str, before: &[String], after: &[String]) -> Direction {
             }
         }
         // Each entry checks something: dropping one checks less.
-        "corpus.critical" | "warnings.deny_codes" | "positives.meta" => {
+        "corpus.critical" | "tiers.critical" | "warnings.deny_codes" | "positives.meta" => {
             if removed {
                 Direction::Relaxes
             } else if added {
@@ -650,6 +675,23 @@ mod tests {
             Tightens
         );
         assert_eq!(direction("corpus.exclude", &[], &s(&["x/**"])), Relaxes);
+        // A signature tier rule dropped, or narrowed (its value changes).
+        assert_eq!(
+            direction("tiers.critical", &s(&["a (anchor x)"]), &[]),
+            Relaxes
+        );
+        assert_eq!(
+            direction(
+                "tiers.critical",
+                &s(&["a (anchor x)"]),
+                &s(&["a (anchor x, subject \"CN=V\")"])
+            ),
+            Relaxes
+        );
+        assert_eq!(
+            direction("tiers.critical", &[], &s(&["a (anchor x)"])),
+            Tightens
+        );
         assert_eq!(
             direction("corpus.archives", &s(&["true"]), &s(&["false"])),
             Relaxes

@@ -9,6 +9,7 @@ pub mod diff;
 mod gate;
 pub mod recipe;
 mod side;
+pub mod tiers;
 pub use side::{ExceptionsAdd, Index, Merge};
 
 use crate::cli::{CheckArgs, CommonArgs, OutputArgs, ScanArgs};
@@ -77,6 +78,8 @@ pub struct Run {
     pub explain: bool,
     /// The corpus recipe, whose artifacts join the corpus (from the store).
     pub recipe: Option<recipe::RecipeRun>,
+    /// `[[tiers.critical]]`: critical by verified code signature.
+    pub tiers: Option<std::sync::Arc<tiers::TierRules>>,
 }
 
 impl Run {
@@ -209,6 +212,7 @@ impl Run {
         let cache = cache_dir(c, cfg)?;
         let max_file_size = max_file_size(c, cfg)?;
         let archives = cfg.archives(c.no_archives, &walk, max_file_size)?;
+        let tier_rules = tiers::rules(cfg)?;
         let mut defines = cfg.defines()?;
         for d in &c.defines {
             defines.retain(|x| x.name != d.name);
@@ -231,6 +235,9 @@ impl Run {
                 follow_symlinks: walk.follow_symlinks,
                 profile: c.profile,
                 archives: std::sync::Arc::new(archives),
+                signatures: tier_rules
+                    .clone()
+                    .map(|r| std::sync::Arc::new(crate::corpus::signature::Verdicts::new(r))),
             },
             walk,
             compile: CompileOptions {
@@ -258,6 +265,7 @@ impl Run {
             history: history_options(&c.history, c.cache.as_deref(), Some(cfg)),
             explain: c.explain || cfg.triage.explain.unwrap_or(false),
             recipe,
+            tiers: tier_rules,
         })
     }
 }

@@ -163,6 +163,7 @@ fn split_positives(
         skipped: pf.skipped.clone(),
         listed: Vec::new(),
         recipe: None,
+        signed: Default::default(),
     };
     let theirs = outcomes.split_off(pf.first);
     crate::verdict::detections::disjoint_contents(corpus, outcomes, &samples, &theirs)?;
@@ -377,6 +378,11 @@ fn assemble(
         skipped: skipped.into_iter().flatten().collect(),
         listed: Vec::new(),
         recipe: first.facts.recipe.clone(),
+        // Each shard judged the signatures of its own contents.
+        signed: parts
+            .iter()
+            .flat_map(|(_, p)| p.facts.signed.clone())
+            .collect(),
     };
     let members = members
         .into_iter()

@@ -79,6 +79,9 @@ pub struct Facts {
     /// The corpus recipe whose artifacts are part of the corpus.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recipe: Option<crate::corpus::RecipeFacts>,
+    /// Contents of this shard signed to a tier rule's anchor.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub signed: std::collections::BTreeMap<String, Vec<crate::corpus::signature::SignedBy>>,
     /// The shard's files, with their index in the whole corpus walk.
     pub files: Vec<FileFact>,
     /// The shard's walk-level skips (symlinks, FIFOs...), with their index.

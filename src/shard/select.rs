@@ -174,6 +174,7 @@ impl ShardRun {
             skipped,
             listed: corpus.listed,
             recipe: corpus.recipe,
+            signed: corpus.signed,
         };
         (corpus, kept)
     }
@@ -328,6 +329,7 @@ impl ShardRun {
                     .map(|b| RulesetFacts::of(b, run.positives.is_some())),
                 roots: run.corpus.roots.clone(),
                 recipe: run.corpus.recipe.clone(),
+                signed: run.corpus.signed.clone(),
                 files: self.file_facts(run),
                 policy_changes: p.changes.clone(),
                 positives: run.positives.as_ref().map(|p| PositivesFacts {

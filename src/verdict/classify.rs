@@ -128,7 +128,13 @@ pub fn classify(
         .filter_map(|f| Some((f.display(), f.components()?)))
         .collect();
     summary.archives = ArchivesRead::of(corpus);
-    let findings = findings(found, &critical, &members, (candidate, baseline), changes);
+    let findings = findings(
+        found,
+        (&critical, &corpus.signed),
+        &members,
+        (candidate, baseline),
+        changes,
+    );
     Classified {
         corpus: summary,
         findings,
@@ -139,7 +145,10 @@ pub fn classify(
 /// The findings, each with its rule's description, tier and change.
 fn findings(
     found: Found,
-    critical: &BTreeSet<&str>,
+    (critical, signed): (
+        &BTreeSet<&str>,
+        &BTreeMap<String, Vec<crate::corpus::signature::SignedBy>>,
+    ),
     members: &std::collections::HashMap<&str, Vec<String>>,
     (candidate, baseline): (&Ruleset, Option<&Ruleset>),
     changes: Option<&BTreeMap<RuleKey, Change>>,
@@ -184,6 +193,19 @@ fn findings(
             patterns,
             exception: None,
             notes: Vec::new(),
+            signed_by: signed
+                .get(&crate::util::hex::hex(&sha))
+                .map(|by| {
+                    by.iter()
+                        .map(|b| {
+                            format!(
+                                "signed by {}, chain to pinned anchor `{}`",
+                                b.subject, b.anchor
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         };
         match class {
             Class::New | Class::Gained => findings.new.push(f),

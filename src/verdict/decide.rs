@@ -106,6 +106,17 @@ fn reasons(f: &Facts<'_>, blocking: &[&Finding], counts: &Counts, policy: &Polic
         reasons.push(format!(
             "{crit_persisting} persisting false positive(s) on critical files"
         ));
+        // A signature tier rule turns old findings into blocking ones at
+        // once: say how many of them it is.
+        let by_signature = blocking
+            .iter()
+            .filter(|x| x.class != Class::New && !x.signed_by.is_empty())
+            .count();
+        if by_signature > 0 {
+            reasons.push(format!(
+                "{by_signature} of them on files critical by a verified signature ([[tiers.critical]])"
+            ));
+        }
     }
     let crit = blocking.iter().filter(|x| x.tier == Tier::Critical).count();
     if crit > 0 {

@@ -97,6 +97,11 @@ pub struct Finding {
     /// Why a matching exception was not applied, and similar remarks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Critical by verified code signature (`[[tiers.critical]]`): who
+    /// signed the file and to which rule's anchor the chain verified, one
+    /// line per signature ("signed by CN=…, chain to pinned anchor `x`").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signed_by: Vec<String>,
 }
 
 impl Finding {
@@ -122,7 +127,11 @@ impl Finding {
             ),
         };
         if self.tier == Tier::Critical {
-            m.push_str(" (CRITICAL tier)");
+            m.push_str(" (CRITICAL tier");
+            for s in &self.signed_by {
+                m.push_str(&format!("; {s}"));
+            }
+            m.push(')');
         }
         m.push_str(&format!(" [sha256 {}, {} bytes]", self.sha256, self.size));
         let ev: Vec<String> = self

@@ -23,4 +23,5 @@ mod reports;
 mod sandbox;
 mod secure;
 mod shard;
+mod signature_tiers;
 mod triage;

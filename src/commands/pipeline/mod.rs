@@ -18,6 +18,7 @@ use std::path::Path;
 use std::time::Instant;
 
 mod prepare;
+mod signed;
 use prepare::{prepare, Prepared};
 
 /// A finished scan: everything the verdict (or a partial report) is
@@ -357,6 +358,13 @@ pub fn scan(s: &Run) -> Result<Scanned> {
         }
         None => None,
     };
+    // Critical by verified signature: the clean corpus's PE entries.
+    if let Some(rules) = &s.tiers {
+        let n = signed::apply(&mut corpus, &outcomes, rules, cache_dir.as_deref(), &s.scan);
+        if n > 0 && !s.output.quiet {
+            eprintln!("fpgate: {n} corpus entr(y/ies) critical by a verified signature ([[tiers.critical]])");
+        }
+    }
     Ok(Scanned {
         decoded_bytes,
         shared_scan,

@@ -266,6 +266,10 @@ impl<'r> Worker<'r> {
         claimed: &Mutex<HashSet<[u8; 32]>>,
         path_dependent: bool,
     ) -> Judged {
+        // [[tiers.critical]]: the signature is judged while the bytes are here.
+        if let Some(v) = &self.opts.signatures {
+            v.judge(&sha256, bytes);
+        }
         let subj = self.subjects(&sha256, f);
         let plans = self.plans(subj.as_ref());
         if plans.iter().all(|p| *p == Plan::Skip) {

@@ -1,0 +1,369 @@
+//! `[[tiers.critical]]`: files whose Authenticode signature verifies to a
+//! pinned anchor are critical (their persisting false positives block),
+//! loose and inside archives, cached or not, sharded or not; a forged
+//! re-signature and an unsigned copy are not. Signatures are made here
+//! with openssl and osslsigncode.
+
+use crate::common::*;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn sh(dir: &Path, args: &[&str]) {
+    let out = Command::new(args[0])
+        .current_dir(dir)
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA `name` (self-signed unless `issuer`), or a code-signing leaf.
+fn cert(dir: &Path, name: &str, cn: &str, issuer: Option<(&str, &str)>, ca: bool, serial: &str) {
+    if !dir.join(format!("{name}.key")).exists() {
+        sh(
+            dir,
+            &["openssl", "genrsa", "-out", &format!("{name}.key"), "2048"],
+        );
+    }
+    let ext = if ca {
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n"
+    } else {
+        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=codeSigning\n"
+    };
+    std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+    match issuer {
+        None => sh(
+            dir,
+            &[
+                "openssl",
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "3650",
+                "-subj",
+                &format!("/CN={cn}"),
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+            ],
+        ),
+        Some((icert, ikey)) => {
+            sh(
+                dir,
+                &[
+                    "openssl",
+                    "req",
+                    "-new",
+                    "-key",
+                    &format!("{name}.key"),
+                    "-out",
+                    &format!("{name}.csr"),
+                    "-subj",
+                    &format!("/CN={cn}"),
+                ],
+            );
+            sh(
+                dir,
+                &[
+                    "openssl",
+                    "x509",
+                    "-req",
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-CA",
+                    &format!("{icert}.pem"),
+                    "-CAkey",
+                    &format!("{ikey}.key"),
+                    "-out",
+                    &format!("{name}.pem"),
+                    "-days",
+                    "3650",
+                    "-set_serial",
+                    serial,
+                    "-extfile",
+                    &format!("{name}.ext"),
+                ],
+            );
+        }
+    }
+}
+
+fn sign(dir: &Path, input: &Path, out: &Path, chain: &[&str], key: &str) {
+    let text: String = chain
+        .iter()
+        .map(|c| std::fs::read_to_string(dir.join(format!("{c}.pem"))).unwrap())
+        .collect();
+    std::fs::write(dir.join("chain.pem"), text).unwrap();
+    sh(
+        dir,
+        &[
+            "osslsigncode",
+            "sign",
+            "-certs",
+            "chain.pem",
+            "-key",
+            &format!("{key}.key"),
+            "-h",
+            "sha256",
+            "-in",
+            input.to_str().unwrap(),
+            "-out",
+            out.to_str().unwrap(),
+        ],
+    );
+}
+
+/// (path, tier, signed_by) of every new or persisting finding.
+fn tiers(j: &Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for class in ["new", "persisting"] {
+        for f in j["false_positives"][class].as_array().unwrap() {
+            for p in f["paths"].as_array().unwrap() {
+                out.push((
+                    p.as_str().unwrap().to_string(),
+                    f["tier"].as_str().unwrap().to_string(),
+                    f["signed_by"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|x| x.as_str().unwrap().to_string())
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        })
+                        .unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn files_signed_to_a_pinned_anchor_are_critical_and_forgeries_are_not() {
+    let p = Project::new();
+    let d = p.path();
+    let pki = d.join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    cert(&pki, "root", "Vendor Root CA", None, true, "1");
+    cert(
+        &pki,
+        "inter",
+        "Vendor Code Signing CA",
+        Some(("root", "root")),
+        true,
+        "100",
+    );
+    cert(
+        &pki,
+        "leaf",
+        "Vendor Corp",
+        Some(("inter", "inter")),
+        false,
+        "4242",
+    );
+    // The attacker: a same-name intermediate of their own, and a leaf with
+    // the genuine leaf's name and serial under it.
+    cert(&pki, "fakeroot", "Vendor Root CA", None, true, "1");
+    cert(
+        &pki,
+        "fakeinter",
+        "Vendor Code Signing CA",
+        Some(("fakeroot", "fakeroot")),
+        true,
+        "100",
+    );
+    cert(
+        &pki,
+        "evil",
+        "Vendor Corp",
+        Some(("fakeinter", "fakeinter")),
+        false,
+        "4242",
+    );
+
+    let updater = root().join("corpus/npm/electron-winstaller-5.4.4/Squirrel.exe");
+    std::fs::create_dir_all(d.join("corpus/signed")).unwrap();
+    std::fs::create_dir_all(d.join("corpus/forged")).unwrap();
+    std::fs::create_dir_all(d.join("corpus/unsigned")).unwrap();
+    std::fs::create_dir_all(d.join("certs")).unwrap();
+    sign(
+        &pki,
+        &updater,
+        &d.join("corpus/signed/Squirrel.exe"),
+        &["leaf", "inter"],
+        "leaf",
+    );
+    sign(
+        &pki,
+        &updater,
+        &d.join("corpus/forged/Squirrel.exe"),
+        &["evil", "inter", "root"],
+        "evil",
+    );
+    std::fs::copy(&updater, d.join("corpus/unsigned/Squirrel.exe")).unwrap();
+    std::fs::copy(pki.join("root.pem"), d.join("certs/vendor-root.pem")).unwrap();
+    // The signed updater inside a zip: critical by its own signature.
+    let st = Command::new("python3")
+        .current_dir(d)
+        .args([
+            "-c",
+            "import zipfile; z = zipfile.ZipFile('corpus/pkg.zip', 'w'); z.write('corpus/signed/Squirrel.exe', 'bin/Squirrel.exe'); z.close()",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    copy_dir(&root().join("rules/candidate"), &d.join("rules"));
+    let base_cfg = "[rules]\ncandidate = [\"rules\"]\n\n[corpus]\npaths = [\"corpus\"]\n";
+    let with_rule = format!(
+        "{base_cfg}\n[tiers]\ndate = \"2030-01-01\"\n\n[[tiers.critical]]\nname = \"vendor-release\"\nanchor = \"certs/vendor-root.pem\"\nsubject = \"CN=Vendor Corp\"\n"
+    );
+    p.file_ref("fpgate.toml", &with_rule);
+    // The baseline is the candidate: every false positive persists, and
+    // only a critical one blocks.
+    let gate = |extra: &[&str]| {
+        let mut c = p.cmd(&[
+            "gate",
+            "--baseline",
+            "rules",
+            "--format",
+            "json",
+            "--no-history",
+            "--today",
+            "2026-12-06",
+        ]);
+        c.args(extra);
+        run(&mut c)
+    };
+    let plain = gate(&["--no-cache"]);
+    assert_eq!(
+        plain.code, 1,
+        "critical persisting false positives block: {}",
+        plain.stderr
+    );
+    let j = plain.json();
+    let reasons = serde_json::to_string(&j["verdict"]).unwrap();
+    assert!(
+        reasons.contains("1 of them on files critical by a verified signature"),
+        "{reasons}"
+    );
+    let signed = "signed by CN=Vendor Corp, chain to pinned anchor `vendor-release`".to_string();
+    assert_eq!(
+        tiers(&j),
+        [
+            (
+                "corpus/forged/Squirrel.exe".into(),
+                "standard".into(),
+                String::new()
+            ),
+            (
+                "corpus/pkg.zip!bin/Squirrel.exe".into(),
+                "critical".into(),
+                signed.clone()
+            ),
+            (
+                "corpus/signed/Squirrel.exe".into(),
+                "critical".into(),
+                signed.clone()
+            ),
+            (
+                "corpus/unsigned/Squirrel.exe".into(),
+                "standard".into(),
+                String::new()
+            ),
+        ],
+        "{j:#}"
+    );
+    // Without the rule nothing is critical, and nothing blocks.
+    p.file_ref("fpgate.toml", base_cfg);
+    let r = gate(&["--no-cache"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    p.file_ref("fpgate.toml", &with_rule);
+
+    // Cached (cold, then warm) and sharded runs agree with the plain one.
+    let cache = d.join("cache");
+    let cache = cache.to_str().unwrap();
+    for _ in 0..2 {
+        let r = gate(&["--cache", cache]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert_eq!(r.json()["false_positives"], j["false_positives"]);
+    }
+    let mut parts = Vec::new();
+    for k in 1..=2 {
+        let out = d.join(format!("part{k}.json"));
+        let shard = format!("{k}/2");
+        let r = p.run(&[
+            "gate",
+            "--baseline",
+            "rules",
+            "--no-cache",
+            "--today",
+            "2026-12-06",
+            "--shard",
+            shard.as_str(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        parts.push(out.display().to_string());
+    }
+    let mut merge = p.cmd(&["merge", "--format", "json", "--no-history"]);
+    merge.args(&parts);
+    let merged = run(&mut merge);
+    assert_eq!(merged.code, 1, "{}", merged.stderr);
+    assert_eq!(merged.json()["false_positives"], j["false_positives"]);
+
+    // The human and SARIF reports say who signed it.
+    let report = |format: &str| {
+        p.run(&[
+            "gate",
+            "--baseline",
+            "rules",
+            "--no-history",
+            "--today",
+            "2026-12-06",
+            "--no-cache",
+            "--format",
+            format,
+        ])
+    };
+    let r = report("human");
+    assert!(r.stdout.contains(&signed), "{}", r.stdout);
+    let r = report("markdown");
+    assert!(
+        r.stdout.contains("**critical** (signed by CN=Vendor Corp"),
+        "{}",
+        r.stdout
+    );
+    let r = report("sarif");
+    assert!(
+        r.stdout.contains("chain to pinned anchor `vendor-release`"),
+        "{}",
+        r.stdout
+    );
+
+    // Bad rules are refused with the key.
+    p.file_ref(
+        "fpgate.toml",
+        format!("{base_cfg}\n[[tiers.critical]]\nname = \"x\"\nanchor_sha256 = \"00\"\n"),
+    );
+    let r = gate(&["--no-cache"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("tiers.date"), "{}", r.stderr);
+    p.file_ref(
+        "fpgate.toml",
+        format!("{base_cfg}\n[tiers]\ndate = \"2030-01-01\"\n[[tiers.critical]]\nname = \"x\"\nanchor_sha256 = \"00\"\n"),
+    );
+    let r = gate(&["--no-cache"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not 64 hex digits"), "{}", r.stderr);
+}
