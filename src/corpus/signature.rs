@@ -212,7 +212,7 @@ struct Digests<'a> {
 
 impl Digests<'_> {
     fn get(&self, hash: Hash) -> Result<&[u8], String> {
-        let (cell, run): (_, fn(&[u8]) -> Result<Vec<u8>, String>) = match hash {
+        let (cell, run): (_, DigestFn) = match hash {
             Hash::Sha1 => (&self.sha1, |d| pe_digest(d, sha1::Sha1::new())),
             _ => (&self.sha256, |d| pe_digest(d, sha2::Sha256::new())),
         };
@@ -221,6 +221,9 @@ impl Digests<'_> {
             .map_err(|e| e.clone())
     }
 }
+
+/// How one digest of a file is computed.
+type DigestFn = fn(&[u8]) -> Result<Vec<u8>, String>;
 
 /// The Authenticode digest of a PE with `hasher`.
 fn pe_digest<H: Digest + sha2::digest::Update>(
@@ -239,9 +242,12 @@ fn pe_digest<H: Digest + sha2::digest::Update>(
     Ok(hasher.finalize().to_vec())
 }
 
+/// A PE's attribute certificates (DER blobs) and its digests.
+type Signatures<'a> = Option<(Vec<Vec<u8>>, Digests<'a>)>;
+
 /// The attribute certificates of a PE (their DER blobs); `None`: not a
 /// PE, or no certificate table.
-fn pe_signatures(data: &[u8]) -> Result<Option<(Vec<Vec<u8>>, Digests<'_>)>, String> {
+fn pe_signatures(data: &[u8]) -> Result<Signatures<'_>, String> {
     use authenticode::{AttributeCertificateIterator, PeTrait};
     use object::read::pe::{PeFile32, PeFile64};
     if data.len() < 2 || &data[..2] != b"MZ" {

@@ -122,7 +122,7 @@ fn verify_entries(
             .or_default()
             .push((sha, i));
     }
-    let groups: Vec<(&Path, Vec<([u8; 32], usize)>)> = by_container.into_iter().collect();
+    let groups: Vec<_> = by_container.into_iter().collect();
     groups
         .par_iter()
         .flat_map_iter(|(path, wanted)| {
