@@ -606,6 +606,16 @@ fn a_failed_download_keeps_nothing_and_a_damaged_store_is_never_used() {
         );
         assert!(temp_is_empty(&store), "{url}: nothing partial is left");
     }
+    // A hostile recipe naming a credential outside the repository: it is
+    // read only to be hashed, refused, and never printed or kept.
+    let secret_dir = tempfile::tempdir().unwrap();
+    let secret = secret_dir.path().join("token");
+    std::fs::write(&secret, "ghp_SECRETTOKEN0123456789").unwrap();
+    let r = fetch_one(&format!("file://{}", secret.display()), &exe_pin, &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("sha256 mismatch"), "{}", r.stderr);
+    assert!(!r.stderr.contains("SECRETTOKEN") && !r.stdout.contains("SECRETTOKEN"));
+    assert!(temp_is_empty(&store));
     // --offline: from the store only.
     let url = format!("{}/files/Setup.exe", srv.base);
     let r = fetch_one(&url, &exe_pin, &["--offline"]);

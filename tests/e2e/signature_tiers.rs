@@ -351,6 +351,15 @@ fn files_signed_to_a_pinned_anchor_are_critical_and_forgeries_are_not() {
         r.stdout
     );
 
+    // An anchor the config names outside its checkout is refused (a
+    // change may not make fpgate read the runner's files).
+    p.file_ref(
+        "fpgate.toml",
+        format!("{base_cfg}\n[tiers]\ndate = \"2030-01-01\"\n[[tiers.critical]]\nname = \"x\"\nanchor = \"/etc/hostname\"\n"),
+    );
+    let r = gate(&["--no-cache"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("refused"), "{}", r.stderr);
     // Bad rules are refused with the key.
     p.file_ref(
         "fpgate.toml",
