@@ -25,7 +25,10 @@ pub fn run(a: &Index) -> Result<Exit> {
         follow_symlinks,
         profile: false,
         archives: std::sync::Arc::new(a.archives.clone()),
-        signatures: None,
+        signatures: a
+            .tiers
+            .clone()
+            .map(|r| std::sync::Arc::new(crate::corpus::signature::Verdicts::new(r))),
     };
     let n = corpus.files.len();
     let scan = engine::scan_files_sharing(
@@ -43,6 +46,9 @@ pub fn run(a: &Index) -> Result<Exit> {
     );
     let mut outcomes = scan.outcomes;
     let (_, added) = corpus::members::splice(&mut corpus, &mut outcomes, scan.members, n);
+    if let Some(rules) = &a.tiers {
+        crate::commands::pipeline::signed::apply(&mut corpus, &outcomes, rules, None, &opts);
+    }
 
     let mut problems: Vec<String> = corpus
         .skipped

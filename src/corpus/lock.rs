@@ -41,6 +41,11 @@ pub struct LockEntry {
     pub sha256: String,
     pub format: String,
     pub tier: String,
+    /// Information, not part of the corpus hash: the `[[tiers.critical]]`
+    /// rules whose anchor the file's signature verified to, as
+    /// `rule: signer subject`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signed_by: Vec<String>,
 }
 
 /// The hash over a sorted entry list: one line per file.
@@ -72,6 +77,15 @@ pub fn entries(corpus: &Corpus, contents: &[Option<Content>]) -> Result<Vec<Lock
             sha256: hex(&sha256),
             format: format.to_string(),
             tier: crate::corpus::Tier::of(f.critical).as_str().to_string(),
+            signed_by: corpus
+                .signed
+                .get(&hex(&sha256))
+                .map(|by| {
+                    by.iter()
+                        .map(|b| format!("{}: {}", b.anchor, b.subject))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
         .collect())
 }
@@ -223,10 +237,16 @@ pub fn check(
         .collect();
     let mut missing = Vec::new();
     let mut changed = Vec::new();
+    let mut retiered = Vec::new();
     let mut verified = 0;
     for e in &lock.files {
         match now.get(e.path.as_str()) {
-            Some(n) if n.sha256 == e.sha256 && n.size == e.size => verified += 1,
+            Some(n) if n.sha256 == e.sha256 && n.size == e.size => {
+                verified += 1;
+                if n.tier != e.tier {
+                    retiered.push(format!("{} ({} -> {})", e.path, e.tier, n.tier));
+                }
+            }
             Some(n) => changed.push(format!(
                 "{} (locked {} / {} bytes, now {} / {} bytes)",
                 e.path,
@@ -270,6 +290,18 @@ pub fn check(
         lock.files.iter().map(|e| e.path.as_str()).collect();
     let members_now = corpus.files.iter().any(|f| f.member_names().is_some());
     let mut notes = Vec::new();
+    // A tier is information: a signature rule (or a glob) added since the
+    // lock changes it without changing the corpus.
+    if !retiered.is_empty() {
+        let shown: Vec<&str> = retiered.iter().take(10).map(String::as_str).collect();
+        notes.push(format!(
+            "{} locked file(s) changed tier since {} (not a mismatch): {}{}",
+            retiered.len(),
+            lock_path.display(),
+            shown.join(", "),
+            if retiered.len() > 10 { ", ..." } else { "" }
+        ));
+    }
     if members_now && !lock.archives {
         notes.push(format!(
             "{} lists no archive members (schema {}{}): the members read in this run are new files to it; re-index with `fpgate corpus index` to lock them",
@@ -302,6 +334,7 @@ mod tests {
             sha256: sha.to_string().repeat(64),
             format: "other".into(),
             tier: "standard".into(),
+            signed_by: Vec::new(),
         }
     }
 

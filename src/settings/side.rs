@@ -40,6 +40,9 @@ pub struct Index {
     pub allow_incomplete: bool,
     /// The corpus recipe's artifacts, locked by their names.
     pub recipe: Option<recipe::RecipeRun>,
+    /// `[[tiers.critical]]`: signed files are locked critical, with who
+    /// signed them.
+    pub tiers: Option<std::sync::Arc<super::tiers::TierRules>>,
 }
 
 impl Index {
@@ -72,6 +75,7 @@ impl Index {
         Ok(Index {
             corpus,
             recipe,
+            tiers: super::tiers::rules(&cfg)?,
             archives: cfg.archives(a.no_archives, &walk, member_bytes)?,
             walk,
             threads: cfg.threads(a.threads),

@@ -351,6 +351,35 @@ fn files_signed_to_a_pinned_anchor_are_critical_and_forgeries_are_not() {
         r.stdout
     );
 
+    // The lock records who signed (information), and a tier that changed
+    // since (the rule dropped) is a note, not a mismatch.
+    let r = p.run(&["corpus", "index", "--output", "corpus.lock"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lock: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("corpus.lock")).unwrap()).unwrap();
+    let entry = |path: &str| {
+        lock["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["path"] == path)
+            .unwrap_or_else(|| panic!("{path} not locked: {lock:#}"))
+            .clone()
+    };
+    let signed_entry = entry("signed/Squirrel.exe");
+    assert_eq!(signed_entry["tier"], "critical");
+    assert_eq!(
+        signed_entry["signed_by"][0],
+        "vendor-release: CN=Vendor Corp"
+    );
+    assert_eq!(entry("pkg.zip!bin/Squirrel.exe")["tier"], "critical");
+    assert_eq!(entry("forged/Squirrel.exe")["tier"], "standard");
+    assert!(entry("forged/Squirrel.exe").get("signed_by").is_none());
+    p.file_ref("fpgate.toml", base_cfg);
+    let r = gate(&["--no-cache", "--lock", "corpus.lock"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let notes = serde_json::to_string(&r.json()["corpus"]["lock"]["notes"]).unwrap();
+    assert!(notes.contains("2 locked file(s) changed tier"), "{notes}");
     // An anchor the config names outside its checkout is refused (a
     // change may not make fpgate read the runner's files).
     p.file_ref(

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::Instant;
 
 mod prepare;
-mod signed;
+pub(crate) mod signed;
 use prepare::{prepare, Prepared};
 
 /// A finished scan: everything the verdict (or a partial report) is

@@ -27,7 +27,7 @@ fn domain(rules: &TierRules) -> String {
 /// Mark the entries signed to an anchor critical and record who signed
 /// them (by content, in `corpus.signed`). Returns how many entries it made
 /// critical.
-pub(super) fn apply(
+pub(crate) fn apply(
     corpus: &mut Corpus,
     outcomes: &[Outcome],
     rules: &TierRules,
