@@ -125,6 +125,23 @@ pub fn build(inp: Inputs<'_>) -> Report {
     if let Some(b) = inp.baseline {
         rulesets.insert("baseline", RulesetSummary::of(b));
     }
+    let policy_changes = inp.policy.changes.clone().map(|mut pc| {
+        // A signature tier rule added by the change turns old findings
+        // into blocking ones at once: the diff says how many.
+        if pc.settings.iter().any(|s| {
+            s.key == "tiers.critical" && s.direction == policy_changes::Direction::Tightens
+        }) {
+            let n = fps
+                .persisting
+                .iter()
+                .filter(|f| f.blocking && !f.signed_by.is_empty())
+                .count();
+            pc.notes.push(format!(
+                "tiers.critical: {n} persisting false positive(s) block now because a signature tier rule makes their files critical"
+            ));
+        }
+        pc
+    });
     Report {
         schema_version: SCHEMA_VERSION,
         tool: Tool::current(),
@@ -139,7 +156,7 @@ pub fn build(inp: Inputs<'_>) -> Report {
         profile: None,
         unscanned,
         detections,
-        policy_changes: inp.policy.changes.clone(),
+        policy_changes,
         history: None,
         triage: None,
         verdict,

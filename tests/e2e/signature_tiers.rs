@@ -404,4 +404,31 @@ fn files_signed_to_a_pinned_anchor_are_critical_and_forgeries_are_not() {
     let r = gate(&["--no-cache"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("not 64 hex digits"), "{}", r.stderr);
+
+    // Under review: a change that adds the rule tightens the gate, and the
+    // policy diff says how many old findings it makes blocking.
+    p.file_ref("fpgate.toml", base_cfg);
+    p.file_ref(".gitignore", "cache/\npart*.json\ncorpus.lock\n");
+    p.git(&["init", "-q"]);
+    p.git(&["add", "-A"]);
+    p.git(&["commit", "-qm", "base"]);
+    p.file_ref("fpgate.toml", &with_rule);
+    let r = p.run(&[
+        "gate",
+        "--baseline-ref",
+        "HEAD",
+        "--policy-from-worktree",
+        "--no-cache",
+        "--no-history",
+        "--today",
+        "2026-12-06",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let pc = serde_json::to_string(&r.json()["policy_changes"]).unwrap();
+    assert!(
+        pc.contains("tiers.critical: 1 persisting false positive(s) block now"),
+        "{pc}"
+    );
 }
