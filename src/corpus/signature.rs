@@ -18,9 +18,9 @@
 //!   the file's bag proves nothing;
 //! - the signing certificate allows code signing, every certificate on
 //!   the path is valid at the evaluation time (a date fixed in the config,
-//!   so tiers do not drift with the clock; countersignatures are not
-//!   honoured yet, so a signature whose certificate has expired by then
-//!   does not count);
+//!   so tiers do not drift with the clock), or at the time of an RFC 3161
+//!   countersignature whose authority chains to a pinned time-stamping
+//!   anchor (`verify_with`);
 //! - if asked, the signer's subject contains the given text.
 //!
 //! Every signature of a dual-signed file (nested signatures) is examined.
@@ -89,6 +89,9 @@ impl Anchor {
 #[derive(Debug, Clone)]
 pub struct Rules {
     pub anchors: Vec<Anchor>,
+    /// Time-stamping authorities whose countersignatures are honoured
+    /// (`[[tiers.timestamp]]`); none: a signer must be valid at `at`.
+    pub timestamp_anchors: Vec<Anchor>,
     /// Seconds since the epoch.
     pub at: u64,
     pub fingerprint: [u8; 32],
@@ -121,7 +124,8 @@ impl Verdicts {
         if lock().contains_key(sha256) {
             return;
         }
-        let v = verify(bytes, &self.rules.anchors, self.rules.at).signed_by;
+        let r = &self.rules;
+        let v = verify_with(bytes, &r.anchors, &r.timestamp_anchors, r.at).signed_by;
         lock().insert(*sha256, v);
     }
 
@@ -155,7 +159,16 @@ pub struct Verdict {
 /// anchors at `at_unix` (seconds). Not a PE, or no signature: an empty
 /// verdict.
 pub fn verify(data: &[u8], anchors: &[Anchor], at_unix: u64) -> Verdict {
-    match std::panic::catch_unwind(|| verify_inner(data, anchors, at_unix)) {
+    verify_with(data, anchors, &[], at_unix)
+}
+
+/// `verify`, and a signature whose path is not valid at `at_unix` counts
+/// when it carries an RFC 3161 countersignature whose time-stamping
+/// authority chains to one of `tsa` (its signature, its token's imprint of
+/// the signer's signature, its time-stamping usage all verified) and the
+/// path is valid at the countersigned time (no later than `at_unix`).
+pub fn verify_with(data: &[u8], anchors: &[Anchor], tsa: &[Anchor], at_unix: u64) -> Verdict {
+    match std::panic::catch_unwind(|| verify_inner(data, anchors, tsa, at_unix)) {
         Ok(v) => v,
         Err(p) => Verdict {
             signed_by: Vec::new(),
@@ -167,7 +180,7 @@ pub fn verify(data: &[u8], anchors: &[Anchor], at_unix: u64) -> Verdict {
     }
 }
 
-fn verify_inner(data: &[u8], anchors: &[Anchor], at_unix: u64) -> Verdict {
+fn verify_inner(data: &[u8], anchors: &[Anchor], tsa: &[Anchor], at_unix: u64) -> Verdict {
     let mut v = Verdict::default();
     let (blobs, digests) = match pe_signatures(data) {
         Ok(Some(x)) => x,
@@ -188,7 +201,7 @@ fn verify_inner(data: &[u8], anchors: &[Anchor], at_unix: u64) -> Verdict {
             ));
             break;
         }
-        match one_signature(&blob, &digests, anchors, at_unix, &mut queue) {
+        match one_signature(&blob, &digests, (anchors, tsa), at_unix, &mut queue) {
             Ok(by) => {
                 for b in by {
                     if !v.signed_by.contains(&b) {
@@ -291,7 +304,7 @@ fn pe_signatures(data: &[u8]) -> Result<Signatures<'_>, String> {
 fn one_signature(
     blob: &[u8],
     digests: &Digests,
-    anchors: &[Anchor],
+    (anchors, tsa): (&[Anchor], &[Anchor]),
     at: u64,
     queue: &mut Vec<Vec<u8>>,
 ) -> Result<Vec<SignedBy>, String> {
@@ -389,7 +402,15 @@ fn one_signature(
                 continue;
             }
         }
-        match path_to(signer, &bag, a, at) {
+        // Valid now, or at a verified countersigned time.
+        let checked = path_to(signer, &bag, a, at).or_else(|e| {
+            if tsa.is_empty() {
+                return Err(e);
+            }
+            let when = countersigned_at(si, tsa, at).map_err(|c| format!("{e}; {c}"))?;
+            path_to(signer, &bag, a, when).map_err(|e2| format!("{e2} (at the countersigned time)"))
+        });
+        match checked {
             Ok(()) => out.push(SignedBy {
                 anchor: a.name.clone(),
                 subject: subject(signer),
@@ -500,13 +521,17 @@ fn signer_certificate<'a>(
         return Err("the signer is not named by issuer and serial number".into());
     };
     let issuer = id.issuer.to_der().map_err(|e| e.to_string())?;
-    let matching: Vec<&Certificate> = bag
+    let mut matching: Vec<&Certificate> = bag
         .iter()
         .filter(|c| {
             c.tbs_certificate.serial_number == id.serial_number
                 && c.tbs_certificate.issuer.to_der().ok().as_deref() == Some(issuer.as_slice())
         })
         .collect();
+    // The same certificate twice is one certificate (time-stamping
+    // authorities repeat theirs); two different ones are refused.
+    let mut seen = std::collections::HashSet::new();
+    matching.retain(|c| seen.insert(der_sha256(c)));
     match matching.as_slice() {
         [one] => Ok(one),
         [] => Err("the signing certificate is not in the signature".into()),
@@ -571,6 +596,160 @@ fn signed_by(c: &Certificate, issuer: &Certificate) -> bool {
 
 fn der_sha256(c: &Certificate) -> [u8; 32] {
     sha2::Sha256::digest(c.to_der().unwrap_or_default()).into()
+}
+
+const OID_RFC3161_TOKEN: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.3.3.1");
+const OID_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
+const OID_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
+
+impl Hash {
+    /// The hash a digest algorithm names.
+    fn of_digest(oid: ObjectIdentifier) -> Option<Hash> {
+        use const_oid::db::rfc5912::*;
+        match oid {
+            o if o == ID_SHA_1 => Some(Hash::Sha1),
+            o if o == ID_SHA_256 => Some(Hash::Sha256),
+            o if o == ID_SHA_384 => Some(Hash::Sha384),
+            o if o == ID_SHA_512 => Some(Hash::Sha512),
+            _ => None,
+        }
+    }
+}
+
+/// The time an RFC 3161 countersignature of `si` vouches for, once it is
+/// verified: the token's imprint is the hash of `si`'s signature, the
+/// authority's signature over the token verifies, the authority's
+/// certificate allows time stamping and chains to one of `tsa` at that
+/// time, and the time is no later than `at`.
+fn countersigned_at(si: &SignerInfo, tsa: &[Anchor], at: u64) -> Result<u64, String> {
+    let token = si
+        .unsigned_attrs
+        .as_ref()
+        .and_then(|attrs| attrs.iter().find(|a| a.oid == OID_RFC3161_TOKEN))
+        .and_then(|a| a.values.iter().next())
+        .ok_or("no RFC 3161 countersignature")?;
+    let der = token
+        .to_der()
+        .map_err(|e| format!("countersignature: {e}"))?;
+    let ci = ContentInfo::from_der(&der).map_err(|e| format!("countersignature: {e}"))?;
+    // Time-stamping authorities repeat their certificate in the token's
+    // bag (a SET OF that strict DER refuses): read the bag as a sequence.
+    let sd: TokenSignedData = ci
+        .content
+        .decode_as()
+        .map_err(|e| format!("countersignature: {e}"))?;
+    if sd.encap_content_info.econtent_type != OID_TST_INFO {
+        return Err("countersignature: not a time-stamp token".into());
+    }
+    let tst = sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .and_then(|c| c.decode_as::<der::asn1::OctetString>().ok())
+        .ok_or("countersignature: no TSTInfo")?;
+    let (imprint_alg, imprint, gen_time) = tst_info(tst.as_bytes())?;
+    let ih = Hash::of_digest(imprint_alg).ok_or("countersignature: imprint hash not supported")?;
+    if ih.of(si.signature.as_bytes()) != imprint {
+        return Err("countersignature: it does not stamp this signature".into());
+    }
+    let [tsi] = sd.signer_infos.0.as_slice() else {
+        return Err("countersignature: not exactly one signer".into());
+    };
+    let th = Hash::of_digest(tsi.digest_alg.oid).ok_or("countersignature: digest not supported")?;
+    let attrs = tsi
+        .signed_attrs
+        .as_ref()
+        .ok_or("countersignature: no signed attributes")?;
+    let md = attrs
+        .iter()
+        .find(|a| a.oid == const_oid::db::rfc6268::ID_MESSAGE_DIGEST)
+        .and_then(|a| a.values.iter().next())
+        .and_then(|v| v.decode_as::<der::asn1::OctetString>().ok())
+        .ok_or("countersignature: no message digest")?;
+    if md.as_bytes() != th.of(tst.as_bytes()).as_slice() {
+        return Err("countersignature: the signed digest is not the token's".into());
+    }
+    let bag: Vec<Certificate> = match &sd.certificates {
+        Some(c) => c.iter().cloned().collect(),
+        None => Vec::new(),
+    };
+    let tsa_cert = signer_certificate(tsi, &bag)?;
+    let attrs_der = attrs
+        .to_der()
+        .map_err(|e| format!("countersignature: {e}"))?;
+    verify_rsa(
+        &tsa_cert.tbs_certificate.subject_public_key_info,
+        th,
+        &attrs_der,
+        tsi.signature.as_bytes(),
+    )
+    .map_err(|e| format!("countersignature does not verify: {e}"))?;
+    let stamping = extension(tsa_cert, OID_EKU)
+        .and_then(|v| x509_cert::ext::pkix::ExtendedKeyUsage::from_der(v).ok())
+        .is_some_and(|eku| eku.0.contains(&OID_TIME_STAMPING));
+    if !stamping {
+        return Err("countersignature: the authority is not for time stamping".into());
+    }
+    if gen_time > at {
+        return Err("countersignature: stamped after the evaluation date".into());
+    }
+    if !tsa
+        .iter()
+        .any(|a| path_to(tsa_cert, &bag, a, gen_time).is_ok())
+    {
+        return Err("countersignature: its authority chains to no time-stamping anchor".into());
+    }
+    Ok(gen_time)
+}
+
+/// A time-stamp token's SignedData, its certificate bag read leniently
+/// (as a sequence, at most `MAX_TOKEN_BAG` certificates).
+#[derive(der::Sequence)]
+struct TokenSignedData {
+    version: cms::content_info::CmsVersion,
+    digest_algorithms: der::Any,
+    encap_content_info: cms::signed_data::EncapsulatedContentInfo,
+    #[asn1(
+        context_specific = "0",
+        tag_mode = "IMPLICIT",
+        constructed = "true",
+        optional = "true"
+    )]
+    certificates: Option<der::asn1::SequenceOf<Certificate, MAX_TOKEN_BAG>>,
+    #[asn1(
+        context_specific = "1",
+        tag_mode = "IMPLICIT",
+        constructed = "true",
+        optional = "true"
+    )]
+    crls: Option<der::Any>,
+    signer_infos: cms::signed_data::SignerInfos,
+}
+
+/// Certificates in a time-stamp token's bag, at most.
+const MAX_TOKEN_BAG: usize = 16;
+
+/// TSTInfo (RFC 3161): the imprint's algorithm and hash, and genTime.
+fn tst_info(der_bytes: &[u8]) -> Result<(ObjectIdentifier, Vec<u8>, u64), String> {
+    use der::Reader;
+    let bad = |e: der::Error| format!("countersignature: TSTInfo: {e}");
+    let mut r = der::SliceReader::new(der_bytes).map_err(bad)?;
+    r.sequence(|r| {
+        let _version: der::asn1::Int = r.decode()?;
+        let _policy: ObjectIdentifier = r.decode()?;
+        let (alg, hash) = r.sequence(|r| {
+            let alg: x509_cert::spki::AlgorithmIdentifierOwned = r.decode()?;
+            let hash: der::asn1::OctetString = r.decode()?;
+            Ok((alg.oid, hash.as_bytes().to_vec()))
+        })?;
+        let _serial: der::asn1::Int = r.decode()?;
+        let gen: der::asn1::GeneralizedTime = r.decode()?;
+        // accuracy, ordering, nonce, tsa, extensions: not needed.
+        let rest = r.remaining_len();
+        r.read_slice(rest)?;
+        Ok((alg, hash, gen.to_unix_duration().as_secs()))
+    })
+    .map_err(bad)
 }
 
 /// A path from `leaf` to the anchor through the bag: each link's signature

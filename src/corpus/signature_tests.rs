@@ -550,3 +550,130 @@ fn hostile_signature_data_is_never_critical_nor_a_panic() {
     junk.extend(std::iter::repeat_n(0xAB, 4096));
     assert_eq!(verify(&junk, &[root], at()), Verdict::default());
 }
+
+#[test]
+fn a_countersignature_by_a_pinned_authority_vouches_for_an_expired_signer() {
+    let p = Pki::new();
+    std::fs::write(
+        p.path("tsa.ext"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n",
+    )
+    .unwrap();
+    p.root("root", "Vendor Root CA");
+    p.issue(
+        "inter",
+        "inter",
+        "Vendor Code Signing CA",
+        "root",
+        "root",
+        "ca.ext",
+        "3650",
+        "100",
+    );
+    // A signer valid for a day only.
+    p.issue(
+        "leaf",
+        "leaf",
+        "Vendor Corp",
+        "inter",
+        "inter",
+        "leaf.ext",
+        "1",
+        "4242",
+    );
+    p.chain("chain.pem", &["leaf", "inter"]);
+    p.root("tsaroot", "Stamp Root CA");
+    p.issue(
+        "tsa",
+        "tsa",
+        "Stamp Authority",
+        "tsaroot",
+        "tsaroot",
+        "tsa.ext",
+        "3650",
+        "5",
+    );
+    p.chain("tsachain.pem", &["tsa", "tsaroot"]);
+    p.root("otherroot", "Other Stamp Root");
+    let now = at() - 3600;
+    let stamped = |out: &str, time: u64| {
+        let (c, k, t, i, o) = (
+            p.s("chain.pem"),
+            p.s("leaf.key"),
+            time.to_string(),
+            unsigned_pe().display().to_string(),
+            p.s(out),
+        );
+        sh(
+            p.dir.path(),
+            "osslsigncode",
+            &[
+                "sign",
+                "-certs",
+                &c,
+                "-key",
+                &k,
+                "-h",
+                "sha256",
+                "-TSA-certs",
+                &p.s("tsa.pem"),
+                "-TSA-key",
+                &p.s("tsa.key"),
+                "-TSA-time",
+                &t,
+                "-in",
+                &i,
+                "-out",
+                &o,
+            ],
+        );
+        std::fs::read(p.path(out)).unwrap()
+    };
+    let root = p.anchor("vendor-root", "root");
+    let tsa = p.anchor("stamps", "tsaroot");
+    let later = now + 30 * 86_400;
+    let ok = stamped("stamped.exe", now);
+    // Valid now without the stamp; a month later only with it.
+    assert_eq!(
+        anchors_of(&verify(&ok, std::slice::from_ref(&root), now + 60)),
+        ["vendor-root"]
+    );
+    assert!(verify(&ok, std::slice::from_ref(&root), later)
+        .signed_by
+        .is_empty());
+    let v = verify_with(
+        &ok,
+        std::slice::from_ref(&root),
+        std::slice::from_ref(&tsa),
+        later,
+    );
+    assert_eq!(anchors_of(&v), ["vendor-root"], "{v:?}");
+    // An authority nobody pinned vouches for nothing.
+    let other = p.anchor("other", "otherroot");
+    let v = verify_with(&ok, std::slice::from_ref(&root), &[other], later);
+    assert!(
+        v.signed_by.is_empty() && v.notes[0].contains("no time-stamping anchor"),
+        "{v:?}"
+    );
+    // Stamped before the signer was valid: no.
+    let early = stamped("early.exe", now - 10 * 86_400);
+    let v = verify_with(
+        &early,
+        std::slice::from_ref(&root),
+        std::slice::from_ref(&tsa),
+        later,
+    );
+    assert!(v.signed_by.is_empty(), "{v:?}");
+    // Unstamped and expired: no, whatever authorities are pinned.
+    let plain = p.sign(&unsigned_pe(), "plain.exe", "chain.pem", "leaf", false);
+    let v = verify_with(
+        &plain,
+        std::slice::from_ref(&root),
+        std::slice::from_ref(&tsa),
+        later,
+    );
+    assert!(
+        v.signed_by.is_empty() && v.notes[0].contains("no RFC 3161"),
+        "{v:?}"
+    );
+}

@@ -105,6 +105,19 @@ pub struct TiersSection {
     pub date: Option<String>,
     #[serde(default)]
     pub critical: Vec<TierRule>,
+    /// `[[tiers.timestamp]]`: time-stamping authorities whose RFC 3161
+    /// countersignatures are honoured (a signer valid when stamped).
+    #[serde(default)]
+    pub timestamp: Vec<TimestampRule>,
+}
+
+/// One `[[tiers.timestamp]]` authority.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimestampRule {
+    pub name: String,
+    pub anchor: Option<PathBuf>,
+    pub anchor_sha256: Option<String>,
 }
 
 /// One `[[tiers.critical]]` rule.

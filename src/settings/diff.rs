@@ -49,6 +49,7 @@ fn settings(c: &Config) -> BTreeMap<String, Vec<String>> {
     );
     one("corpus.follow_symlinks", b(c.corpus.follow_symlinks));
     one("tiers.date", c.tiers.date.clone());
+
     // On unless turned off.
     one(
         "corpus.archives",
@@ -123,6 +124,24 @@ fn settings(c: &Config) -> BTreeMap<String, Vec<String>> {
                     r.subject
                         .as_ref()
                         .map(|s| format!(", subject {s:?}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect(),
+    );
+    list(
+        "tiers.timestamp",
+        c.tiers
+            .timestamp
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} (anchor {})",
+                    r.name,
+                    r.anchor
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .or_else(|| r.anchor_sha256.as_ref().map(|s| format!("sha256 {s}")))
                         .unwrap_or_default()
                 )
             })
@@ -242,7 +261,11 @@ fn direction(key: &str, before: &[String], after: &[String]) -> Direction {
             }
         }
         // Each entry checks something: dropping one checks less.
-        "corpus.critical" | "tiers.critical" | "warnings.deny_codes" | "positives.meta" => {
+        "corpus.critical"
+        | "tiers.critical"
+        | "tiers.timestamp"
+        | "warnings.deny_codes"
+        | "positives.meta" => {
             if removed {
                 Direction::Relaxes
             } else if added {

@@ -48,53 +48,72 @@ pub fn rules(cfg: &Config) -> Result<Option<Arc<TierRules>>> {
                 format!("tier rule {:?} is named twice", r.name),
             ));
         }
-        let key = match (&r.anchor, &r.anchor_sha256) {
-            (Some(p), None) => {
-                let path = cfg.confined_file(p, "tiers.critical.anchor")?;
-                let pem = std::fs::read_to_string(&path).map_err(|e| {
-                    err("tiers.critical.anchor", format!("{}: {e}", path.display()))
-                })?;
-                let a = Anchor::from_pem(&r.name, &pem, None).map_err(|e| {
-                    err("tiers.critical.anchor", format!("{}: {e}", path.display()))
-                })?;
-                a.key
-            }
-            (None, Some(hex)) => match crate::util::hex::parse_sha256(&hex.to_ascii_lowercase()) {
-                Some(pin) => AnchorKey::Pinned(pin),
-                None => {
-                    return Err(err(
-                        "tiers.critical.anchor_sha256",
-                        format!("tier rule {:?}: anchor_sha256 is not 64 hex digits", r.name),
-                    ))
-                }
-            },
-            _ => {
-                return Err(err(
-                    "tiers.critical",
-                    format!(
-                        "tier rule {:?}: give exactly one of anchor (a PEM file) and anchor_sha256",
-                        r.name
-                    ),
-                ))
-            }
-        };
+        let key = anchor_key(cfg, "tiers.critical", &r.name, &r.anchor, &r.anchor_sha256)?;
         h.update(format!("{}\n{:?}\n", r.name, r.subject));
-        match &key {
-            AnchorKey::Certificate(c) => {
-                use der::Encode;
-                h.update(c.to_der().unwrap_or_default());
-            }
-            AnchorKey::Pinned(p) => h.update(p),
-        }
+        fingerprint(&mut h, &key);
         anchors.push(Anchor {
             name: r.name.clone(),
             key,
             subject: r.subject.clone(),
         });
     }
+    let mut timestamp_anchors = Vec::new();
+    for r in &t.timestamp {
+        let key = anchor_key(cfg, "tiers.timestamp", &r.name, &r.anchor, &r.anchor_sha256)?;
+        h.update(format!("timestamp {}\n", r.name));
+        fingerprint(&mut h, &key);
+        timestamp_anchors.push(Anchor {
+            name: r.name.clone(),
+            key,
+            subject: None,
+        });
+    }
     Ok(Some(Arc::new(TierRules {
         anchors,
+        timestamp_anchors,
         at,
         fingerprint: h.finalize().into(),
     })))
+}
+
+/// A rule's anchor: a PEM certificate in the config's checkout, or the
+/// sha256 of a certificate's DER (exactly one of them).
+fn anchor_key(
+    cfg: &Config,
+    key: &str,
+    name: &str,
+    anchor: &Option<std::path::PathBuf>,
+    pin: &Option<String>,
+) -> Result<AnchorKey> {
+    let err = |m: String| Error::config(cfg.file.as_deref(), key, m);
+    match (anchor, pin) {
+        (Some(p), None) => {
+            let path = cfg.confined_file(p, &format!("{key}.anchor"))?;
+            let pem = std::fs::read_to_string(&path)
+                .map_err(|e| err(format!("{name}: {}: {e}", path.display())))?;
+            Anchor::from_pem(name, &pem, None)
+                .map(|a| a.key)
+                .map_err(|e| err(format!("{name}: {}: {e}", path.display())))
+        }
+        (None, Some(hex)) => crate::util::hex::parse_sha256(&hex.to_ascii_lowercase())
+            .map(AnchorKey::Pinned)
+            .ok_or_else(|| {
+                err(format!(
+                    "tier rule {name:?}: anchor_sha256 is not 64 hex digits"
+                ))
+            }),
+        _ => Err(err(format!(
+            "tier rule {name:?}: give exactly one of anchor (a PEM file) and anchor_sha256"
+        ))),
+    }
+}
+
+fn fingerprint(h: &mut sha2::Sha256, key: &AnchorKey) {
+    match key {
+        AnchorKey::Certificate(c) => {
+            use der::Encode;
+            h.update(c.to_der().unwrap_or_default());
+        }
+        AnchorKey::Pinned(p) => h.update(p),
+    }
 }
