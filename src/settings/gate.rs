@@ -356,7 +356,7 @@ fn gate_policy(
 }
 
 /// The corpus recipe's changes against the base's (see
-/// `diff::recipe_changes`): the recipe each config names, the base's read
+/// `recipe::recipe_changes`): the recipe each config names, the base's read
 /// at the base revision. A recipe that does not parse in the working tree
 /// is a note, not an error (the base's applies).
 fn recipe_changes(
@@ -385,7 +385,7 @@ fn recipe_changes(
     if base_recipe.is_none() && head_recipe.is_none() {
         return;
     }
-    changes.settings.extend(super::diff::recipe_changes(
+    changes.settings.extend(super::recipe::recipe_changes(
         base_recipe.as_ref(),
         head_recipe.as_ref(),
     ));
