@@ -127,7 +127,15 @@ fn verify_entries(
         .par_iter()
         .flat_map_iter(|(path, wanted)| {
             let mut out = Vec::new();
-            let Ok(data) = std::fs::read(path) else {
+            // As the scan opens files: regular files only, non-blocking (a
+            // FIFO put in a file's place since the scan cannot hang this).
+            let read = |p: &Path| -> std::io::Result<Vec<u8>> {
+                let mut f = crate::corpus::store::open_regular(p, scan.follow_symlinks)?;
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut f, &mut data)?;
+                Ok(data)
+            };
+            let Ok(data) = read(path) else {
                 return out;
             };
             let verify =
