@@ -1,7 +1,9 @@
 //! RFC 3161 countersignatures: the time a pinned time-stamping authority
 //! vouches a signature existed at (see `verify_with`).
 
-use super::{extension, path_to, signer_certificate, verify_rsa, Anchor, Hash, OID_EKU};
+use super::chain::{extension, path_to, verify_signer};
+use super::keys::Hash;
+use super::{Anchor, OID_EKU};
 use cms::content_info::ContentInfo;
 use cms::signed_data::SignerInfo;
 use const_oid::ObjectIdentifier;
@@ -11,20 +13,6 @@ use x509_cert::Certificate;
 const OID_RFC3161_TOKEN: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.3.3.1");
 const OID_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
 const OID_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
-
-impl Hash {
-    /// The hash a digest algorithm names.
-    fn of_digest(oid: ObjectIdentifier) -> Option<Hash> {
-        use const_oid::db::rfc5912::*;
-        match oid {
-            o if o == ID_SHA_1 => Some(Hash::Sha1),
-            o if o == ID_SHA_256 => Some(Hash::Sha256),
-            o if o == ID_SHA_384 => Some(Hash::Sha384),
-            o if o == ID_SHA_512 => Some(Hash::Sha512),
-            _ => None,
-        }
-    }
-}
 
 /// The time an RFC 3161 countersignature of `si` vouches for, once it is
 /// verified: the token's imprint is the hash of `si`'s signature, the
@@ -65,35 +53,12 @@ pub(super) fn countersigned_at(si: &SignerInfo, tsa: &[Anchor], at: u64) -> Resu
     let [tsi] = sd.signer_infos.0.as_slice() else {
         return Err("countersignature: not exactly one signer".into());
     };
-    let th = Hash::of_digest(tsi.digest_alg.oid).ok_or("countersignature: digest not supported")?;
-    let attrs = tsi
-        .signed_attrs
-        .as_ref()
-        .ok_or("countersignature: no signed attributes")?;
-    let md = attrs
-        .iter()
-        .find(|a| a.oid == const_oid::db::rfc6268::ID_MESSAGE_DIGEST)
-        .and_then(|a| a.values.iter().next())
-        .and_then(|v| v.decode_as::<der::asn1::OctetString>().ok())
-        .ok_or("countersignature: no message digest")?;
-    if md.as_bytes() != th.of(tst.as_bytes()).as_slice() {
-        return Err("countersignature: the signed digest is not the token's".into());
-    }
     let bag: Vec<Certificate> = match &sd.certificates {
         Some(c) => c.iter().cloned().collect(),
         None => Vec::new(),
     };
-    let tsa_cert = signer_certificate(tsi, &bag)?;
-    let attrs_der = attrs
-        .to_der()
-        .map_err(|e| format!("countersignature: {e}"))?;
-    verify_rsa(
-        &tsa_cert.tbs_certificate.subject_public_key_info,
-        th,
-        &attrs_der,
-        tsi.signature.as_bytes(),
-    )
-    .map_err(|e| format!("countersignature does not verify: {e}"))?;
+    let (tsa_cert, _) =
+        verify_signer(tsi, tst.as_bytes(), &bag).map_err(|e| format!("countersignature: {e}"))?;
     let stamping = extension(tsa_cert, OID_EKU)
         .and_then(|v| x509_cert::ext::pkix::ExtendedKeyUsage::from_der(v).ok())
         .is_some_and(|eku| eku.0.contains(&OID_TIME_STAMPING));

@@ -30,14 +30,20 @@
 //! the bag at most `MAX_BAG` certificates).
 
 use cms::content_info::ContentInfo;
-use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use cms::signed_data::SignedData;
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
 use sha2::Digest;
 use x509_cert::Certificate;
 
+mod chain;
 mod countersign;
+mod keys;
+#[cfg(test)]
+use chain::der_sha256;
+use chain::{allows_code_signing, bag, path_to, subject, verify_signer};
 use countersign::countersigned_at;
+use keys::Hash;
 
 /// Certificates on a path from the signer to the anchor, at most.
 const MAX_PATH: usize = 8;
@@ -361,31 +367,8 @@ fn one_signature(
         return Err("the signer's digest algorithm differs from the content's".into());
     }
     // The signed attributes: the content's hash, and the signature over them.
-    let attrs = si
-        .signed_attrs
-        .as_ref()
-        .ok_or("the signer has no signed attributes")?;
-    let md = attrs
-        .iter()
-        .find(|a| a.oid == const_oid::db::rfc6268::ID_MESSAGE_DIGEST)
-        .and_then(|a| a.values.iter().next())
-        .and_then(|v| v.decode_as::<der::asn1::OctetString>().ok())
-        .ok_or("the signer has no message digest attribute")?;
-    if md.as_bytes() != hash.of(econtent.value()).as_slice() {
-        return Err("the signed message digest is not the content's".into());
-    }
     let bag = bag(&sd)?;
-    let signer = signer_certificate(si, &bag)?;
-    let attrs_der = attrs
-        .to_der()
-        .map_err(|e| format!("signed attributes: {e}"))?;
-    verify_rsa(
-        &signer.tbs_certificate.subject_public_key_info,
-        hash,
-        &attrs_der,
-        si.signature.as_bytes(),
-    )
-    .map_err(|e| format!("the signer's signature does not verify: {e}"))?;
+    let (signer, _) = verify_signer(si, econtent.value(), &bag)?;
     if !allows_code_signing(signer) {
         return Err(format!(
             "{}: not a code-signing certificate",
@@ -432,229 +415,6 @@ fn one_signature(
         ));
     }
     Ok(out)
-}
-
-#[derive(Clone, Copy)]
-enum Hash {
-    Sha1,
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-impl Hash {
-    fn of(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            Hash::Sha1 => sha1::Sha1::digest(data).to_vec(),
-            Hash::Sha256 => sha2::Sha256::digest(data).to_vec(),
-            Hash::Sha384 => sha2::Sha384::digest(data).to_vec(),
-            Hash::Sha512 => sha2::Sha512::digest(data).to_vec(),
-        }
-    }
-
-    fn scheme(self) -> rsa::Pkcs1v15Sign {
-        match self {
-            Hash::Sha1 => rsa::Pkcs1v15Sign::new::<sha1::Sha1>(),
-            Hash::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
-            Hash::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
-            Hash::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
-        }
-    }
-
-    /// The hash of an RSA certificate signature algorithm.
-    fn of_rsa_signature(oid: ObjectIdentifier) -> Option<Hash> {
-        use const_oid::db::rfc5912::*;
-        match oid {
-            o if o == SHA_1_WITH_RSA_ENCRYPTION => Some(Hash::Sha1),
-            o if o == SHA_256_WITH_RSA_ENCRYPTION => Some(Hash::Sha256),
-            o if o == SHA_384_WITH_RSA_ENCRYPTION => Some(Hash::Sha384),
-            o if o == SHA_512_WITH_RSA_ENCRYPTION => Some(Hash::Sha512),
-            _ => None,
-        }
-    }
-}
-
-/// `signature` over `message`, by the RSA key `spki`, PKCS#1 v1.5.
-fn verify_rsa(
-    spki: &x509_cert::spki::SubjectPublicKeyInfoOwned,
-    hash: Hash,
-    message: &[u8],
-    signature: &[u8],
-) -> Result<(), String> {
-    use rsa::pkcs1::DecodeRsaPublicKey;
-    if spki.algorithm.oid != const_oid::db::rfc5912::RSA_ENCRYPTION {
-        return Err(format!(
-            "key algorithm {} not supported",
-            spki.algorithm.oid
-        ));
-    }
-    let key = rsa::RsaPublicKey::from_pkcs1_der(spki.subject_public_key.raw_bytes())
-        .map_err(|e| format!("RSA key: {e}"))?;
-    key.verify(hash.scheme(), &hash.of(message), signature)
-        .map_err(|e| e.to_string())
-}
-
-/// The certificates a signature carries (at most `MAX_BAG`).
-fn bag(sd: &SignedData) -> Result<Vec<Certificate>, String> {
-    let Some(set) = &sd.certificates else {
-        return Ok(Vec::new());
-    };
-    if set.0.len() > MAX_BAG {
-        return Err(format!(
-            "{} certificates in one signature: refused",
-            set.0.len()
-        ));
-    }
-    Ok(set
-        .0
-        .iter()
-        .filter_map(|c| match c {
-            cms::cert::CertificateChoices::Certificate(c) => Some(c.clone()),
-            _ => None,
-        })
-        .collect())
-}
-
-/// The one certificate whose issuer and serial number the signer names.
-fn signer_certificate<'a>(
-    si: &SignerInfo,
-    bag: &'a [Certificate],
-) -> Result<&'a Certificate, String> {
-    let SignerIdentifier::IssuerAndSerialNumber(id) = &si.sid else {
-        return Err("the signer is not named by issuer and serial number".into());
-    };
-    let issuer = id.issuer.to_der().map_err(|e| e.to_string())?;
-    let mut matching: Vec<&Certificate> = bag
-        .iter()
-        .filter(|c| {
-            c.tbs_certificate.serial_number == id.serial_number
-                && c.tbs_certificate.issuer.to_der().ok().as_deref() == Some(issuer.as_slice())
-        })
-        .collect();
-    // The same certificate twice is one certificate (time-stamping
-    // authorities repeat theirs); two different ones are refused.
-    let mut seen = std::collections::HashSet::new();
-    matching.retain(|c| seen.insert(der_sha256(c)));
-    match matching.as_slice() {
-        [one] => Ok(one),
-        [] => Err("the signing certificate is not in the signature".into()),
-        _ => Err("two certificates carry the signer's issuer and serial number: refused".into()),
-    }
-}
-
-fn subject(c: &Certificate) -> String {
-    c.tbs_certificate.subject.to_string()
-}
-
-fn extension(c: &Certificate, oid: ObjectIdentifier) -> Option<&[u8]> {
-    c.tbs_certificate
-        .extensions
-        .as_ref()?
-        .iter()
-        .find(|e| e.extn_id == oid)
-        .map(|e| e.extn_value.as_bytes())
-}
-
-fn allows_code_signing(c: &Certificate) -> bool {
-    extension(c, OID_EKU)
-        .and_then(|v| x509_cert::ext::pkix::ExtendedKeyUsage::from_der(v).ok())
-        .is_some_and(|eku| eku.0.contains(&OID_CODE_SIGNING))
-}
-
-fn is_ca(c: &Certificate) -> bool {
-    extension(c, OID_BASIC_CONSTRAINTS)
-        .and_then(|v| x509_cert::ext::pkix::BasicConstraints::from_der(v).ok())
-        .is_some_and(|b| b.ca)
-}
-
-fn valid_at(c: &Certificate, at: u64) -> bool {
-    let v = &c.tbs_certificate.validity;
-    let from = v.not_before.to_unix_duration().as_secs();
-    let to = v.not_after.to_unix_duration().as_secs();
-    from <= at && at <= to
-}
-
-/// Does `c`'s signature verify with `issuer`'s key (and name)?
-fn signed_by(c: &Certificate, issuer: &Certificate) -> bool {
-    if c.tbs_certificate.issuer != issuer.tbs_certificate.subject {
-        return false;
-    }
-    let Some(hash) = Hash::of_rsa_signature(c.signature_algorithm.oid) else {
-        return false;
-    };
-    let Ok(tbs) = c.tbs_certificate.to_der() else {
-        return false;
-    };
-    let Some(sig) = c.signature.as_bytes() else {
-        return false;
-    };
-    verify_rsa(
-        &issuer.tbs_certificate.subject_public_key_info,
-        hash,
-        &tbs,
-        sig,
-    )
-    .is_ok()
-}
-
-fn der_sha256(c: &Certificate) -> [u8; 32] {
-    sha2::Sha256::digest(c.to_der().unwrap_or_default()).into()
-}
-
-/// A path from `leaf` to the anchor through the bag: each link's signature
-/// verified, each certificate valid at `at`, each issuer a CA.
-fn path_to(
-    leaf: &Certificate,
-    bag: &[Certificate],
-    anchor: &Anchor,
-    at: u64,
-) -> Result<(), String> {
-    let mut current = leaf;
-    let mut visited: Vec<[u8; 32]> = Vec::new();
-    for _ in 0..MAX_PATH {
-        if !valid_at(current, at) {
-            return Err(format!(
-                "{} is not valid at the evaluation date",
-                subject(current)
-            ));
-        }
-        let id = der_sha256(current);
-        if visited.contains(&id) {
-            return Err("the certificates form a loop".into());
-        }
-        visited.push(id);
-        match &anchor.key {
-            AnchorKey::Pinned(pin) if &id == pin => return Ok(()),
-            AnchorKey::Certificate(root) => {
-                if der_sha256(root) == id {
-                    return Ok(());
-                }
-                if signed_by(current, root) {
-                    if !valid_at(root, at) {
-                        return Err("the anchor is not valid at the evaluation date".into());
-                    }
-                    return Ok(());
-                }
-            }
-            AnchorKey::Pinned(_) => {}
-        }
-        // The next link: a CA in the bag whose key verifies this one.
-        match bag
-            .iter()
-            .find(|c| !visited.contains(&der_sha256(c)) && is_ca(c) && signed_by(current, c))
-        {
-            Some(next) => current = next,
-            None => {
-                return Err(format!(
-                    "no verified path from {} to the anchor",
-                    subject(leaf)
-                ))
-            }
-        }
-    }
-    Err(format!(
-        "no path of at most {MAX_PATH} certificates to the anchor"
-    ))
 }
 
 #[cfg(test)]

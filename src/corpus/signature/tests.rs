@@ -115,6 +115,39 @@ impl Pki {
         days: &str,
         serial: &str,
     ) {
+        self.issue_with(name, key, cn, (issuer, issuer_key), ext, days, serial, &[])
+    }
+
+    /// An elliptic-curve key `name` on `curve` (before `root`/`issue`).
+    fn ec_key(&self, name: &str, curve: &str) {
+        sh(
+            self.dir.path(),
+            "openssl",
+            &[
+                "ecparam",
+                "-name",
+                curve,
+                "-genkey",
+                "-noout",
+                "-out",
+                &format!("{name}.key"),
+            ],
+        );
+    }
+
+    /// `issue`, with more arguments for `openssl x509` (`-sigopt ...`).
+    #[allow(clippy::too_many_arguments)]
+    fn issue_with(
+        &self,
+        name: &str,
+        key: &str,
+        cn: &str,
+        (issuer, issuer_key): (&str, &str),
+        ext: &str,
+        days: &str,
+        serial: &str,
+        more: &[&str],
+    ) {
         self.key(key);
         sh(
             self.dir.path(),
@@ -150,7 +183,10 @@ impl Pki {
                 serial,
                 "-extfile",
                 ext,
-            ],
+            ]
+            .into_iter()
+            .chain(more.iter().copied())
+            .collect::<Vec<_>>(),
         );
     }
 
@@ -676,4 +712,131 @@ fn a_countersignature_by_a_pinned_authority_vouches_for_an_expired_signer() {
         v.signed_by.is_empty() && v.notes[0].contains("no RFC 3161"),
         "{v:?}"
     );
+}
+
+#[test]
+fn ecdsa_signers_and_rsa_pss_certificates_verify_and_forgeries_do_not() {
+    // ECDSA: a P-384 root, a P-256 code-signing leaf; osslsigncode signs
+    // with the EC key (ecdsa-with-SHA256 in the signer info).
+    let p = Pki::new();
+    p.ec_key("ecroot", "secp384r1");
+    p.root("ecroot", "EC Vendor Root");
+    p.ec_key("ecleaf", "prime256v1");
+    p.issue(
+        "ecleaf",
+        "ecleaf",
+        "EC Vendor",
+        "ecroot",
+        "ecroot",
+        "leaf.ext",
+        "3650",
+        "9",
+    );
+    p.chain("ec.pem", &["ecleaf"]);
+    let signed = p.sign(&unsigned_pe(), "ec.exe", "ec.pem", "ecleaf", false);
+    let root = p.anchor("ec-root", "ecroot");
+    let v = verify(&signed, std::slice::from_ref(&root), at());
+    assert_eq!(anchors_of(&v), ["ec-root"], "{v:?}");
+    assert_eq!(v.signed_by[0].subject, "CN=EC Vendor");
+    // A byte changed after signing.
+    let mut flipped = signed.clone();
+    flipped[0x400] ^= 0x01;
+    assert!(verify(&flipped, std::slice::from_ref(&root), at())
+        .signed_by
+        .is_empty());
+    // Another P-384 root of the same name issued the same-named leaf.
+    p.ec_key("ecfake", "secp384r1");
+    p.root("ecfake", "EC Vendor Root");
+    p.ec_key("ecfakeleaf", "prime256v1");
+    p.issue(
+        "ecfakeleaf",
+        "ecfakeleaf",
+        "EC Vendor",
+        "ecfake",
+        "ecfake",
+        "leaf.ext",
+        "3650",
+        "9",
+    );
+    p.chain("ecfake.pem", &["ecfakeleaf", "ecfake"]);
+    let forged = p.sign(&unsigned_pe(), "ecf.exe", "ecfake.pem", "ecfakeleaf", false);
+    let v = verify(&forged, std::slice::from_ref(&root), at());
+    assert!(v.signed_by.is_empty(), "{v:?}");
+    // A mixed chain: an RSA root issued the EC leaf's certificate.
+    p.root("rsaroot", "Mixed Root");
+    p.issue(
+        "ecleaf2",
+        "ecleaf",
+        "EC Vendor",
+        "rsaroot",
+        "rsaroot",
+        "leaf.ext",
+        "3650",
+        "10",
+    );
+    p.chain("mixed.pem", &["ecleaf2"]);
+    let mixed = p.sign(&unsigned_pe(), "mixed.exe", "mixed.pem", "ecleaf", false);
+    assert_eq!(
+        anchors_of(&verify(&mixed, &[p.anchor("mixed", "rsaroot")], at())),
+        ["mixed"]
+    );
+
+    // RSA-PSS: the intermediate's and the leaf's certificates signed with
+    // PSS (SHA-256, salt 32); the signer itself signs PKCS#1 v1.5.
+    let pss = [
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        "rsa_pss_saltlen:32",
+        "-sha256",
+    ];
+    p.root("pssroot", "PSS Root");
+    p.issue_with(
+        "pssinter",
+        "pssinter",
+        "PSS Intermediate",
+        ("pssroot", "pssroot"),
+        "ca.ext",
+        "3650",
+        "11",
+        &pss,
+    );
+    p.issue_with(
+        "pssleaf",
+        "pssleaf",
+        "PSS Vendor",
+        ("pssinter", "pssinter"),
+        "leaf.ext",
+        "3650",
+        "12",
+        &pss,
+    );
+    let text = std::fs::read_to_string(p.path("pssleaf.pem")).unwrap();
+    let leaf = Certificate::load_pem_chain(text.as_bytes())
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        leaf.signature_algorithm.oid.to_string(),
+        "1.2.840.113549.1.1.10",
+        "openssl made a PSS certificate"
+    );
+    p.chain("pss.pem", &["pssleaf", "pssinter"]);
+    let signed = p.sign(&unsigned_pe(), "pss.exe", "pss.pem", "pssleaf", false);
+    let pss_root = p.anchor("pss-root", "pssroot");
+    let v = verify(&signed, std::slice::from_ref(&pss_root), at());
+    assert_eq!(anchors_of(&v), ["pss-root"], "{v:?}");
+    // The intermediate's PSS signature damaged in the file's bag: no path.
+    let inter_text = std::fs::read_to_string(p.path("pssinter.pem")).unwrap();
+    let inter = Certificate::load_pem_chain(inter_text.as_bytes())
+        .unwrap()
+        .remove(0);
+    let sig = inter.signature.raw_bytes().to_vec();
+    let at_sig = signed
+        .windows(sig.len())
+        .position(|w| w == sig.as_slice())
+        .expect("the intermediate's signature is in the file");
+    let mut broken = signed.clone();
+    broken[at_sig + 10] ^= 0x01;
+    let v = verify(&broken, std::slice::from_ref(&pss_root), at());
+    assert!(v.signed_by.is_empty(), "{v:?}");
 }
