@@ -177,6 +177,8 @@ pub struct Corpus {
     /// Contents (sha256 hex) whose code signature verified to a tier
     /// rule's anchor, and who signed them.
     pub signed: std::collections::BTreeMap<String, Vec<signature::SignedBy>>,
+    /// What signatures through catalogs rest on (see `CatalogFacts`).
+    pub catalogs: signature::CatalogFacts,
 }
 
 /// A corpus recipe as a report names it.

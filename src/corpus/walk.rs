@@ -136,6 +136,7 @@ pub fn walk(roots: &[PathBuf], opts: &WalkOptions) -> Result<Corpus> {
         listed: Vec::new(),
         recipe: None,
         signed: Default::default(),
+        catalogs: Default::default(),
     })
 }
 

@@ -77,6 +77,10 @@ pub fn merge(parts: &[(PathBuf, Partial)], files: Vec<Vec<ShardFile>>) -> Result
     // The archive members after their archives, as a single run has them.
     let clean = corpus.files.len();
     corpus::members::splice(&mut corpus, &mut outcomes, members, clean);
+    // A catalog in one shard vouches for files in the others.
+    let content: Vec<Option<[u8; 32]>> =
+        outcomes.iter().map(|o| o.content().map(|c| c.0)).collect();
+    corpus::signature::catalog_apply(&mut corpus, &content);
     corpus.listed = parts
         .iter()
         .flat_map(|(_, p)| p.facts.listed.iter().cloned())
@@ -164,6 +168,7 @@ fn split_positives(
         listed: Vec::new(),
         recipe: None,
         signed: Default::default(),
+        catalogs: Default::default(),
     };
     let theirs = outcomes.split_off(pf.first);
     crate::verdict::detections::disjoint_contents(corpus, outcomes, &samples, &theirs)?;
@@ -383,6 +388,13 @@ fn assemble(
             .iter()
             .flat_map(|(_, p)| p.facts.signed.clone())
             .collect(),
+        catalogs: {
+            let mut c = corpus::signature::CatalogFacts::default();
+            for (_, p) in parts {
+                c.extend(p.facts.catalogs.clone());
+            }
+            c
+        },
     };
     let members = members
         .into_iter()

@@ -82,6 +82,14 @@ pub struct Facts {
     /// Contents of this shard signed to a tier rule's anchor.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub signed: std::collections::BTreeMap<String, Vec<crate::corpus::signature::SignedBy>>,
+    /// What catalog signatures rest on: this shard's catalogs and the
+    /// Authenticode digests of its PE contents (a catalog in one shard
+    /// vouches for files in others; merge matches them).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::corpus::signature::CatalogFacts::is_empty"
+    )]
+    pub catalogs: crate::corpus::signature::CatalogFacts,
     /// The shard's files, with their index in the whole corpus walk.
     pub files: Vec<FileFact>,
     /// The shard's walk-level skips (symlinks, FIFOs...), with their index.

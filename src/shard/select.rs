@@ -175,6 +175,7 @@ impl ShardRun {
             listed: corpus.listed,
             recipe: corpus.recipe,
             signed: corpus.signed,
+            catalogs: corpus.catalogs,
         };
         (corpus, kept)
     }
@@ -330,6 +331,7 @@ impl ShardRun {
                 roots: run.corpus.roots.clone(),
                 recipe: run.corpus.recipe.clone(),
                 signed: run.corpus.signed.clone(),
+                catalogs: run.corpus.catalogs.clone(),
                 files: self.file_facts(run),
                 policy_changes: p.changes.clone(),
                 positives: run.positives.as_ref().map(|p| PositivesFacts {

@@ -197,11 +197,15 @@ fn findings(
                 .get(&crate::util::hex::hex(&sha))
                 .map(|by| {
                     by.iter()
-                        .map(|b| {
-                            format!(
+                        .map(|b| match &b.catalog {
+                            None => format!(
                                 "signed by {}, chain to pinned anchor `{}`",
                                 b.subject, b.anchor
-                            )
+                            ),
+                            Some(cat) => format!(
+                                "listed in catalog {cat}, signed by {}, chain to pinned anchor `{}`",
+                                b.subject, b.anchor
+                            ),
                         })
                         .collect()
                 })

@@ -12,21 +12,22 @@
 //! members from their container, each container opened once.
 
 use crate::corpus::format::Format;
-use crate::corpus::signature::{self, SignedBy};
+use crate::corpus::signature::{self, Judgement};
 use crate::corpus::{archive, Corpus, CorpusFile};
 use crate::engine::Outcome;
 use crate::settings::tiers::TierRules;
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 fn domain(rules: &TierRules) -> String {
-    format!("tiers/{}", crate::util::hex::hex(&rules.fingerprint[..16]))
+    format!("tiers2/{}", crate::util::hex::hex(&rules.fingerprint[..16]))
 }
 
 /// Mark the entries signed to an anchor critical and record who signed
-/// them (by content, in `corpus.signed`). Returns how many entries it made
-/// critical.
+/// them (by content, in `corpus.signed`): by a signature of their own, or
+/// through a catalog of the corpus signed to an anchor. Returns how many
+/// entries it made critical.
 pub(crate) fn apply(
     corpus: &mut Corpus,
     outcomes: &[Outcome],
@@ -34,15 +35,19 @@ pub(crate) fn apply(
     cache_dir: Option<&Path>,
     scan: &crate::engine::ScanOptions,
 ) -> usize {
-    // Each PE content, and the entries that hold it.
+    // Each content to judge (PE contents, and catalog candidates: entries
+    // named *.cat), and the entries that hold it.
     let mut holders: BTreeMap<[u8; 32], Vec<usize>> = BTreeMap::new();
+    let mut catalog_named: HashSet<[u8; 32]> = HashSet::new();
     for (i, o) in outcomes.iter().enumerate().take(corpus.files.len()) {
-        if let Outcome::Scanned {
-            sha256,
-            format: Format::Pe | Format::Dotnet,
-            ..
-        } = o
-        {
+        let Outcome::Scanned { sha256, format, .. } = o else {
+            continue;
+        };
+        let cat = signature::is_catalog_name(corpus.files[i].display().as_bytes());
+        if cat {
+            catalog_named.insert(*sha256);
+        }
+        if cat || matches!(format, Format::Pe | Format::Dotnet) {
             holders.entry(*sha256).or_default().push(i);
         }
     }
@@ -52,12 +57,12 @@ pub(crate) fn apply(
     let shas: Vec<[u8; 32]> = holders.keys().copied().collect();
     let dom = domain(rules);
     // What the workers judged while the bytes were in memory.
-    let judged: HashMap<[u8; 32], Vec<SignedBy>> = scan
+    let judged: HashMap<[u8; 32], Judgement> = scan
         .signatures
         .as_ref()
         .map(|v| v.take())
         .unwrap_or_default();
-    let mut verdicts: HashMap<[u8; 32], Vec<SignedBy>> = HashMap::new();
+    let mut verdicts: HashMap<[u8; 32], Judgement> = HashMap::new();
     let unjudged: Vec<[u8; 32]> = shas
         .iter()
         .filter(|s| !judged.contains_key(*s))
@@ -68,7 +73,7 @@ pub(crate) fn apply(
             .iter()
             .zip(crate::store::small_get(dir, &dom, &unjudged))
         {
-            if let Some(v) = v.and_then(|b| serde_json::from_slice::<Vec<SignedBy>>(&b).ok()) {
+            if let Some(v) = v.and_then(|b| serde_json::from_slice::<Judgement>(&b).ok()) {
                 verdicts.insert(*sha, v);
             }
         }
@@ -79,7 +84,7 @@ pub(crate) fn apply(
         .map(|s| (*s, holders[s][0]))
         .collect();
     // Judged now or read again now: kept for the next run.
-    let mut fresh = verify_entries(&corpus.files, &missing, rules, scan);
+    let mut fresh = verify_entries(&corpus.files, &missing, &catalog_named, rules, scan);
     fresh.extend(judged);
     if let Some(dir) = cache_dir {
         let rows: Vec<([u8; 32], Vec<u8>)> = fresh
@@ -91,18 +96,44 @@ pub(crate) fn apply(
     verdicts.extend(fresh);
     let mut made = 0;
     for (sha, idx) in &holders {
-        let Some(by) = verdicts.get(sha).filter(|v| !v.is_empty()) else {
+        let Some(j) = verdicts.get(sha) else {
             continue;
         };
+        let hex = crate::util::hex::hex(sha);
+        if !j.vouches.is_empty() && !j.signed_by.is_empty() {
+            let name = corpus.files[idx[0]].display().to_string();
+            corpus
+                .catalogs
+                .catalogs
+                .entry(name)
+                .or_insert_with(|| j.clone());
+        }
+        if j.signed_by.is_empty() {
+            if !j.authenticode.is_empty() {
+                corpus
+                    .catalogs
+                    .authenticode
+                    .insert(hex, j.authenticode.clone());
+            }
+            continue;
+        }
         for &i in idx {
             if !corpus.files[i].critical {
                 corpus.files[i].critical = true;
                 made += 1;
             }
         }
-        corpus.signed.insert(crate::util::hex::hex(sha), by.clone());
+        corpus.signed.insert(hex, j.signed_by.clone());
     }
-    made
+    // Through catalogs: a PE by its Authenticode digest, any entry by its
+    // content.
+    if corpus.catalogs.catalogs.is_empty() {
+        corpus.catalogs.authenticode.clear();
+        return made;
+    }
+    let content: Vec<Option<[u8; 32]>> =
+        outcomes.iter().map(|o| o.content().map(|c| c.0)).collect();
+    made + signature::catalog_apply(corpus, &content)
 }
 
 /// Read each (content, an entry holding it) and verify its signatures:
@@ -111,9 +142,10 @@ pub(crate) fn apply(
 fn verify_entries(
     files: &[CorpusFile],
     missing: &[([u8; 32], usize)],
+    catalog_named: &HashSet<[u8; 32]>,
     rules: &TierRules,
     scan: &crate::engine::ScanOptions,
-) -> Vec<([u8; 32], Vec<SignedBy>)> {
+) -> Vec<([u8; 32], Judgement)> {
     // Grouped by the file on disk.
     let mut by_container: BTreeMap<&Path, Vec<([u8; 32], usize)>> = BTreeMap::new();
     for &(sha, i) in missing {
@@ -138,12 +170,13 @@ fn verify_entries(
             let Ok(data) = read(path) else {
                 return out;
             };
-            let verify =
-                |bytes: &[u8]| signature::verify(bytes, &rules.anchors, rules.at).signed_by;
+            let verify = |sha: &[u8; 32], bytes: &[u8]| {
+                signature::judge(bytes, catalog_named.contains(sha), rules)
+            };
             let mut members: HashMap<&[Vec<u8>], [u8; 32]> = HashMap::new();
             for &(sha, i) in wanted {
                 match files[i].member_names() {
-                    None => out.push((sha, verify(&data))),
+                    None => out.push((sha, verify(&sha, &data))),
                     Some(names) => {
                         members.insert(names, sha);
                     }
@@ -158,7 +191,7 @@ fn verify_entries(
                     archive::open(&data, &name, format, &scan.archives.caps, &mut |e| {
                         if let archive::Entry::File { path, data } = e {
                             if let Some(sha) = path.get(1..).and_then(|p| members.remove(p)) {
-                                out.push((sha, verify(data)));
+                                out.push((sha, verify(&sha, data)));
                             }
                         }
                     });

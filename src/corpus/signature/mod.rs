@@ -30,15 +30,17 @@
 //! the bag at most `MAX_BAG` certificates).
 
 use cms::content_info::ContentInfo;
-use cms::signed_data::SignedData;
+use cms::signed_data::{SignedData, SignerInfo};
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
 use sha2::Digest;
 use x509_cert::Certificate;
 
+mod catalog;
 mod chain;
 mod countersign;
 mod keys;
+pub use catalog::{apply as catalog_apply, catalog_list, vouched, CatalogFacts, Member, Vouch};
 #[cfg(test)]
 use chain::der_sha256;
 use chain::{allows_code_signing, bag, path_to, subject, verify_signer};
@@ -106,13 +108,64 @@ pub struct Rules {
     pub fingerprint: [u8; 32],
 }
 
+/// What one content came to, as the results cache keeps it (by content,
+/// under the rules' fingerprint).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Judgement {
+    /// Its own signatures that verified to an anchor (a PE's embedded
+    /// signatures; a catalog's signature).
+    #[serde(default)]
+    pub signed_by: Vec<SignedBy>,
+    /// A PE's Authenticode digests, `sha1:HEX` and `sha256:HEX` (what a
+    /// catalog names a PE by).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authenticode: Vec<String>,
+    /// A catalog signed to an anchor: the members it vouches for,
+    /// `pe:sha256:HEX` (an Authenticode digest) or `flat:sha256:HEX` (a
+    /// whole file's hash), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vouches: Vec<String>,
+}
+
+/// Is an entry of this name a catalog candidate (`.cat`, any case)?
+pub fn is_catalog_name(name: &[u8]) -> bool {
+    name.len() > 4 && name[name.len() - 4..].eq_ignore_ascii_case(b".cat")
+}
+
+/// Judge one content: a PE's embedded signatures and its Authenticode
+/// digests; a catalog's (`catalog_name`: the entry is named `*.cat`)
+/// signature and members. Anything else: nothing.
+pub fn judge(bytes: &[u8], catalog_name: bool, rules: &Rules) -> Judgement {
+    let (anchors, tsa) = (&rules.anchors[..], &rules.timestamp_anchors[..]);
+    let run = || {
+        let mut j = Judgement::default();
+        if bytes.starts_with(b"MZ") {
+            let d = Digests::new(bytes);
+            j.signed_by = verify_digests(&d, anchors, tsa, rules.at).signed_by;
+            if let Ok([sha1, sha256]) = d.all() {
+                j.authenticode = vec![
+                    format!("sha1:{}", crate::util::hex::hex(sha1)),
+                    format!("sha256:{}", crate::util::hex::hex(sha256)),
+                ];
+            }
+        } else if catalog_name {
+            if let Ok(Some((by, members))) = catalog::verify(bytes, (anchors, tsa), rules.at) {
+                j.signed_by = by;
+                j.vouches = members;
+            }
+        }
+        j
+    };
+    std::panic::catch_unwind(run).unwrap_or_default()
+}
+
 /// The verdicts of a scan, gathered while the bytes are in memory: the
-/// scan's workers hand every PE content they read to `judge`, once per
+/// scan's workers hand every content they read to `judge`, once per
 /// content, so nothing is read again for its signature.
 #[derive(Debug)]
 pub struct Verdicts {
     pub rules: std::sync::Arc<Rules>,
-    found: std::sync::Mutex<std::collections::HashMap<[u8; 32], Vec<SignedBy>>>,
+    found: std::sync::Mutex<std::collections::HashMap<[u8; 32], Judgement>>,
 }
 
 impl Verdicts {
@@ -123,23 +176,23 @@ impl Verdicts {
         }
     }
 
-    /// Verify `bytes` (content `sha256`) unless it is not a PE or was
-    /// judged already.
-    pub fn judge(&self, sha256: &[u8; 32], bytes: &[u8]) {
-        if !bytes.starts_with(b"MZ") {
+    /// Judge `bytes` (content `sha256`, an entry named `name`) unless it is
+    /// neither a PE nor a catalog candidate, or was judged already.
+    pub fn judge(&self, sha256: &[u8; 32], name: &[u8], bytes: &[u8]) {
+        let catalog_name = is_catalog_name(name);
+        if !bytes.starts_with(b"MZ") && !catalog_name {
             return;
         }
         let lock = || self.found.lock().unwrap_or_else(|e| e.into_inner());
         if lock().contains_key(sha256) {
             return;
         }
-        let r = &self.rules;
-        let v = verify_with(bytes, &r.anchors, &r.timestamp_anchors, r.at).signed_by;
-        lock().insert(*sha256, v);
+        let j = judge(bytes, catalog_name, &self.rules);
+        lock().insert(*sha256, j);
     }
 
     /// What was judged so far (and forget it).
-    pub fn take(&self) -> std::collections::HashMap<[u8; 32], Vec<SignedBy>> {
+    pub fn take(&self) -> std::collections::HashMap<[u8; 32], Judgement> {
         std::mem::take(&mut *self.found.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
@@ -153,6 +206,10 @@ pub struct SignedBy {
     pub subject: String,
     /// The signing certificate's sha256 (DER), hex.
     pub signer_sha256: String,
+    /// Signed through this catalog (the name of the corpus entry holding
+    /// it), not by a signature of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
 }
 
 /// What the signatures of one file came to.
@@ -190,8 +247,12 @@ pub fn verify_with(data: &[u8], anchors: &[Anchor], tsa: &[Anchor], at_unix: u64
 }
 
 fn verify_inner(data: &[u8], anchors: &[Anchor], tsa: &[Anchor], at_unix: u64) -> Verdict {
+    verify_digests(&Digests::new(data), anchors, tsa, at_unix)
+}
+
+fn verify_digests(digests: &Digests, anchors: &[Anchor], tsa: &[Anchor], at_unix: u64) -> Verdict {
     let mut v = Verdict::default();
-    let (blobs, digests) = match pe_signatures(data) {
+    let blobs = match pe_signatures(digests.data) {
         Ok(Some(x)) => x,
         Ok(None) => return v,
         Err(e) => {
@@ -210,7 +271,7 @@ fn verify_inner(data: &[u8], anchors: &[Anchor], tsa: &[Anchor], at_unix: u64) -
             ));
             break;
         }
-        match one_signature(&blob, &digests, (anchors, tsa), at_unix, &mut queue) {
+        match one_signature(&blob, digests, (anchors, tsa), at_unix, &mut queue) {
             Ok(by) => {
                 for b in by {
                     if !v.signed_by.contains(&b) {
@@ -224,52 +285,66 @@ fn verify_inner(data: &[u8], anchors: &[Anchor], tsa: &[Anchor], at_unix: u64) -
     v
 }
 
-/// The file's Authenticode digests, computed when a signature asks for
-/// one (most files are signed with SHA-256 only).
+/// The file's Authenticode digests (SHA-1 and SHA-256, in one pass),
+/// computed when first asked for.
 struct Digests<'a> {
     data: &'a [u8],
-    sha1: std::cell::OnceCell<Result<Vec<u8>, String>>,
-    sha256: std::cell::OnceCell<Result<Vec<u8>, String>>,
+    both: std::cell::OnceCell<Result<[Vec<u8>; 2], String>>,
 }
 
 impl Digests<'_> {
-    fn get(&self, hash: Hash) -> Result<&[u8], String> {
-        let (cell, run): (_, DigestFn) = match hash {
-            Hash::Sha1 => (&self.sha1, |d| pe_digest(d, sha1::Sha1::new())),
-            _ => (&self.sha256, |d| pe_digest(d, sha2::Sha256::new())),
-        };
-        cell.get_or_init(|| run(self.data))
-            .as_deref()
+    fn new(data: &[u8]) -> Digests<'_> {
+        Digests {
+            data,
+            both: Default::default(),
+        }
+    }
+
+    fn all(&self) -> Result<&[Vec<u8>; 2], String> {
+        self.both
+            .get_or_init(|| pe_digests(self.data))
+            .as_ref()
             .map_err(|e| e.clone())
+    }
+
+    fn get(&self, hash: Hash) -> Result<&[u8], String> {
+        let [sha1, sha256] = self.all()?;
+        match hash {
+            Hash::Sha1 => Ok(sha1),
+            Hash::Sha256 => Ok(sha256),
+            _ => Err("an Authenticode digest other than SHA-1 or SHA-256".into()),
+        }
     }
 }
 
-/// How one digest of a file is computed.
-type DigestFn = fn(&[u8]) -> Result<Vec<u8>, String>;
+/// Two hashers fed the same bytes.
+struct Both(sha1::Sha1, sha2::Sha256);
 
-/// The Authenticode digest of a PE with `hasher`.
-fn pe_digest<H: Digest + sha2::digest::Update>(
-    data: &[u8],
-    mut hasher: H,
-) -> Result<Vec<u8>, String> {
+impl sha2::digest::Update for Both {
+    fn update(&mut self, data: &[u8]) {
+        sha2::digest::Update::update(&mut self.0, data);
+        sha2::digest::Update::update(&mut self.1, data);
+    }
+}
+
+/// The Authenticode digests of a PE: SHA-1 and SHA-256.
+fn pe_digests(data: &[u8]) -> Result<[Vec<u8>; 2], String> {
     use object::read::pe::{PeFile32, PeFile64};
+    let mut h = Both(sha1::Sha1::new(), sha2::Sha256::new());
     let done = match PeFile64::parse(data) {
-        Ok(pe) => authenticode::authenticode_digest(&pe, &mut hasher),
+        Ok(pe) => authenticode::authenticode_digest(&pe, &mut h),
         Err(_) => match PeFile32::parse(data) {
-            Ok(pe) => authenticode::authenticode_digest(&pe, &mut hasher),
+            Ok(pe) => authenticode::authenticode_digest(&pe, &mut h),
             Err(e) => return Err(format!("not a PE: {e}")),
         },
     };
     done.map_err(|e| format!("Authenticode digest: {e}"))?;
-    Ok(hasher.finalize().to_vec())
+    Ok([h.0.finalize().to_vec(), h.1.finalize().to_vec()])
 }
-
-/// A PE's attribute certificates (DER blobs) and its digests.
-type Signatures<'a> = Option<(Vec<Vec<u8>>, Digests<'a>)>;
 
 /// The attribute certificates of a PE (their DER blobs); `None`: not a
 /// PE, or no certificate table.
-fn pe_signatures(data: &[u8]) -> Result<Signatures<'_>, String> {
+fn pe_signatures(data: &[u8]) -> Result<Option<Vec<Vec<u8>>>, String> {
     use authenticode::{AttributeCertificateIterator, PeTrait};
     use object::read::pe::{PeFile32, PeFile64};
     if data.len() < 2 || &data[..2] != b"MZ" {
@@ -296,16 +371,7 @@ fn pe_signatures(data: &[u8]) -> Result<Signatures<'_>, String> {
             Err(_) => None,
         }
     };
-    Ok(blobs.map(|b| {
-        (
-            b,
-            Digests {
-                data,
-                sha1: Default::default(),
-                sha256: Default::default(),
-            },
-        )
-    }))
+    Ok(blobs)
 }
 
 /// Verify one signature blob (a ContentInfo of SignedData); nested
@@ -375,6 +441,19 @@ fn one_signature(
             subject(signer)
         ));
     }
+    anchored(signer, si, &bag, (anchors, tsa), at)
+}
+
+/// The anchors `signer` (of `si`, with `bag`) chains to: each anchor's
+/// subject constraint held, the path valid at `at` or at the time of a
+/// countersignature by one of `tsa`. None: an error saying why not.
+fn anchored(
+    signer: &Certificate,
+    si: &SignerInfo,
+    bag: &[Certificate],
+    (anchors, tsa): (&[Anchor], &[Anchor]),
+    at: u64,
+) -> Result<Vec<SignedBy>, String> {
     let mut out = Vec::new();
     let mut why = Vec::new();
     for a in anchors {
@@ -389,12 +468,12 @@ fn one_signature(
             }
         }
         // Valid now, or at a verified countersigned time.
-        let checked = path_to(signer, &bag, a, at).or_else(|e| {
+        let checked = path_to(signer, bag, a, at).or_else(|e| {
             if tsa.is_empty() {
                 return Err(e);
             }
             let when = countersigned_at(si, tsa, at).map_err(|c| format!("{e}; {c}"))?;
-            path_to(signer, &bag, a, when).map_err(|e2| format!("{e2} (at the countersigned time)"))
+            path_to(signer, bag, a, when).map_err(|e2| format!("{e2} (at the countersigned time)"))
         });
         match checked {
             Ok(()) => out.push(SignedBy {
@@ -403,6 +482,7 @@ fn one_signature(
                 signer_sha256: crate::util::hex::hex(&sha2::Sha256::digest(
                     signer.to_der().unwrap_or_default(),
                 )),
+                catalog: None,
             }),
             Err(e) => why.push(format!("{}: {e}", a.name)),
         }

@@ -840,3 +840,162 @@ fn ecdsa_signers_and_rsa_pss_certificates_verify_and_forgeries_do_not() {
     let v = verify(&broken, std::slice::from_ref(&pss_root), at());
     assert!(v.signed_by.is_empty(), "{v:?}");
 }
+
+impl Pki {
+    /// A catalog: `list` (a catalog list's DER) signed by `signer` (its
+    /// certificate and key) with the certificates of `certfile`, as CMS
+    /// SignedData (openssl cms wraps the list in an OCTET STRING).
+    fn catalog(&self, out: &str, list: &[u8], signer: &str, certfile: &str) -> Vec<u8> {
+        std::fs::write(self.path("list.der"), list).unwrap();
+        sh(
+            self.dir.path(),
+            "openssl",
+            &[
+                "cms",
+                "-sign",
+                "-binary",
+                "-nodetach",
+                "-outform",
+                "DER",
+                "-econtent_type",
+                "1.3.6.1.4.1.311.10.1",
+                "-md",
+                "sha256",
+                "-in",
+                "list.der",
+                "-signer",
+                &format!("{signer}.pem"),
+                "-inkey",
+                &format!("{signer}.key"),
+                "-certfile",
+                certfile,
+                "-out",
+                out,
+            ],
+        );
+        std::fs::read(self.path(out)).unwrap()
+    }
+}
+
+fn rules(anchors: Vec<Anchor>) -> Rules {
+    Rules {
+        anchors,
+        timestamp_anchors: Vec::new(),
+        at: at(),
+        fingerprint: [0; 32],
+    }
+}
+
+#[test]
+fn a_catalog_signed_to_an_anchor_vouches_for_its_members_and_nothing_else() {
+    let p = vendor();
+    let r = rules(vec![p.anchor("vendor-root", "root")]);
+    let pe = std::fs::read(unsigned_pe()).unwrap();
+    let [sha1, sha256] = pe_digests(&pe).unwrap();
+    let flat = b"a data file the catalog lists by its hash".to_vec();
+    let flat_sha = sha2::Sha256::digest(&flat).to_vec();
+    let list = catalog_list(&[
+        Member::Pe {
+            sha1: false,
+            digest: &sha256,
+        },
+        Member::Flat {
+            sha1: false,
+            digest: &flat_sha,
+        },
+    ]);
+    let cat = p.catalog("v.cat", &list, "leaf", &p.s("inter.pem"));
+    let j = judge(&cat, true, &r);
+    assert_eq!(
+        anchors_of(&Verdict {
+            signed_by: j.signed_by.clone(),
+            notes: vec![]
+        }),
+        ["vendor-root"],
+        "{j:?}"
+    );
+    assert_eq!(j.vouches.len(), 2, "{j:?}");
+    // Not named *.cat: not read as a catalog.
+    assert_eq!(judge(&cat, false, &r), Judgement::default());
+
+    // The PE, judged on its own: no signature, its digests recorded.
+    let pj = judge(&pe, false, &r);
+    assert!(pj.signed_by.is_empty());
+    assert_eq!(
+        pj.authenticode,
+        [
+            format!("sha1:{}", crate::util::hex::hex(&sha1)),
+            format!("sha256:{}", crate::util::hex::hex(&sha256))
+        ]
+    );
+    let vouch = vouched([("sys/v.cat", &j)]);
+    let by = vouch.of("00", &pj.authenticode);
+    assert_eq!(by.len(), 1);
+    assert_eq!(by[0].catalog.as_deref(), Some("sys/v.cat"));
+    assert_eq!(by[0].subject, "CN=Vendor Corp");
+    assert_eq!(vouch.of(&crate::util::hex::hex(&flat_sha), &[]).len(), 1);
+    // The PE changed after the catalog was made: not vouched for.
+    let mut changed = pe.clone();
+    changed[0x400] ^= 1;
+    let cj = judge(&changed, false, &r);
+    assert!(vouch.of("00", &cj.authenticode).is_empty());
+    // A SHA-1 catalog member counts the same.
+    let list1 = catalog_list(&[Member::Pe {
+        sha1: true,
+        digest: &sha1,
+    }]);
+    let cat1 = p.catalog("v1.cat", &list1, "leaf", &p.s("inter.pem"));
+    let j1 = judge(&cat1, true, &r);
+    assert_eq!(
+        vouched([("v1.cat", &j1)]).of("00", &pj.authenticode).len(),
+        1
+    );
+
+    // A member added to the list after signing: the signature fails.
+    let at_digest = cat
+        .windows(flat_sha.len())
+        .position(|w| w == flat_sha.as_slice())
+        .unwrap();
+    let mut tampered = cat.clone();
+    tampered[at_digest] ^= 1;
+    let tj = judge(&tampered, true, &r);
+    assert!(tj.signed_by.is_empty() && tj.vouches.is_empty(), "{tj:?}");
+    assert!(vouched([("t.cat", &tj)]).is_empty());
+
+    // Signed under another root with the vendor's names: vouches nothing.
+    p.root("other", "Vendor Root CA");
+    p.issue(
+        "otherleaf",
+        "otherleaf",
+        "Vendor Corp",
+        "other",
+        "other",
+        "leaf.ext",
+        "3650",
+        "4242",
+    );
+    let forged = p.catalog("f.cat", &list, "otherleaf", &p.s("other.pem"));
+    let fj = judge(&forged, true, &r);
+    assert!(fj.signed_by.is_empty() && fj.vouches.is_empty(), "{fj:?}");
+    // Signed by the vendor's TLS certificate (no code-signing usage).
+    p.issue(
+        "tls",
+        "tls",
+        "Vendor Corp",
+        "inter",
+        "inter",
+        "tls.ext",
+        "3650",
+        "77",
+    );
+    let tls = p.catalog("tls.cat", &list, "tls", &p.s("inter.pem"));
+    assert!(judge(&tls, true, &r).signed_by.is_empty());
+
+    // Hostile catalogs: truncated, garbage, a signed non-catalog.
+    for n in [0, 1, 10, cat.len() / 2, cat.len() - 1] {
+        assert!(judge(&cat[..n], true, &r).signed_by.is_empty());
+    }
+    assert!(judge(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff], true, &r)
+        .signed_by
+        .is_empty());
+}

@@ -268,7 +268,7 @@ impl<'r> Worker<'r> {
     ) -> Judged {
         // [[tiers.critical]]: the signature is judged while the bytes are here.
         if let Some(v) = &self.opts.signatures {
-            v.judge(&sha256, bytes);
+            v.judge(&sha256, f.display().as_bytes(), bytes);
         }
         let subj = self.subjects(&sha256, f);
         let plans = self.plans(subj.as_ref());
