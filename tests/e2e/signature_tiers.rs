@@ -24,17 +24,30 @@ fn sh(dir: &Path, args: &[&str]) {
 
 /// A CA `name` (self-signed unless `issuer`), or a code-signing leaf.
 fn cert(dir: &Path, name: &str, cn: &str, issuer: Option<(&str, &str)>, ca: bool, serial: &str) {
+    let ext = if ca {
+        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n"
+    } else {
+        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=codeSigning\n"
+    };
+    cert_ext(dir, name, cn, issuer, ext, "3650", serial)
+}
+
+/// A certificate `name` with the extensions `ext`, valid for `days`.
+fn cert_ext(
+    dir: &Path,
+    name: &str,
+    cn: &str,
+    issuer: Option<(&str, &str)>,
+    ext: &str,
+    days: &str,
+    serial: &str,
+) {
     if !dir.join(format!("{name}.key")).exists() {
         sh(
             dir,
             &["openssl", "genrsa", "-out", &format!("{name}.key"), "2048"],
         );
     }
-    let ext = if ca {
-        "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n"
-    } else {
-        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=codeSigning\n"
-    };
     std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
     match issuer {
         None => sh(
@@ -86,7 +99,7 @@ fn cert(dir: &Path, name: &str, cn: &str, issuer: Option<(&str, &str)>, ca: bool
                     "-out",
                     &format!("{name}.pem"),
                     "-days",
-                    "3650",
+                    days,
                     "-set_serial",
                     serial,
                     "-extfile",
@@ -431,4 +444,295 @@ fn files_signed_to_a_pinned_anchor_are_critical_and_forgeries_are_not() {
         pc.contains("tiers.critical: 1 persisting false positive(s) block now"),
         "{pc}"
     );
+}
+
+/// A catalog: `list` (a catalog list's DER) signed by `signer` with the
+/// certificates of `certs`, as openssl's CMS makes it.
+fn catalog(dir: &Path, out: &Path, list: &[u8], signer: &str, certs: &str) {
+    std::fs::write(dir.join("list.der"), list).unwrap();
+    sh(
+        dir,
+        &[
+            "openssl",
+            "cms",
+            "-sign",
+            "-binary",
+            "-nodetach",
+            "-outform",
+            "DER",
+            "-econtent_type",
+            "1.3.6.1.4.1.311.10.1",
+            "-md",
+            "sha256",
+            "-in",
+            "list.der",
+            "-signer",
+            &format!("{signer}.pem"),
+            "-inkey",
+            &format!("{signer}.key"),
+            "-certfile",
+            &format!("{certs}.pem"),
+            "-out",
+            out.to_str().unwrap(),
+        ],
+    );
+}
+
+#[test]
+fn catalogs_and_countersignatures_decide_tiers_through_the_config() {
+    use fpgate::corpus::signature::{authenticode_digests, catalog_list, Member};
+    let p = Project::new();
+    let d = p.path();
+    let pki = d.join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    cert(&pki, "root", "Vendor Root CA", None, true, "1");
+    cert(
+        &pki,
+        "inter",
+        "Vendor Code Signing CA",
+        Some(("root", "root")),
+        true,
+        "100",
+    );
+    cert(
+        &pki,
+        "leaf",
+        "Vendor Corp",
+        Some(("inter", "inter")),
+        false,
+        "4242",
+    );
+    // A signer valid for a day: expired at tiers.date, unless a pinned
+    // authority stamped the signature while it was valid.
+    cert_ext(
+        &pki,
+        "shortleaf",
+        "Vendor Build",
+        Some(("inter", "inter")),
+        "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=codeSigning\n",
+        "1",
+        "4343",
+    );
+    cert(&pki, "tsaroot", "Stamp Root CA", None, true, "2");
+    cert_ext(
+        &pki,
+        "tsa",
+        "Stamp Authority",
+        Some(("tsaroot", "tsaroot")),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n",
+        "3650",
+        "5",
+    );
+    // The attacker's own root under the vendor's names.
+    cert(&pki, "fakeroot", "Vendor Root CA", None, true, "1");
+    cert(
+        &pki,
+        "evil",
+        "Vendor Corp",
+        Some(("fakeroot", "fakeroot")),
+        false,
+        "4242",
+    );
+    let text: String = ["inter", "root"]
+        .iter()
+        .map(|c| std::fs::read_to_string(pki.join(format!("{c}.pem"))).unwrap())
+        .collect();
+    std::fs::write(pki.join("vendorchain.pem"), text).unwrap();
+
+    let updater = root().join("corpus/npm/electron-winstaller-5.4.4/Squirrel.exe");
+    let bytes = std::fs::read(&updater).unwrap();
+    for dir in ["sys", "other", "stamped", "forged"] {
+        std::fs::create_dir_all(d.join("corpus").join(dir)).unwrap();
+    }
+    // The vendor's catalog lists the unsigned updater (by its Authenticode
+    // digest); a copy with bytes appended is not listed, and the
+    // attacker's catalog listing it proves nothing.
+    std::fs::write(d.join("corpus/sys/Squirrel.exe"), &bytes).unwrap();
+    let mut changed = bytes.clone();
+    changed.extend_from_slice(b"appended after the catalog was made");
+    std::fs::write(d.join("corpus/other/Squirrel.exe"), &changed).unwrap();
+    let [_, listed] = authenticode_digests(&bytes).unwrap();
+    let [_, unlisted] = authenticode_digests(&changed).unwrap();
+    catalog(
+        &pki,
+        &d.join("corpus/sys/vendor.cat"),
+        &catalog_list(&[Member::Pe {
+            sha1: false,
+            digest: &listed,
+        }]),
+        "leaf",
+        "inter",
+    );
+    catalog(
+        &pki,
+        &d.join("corpus/forged/vendor.cat"),
+        &catalog_list(&[Member::Pe {
+            sha1: false,
+            digest: &unlisted,
+        }]),
+        "evil",
+        "fakeroot",
+    );
+    // The listed updater inside a zip: vouched for by its own content.
+    let st = Command::new("python3")
+        .current_dir(d)
+        .args([
+            "-c",
+            "import zipfile; z = zipfile.ZipFile('corpus/app.zip', 'w'); z.write('corpus/sys/Squirrel.exe', 'bin/Squirrel.exe'); z.close()",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // Signed by the short-lived signer, stamped by the authority now.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let chain: String = ["shortleaf", "inter"]
+        .iter()
+        .map(|c| std::fs::read_to_string(pki.join(format!("{c}.pem"))).unwrap())
+        .collect();
+    std::fs::write(pki.join("shortchain.pem"), chain).unwrap();
+    sh(
+        &pki,
+        &[
+            "osslsigncode",
+            "sign",
+            "-certs",
+            "shortchain.pem",
+            "-key",
+            "shortleaf.key",
+            "-h",
+            "sha256",
+            "-TSA-certs",
+            "tsa.pem",
+            "-TSA-key",
+            "tsa.key",
+            "-TSA-time",
+            &now,
+            "-in",
+            changed_path(d, &changed).to_str().unwrap(),
+            "-out",
+            d.join("corpus/stamped/Squirrel.exe").to_str().unwrap(),
+        ],
+    );
+    std::fs::create_dir_all(d.join("certs")).unwrap();
+    std::fs::copy(pki.join("root.pem"), d.join("certs/vendor-root.pem")).unwrap();
+    std::fs::copy(pki.join("tsaroot.pem"), d.join("certs/stamp-root.pem")).unwrap();
+    copy_dir(&root().join("rules/candidate"), &d.join("rules"));
+    let base_cfg = "[rules]\ncandidate = [\"rules\"]\n\n[corpus]\npaths = [\"corpus\"]\n\n[tiers]\ndate = \"2030-01-01\"\n\n[[tiers.critical]]\nname = \"vendor-release\"\nanchor = \"certs/vendor-root.pem\"\n";
+    let with_stamps = format!(
+        "{base_cfg}\n[[tiers.timestamp]]\nname = \"stamps\"\nanchor = \"certs/stamp-root.pem\"\n"
+    );
+    p.file_ref("fpgate.toml", &with_stamps);
+    let gate = |extra: &[&str]| {
+        let mut c = p.cmd(&[
+            "gate",
+            "--baseline",
+            "rules",
+            "--format",
+            "json",
+            "--no-history",
+            "--today",
+            "2026-12-06",
+        ]);
+        c.args(extra);
+        run(&mut c)
+    };
+    let plain = gate(&["--no-cache"]);
+    assert_eq!(plain.code, 1, "{}", plain.stderr);
+    let j = plain.json();
+    let via = "listed in catalog corpus/sys/vendor.cat, signed by CN=Vendor Corp, chain to pinned anchor `vendor-release`".to_string();
+    let stamped = "signed by CN=Vendor Build, chain to pinned anchor `vendor-release`".to_string();
+    assert_eq!(
+        tiers(&j),
+        [
+            (
+                "corpus/app.zip!bin/Squirrel.exe".into(),
+                "critical".into(),
+                via.clone()
+            ),
+            (
+                "corpus/other/Squirrel.exe".into(),
+                "standard".into(),
+                String::new()
+            ),
+            (
+                "corpus/stamped/Squirrel.exe".into(),
+                "critical".into(),
+                stamped.clone()
+            ),
+            ("corpus/sys/Squirrel.exe".into(), "critical".into(), via),
+        ],
+        "{j:#}"
+    );
+    // Without the authority pinned, the expired signer counts for nothing.
+    p.file_ref("fpgate.toml", base_cfg);
+    let r = gate(&["--no-cache"]);
+    let t = tiers(&r.json());
+    assert!(
+        t.contains(&(
+            "corpus/stamped/Squirrel.exe".into(),
+            "standard".into(),
+            String::new()
+        )),
+        "{t:?}"
+    );
+    p.file_ref("fpgate.toml", &with_stamps);
+
+    // Cached (cold, warm) and sharded runs agree with the plain one; the
+    // catalog and the files it lists are in different shards.
+    let cache = d.join("cache");
+    let cache = cache.to_str().unwrap();
+    for _ in 0..2 {
+        let r = gate(&["--cache", cache]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        assert_eq!(r.json()["false_positives"], j["false_positives"]);
+    }
+    for n in [2, 3] {
+        let mut parts = Vec::new();
+        let mut cross = false;
+        for k in 1..=n {
+            let out = d.join(format!("part{k}.json"));
+            let shard = format!("{k}/{n}");
+            let r = p.run(&[
+                "gate",
+                "--baseline",
+                "rules",
+                "--no-cache",
+                "--today",
+                "2026-12-06",
+                "--shard",
+                shard.as_str(),
+                "-o",
+                out.to_str().unwrap(),
+            ]);
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            let part: Value =
+                serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+            let facts = &part["facts"]["catalogs"];
+            let has_catalog = facts["catalogs"].as_object().is_some_and(|m| !m.is_empty());
+            let files = serde_json::to_string(&part["facts"]["files"]).unwrap();
+            cross |= !has_catalog && files.contains("sys/Squirrel.exe");
+            parts.push(out.display().to_string());
+        }
+        let mut merge = p.cmd(&["merge", "--format", "json", "--no-history"]);
+        merge.args(&parts);
+        let merged = run(&mut merge);
+        assert_eq!(merged.code, 1, "{}", merged.stderr);
+        assert_eq!(
+            merged.json()["false_positives"],
+            j["false_positives"],
+            "{n} shards"
+        );
+        if n == 3 {
+            assert!(cross, "no shard split the catalog from a file it lists");
+        }
+    }
+}
+
+/// Where the appended copy is, for osslsigncode to sign.
+fn changed_path(d: &Path, _bytes: &[u8]) -> std::path::PathBuf {
+    d.join("corpus/other/Squirrel.exe")
 }

@@ -101,12 +101,10 @@ pub(crate) fn apply(
         };
         let hex = crate::util::hex::hex(sha);
         if !j.vouches.is_empty() && !j.signed_by.is_empty() {
-            let name = corpus.files[idx[0]].display().to_string();
-            corpus
-                .catalogs
-                .catalogs
-                .entry(name)
-                .or_insert_with(|| j.clone());
+            for &i in idx {
+                let name = corpus.files[i].display().to_string();
+                corpus.catalogs.add_catalog(hex.clone(), &name, j);
+            }
         }
         if j.signed_by.is_empty() {
             if !j.authenticode.is_empty() {
@@ -127,8 +125,9 @@ pub(crate) fn apply(
     }
     // Through catalogs: a PE by its Authenticode digest, any entry by its
     // content.
+    // (The digests are kept without a catalog here: a shard's partial
+    // report carries them for the catalogs of other shards.)
     if corpus.catalogs.catalogs.is_empty() {
-        corpus.catalogs.authenticode.clear();
         return made;
     }
     let content: Vec<Option<[u8; 32]>> =

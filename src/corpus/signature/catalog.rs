@@ -222,15 +222,23 @@ impl Vouch {
 
 /// What catalog signatures need beyond one content: the Authenticode
 /// digests of the PE contents not signed on their own, and the catalogs
-/// signed to an anchor (by the name of an entry that holds each). Shards
-/// carry it in their partial reports, so a catalog in one shard vouches
-/// for a file in another.
+/// signed to an anchor (by content). Shards carry it in their partial
+/// reports, so a catalog in one shard vouches for a file in another.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CatalogFacts {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub authenticode: BTreeMap<String, Vec<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub catalogs: BTreeMap<String, Judgement>,
+    pub catalogs: BTreeMap<String, Catalog>,
+}
+
+/// A catalog signed to an anchor: the first of the names it has in the
+/// corpus (sorted, so shards and a single run name it alike), its signers
+/// and members.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Catalog {
+    pub name: String,
+    pub judgement: Judgement,
 }
 
 impl CatalogFacts {
@@ -238,16 +246,37 @@ impl CatalogFacts {
         self.authenticode.is_empty() && self.catalogs.is_empty()
     }
 
-    pub fn extend(&mut self, other: CatalogFacts) {
-        self.authenticode.extend(other.authenticode);
-        for (name, j) in other.catalogs {
-            self.catalogs.entry(name).or_insert(j);
+    /// Record the catalog `sha256` (hex) named `name` in the corpus.
+    pub fn add_catalog(&mut self, sha256: String, name: &str, judgement: &Judgement) {
+        match self.catalogs.get_mut(&sha256) {
+            Some(c) if c.name.as_str() <= name => {}
+            Some(c) => c.name = name.to_string(),
+            None => {
+                self.catalogs.insert(
+                    sha256,
+                    Catalog {
+                        name: name.to_string(),
+                        judgement: judgement.clone(),
+                    },
+                );
+            }
         }
     }
 
-    /// Who vouches, through a catalog, for the content `sha256` (hex).
+    pub fn extend(&mut self, other: CatalogFacts) {
+        self.authenticode.extend(other.authenticode);
+        for (sha, c) in other.catalogs {
+            self.add_catalog(sha, &c.name, &c.judgement);
+        }
+    }
+
+    /// Who the catalogs vouch for.
     pub fn vouch(&self) -> Vouch {
-        vouched(self.catalogs.iter().map(|(n, j)| (n.as_str(), j)))
+        vouched(
+            self.catalogs
+                .values()
+                .map(|c| (c.name.as_str(), &c.judgement)),
+        )
     }
 }
 

@@ -40,7 +40,14 @@ mod catalog;
 mod chain;
 mod countersign;
 mod keys;
-pub use catalog::{apply as catalog_apply, catalog_list, vouched, CatalogFacts, Member, Vouch};
+pub use catalog::{
+    apply as catalog_apply, catalog_list, vouched, Catalog, CatalogFacts, Member, Vouch,
+};
+
+/// A PE's Authenticode digests: SHA-1 and SHA-256.
+pub fn authenticode_digests(data: &[u8]) -> Result<[Vec<u8>; 2], String> {
+    pe_digests(data)
+}
 #[cfg(test)]
 use chain::der_sha256;
 use chain::{allows_code_signing, bag, path_to, subject, verify_signer};
