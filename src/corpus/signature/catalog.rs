@@ -64,13 +64,16 @@ struct IndirectData {
     value: Option<der::Any>,
 }
 
+/// A catalog's signers and the members it lists.
+type Vouching = (Vec<SignedBy>, Vec<String>);
+
 /// A catalog's signers (if it chains to an anchor) and the members it
 /// lists. `Ok(None)`: not a catalog.
 pub(super) fn verify(
     data: &[u8],
     (anchors, tsa): (&[Anchor], &[Anchor]),
     at: u64,
-) -> Result<Option<(Vec<SignedBy>, Vec<String>)>, String> {
+) -> Result<Option<Vouching>, String> {
     if data.first() != Some(&0x30) {
         return Ok(None);
     }
