@@ -10,7 +10,7 @@
 //! test root, root -> intermediate -> leaf, RSA 2048, SHA-256.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use fpgate::corpus::signature::{verify, Anchor, AnchorKey};
+use fpgate::corpus::signature::{catalog_list, judge, verify, Anchor, AnchorKey, Member, Rules};
 use std::path::Path;
 use std::process::Command;
 
@@ -175,7 +175,67 @@ fn bench_signature(c: &mut Criterion) {
     g.bench_function("unsigned_pe", |b| {
         b.iter(|| verify(&unsigned, std::slice::from_ref(&anchor), now))
     });
+    // What a tier run does with every PE content: its signatures, and its
+    // Authenticode digests (SHA-1 and SHA-256, one pass) for catalogs.
+    let rules = Rules {
+        anchors: vec![anchor.clone()],
+        timestamp_anchors: Vec::new(),
+        at: now,
+        fingerprint: [0; 32],
+    };
+    g.bench_function("judge_unsigned_pe", |b| {
+        b.iter(|| judge(&unsigned, false, &rules))
+    });
     g.finish();
+    // A catalog of 10,000 members (made here only).
+    if dir.path().join("leaf.pem").exists() {
+        let digests: Vec<[u8; 32]> = (0u32..10_000)
+            .map(|i| <sha2::Sha256 as sha2::Digest>::digest(i.to_le_bytes()).into())
+            .collect();
+        let members: Vec<Member> = digests
+            .iter()
+            .map(|d| Member::Pe {
+                sha1: false,
+                digest: d,
+            })
+            .collect();
+        std::fs::write(dir.path().join("list.der"), catalog_list(&members)).unwrap();
+        sh(
+            dir.path(),
+            &[
+                "openssl",
+                "cms",
+                "-sign",
+                "-binary",
+                "-nodetach",
+                "-outform",
+                "DER",
+                "-econtent_type",
+                "1.3.6.1.4.1.311.10.1",
+                "-md",
+                "sha256",
+                "-in",
+                "list.der",
+                "-signer",
+                "leaf.pem",
+                "-inkey",
+                "leaf.key",
+                "-certfile",
+                "inter.pem",
+                "-out",
+                "big.cat",
+            ],
+        );
+        let cat = std::fs::read(dir.path().join("big.cat")).unwrap();
+        let j = judge(&cat, true, &rules);
+        assert_eq!(j.vouches.len(), 10_000, "the bench catalog verifies");
+        let mut g = c.benchmark_group("signature");
+        g.throughput(Throughput::Bytes(cat.len() as u64));
+        g.bench_function("catalog_10000_members", |b| {
+            b.iter(|| judge(&cat, true, &rules))
+        });
+        g.finish();
+    }
 }
 
 criterion_group!(benches, bench_signature);

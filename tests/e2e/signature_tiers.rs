@@ -717,8 +717,8 @@ fn catalogs_and_countersignatures_decide_tiers_through_the_config() {
             let facts = &part["facts"]["catalogs"];
             let has_catalog = facts["catalogs"].as_object().is_some_and(|m| !m.is_empty());
             let files = serde_json::to_string(&part["facts"]["files"]).unwrap();
-            cross |= !has_catalog
-                && (files.contains("sys/Squirrel.exe") || files.contains("app.zip"));
+            cross |=
+                !has_catalog && (files.contains("sys/Squirrel.exe") || files.contains("app.zip"));
             parts.push(out.display().to_string());
         }
         let mut merge = p.cmd(&["merge", "--format", "json", "--no-history"]);

@@ -1,5 +1,7 @@
-//! RFC 3161 countersignatures: the time a pinned time-stamping authority
-//! vouches a signature existed at (see `verify_with`).
+//! Countersignatures: the time a pinned time-stamping authority vouches a
+//! signature existed at (see `verify_with`): an RFC 3161 token, or the
+//! older PKCS#9 countersignature (a signer info of the authority's, whose
+//! signed attributes hash the signature and carry the signing time).
 
 use super::chain::{extension, path_to, verify_signer};
 use super::keys::Hash;
@@ -13,13 +15,84 @@ use x509_cert::Certificate;
 const OID_RFC3161_TOKEN: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.3.3.1");
 const OID_TST_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.16.1.4");
 const OID_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
+const OID_PKCS9_COUNTERSIGNATURE: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.6");
+const OID_SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
+
+/// The time a countersignature of `si` vouches for (RFC 3161, else
+/// PKCS#9 with the certificates of `bag`), once verified.
+pub(super) fn countersigned_at(
+    si: &SignerInfo,
+    bag: &[Certificate],
+    tsa: &[Anchor],
+    at: u64,
+) -> Result<u64, String> {
+    let rfc3161 = match rfc3161_at(si, tsa, at) {
+        Ok(t) => return Ok(t),
+        Err(e) => e,
+    };
+    match pkcs9_at(si, bag, tsa, at) {
+        Ok(t) => Ok(t),
+        Err(None) => Err(rfc3161),
+        Err(Some(e)) => Err(e),
+    }
+}
+
+/// The time a PKCS#9 countersignature of `si` vouches for: the
+/// countersigner's signed attributes hash `si`'s signature, its signature
+/// over them verifies with the one certificate of `bag` it names (issuer
+/// and serial), that certificate allows time stamping and chains to one of
+/// `tsa` at the signing time, which is no later than `at`. `Err(None)`:
+/// there is no such countersignature.
+fn pkcs9_at(
+    si: &SignerInfo,
+    bag: &[Certificate],
+    tsa: &[Anchor],
+    at: u64,
+) -> Result<u64, Option<String>> {
+    let value = si
+        .unsigned_attrs
+        .as_ref()
+        .and_then(|attrs| attrs.iter().find(|a| a.oid == OID_PKCS9_COUNTERSIGNATURE))
+        .and_then(|a| a.values.iter().next())
+        .ok_or(None)?;
+    let bad = |m: String| Some(format!("countersignature (PKCS#9): {m}"));
+    let csi: SignerInfo = value.decode_as().map_err(|e| bad(e.to_string()))?;
+    let (cert, _) = verify_signer(&csi, si.signature.as_bytes(), bag).map_err(bad)?;
+    if !allows_time_stamping(cert) {
+        return Err(bad("the authority is not for time stamping".into()));
+    }
+    let when = csi
+        .signed_attrs
+        .as_ref()
+        .and_then(|attrs| attrs.iter().find(|a| a.oid == OID_SIGNING_TIME))
+        .and_then(|a| a.values.iter().next())
+        .and_then(|v| v.to_der().ok())
+        .and_then(|d| x509_cert::time::Time::from_der(&d).ok())
+        .ok_or_else(|| bad("no signing time".into()))?
+        .to_unix_duration()
+        .as_secs();
+    if when > at {
+        return Err(bad("stamped after the evaluation date".into()));
+    }
+    if !tsa.iter().any(|a| path_to(cert, bag, a, when).is_ok()) {
+        return Err(bad("its authority chains to no time-stamping anchor".into()));
+    }
+    Ok(when)
+}
+
+fn allows_time_stamping(c: &Certificate) -> bool {
+    extension(c, OID_EKU)
+        .and_then(|v| x509_cert::ext::pkix::ExtendedKeyUsage::from_der(v).ok())
+        .is_some_and(|eku| eku.0.contains(&OID_TIME_STAMPING))
+}
 
 /// The time an RFC 3161 countersignature of `si` vouches for, once it is
 /// verified: the token's imprint is the hash of `si`'s signature, the
 /// authority's signature over the token verifies, the authority's
 /// certificate allows time stamping and chains to one of `tsa` at that
 /// time, and the time is no later than `at`.
-pub(super) fn countersigned_at(si: &SignerInfo, tsa: &[Anchor], at: u64) -> Result<u64, String> {
+fn rfc3161_at(si: &SignerInfo, tsa: &[Anchor], at: u64) -> Result<u64, String> {
     let token = si
         .unsigned_attrs
         .as_ref()
@@ -59,10 +132,7 @@ pub(super) fn countersigned_at(si: &SignerInfo, tsa: &[Anchor], at: u64) -> Resu
     };
     let (tsa_cert, _) =
         verify_signer(tsi, tst.as_bytes(), &bag).map_err(|e| format!("countersignature: {e}"))?;
-    let stamping = extension(tsa_cert, OID_EKU)
-        .and_then(|v| x509_cert::ext::pkix::ExtendedKeyUsage::from_der(v).ok())
-        .is_some_and(|eku| eku.0.contains(&OID_TIME_STAMPING));
-    if !stamping {
+    if !allows_time_stamping(tsa_cert) {
         return Err("countersignature: the authority is not for time stamping".into());
     }
     if gen_time > at {

@@ -149,6 +149,10 @@ pub fn judge(bytes: &[u8], catalog_name: bool, rules: &Rules) -> Judgement {
         if bytes.starts_with(b"MZ") {
             let d = Digests::new(bytes);
             j.signed_by = verify_digests(&d, anchors, tsa, rules.at).signed_by;
+            // Signed to an anchor: critical already, no catalog needed.
+            if !j.signed_by.is_empty() {
+                return j;
+            }
             if let Ok([sha1, sha256]) = d.all() {
                 j.authenticode = vec![
                     format!("sha1:{}", crate::util::hex::hex(sha1)),
@@ -292,36 +296,71 @@ fn verify_digests(digests: &Digests, anchors: &[Anchor], tsa: &[Anchor], at_unix
     v
 }
 
-/// The file's Authenticode digests (SHA-1 and SHA-256, in one pass),
-/// computed when first asked for.
+/// The file's Authenticode digests, each computed when first asked for
+/// (a signature needs one; catalogs need both: then in one pass).
 struct Digests<'a> {
     data: &'a [u8],
-    both: std::cell::OnceCell<Result<[Vec<u8>; 2], String>>,
+    sha1: std::cell::OnceCell<Result<Vec<u8>, String>>,
+    sha256: std::cell::OnceCell<Result<Vec<u8>, String>>,
 }
 
 impl Digests<'_> {
     fn new(data: &[u8]) -> Digests<'_> {
         Digests {
             data,
-            both: Default::default(),
+            sha1: Default::default(),
+            sha256: Default::default(),
         }
     }
 
-    fn all(&self) -> Result<&[Vec<u8>; 2], String> {
-        self.both
-            .get_or_init(|| pe_digests(self.data))
-            .as_ref()
-            .map_err(|e| e.clone())
+    /// Both digests (SHA-1, SHA-256).
+    fn all(&self) -> Result<[&[u8]; 2], String> {
+        if self.sha1.get().is_none() && self.sha256.get().is_none() {
+            let (a, b) = match pe_digests(self.data) {
+                Ok([a, b]) => (Ok(a), Ok(b)),
+                Err(e) => (Err(e.clone()), Err(e)),
+            };
+            let _ = self.sha1.set(a);
+            let _ = self.sha256.set(b);
+        }
+        Ok([self.get(Hash::Sha1)?, self.get(Hash::Sha256)?])
     }
 
     fn get(&self, hash: Hash) -> Result<&[u8], String> {
-        let [sha1, sha256] = self.all()?;
-        match hash {
-            Hash::Sha1 => Ok(sha1),
-            Hash::Sha256 => Ok(sha256),
-            _ => Err("an Authenticode digest other than SHA-1 or SHA-256".into()),
-        }
+        let cell = match hash {
+            Hash::Sha1 => &self.sha1,
+            Hash::Sha256 => &self.sha256,
+            _ => return Err("an Authenticode digest other than SHA-1 or SHA-256".into()),
+        };
+        cell.get_or_init(|| match hash {
+            Hash::Sha1 => pe_digest(self.data, sha1::Sha1::new()),
+            _ => pe_digest(self.data, sha2::Sha256::new()),
+        })
+        .as_deref()
+        .map_err(|e| e.clone())
     }
+}
+
+/// The Authenticode digest of a PE with `hasher`.
+fn pe_digest<H: Digest + sha2::digest::Update>(
+    data: &[u8],
+    mut hasher: H,
+) -> Result<Vec<u8>, String> {
+    pe_walk(data, &mut hasher)?;
+    Ok(hasher.finalize().to_vec())
+}
+
+/// Feed a PE's Authenticode ranges to `h`.
+fn pe_walk(data: &[u8], h: &mut dyn sha2::digest::Update) -> Result<(), String> {
+    use object::read::pe::{PeFile32, PeFile64};
+    let done = match PeFile64::parse(data) {
+        Ok(pe) => authenticode::authenticode_digest(&pe, h),
+        Err(_) => match PeFile32::parse(data) {
+            Ok(pe) => authenticode::authenticode_digest(&pe, h),
+            Err(e) => return Err(format!("not a PE: {e}")),
+        },
+    };
+    done.map_err(|e| format!("Authenticode digest: {e}"))
 }
 
 /// Two hashers fed the same bytes.
@@ -334,18 +373,10 @@ impl sha2::digest::Update for Both {
     }
 }
 
-/// The Authenticode digests of a PE: SHA-1 and SHA-256.
+/// The Authenticode digests of a PE: SHA-1 and SHA-256 (one pass).
 fn pe_digests(data: &[u8]) -> Result<[Vec<u8>; 2], String> {
-    use object::read::pe::{PeFile32, PeFile64};
     let mut h = Both(sha1::Sha1::new(), sha2::Sha256::new());
-    let done = match PeFile64::parse(data) {
-        Ok(pe) => authenticode::authenticode_digest(&pe, &mut h),
-        Err(_) => match PeFile32::parse(data) {
-            Ok(pe) => authenticode::authenticode_digest(&pe, &mut h),
-            Err(e) => return Err(format!("not a PE: {e}")),
-        },
-    };
-    done.map_err(|e| format!("Authenticode digest: {e}"))?;
+    pe_walk(data, &mut h)?;
     Ok([h.0.finalize().to_vec(), h.1.finalize().to_vec()])
 }
 
@@ -479,7 +510,7 @@ fn anchored(
             if tsa.is_empty() {
                 return Err(e);
             }
-            let when = countersigned_at(si, tsa, at).map_err(|c| format!("{e}; {c}"))?;
+            let when = countersigned_at(si, bag, tsa, at).map_err(|c| format!("{e}; {c}"))?;
             path_to(signer, bag, a, when).map_err(|e2| format!("{e2} (at the countersigned time)"))
         });
         match checked {
