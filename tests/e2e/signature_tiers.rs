@@ -690,6 +690,34 @@ fn catalogs_and_countersignatures_decide_tiers_through_the_config() {
         assert_eq!(r.code, 1, "{}", r.stderr);
         assert_eq!(r.json()["false_positives"], j["false_positives"]);
     }
+    // A results cache warmed without tier rules answers every content
+    // unread: the verdicts come from reading the entries again (files from
+    // disk, the member from its zip), and agree.
+    let cache2 = d.join("cache2");
+    let cache2 = cache2.to_str().unwrap();
+    // (The stamps of files changed within the last second are not trusted
+    // by the cache: let a second pass.)
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    p.file_ref(
+        "fpgate.toml",
+        "[rules]\ncandidate = [\"rules\"]\n\n[corpus]\npaths = [\"corpus\"]\n",
+    );
+    for _ in 0..2 {
+        assert_eq!(gate(&["--cache", cache2]).code, 0);
+    }
+    p.file_ref("fpgate.toml", &with_stamps);
+    for _ in 0..2 {
+        let r = gate(&["--cache", cache2]);
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        let rj = r.json();
+        assert_eq!(rj["false_positives"], j["false_positives"]);
+        // The scan read nothing: the verdicts were not the workers'.
+        let c = &rj["timings"]["cache"];
+        assert_eq!(c["files_read_not_scanned"], 0, "{c}");
+        assert_eq!(c["files_scanned_all_rules"], 0, "{c}");
+        assert_eq!(c["files_scanned_changed_rules"], 0, "{c}");
+    }
+
     // Which shard holds the catalog depends on its content (new keys each
     // time): over 2 to 5 shards, at least one split of the catalog from a
     // file it lists is all but certain.
