@@ -9,6 +9,9 @@
 //! PE of the bundled corpus is signed here (openssl + osslsigncode) under a
 //! test root, root -> intermediate -> leaf, RSA 2048, SHA-256.
 
+#[path = "../tests/support/catalog.rs"]
+mod support;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fpgate::corpus::signature::{catalog_list, judge, verify, Anchor, AnchorKey, Member, Rules};
 use std::path::Path;
@@ -199,34 +202,13 @@ fn bench_signature(c: &mut Criterion) {
                 digest: d,
             })
             .collect();
-        std::fs::write(dir.path().join("list.der"), catalog_list(&members)).unwrap();
-        sh(
+        let cat = support::sign_catalog(
             dir.path(),
-            &[
-                "openssl",
-                "cms",
-                "-sign",
-                "-binary",
-                "-nodetach",
-                "-outform",
-                "DER",
-                "-econtent_type",
-                "1.3.6.1.4.1.311.10.1",
-                "-md",
-                "sha256",
-                "-in",
-                "list.der",
-                "-signer",
-                "leaf.pem",
-                "-inkey",
-                "leaf.key",
-                "-certfile",
-                "inter.pem",
-                "-out",
-                "big.cat",
-            ],
+            &dir.path().join("big.cat"),
+            &catalog_list(&members),
+            "leaf",
+            &dir.path().join("inter.pem"),
         );
-        let cat = std::fs::read(dir.path().join("big.cat")).unwrap();
         let j = judge(&cat, true, &rules);
         assert_eq!(j.vouches.len(), 10_000, "the bench catalog verifies");
         let mut g = c.benchmark_group("signature");

@@ -2,6 +2,8 @@
 //! one module per area, helpers and the `Project` builder in `common`.
 
 mod common;
+#[path = "../support/catalog.rs"]
+mod support;
 
 mod archives;
 mod cache;

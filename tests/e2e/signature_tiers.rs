@@ -161,10 +161,8 @@ fn tiers(j: &Value) -> Vec<(String, String, String)> {
     out
 }
 
-#[test]
-fn files_signed_to_a_pinned_anchor_are_critical_and_forgeries_are_not() {
-    let p = Project::new();
-    let d = p.path();
+/// The vendor's PKI in `d/pki`: root -> intermediate -> code-signing leaf.
+fn vendor_pki(d: &Path) -> std::path::PathBuf {
     let pki = d.join("pki");
     std::fs::create_dir_all(&pki).unwrap();
     cert(&pki, "root", "Vendor Root CA", None, true, "1");
@@ -184,6 +182,51 @@ fn files_signed_to_a_pinned_anchor_are_critical_and_forgeries_are_not() {
         false,
         "4242",
     );
+    pki
+}
+
+/// `gate` with the baseline the candidate (every finding persists), JSON.
+fn gate_json(p: &Project, extra: &[&str]) -> Run {
+    let mut c = p.cmd(&[
+        "gate",
+        "--baseline",
+        "rules",
+        "--format",
+        "json",
+        "--no-history",
+        "--today",
+        "2026-12-06",
+    ]);
+    c.args(extra);
+    run(&mut c)
+}
+
+/// Shard `k` of `n` of `gate_json`'s run, its partial report in
+/// `partK.json`.
+fn shard_gate(p: &Project, k: u32, n: u32) -> std::path::PathBuf {
+    let out = p.path().join(format!("part{k}.json"));
+    let shard = format!("{k}/{n}");
+    let r = p.run(&[
+        "gate",
+        "--baseline",
+        "rules",
+        "--no-cache",
+        "--today",
+        "2026-12-06",
+        "--shard",
+        shard.as_str(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    out
+}
+
+#[test]
+fn files_signed_to_a_pinned_anchor_are_critical_and_forgeries_are_not() {
+    let p = Project::new();
+    let d = p.path();
+    let pki = vendor_pki(d);
     // The attacker: a same-name intermediate of their own, and a leaf with
     // the genuine leaf's name and serial under it.
     cert(&pki, "fakeroot", "Vendor Root CA", None, true, "1");
@@ -243,20 +286,7 @@ fn files_signed_to_a_pinned_anchor_are_critical_and_forgeries_are_not() {
     p.file_ref("fpgate.toml", &with_rule);
     // The baseline is the candidate: every false positive persists, and
     // only a critical one blocks.
-    let gate = |extra: &[&str]| {
-        let mut c = p.cmd(&[
-            "gate",
-            "--baseline",
-            "rules",
-            "--format",
-            "json",
-            "--no-history",
-            "--today",
-            "2026-12-06",
-        ]);
-        c.args(extra);
-        run(&mut c)
-    };
+    let gate = |extra: &[&str]| gate_json(&p, extra);
     let plain = gate(&["--no-cache"]);
     assert_eq!(
         plain.code, 1,
@@ -312,22 +342,7 @@ fn files_signed_to_a_pinned_anchor_are_critical_and_forgeries_are_not() {
     }
     let mut parts = Vec::new();
     for k in 1..=2 {
-        let out = d.join(format!("part{k}.json"));
-        let shard = format!("{k}/2");
-        let r = p.run(&[
-            "gate",
-            "--baseline",
-            "rules",
-            "--no-cache",
-            "--today",
-            "2026-12-06",
-            "--shard",
-            shard.as_str(),
-            "-o",
-            out.to_str().unwrap(),
-        ]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        parts.push(out.display().to_string());
+        parts.push(shard_gate(&p, k, 2).display().to_string());
     }
     let mut merge = p.cmd(&["merge", "--format", "json", "--no-history"]);
     merge.args(&parts);
@@ -446,36 +461,9 @@ fn files_signed_to_a_pinned_anchor_are_critical_and_forgeries_are_not() {
     );
 }
 
-/// A catalog: `list` (a catalog list's DER) signed by `signer` with the
-/// certificates of `certs`, as openssl's CMS makes it.
+/// A catalog: `list` signed by `signer` with the certificates of `certs`.
 fn catalog(dir: &Path, out: &Path, list: &[u8], signer: &str, certs: &str) {
-    std::fs::write(dir.join("list.der"), list).unwrap();
-    sh(
-        dir,
-        &[
-            "openssl",
-            "cms",
-            "-sign",
-            "-binary",
-            "-nodetach",
-            "-outform",
-            "DER",
-            "-econtent_type",
-            "1.3.6.1.4.1.311.10.1",
-            "-md",
-            "sha256",
-            "-in",
-            "list.der",
-            "-signer",
-            &format!("{signer}.pem"),
-            "-inkey",
-            &format!("{signer}.key"),
-            "-certfile",
-            &format!("{certs}.pem"),
-            "-out",
-            out.to_str().unwrap(),
-        ],
-    );
+    crate::support::sign_catalog(dir, out, list, signer, &dir.join(format!("{certs}.pem")));
 }
 
 #[test]
@@ -483,25 +471,7 @@ fn catalogs_and_countersignatures_decide_tiers_through_the_config() {
     use fpgate::corpus::signature::{authenticode_digests, catalog_list, Member};
     let p = Project::new();
     let d = p.path();
-    let pki = d.join("pki");
-    std::fs::create_dir_all(&pki).unwrap();
-    cert(&pki, "root", "Vendor Root CA", None, true, "1");
-    cert(
-        &pki,
-        "inter",
-        "Vendor Code Signing CA",
-        Some(("root", "root")),
-        true,
-        "100",
-    );
-    cert(
-        &pki,
-        "leaf",
-        "Vendor Corp",
-        Some(("inter", "inter")),
-        false,
-        "4242",
-    );
+    let pki = vendor_pki(d);
     // A signer valid for a day: expired at tiers.date, unless a pinned
     // authority stamped the signature while it was valid.
     cert_ext(
@@ -626,20 +596,7 @@ fn catalogs_and_countersignatures_decide_tiers_through_the_config() {
         "{base_cfg}\n[[tiers.timestamp]]\nname = \"stamps\"\nanchor = \"certs/stamp-root.pem\"\n"
     );
     p.file_ref("fpgate.toml", &with_stamps);
-    let gate = |extra: &[&str]| {
-        let mut c = p.cmd(&[
-            "gate",
-            "--baseline",
-            "rules",
-            "--format",
-            "json",
-            "--no-history",
-            "--today",
-            "2026-12-06",
-        ]);
-        c.args(extra);
-        run(&mut c)
-    };
+    let gate = |extra: &[&str]| gate_json(&p, extra);
     let plain = gate(&["--no-cache"]);
     assert_eq!(plain.code, 1, "{}", plain.stderr);
     let j = plain.json();
@@ -695,16 +652,14 @@ fn catalogs_and_countersignatures_decide_tiers_through_the_config() {
     // disk, the member from its zip), and agree.
     let cache2 = d.join("cache2");
     let cache2 = cache2.to_str().unwrap();
-    // (The stamps of files changed within the last second are not trusted
-    // by the cache: let a second pass.)
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    // (The cache keeps no stamp of a file changed within 2 whole seconds
+    // of the run's start, `Stamp::racy`: let them pass.)
+    std::thread::sleep(std::time::Duration::from_millis(3100));
     p.file_ref(
         "fpgate.toml",
         "[rules]\ncandidate = [\"rules\"]\n\n[corpus]\npaths = [\"corpus\"]\n",
     );
-    for _ in 0..2 {
-        assert_eq!(gate(&["--cache", cache2]).code, 0);
-    }
+    assert_eq!(gate(&["--cache", cache2]).code, 0);
     p.file_ref("fpgate.toml", &with_stamps);
     for _ in 0..2 {
         let r = gate(&["--cache", cache2]);
@@ -725,21 +680,7 @@ fn catalogs_and_countersignatures_decide_tiers_through_the_config() {
     for n in [2, 3, 4, 5] {
         let mut parts = Vec::new();
         for k in 1..=n {
-            let out = d.join(format!("part{k}.json"));
-            let shard = format!("{k}/{n}");
-            let r = p.run(&[
-                "gate",
-                "--baseline",
-                "rules",
-                "--no-cache",
-                "--today",
-                "2026-12-06",
-                "--shard",
-                shard.as_str(),
-                "-o",
-                out.to_str().unwrap(),
-            ]);
-            assert_eq!(r.code, 0, "{}", r.stderr);
+            let out = shard_gate(&p, k, n);
             let part: Value =
                 serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
             let facts = &part["facts"]["catalogs"];

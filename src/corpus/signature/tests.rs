@@ -51,6 +51,11 @@ impl Pki {
         )
         .unwrap();
         std::fs::write(
+            p.path("tsa.ext"),
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n",
+        )
+        .unwrap();
+        std::fs::write(
             p.path("tls.ext"),
             "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
         )
@@ -590,11 +595,6 @@ fn hostile_signature_data_is_never_critical_nor_a_panic() {
 #[test]
 fn a_countersignature_by_a_pinned_authority_vouches_for_an_expired_signer() {
     let p = Pki::new();
-    std::fs::write(
-        p.path("tsa.ext"),
-        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n",
-    )
-    .unwrap();
     p.root("root", "Vendor Root CA");
     p.issue(
         "inter",
@@ -841,39 +841,20 @@ fn ecdsa_signers_and_rsa_pss_certificates_verify_and_forgeries_do_not() {
     assert!(v.signed_by.is_empty(), "{v:?}");
 }
 
+#[path = "../../../tests/support/catalog.rs"]
+mod support;
+
 impl Pki {
-    /// A catalog: `list` (a catalog list's DER) signed by `signer` (its
-    /// certificate and key) with the certificates of `certfile`, as CMS
-    /// SignedData (openssl cms wraps the list in an OCTET STRING).
+    /// A catalog: `list` signed by `signer` with the certificates of
+    /// `certfile`.
     fn catalog(&self, out: &str, list: &[u8], signer: &str, certfile: &str) -> Vec<u8> {
-        std::fs::write(self.path("list.der"), list).unwrap();
-        sh(
+        support::sign_catalog(
             self.dir.path(),
-            "openssl",
-            &[
-                "cms",
-                "-sign",
-                "-binary",
-                "-nodetach",
-                "-outform",
-                "DER",
-                "-econtent_type",
-                "1.3.6.1.4.1.311.10.1",
-                "-md",
-                "sha256",
-                "-in",
-                "list.der",
-                "-signer",
-                &format!("{signer}.pem"),
-                "-inkey",
-                &format!("{signer}.key"),
-                "-certfile",
-                certfile,
-                "-out",
-                out,
-            ],
-        );
-        std::fs::read(self.path(out)).unwrap()
+            &self.path(out),
+            list,
+            signer,
+            Path::new(certfile),
+        )
     }
 }
 
@@ -1066,11 +1047,6 @@ impl Drop for LegacyTsa {
 #[test]
 fn a_pkcs9_countersignature_by_a_pinned_authority_vouches_for_an_expired_signer() {
     let p = Pki::new();
-    std::fs::write(
-        p.path("tsa.ext"),
-        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=critical,timeStamping\n",
-    )
-    .unwrap();
     p.root("root", "Vendor Root CA");
     // A signer valid for a day only, straight under the root.
     p.issue(
@@ -1106,7 +1082,7 @@ fn a_pkcs9_countersignature_by_a_pinned_authority_vouches_for_an_expired_signer(
         "8",
     );
     let server = LegacyTsa::start(p.dir.path());
-    let sign = |out: &str| {
+    let sign = |out: &str, url: &str| {
         let (c, k, i, o) = (
             p.s("leaf.pem"),
             p.s("leaf.key"),
@@ -1117,24 +1093,12 @@ fn a_pkcs9_countersignature_by_a_pinned_authority_vouches_for_an_expired_signer(
             p.dir.path(),
             "osslsigncode",
             &[
-                "sign",
-                "-certs",
-                &c,
-                "-key",
-                &k,
-                "-h",
-                "sha256",
-                "-t",
-                &server.url,
-                "-in",
-                &i,
-                "-out",
-                &o,
+                "sign", "-certs", &c, "-key", &k, "-h", "sha256", "-t", url, "-in", &i, "-out", &o,
             ],
         );
         std::fs::read(p.path(out)).unwrap()
     };
-    let stamped = sign("pkcs9.exe");
+    let stamped = sign("pkcs9.exe", &server.url);
     // A PKCS#9 countersignature, not an RFC 3161 token.
     let marker = [
         0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x06,
@@ -1193,32 +1157,7 @@ fn a_pkcs9_countersignature_by_a_pinned_authority_vouches_for_an_expired_signer(
     std::fs::copy(p.path("notsa.pem"), p.path("tsa.pem")).unwrap();
     std::fs::copy(p.path("notsa.key"), p.path("tsa.key")).unwrap();
     let server = LegacyTsa::start(p.dir.path());
-    let (c, k, i, o) = (
-        p.s("leaf.pem"),
-        p.s("leaf.key"),
-        unsigned_pe().display().to_string(),
-        p.s("notsa.exe"),
-    );
-    sh(
-        p.dir.path(),
-        "osslsigncode",
-        &[
-            "sign",
-            "-certs",
-            &c,
-            "-key",
-            &k,
-            "-h",
-            "sha256",
-            "-t",
-            &server.url,
-            "-in",
-            &i,
-            "-out",
-            &o,
-        ],
-    );
-    let wrong = std::fs::read(p.path("notsa.exe")).unwrap();
+    let wrong = sign("notsa.exe", &server.url);
     let v = verify_with(
         &wrong,
         std::slice::from_ref(&root),
