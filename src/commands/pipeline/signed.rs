@@ -103,7 +103,9 @@ pub(crate) fn apply(
         if !j.vouches.is_empty() && !j.signed_by.is_empty() {
             for &i in idx {
                 let name = corpus.files[i].display().to_string();
-                corpus.catalogs.add_catalog(hex.clone(), &name, j);
+                corpus
+                    .catalogs
+                    .add_catalog(hex.clone(), &name, &j.signed_by, &j.vouches);
             }
         }
         if j.signed_by.is_empty() {

@@ -9,8 +9,9 @@
 //! any file by its SHA-256 (a flat member). A flat member hashed with
 //! SHA-1 is not matched: content identity here is SHA-256.
 
+use super::anchor::{Anchor, SignedBy};
 use super::chain::{allows_code_signing, bag, verify_signer};
-use super::{anchored, Anchor, Judgement, SignedBy};
+use super::countersign::anchored;
 use cms::content_info::ContentInfo;
 use cms::signed_data::SignedData;
 use const_oid::ObjectIdentifier;
@@ -172,24 +173,25 @@ fn members(ctl: &Ctl) -> Vec<String> {
 #[derive(Debug, Default)]
 pub struct Vouch(BTreeMap<String, Vec<SignedBy>>);
 
-/// What the catalogs among `judged` (each with the name of an entry that
-/// holds it) vouch for: a catalog vouches only if its own signature
-/// chained to an anchor.
-pub fn vouched<'a>(judged: impl IntoIterator<Item = (&'a str, &'a Judgement)>) -> Vouch {
+/// What `catalogs` vouch for: (the name of an entry holding the catalog,
+/// its signers, its members). A catalog vouches only if its own signature
+/// chained to an anchor (signers not empty).
+pub fn vouched<'a>(
+    catalogs: impl IntoIterator<Item = (&'a str, &'a [SignedBy], &'a [String])>,
+) -> Vouch {
     let mut v = Vouch::default();
-    for (name, j) in judged {
-        if j.signed_by.is_empty() || j.vouches.is_empty() {
+    for (name, signed_by, members) in catalogs {
+        if signed_by.is_empty() || members.is_empty() {
             continue;
         }
-        let by: Vec<SignedBy> = j
-            .signed_by
+        let by: Vec<SignedBy> = signed_by
             .iter()
             .map(|b| SignedBy {
                 catalog: Some(name.to_string()),
                 ..b.clone()
             })
             .collect();
-        for m in &j.vouches {
+        for m in members {
             let e = v.0.entry(m.clone()).or_default();
             for b in &by {
                 if !e.contains(b) {
@@ -237,11 +239,12 @@ pub struct CatalogFacts {
 
 /// A catalog signed to an anchor: the first of the names it has in the
 /// corpus (sorted, so shards and a single run name it alike), its signers
-/// and members.
+/// and the members it lists.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Catalog {
     pub name: String,
-    pub judgement: Judgement,
+    pub signed_by: Vec<SignedBy>,
+    pub members: Vec<String>,
 }
 
 impl CatalogFacts {
@@ -250,7 +253,13 @@ impl CatalogFacts {
     }
 
     /// Record the catalog `sha256` (hex) named `name` in the corpus.
-    pub fn add_catalog(&mut self, sha256: String, name: &str, judgement: &Judgement) {
+    pub fn add_catalog(
+        &mut self,
+        sha256: String,
+        name: &str,
+        signed_by: &[SignedBy],
+        members: &[String],
+    ) {
         match self.catalogs.get_mut(&sha256) {
             Some(c) if c.name.as_str() <= name => {}
             Some(c) => c.name = name.to_string(),
@@ -259,7 +268,8 @@ impl CatalogFacts {
                     sha256,
                     Catalog {
                         name: name.to_string(),
-                        judgement: judgement.clone(),
+                        signed_by: signed_by.to_vec(),
+                        members: members.to_vec(),
                     },
                 );
             }
@@ -269,7 +279,7 @@ impl CatalogFacts {
     pub fn extend(&mut self, other: CatalogFacts) {
         self.authenticode.extend(other.authenticode);
         for (sha, c) in other.catalogs {
-            self.add_catalog(sha, &c.name, &c.judgement);
+            self.add_catalog(sha, &c.name, &c.signed_by, &c.members);
         }
     }
 
@@ -278,7 +288,7 @@ impl CatalogFacts {
         vouched(
             self.catalogs
                 .values()
-                .map(|c| (c.name.as_str(), &c.judgement)),
+                .map(|c| (c.name.as_str(), &c.signed_by[..], &c.members[..])),
         )
     }
 }

@@ -4,15 +4,22 @@
 //! the next certificate's key, up to a pinned certificate or one the
 //! anchor's own key verifies.
 
+use super::anchor::{Anchor, AnchorKey};
 use super::keys::{self, Hash};
-use super::{
-    Anchor, AnchorKey, MAX_BAG, MAX_PATH, OID_BASIC_CONSTRAINTS, OID_CODE_SIGNING, OID_EKU,
-};
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
 use sha2::Digest;
 use x509_cert::Certificate;
+
+/// Certificates on a path from the signer to the anchor, at most.
+const MAX_PATH: usize = 8;
+/// Certificates in a signature's bag, at most.
+pub(super) const MAX_BAG: usize = 256;
+
+const OID_CODE_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
+pub(super) const OID_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
+const OID_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
 
 /// The certificate of `si` in `bag`, once the signed attributes' message
 /// digest is the hash of `content` and the signer's signature over them

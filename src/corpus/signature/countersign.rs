@@ -3,9 +3,9 @@
 //! older PKCS#9 countersignature (a signer info of the authority's, whose
 //! signed attributes hash the signature and carry the signing time).
 
-use super::chain::{extension, path_to, verify_signer};
+use super::anchor::{Anchor, SignedBy};
+use super::chain::{der_sha256, extension, path_to, subject, verify_signer, OID_EKU};
 use super::keys::Hash;
-use super::{Anchor, OID_EKU};
 use cms::content_info::ContentInfo;
 use cms::signed_data::SignerInfo;
 use const_oid::ObjectIdentifier;
@@ -19,9 +19,60 @@ const OID_PKCS9_COUNTERSIGNATURE: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.6");
 const OID_SIGNING_TIME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
 
+/// The anchors `signer` (of `si`, with `bag`) chains to: each anchor's
+/// subject constraint held, the path valid at `at` or at the time of a
+/// countersignature by one of `tsa`. None: an error saying why not.
+pub(super) fn anchored(
+    signer: &Certificate,
+    si: &SignerInfo,
+    bag: &[Certificate],
+    (anchors, tsa): (&[Anchor], &[Anchor]),
+    at: u64,
+) -> Result<Vec<SignedBy>, String> {
+    let mut out = Vec::new();
+    let mut why = Vec::new();
+    for a in anchors {
+        if let Some(want) = &a.subject {
+            if !subject(signer).contains(want.as_str()) {
+                why.push(format!(
+                    "{}: subject {:?} does not contain {want:?}",
+                    a.name,
+                    subject(signer)
+                ));
+                continue;
+            }
+        }
+        // Valid now, or at a verified countersigned time.
+        let checked = path_to(signer, bag, a, at).or_else(|e| {
+            if tsa.is_empty() {
+                return Err(e);
+            }
+            let when = countersigned_at(si, bag, tsa, at).map_err(|c| format!("{e}; {c}"))?;
+            path_to(signer, bag, a, when).map_err(|e2| format!("{e2} (at the countersigned time)"))
+        });
+        match checked {
+            Ok(()) => out.push(SignedBy {
+                anchor: a.name.clone(),
+                subject: subject(signer),
+                signer_sha256: crate::util::hex::hex(&der_sha256(signer)),
+                catalog: None,
+            }),
+            Err(e) => why.push(format!("{}: {e}", a.name)),
+        }
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "signed by {}, chained to no anchor ({})",
+            subject(signer),
+            why.join("; ")
+        ));
+    }
+    Ok(out)
+}
+
 /// The time a countersignature of `si` vouches for (RFC 3161, else
 /// PKCS#9 with the certificates of `bag`), once verified.
-pub(super) fn countersigned_at(
+fn countersigned_at(
     si: &SignerInfo,
     bag: &[Certificate],
     tsa: &[Anchor],

@@ -30,16 +30,17 @@
 //! the bag at most `MAX_BAG` certificates).
 
 use cms::content_info::ContentInfo;
-use cms::signed_data::{SignedData, SignerInfo};
+use cms::signed_data::SignedData;
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
 use sha2::Digest;
-use x509_cert::Certificate;
 
+mod anchor;
 mod catalog;
 mod chain;
 mod countersign;
 mod keys;
+pub use anchor::{Anchor, AnchorKey, SignedBy};
 pub use catalog::{
     apply as catalog_apply, catalog_list, vouched, Catalog, CatalogFacts, Member, Vouch,
 };
@@ -50,57 +51,15 @@ pub fn authenticode_digests(data: &[u8]) -> Result<[Vec<u8>; 2], String> {
 }
 #[cfg(test)]
 use chain::der_sha256;
-use chain::{allows_code_signing, bag, path_to, subject, verify_signer};
-use countersign::countersigned_at;
+use chain::{allows_code_signing, bag, subject, verify_signer};
+use countersign::anchored;
 use keys::Hash;
 
-/// Certificates on a path from the signer to the anchor, at most.
-const MAX_PATH: usize = 8;
-/// Certificates in a signature's bag, at most.
-const MAX_BAG: usize = 256;
 /// Nested signatures examined, at most.
 const MAX_SIGNATURES: usize = 8;
 
 const OID_SPC_NESTED_SIGNATURE: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.2.4.1");
-const OID_CODE_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
-const OID_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
-const OID_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
-
-/// A trust anchor: a certificate (its own key verifies the top of the
-/// path), or the sha256 of the DER of a certificate files carry.
-#[derive(Debug, Clone)]
-pub enum AnchorKey {
-    Certificate(Box<Certificate>),
-    Pinned([u8; 32]),
-}
-
-/// One tier rule's anchor.
-#[derive(Debug, Clone)]
-pub struct Anchor {
-    /// The rule's name, as reports show it.
-    pub name: String,
-    pub key: AnchorKey,
-    /// Text the signer's subject must contain (e.g. `CN=Example Corp`).
-    pub subject: Option<String>,
-}
-
-impl Anchor {
-    /// An anchor from a PEM file's first certificate.
-    pub fn from_pem(name: &str, pem: &str, subject: Option<String>) -> Result<Anchor, String> {
-        let certs = Certificate::load_pem_chain(pem.as_bytes())
-            .map_err(|e| format!("not a PEM certificate: {e}"))?;
-        let cert = certs
-            .into_iter()
-            .next()
-            .ok_or("no certificate in the PEM file")?;
-        Ok(Anchor {
-            name: name.to_string(),
-            key: AnchorKey::Certificate(Box::new(cert)),
-            subject,
-        })
-    }
-}
 
 /// The signature tier rules of a run: anchors, the evaluation time and
 /// what verdicts are cached under (the rules, the date, fpgate's version).
@@ -206,21 +165,6 @@ impl Verdicts {
     pub fn take(&self) -> std::collections::HashMap<[u8; 32], Judgement> {
         std::mem::take(&mut *self.found.lock().unwrap_or_else(|e| e.into_inner()))
     }
-}
-
-/// A signature that verified to an anchor.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SignedBy {
-    /// The anchor's (tier rule's) name.
-    pub anchor: String,
-    /// The signing certificate's subject.
-    pub subject: String,
-    /// The signing certificate's sha256 (DER), hex.
-    pub signer_sha256: String,
-    /// Signed through this catalog (the name of the corpus entry holding
-    /// it), not by a signature of its own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub catalog: Option<String>,
 }
 
 /// What the signatures of one file came to.
@@ -480,59 +424,6 @@ fn one_signature(
         ));
     }
     anchored(signer, si, &bag, (anchors, tsa), at)
-}
-
-/// The anchors `signer` (of `si`, with `bag`) chains to: each anchor's
-/// subject constraint held, the path valid at `at` or at the time of a
-/// countersignature by one of `tsa`. None: an error saying why not.
-fn anchored(
-    signer: &Certificate,
-    si: &SignerInfo,
-    bag: &[Certificate],
-    (anchors, tsa): (&[Anchor], &[Anchor]),
-    at: u64,
-) -> Result<Vec<SignedBy>, String> {
-    let mut out = Vec::new();
-    let mut why = Vec::new();
-    for a in anchors {
-        if let Some(want) = &a.subject {
-            if !subject(signer).contains(want.as_str()) {
-                why.push(format!(
-                    "{}: subject {:?} does not contain {want:?}",
-                    a.name,
-                    subject(signer)
-                ));
-                continue;
-            }
-        }
-        // Valid now, or at a verified countersigned time.
-        let checked = path_to(signer, bag, a, at).or_else(|e| {
-            if tsa.is_empty() {
-                return Err(e);
-            }
-            let when = countersigned_at(si, bag, tsa, at).map_err(|c| format!("{e}; {c}"))?;
-            path_to(signer, bag, a, when).map_err(|e2| format!("{e2} (at the countersigned time)"))
-        });
-        match checked {
-            Ok(()) => out.push(SignedBy {
-                anchor: a.name.clone(),
-                subject: subject(signer),
-                signer_sha256: crate::util::hex::hex(&sha2::Sha256::digest(
-                    signer.to_der().unwrap_or_default(),
-                )),
-                catalog: None,
-            }),
-            Err(e) => why.push(format!("{}: {e}", a.name)),
-        }
-    }
-    if out.is_empty() {
-        return Err(format!(
-            "signed by {}, chained to no anchor ({})",
-            subject(signer),
-            why.join("; ")
-        ));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! #32 and hostile signature data do not, and never panic or hang.
 
 use super::*;
+use x509_cert::Certificate;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -909,7 +910,7 @@ fn a_catalog_signed_to_an_anchor_vouches_for_its_members_and_nothing_else() {
             format!("sha256:{}", crate::util::hex::hex(&sha256))
         ]
     );
-    let vouch = vouched([("sys/v.cat", &j)]);
+    let vouch = vouched([("sys/v.cat", &j.signed_by[..], &j.vouches[..])]);
     let by = vouch.of("00", &pj.authenticode);
     assert_eq!(by.len(), 1);
     assert_eq!(by[0].catalog.as_deref(), Some("sys/v.cat"));
@@ -928,7 +929,9 @@ fn a_catalog_signed_to_an_anchor_vouches_for_its_members_and_nothing_else() {
     let cat1 = p.catalog("v1.cat", &list1, "leaf", &p.s("inter.pem"));
     let j1 = judge(&cat1, true, &r);
     assert_eq!(
-        vouched([("v1.cat", &j1)]).of("00", &pj.authenticode).len(),
+        vouched([("v1.cat", &j1.signed_by[..], &j1.vouches[..])])
+            .of("00", &pj.authenticode)
+            .len(),
         1
     );
 
@@ -941,7 +944,7 @@ fn a_catalog_signed_to_an_anchor_vouches_for_its_members_and_nothing_else() {
     tampered[at_digest] ^= 1;
     let tj = judge(&tampered, true, &r);
     assert!(tj.signed_by.is_empty() && tj.vouches.is_empty(), "{tj:?}");
-    assert!(vouched([("t.cat", &tj)]).is_empty());
+    assert!(vouched([("t.cat", &tj.signed_by[..], &tj.vouches[..])]).is_empty());
 
     // Signed under another root with the vendor's names: vouches nothing.
     p.root("other", "Vendor Root CA");
