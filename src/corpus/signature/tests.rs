@@ -4,9 +4,9 @@
 //! #32 and hostile signature data do not, and never panic or hang.
 
 use super::*;
-use x509_cert::Certificate;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use x509_cert::Certificate;
 
 /// The evaluation date of these tests: an hour after the certificates
 /// were made (they are valid for ten years from now).
@@ -944,6 +944,33 @@ fn a_catalog_signed_to_an_anchor_vouches_for_its_members_and_nothing_else() {
     tampered[at_digest] ^= 1;
     let tj = judge(&tampered, true, &r);
     assert!(tj.signed_by.is_empty() && tj.vouches.is_empty(), "{tj:?}");
+
+    // As Windows' catalog tools write it: the list is the content itself
+    // (a SEQUENCE, not wrapped in an OCTET STRING), its message digest the
+    // hash of the list's contents. openssl signs the contents; then the
+    // OCTET STRING's tag becomes the SEQUENCE's (same length).
+    let header = match list[1] {
+        n if n < 0x80 => 2,
+        n => 2 + (n & 0x7f) as usize,
+    };
+    let mut ms = p.catalog("ms.cat", &list[header..], "leaf", &p.s("inter.pem"));
+    let at_content = ms
+        .windows(list.len() - header)
+        .position(|w| w == &list[header..])
+        .unwrap();
+    let tag_at = at_content - header;
+    assert_eq!(ms[tag_at], 0x04, "an OCTET STRING of the same length");
+    ms[tag_at] = 0x30;
+    let mj = judge(&ms, true, &r);
+    assert_eq!(mj.vouches, j.vouches, "{mj:?}");
+    assert_eq!(mj.signed_by, j.signed_by);
+    let mut ms_tampered = ms.clone();
+    let at = ms
+        .windows(flat_sha.len())
+        .position(|w| w == flat_sha.as_slice())
+        .unwrap();
+    ms_tampered[at] ^= 1;
+    assert!(judge(&ms_tampered, true, &r).vouches.is_empty());
     assert!(vouched([("t.cat", &tj.signed_by[..], &tj.vouches[..])]).is_empty());
 
     // Signed under another root with the vendor's names: vouches nothing.
