@@ -82,7 +82,10 @@ pub fn entries(corpus: &Corpus, contents: &[Option<Content>]) -> Result<Vec<Lock
                 .get(&hex(&sha256))
                 .map(|by| {
                     by.iter()
-                        .map(|b| format!("{}: {}", b.anchor, b.subject))
+                        .map(|b| match &b.catalog {
+                            None => format!("{}: {}", b.anchor, b.subject),
+                            Some(c) => format!("{}: {} (catalog {c})", b.anchor, b.subject),
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),

@@ -701,6 +701,23 @@ fn catalogs_and_countersignatures_decide_tiers_through_the_config() {
         );
     }
     assert!(cross, "no shard split the catalog from a file it lists");
+
+    // The lock records the tier and the catalog it came through.
+    let r = p.run(&["corpus", "index", "--output", "corpus.lock"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lock: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("corpus.lock")).unwrap()).unwrap();
+    let entry = lock["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "sys/Squirrel.exe")
+        .unwrap();
+    assert_eq!(entry["tier"], "critical", "{entry}");
+    assert_eq!(
+        entry["signed_by"][0],
+        "vendor-release: CN=Vendor Corp (catalog corpus/sys/vendor.cat)"
+    );
 }
 
 /// Where the appended copy is, for osslsigncode to sign.
