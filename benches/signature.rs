@@ -9,25 +9,15 @@
 //! PE of the bundled corpus is signed here (openssl + osslsigncode) under a
 //! test root, root -> intermediate -> leaf, RSA 2048, SHA-256.
 
-#[path = "../tests/support/catalog.rs"]
+#[path = "../tests/support/openssl.rs"]
 mod support;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fpgate::corpus::signature::{catalog_list, judge, verify, Anchor, AnchorKey, Member, Rules};
 use std::path::Path;
-use std::process::Command;
 
 fn sh(dir: &Path, args: &[&str]) {
-    let st = Command::new(args[0])
-        .current_dir(dir)
-        .args(&args[1..])
-        .output()
-        .expect("openssl and osslsigncode are installed");
-    assert!(
-        st.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
+    support::run(dir, args[0], &args[1..])
 }
 
 /// (signed PE, anchor) made here.
@@ -35,72 +25,29 @@ fn made_here(dir: &Path) -> (Vec<u8>, Anchor) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     std::fs::write(dir.join("ca.ext"), "basicConstraints=critical,CA:TRUE\n").unwrap();
     std::fs::write(dir.join("leaf.ext"), "extendedKeyUsage=codeSigning\n").unwrap();
-    for k in ["root", "inter", "leaf"] {
-        sh(
-            dir,
-            &["openssl", "genrsa", "-out", &format!("{k}.key"), "2048"],
-        );
-    }
-    sh(
+    support::root(dir, "root", "Bench Root");
+    support::issue(
         dir,
-        &[
-            "openssl",
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            "root.key",
-            "-out",
-            "root.pem",
-            "-days",
-            "3650",
-            "-subj",
-            "/CN=Bench Root",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-        ],
+        "inter",
+        "inter",
+        "Bench CA",
+        ("root", "root"),
+        "ca.ext",
+        "3650",
+        "7",
+        &[],
     );
-    for (name, cn, issuer, ext) in [
-        ("inter", "Bench CA", "root", "ca.ext"),
-        ("leaf", "Bench Vendor", "inter", "leaf.ext"),
-    ] {
-        sh(
-            dir,
-            &[
-                "openssl",
-                "req",
-                "-new",
-                "-key",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                &format!("/CN={cn}"),
-            ],
-        );
-        sh(
-            dir,
-            &[
-                "openssl",
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                &format!("{issuer}.pem"),
-                "-CAkey",
-                &format!("{issuer}.key"),
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "3650",
-                "-set_serial",
-                "7",
-                "-extfile",
-                ext,
-            ],
-        );
-    }
+    support::issue(
+        dir,
+        "leaf",
+        "leaf",
+        "Bench Vendor",
+        ("inter", "inter"),
+        "leaf.ext",
+        "3650",
+        "7",
+        &[],
+    );
     let chain = format!(
         "{}{}",
         std::fs::read_to_string(dir.join("leaf.pem")).unwrap(),

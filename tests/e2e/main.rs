@@ -2,7 +2,7 @@
 //! one module per area, helpers and the `Project` builder in `common`.
 
 mod common;
-#[path = "../support/catalog.rs"]
+#[path = "../support/openssl.rs"]
 mod support;
 
 mod archives;

@@ -42,71 +42,20 @@ fn cert_ext(
     days: &str,
     serial: &str,
 ) {
-    if !dir.join(format!("{name}.key")).exists() {
-        sh(
-            dir,
-            &["openssl", "genrsa", "-out", &format!("{name}.key"), "2048"],
-        );
-    }
     std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
     match issuer {
-        None => sh(
+        None => crate::support::root(dir, name, cn),
+        Some(by) => crate::support::issue(
             dir,
-            &[
-                "openssl",
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.pem"),
-                "-days",
-                "3650",
-                "-subj",
-                &format!("/CN={cn}"),
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-            ],
+            name,
+            name,
+            cn,
+            by,
+            &format!("{name}.ext"),
+            days,
+            serial,
+            &[],
         ),
-        Some((icert, ikey)) => {
-            sh(
-                dir,
-                &[
-                    "openssl",
-                    "req",
-                    "-new",
-                    "-key",
-                    &format!("{name}.key"),
-                    "-out",
-                    &format!("{name}.csr"),
-                    "-subj",
-                    &format!("/CN={cn}"),
-                ],
-            );
-            sh(
-                dir,
-                &[
-                    "openssl",
-                    "x509",
-                    "-req",
-                    "-in",
-                    &format!("{name}.csr"),
-                    "-CA",
-                    &format!("{icert}.pem"),
-                    "-CAkey",
-                    &format!("{ikey}.key"),
-                    "-out",
-                    &format!("{name}.pem"),
-                    "-days",
-                    days,
-                    "-set_serial",
-                    serial,
-                    "-extfile",
-                    &format!("{name}.ext"),
-                ],
-            );
-        }
     }
 }
 
