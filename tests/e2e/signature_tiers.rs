@@ -531,7 +531,7 @@ fn catalogs_and_countersignatures_decide_tiers_through_the_config() {
             "-TSA-time",
             &now,
             "-in",
-            changed_path(d, &changed).to_str().unwrap(),
+            d.join("corpus/other/Squirrel.exe").to_str().unwrap(),
             "-out",
             d.join("corpus/stamped/Squirrel.exe").to_str().unwrap(),
         ],
@@ -667,9 +667,4 @@ fn catalogs_and_countersignatures_decide_tiers_through_the_config() {
         entry["signed_by"][0],
         "vendor-release: CN=Vendor Corp (catalog corpus/sys/vendor.cat)"
     );
-}
-
-/// Where the appended copy is, for osslsigncode to sign.
-fn changed_path(d: &Path, _bytes: &[u8]) -> std::path::PathBuf {
-    d.join("corpus/other/Squirrel.exe")
 }

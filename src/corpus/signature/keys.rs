@@ -126,23 +126,15 @@ pub(super) fn verify(
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), String> {
-    use rsa::pkcs1::DecodeRsaPublicKey;
     let key_alg = spki.algorithm.oid;
     let key_bytes = spki.subject_public_key.raw_bytes();
     match scheme(alg, digest)? {
-        s @ (Scheme::Pkcs1v15(_) | Scheme::Pss(..)) => {
-            if key_alg != const_oid::db::rfc5912::RSA_ENCRYPTION && key_alg != OID_RSA_PSS {
-                return Err(format!("an RSA signature by a {key_alg} key"));
-            }
-            let key = rsa::RsaPublicKey::from_pkcs1_der(key_bytes)
-                .map_err(|e| format!("RSA key: {e}"))?;
-            let done = match s {
-                Scheme::Pkcs1v15(h) => key.verify(h.pkcs1v15(), &h.of(message), signature),
-                Scheme::Pss(h, salt) => key.verify(h.pss(salt), &h.of(message), signature),
-                Scheme::Ecdsa(_) => unreachable!(),
-            };
-            done.map_err(|e| e.to_string())
-        }
+        Scheme::Pkcs1v15(h) => rsa_key(key_alg, key_bytes)?
+            .verify(h.pkcs1v15(), &h.of(message), signature)
+            .map_err(|e| e.to_string()),
+        Scheme::Pss(h, salt) => rsa_key(key_alg, key_bytes)?
+            .verify(h.pss(salt), &h.of(message), signature)
+            .map_err(|e| e.to_string()),
         Scheme::Ecdsa(h) => {
             use p256::ecdsa::signature::hazmat::PrehashVerifier;
             if key_alg != OID_EC_PUBLIC_KEY {
@@ -170,4 +162,13 @@ pub(super) fn verify(
             }
         }
     }
+}
+
+/// The RSA key of a certificate whose key algorithm is `key_alg`.
+fn rsa_key(key_alg: ObjectIdentifier, key_bytes: &[u8]) -> Result<rsa::RsaPublicKey, String> {
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    if key_alg != const_oid::db::rfc5912::RSA_ENCRYPTION && key_alg != OID_RSA_PSS {
+        return Err(format!("an RSA signature by a {key_alg} key"));
+    }
+    rsa::RsaPublicKey::from_pkcs1_der(key_bytes).map_err(|e| format!("RSA key: {e}"))
 }

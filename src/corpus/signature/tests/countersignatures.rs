@@ -7,29 +7,8 @@ use std::process::Command;
 
 #[test]
 fn a_countersignature_by_a_pinned_authority_vouches_for_an_expired_signer() {
-    let p = Pki::new();
-    p.root("root", "Vendor Root CA");
-    p.issue(
-        "inter",
-        "inter",
-        "Vendor Code Signing CA",
-        "root",
-        "root",
-        "ca.ext",
-        "3650",
-        "100",
-    );
     // A signer valid for a day only.
-    p.issue(
-        "leaf",
-        "leaf",
-        "Vendor Corp",
-        "inter",
-        "inter",
-        "leaf.ext",
-        "1",
-        "4242",
-    );
+    let p = vendor_leaf_days("1");
     p.chain("chain.pem", &["leaf", "inter"]);
     p.root("tsaroot", "Stamp Root CA");
     p.issue(

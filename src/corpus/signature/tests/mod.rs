@@ -190,6 +190,11 @@ fn anchors_of(v: &Verdict) -> Vec<&str> {
 
 /// The vendor's PKI: root -> intermediate -> leaf (code signing).
 fn vendor() -> Pki {
+    vendor_leaf_days("3650")
+}
+
+/// `vendor`, its leaf valid for `days` days.
+fn vendor_leaf_days(days: &str) -> Pki {
     let p = Pki::new();
     p.root("root", "Vendor Root CA");
     p.issue(
@@ -209,7 +214,7 @@ fn vendor() -> Pki {
         "inter",
         "inter",
         "leaf.ext",
-        "3650",
+        days,
         "4242",
     );
     p.chain("chain.pem", &["leaf", "inter"]);
